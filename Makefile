@@ -1,0 +1,31 @@
+# The two commands: `make run` and `make test`. Both install what is missing
+# (scripts/deps.sh), build, and do their job. See README.md.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: all build run test bench fuzz deps clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) --buildtype=release -Db_ndebug=false >/dev/null
+	@ninja -C $(BUILD) >/dev/null
+
+run: build
+	@bash scripts/run.sh
+
+test: deps
+	@bash scripts/test.sh
+
+bench: build
+	@bash scripts/bench.sh
+
+fuzz: deps
+	@bash scripts/fuzz.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages FinSys needs to build, run, test and bench.
+# Idempotent and quick when everything is present: apt-get runs only for
+# packages that are missing. Needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+    build-essential meson ninja-build pkg-config
+    libevent-dev libpq-dev libjansson-dev libsodium-dev libcmocka-dev
+    postgresql-15 postgresql-client-15 python3 curl wrk
+    clang libclang-rt-14-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "deps: installing ${missing[*]}" >&2
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null

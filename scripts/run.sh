@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# make run: the whole local stack on loopback, data under ./var (kept between
+# runs). Ctrl-C or SIGTERM stops everything this script started, by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/stack.sh
+
+VAR=${FINSYS_VAR_DIR:-$PWD/var}
+PG_PORT=${FINSYS_PG_PORT:-5432}
+HTTP_HOST=${FINSYS_HTTP_HOST:-127.0.0.1}
+HTTP_PORT=${FINSYS_HTTP_PORT:-8080}
+BIN=${FINSYS_BIN:-build/finsys}
+mkdir -p "$VAR"
+chmod 755 "$VAR"
+
+cleanup() {
+    trap - EXIT INT TERM
+    echo "stopping FinSys..." >&2
+    fs_stop_pid "$VAR/finsys-server.pid"
+    fs_pg_stop "$VAR"
+    echo "stopped." >&2
+}
+trap cleanup EXIT
+trap 'exit 0' INT TERM
+
+fs_pg_start "$VAR" "$PG_PORT"
+export FINSYS_DATABASE_URL=${FINSYS_DATABASE_URL:-$(fs_pg_url "$VAR" "$PG_PORT")}
+export FINSYS_HTTP_HOST=$HTTP_HOST FINSYS_HTTP_PORT=$HTTP_PORT
+"$BIN" migrate >/dev/null
+
+if [ ! -s "$VAR/dev-api-key" ]; then
+    "$BIN" apikey create --tenant dev >"$VAR/dev-api-key"
+    chmod 600 "$VAR/dev-api-key"
+fi
+
+"$BIN" server 2>>"$VAR/finsys-server.log" &
+echo $! >"$VAR/finsys-server.pid"
+if ! fs_wait_http "http://$HTTP_HOST:$HTTP_PORT/readyz" 30; then
+    echo "the server did not become ready; see $VAR/finsys-server.log" >&2
+    exit 1
+fi
+
+cat <<MSG
+PostgreSQL:      127.0.0.1:$PG_PORT (data in $VAR/pg, log $VAR/postgres.log)
+Server log:      $VAR/finsys-server.log
+Dev API key:     $(cat "$VAR/dev-api-key")   (also in $VAR/dev-api-key)
+Try:             curl -H "Authorization: Bearer \$(cat var/dev-api-key)" http://$HTTP_HOST:$HTTP_PORT/v1/accounts
+FinSys is ready at http://$HTTP_HOST:$HTTP_PORT
+Press Ctrl-C to stop.
+MSG
+wait "$(cat "$VAR/finsys-server.pid")" || true

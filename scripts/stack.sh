@@ -1,0 +1,79 @@
+# Shell functions that start and stop the local stack's servers, sourced by
+# run.sh, test.sh and bench.sh. Every server listens on loopback only and is
+# stopped by the PID it wrote, never by name.
+
+PG_BIN=/usr/lib/postgresql/15/bin
+
+# PostgreSQL refuses to run as root: run it as the postgres user.
+fs_pg_user() {
+    if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi
+}
+
+fs_as_pg() {
+    local u; u=$(fs_pg_user)
+    if [ "$(id -un)" = "$u" ]; then "$@"; else runuser -u "$u" -- "$@"; fi
+}
+
+# fs_free_port: prints a TCP port on 127.0.0.1 that nothing listens on.
+fs_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# fs_pg_start DIR PORT: initialises DIR/pg if needed and starts PostgreSQL on
+# 127.0.0.1:PORT with its socket in DIR/pg-sock; creates database finsys.
+fs_pg_start() {
+    local dir=$1 port=$2 u; u=$(fs_pg_user)
+    mkdir -p "$dir/pg-sock"
+    chown "$u" "$dir" "$dir/pg-sock"
+    if ! fs_as_pg test -w "$dir"; then
+        echo "stack: the $u user cannot write to $dir (check the permissions of its parents)" >&2
+        return 1
+    fi
+    if [ ! -f "$dir/pg/PG_VERSION" ]; then
+        fs_as_pg "$PG_BIN/initdb" -D "$dir/pg" -U postgres -A trust -E UTF8 \
+            --no-locale >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
+    fi
+    fs_as_pg "$PG_BIN/pg_ctl" -D "$dir/pg" -l "$dir/postgres.log" -w -t 60 start -o \
+        "-c listen_addresses=127.0.0.1 -p $port -k $dir/pg-sock -c fsync=on \
+         -c synchronous_commit=on -c max_connections=200 -c shared_buffers=256MB \
+         -c wal_buffers=16MB -c max_wal_size=4GB -c checkpoint_timeout=15min" \
+        >/dev/null || { tail -20 "$dir/postgres.log" >&2; return 1; }
+    fs_as_pg "$PG_BIN/psql" -h "$dir/pg-sock" -p "$port" -U postgres -d postgres -qtAc \
+        "SELECT 1 FROM pg_database WHERE datname = 'finsys'" | grep -q 1 \
+        || fs_as_pg "$PG_BIN/psql" -h "$dir/pg-sock" -p "$port" -U postgres -d postgres \
+               -qc "CREATE DATABASE finsys" >/dev/null
+}
+
+fs_pg_stop() {
+    local dir=$1
+    [ -f "$dir/pg/postmaster.pid" ] || return 0
+    fs_as_pg "$PG_BIN/pg_ctl" -D "$dir/pg" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# fs_pg_url DIR PORT: the libpq connection string for the finsys database.
+fs_pg_url() {
+    echo "host=127.0.0.1 port=$2 dbname=finsys user=postgres"
+}
+
+# fs_wait_http URL SECONDS: waits until URL answers 200.
+fs_wait_http() {
+    local url=$1 secs=$2 i
+    for ((i = 0; i < secs * 10; i++)); do
+        curl -fs -o /dev/null "$url" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# fs_stop_pid FILE: stops the process whose PID FILE holds (TERM, then KILL).
+fs_stop_pid() {
+    local f=$1 pid i
+    [ -f "$f" ] || return 0
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# make test: unit tests (cmocka) and integration tests against the real server
+# (sanitizer build) and a real PostgreSQL started in a temporary directory on
+# free loopback ports, torn down afterwards. Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source scripts/stack.sh
+
+ASAN_BUILD=${ASAN_BUILD:-build-asan}
+passed=0
+failed=0
+
+if [ ! -f "$ASAN_BUILD/build.ninja" ]; then
+    meson setup "$ASAN_BUILD" --buildtype=debugoptimized -Db_sanitize=address,undefined \
+        -Db_lundef=false >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+fi
+if ! ninja -C "$ASAN_BUILD" >/dev/null; then
+    ninja -C "$ASAN_BUILD" | tail -30
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+echo "== unit tests"
+for t in "$ASAN_BUILD"/test_*; do
+    [ -f "$t" ] && [ -x "$t" ] || continue
+    out=$("$t" 2>&1)
+    rc=$?
+    p=$(grep -oE '^\[  PASSED  \] [0-9]+' <<<"$out" | grep -oE '[0-9]+$' | awk '{s+=$1} END {print s+0}')
+    f=$(grep -oE '^\[  FAILED  \] [0-9]+' <<<"$out" | grep -oE '[0-9]+$' | awk '{s+=$1} END {print s+0}')
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    echo "$(basename "$t"): $p passed, $f failed"
+    [ "$f" -ne 0 ] && echo "$out" | grep -E 'FAIL|ERROR|error|Sanitizer' | head -20
+    passed=$((passed + p))
+    failed=$((failed + f))
+done
+
+echo "== integration tests"
+TMP=$(mktemp -d /tmp/finsys-test.XXXXXX)
+chmod 755 "$TMP"
+SERVER_PID=""
+teardown() {
+    fs_stop_pid "$TMP/server.pid"
+    fs_pg_stop "$TMP"
+    rm -rf "$TMP"
+}
+trap teardown EXIT
+
+PG_PORT=$(fs_free_port)
+HTTP_PORT=$(fs_free_port)
+if fs_pg_start "$TMP" "$PG_PORT"; then
+    export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
+    export FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_HTTP_HOST=127.0.0.1
+    export FINSYS_BIN=$PWD/$ASAN_BUILD/finsys
+    export FINSYS_TEST_TMP=$TMP
+    export FINSYS_URL=http://127.0.0.1:$HTTP_PORT
+    "$FINSYS_BIN" migrate >/dev/null && "$FINSYS_BIN" migrate >/dev/null
+    export FINSYS_KEY_A=$("$FINSYS_BIN" apikey create --tenant test-a)
+    export FINSYS_KEY_B=$("$FINSYS_BIN" apikey create --tenant test-b)
+    "$FINSYS_BIN" server 2>"$TMP/server.log" &
+    echo $! >"$TMP/server.pid"
+    if fs_wait_http "$FINSYS_URL/healthz" 30; then
+        python3 tests/integration/run.py "$@" | tee "$TMP/integration.out"
+        p=$(grep -oE '^integration: [0-9]+ passed' "$TMP/integration.out" | grep -oE '[0-9]+')
+        f=$(grep -oE '[0-9]+ failed$' "$TMP/integration.out" | tail -1 | grep -oE '^[0-9]+')
+        [ -z "$p" ] && f=$((${f:-0} + 1))
+        passed=$((passed + ${p:-0}))
+        failed=$((failed + ${f:-0}))
+    else
+        echo "the server did not start:"; tail -20 "$TMP/server.log"
+        failed=$((failed + 1))
+    fi
+    # A clean stop, then the sanitizers' verdict on everything the server did.
+    fs_stop_pid "$TMP/server.pid"
+    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TMP/server.log"; then
+        echo "sanitizer: FAILED"
+        grep -A30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TMP/server.log" | head -60
+        failed=$((failed + 1))
+    else
+        echo "sanitizer: clean"
+        passed=$((passed + 1))
+    fi
+else
+    echo "PostgreSQL did not start"
+    failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

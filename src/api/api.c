@@ -1,0 +1,217 @@
+/*
+ * api.c: routing and request checks of API v1 (see api.h).
+ */
+#include "api.h"
+
+#include <string.h>
+
+#include "../account/account.h"
+#include "../auth/auth.h"
+#include "../idempotency/idempotency.h"
+#include "../transaction/transaction.h"
+#include "../validate/validate.h"
+
+typedef enum {
+    ROUTE_NONE,
+    ROUTE_HEALTHZ,
+    ROUTE_READYZ,
+    ROUTE_ACCOUNTS,
+    ROUTE_ACCOUNT,
+    ROUTE_DEPOSITS,
+    ROUTE_PAYMENTS,
+    ROUTE_PAYMENT,
+    ROUTE_CANCEL,
+} route_t;
+
+#define SEGMENTS_MAX 4
+
+/* Splits "/v1/accounts/acct_x" into at most SEGMENTS_MAX segments; an empty
+ * segment (double or trailing slash) or too many segments match no route. */
+static int split(const char *path, char seg[SEGMENTS_MAX][FS_ID_LEN_MAX + 1])
+{
+    int n = 0;
+    if (path[0] != '/') return -1;
+    const char *p = path + 1;
+    while (*p != '\0') {
+        const char *slash = strchr(p, '/');
+        size_t len = slash != NULL ? (size_t)(slash - p) : strlen(p);
+        if (len == 0 || len > FS_ID_LEN_MAX || n == SEGMENTS_MAX) return -1;
+        memcpy(seg[n], p, len);
+        seg[n][len] = '\0';
+        n++;
+        if (slash == NULL) break;
+        p = slash + 1;
+        if (*p == '\0') return -1;
+    }
+    return n;
+}
+
+static route_t match(const char *path, const char **id)
+{
+    static _Thread_local char seg[SEGMENTS_MAX][FS_ID_LEN_MAX + 1];
+    int n = split(path, seg);
+    *id = NULL;
+    if (n == 1 && strcmp(seg[0], "healthz") == 0) return ROUTE_HEALTHZ;
+    if (n == 1 && strcmp(seg[0], "readyz") == 0) return ROUTE_READYZ;
+    if (n < 2 || strcmp(seg[0], "v1") != 0) return ROUTE_NONE;
+    bool accounts = strcmp(seg[1], "accounts") == 0;
+    bool payments = strcmp(seg[1], "payments") == 0;
+    if (n == 2) return accounts ? ROUTE_ACCOUNTS : payments ? ROUTE_PAYMENTS : ROUTE_NONE;
+    *id = seg[2];
+    if (n == 3) return accounts ? ROUTE_ACCOUNT : payments ? ROUTE_PAYMENT : ROUTE_NONE;
+    if (accounts && strcmp(seg[3], "deposits") == 0) return ROUTE_DEPOSITS;
+    if (payments && strcmp(seg[3], "cancel") == 0) return ROUTE_CANCEL;
+    return ROUTE_NONE;
+}
+
+static void reject(fs_api_result_t *res)
+{
+    res->action = FS_API_REJECT;
+    if (res->item != NULL) json_decref(res->item);
+    res->item = NULL;
+}
+
+/* The methods a route allows, as an Allow header. */
+static const char *allowed(route_t r)
+{
+    switch (r) {
+    case ROUTE_ACCOUNTS:
+    case ROUTE_PAYMENTS:
+        return "GET, POST";
+    case ROUTE_DEPOSITS:
+    case ROUTE_CANCEL:
+        return "POST";
+    default:
+        return "GET";
+    }
+}
+
+static bool method_ok(route_t r, fs_method_t m)
+{
+    const char *a = allowed(r);
+    if (m == FS_METHOD_GET) return strstr(a, "GET") != NULL;
+    if (m == FS_METHOD_POST) return strstr(a, "POST") != NULL;
+    return false;
+}
+
+/* The object id in the path: a malformed one is as unknown as a missing one. */
+static bool path_id(const char *id, const char *prefix, const char *what, fs_error_t *err)
+{
+    if (fs_validate_id_string(id, prefix)) return true;
+    return fs_fail(err, FS_NOT_FOUND, "id", "No such %s: '%s'", what, id);
+}
+
+static bool build_post(route_t r, const char *id, const json_t *body, json_t *item,
+                       fs_error_t *err)
+{
+    static const char *const none[] = {NULL};
+    switch (r) {
+    case ROUTE_ACCOUNTS:
+        json_object_set_new(item, "op", json_string("account_create"));
+        return fs_account_parse_create(body, item, err);
+    case ROUTE_DEPOSITS:
+        if (!path_id(id, FS_ACCOUNT_ID_PREFIX, "account", err)) return false;
+        json_object_set_new(item, "op", json_string("deposit"));
+        json_object_set_new(item, "account", json_string(id));
+        return fs_account_parse_deposit(body, item, err);
+    case ROUTE_PAYMENTS:
+        json_object_set_new(item, "op", json_string("payment_create"));
+        return fs_transaction_parse_create(body, item, err);
+    case ROUTE_CANCEL:
+        if (!path_id(id, FS_PAYMENT_ID_PREFIX, "payment", err)) return false;
+        if (!fs_validate_known_fields(body, none, err)) return false;
+        json_object_set_new(item, "op", json_string("payment_cancel"));
+        json_object_set_new(item, "payment", json_string(id));
+        return true;
+    default:
+        FS_ASSERT(!"not a POST route");
+    }
+}
+
+static bool build_get(route_t r, const char *id, const char *query, json_t *item,
+                      fs_error_t *err)
+{
+    static const char *const none[] = {NULL};
+    if (r == ROUTE_ACCOUNT || r == ROUTE_PAYMENT) {
+        bool acct = r == ROUTE_ACCOUNT;
+        if (query != NULL && *query != '\0') {
+            return fs_fail(err, FS_INVALID_REQUEST, NULL, "This route takes no parameters.");
+        }
+        if (!path_id(id, acct ? FS_ACCOUNT_ID_PREFIX : FS_PAYMENT_ID_PREFIX,
+                     acct ? "account" : "payment", err))
+            return false;
+        json_object_set_new(item, "op", json_string(acct ? "account_get" : "payment_get"));
+        json_object_set_new(item, "id", json_string(id));
+        return true;
+    }
+    if (r == ROUTE_ACCOUNTS) {
+        json_object_set_new(item, "op", json_string("account_list"));
+        return fs_validate_list_query(query, FS_ACCOUNT_ID_PREFIX, none, item, err);
+    }
+    FS_ASSERT(r == ROUTE_PAYMENTS);
+    json_object_set_new(item, "op", json_string("payment_list"));
+    return fs_transaction_parse_list(query, item, err);
+}
+
+void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
+{
+    const char *id;
+    route_t r = match(req->path, &id);
+    memset(res, 0, sizeof(*res));
+
+    if (r == ROUTE_NONE) {
+        fs_fail(&res->err, FS_NOT_FOUND, NULL, "Unrecognized request URL: %.128s.", req->path);
+        return reject(res);
+    }
+    if (!method_ok(r, req->method)) {
+        res->allow = allowed(r);
+        fs_fail(&res->err, FS_METHOD_NOT_ALLOWED, NULL, "This route allows only %s.",
+                res->allow);
+        return reject(res);
+    }
+    if (r == ROUTE_HEALTHZ || r == ROUTE_READYZ) {
+        res->action = r == ROUTE_HEALTHZ ? FS_API_HEALTH : FS_API_READY;
+        return;
+    }
+
+    const char *key = fs_auth_bearer(req->authorization);
+    if (key == NULL) {
+        fs_fail(&res->err, FS_UNAUTHORIZED, NULL,
+                "Send your API key as 'Authorization: Bearer <key>'.");
+        return reject(res);
+    }
+    char hash[FS_AUTH_HASH_HEX_LEN + 1];
+    fs_auth_key_hash(key, hash);
+    res->item = json_object();
+    json_object_set_new(res->item, "auth", json_string(hash));
+
+    if (req->method == FS_METHOD_GET) {
+        if (!build_get(r, id, req->query, res->item, &res->err)) return reject(res);
+        res->action = FS_API_STORE;
+        return;
+    }
+
+    if (!fs_idempotency_key_check(req->idempotency_key, &res->err)) return reject(res);
+    if (req->body_len > FS_BODY_MAX_BYTES) {
+        fs_fail(&res->err, FS_REQUEST_TOO_LARGE, NULL, "The body may be at most %d bytes.",
+                FS_BODY_MAX_BYTES);
+        return reject(res);
+    }
+    if (req->query != NULL && *req->query != '\0') {
+        fs_fail(&res->err, FS_INVALID_REQUEST, NULL,
+                "POST parameters go in the JSON body, not the query string.");
+        return reject(res);
+    }
+    json_t *body;
+    if (!fs_validate_body(req->body, req->body_len, &body, &res->err)) return reject(res);
+    bool ok = build_post(r, id, body, res->item, &res->err);
+    if (ok) {
+        char fp[FS_IDEMPOTENCY_FP_HEX_LEN + 1];
+        fs_idempotency_fingerprint("POST", req->path, body, fp);
+        json_object_set_new(res->item, "idem", json_string(req->idempotency_key));
+        json_object_set_new(res->item, "fp", json_string(fp));
+        res->action = FS_API_STORE;
+    }
+    json_decref(body);
+    if (!ok) reject(res);
+}

@@ -1,0 +1,48 @@
+/*
+ * api.h: the routes of the HTTP API, as a pure function from a request to
+ * what must be done with it.
+ *
+ * fs_api_route() checks the route, the method, the API key's form, the
+ * Idempotency-Key and the body, and builds the operation item that
+ * the store executes (db/migrations/0002_batch.sql reads its fields). It does
+ * no I/O, so the fuzz target (fuzz/fuzz_api.c) drives it directly. A request
+ * it rejects has touched nothing.
+ */
+#ifndef FS_API_H
+#define FS_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../core/core.h"
+
+typedef enum { FS_METHOD_GET, FS_METHOD_POST, FS_METHOD_OTHER } fs_method_t;
+
+typedef struct {
+    fs_method_t method;
+    const char *path;            /* raw path, without the query */
+    const char *query;           /* raw query string, or NULL */
+    const char *body;            /* may be NULL when body_len is 0 */
+    size_t body_len;
+    const char *authorization;   /* header value, or NULL */
+    const char *idempotency_key; /* header value, or NULL */
+} fs_api_request_t;
+
+typedef enum {
+    FS_API_REJECT, /* answer err at once */
+    FS_API_HEALTH, /* GET /healthz: the process is up */
+    FS_API_READY,  /* GET /readyz: ask the database */
+    FS_API_STORE,  /* execute *item in the store; its outcome is the answer */
+} fs_api_action_t;
+
+typedef struct {
+    fs_api_action_t action;
+    json_t *item;      /* FS_API_STORE: a new reference the caller owns */
+    const char *allow; /* FS_METHOD_NOT_ALLOWED: the Allow header */
+    fs_error_t err;    /* FS_API_REJECT */
+} fs_api_result_t;
+
+void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res);
+
+#endif

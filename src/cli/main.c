@@ -1,0 +1,132 @@
+/*
+ * main.c: the finsys command: server, migrate, apikey create.
+ */
+#include <event2/thread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../auth/auth.h"
+#include "../config/config.h"
+#include "../core/core.h"
+#include "../http/http.h"
+#include "../store/store.h"
+
+static const char usage_main[] =
+    "usage: finsys <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  server                       serve the HTTP API\n"
+    "  migrate                      apply the database migrations (idempotent)\n"
+    "  apikey create --tenant NAME  create a tenant if missing and print a new API key\n"
+    "\n"
+    "Settings come from FINSYS_* environment variables; see docs/operations.md.\n"
+    "Run 'finsys <command> --help' for a command's options.\n";
+
+static const char usage_server[] =
+    "usage: finsys server\n"
+    "\n"
+    "Serves the HTTP API until SIGINT or SIGTERM.\n"
+    "  FINSYS_HTTP_HOST (127.0.0.1)  FINSYS_HTTP_PORT (8080)  FINSYS_HTTP_THREADS (cores)\n"
+    "  FINSYS_DATABASE_URL (libpq connection string)\n"
+    "  FINSYS_BATCH_ITEMS (256)  FINSYS_BATCH_WAIT_US (200)\n"
+    "  FINSYS_IDEMPOTENCY_TTL_HOURS (24)  FINSYS_LOG_LEVEL (info)\n";
+
+static const char usage_migrate[] =
+    "usage: finsys migrate\n"
+    "\n"
+    "Applies the SQL files of FINSYS_MIGRATIONS_DIR in name order, each in one\n"
+    "transaction, recording each in schema_migrations. Running it again applies\n"
+    "only what is new.\n";
+
+static const char usage_apikey[] =
+    "usage: finsys apikey create --tenant NAME [--admin]\n"
+    "\n"
+    "Creates the tenant NAME if it does not exist (with an external account per\n"
+    "currency) and a new API key for it. The key is printed once and stored only\n"
+    "as a hash.\n";
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return true;
+    }
+    return false;
+}
+
+static int cmd_apikey(const fs_config_t *c, int argc, char **argv)
+{
+    const char *tenant = NULL;
+    bool admin = false;
+    if (argc < 1 || strcmp(argv[0], "create") != 0) {
+        fputs(usage_apikey, stderr);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--tenant") == 0 && i + 1 < argc) {
+            tenant = argv[++i];
+        } else if (strcmp(argv[i], "--admin") == 0) {
+            admin = true;
+        } else {
+            fprintf(stderr, "finsys: unknown option '%s'\n%s", argv[i], usage_apikey);
+            return 2;
+        }
+    }
+    if (tenant == NULL || *tenant == '\0' || strlen(tenant) > FS_NAME_LEN_MAX) {
+        fprintf(stderr, "finsys: --tenant NAME (1 to %d bytes) is required\n%s",
+                FS_NAME_LEN_MAX, usage_apikey);
+        return 2;
+    }
+    char key[FS_AUTH_KEY_BUF_LEN];
+    if (fs_store_create_api_key(c->database_url, tenant, admin, key, sizeof(key)) != 0) return 1;
+    printf("%s\n", key);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(usage_main, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    const char *usage = strcmp(cmd, "server") == 0    ? usage_server
+                        : strcmp(cmd, "migrate") == 0 ? usage_migrate
+                        : strcmp(cmd, "apikey") == 0  ? usage_apikey
+                                                      : NULL;
+    if (usage == NULL) {
+        fprintf(stderr, "finsys: unknown command '%s'\n\n%s", cmd, usage_main);
+        return 2;
+    }
+    if (wants_help(argc - 2, argv + 2)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "finsys: libsodium failed to initialise\n");
+        return 1;
+    }
+    fs_config_t config;
+    char err[256];
+    if (fs_config_load(&config, err, sizeof(err)) != 0) {
+        fprintf(stderr, "finsys: %s\n", err);
+        return 2;
+    }
+    fs_log_set_level(config.log_level);
+    if (strcmp(cmd, "server") == 0) {
+        if (argc > 2) {
+            fprintf(stderr, "finsys: server takes no arguments\n%s", usage_server);
+            return 2;
+        }
+        evthread_use_pthreads();
+        return fs_http_serve(&config);
+    }
+    if (strcmp(cmd, "migrate") == 0) {
+        if (argc > 2) {
+            fprintf(stderr, "finsys: migrate takes no arguments\n%s", usage_migrate);
+            return 2;
+        }
+        return fs_store_migrate(config.database_url, config.migrations_dir);
+    }
+    return cmd_apikey(&config, argc - 2, argv + 2);
+}

@@ -1,0 +1,82 @@
+/*
+ * config.c: FINSYS_* environment variables (see config.h).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef FS_MIGRATIONS_DIR
+#define FS_MIGRATIONS_DIR "db/migrations"
+#endif
+
+static int int_var(const char *name, int def, int min, int max, int *out, char *err,
+                   size_t err_len)
+{
+    const char *v = getenv(name);
+    *out = def;
+    if (v == NULL || *v == '\0') return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end != '\0' || n < min || n > max) {
+        snprintf(err, err_len, "%s must be an integer from %d to %d (got '%s')", name, min, max,
+                 v);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+static int str_var(const char *name, const char *def, char *out, size_t out_len, char *err,
+                   size_t err_len)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0') v = def;
+    if (strlen(v) >= out_len) {
+        snprintf(err, err_len, "%s is too long (at most %zu bytes)", name, out_len - 1);
+        return -1;
+    }
+    snprintf(out, out_len, "%s", v);
+    return 0;
+}
+
+int fs_config_load(fs_config_t *c, char *err, size_t err_len)
+{
+    memset(c, 0, sizeof(*c));
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1) cores = 1;
+    if (cores > FS_HTTP_THREADS_MAX) cores = FS_HTTP_THREADS_MAX;
+    if (str_var("FINSYS_HTTP_HOST", "127.0.0.1", c->http_host, sizeof(c->http_host), err,
+                err_len)
+            != 0
+        || int_var("FINSYS_HTTP_PORT", 8080, 1, 65535, &c->http_port, err, err_len) != 0
+        || int_var("FINSYS_HTTP_THREADS", (int)cores, 1, FS_HTTP_THREADS_MAX, &c->http_threads,
+                   err, err_len)
+               != 0
+        || str_var("FINSYS_DATABASE_URL", "host=127.0.0.1 port=5432 dbname=finsys user=postgres",
+                   c->database_url, sizeof(c->database_url), err, err_len)
+               != 0
+        || int_var("FINSYS_BATCH_ITEMS", FS_BATCH_ITEMS_DEFAULT, 1, FS_BATCH_ITEMS_MAX,
+                   &c->batch_items, err, err_len)
+               != 0
+        || int_var("FINSYS_BATCH_WAIT_US", FS_BATCH_WAIT_US_DEFAULT, 0, FS_BATCH_WAIT_US_MAX,
+                   &c->batch_wait_us, err, err_len)
+               != 0
+        || int_var("FINSYS_IDEMPOTENCY_TTL_HOURS", FS_IDEMPOTENCY_TTL_HOURS_DEFAULT, 1, 24 * 365,
+                   &c->idempotency_ttl_hours, err, err_len)
+               != 0
+        || str_var("FINSYS_MIGRATIONS_DIR", FS_MIGRATIONS_DIR, c->migrations_dir,
+                   sizeof(c->migrations_dir), err, err_len)
+               != 0)
+        return -1;
+    const char *level = getenv("FINSYS_LOG_LEVEL");
+    c->log_level = FS_LOG_INFO;
+    if (level != NULL && *level != '\0' && !fs_log_level_parse(level, &c->log_level)) {
+        snprintf(err, err_len, "FINSYS_LOG_LEVEL must be debug, info, warn or error (got '%s')",
+                 level);
+        return -1;
+    }
+    return 0;
+}

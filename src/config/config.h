@@ -1,0 +1,28 @@
+/*
+ * config.h: settings, read from FINSYS_* environment variables. Every value
+ * has a default that works for `make run`, and a bad value stops the process
+ * at start with a message naming the variable.
+ */
+#ifndef FS_CONFIG_H
+#define FS_CONFIG_H
+
+#include <stddef.h>
+
+#include "../core/core.h"
+
+typedef struct {
+    char http_host[64];          /* FINSYS_HTTP_HOST, 127.0.0.1 */
+    int http_port;               /* FINSYS_HTTP_PORT, 8080 */
+    int http_threads;            /* FINSYS_HTTP_THREADS, the number of cores */
+    char database_url[1024];     /* FINSYS_DATABASE_URL, a libpq connection string */
+    int batch_items;             /* FINSYS_BATCH_ITEMS, FS_BATCH_ITEMS_DEFAULT */
+    int batch_wait_us;           /* FINSYS_BATCH_WAIT_US, FS_BATCH_WAIT_US_DEFAULT */
+    int idempotency_ttl_hours;   /* FINSYS_IDEMPOTENCY_TTL_HOURS, 24 */
+    fs_log_level_t log_level;    /* FINSYS_LOG_LEVEL, info */
+    char migrations_dir[1024];   /* FINSYS_MIGRATIONS_DIR, the source tree's db/migrations */
+} fs_config_t;
+
+/* Fills config from the environment. Returns 0, or -1 with err filled. */
+int fs_config_load(fs_config_t *config, char *err, size_t err_len);
+
+#endif

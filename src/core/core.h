@@ -1,0 +1,76 @@
+/*
+ * core.h: what every module shares: outcomes, logging, ids and assertions.
+ *
+ * Outcomes are values: every operation that can fail for a business reason
+ * yields one fs_outcome_t, and src/http/outcome.c maps each to its HTTP status
+ * and error type in exactly one table. Programmer errors are asserted with
+ * FS_ASSERT, which stays on in release builds.
+ */
+#ifndef FS_CORE_H
+#define FS_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "limits.h"
+
+typedef enum {
+    FS_OK = 0,
+    FS_CREATED,
+    FS_INVALID_REQUEST,
+    FS_UNAUTHORIZED,
+    FS_NOT_FOUND,
+    FS_METHOD_NOT_ALLOWED,
+    FS_REQUEST_TOO_LARGE,
+    FS_INSUFFICIENT_FUNDS,
+    FS_CURRENCY_MISMATCH,
+    FS_ACCOUNT_INACTIVE,
+    FS_AMOUNT_TOO_LARGE,
+    FS_PAYMENT_NOT_CANCELABLE,
+    FS_IDEMPOTENCY_KEY_MISSING,
+    FS_IDEMPOTENCY_KEY_REUSE,
+    FS_IDEMPOTENCY_KEY_IN_USE,
+    FS_OVERLOADED,
+    FS_UNAVAILABLE,
+    FS_INTERNAL,
+    FS_OUTCOME_COUNT
+} fs_outcome_t;
+
+/* An error for the client: its outcome, the parameter at fault (or NULL) and
+ * a sentence saying what is wrong and how to fix it. */
+typedef struct {
+    fs_outcome_t outcome;
+    const char *param;
+    char message[256];
+} fs_error_t;
+
+/* Fills err and returns false, so validators can `return fs_fail(...)`. */
+bool fs_fail(fs_error_t *err, fs_outcome_t outcome, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+typedef enum { FS_LOG_DEBUG, FS_LOG_INFO, FS_LOG_WARN, FS_LOG_ERROR } fs_log_level_t;
+
+/* One JSON object per line on stderr: time, level, module, message. */
+void fs_log(fs_log_level_t level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void fs_log_set_level(fs_log_level_t level);
+bool fs_log_level_parse(const char *name, fs_log_level_t *out);
+
+#define FS_ASSERT(cond)                                                         \
+    do {                                                                        \
+        if (!(cond)) fs_assert_fail(#cond, __FILE__, __LINE__);                 \
+    } while (0)
+_Noreturn void fs_assert_fail(const char *cond, const char *file, int line);
+
+/* Object ids: a prefix ("acct", "pay", "dep", "ten") and 24 random base62
+ * characters (about 143 bits), e.g. "pay_3xY...". out must hold
+ * FS_ID_BUF_LEN bytes. */
+#define FS_ID_RANDOM_LEN 24
+#define FS_ID_BUF_LEN 48
+void fs_id_new(const char *prefix, char *out, size_t out_len);
+
+/* Monotonic clock in microseconds. */
+uint64_t fs_now_us(void);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * limits.h: every limit FinSys enforces, in one place, each with its reason.
+ * A limit is enforced with a clear error that names it, never by overflow.
+ */
+#ifndef FS_LIMITS_H
+#define FS_LIMITS_H
+
+/* A request body FinSys reads. Payment and account bodies are a few KB at most;
+ * 1 MiB leaves room for metadata while bounding what a client can make us
+ * buffer. Larger bodies get 413 request_too_large. */
+#define FS_BODY_MAX_BYTES (1024 * 1024)
+
+/* The transport's hard cap (evhttp_set_max_body_size): bodies above it are cut
+ * off by libevent itself with a plain 413 before they are buffered. Between
+ * FS_BODY_MAX_BYTES and this cap the client gets our JSON 413. */
+#define FS_BODY_TRANSPORT_MAX_BYTES (8 * 1024 * 1024)
+
+/* Request headers: an API key and an idempotency key fit easily. */
+#define FS_HEADERS_MAX_BYTES (16 * 1024)
+
+/* Metadata, as Stripe bounds it: enough for references, too small to be a
+ * document store. The issue fixes 50 keys and 8 KB. */
+#define FS_METADATA_KEYS_MAX 50
+#define FS_METADATA_BYTES_MAX 8192
+#define FS_METADATA_KEY_LEN_MAX 40
+#define FS_METADATA_VALUE_LEN_MAX 500
+
+/* Free text fields, in bytes of UTF-8. */
+#define FS_DESCRIPTION_LEN_MAX 1000
+#define FS_NAME_LEN_MAX 200
+
+/* Object ids we accept in paths and bodies (ours are 29 bytes). */
+#define FS_ID_LEN_MAX 64
+
+/* Idempotency-Key: 1..255 printable ASCII characters (IETF draft, Stripe). */
+#define FS_IDEMPOTENCY_KEY_LEN_MAX 255
+
+/* How long idempotency records are kept by default, and how many the purge
+ * deletes per pass so that it never holds locks for long. */
+#define FS_IDEMPOTENCY_TTL_HOURS_DEFAULT 24
+#define FS_IDEMPOTENCY_PURGE_ROWS_MAX 10000
+#define FS_IDEMPOTENCY_PURGE_INTERVAL_S 60
+
+/* List pages: 1..100 items, 10 by default. */
+#define FS_PAGE_LIMIT_MIN 1
+#define FS_PAGE_LIMIT_MAX 100
+#define FS_PAGE_LIMIT_DEFAULT 10
+
+/* Group commit: a batch closes at this many items (or after the wait). 512
+ * items of a few hundred bytes make a parameter well under 1 MiB, and a
+ * batch that large already amortises the commit's fsync to nothing. */
+#define FS_BATCH_ITEMS_MAX 512
+#define FS_BATCH_ITEMS_DEFAULT 256
+#define FS_BATCH_WAIT_US_DEFAULT 200
+#define FS_BATCH_WAIT_US_MAX 100000
+
+/* Requests queued for one database connection. Past it a request gets 503
+ * overloaded at once instead of waiting without bound. */
+#define FS_STORE_QUEUE_MAX 16384
+
+/* A batch that hits a deadlock or serialization failure is retried this many
+ * times; it never reaches the client as an error. */
+#define FS_STORE_RETRIES_MAX 10
+
+/* Reconnection back-off to PostgreSQL. */
+#define FS_STORE_RECONNECT_MS_MIN 100
+#define FS_STORE_RECONNECT_MS_MAX 5000
+
+/* HTTP threads: one event loop each. */
+#define FS_HTTP_THREADS_MAX 64
+
+/* Idle keep-alive connections are closed after this long. */
+#define FS_HTTP_TIMEOUT_S 60
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * outcome.c: outcomes to HTTP, in one table (see http.h).
+ */
+#include <jansson.h>
+#include <string.h>
+
+#include "http.h"
+
+typedef struct {
+    const char *code; /* the error code clients see, and the store's name */
+    int status;
+    const char *type;
+} outcome_info_t;
+
+static const outcome_info_t table[FS_OUTCOME_COUNT] = {
+    [FS_OK] = {"ok", 200, NULL},
+    [FS_CREATED] = {"created", 201, NULL},
+    [FS_INVALID_REQUEST] = {"invalid_request", 400, "invalid_request_error"},
+    [FS_UNAUTHORIZED] = {"unauthorized", 401, "authentication_error"},
+    [FS_NOT_FOUND] = {"not_found", 404, "invalid_request_error"},
+    [FS_METHOD_NOT_ALLOWED] = {"method_not_allowed", 405, "invalid_request_error"},
+    [FS_REQUEST_TOO_LARGE] = {"request_too_large", 413, "invalid_request_error"},
+    [FS_INSUFFICIENT_FUNDS] = {"insufficient_funds", 402, "payment_error"},
+    [FS_CURRENCY_MISMATCH] = {"currency_mismatch", 400, "invalid_request_error"},
+    [FS_ACCOUNT_INACTIVE] = {"account_inactive", 409, "invalid_request_error"},
+    [FS_AMOUNT_TOO_LARGE] = {"amount_too_large", 400, "invalid_request_error"},
+    [FS_PAYMENT_NOT_CANCELABLE] = {"payment_not_cancelable", 409, "invalid_request_error"},
+    [FS_IDEMPOTENCY_KEY_MISSING] = {"idempotency_key_missing", 400, "idempotency_error"},
+    [FS_IDEMPOTENCY_KEY_REUSE] = {"idempotency_key_reuse", 422, "idempotency_error"},
+    [FS_IDEMPOTENCY_KEY_IN_USE] = {"idempotency_key_in_use", 409, "idempotency_error"},
+    [FS_OVERLOADED] = {"overloaded", 503, "api_error"},
+    [FS_UNAVAILABLE] = {"unavailable", 503, "api_error"},
+    [FS_INTERNAL] = {"internal", 500, "api_error"},
+};
+
+int fs_http_status(fs_outcome_t o)
+{
+    FS_ASSERT(o < FS_OUTCOME_COUNT);
+    return table[o].status;
+}
+
+const char *fs_http_error_type(fs_outcome_t o)
+{
+    FS_ASSERT(o < FS_OUTCOME_COUNT);
+    return table[o].type;
+}
+
+const char *fs_http_outcome_code(fs_outcome_t o)
+{
+    FS_ASSERT(o < FS_OUTCOME_COUNT);
+    return table[o].code;
+}
+
+fs_outcome_t fs_http_outcome_parse(const char *name)
+{
+    for (int i = 0; i < FS_OUTCOME_COUNT; i++) {
+        if (strcmp(table[i].code, name) == 0) return (fs_outcome_t)i;
+    }
+    return FS_INTERNAL;
+}
+
+/* A JSON string of text; bytes of invalid UTF-8 (from a raw path, say)
+ * become '?' rather than failing. */
+static json_t *safe_string(const char *text)
+{
+    json_t *s = json_string(text);
+    if (s != NULL) return s;
+    char buf[512];
+    size_t i = 0;
+    for (; text[i] != '\0' && i < sizeof(buf) - 1; i++) {
+        unsigned char c = (unsigned char)text[i];
+        buf[i] = c < 0x20 || c > 0x7e ? '?' : (char)c;
+    }
+    buf[i] = '\0';
+    return json_string(buf);
+}
+
+char *fs_http_error_body(fs_outcome_t o, const char *message, const char *param)
+{
+    json_t *e = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "type", fs_http_error_type(o),
+                          "code", fs_http_outcome_code(o), "message", safe_string(message),
+                          "param", param != NULL ? safe_string(param) : json_null());
+    FS_ASSERT(e != NULL);
+    char *text = json_dumps(e, JSON_COMPACT);
+    json_decref(e);
+    return text;
+}

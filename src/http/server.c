@@ -1,0 +1,285 @@
+/*
+ * server.c: HTTP transport on libevent's evhttp (see http.h).
+ *
+ * Path of a request: evhttp parses it on a loop thread -> on_request() hands
+ * method, path, headers and body to fs_api_route() (src/api), which checks
+ * everything that needs no database and builds an operation item -> the
+ * thread's store (src/store) groups items into one fs_batch() call -> the
+ * item's outcome comes back to on_result(), which maps it to HTTP here and
+ * nowhere else.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../api/api.h"
+#include "../store/store.h"
+#include "http.h"
+
+#define REQUEST_ID_LEN_MAX 128
+
+typedef struct {
+    int index;
+    const fs_config_t *config;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evconnlistener *listener;
+    fs_store_t *store;
+    struct event *purge_ev;
+    pthread_t thread;
+} worker_t;
+
+static void send_text(struct evhttp_request *req, int status, const char *body, size_t len,
+                      bool replayed)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    evhttp_add_header(out, "Content-Type", "application/json");
+    if (replayed) evhttp_add_header(out, "Idempotent-Replayed", "true");
+    struct evbuffer *buf = evbuffer_new();
+    evbuffer_add(buf, body, len);
+    evhttp_send_reply(req, status, NULL, buf);
+    evbuffer_free(buf);
+}
+
+static void send_error(struct evhttp_request *req, fs_outcome_t o, const char *message,
+                       const char *param, bool replayed)
+{
+    char *body = fs_http_error_body(o, message, param);
+    send_text(req, fs_http_status(o), body, strlen(body), replayed);
+    free(body);
+}
+
+static void on_result(void *arg, const fs_store_result_t *r)
+{
+    struct evhttp_request *req = arg;
+    fs_outcome_t o = fs_http_outcome_parse(r->outcome);
+    if (o == FS_OK || o == FS_CREATED) {
+        send_text(req, fs_http_status(o), r->payload, strlen(r->payload), r->replayed);
+        return;
+    }
+    /* An error's payload is {"message", "param"} from the store. */
+    json_t *p = json_loads(r->payload, 0, NULL);
+    const char *message = json_string_value(json_object_get(p, "message"));
+    const char *param = json_string_value(json_object_get(p, "param"));
+    send_error(req, o, message != NULL ? message : "The request failed.", param, r->replayed);
+    json_decref(p);
+}
+
+static void on_ready(void *arg, const fs_store_result_t *r)
+{
+    struct evhttp_request *req = arg;
+    if (strcmp(r->outcome, "ok") == 0) {
+        static const char body[] = "{\"status\":\"ready\",\"checks\":{\"database\":\"ok\"}}";
+        send_text(req, 200, body, sizeof(body) - 1, false);
+        return;
+    }
+    static const char body[] =
+        "{\"status\":\"unavailable\",\"checks\":{\"database\":\"unavailable\"},"
+        "\"reason\":\"the database does not answer\"}";
+    send_text(req, 503, body, sizeof(body) - 1, false);
+}
+
+/* Echo a sane X-Request-Id, or make one, so a request can be followed. */
+static void set_request_id(struct evhttp_request *req)
+{
+    const char *given = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-Id");
+    char id[FS_ID_BUF_LEN];
+    bool ok = given != NULL && strlen(given) > 0 && strlen(given) <= REQUEST_ID_LEN_MAX;
+    for (const char *c = given; ok && *c != '\0'; c++) ok = *c > ' ' && *c <= '~';
+    if (!ok) {
+        fs_id_new("req", id, sizeof(id));
+        given = id;
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(req), "X-Request-Id", given);
+}
+
+static fs_method_t method_of(struct evhttp_request *req)
+{
+    switch (evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET:
+    case EVHTTP_REQ_HEAD:
+        return FS_METHOD_GET;
+    case EVHTTP_REQ_POST:
+        return FS_METHOD_POST;
+    default:
+        return FS_METHOD_OTHER;
+    }
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    worker_t *w = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    struct evbuffer *body = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(body);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+
+    set_request_id(req);
+    fs_api_request_t ar = {
+        .method = method_of(req),
+        .path = path != NULL && *path != '\0' ? path : "/",
+        .query = uri != NULL ? evhttp_uri_get_query(uri) : NULL,
+        .body = len > 0 ? (const char *)evbuffer_pullup(body, -1) : NULL,
+        .body_len = len,
+        .authorization = evhttp_find_header(in, "Authorization"),
+        .idempotency_key = evhttp_find_header(in, "Idempotency-Key"),
+    };
+    fs_api_result_t res;
+    fs_api_route(&ar, &res);
+    switch (res.action) {
+    case FS_API_REJECT:
+        if (res.allow != NULL) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", res.allow);
+        }
+        send_error(req, res.err.outcome, res.err.message, res.err.param, false);
+        return;
+    case FS_API_HEALTH: {
+        static const char ok[] = "{\"status\":\"ok\"}";
+        send_text(req, 200, ok, sizeof(ok) - 1, false);
+        return;
+    }
+    case FS_API_READY:
+        fs_store_submit(w->store, json_pack("{s:s}", "op", "ping"), on_ready, req);
+        return;
+    case FS_API_STORE:
+        fs_store_submit(w->store, res.item, on_result, req);
+        return;
+    }
+}
+
+static void on_purged(void *arg, const fs_store_result_t *r)
+{
+    (void)arg;
+    if (strcmp(r->outcome, "ok") != 0) {
+        fs_log(FS_LOG_WARN, "http", "idempotency purge failed: %s", r->payload);
+    } else if (strcmp(r->payload, "{\"purged\" : 0}") != 0) {
+        fs_log(FS_LOG_INFO, "http", "idempotency purge: %s", r->payload);
+    }
+}
+
+static void on_purge_timer(evutil_socket_t fd, short what, void *arg)
+{
+    worker_t *w = arg;
+    (void)fd;
+    (void)what;
+    fs_store_submit(w->store,
+                    json_pack("{s:s, s:i, s:i}", "op", "purge", "hours",
+                              w->config->idempotency_ttl_hours, "max",
+                              FS_IDEMPOTENCY_PURGE_ROWS_MAX),
+                    on_purged, NULL);
+}
+
+static int bind_worker(worker_t *w)
+{
+    const fs_config_t *c = w->config;
+    char addr_text[128];
+    struct sockaddr_storage ss;
+    int ss_len = sizeof(ss);
+    snprintf(addr_text, sizeof(addr_text), strchr(c->http_host, ':') ? "[%s]:%d" : "%s:%d",
+             c->http_host, c->http_port);
+    if (evutil_parse_sockaddr_port(addr_text, (struct sockaddr *)&ss, &ss_len) != 0) {
+        fs_log(FS_LOG_ERROR, "http", "FINSYS_HTTP_HOST is not an IP address: %s", c->http_host);
+        return -1;
+    }
+    w->listener = evconnlistener_new_bind(
+        w->base, NULL, NULL,
+        LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE, 1024,
+        (struct sockaddr *)&ss, ss_len);
+    if (w->listener == NULL) {
+        fs_log(FS_LOG_ERROR, "http", "cannot listen on %s: %s", addr_text, strerror(errno));
+        return -1;
+    }
+    w->http = evhttp_new(w->base);
+    evhttp_set_max_body_size(w->http, FS_BODY_TRANSPORT_MAX_BYTES);
+    evhttp_set_max_headers_size(w->http, FS_HEADERS_MAX_BYTES);
+    evhttp_set_timeout(w->http, FS_HTTP_TIMEOUT_S);
+    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD
+                                            | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE
+                                            | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(w->http, on_request, w);
+    if (evhttp_bind_listener(w->http, w->listener) == NULL) return -1;
+    w->listener = NULL; /* evhttp owns it now */
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+int fs_http_serve(const fs_config_t *config)
+{
+    int n = config->http_threads;
+    worker_t *workers = calloc((size_t)n, sizeof(worker_t));
+    FS_ASSERT(workers != NULL);
+    fs_store_config_t sc = {.conninfo = config->database_url,
+                            .batch_items = config->batch_items,
+                            .batch_wait_us = config->batch_wait_us};
+
+    /* Only the main thread takes SIGINT and SIGTERM, through sigwait. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 0, started = 0;
+    for (int i = 0; i < n; i++) {
+        worker_t *w = &workers[i];
+        w->index = i;
+        w->config = config;
+        w->base = event_base_new();
+        FS_ASSERT(w->base != NULL);
+        if (bind_worker(w) != 0) {
+            rc = 1;
+            break;
+        }
+        w->store = fs_store_new(w->base, &sc);
+        if (i == 0) {
+            w->purge_ev = event_new(w->base, -1, EV_PERSIST, on_purge_timer, w);
+            struct timeval tv = {FS_IDEMPOTENCY_PURGE_INTERVAL_S, 0};
+            event_add(w->purge_ev, &tv);
+        }
+    }
+    if (rc == 0) {
+        for (int i = 0; i < n; i++) {
+            pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+            started++;
+        }
+        fs_log(FS_LOG_INFO, "http", "listening on %s:%d with %d threads", config->http_host,
+               config->http_port, n);
+        int sig;
+        sigwait(&stop, &sig);
+        fs_log(FS_LOG_INFO, "http", "signal %d: stopping", sig);
+    }
+    for (int i = 0; i < started; i++) event_base_loopexit(workers[i].base, NULL);
+    for (int i = 0; i < started; i++) pthread_join(workers[i].thread, NULL);
+    for (int i = 0; i < n; i++) {
+        worker_t *w = &workers[i];
+        if (w->base == NULL) continue;
+        if (w->purge_ev != NULL) event_free(w->purge_ev);
+        /* The store first: it answers what it still holds while the
+         * requests are alive; evhttp_free then frees them. */
+        fs_store_free(w->store);
+        if (w->http != NULL) evhttp_free(w->http);
+        if (w->listener != NULL) evconnlistener_free(w->listener);
+        event_base_free(w->base);
+    }
+    free(workers);
+    return rc;
+}

@@ -1,0 +1,185 @@
+/*
+ * admin.c: the blocking operations of the command line: migrations and API
+ * key creation (see store.h). They run outside any event loop.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../auth/auth.h"
+#include "../core/core.h"
+#include "../money/money.h"
+#include "store.h"
+
+/* Serialises concurrent `finsys migrate` runs. */
+#define MIGRATE_LOCK_ID 727100101
+
+static bool exec_ok(PGconn *c, PGresult *r, const char *what)
+{
+    ExecStatusType st = PQresultStatus(r);
+    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok) fprintf(stderr, "finsys: %s failed: %s", what, PQerrorMessage(c));
+    PQclear(r);
+    return ok;
+}
+
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static PGconn *connect_blocking(const char *conninfo)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "finsys: cannot connect to the database: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    PQsetNoticeProcessor(c, quiet, NULL);
+    return c;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) fwrite(chunk, 1, n, mem);
+    fclose(f);
+    fclose(mem);
+    return buf;
+}
+
+static int sql_filter(const struct dirent *d)
+{
+    size_t len = strlen(d->d_name);
+    return len > 4 && strcmp(d->d_name + len - 4, ".sql") == 0;
+}
+
+static bool apply_one(PGconn *c, const char *dir, const char *file)
+{
+    char path[4096], version[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    snprintf(version, sizeof(version), "%.*s", (int)(strlen(file) - 4), file);
+    const char *params[1] = {version};
+    PGresult *r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
+                               params, NULL, NULL, 0);
+    bool applied = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    if (!exec_ok(c, r, "reading schema_migrations")) return false;
+    if (applied) return true;
+
+    char *sql = read_file(path);
+    if (sql == NULL) {
+        fprintf(stderr, "finsys: cannot read %s\n", path);
+        return false;
+    }
+    bool ok = exec_ok(c, PQexec(c, "BEGIN"), "BEGIN") && exec_ok(c, PQexec(c, sql), path)
+              && exec_ok(c,
+                         PQexecParams(c, "INSERT INTO schema_migrations (version) VALUES ($1)",
+                                      1, NULL, params, NULL, NULL, 0),
+                         "recording the migration")
+              && exec_ok(c, PQexec(c, "COMMIT"), "COMMIT");
+    free(sql);
+    if (!ok) {
+        PQclear(PQexec(c, "ROLLBACK"));
+        return false;
+    }
+    printf("applied %s\n", version);
+    return true;
+}
+
+int fs_store_migrate(const char *conninfo, const char *dir)
+{
+    PGconn *c = connect_blocking(conninfo);
+    if (c == NULL) return 1;
+    struct dirent **files;
+    int n = scandir(dir, &files, sql_filter, alphasort);
+    if (n < 0) {
+        fprintf(stderr, "finsys: cannot list migrations in %s\n", dir);
+        PQfinish(c);
+        return 1;
+    }
+    bool ok = exec_ok(c,
+                      PQexec(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                "version text PRIMARY KEY, "
+                                "applied_at timestamptz NOT NULL DEFAULT now())"),
+                      "creating schema_migrations");
+    char lock[96];
+    snprintf(lock, sizeof(lock), "SELECT pg_advisory_lock(%d)", MIGRATE_LOCK_ID);
+    ok = ok && exec_ok(c, PQexec(c, lock), "taking the migration lock");
+    for (int i = 0; i < n; i++) {
+        if (ok) ok = apply_one(c, dir, files[i]->d_name);
+        free(files[i]);
+    }
+    free(files);
+    PQfinish(c);
+    return ok ? 0 : 1;
+}
+
+static bool exec_params(PGconn *c, const char *sql, int n, const char *const *params,
+                        const char *what)
+{
+    return exec_ok(c, PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0), what);
+}
+
+int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin,
+                            char *key_out, size_t key_len)
+{
+    PGconn *c = connect_blocking(conninfo);
+    if (c == NULL) return 1;
+    char tenant_id[FS_ID_BUF_LEN], key[FS_AUTH_KEY_BUF_LEN], hash[FS_AUTH_HASH_HEX_LEN + 1];
+    char prefix[FS_AUTH_KEY_DISPLAY_LEN + 1];
+    fs_id_new("ten", tenant_id, sizeof(tenant_id));
+    fs_auth_key_new(key, sizeof(key));
+    fs_auth_key_hash(key, hash);
+    memcpy(prefix, key, FS_AUTH_KEY_DISPLAY_LEN);
+    prefix[FS_AUTH_KEY_DISPLAY_LEN] = '\0';
+
+    const char *p1[2] = {tenant_id, tenant};
+    bool ok = exec_ok(c, PQexec(c, "BEGIN"), "BEGIN")
+              && exec_params(c,
+                             "INSERT INTO tenants (id, name) VALUES ($1, $2) "
+                             "ON CONFLICT (name) DO NOTHING",
+                             2, p1, "creating the tenant");
+    PGresult *r = PQexecParams(c, "SELECT id FROM tenants WHERE name = $1", 1, NULL, &tenant,
+                               NULL, NULL, 0);
+    if (ok && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        snprintf(tenant_id, sizeof(tenant_id), "%s", PQgetvalue(r, 0, 0));
+    } else {
+        ok = false;
+    }
+    PQclear(r);
+
+    size_t count;
+    const fs_currency_t *cur = fs_money_currencies(&count);
+    for (size_t i = 0; ok && i < count; i++) {
+        char id[FS_ID_BUF_LEN];
+        fs_id_new("acct", id, sizeof(id));
+        const char *p2[3] = {id, tenant_id, cur[i].code};
+        ok = exec_params(c,
+                         "INSERT INTO accounts (id, tenant_id, currency, name, type) "
+                         "VALUES ($1, $2, $3, 'external', 'external') "
+                         "ON CONFLICT (tenant_id, currency) WHERE type = 'external' DO NOTHING",
+                         3, p2, "creating the external accounts");
+    }
+    const char *p3[4] = {hash, tenant_id, prefix, admin ? "true" : "false"};
+    ok = ok
+         && exec_params(c,
+                        "INSERT INTO api_keys (key_hash, tenant_id, prefix, is_admin) "
+                        "VALUES (decode($1, 'hex'), $2, $3, $4)",
+                        4, p3, "creating the API key")
+         && exec_ok(c, PQexec(c, "COMMIT"), "COMMIT");
+    PQfinish(c);
+    if (!ok) return 1;
+    snprintf(key_out, key_len, "%s", key);
+    return 0;
+}

@@ -1,0 +1,64 @@
+/*
+ * store.h: the write path. One store per event loop owns one non-blocking
+ * PostgreSQL connection and executes operation items in groups: a group
+ * closes at batch_items items or batch_wait_us microseconds after its first
+ * item, whichever comes first, and while one group is in flight the next
+ * gathers, so groups grow with load. A group is one call of fs_batch() (one
+ * round trip, one commit, db/migrations/0002_batch.sql) and each item gets
+ * its own outcome.
+ *
+ * A group that meets a deadlock or serialization failure is sent again (up
+ * to FS_STORE_RETRIES_MAX times). A group that fails otherwise is split and
+ * its items sent alone, so one bad item cannot fail its neighbours. When the
+ * connection drops with a group in flight, its outcome is unknown: its items
+ * get FS_UNAVAILABLE, and a client retry with the same Idempotency-Key finds
+ * out what happened.
+ *
+ * Everything runs on the loop's thread; nothing here blocks.
+ */
+#ifndef FS_STORE_H
+#define FS_STORE_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+typedef struct fs_store fs_store_t;
+
+typedef struct {
+    const char *conninfo;    /* libpq connection string */
+    int batch_items;         /* 1..FS_BATCH_ITEMS_MAX */
+    int batch_wait_us;       /* 0..FS_BATCH_WAIT_US_MAX */
+} fs_store_config_t;
+
+/* An item's result. outcome is the name fs_batch() gives ("created",
+ * "insufficient_funds", ...) or "unavailable" / "overloaded" / "internal";
+ * payload is JSON text. Both are valid only during the callback. */
+typedef struct {
+    const char *outcome;
+    bool replayed;
+    const char *payload;
+} fs_store_result_t;
+
+typedef void (*fs_store_cb)(void *arg, const fs_store_result_t *res);
+
+fs_store_t *fs_store_new(struct event_base *base, const fs_store_config_t *config);
+
+/* Frees the store. Items still queued or in flight get "unavailable". */
+void fs_store_free(fs_store_t *store);
+
+/* Queues item (the store takes the reference). cb is called exactly once, on
+ * the loop's thread; when the connection fails as the item is sent, that can
+ * happen before this call returns, so the caller must not touch arg after it. */
+void fs_store_submit(fs_store_t *store, json_t *item, fs_store_cb cb, void *arg);
+
+/* Runs the migrations in dir against conninfo, blocking (for `finsys
+ * migrate`). Returns 0 on success. */
+int fs_store_migrate(const char *conninfo, const char *dir);
+
+/* Creates the tenant if missing (with an external account per currency) and
+ * a new API key for it; writes the key into key_out. Blocking (CLI). */
+int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin,
+                            char *key_out, size_t key_len);
+
+#endif

@@ -1,0 +1,162 @@
+"""Helpers for the integration tests: HTTP calls to the real server and SQL
+through psql to the real PostgreSQL. Standard library only."""
+
+import http.client
+import json
+import os
+import subprocess
+import threading
+import urllib.parse
+import uuid
+
+URL = os.environ["FINSYS_URL"]
+KEY_A = os.environ["FINSYS_KEY_A"]
+KEY_B = os.environ["FINSYS_KEY_B"]
+DATABASE_URL = os.environ["FINSYS_DATABASE_URL"]
+_host = urllib.parse.urlparse(URL)
+
+_local = threading.local()
+
+
+class Response:
+    def __init__(self, status, headers, raw):
+        self.status = status
+        self.headers = headers
+        self.raw = raw
+        try:
+            self.json = json.loads(raw) if raw else None
+        except ValueError:
+            self.json = None
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    @property
+    def error(self):
+        return (self.json or {}).get("error") or {}
+
+    def __repr__(self):
+        return f"<{self.status} {self.raw[:300]!r}>"
+
+
+def _conn():
+    c = getattr(_local, "conn", None)
+    if c is None:
+        c = http.client.HTTPConnection(_host.hostname, _host.port, timeout=60)
+        _local.conn = c
+    return c
+
+
+def request(method, path, body=None, key=KEY_A, idem="auto", headers=None, raw_body=None):
+    """One HTTP request on this thread's keep-alive connection. body is
+    JSON-encoded; raw_body (bytes or str) is sent as is. idem="auto" gives
+    POSTs a fresh Idempotency-Key; None sends none."""
+    h = {}
+    if key is not None:
+        h["Authorization"] = "Bearer " + key
+    if idem == "auto":
+        idem = str(uuid.uuid4()) if method == "POST" else None
+    if idem is not None:
+        h["Idempotency-Key"] = idem
+    data = None
+    if raw_body is not None:
+        data = raw_body.encode() if isinstance(raw_body, str) else raw_body
+    elif body is not None:
+        data = json.dumps(body).encode()
+    if data is not None:
+        h["Content-Type"] = "application/json"
+    h.update(headers or {})
+    for attempt in range(2):
+        c = _conn()
+        try:
+            c.request(method, path, body=data, headers=h)
+            r = c.getresponse()
+            raw = r.read().decode("utf-8", "replace")
+            if r.getheader("Connection", "").lower() == "close":
+                c.close()
+                _local.conn = None
+            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, raw)
+        except (http.client.HTTPException, ConnectionError, OSError):
+            c.close()
+            _local.conn = None
+            if attempt == 1:
+                raise
+
+
+def post(path, body=None, **kw):
+    return request("POST", path, body if body is not None else {}, **kw)
+
+
+def get(path, **kw):
+    return request("GET", path, **kw)
+
+
+def sql(query):
+    """Runs query through psql and returns rows as lists of strings."""
+    out = subprocess.run(
+        ["psql", DATABASE_URL, "-XqAt", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", query],
+        check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line != ""]
+
+
+def sql_value(query):
+    rows = sql(query)
+    return rows[0][0] if rows else None
+
+
+def new_account(currency="USD", key=KEY_A, **extra):
+    r = post("/v1/accounts", dict(currency=currency, **extra), key=key)
+    assert r.status == 201, r
+    return r.json["id"]
+
+
+def deposit(account, amount, key=KEY_A):
+    r = post(f"/v1/accounts/{account}/deposits", {"amount": amount}, key=key)
+    assert r.status == 201, r
+    return r.json
+
+
+def funded_account(amount, currency="USD", key=KEY_A):
+    a = new_account(currency, key=key)
+    deposit(a, amount, key=key)
+    return a
+
+
+def pay(src, dst, amount, currency="USD", key=KEY_A, **kw):
+    return post("/v1/payments", {"from_account": src, "to_account": dst, "amount": amount,
+                                 "currency": currency}, key=key, **kw)
+
+
+def counts():
+    """Row counts of the tables a rejected request must not touch."""
+    return sql("SELECT (SELECT count(*) FROM accounts), (SELECT count(*) FROM payments), "
+               "(SELECT count(*) FROM journal_entries), (SELECT count(*) FROM deposits), "
+               "(SELECT count(*) FROM idempotency_keys)")[0]
+
+
+def check_ledger():
+    """The ledger invariants: no available balance below zero outside the
+    external accounts; entries sum to zero per currency; each account's
+    balances equal the sum of its entries. Returns a list of problems."""
+    problems = []
+    neg = sql("SELECT id, available FROM accounts WHERE type <> 'external' AND available < 0")
+    if neg:
+        problems.append(f"negative balances: {neg}")
+    nonzero = sql("SELECT currency, sum(amount) FROM journal_entries GROUP BY currency "
+                  "HAVING sum(amount) <> 0")
+    if nonzero:
+        problems.append(f"journal does not sum to zero: {nonzero}")
+    total = sql("SELECT currency, sum(available + pending) FROM accounts GROUP BY currency "
+                "HAVING sum(available + pending) <> 0")
+    if total:
+        problems.append(f"balances do not sum to zero: {total}")
+    mismatch = sql(
+        "SELECT a.id, a.available, a.pending, coalesce(e.av, 0), coalesce(e.pe, 0) "
+        "FROM accounts a LEFT JOIN (SELECT account_id, "
+        "  sum(amount) FILTER (WHERE bucket = 'A') AS av, "
+        "  sum(amount) FILTER (WHERE bucket = 'P') AS pe "
+        "  FROM journal_entries GROUP BY account_id) e ON e.account_id = a.id "
+        "WHERE a.available <> coalesce(e.av, 0) OR a.pending <> coalesce(e.pe, 0)")
+    if mismatch:
+        problems.append(f"balances differ from their entries: {mismatch[:5]}")
+    return problems
