@@ -7,8 +7,13 @@
 -- * Idempotency keys are claimed first, in (tenant, key) order, by one INSERT
 --   ... ON CONFLICT DO NOTHING. A key held by a concurrent batch makes that
 --   INSERT wait for it, after which the committed record is replayed.
--- * Then every account the batch changes is locked, in id order. Nothing
---   after that waits for a key or an account another batch could hold first.
+-- * Then every account the batch names is locked, in id order, and loaded
+--   into arrays. Nothing after that waits for a key or an account another
+--   batch could hold first.
+-- * Items are decided one by one, in arrival order, against those arrays
+--   (so each sees the balances its predecessors left), and their writes are
+--   gathered into arrays that a handful of set-based statements apply at the
+--   end: the cost per item is a few expressions, not a few statements.
 -- Outcome names are mapped to HTTP status codes in one place:
 -- src/http/outcome.c.
 
@@ -57,27 +62,61 @@ CREATE FUNCTION fs_batch(p_items jsonb)
 RETURNS TABLE (o_idx int, o_outcome text, o_replayed boolean, o_payload text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    it        record;
-    rec       record;
-    j         jsonb;
-    t         text;
-    owned     int[];
-    k_tenant  text[] := '{}';
-    k_key     text[] := '{}';
-    k_outcome text[] := '{}';
-    k_payload text[] := '{}';
-    a         accounts;
-    dst       accounts;
-    ext       accounts;
-    pay       payments;
-    amt       bigint;
-    lim       int;
-    after_seq bigint;
-    n         bigint;
-    data      json;
-    more      boolean;
-    o         text;
-    p         text;
+    it         record;
+    rec        record;
+    j          jsonb;
+    t          text;
+    ts         text := fs_ts(now());
+    owned      int[];
+    -- the accounts the batch names, sorted by id, and their state
+    acc_id     text[];
+    acc_tenant text[];
+    acc_cur    text[];
+    acc_type   text[];
+    acc_status text[];
+    acc_avail  bigint[];
+    acc_pend   bigint[];
+    acc_dirty  boolean[];
+    ix_from    int[];
+    ix_to      int[];
+    f          int;
+    d          int;
+    x          int;
+    -- writes gathered for the end
+    k_tenant   text[] := '{}';
+    k_key      text[] := '{}';
+    k_outcome  text[] := '{}';
+    k_payload  text[] := '{}';
+    p_id       text[] := '{}';
+    p_from     text[] := '{}';
+    p_to       text[] := '{}';
+    p_amount   bigint[] := '{}';
+    p_cur      text[] := '{}';
+    p_desc     text[] := '{}';
+    p_meta     jsonb[] := '{}';
+    p_tenant   text[] := '{}';
+    e_pay      text[] := '{}';
+    e_status   text[] := '{}';
+    j_acct     text[] := '{}';
+    j_bucket   "char"[] := '{}';
+    j_amount   bigint[] := '{}';
+    j_cur      text[] := '{}';
+    j_ref      text[] := '{}';
+    d_id       text[] := '{}';
+    d_tenant   text[] := '{}';
+    d_acct     text[] := '{}';
+    d_amount   bigint[] := '{}';
+    d_cur      text[] := '{}';
+    a          accounts;
+    pay        payments;
+    amt        bigint;
+    lim        int;
+    after_seq  bigint;
+    n          bigint;
+    data       json;
+    more       boolean;
+    o          text;
+    p          text;
 BEGIN
     -- 1. Claim idempotency keys in (tenant, key) order.
     WITH item AS (
@@ -91,33 +130,55 @@ BEGIN
         ORDER BY item.tenant_id, item.key, item.n
     ), ins AS (
         INSERT INTO idempotency_keys AS ik (tenant_id, key, fingerprint)
-        SELECT f.tenant_id, f.key, f.fp FROM first f ORDER BY f.tenant_id, f.key
+        SELECT fi.tenant_id, fi.key, fi.fp FROM first fi ORDER BY fi.tenant_id, fi.key
         ON CONFLICT DO NOTHING
         RETURNING ik.tenant_id, ik.key
     )
-    SELECT coalesce(array_agg(f.n), '{}') INTO owned
-    FROM ins JOIN first f ON f.tenant_id = ins.tenant_id AND f.key = ins.key;
+    SELECT coalesce(array_agg(fi.n), '{}') INTO owned
+    FROM ins JOIN first fi ON fi.tenant_id = ins.tenant_id AND fi.key = ins.key;
 
-    -- 2. Lock every account the batch changes, in id order.
-    PERFORM 1 FROM accounts x WHERE x.id IN (
-        SELECT e.j->>'from' FROM jsonb_array_elements(p_items) e(j)
+    -- 2. Lock and load every account the batch names, in id order: payers,
+    --    payees, deposit targets with their external counterparts, and the
+    --    payers of payments to cancel. The names are gathered first: a
+    --    FOR UPDATE whose WHERE holds a subquery can drop a row that another
+    --    transaction updated while we waited for its lock (PostgreSQL's
+    --    EvalPlanQual recheck of joins), and `id = ANY(array)` cannot.
+    SELECT array_agg(DISTINCT r.id) INTO acc_id FROM (
+        SELECT e.j->>'from' AS id FROM jsonb_array_elements(p_items) e(j)
+        WHERE e.j->>'op' = 'payment_create'
+        UNION ALL
+        SELECT e.j->>'to' FROM jsonb_array_elements(p_items) e(j)
         WHERE e.j->>'op' = 'payment_create'
         UNION ALL
         SELECT e.j->>'account' FROM jsonb_array_elements(p_items) e(j)
         WHERE e.j->>'op' = 'deposit'
         UNION ALL
         SELECT c.id FROM jsonb_array_elements(p_items) e(j)
-        JOIN accounts d ON d.id = e.j->>'account'
-        JOIN accounts c ON c.tenant_id = d.tenant_id AND c.currency = d.currency
+        JOIN accounts dd ON dd.id = e.j->>'account'
+        JOIN accounts c ON c.tenant_id = dd.tenant_id AND c.currency = dd.currency
                        AND c.type = 'external'
         WHERE e.j->>'op' = 'deposit'
         UNION ALL
         SELECT py.from_account FROM jsonb_array_elements(p_items) e(j)
         JOIN payments py ON py.id = e.j->>'payment'
-        WHERE e.j->>'op' = 'payment_cancel')
-    ORDER BY x.id FOR UPDATE;
+        WHERE e.j->>'op' = 'payment_cancel') r;
 
-    -- 3. Each item in arrival order.
+    SELECT array_agg(l.id ORDER BY l.id), array_agg(l.tenant_id ORDER BY l.id),
+           array_agg(l.currency ORDER BY l.id), array_agg(l.type ORDER BY l.id),
+           array_agg(l.status ORDER BY l.id), array_agg(l.available ORDER BY l.id),
+           array_agg(l.pending ORDER BY l.id), array_agg(false)
+    INTO acc_id, acc_tenant, acc_cur, acc_type, acc_status, acc_avail, acc_pend, acc_dirty
+    FROM (SELECT * FROM accounts y WHERE y.id = ANY (acc_id) ORDER BY y.id FOR UPDATE) l;
+
+    -- Each item's payer (or deposit target) and payee, as indexes into acc_*.
+    SELECT array_agg(fa.ix::int ORDER BY e.n), array_agg(ta.ix::int ORDER BY e.n)
+    INTO ix_from, ix_to
+    FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
+    LEFT JOIN unnest(acc_id) WITH ORDINALITY AS fa(id, ix)
+           ON fa.id = coalesce(e.j->>'from', e.j->>'account')
+    LEFT JOIN unnest(acc_id) WITH ORDINALITY AS ta(id, ix) ON ta.id = e.j->>'to';
+
+    -- 3. Decide each item in arrival order.
     FOR it IN
         SELECT e.n::int AS n, e.j, k.tenant_id
         FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
@@ -142,7 +203,7 @@ BEGIN
         ELSIF t IS NULL THEN
             o := 'unauthorized'; p := fs_err('Invalid API key provided.', NULL);
         ELSIF j ? 'idem' AND NOT (it.n = ANY (owned)) THEN
-            SELECT * INTO rec FROM idempotency_keys x WHERE x.tenant_id = t AND x.key = j->>'idem';
+            SELECT * INTO rec FROM idempotency_keys y WHERE y.tenant_id = t AND y.key = j->>'idem';
             IF NOT FOUND OR rec.outcome IS NULL THEN
                 o := 'idempotency_key_in_use';
                 p := fs_err('A request with this Idempotency-Key is still in progress; '
@@ -158,8 +219,139 @@ BEGIN
             CONTINUE;
         END IF;
 
+        f := ix_from[it.n];
+        d := ix_to[it.n];
         IF o IS NOT NULL THEN
             NULL;
+
+        ELSIF j->>'op' = 'auth' THEN
+            o := 'ok'; p := '{}';
+
+        ELSIF j->>'op' = 'payment_create' THEN
+            amt := (j->>'amount')::bigint;
+            IF f IS NULL OR acc_tenant[f] <> t THEN
+                o := 'not_found';
+                p := fs_err(format('No such account: %L', j->>'from'), 'from_account');
+            ELSIF d IS NULL OR acc_tenant[d] <> t THEN
+                o := 'not_found';
+                p := fs_err(format('No such account: %L', j->>'to'), 'to_account');
+            ELSIF acc_type[f] = 'external' OR acc_type[d] = 'external' THEN
+                o := 'invalid_request';
+                p := fs_err('External accounts cannot take part in payments.',
+                            CASE WHEN acc_type[f] = 'external' THEN 'from_account'
+                                 ELSE 'to_account' END);
+            ELSIF acc_cur[f] <> j->>'currency' OR acc_cur[d] <> j->>'currency' THEN
+                o := 'currency_mismatch';
+                p := fs_err(format('Both accounts must hold %s: from_account holds %s, '
+                                   'to_account holds %s.',
+                                   j->>'currency', acc_cur[f], acc_cur[d]), 'currency');
+            ELSIF acc_status[f] <> 'active' OR acc_status[d] <> 'active' THEN
+                x := CASE WHEN acc_status[f] <> 'active' THEN f ELSE d END;
+                o := 'account_inactive';
+                p := fs_err(format('Account %s is %s.', acc_id[x], acc_status[x]),
+                            CASE WHEN x = f THEN 'from_account' ELSE 'to_account' END);
+            ELSIF acc_avail[f] < amt THEN
+                o := 'insufficient_funds';
+                p := fs_err(format('Account %s has insufficient available funds.', acc_id[f]),
+                            'amount');
+            ELSE
+                acc_avail[f] := acc_avail[f] - amt;
+                acc_pend[f] := acc_pend[f] + amt;
+                acc_dirty[f] := true;
+                p_id := p_id || (j->>'id');
+                p_tenant := p_tenant || t;
+                p_from := p_from || acc_id[f];
+                p_to := p_to || acc_id[d];
+                p_amount := p_amount || amt;
+                p_cur := p_cur || acc_cur[f];
+                p_desc := p_desc || (j->>'description');
+                p_meta := p_meta || (j->'metadata');
+                e_pay := e_pay || (j->>'id');
+                e_status := e_status || 'pending'::text;
+                j_acct := j_acct || acc_id[f] || acc_id[f];
+                j_bucket := j_bucket || 'A'::"char" || 'P'::"char";
+                j_amount := j_amount || (-amt) || amt;
+                j_cur := j_cur || acc_cur[f] || acc_cur[f];
+                j_ref := j_ref || (j->>'id') || (j->>'id');
+                o := 'created';
+                p := json_build_object(
+                    'id', j->>'id', 'object', 'payment', 'from_account', acc_id[f],
+                    'to_account', acc_id[d], 'amount', amt, 'currency', acc_cur[f],
+                    'description', j->>'description', 'metadata', j->'metadata',
+                    'status', 'pending', 'failure_code', NULL, 'failure_message', NULL,
+                    'created_at', ts, 'updated_at', ts,
+                    'timeline', json_build_array(
+                        json_build_object('status', 'pending', 'created_at', ts)))::text;
+            END IF;
+
+        ELSIF j->>'op' = 'deposit' THEN
+            amt := (j->>'amount')::bigint;
+            IF f IS NULL OR acc_tenant[f] <> t THEN
+                o := 'not_found'; p := fs_err(format('No such account: %L', j->>'account'), 'id');
+            ELSIF acc_type[f] = 'external' THEN
+                o := 'invalid_request';
+                p := fs_err('The external account is the system counterpart of deposits; '
+                            'it cannot receive one.', 'id');
+            ELSIF acc_status[f] <> 'active' THEN
+                o := 'account_inactive';
+                p := fs_err(format('Account %s is %s.', acc_id[f], acc_status[f]), 'id');
+            ELSE
+                SELECT array_position(acc_id, y.id) INTO x FROM accounts y
+                WHERE y.tenant_id = t AND y.currency = acc_cur[f] AND y.type = 'external';
+                IF acc_avail[f] > 9223372036854775807 - amt - acc_pend[f]
+                   OR acc_avail[x] < -9223372036854775807 + amt THEN
+                    o := 'amount_too_large';
+                    p := fs_err('This deposit would overflow the balance.', 'amount');
+                ELSE
+                    acc_avail[f] := acc_avail[f] + amt;
+                    acc_avail[x] := acc_avail[x] - amt;
+                    acc_dirty[f] := true;
+                    acc_dirty[x] := true;
+                    d_id := d_id || (j->>'id');
+                    d_tenant := d_tenant || t;
+                    d_acct := d_acct || acc_id[f];
+                    d_amount := d_amount || amt;
+                    d_cur := d_cur || acc_cur[f];
+                    j_acct := j_acct || acc_id[f] || acc_id[x];
+                    j_bucket := j_bucket || 'A'::"char" || 'A'::"char";
+                    j_amount := j_amount || amt || (-amt);
+                    j_cur := j_cur || acc_cur[f] || acc_cur[f];
+                    j_ref := j_ref || (j->>'id') || (j->>'id');
+                    o := 'created';
+                    p := json_build_object(
+                        'id', j->>'id', 'object', 'deposit', 'account', acc_id[f],
+                        'amount', amt, 'currency', acc_cur[f], 'created_at', ts,
+                        'balance', json_build_object('available', acc_avail[f],
+                                                     'pending', acc_pend[f],
+                                                     'currency', acc_cur[f]))::text;
+                END IF;
+            END IF;
+
+        ELSIF j->>'op' = 'payment_cancel' THEN
+            SELECT * INTO pay FROM payments y
+            WHERE y.id = j->>'payment' AND y.tenant_id = t FOR UPDATE;
+            IF NOT FOUND THEN
+                o := 'not_found'; p := fs_err(format('No such payment: %L', j->>'payment'), 'id');
+            ELSIF pay.status <> 'pending' THEN
+                o := 'payment_not_cancelable';
+                p := fs_err(format('Payment %s is %s; only a pending payment can be canceled.',
+                                   pay.id, pay.status), 'id');
+            ELSE
+                f := array_position(acc_id, pay.from_account);
+                acc_avail[f] := acc_avail[f] + pay.amount;
+                acc_pend[f] := acc_pend[f] - pay.amount;
+                acc_dirty[f] := true;
+                j_acct := j_acct || pay.from_account || pay.from_account;
+                j_bucket := j_bucket || 'P'::"char" || 'A'::"char";
+                j_amount := j_amount || (-pay.amount) || pay.amount;
+                j_cur := j_cur || pay.currency || pay.currency;
+                j_ref := j_ref || pay.id || pay.id;
+                UPDATE payments y SET status = 'canceled', updated_at = now()
+                WHERE y.id = pay.id RETURNING * INTO pay;
+                INSERT INTO payment_events (payment_id, status) VALUES (pay.id, 'canceled');
+                o := 'ok'; p := fs_payment_json(pay)::text;
+            END IF;
+
         ELSIF j->>'op' = 'account_create' THEN
             INSERT INTO accounts (id, tenant_id, currency, name, type, metadata)
             VALUES (j->>'id', t, j->>'currency', j->>'name', j->>'type', j->'metadata')
@@ -167,7 +359,7 @@ BEGIN
             o := 'created'; p := fs_account_json(a)::text;
 
         ELSIF j->>'op' = 'account_get' THEN
-            SELECT * INTO a FROM accounts x WHERE x.id = j->>'id' AND x.tenant_id = t;
+            SELECT * INTO a FROM accounts y WHERE y.id = j->>'id' AND y.tenant_id = t;
             IF NOT FOUND THEN
                 o := 'not_found'; p := fs_err(format('No such account: %L', j->>'id'), 'id');
             ELSE
@@ -178,8 +370,8 @@ BEGIN
             lim := (j->>'limit')::int;
             after_seq := NULL;
             IF j ? 'after' THEN
-                SELECT x.seq INTO after_seq FROM accounts x
-                WHERE x.id = j->>'after' AND x.tenant_id = t;
+                SELECT y.seq INTO after_seq FROM accounts y
+                WHERE y.id = j->>'after' AND y.tenant_id = t;
                 IF NOT FOUND THEN
                     o := 'invalid_request';
                     p := fs_err(format('No such account: %L', j->>'after'), 'starting_after');
@@ -190,103 +382,15 @@ BEGIN
                            FILTER (WHERE s.rn <= lim),
                        coalesce(max(s.rn) > lim, false)
                 INTO data, more
-                FROM (SELECT x AS a, row_number() OVER (ORDER BY x.seq DESC) AS rn
-                      FROM accounts x
-                      WHERE x.tenant_id = t AND (after_seq IS NULL OR x.seq < after_seq)
-                      ORDER BY x.seq DESC LIMIT lim + 1) s;
+                FROM (SELECT y AS a, row_number() OVER (ORDER BY y.seq DESC) AS rn
+                      FROM accounts y
+                      WHERE y.tenant_id = t AND (after_seq IS NULL OR y.seq < after_seq)
+                      ORDER BY y.seq DESC LIMIT lim + 1) s;
                 o := 'ok'; p := fs_list_json(data, more);
             END IF;
 
-        ELSIF j->>'op' = 'deposit' THEN
-            amt := (j->>'amount')::bigint;
-            SELECT * INTO a FROM accounts x WHERE x.id = j->>'account' AND x.tenant_id = t;
-            IF NOT FOUND THEN
-                o := 'not_found'; p := fs_err(format('No such account: %L', j->>'account'), 'id');
-            ELSIF a.type = 'external' THEN
-                o := 'invalid_request';
-                p := fs_err('The external account is the system counterpart of deposits; '
-                            'it cannot receive one.', 'id');
-            ELSIF a.status <> 'active' THEN
-                o := 'account_inactive';
-                p := fs_err(format('Account %s is %s.', a.id, a.status), 'id');
-            ELSE
-                SELECT * INTO ext FROM accounts x
-                WHERE x.tenant_id = t AND x.currency = a.currency AND x.type = 'external';
-                IF a.available > 9223372036854775807 - amt - a.pending
-                   OR ext.available < -9223372036854775807 + amt THEN
-                    o := 'amount_too_large';
-                    p := fs_err('This deposit would overflow the balance.', 'amount');
-                ELSE
-                    UPDATE accounts x SET available = x.available + amt
-                    WHERE x.id = a.id RETURNING * INTO a;
-                    UPDATE accounts x SET available = x.available - amt WHERE x.id = ext.id;
-                    INSERT INTO deposits (id, tenant_id, account_id, amount, currency)
-                    VALUES (j->>'id', t, a.id, amt, a.currency);
-                    INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
-                    VALUES (a.id, 'A', amt, a.currency, j->>'id'),
-                           (ext.id, 'A', -amt, a.currency, j->>'id');
-                    o := 'created';
-                    p := json_build_object(
-                        'id', j->>'id', 'object', 'deposit', 'account', a.id,
-                        'amount', amt, 'currency', a.currency, 'created_at', fs_ts(now()),
-                        'balance', json_build_object('available', a.available,
-                                                     'pending', a.pending,
-                                                     'currency', a.currency))::text;
-                END IF;
-            END IF;
-
-        ELSIF j->>'op' = 'payment_create' THEN
-            amt := (j->>'amount')::bigint;
-            SELECT * INTO a FROM accounts x WHERE x.id = j->>'from' AND x.tenant_id = t;
-            IF FOUND THEN
-                SELECT * INTO dst FROM accounts x WHERE x.id = j->>'to' AND x.tenant_id = t;
-            END IF;
-            IF a.id IS NULL THEN
-                o := 'not_found';
-                p := fs_err(format('No such account: %L', j->>'from'), 'from_account');
-            ELSIF dst.id IS NULL THEN
-                o := 'not_found';
-                p := fs_err(format('No such account: %L', j->>'to'), 'to_account');
-            ELSIF a.type = 'external' OR dst.type = 'external' THEN
-                o := 'invalid_request';
-                p := fs_err('External accounts cannot take part in payments.',
-                            CASE WHEN a.type = 'external' THEN 'from_account'
-                                 ELSE 'to_account' END);
-            ELSIF a.currency <> j->>'currency' OR dst.currency <> j->>'currency' THEN
-                o := 'currency_mismatch';
-                p := fs_err(format('Both accounts must hold %s: from_account holds %s, '
-                                   'to_account holds %s.',
-                                   j->>'currency', a.currency, dst.currency), 'currency');
-            ELSIF a.status <> 'active' OR dst.status <> 'active' THEN
-                o := 'account_inactive';
-                p := fs_err(format('Account %s is %s.',
-                                   CASE WHEN a.status <> 'active' THEN a.id ELSE dst.id END,
-                                   CASE WHEN a.status <> 'active' THEN a.status
-                                        ELSE dst.status END),
-                            CASE WHEN a.status <> 'active' THEN 'from_account'
-                                 ELSE 'to_account' END);
-            ELSIF a.available < amt THEN
-                o := 'insufficient_funds';
-                p := fs_err(format('Account %s has insufficient available funds.', a.id),
-                            'amount');
-            ELSE
-                UPDATE accounts x SET available = x.available - amt, pending = x.pending + amt
-                WHERE x.id = a.id;
-                INSERT INTO payments (id, tenant_id, from_account, to_account, amount,
-                                      currency, description, metadata, status)
-                VALUES (j->>'id', t, a.id, dst.id, amt, a.currency, j->>'description',
-                        j->'metadata', 'pending')
-                RETURNING * INTO pay;
-                INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
-                VALUES (a.id, 'A', -amt, a.currency, pay.id),
-                       (a.id, 'P', amt, a.currency, pay.id);
-                INSERT INTO payment_events (payment_id, status) VALUES (pay.id, 'pending');
-                o := 'created'; p := fs_payment_json(pay)::text;
-            END IF;
-            a := NULL; dst := NULL;
-
         ELSIF j->>'op' = 'payment_get' THEN
-            SELECT * INTO pay FROM payments x WHERE x.id = j->>'id' AND x.tenant_id = t;
+            SELECT * INTO pay FROM payments y WHERE y.id = j->>'id' AND y.tenant_id = t;
             IF NOT FOUND THEN
                 o := 'not_found'; p := fs_err(format('No such payment: %L', j->>'id'), 'id');
             ELSE
@@ -297,8 +401,8 @@ BEGIN
             lim := (j->>'limit')::int;
             after_seq := NULL;
             IF j ? 'after' THEN
-                SELECT x.seq INTO after_seq FROM payments x
-                WHERE x.id = j->>'after' AND x.tenant_id = t;
+                SELECT y.seq INTO after_seq FROM payments y
+                WHERE y.id = j->>'after' AND y.tenant_id = t;
                 IF NOT FOUND THEN
                     o := 'invalid_request';
                     p := fs_err(format('No such payment: %L', j->>'after'), 'starting_after');
@@ -309,37 +413,15 @@ BEGIN
                            FILTER (WHERE s.rn <= lim),
                        coalesce(max(s.rn) > lim, false)
                 INTO data, more
-                FROM (SELECT x AS pay, row_number() OVER (ORDER BY x.seq DESC) AS rn
-                      FROM payments x
-                      WHERE x.tenant_id = t
-                        AND (after_seq IS NULL OR x.seq < after_seq)
-                        AND (NOT j ? 'status' OR x.status = j->>'status')
-                        AND (NOT j ? 'account' OR x.from_account = j->>'account'
-                             OR x.to_account = j->>'account')
-                      ORDER BY x.seq DESC LIMIT lim + 1) s;
+                FROM (SELECT y AS pay, row_number() OVER (ORDER BY y.seq DESC) AS rn
+                      FROM payments y
+                      WHERE y.tenant_id = t
+                        AND (after_seq IS NULL OR y.seq < after_seq)
+                        AND (NOT j ? 'status' OR y.status = j->>'status')
+                        AND (NOT j ? 'account' OR y.from_account = j->>'account'
+                             OR y.to_account = j->>'account')
+                      ORDER BY y.seq DESC LIMIT lim + 1) s;
                 o := 'ok'; p := fs_list_json(data, more);
-            END IF;
-
-        ELSIF j->>'op' = 'payment_cancel' THEN
-            SELECT * INTO pay FROM payments x
-            WHERE x.id = j->>'payment' AND x.tenant_id = t FOR UPDATE;
-            IF NOT FOUND THEN
-                o := 'not_found'; p := fs_err(format('No such payment: %L', j->>'payment'), 'id');
-            ELSIF pay.status <> 'pending' THEN
-                o := 'payment_not_cancelable';
-                p := fs_err(format('Payment %s is %s; only a pending payment can be canceled.',
-                                   pay.id, pay.status), 'id');
-            ELSE
-                UPDATE accounts x SET available = x.available + pay.amount,
-                                      pending = x.pending - pay.amount
-                WHERE x.id = pay.from_account;
-                INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
-                VALUES (pay.from_account, 'P', -pay.amount, pay.currency, pay.id),
-                       (pay.from_account, 'A', pay.amount, pay.currency, pay.id);
-                UPDATE payments x SET status = 'canceled', updated_at = now()
-                WHERE x.id = pay.id RETURNING * INTO pay;
-                INSERT INTO payment_events (payment_id, status) VALUES (pay.id, 'canceled');
-                o := 'ok'; p := fs_payment_json(pay)::text;
             END IF;
 
         ELSE
@@ -356,9 +438,22 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 
-    -- 4. Record every claimed key's outcome in the same transaction as its effect.
-    UPDATE idempotency_keys x SET outcome = u.o, payload = u.p
+    -- 4. Apply the gathered writes, and record every claimed key's outcome,
+    --    in the same transaction.
+    UPDATE accounts y SET available = u.available, pending = u.pending
+    FROM unnest(acc_id, acc_avail, acc_pend, acc_dirty) AS u(id, available, pending, dirty)
+    WHERE u.dirty AND y.id = u.id;
+    INSERT INTO deposits (id, tenant_id, account_id, amount, currency)
+    SELECT * FROM unnest(d_id, d_tenant, d_acct, d_amount, d_cur);
+    INSERT INTO payments (id, tenant_id, from_account, to_account, amount, currency,
+                          description, metadata, status, created_at, updated_at)
+    SELECT u.*, 'pending', now(), now()
+    FROM unnest(p_id, p_tenant, p_from, p_to, p_amount, p_cur, p_desc, p_meta) AS u;
+    INSERT INTO payment_events (payment_id, status) SELECT * FROM unnest(e_pay, e_status);
+    INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
+    SELECT * FROM unnest(j_acct, j_bucket, j_amount, j_cur, j_ref);
+    UPDATE idempotency_keys y SET outcome = u.o, payload = u.p
     FROM unnest(k_tenant, k_key, k_outcome, k_payload) AS u(t, k, o, p)
-    WHERE x.tenant_id = u.t AND x.key = u.k;
+    WHERE y.tenant_id = u.t AND y.key = u.k;
 END
 $$;

@@ -180,10 +180,9 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
                 "Send your API key as 'Authorization: Bearer <key>'.");
         return reject(res);
     }
-    char hash[FS_AUTH_HASH_HEX_LEN + 1];
-    fs_auth_key_hash(key, hash);
+    fs_auth_key_hash(key, res->auth);
     res->item = json_object();
-    json_object_set_new(res->item, "auth", json_string(hash));
+    json_object_set_new(res->item, "auth", json_string(res->auth));
 
     if (req->method == FS_METHOD_GET) {
         if (!build_get(r, id, req->query, res->item, &res->err)) return reject(res);

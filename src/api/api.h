@@ -41,6 +41,10 @@ typedef struct {
     json_t *item;      /* FS_API_STORE: a new reference the caller owns */
     const char *allow; /* FS_METHOD_NOT_ALLOWED: the Allow header */
     fs_error_t err;    /* FS_API_REJECT */
+    /* FS_API_REJECT after an API key was presented: its hash. The key is
+     * checked before err is given, so that a bad key always gets 401 (as a
+     * client expects) and never learns about its request's other faults. */
+    char auth[65];
 } fs_api_result_t;
 
 void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res);

@@ -64,6 +64,9 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
         || int_var("FINSYS_BATCH_WAIT_US", FS_BATCH_WAIT_US_DEFAULT, 0, FS_BATCH_WAIT_US_MAX,
                    &c->batch_wait_us, err, err_len)
                != 0
+        || int_var("FINSYS_DB_CONNECTIONS", FS_STORE_CONNECTIONS_DEFAULT, 1,
+                   FS_STORE_CONNECTIONS_MAX, &c->db_connections, err, err_len)
+               != 0
         || int_var("FINSYS_IDEMPOTENCY_TTL_HOURS", FS_IDEMPOTENCY_TTL_HOURS_DEFAULT, 1, 24 * 365,
                    &c->idempotency_ttl_hours, err, err_len)
                != 0

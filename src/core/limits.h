@@ -41,6 +41,9 @@
 #define FS_IDEMPOTENCY_PURGE_ROWS_MAX 10000
 #define FS_IDEMPOTENCY_PURGE_INTERVAL_S 60
 
+/* A list's query string: a few short parameters fit in far less. */
+#define FS_QUERY_LEN_MAX 2048
+
 /* List pages: 1..100 items, 10 by default. */
 #define FS_PAGE_LIMIT_MIN 1
 #define FS_PAGE_LIMIT_MAX 100
@@ -54,7 +57,13 @@
 #define FS_BATCH_WAIT_US_DEFAULT 200
 #define FS_BATCH_WAIT_US_MAX 100000
 
-/* Requests queued for one database connection. Past it a request gets 503
+/* Database connections per HTTP thread. A commit waits for its WAL flush;
+ * with two groups in flight per thread, one gathers while the other commits,
+ * and PostgreSQL flushes both commits' WAL together. */
+#define FS_STORE_CONNECTIONS_DEFAULT 2
+#define FS_STORE_CONNECTIONS_MAX 16
+
+/* Requests queued for one HTTP thread's store. Past it a request gets 503
  * overloaded at once instead of waiting without bound. */
 #define FS_STORE_QUEUE_MAX 16384
 

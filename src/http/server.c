@@ -90,6 +90,31 @@ static void on_ready(void *arg, const fs_store_result_t *r)
     send_text(req, 503, body, sizeof(body) - 1, false);
 }
 
+/* A request rejected before the store, waiting for its API key's check. */
+typedef struct {
+    struct evhttp_request *req;
+    fs_error_t err;
+    const char *allow;
+    char param[64]; /* err.param may point at a buffer the next request reuses */
+} rejection_t;
+
+static void send_rejection(struct evhttp_request *req, const fs_error_t *err, const char *allow)
+{
+    if (allow != NULL) evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+    send_error(req, err->outcome, err->message, err->param, false);
+}
+
+static void on_key_checked(void *arg, const fs_store_result_t *r)
+{
+    rejection_t *rej = arg;
+    if (strcmp(r->outcome, "ok") == 0) {
+        send_rejection(rej->req, &rej->err, rej->allow);
+    } else {
+        on_result(rej->req, r);
+    }
+    free(rej);
+}
+
 /* Echo a sane X-Request-Id, or make one, so a request can be followed. */
 static void set_request_id(struct evhttp_request *req)
 {
@@ -140,10 +165,19 @@ static void on_request(struct evhttp_request *req, void *arg)
     fs_api_route(&ar, &res);
     switch (res.action) {
     case FS_API_REJECT:
-        if (res.allow != NULL) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", res.allow);
+        if (res.auth[0] != '\0') {
+            rejection_t *rej = malloc(sizeof(*rej));
+            FS_ASSERT(rej != NULL);
+            *rej = (rejection_t){.req = req, .err = res.err, .allow = res.allow};
+            if (res.err.param != NULL) {
+                snprintf(rej->param, sizeof(rej->param), "%s", res.err.param);
+                rej->err.param = rej->param;
+            }
+            fs_store_submit(w->store, json_pack("{s:s, s:s}", "op", "auth", "auth", res.auth),
+                            on_key_checked, rej);
+            return;
         }
-        send_error(req, res.err.outcome, res.err.message, res.err.param, false);
+        send_rejection(req, &res.err, res.allow);
         return;
     case FS_API_HEALTH: {
         static const char ok[] = "{\"status\":\"ok\"}";
@@ -228,7 +262,8 @@ int fs_http_serve(const fs_config_t *config)
     FS_ASSERT(workers != NULL);
     fs_store_config_t sc = {.conninfo = config->database_url,
                             .batch_items = config->batch_items,
-                            .batch_wait_us = config->batch_wait_us};
+                            .batch_wait_us = config->batch_wait_us,
+                            .connections = config->db_connections};
 
     /* Only the main thread takes SIGINT and SIGTERM, through sigwait. */
     sigset_t stop;

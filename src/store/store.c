@@ -1,5 +1,11 @@
 /*
- * store.c: group commit over one non-blocking libpq connection (see store.h).
+ * store.c: group commit over non-blocking libpq connections (see store.h).
+ *
+ * A store owns one queue and config->connections connections. A group is
+ * taken from the queue when batch_items items wait, or batch_wait_us after
+ * the first of them arrived, and goes to any idle connection; while groups
+ * are in flight the queue refills, so groups grow with the load and several
+ * commits share PostgreSQL's WAL flushes.
  */
 #include "store.h"
 
@@ -22,29 +28,36 @@ typedef struct pending {
 
 typedef enum { STATE_DOWN, STATE_CONNECTING, STATE_IDLE, STATE_BUSY } state_t;
 
-struct fs_store {
-    struct event_base *base;
-    fs_store_config_t config;
-    char *conninfo;
+typedef struct {
+    fs_store_t *store;
     PGconn *conn;
     state_t state;
     struct event *connect_ev; /* one-shot, while connecting */
     struct event *read_ev;    /* persistent, while connected */
     struct event *write_ev;   /* persistent, while output is unsent */
-    struct event *wait_ev;    /* closes a group after batch_wait_us */
     struct event *retry_ev;   /* reconnection back-off */
     int reconnect_ms;
-    pending_t *head, *tail;
-    int queued;
     pending_t *inflight[FS_BATCH_ITEMS_MAX];
     int inflight_count;
     int retries;
-    char *sent;         /* the in-flight group's parameter, kept to resend it */
-    PGresult *result;   /* the in-flight group's result, once it arrives */
+    char *sent;       /* the in-flight group's parameter, kept to resend it */
+    uint64_t sent_us; /* when it was sent */
+    PGresult *result; /* the in-flight group's result, once it arrives */
+} conn_t;
+
+struct fs_store {
+    struct event_base *base;
+    fs_store_config_t config;
+    char *conninfo;
+    struct event *wait_ev; /* closes a group batch_wait_us after its first item */
+    pending_t *head, *tail;
+    int queued;
+    int connections;
+    conn_t conns[FS_STORE_CONNECTIONS_MAX];
 };
 
-static void connect_start(fs_store_t *s);
-static void send_group(fs_store_t *s);
+static void connect_start(conn_t *c);
+static void maybe_send(fs_store_t *s);
 
 static void reply(pending_t *p, const char *outcome, bool replayed, const char *payload)
 {
@@ -80,45 +93,64 @@ static pending_t *queue_pop(fs_store_t *s)
     return p;
 }
 
-static void fail_queued(fs_store_t *s)
+static bool any_connected(const fs_store_t *s)
 {
+    for (int i = 0; i < s->connections; i++) {
+        if (s->conns[i].state == STATE_IDLE || s->conns[i].state == STATE_BUSY) return true;
+    }
+    return false;
+}
+
+/* Fails what waits when no connection could take it. */
+static void fail_queued_if_down(fs_store_t *s)
+{
+    if (any_connected(s)) return;
     pending_t *p;
     while ((p = queue_pop(s)) != NULL) reply_unavailable(p);
 }
 
-static void group_clear(fs_store_t *s)
+static void group_clear(conn_t *c)
 {
-    free(s->sent);
-    s->sent = NULL;
-    if (s->result != NULL) PQclear(s->result);
-    s->result = NULL;
-    s->inflight_count = 0;
-    s->retries = 0;
+    free(c->sent);
+    c->sent = NULL;
+    if (c->result != NULL) PQclear(c->result);
+    c->result = NULL;
+    c->inflight_count = 0;
+    c->retries = 0;
 }
 
-static void conn_close(fs_store_t *s)
+static void conn_close(conn_t *c)
 {
-    if (s->read_ev != NULL) event_free(s->read_ev);
-    if (s->write_ev != NULL) event_free(s->write_ev);
-    if (s->connect_ev != NULL) event_free(s->connect_ev);
-    s->read_ev = s->write_ev = s->connect_ev = NULL;
-    if (s->conn != NULL) PQfinish(s->conn);
-    s->conn = NULL;
-    s->state = STATE_DOWN;
+    if (c->read_ev != NULL) event_free(c->read_ev);
+    if (c->write_ev != NULL) event_free(c->write_ev);
+    if (c->connect_ev != NULL) event_free(c->connect_ev);
+    c->read_ev = c->write_ev = c->connect_ev = NULL;
+    if (c->conn != NULL) PQfinish(c->conn);
+    c->conn = NULL;
+    c->state = STATE_DOWN;
+}
+
+static void schedule_reconnect(conn_t *c)
+{
+    struct timeval tv = {c->reconnect_ms / 1000, (c->reconnect_ms % 1000) * 1000};
+    evtimer_add(c->retry_ev, &tv);
+    c->reconnect_ms *= 2;
+    if (c->reconnect_ms > FS_STORE_RECONNECT_MS_MAX) c->reconnect_ms = FS_STORE_RECONNECT_MS_MAX;
 }
 
 /* The connection broke: the in-flight group's outcome is unknown. */
-static void conn_lost(fs_store_t *s, const char *why)
+static void conn_lost(conn_t *c, const char *why)
 {
     fs_log(FS_LOG_ERROR, "store", "database connection lost: %s", why);
-    int n = s->inflight_count;
+    int n = c->inflight_count;
     pending_t *items[FS_BATCH_ITEMS_MAX];
-    memcpy(items, s->inflight, sizeof(items[0]) * (size_t)n);
-    group_clear(s);
-    conn_close(s);
+    memcpy(items, c->inflight, sizeof(items[0]) * (size_t)n);
+    group_clear(c);
+    conn_close(c);
     for (int i = 0; i < n; i++) reply_unavailable(items[i]);
-    struct timeval tv = {0, 0};
-    evtimer_add(s->retry_ev, &tv);
+    schedule_reconnect(c);
+    fail_queued_if_down(c->store);
+    maybe_send(c->store);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -128,116 +160,127 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     connect_start(arg);
 }
 
-static void schedule_reconnect(fs_store_t *s)
+static void flush_output(conn_t *c)
 {
-    struct timeval tv = {s->reconnect_ms / 1000, (s->reconnect_ms % 1000) * 1000};
-    evtimer_add(s->retry_ev, &tv);
-    s->reconnect_ms *= 2;
-    if (s->reconnect_ms > FS_STORE_RECONNECT_MS_MAX) s->reconnect_ms = FS_STORE_RECONNECT_MS_MAX;
+    int r = PQflush(c->conn);
+    if (r < 0) return conn_lost(c, PQerrorMessage(c->conn));
+    if (r == 1) {
+        if (!event_pending(c->write_ev, EV_WRITE, NULL)) event_add(c->write_ev, NULL);
+    } else {
+        event_del(c->write_ev);
+    }
 }
 
+static void transmit(conn_t *c)
+{
+    const char *params[1] = {c->sent};
+    if (!PQsendQueryParams(c->conn, batch_sql, 1, NULL, params, NULL, NULL, 0)) {
+        return conn_lost(c, PQerrorMessage(c->conn));
+    }
+    c->state = STATE_BUSY;
+    c->sent_us = fs_now_us();
+    flush_output(c);
+}
+
+static void send_group(fs_store_t *s, conn_t *c)
+{
+    FS_ASSERT(c->state == STATE_IDLE && c->inflight_count == 0);
+    json_t *array = json_array();
+    while (s->head != NULL && c->inflight_count < s->config.batch_items) {
+        if (s->head->solo && c->inflight_count > 0) break;
+        pending_t *p = queue_pop(s);
+        c->inflight[c->inflight_count++] = p;
+        json_array_append(array, p->item);
+        if (p->solo) break;
+    }
+    c->sent = json_dumps(array, JSON_COMPACT);
+    json_decref(array);
+    FS_ASSERT(c->sent != NULL);
+    transmit(c);
+}
+
+static conn_t *idle_conn(fs_store_t *s)
+{
+    for (int i = 0; i < s->connections; i++) {
+        if (s->conns[i].state == STATE_IDLE) return &s->conns[i];
+    }
+    return NULL;
+}
+
+/* Sends full groups to idle connections; a partial group waits for
+ * batch_wait_us after its first item (on_wait then sends it). */
 static void maybe_send(fs_store_t *s)
 {
-    if (s->state != STATE_IDLE || s->queued == 0) return;
-    if (s->queued >= s->config.batch_items || s->config.batch_wait_us == 0 || s->head->solo) {
-        evtimer_del(s->wait_ev);
-        send_group(s);
-        return;
+    conn_t *c;
+    while (s->queued > 0 && (c = idle_conn(s)) != NULL) {
+        bool full = s->queued >= s->config.batch_items || s->head->solo;
+        if (!full && s->config.batch_wait_us > 0) {
+            if (!evtimer_pending(s->wait_ev, NULL)) {
+                struct timeval tv = {0, s->config.batch_wait_us};
+                evtimer_add(s->wait_ev, &tv);
+            }
+            return;
+        }
+        send_group(s, c);
     }
-    if (!evtimer_pending(s->wait_ev, NULL)) {
-        struct timeval tv = {0, s->config.batch_wait_us};
-        evtimer_add(s->wait_ev, &tv);
-    }
+    if (s->queued == 0) evtimer_del(s->wait_ev);
 }
 
 static void on_wait(evutil_socket_t fd, short what, void *arg)
 {
     fs_store_t *s = arg;
+    conn_t *c;
     (void)fd;
     (void)what;
-    if (s->state == STATE_IDLE && s->queued > 0) send_group(s);
-}
-
-static void flush_output(fs_store_t *s)
-{
-    int r = PQflush(s->conn);
-    if (r < 0) return conn_lost(s, PQerrorMessage(s->conn));
-    if (r == 1) {
-        if (!event_pending(s->write_ev, EV_WRITE, NULL)) event_add(s->write_ev, NULL);
-    } else {
-        event_del(s->write_ev);
-    }
-}
-
-static void transmit(fs_store_t *s)
-{
-    const char *params[1] = {s->sent};
-    if (!PQsendQueryParams(s->conn, batch_sql, 1, NULL, params, NULL, NULL, 0)) {
-        return conn_lost(s, PQerrorMessage(s->conn));
-    }
-    s->state = STATE_BUSY;
-    flush_output(s);
-}
-
-static void send_group(fs_store_t *s)
-{
-    FS_ASSERT(s->state == STATE_IDLE && s->inflight_count == 0);
-    json_t *array = json_array();
-    while (s->head != NULL && s->inflight_count < s->config.batch_items) {
-        if (s->head->solo && s->inflight_count > 0) break;
-        pending_t *p = queue_pop(s);
-        s->inflight[s->inflight_count++] = p;
-        json_array_append(array, p->item);
-        if (p->solo) break;
-    }
-    s->sent = json_dumps(array, JSON_COMPACT);
-    json_decref(array);
-    FS_ASSERT(s->sent != NULL);
-    transmit(s);
+    if (s->queued > 0 && (c = idle_conn(s)) != NULL) send_group(s, c);
+    maybe_send(s);
 }
 
 /* The group's result has arrived in full. */
-static void group_done(fs_store_t *s)
+static void group_done(conn_t *c)
 {
-    PGresult *res = s->result;
-    int n = s->inflight_count;
+    fs_store_t *s = c->store;
+    PGresult *res = c->result;
+    int n = c->inflight_count;
     pending_t *items[FS_BATCH_ITEMS_MAX];
-    memcpy(items, s->inflight, sizeof(items[0]) * (size_t)n);
+    memcpy(items, c->inflight, sizeof(items[0]) * (size_t)n);
     bool answered[FS_BATCH_ITEMS_MAX] = {false};
+    fs_log(FS_LOG_DEBUG, "store", "group of %d done in %llu us, %d queued", n,
+           (unsigned long long)(fs_now_us() - c->sent_us), s->queued);
 
     if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         bool transient = state != NULL
                          && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
-        if (transient && s->retries < FS_STORE_RETRIES_MAX) {
-            s->retries++;
+        if (transient && c->retries < FS_STORE_RETRIES_MAX) {
+            c->retries++;
             fs_log(FS_LOG_WARN, "store", "group of %d retried (%s), attempt %d", n, state,
-                   s->retries);
-            PQclear(s->result);
-            s->result = NULL;
-            s->state = STATE_IDLE;
-            return transmit(s);
+                   c->retries);
+            PQclear(c->result);
+            c->result = NULL;
+            c->state = STATE_IDLE;
+            return transmit(c);
         }
         fs_log(FS_LOG_ERROR, "store", "group of %d failed: %s", n, PQresultErrorMessage(res));
-        group_clear(s);
-        s->state = STATE_IDLE;
+        group_clear(c);
+        c->state = STATE_IDLE;
         if (n > 1) {
             /* Split: each item goes again alone, in its original order. */
             for (int i = n - 1; i >= 0; i--) {
                 items[i]->solo = true;
                 queue_push_front(s, items[i]);
             }
-            return maybe_send(s);
+        } else {
+            reply(items[0], "internal", false,
+                  "{\"message\":\"The request failed inside FinSys; it changed nothing.\","
+                  "\"param\":null}");
         }
-        reply(items[0], "internal", false,
-              "{\"message\":\"The request failed inside FinSys; it changed nothing.\","
-              "\"param\":null}");
         return maybe_send(s);
     }
 
-    s->result = NULL;
-    group_clear(s);
-    s->state = STATE_IDLE;
+    c->result = NULL;
+    group_clear(c);
+    c->state = STATE_IDLE;
     if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
         for (int r = 0; r < PQntuples(res); r++) {
             int i = atoi(PQgetvalue(res, r, 0));
@@ -260,28 +303,27 @@ static void group_done(fs_store_t *s)
 
 static void on_socket(evutil_socket_t fd, short what, void *arg)
 {
-    fs_store_t *s = arg;
+    conn_t *c = arg;
     (void)fd;
     if (what & EV_WRITE) {
-        flush_output(s);
-        if (s->conn == NULL) return;
+        flush_output(c);
+        if (c->conn == NULL) return;
     }
     if (!(what & EV_READ)) return;
-    if (!PQconsumeInput(s->conn)) return conn_lost(s, PQerrorMessage(s->conn));
-    while (s->state == STATE_BUSY && !PQisBusy(s->conn)) {
-        PGresult *res = PQgetResult(s->conn);
-        if (res == NULL) return group_done(s);
-        if (s->result == NULL) {
-            s->result = res;
+    if (!PQconsumeInput(c->conn)) return conn_lost(c, PQerrorMessage(c->conn));
+    while (c->state == STATE_BUSY && !PQisBusy(c->conn)) {
+        PGresult *res = PQgetResult(c->conn);
+        if (res == NULL) return group_done(c);
+        if (c->result == NULL) {
+            c->result = res;
         } else {
             PQclear(res);
         }
     }
-    if (s->state != STATE_BUSY) {
-        /* Nothing in flight: drain notifications so the socket stops firing. */
+    if (c->state != STATE_BUSY) {
         PGnotify *n;
-        while ((n = PQnotifies(s->conn)) != NULL) PQfreemem(n);
-        if (PQstatus(s->conn) == CONNECTION_BAD) conn_lost(s, "server closed the connection");
+        while ((n = PQnotifies(c->conn)) != NULL) PQfreemem(n);
+        if (PQstatus(c->conn) == CONNECTION_BAD) conn_lost(c, "server closed the connection");
     }
 }
 
@@ -293,50 +335,51 @@ static void on_notice(void *arg, const char *message)
 
 static void on_connect(evutil_socket_t fd, short what, void *arg)
 {
-    fs_store_t *s = arg;
+    conn_t *c = arg;
     (void)fd;
     (void)what;
-    event_free(s->connect_ev);
-    s->connect_ev = NULL;
-    PostgresPollingStatusType st = PQconnectPoll(s->conn);
+    event_free(c->connect_ev);
+    c->connect_ev = NULL;
+    PostgresPollingStatusType st = PQconnectPoll(c->conn);
     if (st == PGRES_POLLING_FAILED) {
         fs_log(FS_LOG_ERROR, "store", "cannot connect to the database: %s",
-               PQerrorMessage(s->conn));
-        conn_close(s);
-        fail_queued(s);
-        return schedule_reconnect(s);
+               PQerrorMessage(c->conn));
+        conn_close(c);
+        fail_queued_if_down(c->store);
+        return schedule_reconnect(c);
     }
-    int sock = PQsocket(s->conn); /* may change while connecting */
+    int sock = PQsocket(c->conn); /* may change while connecting */
+    struct event_base *base = c->store->base;
     if (st == PGRES_POLLING_OK) {
-        PQsetnonblocking(s->conn, 1);
-        PQsetNoticeProcessor(s->conn, on_notice, NULL);
-        s->read_ev = event_new(s->base, sock, EV_READ | EV_PERSIST, on_socket, s);
-        s->write_ev = event_new(s->base, sock, EV_WRITE | EV_PERSIST, on_socket, s);
-        event_add(s->read_ev, NULL);
-        s->state = STATE_IDLE;
-        s->reconnect_ms = FS_STORE_RECONNECT_MS_MIN;
-        fs_log(FS_LOG_INFO, "store", "connected to the database");
-        return maybe_send(s);
+        PQsetnonblocking(c->conn, 1);
+        PQsetNoticeProcessor(c->conn, on_notice, NULL);
+        c->read_ev = event_new(base, sock, EV_READ | EV_PERSIST, on_socket, c);
+        c->write_ev = event_new(base, sock, EV_WRITE | EV_PERSIST, on_socket, c);
+        event_add(c->read_ev, NULL);
+        c->state = STATE_IDLE;
+        c->reconnect_ms = FS_STORE_RECONNECT_MS_MIN;
+        fs_log(FS_LOG_DEBUG, "store", "connected to the database");
+        return maybe_send(c->store);
     }
     short ev = st == PGRES_POLLING_READING ? EV_READ : EV_WRITE;
-    s->connect_ev = event_new(s->base, sock, ev, on_connect, s);
-    event_add(s->connect_ev, NULL);
+    c->connect_ev = event_new(base, sock, ev, on_connect, c);
+    event_add(c->connect_ev, NULL);
 }
 
-static void connect_start(fs_store_t *s)
+static void connect_start(conn_t *c)
 {
-    FS_ASSERT(s->state == STATE_DOWN);
-    s->conn = PQconnectStart(s->conninfo);
-    if (s->conn == NULL || PQstatus(s->conn) == CONNECTION_BAD) {
+    FS_ASSERT(c->state == STATE_DOWN);
+    c->conn = PQconnectStart(c->store->conninfo);
+    if (c->conn == NULL || PQstatus(c->conn) == CONNECTION_BAD) {
         fs_log(FS_LOG_ERROR, "store", "cannot start a database connection: %s",
-               s->conn != NULL ? PQerrorMessage(s->conn) : "out of memory");
-        conn_close(s);
-        fail_queued(s);
-        return schedule_reconnect(s);
+               c->conn != NULL ? PQerrorMessage(c->conn) : "out of memory");
+        conn_close(c);
+        fail_queued_if_down(c->store);
+        return schedule_reconnect(c);
     }
-    s->state = STATE_CONNECTING;
-    s->connect_ev = event_new(s->base, PQsocket(s->conn), EV_WRITE, on_connect, s);
-    event_add(s->connect_ev, NULL);
+    c->state = STATE_CONNECTING;
+    c->connect_ev = event_new(c->store->base, PQsocket(c->conn), EV_WRITE, on_connect, c);
+    event_add(c->connect_ev, NULL);
 }
 
 fs_store_t *fs_store_new(struct event_base *base, const fs_store_config_t *config)
@@ -345,28 +388,38 @@ fs_store_t *fs_store_new(struct event_base *base, const fs_store_config_t *confi
     FS_ASSERT(s != NULL);
     FS_ASSERT(config->batch_items >= 1 && config->batch_items <= FS_BATCH_ITEMS_MAX);
     FS_ASSERT(config->batch_wait_us >= 0 && config->batch_wait_us <= FS_BATCH_WAIT_US_MAX);
+    FS_ASSERT(config->connections >= 1 && config->connections <= FS_STORE_CONNECTIONS_MAX);
     s->base = base;
     s->config = *config;
     s->conninfo = strdup(config->conninfo);
     s->config.conninfo = s->conninfo;
     s->wait_ev = evtimer_new(base, on_wait, s);
-    s->retry_ev = evtimer_new(base, on_retry, s);
-    s->reconnect_ms = FS_STORE_RECONNECT_MS_MIN;
-    s->state = STATE_DOWN;
-    connect_start(s);
+    s->connections = config->connections;
+    for (int i = 0; i < s->connections; i++) {
+        conn_t *c = &s->conns[i];
+        c->store = s;
+        c->state = STATE_DOWN;
+        c->reconnect_ms = FS_STORE_RECONNECT_MS_MIN;
+        c->retry_ev = evtimer_new(base, on_retry, c);
+        connect_start(c);
+    }
     return s;
 }
 
 void fs_store_free(fs_store_t *s)
 {
     if (s == NULL) return;
-    for (int i = 0; i < s->inflight_count; i++) reply_unavailable(s->inflight[i]);
-    s->inflight_count = 0;
-    group_clear(s);
-    fail_queued(s);
-    conn_close(s);
+    for (int i = 0; i < s->connections; i++) {
+        conn_t *c = &s->conns[i];
+        for (int k = 0; k < c->inflight_count; k++) reply_unavailable(c->inflight[k]);
+        c->inflight_count = 0;
+        group_clear(c);
+        conn_close(c);
+        event_free(c->retry_ev);
+    }
+    pending_t *p;
+    while ((p = queue_pop(s)) != NULL) reply_unavailable(p);
     event_free(s->wait_ev);
-    event_free(s->retry_ev);
     free(s->conninfo);
     free(s);
 }
@@ -375,8 +428,7 @@ static void on_overloaded(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    pending_t *p = arg;
-    reply(p, "overloaded", false,
+    reply(arg, "overloaded", false,
           "{\"message\":\"FinSys is overloaded; retry with the same Idempotency-Key.\","
           "\"param\":null}");
 }
@@ -389,6 +441,7 @@ void fs_store_submit(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg)
     p->cb = cb;
     p->arg = arg;
     if (s->queued >= FS_STORE_QUEUE_MAX) {
+        /* Answer on the next loop turn, never inside this call. */
         struct timeval now = {0, 0};
         event_base_once(s->base, -1, EV_TIMEOUT, on_overloaded, p, &now);
         return;
@@ -400,6 +453,5 @@ void fs_store_submit(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg)
     }
     s->tail = p;
     s->queued++;
-    if (s->state == STATE_DOWN && !evtimer_pending(s->retry_ev, NULL)) connect_start(s);
     maybe_send(s);
 }

@@ -1,8 +1,8 @@
 /*
- * store.h: the write path. One store per event loop owns one non-blocking
- * PostgreSQL connection and executes operation items in groups: a group
+ * store.h: the write path. One store per event loop owns a few non-blocking
+ * PostgreSQL connections and executes operation items in groups: a group
  * closes at batch_items items or batch_wait_us microseconds after its first
- * item, whichever comes first, and while one group is in flight the next
+ * item, whichever comes first, and while groups are in flight the next
  * gathers, so groups grow with load. A group is one call of fs_batch() (one
  * round trip, one commit, db/migrations/0002_batch.sql) and each item gets
  * its own outcome.
@@ -29,6 +29,7 @@ typedef struct {
     const char *conninfo;    /* libpq connection string */
     int batch_items;         /* 1..FS_BATCH_ITEMS_MAX */
     int batch_wait_us;       /* 0..FS_BATCH_WAIT_US_MAX */
+    int connections;         /* 1..FS_STORE_CONNECTIONS_MAX */
 } fs_store_config_t;
 
 /* An item's result. outcome is the name fs_batch() gives ("created",

@@ -221,15 +221,72 @@ bool fs_validate_metadata(const json_t *body, json_t **out, fs_error_t *err)
 
 static bool parse_limit(const char *s, json_t *item, fs_error_t *err)
 {
-    char *end;
-    long n = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || n < FS_PAGE_LIMIT_MIN || n > FS_PAGE_LIMIT_MAX) {
+    long n = 0;
+    size_t len = strlen(s);
+    bool ok = len >= 1 && len <= 3 && s[0] != '0';
+    for (size_t i = 0; ok && i < len; i++) {
+        ok = s[i] >= '0' && s[i] <= '9';
+        n = n * 10 + (s[i] - '0');
+    }
+    if (!ok || n < FS_PAGE_LIMIT_MIN || n > FS_PAGE_LIMIT_MAX) {
         return fs_fail(err, FS_INVALID_REQUEST, "limit",
                        "limit must be an integer from %d to %d.", FS_PAGE_LIMIT_MIN,
                        FS_PAGE_LIMIT_MAX);
     }
     json_object_set_new(item, "limit", json_integer(n));
     return true;
+}
+
+/* libevent decodes %00 into a NUL that would cut a value short. Names the
+ * parameter (as written) whose text holds one, in param. */
+static bool has_encoded_nul(const char *query, char *param, size_t param_len)
+{
+    const char *segment = query;
+    for (const char *p = query; *p != '\0'; p++) {
+        if (*p == '&') segment = p + 1;
+        if (p[0] == '%' && p[1] == '0' && p[2] == '0') {
+            size_t n = strcspn(segment, "=&");
+            snprintf(param, param_len, "%.*s", (int)(n < param_len ? n : param_len - 1),
+                     segment);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool seen_before(const struct evkeyvalq *q, const struct evkeyval *kv)
+{
+    for (const struct evkeyval *e = q->tqh_first; e != kv; e = e->next.tqe_next) {
+        if (strcmp(e->key, kv->key) == 0) return true;
+    }
+    return false;
+}
+
+static bool list_param(const struct evkeyval *kv, const char *after_prefix,
+                       const char *const *allowed, json_t *item, fs_error_t *err)
+{
+    static _Thread_local char param[64];
+    snprintf(param, sizeof(param), "%.*s", (int)sizeof(param) - 1, kv->key);
+    if (strcmp(kv->key, "limit") == 0) return parse_limit(kv->value, item, err);
+    if (strcmp(kv->key, "starting_after") == 0) {
+        if (!fs_validate_id_string(kv->value, after_prefix)) {
+            return fs_fail(err, FS_INVALID_REQUEST, "starting_after",
+                           "starting_after must be an id starting with %s_.", after_prefix);
+        }
+        json_object_set_new(item, "after", json_string(kv->value));
+        return true;
+    }
+    for (const char *const *a = allowed; *a != NULL; a++) {
+        if (strcmp(kv->key, *a) != 0) continue;
+        size_t len = strlen(kv->value);
+        if (len == 0 || len > FS_ID_LEN_MAX
+            || json_object_set_new(item, kv->key, json_string(kv->value)) != 0) {
+            return fs_fail(err, FS_INVALID_REQUEST, param, "%s must be 1 to %d bytes of UTF-8.",
+                           param, FS_ID_LEN_MAX);
+        }
+        return true;
+    }
+    return fs_fail(err, FS_INVALID_REQUEST, param, "Unknown parameter: %s.", param);
 }
 
 bool fs_validate_list_query(const char *query, const char *after_prefix,
@@ -240,36 +297,25 @@ bool fs_validate_list_query(const char *query, const char *after_prefix,
     TAILQ_INIT(&q);
     json_object_set_new(item, "limit", json_integer(FS_PAGE_LIMIT_DEFAULT));
     if (query == NULL || *query == '\0') return true;
+    if (strlen(query) > FS_QUERY_LEN_MAX) {
+        return fs_fail(err, FS_INVALID_REQUEST, NULL, "The query string may be at most %d bytes.",
+                       FS_QUERY_LEN_MAX);
+    }
+    if (has_encoded_nul(query, param, sizeof(param))) {
+        return fs_fail(err, FS_INVALID_REQUEST, param,
+                       "%s must not contain NUL characters (%%00).", param);
+    }
     if (evhttp_parse_query_str(query, &q) != 0) {
         return fs_fail(err, FS_INVALID_REQUEST, NULL, "The query string is malformed.");
     }
     bool ok = true;
     struct evkeyval *kv;
     TAILQ_FOREACH(kv, &q, next) {
-        snprintf(param, sizeof(param), "%.*s", (int)sizeof(param) - 1, kv->key);
-        if (json_object_get(item, kv->key) != NULL && strcmp(kv->key, "limit") != 0) {
-            ok = fs_fail(err, FS_INVALID_REQUEST, param, "%s is given twice.", param);
-        } else if (strcmp(kv->key, "limit") == 0) {
-            ok = parse_limit(kv->value, item, err);
-        } else if (strcmp(kv->key, "starting_after") == 0) {
-            if (!fs_validate_id_string(kv->value, after_prefix)) {
-                ok = fs_fail(err, FS_INVALID_REQUEST, "starting_after",
-                             "starting_after must be an id starting with %s_.", after_prefix);
-            } else {
-                json_object_set_new(item, "after", json_string(kv->value));
-            }
+        if (seen_before(&q, kv)) {
+            snprintf(param, sizeof(param), "%.*s", (int)sizeof(param) - 1, kv->key);
+            ok = fs_fail(err, FS_INVALID_REQUEST, param, "%s is given more than once.", param);
         } else {
-            bool known = false;
-            for (const char *const *a = allowed; *a != NULL; a++) {
-                if (strcmp(kv->key, *a) == 0) known = true;
-            }
-            if (!known) {
-                ok = fs_fail(err, FS_INVALID_REQUEST, param, "Unknown parameter: %s.", param);
-            } else if (strlen(kv->value) == 0 || strlen(kv->value) > FS_ID_LEN_MAX
-                       || json_object_set_new(item, kv->key, json_string(kv->value)) != 0) {
-                ok = fs_fail(err, FS_INVALID_REQUEST, param,
-                             "%s must be 1 to %d bytes of UTF-8.", param, FS_ID_LEN_MAX);
-            }
+            ok = list_param(kv, after_prefix, allowed, item, err);
         }
         if (!ok) break;
     }

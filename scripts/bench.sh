@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# make bench: in one run, on a PostgreSQL of its own (temporary directory,
+# free loopback ports), measures
+#   (a) pgbench's built-in tpcb-like transaction at its best client count, and
+#   (b) POST /v1/payments over keep-alive with wrk: 64 connections, 30 s,
+#       random pairs of 10,000 funded accounts, unique idempotency keys;
+# prints the figures and writes them to bench/results/latest.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/stack.sh
+
+BIN=${FINSYS_BIN:-build/finsys}
+DURATION=${BENCH_DURATION_S:-30}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+ACCOUNTS=${BENCH_ACCOUNTS:-10000}
+PGBENCH_S=${BENCH_PGBENCH_S:-10}
+TMP=$(mktemp -d /tmp/finsys-bench.XXXXXX)
+chmod 755 "$TMP"
+teardown() {
+    fs_stop_pid "$TMP/server.pid"
+    fs_pg_stop "$TMP"
+    rm -rf "$TMP"
+}
+trap teardown EXIT
+
+PG_PORT=$(fs_free_port)
+HTTP_PORT=$(fs_free_port)
+fs_pg_start "$TMP" "$PG_PORT"
+export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
+export FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_HTTP_HOST=127.0.0.1
+PSQL=(psql "$FINSYS_DATABASE_URL" -XqAt -v ON_ERROR_STOP=1)
+
+# (a) pgbench on the same server: scale 16 (its rows are separate from ours).
+echo "pgbench: initialising (scale 16)"
+fs_as_pg "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U postgres -i -s 16 -q finsys \
+    >/dev/null 2>&1
+best_tps=0
+best_clients=0
+for c in 4 8 16 32; do
+    tps=$(fs_as_pg "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "$c" -j 2 \
+        -T "$PGBENCH_S" -n finsys 2>/dev/null | awk '/^tps/ {print int($3); exit}')
+    echo "pgbench: $c clients: $tps tps"
+    if [ "${tps:-0}" -gt "$best_tps" ]; then best_tps=$tps; best_clients=$c; fi
+done
+
+# (b) FinSys: schema, a tenant, and funded accounts (made in SQL for speed:
+# the same rows, entries and balances that deposits through the API make).
+"$BIN" migrate >/dev/null
+KEY=$("$BIN" apikey create --tenant bench)
+TENANT=$("${PSQL[@]}" -c "SELECT id FROM tenants WHERE name = 'bench'")
+"${PSQL[@]}" >/dev/null <<SQL
+BEGIN;
+INSERT INTO accounts (id, tenant_id, currency, name, type, available)
+SELECT 'acct_bench' || lpad(g::text, 6, '0'), '$TENANT', 'USD', 'bench', 'user', 1000000000000
+FROM generate_series(1, $ACCOUNTS) g;
+INSERT INTO deposits (id, tenant_id, account_id, amount, currency)
+SELECT 'dep_bench' || lpad(g::text, 6, '0'), '$TENANT', 'acct_bench' || lpad(g::text, 6, '0'),
+       1000000000000, 'USD' FROM generate_series(1, $ACCOUNTS) g;
+INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
+SELECT 'acct_bench' || lpad(g::text, 6, '0'), 'A', 1000000000000, 'USD',
+       'dep_bench' || lpad(g::text, 6, '0') FROM generate_series(1, $ACCOUNTS) g
+UNION ALL
+SELECT (SELECT id FROM accounts WHERE tenant_id = '$TENANT' AND currency = 'USD'
+        AND type = 'external'), 'A', -1000000000000 * $ACCOUNTS, 'USD', 'dep_bench_all';
+UPDATE accounts SET available = -1000000000000 * $ACCOUNTS
+WHERE tenant_id = '$TENANT' AND currency = 'USD' AND type = 'external';
+COMMIT;
+VACUUM ANALYZE;
+SQL
+"${PSQL[@]}" -c "SELECT id FROM accounts WHERE tenant_id = '$TENANT' AND type = 'user'" \
+    >"$TMP/accounts.txt"
+
+"$BIN" server 2>"$TMP/server.log" &
+echo $! >"$TMP/server.pid"
+SERVER_PID=$(cat "$TMP/server.pid")
+fs_wait_http "http://127.0.0.1:$HTTP_PORT/readyz" 30
+
+before=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")
+echo "wrk: $CONNECTIONS connections, ${DURATION}s"
+FINSYS_BENCH_KEY=$KEY FINSYS_BENCH_ACCOUNTS=$TMP/accounts.txt FINSYS_BENCH_RUN=$$ \
+    wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/payments.lua \
+    "http://127.0.0.1:$HTTP_PORT" >"$TMP/wrk.out" 2>&1 || true
+result=$(grep '^WRK_RESULT ' "$TMP/wrk.out" | sed 's/^WRK_RESULT //')
+rss_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
+after=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")
+
+python3 - "$result" "$best_tps" "$best_clients" "$rss_kb" "$((after - before))" <<'PY'
+import json, os, sys
+wrk = json.loads(sys.argv[1])
+pgbench_tps, clients, rss_kb, created = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+pps = created / wrk["duration_s"]
+out = {
+    "payments_per_s": round(pps),
+    "pgbench_tps": pgbench_tps,
+    "pgbench_clients": clients,
+    "ratio": round(pps / pgbench_tps, 2) if pgbench_tps else None,
+    "p50_ms": round(wrk["p50_ms"], 2),
+    "p99_ms": round(wrk["p99_ms"], 2),
+    "server_peak_rss_mb": round(rss_kb / 1024, 1),
+    "requests": wrk["requests"],
+    "payments_created": created,
+    "non_2xx": wrk["errors_status"],
+    "socket_errors": wrk["errors_socket"],
+}
+os.makedirs("bench/results", exist_ok=True)
+with open("bench/results/latest.json", "w") as f:
+    json.dump(out, f, indent=2)
+    f.write("\n")
+print(json.dumps(out, indent=2))
+targets = [("ratio >= 4", out["ratio"] is not None and out["ratio"] >= 4),
+           ("p99 <= 25 ms", out["p99_ms"] <= 25),
+           ("peak RSS <= 150 MB", out["server_peak_rss_mb"] <= 150)]
+for name, ok in targets:
+    print(f"target {name}: {'met' if ok else 'NOT met'}")
+PY
