@@ -160,3 +160,53 @@ def check_ledger():
     if mismatch:
         problems.append(f"balances differ from their entries: {mismatch[:5]}")
     return problems
+
+
+# Small helpers shared by the test modules.
+
+ERROR_TYPES = {
+    "invalid_request": "invalid_request_error", "not_found": "invalid_request_error",
+    "method_not_allowed": "invalid_request_error", "request_too_large": "invalid_request_error",
+    "currency_mismatch": "invalid_request_error", "payment_not_cancelable": "invalid_request_error",
+    "unauthorized": "authentication_error", "insufficient_funds": "payment_error",
+    "idempotency_key_missing": "idempotency_error", "idempotency_key_reuse": "idempotency_error",
+    "idempotency_key_in_use": "idempotency_error",
+}
+
+
+def assert_error(r, status, code, param):
+    """Asserts r is the error answer {"error": {type, code, message, param}}
+    with exactly this status, code and param (None for no param)."""
+    assert r.status == status, (status, r)
+    assert r.json is not None and set(r.json) == {"error"}, r
+    e = r.json["error"]
+    assert set(e) == {"type", "code", "message", "param"}, r
+    assert e["code"] == code, (code, r)
+    assert e["type"] == ERROR_TYPES[code], r
+    assert e["param"] == param, (param, r)
+    assert isinstance(e["message"], str) and e["message"], r
+    return e
+
+
+def balance(account, key=KEY_A):
+    """(available, pending) of an account, read through the API."""
+    r = get(f"/v1/accounts/{account}", key=key)
+    assert r.status == 200, r
+    b = r.json["balance"]
+    return b["available"], b["pending"]
+
+
+def tenant_of(account):
+    return sql_value(f"SELECT tenant_id FROM accounts WHERE id = '{account}'")
+
+
+def external_account(currency="USD", key=KEY_A):
+    """The id of the tenant's system (external) account for a currency."""
+    tenant = tenant_of(new_account(currency, key=key))
+    return sql_value(f"SELECT id FROM accounts WHERE tenant_id = '{tenant}' "
+                     f"AND type = 'external' AND currency = '{currency}'")
+
+
+def unknown_id(prefix):
+    """A well-formed id that names nothing."""
+    return prefix + "_" + uuid.uuid4().hex[:24]
