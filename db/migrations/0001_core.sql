@@ -52,7 +52,7 @@ CREATE TABLE accounts (
     created_at timestamptz NOT NULL DEFAULT now(),
     -- Only the external (counterpart) account may go below zero.
     CHECK (type = 'external' OR available >= 0)
-);
+) WITH (fillfactor = 50); -- room for HOT updates: balances change, no index does
 CREATE INDEX accounts_tenant_seq ON accounts (tenant_id, seq);
 CREATE UNIQUE INDEX accounts_external ON accounts (tenant_id, currency) WHERE type = 'external';
 
@@ -78,6 +78,8 @@ CREATE INDEX payments_tenant_seq ON payments (tenant_id, seq);
 CREATE INDEX payments_from_seq ON payments (from_account, seq);
 CREATE INDEX payments_to_seq ON payments (to_account, seq);
 
+-- A payment's timeline: its creation (status pending, at created_at, read
+-- from the payment row) and then one row per later status change.
 CREATE TABLE payment_events (
     payment_id text NOT NULL,
     seq        bigserial NOT NULL,

@@ -45,10 +45,14 @@ LANGUAGE sql STABLE AS $$
         'description', p.description, 'metadata', p.metadata, 'status', p.status,
         'failure_code', p.failure_code, 'failure_message', p.failure_message,
         'created_at', fs_ts(p.created_at), 'updated_at', fs_ts(p.updated_at),
-        'timeline', (SELECT coalesce(json_agg(json_build_object(
-                                'status', e.status, 'created_at', fs_ts(e.created_at))
-                            ORDER BY e.seq), '[]'::json)
-                     FROM payment_events e WHERE e.payment_id = p.id))
+        'timeline', (SELECT json_agg(t.ev ORDER BY t.seq)
+                     FROM (SELECT 0::bigint AS seq,
+                                  json_build_object('status', 'pending',
+                                                    'created_at', fs_ts(p.created_at)) AS ev
+                           UNION ALL
+                           SELECT e.seq, json_build_object('status', e.status,
+                                                           'created_at', fs_ts(e.created_at))
+                           FROM payment_events e WHERE e.payment_id = p.id) t))
 $$;
 
 -- A page of a list: items newest first, has_more when another page follows.
@@ -60,7 +64,11 @@ $$;
 
 CREATE FUNCTION fs_batch(p_items jsonb)
 RETURNS TABLE (o_idx int, o_outcome text, o_replayed boolean, o_payload text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- Plan each statement once per connection: custom plans re-planned every
+-- statement of every group, 15% of a small group's time under perf.
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     it         record;
     rec        record;
@@ -95,8 +103,6 @@ DECLARE
     p_desc     text[] := '{}';
     p_meta     jsonb[] := '{}';
     p_tenant   text[] := '{}';
-    e_pay      text[] := '{}';
-    e_status   text[] := '{}';
     j_acct     text[] := '{}';
     j_bucket   "char"[] := '{}';
     j_amount   bigint[] := '{}';
@@ -266,8 +272,6 @@ BEGIN
                 p_cur := p_cur || acc_cur[f];
                 p_desc := p_desc || (j->>'description');
                 p_meta := p_meta || (j->'metadata');
-                e_pay := e_pay || (j->>'id');
-                e_status := e_status || 'pending'::text;
                 j_acct := j_acct || acc_id[f] || acc_id[f];
                 j_bucket := j_bucket || 'A'::"char" || 'P'::"char";
                 j_amount := j_amount || (-amt) || amt;
@@ -449,7 +453,6 @@ BEGIN
                           description, metadata, status, created_at, updated_at)
     SELECT u.*, 'pending', now(), now()
     FROM unnest(p_id, p_tenant, p_from, p_to, p_amount, p_cur, p_desc, p_meta) AS u;
-    INSERT INTO payment_events (payment_id, status) SELECT * FROM unnest(e_pay, e_status);
     INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
     SELECT * FROM unnest(j_acct, j_bucket, j_amount, j_cur, j_ref);
     UPDATE idempotency_keys y SET outcome = u.o, payload = u.p
