@@ -30,7 +30,8 @@ static const char usage_server[] =
     "  FINSYS_HTTP_HOST (127.0.0.1)  FINSYS_HTTP_PORT (8080)  FINSYS_HTTP_THREADS (cores)\n"
     "  FINSYS_DATABASE_URL (libpq connection string)\n"
     "  FINSYS_BATCH_ITEMS (256)  FINSYS_BATCH_WAIT_US (200)  FINSYS_DB_CONNECTIONS (2)\n"
-    "  FINSYS_IDEMPOTENCY_TTL_HOURS (24)  FINSYS_LOG_LEVEL (info)\n";
+    "  FINSYS_IDEMPOTENCY_TTL_HOURS (24)  FINSYS_IDEMPOTENCY_PURGE_INTERVAL_S (60)\n"
+    "  FINSYS_LOG_LEVEL (info)\n";
 
 static const char usage_migrate[] =
     "usage: finsys migrate\n"

@@ -70,6 +70,9 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
         || int_var("FINSYS_IDEMPOTENCY_TTL_HOURS", FS_IDEMPOTENCY_TTL_HOURS_DEFAULT, 1, 24 * 365,
                    &c->idempotency_ttl_hours, err, err_len)
                != 0
+        || int_var("FINSYS_IDEMPOTENCY_PURGE_INTERVAL_S", FS_IDEMPOTENCY_PURGE_INTERVAL_S, 1,
+                   24 * 3600, &c->purge_interval_s, err, err_len)
+               != 0
         || str_var("FINSYS_MIGRATIONS_DIR", FS_MIGRATIONS_DIR, c->migrations_dir,
                    sizeof(c->migrations_dir), err, err_len)
                != 0)

@@ -19,6 +19,7 @@ typedef struct {
     int batch_wait_us;           /* FINSYS_BATCH_WAIT_US, FS_BATCH_WAIT_US_DEFAULT */
     int db_connections;          /* FINSYS_DB_CONNECTIONS per HTTP thread, 2 */
     int idempotency_ttl_hours;   /* FINSYS_IDEMPOTENCY_TTL_HOURS, 24 */
+    int purge_interval_s;        /* FINSYS_IDEMPOTENCY_PURGE_INTERVAL_S, 60 */
     fs_log_level_t log_level;    /* FINSYS_LOG_LEVEL, info */
     char migrations_dir[1024];   /* FINSYS_MIGRATIONS_DIR, the source tree's db/migrations */
 } fs_config_t;

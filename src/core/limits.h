@@ -39,7 +39,7 @@
  * deletes per pass so that it never holds locks for long. */
 #define FS_IDEMPOTENCY_TTL_HOURS_DEFAULT 24
 #define FS_IDEMPOTENCY_PURGE_ROWS_MAX 10000
-#define FS_IDEMPOTENCY_PURGE_INTERVAL_S 60
+#define FS_IDEMPOTENCY_PURGE_INTERVAL_S 60 /* default; FINSYS_IDEMPOTENCY_PURGE_INTERVAL_S */
 
 /* A list's query string: a few short parameters fit in far less. */
 #define FS_QUERY_LEN_MAX 2048

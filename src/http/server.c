@@ -287,7 +287,7 @@ int fs_http_serve(const fs_config_t *config)
         w->store = fs_store_new(w->base, &sc);
         if (i == 0) {
             w->purge_ev = event_new(w->base, -1, EV_PERSIST, on_purge_timer, w);
-            struct timeval tv = {FS_IDEMPOTENCY_PURGE_INTERVAL_S, 0};
+            struct timeval tv = {config->purge_interval_s, 0};
             event_add(w->purge_ev, &tv);
         }
     }
