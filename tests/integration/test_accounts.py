@@ -230,6 +230,10 @@ def test_list_accounts_rejects_bad_query():
               "limit=10abc"]:
         assert_error(get(f"/v1/accounts?{q}"), 400, "invalid_request", "limit")
     assert_error(get("/v1/accounts?foo=1"), 400, "invalid_request", "foo")
+    # A parameter given twice is refused, not silently overridden.
+    assert_error(get("/v1/accounts?limit=5&limit=6"), 400, "invalid_request", "limit")
+    assert_error(get(f"/v1/accounts?starting_after={a}&starting_after={a}"), 400,
+                 "invalid_request", "starting_after")
     assert_error(get("/v1/accounts?limit=5&status=active"), 400, "invalid_request", "status")
     assert_error(get("/v1/accounts?starting_after=xyz"), 400, "invalid_request",
                  "starting_after")
@@ -239,9 +243,11 @@ def test_list_accounts_rejects_bad_query():
     r_foreign = get(f"/v1/accounts?starting_after={b}")
     assert_error(r_foreign, 400, "invalid_request", "starting_after")
     assert r_foreign.raw.replace(b, unknown) == r_unknown.raw, (r_foreign, r_unknown)
-    for q in ["limit=1", "limit=100"]:
-        r = get(f"/v1/accounts?{q}")
-        assert r.status == 200 and len(r.json["data"]) == int(q[6:]), r
+    total = len(_tenant_accounts_newest_first(a))
+    for n in [1, 100]:
+        r = get(f"/v1/accounts?limit={n}")
+        assert r.status == 200 and len(r.json["data"]) == min(n, total), r
+        assert r.json["has_more"] is (total > n), r
     assert get(f"/v1/accounts?starting_after={a}").status == 200
 
 

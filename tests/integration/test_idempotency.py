@@ -221,16 +221,24 @@ def test_validation_error_stores_nothing():
     assert check_ledger() == []
 
 
-def test_rejected_business_rule_leaves_the_key_free():
-    """A 400 answer stores nothing under the key (per the API contract), so the
-    corrected request can be sent again with the same key: this covers the
-    400s decided against the database (currency_mismatch, external account)."""
+def test_business_rule_400_is_stored_unlike_a_validation_400():
+    """A 400 decided when the request executes (currency_mismatch needs the
+    accounts) is an outcome like a 402: stored, replayed, and its key cannot
+    be reused for another request (docs/openapi.yaml, Idempotency). Only the
+    request checks' 400s leave the key free (test_validation_error_stores_nothing)."""
     usd = funded_account(1000, "USD")
     usd2 = new_account("USD")
     eur = new_account("EUR")
     key = _key()
-    assert_error(pay(usd, eur, 100, idem=key), 400, "currency_mismatch", "currency")
-    r = pay(usd, usd2, 100, idem=key)
+    first = pay(usd, eur, 100, idem=key)
+    assert_error(first, 400, "currency_mismatch", "currency")
+    assert _stored(key) == 1
+    before = counts()
+    _assert_replay(first, pay(usd, eur, 100, idem=key))
+    assert_error(pay(usd, usd2, 100, idem=key), 422, "idempotency_key_reuse", None)
+    assert counts() == before
+    assert balance(usd) == (1000, 0)
+    r = pay(usd, usd2, 100)
     assert r.status == 201, r
     assert balance(usd) == (900, 100)
     assert check_ledger() == []

@@ -261,7 +261,8 @@ def test_list_payments_rejects_bad_query():
                      ("foo=1", "foo"), ("account=xyz", "account"), ("account=pay_abc", "account"),
                      ("starting_after=acct_abc", "starting_after"),
                      (f"starting_after={unknown_id('pay')}", "starting_after"),
-                     ("status=pending&status=canceled", "status")]:
+                     ("status=pending&status=canceled", "status"), ("limit=1&limit=1", "limit"),
+                     (f"account={unknown_id('acct')}&account={unknown_id('acct')}", "account")]:
         assert_error(get(f"/v1/payments?{q}"), 400, "invalid_request", param)
     for q in ["status=pending", "status=processing", "status=succeeded", "status=failed",
               "status=canceled", "limit=1", "limit=100"]:
