@@ -39,6 +39,16 @@ for t in "$ASAN_BUILD"/test_*; do
     failed=$((failed + f))
 done
 
+echo "== OpenAPI lint"
+if bash scripts/lint-openapi.sh >"${TMPDIR:-/tmp}/finsys-lint.out" 2>&1; then
+    echo "docs/openapi.yaml: lint clean"
+    passed=$((passed + 1))
+else
+    tail -30 "${TMPDIR:-/tmp}/finsys-lint.out"
+    echo "docs/openapi.yaml: lint FAILED"
+    failed=$((failed + 1))
+fi
+
 echo "== integration tests"
 TMP=$(mktemp -d /tmp/finsys-test.XXXXXX)
 chmod 755 "$TMP"

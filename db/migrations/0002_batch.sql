@@ -95,6 +95,8 @@ DECLARE
     k_key      text[] := '{}';
     k_outcome  text[] := '{}';
     k_payload  text[] := '{}';
+    r_tenant   text[] := '{}';
+    r_key      text[] := '{}';
     p_id       text[] := '{}';
     p_from     text[] := '{}';
     p_to       text[] := '{}';
@@ -432,7 +434,14 @@ BEGIN
             RAISE EXCEPTION 'fs_batch: unknown op %', j->>'op';
         END IF;
 
-        IF j ? 'idem' AND o <> 'unauthorized' THEN
+        IF NOT j ? 'idem' OR o = 'unauthorized' THEN
+            NULL;
+        ELSIF o IN ('invalid_request', 'currency_mismatch', 'amount_too_large') THEN
+            -- A 400 stores nothing, wherever it was decided: the client
+            -- corrects the request and retries with the same key.
+            r_tenant := r_tenant || t;
+            r_key := r_key || (j->>'idem');
+        ELSE
             k_tenant := k_tenant || t;
             k_key := k_key || (j->>'idem');
             k_outcome := k_outcome || o;
@@ -457,6 +466,8 @@ BEGIN
     SELECT * FROM unnest(j_acct, j_bucket, j_amount, j_cur, j_ref);
     UPDATE idempotency_keys y SET outcome = u.o, payload = u.p
     FROM unnest(k_tenant, k_key, k_outcome, k_payload) AS u(t, k, o, p)
+    WHERE y.tenant_id = u.t AND y.key = u.k;
+    DELETE FROM idempotency_keys y USING unnest(r_tenant, r_key) AS u(t, k)
     WHERE y.tenant_id = u.t AND y.key = u.k;
 END
 $$;

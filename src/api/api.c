@@ -190,12 +190,12 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
         return;
     }
 
-    if (!fs_idempotency_key_check(req->idempotency_key, &res->err)) return reject(res);
     if (req->body_len > FS_BODY_MAX_BYTES) {
         fs_fail(&res->err, FS_REQUEST_TOO_LARGE, NULL, "The body may be at most %d bytes.",
                 FS_BODY_MAX_BYTES);
         return reject(res);
     }
+    if (!fs_idempotency_key_check(req->idempotency_key, &res->err)) return reject(res);
     if (req->query != NULL && *req->query != '\0') {
         fs_fail(&res->err, FS_INVALID_REQUEST, NULL,
                 "POST parameters go in the JSON body, not the query string.");

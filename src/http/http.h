@@ -24,6 +24,9 @@ const char *fs_http_outcome_code(fs_outcome_t outcome);
  * FS_INTERNAL for a name it does not know. */
 fs_outcome_t fs_http_outcome_parse(const char *name);
 
+/* The reason phrase for status, or NULL for libevent's own. */
+const char *fs_http_reason(int status);
+
 /* Renders {"error": {"type", "code", "message", "param"}}; caller frees. */
 char *fs_http_error_body(fs_outcome_t outcome, const char *message, const char *param);
 

@@ -33,6 +33,26 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     [FS_INTERNAL] = {"internal", 500, "api_error"},
 };
 
+const char *fs_http_reason(int status)
+{
+    /* libevent names only the common codes; it calls the others "Client
+     * Error". */
+    switch (status) {
+    case 402:
+        return "Payment Required";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 422:
+        return "Unprocessable Content";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return NULL;
+    }
+}
+
 int fs_http_status(fs_outcome_t o)
 {
     FS_ASSERT(o < FS_OUTCOME_COUNT);

@@ -48,7 +48,7 @@ static void send_text(struct evhttp_request *req, int status, const char *body, 
     if (replayed) evhttp_add_header(out, "Idempotent-Replayed", "true");
     struct evbuffer *buf = evbuffer_new();
     evbuffer_add(buf, body, len);
-    evhttp_send_reply(req, status, NULL, buf);
+    evhttp_send_reply(req, status, fs_http_reason(status), buf);
     evbuffer_free(buf);
 }
 

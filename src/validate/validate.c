@@ -9,24 +9,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* jansson reports an integer past int64 as a parse error at its position;
- * find the key that precedes that position so the error can name it. */
-static const char *key_before(const char *data, size_t pos, char *buf, size_t buf_len)
+/* jansson reports a number it cannot hold (an integer past int64, a real
+ * past double) as a parse error at its position. The text before that
+ * position is valid JSON, so a scan of it finds the top-level key whose value
+ * holds the number, and whether the number is that value itself. */
+static const char *top_level_key(const char *data, size_t pos, char *buf, size_t buf_len,
+                                 bool *nested)
 {
-    if (pos > 0 && data[pos - 1] != ':') {
-        while (pos > 0 && data[pos - 1] != ':') pos--;
+    int depth = 0;
+    const char *key = NULL;
+    size_t key_len = 0;
+    *nested = false;
+    for (size_t i = 0; i < pos; i++) {
+        char c = data[i];
+        if (c == '"') {
+            size_t start = ++i;
+            while (i < pos && data[i] != '"') i += data[i] == '\\' ? 2 : 1;
+            size_t j = i + 1;
+            while (j < pos && (data[j] == ' ' || data[j] == '\t' || data[j] == '\n'
+                               || data[j] == '\r'))
+                j++;
+            if (depth == 1 && j < pos && data[j] == ':') {
+                key = data + start;
+                key_len = i - start;
+                *nested = false;
+            }
+        } else if (c == '{' || c == '[') {
+            depth++;
+            if (depth > 1) *nested = true;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
     }
-    if (pos == 0) return NULL;
-    pos--; /* at ':' */
-    while (pos > 0 && (data[pos - 1] == ' ' || data[pos - 1] == '\t' || data[pos - 1] == '\n'
-                       || data[pos - 1] == '\r'))
-        pos--;
-    if (pos == 0 || data[pos - 1] != '"') return NULL;
-    size_t end = pos - 1, start = end;
-    while (start > 0 && data[start - 1] != '"') start--;
-    if (start == 0 || end - start >= buf_len || end == start) return NULL;
-    memcpy(buf, data + start, end - start);
-    buf[end - start] = '\0';
+    if (key == NULL || key_len == 0 || key_len >= buf_len) return NULL;
+    memcpy(buf, key, key_len);
+    buf[key_len] = '\0';
     return buf;
 }
 
@@ -41,8 +58,14 @@ bool fs_validate_body(const char *data, size_t len, json_t **out, fs_error_t *er
     }
     json_t *body = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (body == NULL) {
-        if (strstr(jerr.text, "too big") != NULL) {
-            const char *p = key_before(data, (size_t)jerr.position, param, sizeof(param));
+        if (strstr(jerr.text, "too big") != NULL || strstr(jerr.text, "overflow") != NULL) {
+            bool nested;
+            size_t at = (size_t)jerr.position < len ? (size_t)jerr.position : len;
+            const char *p = top_level_key(data, at, param, sizeof(param), &nested);
+            if (p != NULL && nested) {
+                return fs_fail(err, FS_INVALID_REQUEST, p,
+                               "%s holds a number too large to represent.", p);
+            }
             return fs_fail(err, FS_INVALID_REQUEST, p,
                            "%s is too large: amounts are 64-bit integers of minor units.",
                            p != NULL ? p : "A number");

@@ -221,26 +221,26 @@ def test_validation_error_stores_nothing():
     assert check_ledger() == []
 
 
-def test_business_rule_400_is_stored_unlike_a_validation_400():
+def test_a_400_found_by_the_database_stores_nothing_either():
     """A 400 decided when the request executes (currency_mismatch needs the
-    accounts) is an outcome like a 402: stored, replayed, and its key cannot
-    be reused for another request (docs/openapi.yaml, Idempotency). Only the
-    request checks' 400s leave the key free (test_validation_error_stores_nothing)."""
+    accounts) leaves the key free like a request check's 400: the corrected
+    request with the same key executes (docs/openapi.yaml, Idempotency)."""
     usd = funded_account(1000, "USD")
     usd2 = new_account("USD")
     eur = new_account("EUR")
     key = _key()
+    before = counts()
     first = pay(usd, eur, 100, idem=key)
     assert_error(first, 400, "currency_mismatch", "currency")
-    assert _stored(key) == 1
-    before = counts()
-    _assert_replay(first, pay(usd, eur, 100, idem=key))
-    assert_error(pay(usd, usd2, 100, idem=key), 422, "idempotency_key_reuse", None)
+    assert _stored(key) == 0
     assert counts() == before
     assert balance(usd) == (1000, 0)
-    r = pay(usd, usd2, 100)
+    r = pay(usd, usd2, 100, idem=key)
     assert r.status == 201, r
+    assert r.header("Idempotent-Replayed") is None
+    assert _stored(key) == 1
     assert balance(usd) == (900, 100)
+    _assert_replay(r, pay(usd, usd2, 100, idem=key))
     assert check_ledger() == []
 
 
