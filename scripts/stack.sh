@@ -36,7 +36,8 @@ fs_pg_start() {
     fs_as_pg "$PG_BIN/pg_ctl" -D "$dir/pg" -l "$dir/postgres.log" -w -t 60 start -o \
         "-c listen_addresses=127.0.0.1 -p $port -k $dir/pg-sock -c fsync=on \
          -c synchronous_commit=on -c max_connections=200 -c shared_buffers=256MB \
-         -c wal_buffers=16MB -c max_wal_size=4GB -c checkpoint_timeout=15min" \
+         -c wal_buffers=16MB -c min_wal_size=1GB -c max_wal_size=4GB \
+         -c checkpoint_timeout=15min" \
         >/dev/null || { tail -20 "$dir/postgres.log" >&2; return 1; }
     fs_as_pg "$PG_BIN/psql" -h "$dir/pg-sock" -p "$port" -U postgres -d postgres -qtAc \
         "SELECT 1 FROM pg_database WHERE datname = 'finsys'" | grep -q 1 \

@@ -68,6 +68,11 @@ LANGUAGE plpgsql
 -- Plan each statement once per connection: custom plans re-planned every
 -- statement of every group, 15% of a small group's time under perf.
 SET plan_cache_mode = force_generic_plan
+-- Every table access here goes through an index. A plan made while a table
+-- was empty (a new database, just vacuumed) would otherwise keep scanning it
+-- whole for the connection's life as it grows: make bench measured 3,600
+-- payments/s that way against 6,200 with this.
+SET enable_seqscan = off
 AS $$
 DECLARE
     it         record;
@@ -96,6 +101,7 @@ DECLARE
     k_outcome  text[] := '{}';
     k_payload  text[] := '{}';
     r_tenant   text[] := '{}';
+    k_tk       text[] := '{}';
     r_key      text[] := '{}';
     p_id       text[] := '{}';
     p_from     text[] := '{}';
@@ -161,15 +167,15 @@ BEGIN
         SELECT e.j->>'account' FROM jsonb_array_elements(p_items) e(j)
         WHERE e.j->>'op' = 'deposit'
         UNION ALL
-        SELECT c.id FROM jsonb_array_elements(p_items) e(j)
-        JOIN accounts dd ON dd.id = e.j->>'account'
+        SELECT c.id FROM accounts dd
         JOIN accounts c ON c.tenant_id = dd.tenant_id AND c.currency = dd.currency
                        AND c.type = 'external'
-        WHERE e.j->>'op' = 'deposit'
+        WHERE dd.id = ANY (ARRAY(SELECT e.j->>'account' FROM jsonb_array_elements(p_items) e(j)
+                                 WHERE e.j->>'op' = 'deposit'))
         UNION ALL
-        SELECT py.from_account FROM jsonb_array_elements(p_items) e(j)
-        JOIN payments py ON py.id = e.j->>'payment'
-        WHERE e.j->>'op' = 'payment_cancel') r;
+        SELECT py.from_account FROM payments py
+        WHERE py.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
+                                 WHERE e.j->>'op' = 'payment_cancel'))) r;
 
     SELECT array_agg(l.id ORDER BY l.id), array_agg(l.tenant_id ORDER BY l.id),
            array_agg(l.currency ORDER BY l.id), array_agg(l.type ORDER BY l.id),
@@ -453,9 +459,13 @@ BEGIN
 
     -- 4. Apply the gathered writes, and record every claimed key's outcome,
     --    in the same transaction.
-    UPDATE accounts y SET available = u.available, pending = u.pending
-    FROM unnest(acc_id, acc_avail, acc_pend, acc_dirty) AS u(id, available, pending, dirty)
-    WHERE u.dirty AND y.id = u.id;
+    --    Rows are found by `= ANY(array)`, an index condition whatever the
+    --    statistics say; a join with unnest() could be planned as a scan of
+    --    the table, and these plans are made once per connection.
+    UPDATE accounts y SET available = acc_avail[array_position(acc_id, y.id)],
+                          pending = acc_pend[array_position(acc_id, y.id)]
+    WHERE y.id = ANY (ARRAY(SELECT u.id FROM unnest(acc_id, acc_dirty) AS u(id, dirty)
+                            WHERE u.dirty));
     INSERT INTO deposits (id, tenant_id, account_id, amount, currency)
     SELECT * FROM unnest(d_id, d_tenant, d_acct, d_amount, d_cur);
     INSERT INTO payments (id, tenant_id, from_account, to_account, amount, currency,
@@ -464,10 +474,16 @@ BEGIN
     FROM unnest(p_id, p_tenant, p_from, p_to, p_amount, p_cur, p_desc, p_meta) AS u;
     INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
     SELECT * FROM unnest(j_acct, j_bucket, j_amount, j_cur, j_ref);
-    UPDATE idempotency_keys y SET outcome = u.o, payload = u.p
-    FROM unnest(k_tenant, k_key, k_outcome, k_payload) AS u(t, k, o, p)
-    WHERE y.tenant_id = u.t AND y.key = u.k;
-    DELETE FROM idempotency_keys y USING unnest(r_tenant, r_key) AS u(t, k)
-    WHERE y.tenant_id = u.t AND y.key = u.k;
+    FOR x IN 1 .. coalesce(array_length(k_key, 1), 0) LOOP
+        k_tk := k_tk || (k_tenant[x] || '/' || k_key[x]);
+    END LOOP;
+    UPDATE idempotency_keys y
+    SET outcome = k_outcome[array_position(k_tk, y.tenant_id || '/' || y.key)],
+        payload = k_payload[array_position(k_tk, y.tenant_id || '/' || y.key)]
+    WHERE y.tenant_id = ANY (k_tenant) AND y.key = ANY (k_key)
+      AND array_position(k_tk, y.tenant_id || '/' || y.key) IS NOT NULL;
+    FOR x IN 1 .. coalesce(array_length(r_key, 1), 0) LOOP
+        DELETE FROM idempotency_keys y WHERE y.tenant_id = r_tenant[x] AND y.key = r_key[x];
+    END LOOP;
 END
 $$;

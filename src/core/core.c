@@ -80,9 +80,21 @@ void fs_id_new(const char *prefix, char *out, size_t out_len)
     FS_ASSERT(prefix_len + 1 + FS_ID_RANDOM_LEN + 1 <= out_len);
     memcpy(out, prefix, prefix_len);
     out[prefix_len] = '_';
+    /* One getrandom() per id (randombytes_uniform makes one per character:
+     * 48 system calls a request under perf). Bytes of 248 and above are
+     * dropped, so that byte % 62 has no modulo bias (248 = 4 * 62). */
+    unsigned char bytes[FS_ID_RANDOM_LEN * 2];
+    size_t used = sizeof(bytes);
     for (size_t i = 0; i < FS_ID_RANDOM_LEN; i++) {
-        /* randombytes_uniform has no modulo bias. */
-        out[prefix_len + 1 + i] = alphabet[randombytes_uniform(sizeof(alphabet) - 1)];
+        unsigned char b;
+        do {
+            if (used == sizeof(bytes)) {
+                randombytes_buf(bytes, sizeof(bytes));
+                used = 0;
+            }
+            b = bytes[used++];
+        } while (b >= 248);
+        out[prefix_len + 1 + i] = alphabet[b % (sizeof(alphabet) - 1)];
     }
     out[prefix_len + 1 + FS_ID_RANDOM_LEN] = '\0';
 }
