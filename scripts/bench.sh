@@ -28,7 +28,10 @@ trap teardown EXIT
 
 PG_PORT=$(fs_free_port)
 HTTP_PORT=$(fs_free_port)
-fs_pg_start "$TMP" "$PG_PORT"
+# pg_stat_statements (track=all sees inside fs_batch) says where the
+# database's time goes: bench/results/statements.txt.
+FS_PG_EXTRA_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" \
+    fs_pg_start "$TMP" "$PG_PORT"
 export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
 export FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_HTTP_HOST=127.0.0.1
 PSQL=(psql "$FINSYS_DATABASE_URL" -XqAt -v ON_ERROR_STOP=1)
@@ -98,6 +101,8 @@ FINSYS_BENCH_KEY=$KEY FINSYS_BENCH_ACCOUNTS=$TMP/accounts.txt FINSYS_BENCH_RUN=w
     >/dev/null 2>&1 || true
 "${PSQL[@]}" -c "CHECKPOINT"
 
+"${PSQL[@]}" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+    -c "SELECT pg_stat_statements_reset()" >/dev/null
 before=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")
 echo "wrk: $CONNECTIONS connections, ${DURATION}s"
 FINSYS_BENCH_KEY=$KEY FINSYS_BENCH_ACCOUNTS=$TMP/accounts.txt FINSYS_BENCH_RUN=$$ \
@@ -106,6 +111,16 @@ FINSYS_BENCH_KEY=$KEY FINSYS_BENCH_ACCOUNTS=$TMP/accounts.txt FINSYS_BENCH_RUN=$
 result=$(grep '^WRK_RESULT ' "$TMP/wrk.out" | sed 's/^WRK_RESULT //')
 rss_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
 after=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")
+mkdir -p bench/results
+psql "$FINSYS_DATABASE_URL" -X -v ON_ERROR_STOP=1 >bench/results/statements.txt <<'SQL'
+SELECT calls, round(total_exec_time) AS total_ms,
+       round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct,
+       round(mean_exec_time::numeric, 3) AS mean_ms, rows,
+       left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS statement
+FROM pg_stat_statements
+WHERE query NOT LIKE '%pg_stat_statements%'
+ORDER BY total_exec_time DESC LIMIT 20;
+SQL
 
 python3 - "$result" "$best_tps" "$best_clients" "$rss_kb" "$((after - before))" <<'PY'
 import json, os, sys
@@ -130,6 +145,7 @@ with open("bench/results/latest.json", "w") as f:
     json.dump(out, f, indent=2)
     f.write("\n")
 print(json.dumps(out, indent=2))
+print("where the database's time went: bench/results/statements.txt")
 targets = [("ratio >= 4", out["ratio"] is not None and out["ratio"] >= 4),
            ("p99 <= 25 ms", out["p99_ms"] <= 25),
            ("peak RSS <= 150 MB", out["server_peak_rss_mb"] <= 150)]

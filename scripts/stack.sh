@@ -21,6 +21,7 @@ fs_free_port() {
 
 # fs_pg_start DIR PORT: initialises DIR/pg if needed and starts PostgreSQL on
 # 127.0.0.1:PORT with its socket in DIR/pg-sock; creates database finsys.
+# FS_PG_EXTRA_OPTS adds server options (make bench loads pg_stat_statements).
 fs_pg_start() {
     local dir=$1 port=$2 u; u=$(fs_pg_user)
     mkdir -p "$dir/pg-sock"
@@ -37,7 +38,7 @@ fs_pg_start() {
         "-c listen_addresses=127.0.0.1 -p $port -k $dir/pg-sock -c fsync=on \
          -c synchronous_commit=on -c max_connections=200 -c shared_buffers=256MB \
          -c wal_buffers=16MB -c min_wal_size=1GB -c max_wal_size=4GB \
-         -c checkpoint_timeout=15min" \
+         -c checkpoint_timeout=15min ${FS_PG_EXTRA_OPTS:-}" \
         >/dev/null || { tail -20 "$dir/postgres.log" >&2; return 1; }
     fs_as_pg "$PG_BIN/psql" -h "$dir/pg-sock" -p "$port" -U postgres -d postgres -qtAc \
         "SELECT 1 FROM pg_database WHERE datname = 'finsys'" | grep -q 1 \

@@ -101,7 +101,6 @@ DECLARE
     k_outcome  text[] := '{}';
     k_payload  text[] := '{}';
     r_tenant   text[] := '{}';
-    k_tk       text[] := '{}';
     r_key      text[] := '{}';
     p_id       text[] := '{}';
     p_from     text[] := '{}';
@@ -474,14 +473,13 @@ BEGIN
     FROM unnest(p_id, p_tenant, p_from, p_to, p_amount, p_cur, p_desc, p_meta) AS u;
     INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
     SELECT * FROM unnest(j_acct, j_bucket, j_amount, j_cur, j_ref);
+    --    Keys are updated one by one, by primary key: with `tenant = ANY AND
+    --    key = ANY` the index was searched by tenant alone (pg_stat_statements:
+    --    35 ms a group, three quarters of fs_batch's time).
     FOR x IN 1 .. coalesce(array_length(k_key, 1), 0) LOOP
-        k_tk := k_tk || (k_tenant[x] || '/' || k_key[x]);
+        UPDATE idempotency_keys y SET outcome = k_outcome[x], payload = k_payload[x]
+        WHERE y.tenant_id = k_tenant[x] AND y.key = k_key[x];
     END LOOP;
-    UPDATE idempotency_keys y
-    SET outcome = k_outcome[array_position(k_tk, y.tenant_id || '/' || y.key)],
-        payload = k_payload[array_position(k_tk, y.tenant_id || '/' || y.key)]
-    WHERE y.tenant_id = ANY (k_tenant) AND y.key = ANY (k_key)
-      AND array_position(k_tk, y.tenant_id || '/' || y.key) IS NOT NULL;
     FOR x IN 1 .. coalesce(array_length(r_key, 1), 0) LOOP
         DELETE FROM idempotency_keys y WHERE y.tenant_id = r_tenant[x] AND y.key = r_key[x];
     END LOOP;
