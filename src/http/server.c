@@ -56,6 +56,10 @@ static void send_error(struct evhttp_request *req, fs_outcome_t o, const char *m
                        const char *param, bool replayed)
 {
     char *body = fs_http_error_body(o, message, param);
+    if (fs_http_status(o) == 503) {
+        /* The database is back within seconds or the queue has drained. */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+    }
     send_text(req, fs_http_status(o), body, strlen(body), replayed);
     free(body);
 }

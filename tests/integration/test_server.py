@@ -56,6 +56,7 @@ class Server:
         c.request(method, path, body=json.dumps(body) if body is not None else None, headers=h)
         r = c.getresponse()
         raw = r.read().decode()
+        self.last_headers = dict(r.getheaders())
         c.close()
         return r.status, json.loads(raw) if raw else None
 
@@ -90,6 +91,7 @@ def test_readyz_is_503_without_a_database():
         status, body = s.call("POST", "/v1/accounts", {"currency": "USD"}, key=KEY_A,
                               idem=str(uuid.uuid4()))
         assert status == 503 and body["error"]["code"] == "unavailable", (status, body)
+        assert s.last_headers.get("Retry-After") == "1", s.last_headers
     finally:
         assert s.stop() == 0
     assert s.sanitizer_clean()
