@@ -11,14 +11,10 @@
 
 void fs_auth_key_new(char *out, size_t out_len)
 {
-    static const char alphabet[] =
-        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     size_t p = strlen(FS_AUTH_KEY_PREFIX);
     FS_ASSERT(p + FS_AUTH_KEY_RANDOM_LEN + 1 <= out_len);
     memcpy(out, FS_AUTH_KEY_PREFIX, p);
-    for (size_t i = 0; i < FS_AUTH_KEY_RANDOM_LEN; i++) {
-        out[p + i] = alphabet[randombytes_uniform(sizeof(alphabet) - 1)];
-    }
+    fs_random_base62(out + p, FS_AUTH_KEY_RANDOM_LEN);
     out[p + FS_AUTH_KEY_RANDOM_LEN] = '\0';
 }
 

@@ -72,20 +72,16 @@ void fs_assert_fail(const char *cond, const char *file, int line)
     abort();
 }
 
-void fs_id_new(const char *prefix, char *out, size_t out_len)
+void fs_random_base62(char *out, size_t len)
 {
     static const char alphabet[] =
         "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    size_t prefix_len = strlen(prefix);
-    FS_ASSERT(prefix_len + 1 + FS_ID_RANDOM_LEN + 1 <= out_len);
-    memcpy(out, prefix, prefix_len);
-    out[prefix_len] = '_';
-    /* One getrandom() per id (randombytes_uniform makes one per character:
-     * 48 system calls a request under perf). Bytes of 248 and above are
-     * dropped, so that byte % 62 has no modulo bias (248 = 4 * 62). */
-    unsigned char bytes[FS_ID_RANDOM_LEN * 2];
+    /* One getrandom() per 64 bytes (randombytes_uniform makes one per
+     * character: 48 system calls a request under perf). Bytes of 248 and
+     * above are dropped, so that byte % 62 has no modulo bias (248 = 4 * 62). */
+    unsigned char bytes[64];
     size_t used = sizeof(bytes);
-    for (size_t i = 0; i < FS_ID_RANDOM_LEN; i++) {
+    for (size_t i = 0; i < len; i++) {
         unsigned char b;
         do {
             if (used == sizeof(bytes)) {
@@ -94,8 +90,17 @@ void fs_id_new(const char *prefix, char *out, size_t out_len)
             }
             b = bytes[used++];
         } while (b >= 248);
-        out[prefix_len + 1 + i] = alphabet[b % (sizeof(alphabet) - 1)];
+        out[i] = alphabet[b % (sizeof(alphabet) - 1)];
     }
+}
+
+void fs_id_new(const char *prefix, char *out, size_t out_len)
+{
+    size_t prefix_len = strlen(prefix);
+    FS_ASSERT(prefix_len + 1 + FS_ID_RANDOM_LEN + 1 <= out_len);
+    memcpy(out, prefix, prefix_len);
+    out[prefix_len] = '_';
+    fs_random_base62(out + prefix_len + 1, FS_ID_RANDOM_LEN);
     out[prefix_len + 1 + FS_ID_RANDOM_LEN] = '\0';
 }
 

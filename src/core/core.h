@@ -70,6 +70,9 @@ _Noreturn void fs_assert_fail(const char *cond, const char *file, int line);
 #define FS_ID_BUF_LEN 48
 void fs_id_new(const char *prefix, char *out, size_t out_len);
 
+/* Writes len uniformly random base62 characters (no terminator). */
+void fs_random_base62(char *out, size_t len);
+
 /* Monotonic clock in microseconds. */
 uint64_t fs_now_us(void);
 
