@@ -1,5 +1,5 @@
 /*
- * main.c: the finsys command: server, migrate, apikey create.
+ * main.c: the finsys command: server, migrate, apikey create, provider-sim.
  */
 #include <event2/thread.h>
 #include <sodium.h>
@@ -10,6 +10,7 @@
 #include "../config/config.h"
 #include "../core/core.h"
 #include "../http/http.h"
+#include "../provider/provider.h"
 #include "../store/store.h"
 
 static const char usage_main[] =
@@ -19,6 +20,7 @@ static const char usage_main[] =
     "  server                       serve the HTTP API\n"
     "  migrate                      apply the database migrations (idempotent)\n"
     "  apikey create --tenant NAME  create a tenant if missing and print a new API key\n"
+    "  provider-sim [options]       run the simulated payment provider\n"
     "\n"
     "Settings come from FINSYS_* environment variables; see docs/operations.md.\n"
     "Run 'finsys <command> --help' for a command's options.\n";
@@ -91,10 +93,11 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
-    const char *usage = strcmp(cmd, "server") == 0    ? usage_server
-                        : strcmp(cmd, "migrate") == 0 ? usage_migrate
-                        : strcmp(cmd, "apikey") == 0  ? usage_apikey
-                                                      : NULL;
+    const char *usage = strcmp(cmd, "server") == 0         ? usage_server
+                        : strcmp(cmd, "migrate") == 0      ? usage_migrate
+                        : strcmp(cmd, "apikey") == 0       ? usage_apikey
+                        : strcmp(cmd, "provider-sim") == 0 ? fs_provider_sim_usage
+                                                           : NULL;
     if (usage == NULL) {
         fprintf(stderr, "finsys: unknown command '%s'\n\n%s", cmd, usage_main);
         return 2;
@@ -107,6 +110,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "finsys: libsodium failed to initialise\n");
         return 1;
     }
+    /* The simulator reads no FINSYS_* setting of the server's. */
+    if (strcmp(cmd, "provider-sim") == 0) return fs_provider_sim_main(argc - 2, argv + 2);
     fs_config_t config;
     char err[256];
     if (fs_config_load(&config, err, sizeof(err)) != 0) {
