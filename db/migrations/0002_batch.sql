@@ -81,6 +81,7 @@ DECLARE
     t          text;
     ts         text := fs_ts(now());
     owned      int[];
+    item_tenant text[];            -- each item's tenant, from its API key
     -- the accounts the batch names, sorted by id, and their state
     acc_id     text[];
     acc_tenant text[];
@@ -120,13 +121,18 @@ DECLARE
     o          text;
     p          text;
 BEGIN
+    -- 0. Each item's tenant, resolved once: every later step uses this array,
+    --    so a key deleted while the group runs cannot split an item's effects.
+    SELECT array_agg(k.tenant_id ORDER BY e.n) INTO item_tenant
+    FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
+    LEFT JOIN api_keys k ON k.key_hash = decode(e.j->>'auth', 'hex');
+
     -- 1. Claim idempotency keys in (tenant, key) order.
     WITH item AS (
-        SELECT e.n::int AS n, k.tenant_id, e.j->>'idem' AS key,
+        SELECT e.n::int AS n, item_tenant[e.n] AS tenant_id, e.j->>'idem' AS key,
                decode(e.j->>'fp', 'hex') AS fp
         FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
-        JOIN api_keys k ON k.key_hash = decode(e.j->>'auth', 'hex')
-        WHERE e.j ? 'idem'
+        WHERE e.j ? 'idem' AND item_tenant[e.n] IS NOT NULL
     ), first AS (
         SELECT DISTINCT ON (item.tenant_id, item.key) * FROM item
         ORDER BY item.tenant_id, item.key, item.n
@@ -182,25 +188,29 @@ BEGIN
 
     -- 3. Decide each item in arrival order.
     FOR it IN
-        SELECT e.n::int AS n, e.j, k.tenant_id
+        SELECT e.n::int AS n, e.j
         FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
-        LEFT JOIN api_keys k ON k.key_hash = decode(e.j->>'auth', 'hex')
         ORDER BY e.n
     LOOP
         o_idx := it.n - 1;
         o_replayed := false;
         j := it.j;
-        t := it.tenant_id;
+        t := item_tenant[it.n];
         o := NULL;
 
         IF j->>'op' = 'ping' THEN
             o := 'ok'; p := '{}';
         ELSIF j->>'op' = 'purge' THEN
-            DELETE FROM idempotency_keys WHERE ctid IN (
-                SELECT ctid FROM idempotency_keys
-                WHERE created_at < now() - make_interval(hours => (j->>'hours')::int)
-                LIMIT (j->>'max')::int);
-            GET DIAGNOSTICS n = ROW_COUNT;
+            -- The store sends a purge alone, in its own transaction; one
+            -- process purges at a time, the others skip their turn.
+            n := 0;
+            IF pg_try_advisory_xact_lock(727100102) THEN
+                DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
+                    SELECT ctid FROM idempotency_keys
+                    WHERE created_at < now() - make_interval(hours => (j->>'hours')::int)
+                    ORDER BY created_at LIMIT (j->>'max')::int));
+                GET DIAGNOSTICS n = ROW_COUNT;
+            END IF;
             o := 'ok'; p := json_build_object('purged', n)::text;
         ELSIF t IS NULL THEN
             o := 'unauthorized'; p := fs_err('Invalid API key provided.', NULL);
@@ -372,7 +382,8 @@ BEGIN
                 INTO data, more
                 FROM (SELECT y AS a, row_number() OVER (ORDER BY y.seq DESC) AS rn
                       FROM accounts y
-                      WHERE y.tenant_id = t AND (after_seq IS NULL OR y.seq < after_seq)
+                      WHERE y.tenant_id = t
+                        AND y.seq < coalesce(after_seq, 9223372036854775807)
                       ORDER BY y.seq DESC LIMIT lim + 1) s;
                 o := 'ok'; p := fs_list_json(data, more);
             END IF;
@@ -397,18 +408,40 @@ BEGIN
                 END IF;
             END IF;
             IF o IS NULL THEN
-                SELECT json_agg(fs_payment_json(s.pay) ORDER BY (s.pay).seq DESC)
-                           FILTER (WHERE s.rn <= lim),
-                       coalesce(max(s.rn) > lim, false)
-                INTO data, more
-                FROM (SELECT y AS pay, row_number() OVER (ORDER BY y.seq DESC) AS rn
-                      FROM payments y
-                      WHERE y.tenant_id = t
-                        AND (after_seq IS NULL OR y.seq < after_seq)
-                        AND (NOT j ? 'status' OR y.status = j->>'status')
-                        AND (NOT j ? 'account' OR y.from_account = j->>'account'
-                             OR y.to_account = j->>'account')
-                      ORDER BY y.seq DESC LIMIT lim + 1) s;
+                -- Each form walks one index backwards from the cursor: the
+                -- tenant's, or the account's as payer and as payee. (The
+                -- status filter is applied to the walk; a rare status can
+                -- make it long, which statement_timeout bounds.)
+                after_seq := coalesce(after_seq, 9223372036854775807);
+                IF j ? 'account' THEN
+                    SELECT json_agg(fs_payment_json(s.pay) ORDER BY (s.pay).seq DESC)
+                               FILTER (WHERE s.rn <= lim),
+                           coalesce(max(s.rn) > lim, false)
+                    INTO data, more
+                    FROM (SELECT u.y AS pay, row_number() OVER (ORDER BY (u.y).seq DESC) AS rn
+                          FROM ((SELECT y FROM payments y
+                                 WHERE y.from_account = j->>'account' AND y.seq < after_seq
+                                   AND y.tenant_id = t
+                                   AND (NOT j ? 'status' OR y.status = j->>'status')
+                                 ORDER BY y.seq DESC LIMIT lim + 1)
+                                UNION ALL
+                                (SELECT y FROM payments y
+                                 WHERE y.to_account = j->>'account' AND y.seq < after_seq
+                                   AND y.tenant_id = t
+                                   AND (NOT j ? 'status' OR y.status = j->>'status')
+                                 ORDER BY y.seq DESC LIMIT lim + 1)) u
+                          ORDER BY (u.y).seq DESC LIMIT lim + 1) s;
+                ELSE
+                    SELECT json_agg(fs_payment_json(s.pay) ORDER BY (s.pay).seq DESC)
+                               FILTER (WHERE s.rn <= lim),
+                           coalesce(max(s.rn) > lim, false)
+                    INTO data, more
+                    FROM (SELECT y AS pay, row_number() OVER (ORDER BY y.seq DESC) AS rn
+                          FROM payments y
+                          WHERE y.tenant_id = t AND y.seq < after_seq
+                            AND (NOT j ? 'status' OR y.status = j->>'status')
+                          ORDER BY y.seq DESC LIMIT lim + 1) s;
+                END IF;
                 o := 'ok'; p := fs_list_json(data, more);
             END IF;
 
@@ -447,10 +480,9 @@ BEGIN
     --    items (their accounts, currency and tenant were checked above).
     INSERT INTO payments (id, tenant_id, from_account, to_account, amount, currency,
                           description, metadata, status, created_at, updated_at)
-    SELECT e.j->>'id', k.tenant_id, e.j->>'from', e.j->>'to', (e.j->>'amount')::bigint,
+    SELECT e.j->>'id', item_tenant[e.n], e.j->>'from', e.j->>'to', (e.j->>'amount')::bigint,
            e.j->>'currency', e.j->>'description', e.j->'metadata', 'pending', now(), now()
     FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
-    JOIN api_keys k ON k.key_hash = decode(e.j->>'auth', 'hex')
     WHERE e.n = ANY (paid);
     INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
     SELECT e.j->>'from', l.bucket, l.sign * (e.j->>'amount')::bigint, e.j->>'currency',

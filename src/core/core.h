@@ -57,6 +57,10 @@ void fs_log(fs_log_level_t level, const char *module, const char *fmt, ...)
 void fs_log_set_level(fs_log_level_t level);
 bool fs_log_level_parse(const char *name, fs_log_level_t *out);
 
+/* A macro's value as a string literal: FS_STR(FS_X) gives "123". */
+#define FS_STR_(x) #x
+#define FS_STR(x) FS_STR_(x)
+
 #define FS_ASSERT(cond)                                                         \
     do {                                                                        \
         if (!(cond)) fs_assert_fail(#cond, __FILE__, __LINE__);                 \

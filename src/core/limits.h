@@ -71,6 +71,23 @@
  * times; it never reaches the client as an error. */
 #define FS_STORE_RETRIES_MAX 10
 
+/* How long one group's statement may run (statement_timeout) before
+ * PostgreSQL cancels it; it changed nothing then. Generous: a group of 512
+ * takes tens of milliseconds. */
+#define FS_STORE_STATEMENT_TIMEOUT_MS 10000
+
+/* Past this without an answer the connection is given up and the group's
+ * requests get 503 (its outcome is unknown): the statement timeout plus time
+ * for the commit and the network. */
+#define FS_STORE_GROUP_DEADLINE_MS 15000
+
+/* Connecting (TCP, authentication, session settings) may take this long. */
+#define FS_STORE_CONNECT_TIMEOUT_MS 5000
+
+/* Unacknowledged data on a connection for this long means the database is
+ * gone (TCP_USER_TIMEOUT). */
+#define FS_STORE_TCP_USER_TIMEOUT_MS 10000
+
 /* Reconnection back-off to PostgreSQL. */
 #define FS_STORE_RECONNECT_MS_MIN 100
 #define FS_STORE_RECONNECT_MS_MAX 5000

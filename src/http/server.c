@@ -191,9 +191,14 @@ static void on_request(struct evhttp_request *req, void *arg)
     case FS_API_READY:
         fs_store_submit(w->store, json_pack("{s:s}", "op", "ping"), on_ready, req);
         return;
-    case FS_API_STORE:
-        fs_store_submit(w->store, res.item, on_result, req);
+    case FS_API_STORE: {
+        /* A list reads up to a page of objects: alone, it neither holds a
+         * group's locks while it reads nor makes a group's result huge. */
+        const char *op = json_string_value(json_object_get(res.item, "op"));
+        bool list = op != NULL && strstr(op, "_list") != NULL;
+        (list ? fs_store_submit_alone : fs_store_submit)(w->store, res.item, on_result, req);
         return;
+    }
     }
 }
 
@@ -212,7 +217,7 @@ static void on_purge_timer(evutil_socket_t fd, short what, void *arg)
     worker_t *w = arg;
     (void)fd;
     (void)what;
-    fs_store_submit(w->store,
+    fs_store_submit_alone(w->store,
                     json_pack("{s:s, s:i, s:i}", "op", "purge", "hours",
                               w->config->idempotency_ttl_hours, "max",
                               FS_IDEMPOTENCY_PURGE_ROWS_MAX),

@@ -23,10 +23,19 @@ typedef struct pending {
     json_t *item;
     fs_store_cb cb;
     void *arg;
-    bool solo; /* send alone: its group failed and is being split */
+    bool solo; /* send alone: a list or purge, or its group failed and is split */
 } pending_t;
 
-typedef enum { STATE_DOWN, STATE_CONNECTING, STATE_IDLE, STATE_BUSY } state_t;
+/* DOWN -> CONNECTING -> SETUP (session settings sent) -> IDLE <-> BUSY */
+typedef enum { STATE_DOWN, STATE_CONNECTING, STATE_SETUP, STATE_IDLE, STATE_BUSY } state_t;
+
+/* Session settings of every connection: fs_batch() is written for READ
+ * COMMITTED (each statement sees what committed before it), and no statement
+ * may hold its locks without bound. */
+static const char setup_sql[] =
+    "SET default_transaction_isolation = 'read committed'; "
+    "SET statement_timeout = " FS_STR(FS_STORE_STATEMENT_TIMEOUT_MS) "; "
+    "SET idle_in_transaction_session_timeout = " FS_STR(FS_STORE_STATEMENT_TIMEOUT_MS);
 
 typedef struct {
     fs_store_t *store;
@@ -36,6 +45,7 @@ typedef struct {
     struct event *read_ev;    /* persistent, while connected */
     struct event *write_ev;   /* persistent, while output is unsent */
     struct event *retry_ev;   /* reconnection back-off */
+    struct event *deadline_ev; /* connecting, or a group in flight, for too long */
     int reconnect_ms;
     pending_t *inflight[FS_BATCH_ITEMS_MAX];
     int inflight_count;
@@ -121,6 +131,7 @@ static void group_clear(conn_t *c)
 
 static void conn_close(conn_t *c)
 {
+    evtimer_del(c->deadline_ev);
     if (c->read_ev != NULL) event_free(c->read_ev);
     if (c->write_ev != NULL) event_free(c->write_ev);
     if (c->connect_ev != NULL) event_free(c->connect_ev);
@@ -179,6 +190,8 @@ static void transmit(conn_t *c)
     }
     c->state = STATE_BUSY;
     c->sent_us = fs_now_us();
+    struct timeval tv = {FS_STORE_GROUP_DEADLINE_MS / 1000, 0};
+    evtimer_add(c->deadline_ev, &tv);
     flush_output(c);
 }
 
@@ -245,11 +258,17 @@ static void group_done(conn_t *c)
     pending_t *items[FS_BATCH_ITEMS_MAX];
     memcpy(items, c->inflight, sizeof(items[0]) * (size_t)n);
     bool answered[FS_BATCH_ITEMS_MAX] = {false};
+    evtimer_del(c->deadline_ev);
     fs_log(FS_LOG_DEBUG, "store", "group of %d done in %llu us, %d queued", n,
            (unsigned long long)(fs_now_us() - c->sent_us), s->queued);
 
     if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state == NULL) {
+            /* An error libpq made itself (out of memory, lost sync): the
+             * server may still commit, so the outcome is unknown. */
+            return conn_lost(c, PQresultErrorMessage(res));
+        }
         bool transient = state != NULL
                          && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
         if (transient && c->retries < FS_STORE_RETRIES_MAX) {
@@ -301,6 +320,37 @@ static void group_done(conn_t *c)
     maybe_send(s);
 }
 
+/* The session settings are applied: the connection takes groups. */
+static void setup_done(conn_t *c)
+{
+    PGresult *res = c->result;
+    c->result = NULL;
+    bool ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (res != NULL) PQclear(res);
+    evtimer_del(c->deadline_ev);
+    if (!ok) return conn_lost(c, "the session settings failed");
+    c->state = STATE_IDLE;
+    c->reconnect_ms = FS_STORE_RECONNECT_MS_MIN;
+    fs_log(FS_LOG_DEBUG, "store", "connected to the database");
+    maybe_send(c->store);
+}
+
+/* Connecting, or a group in flight, took too long: give up on the connection.
+ * A group's outcome is then unknown (conn_lost answers 503). */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    conn_t *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->state == STATE_CONNECTING) {
+        fs_log(FS_LOG_ERROR, "store", "connecting to the database timed out");
+        conn_close(c);
+        fail_queued_if_down(c->store);
+        return schedule_reconnect(c);
+    }
+    conn_lost(c, "no answer from the database in time");
+}
+
 static void on_socket(evutil_socket_t fd, short what, void *arg)
 {
     conn_t *c = arg;
@@ -311,16 +361,20 @@ static void on_socket(evutil_socket_t fd, short what, void *arg)
     }
     if (!(what & EV_READ)) return;
     if (!PQconsumeInput(c->conn)) return conn_lost(c, PQerrorMessage(c->conn));
-    while (c->state == STATE_BUSY && !PQisBusy(c->conn)) {
+    while ((c->state == STATE_BUSY || c->state == STATE_SETUP) && !PQisBusy(c->conn)) {
         PGresult *res = PQgetResult(c->conn);
-        if (res == NULL) return group_done(c);
-        if (c->result == NULL) {
+        if (res == NULL) return c->state == STATE_SETUP ? setup_done(c) : group_done(c);
+        /* The rows come before the commit: an error at commit (a deferred
+         * constraint, a serialization failure) is a later result, and it is
+         * the one that counts. */
+        if (c->result == NULL || PQresultStatus(res) == PGRES_FATAL_ERROR) {
+            if (c->result != NULL) PQclear(c->result);
             c->result = res;
         } else {
             PQclear(res);
         }
     }
-    if (c->state != STATE_BUSY) {
+    if (c->state != STATE_BUSY && c->state != STATE_SETUP) {
         PGnotify *n;
         while ((n = PQnotifies(c->conn)) != NULL) PQfreemem(n);
         if (PQstatus(c->conn) == CONNECTION_BAD) conn_lost(c, "server closed the connection");
@@ -356,10 +410,9 @@ static void on_connect(evutil_socket_t fd, short what, void *arg)
         c->read_ev = event_new(base, sock, EV_READ | EV_PERSIST, on_socket, c);
         c->write_ev = event_new(base, sock, EV_WRITE | EV_PERSIST, on_socket, c);
         event_add(c->read_ev, NULL);
-        c->state = STATE_IDLE;
-        c->reconnect_ms = FS_STORE_RECONNECT_MS_MIN;
-        fs_log(FS_LOG_DEBUG, "store", "connected to the database");
-        return maybe_send(c->store);
+        if (!PQsendQuery(c->conn, setup_sql)) return conn_lost(c, PQerrorMessage(c->conn));
+        c->state = STATE_SETUP;
+        return flush_output(c);
     }
     short ev = st == PGRES_POLLING_READING ? EV_READ : EV_WRITE;
     c->connect_ev = event_new(base, sock, ev, on_connect, c);
@@ -369,7 +422,16 @@ static void on_connect(evutil_socket_t fd, short what, void *arg)
 static void connect_start(conn_t *c)
 {
     FS_ASSERT(c->state == STATE_DOWN);
-    c->conn = PQconnectStart(c->store->conninfo);
+    /* Our defaults first: the configured connection string, expanded in
+     * place of dbname, overrides them. Keepalives and tcp_user_timeout notice
+     * a database that vanished from the network in seconds, not minutes. */
+    static const char *const keys[] = {"keepalives",       "keepalives_idle",
+                                       "keepalives_interval", "keepalives_count",
+                                       "tcp_user_timeout", "dbname",
+                                       NULL};
+    const char *values[] = {"1", "10", "5", "3", FS_STR(FS_STORE_TCP_USER_TIMEOUT_MS),
+                            c->store->conninfo, NULL};
+    c->conn = PQconnectStartParams(keys, values, 1);
     if (c->conn == NULL || PQstatus(c->conn) == CONNECTION_BAD) {
         fs_log(FS_LOG_ERROR, "store", "cannot start a database connection: %s",
                c->conn != NULL ? PQerrorMessage(c->conn) : "out of memory");
@@ -380,6 +442,8 @@ static void connect_start(conn_t *c)
     c->state = STATE_CONNECTING;
     c->connect_ev = event_new(c->store->base, PQsocket(c->conn), EV_WRITE, on_connect, c);
     event_add(c->connect_ev, NULL);
+    struct timeval tv = {FS_STORE_CONNECT_TIMEOUT_MS / 1000, 0};
+    evtimer_add(c->deadline_ev, &tv);
 }
 
 fs_store_t *fs_store_new(struct event_base *base, const fs_store_config_t *config)
@@ -401,6 +465,7 @@ fs_store_t *fs_store_new(struct event_base *base, const fs_store_config_t *confi
         c->state = STATE_DOWN;
         c->reconnect_ms = FS_STORE_RECONNECT_MS_MIN;
         c->retry_ev = evtimer_new(base, on_retry, c);
+        c->deadline_ev = evtimer_new(base, on_deadline, c);
         connect_start(c);
     }
     return s;
@@ -416,6 +481,7 @@ void fs_store_free(fs_store_t *s)
         group_clear(c);
         conn_close(c);
         event_free(c->retry_ev);
+        event_free(c->deadline_ev);
     }
     pending_t *p;
     while ((p = queue_pop(s)) != NULL) reply_unavailable(p);
@@ -433,13 +499,14 @@ static void on_overloaded(evutil_socket_t fd, short what, void *arg)
           "\"param\":null}");
 }
 
-void fs_store_submit(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg)
+static void submit(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg, bool alone)
 {
     pending_t *p = calloc(1, sizeof(*p));
     FS_ASSERT(p != NULL);
     p->item = item;
     p->cb = cb;
     p->arg = arg;
+    p->solo = alone;
     if (s->queued >= FS_STORE_QUEUE_MAX) {
         /* Answer on the next loop turn, never inside this call. */
         struct timeval now = {0, 0};
@@ -454,4 +521,14 @@ void fs_store_submit(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg)
     s->tail = p;
     s->queued++;
     maybe_send(s);
+}
+
+void fs_store_submit(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg)
+{
+    submit(s, item, cb, arg, false);
+}
+
+void fs_store_submit_alone(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg)
+{
+    submit(s, item, cb, arg, true);
 }

@@ -53,6 +53,10 @@ void fs_store_free(fs_store_t *store);
  * happen before this call returns, so the caller must not touch arg after it. */
 void fs_store_submit(fs_store_t *store, json_t *item, fs_store_cb cb, void *arg);
 
+/* As fs_store_submit, but the item runs alone in its own transaction: for
+ * work that must not lengthen a group's locks (lists, the key purge). */
+void fs_store_submit_alone(fs_store_t *store, json_t *item, fs_store_cb cb, void *arg);
+
 /* Runs the migrations in dir against conninfo, blocking (for `finsys
  * migrate`). Returns 0 on success. */
 int fs_store_migrate(const char *conninfo, const char *dir);
