@@ -9,6 +9,7 @@ VAR=${FINSYS_VAR_DIR:-$PWD/var}
 PG_PORT=${FINSYS_PG_PORT:-5432}
 HTTP_HOST=${FINSYS_HTTP_HOST:-127.0.0.1}
 HTTP_PORT=${FINSYS_HTTP_PORT:-8080}
+PROVIDER_PORT=${FINSYS_PROVIDER_PORT:-8090}
 BIN=${FINSYS_BIN:-build/finsys}
 mkdir -p "$VAR"
 chmod 755 "$VAR"
@@ -17,6 +18,7 @@ cleanup() {
     trap - EXIT INT TERM
     echo "stopping FinSys..." >&2
     fs_stop_pid "$VAR/finsys-server.pid"
+    fs_stop_pid "$VAR/provider-sim.pid"
     fs_pg_stop "$VAR"
     echo "stopped." >&2
 }
@@ -33,16 +35,24 @@ if [ ! -s "$VAR/dev-api-key" ]; then
     chmod 600 "$VAR/dev-api-key"
 fi
 
+"$BIN" provider-sim --host "$HTTP_HOST" --port "$PROVIDER_PORT" 2>>"$VAR/provider-sim.log" &
+echo $! >"$VAR/provider-sim.pid"
 "$BIN" server 2>>"$VAR/finsys-server.log" &
 echo $! >"$VAR/finsys-server.pid"
 if ! fs_wait_http "http://$HTTP_HOST:$HTTP_PORT/readyz" 30; then
     echo "the server did not become ready; see $VAR/finsys-server.log" >&2
     exit 1
 fi
+if ! fs_wait_http "http://$HTTP_HOST:$PROVIDER_PORT/healthz" 30; then
+    echo "the provider simulator did not start; see $VAR/provider-sim.log" >&2
+    exit 1
+fi
 
 cat <<MSG
 PostgreSQL:      127.0.0.1:$PG_PORT (data in $VAR/pg, log $VAR/postgres.log)
 Server log:      $VAR/finsys-server.log
+Provider sim:    http://$HTTP_HOST:$PROVIDER_PORT (log $VAR/provider-sim.log; settles nothing
+                 until the worker of the settlement pipeline exists)
 Dev API key:     $(cat "$VAR/dev-api-key")   (also in $VAR/dev-api-key)
 Try:             curl -H "Authorization: Bearer \$(cat var/dev-api-key)" http://$HTTP_HOST:$HTTP_PORT/v1/accounts
 FinSys is ready at http://$HTTP_HOST:$HTTP_PORT
