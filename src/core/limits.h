@@ -95,6 +95,10 @@
 /* HTTP threads: one event loop each. */
 #define FS_HTTP_THREADS_MAX 64
 
+/* On SIGTERM the server stops accepting and answers what it holds for at
+ * most this long before it exits. */
+#define FS_HTTP_DRAIN_MS 5000
+
 /* Idle keep-alive connections are closed after this long. */
 #define FS_HTTP_TIMEOUT_S 60
 

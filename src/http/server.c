@@ -37,6 +37,9 @@ typedef struct {
     struct evconnlistener *listener;
     fs_store_t *store;
     struct event *purge_ev;
+    struct event *drain_ev; /* activated by the main thread to stop */
+    struct evhttp_bound_socket *bound;
+    uint64_t drain_deadline_us;
     pthread_t thread;
 } worker_t;
 
@@ -252,9 +255,33 @@ static int bind_worker(worker_t *w)
                                             | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE
                                             | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(w->http, on_request, w);
-    if (evhttp_bind_listener(w->http, w->listener) == NULL) return -1;
+    w->bound = evhttp_bind_listener(w->http, w->listener);
+    if (w->bound == NULL) return -1;
     w->listener = NULL; /* evhttp owns it now */
     return 0;
+}
+
+/* A graceful stop: accept nothing new, let what the store holds be answered,
+ * then leave the loop (after FS_HTTP_DRAIN_MS at the latest). */
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+    worker_t *w = arg;
+    (void)fd;
+    (void)what;
+    if (w->bound != NULL) {
+        evhttp_del_accept_socket(w->http, w->bound);
+        w->bound = NULL;
+        if (w->purge_ev != NULL) event_del(w->purge_ev);
+        w->drain_deadline_us = fs_now_us() + FS_HTTP_DRAIN_MS * 1000u;
+    }
+    if (fs_store_idle(w->store) || fs_now_us() >= w->drain_deadline_us) {
+        /* A moment for the last replies to leave their buffers. */
+        struct timeval flush = {0, 100 * 1000};
+        event_base_loopexit(w->base, &flush);
+        return;
+    }
+    struct timeval again = {0, 10 * 1000};
+    event_add(w->drain_ev, &again);
 }
 
 static void *worker_main(void *arg)
@@ -294,6 +321,7 @@ int fs_http_serve(const fs_config_t *config)
             break;
         }
         w->store = fs_store_new(w->base, &sc);
+        w->drain_ev = evtimer_new(w->base, on_drain, w);
         if (i == 0) {
             w->purge_ev = event_new(w->base, -1, EV_PERSIST, on_purge_timer, w);
             struct timeval tv = {config->purge_interval_s, 0};
@@ -311,12 +339,13 @@ int fs_http_serve(const fs_config_t *config)
         sigwait(&stop, &sig);
         fs_log(FS_LOG_INFO, "http", "signal %d: stopping", sig);
     }
-    for (int i = 0; i < started; i++) event_base_loopexit(workers[i].base, NULL);
+    for (int i = 0; i < started; i++) event_active(workers[i].drain_ev, EV_TIMEOUT, 0);
     for (int i = 0; i < started; i++) pthread_join(workers[i].thread, NULL);
     for (int i = 0; i < n; i++) {
         worker_t *w = &workers[i];
         if (w->base == NULL) continue;
         if (w->purge_ev != NULL) event_free(w->purge_ev);
+        if (w->drain_ev != NULL) event_free(w->drain_ev);
         /* The store first: it answers what it still holds while the
          * requests are alive; evhttp_free then frees them. */
         fs_store_free(w->store);

@@ -532,3 +532,12 @@ void fs_store_submit_alone(fs_store_t *s, json_t *item, fs_store_cb cb, void *ar
 {
     submit(s, item, cb, arg, true);
 }
+
+bool fs_store_idle(const fs_store_t *s)
+{
+    if (s->queued > 0) return false;
+    for (int i = 0; i < s->connections; i++) {
+        if (s->conns[i].state == STATE_BUSY) return false;
+    }
+    return true;
+}

@@ -57,6 +57,9 @@ void fs_store_submit(fs_store_t *store, json_t *item, fs_store_cb cb, void *arg)
  * work that must not lengthen a group's locks (lists, the key purge). */
 void fs_store_submit_alone(fs_store_t *store, json_t *item, fs_store_cb cb, void *arg);
 
+/* True when nothing is queued or in flight. */
+bool fs_store_idle(const fs_store_t *store);
+
 /* Runs the migrations in dir against conninfo, blocking (for `finsys
  * migrate`). Returns 0 on success. */
 int fs_store_migrate(const char *conninfo, const char *dir);
