@@ -39,6 +39,7 @@ typedef struct {
     struct event *purge_ev;
     struct event *drain_ev; /* activated by the main thread to stop */
     struct evhttp_bound_socket *bound;
+    bool draining;
     uint64_t drain_deadline_us;
     pthread_t thread;
 } worker_t;
@@ -159,6 +160,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 
     set_request_id(req);
+    if (w->draining) {
+        /* Stopping: what arrives now on an open connection is refused, so the
+         * store empties; the client retries elsewhere or after the restart. */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        fs_error_t err;
+        fs_fail(&err, FS_UNAVAILABLE, NULL, "FinSys is stopping; retry shortly.");
+        send_error(req, err.outcome, err.message, err.param, false);
+        return;
+    }
     fs_api_request_t ar = {
         .method = method_of(req),
         .path = path != NULL && *path != '\0' ? path : "/",
@@ -268,7 +278,8 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     worker_t *w = arg;
     (void)fd;
     (void)what;
-    if (w->bound != NULL) {
+    if (!w->draining) {
+        w->draining = true;
         evhttp_del_accept_socket(w->http, w->bound);
         w->bound = NULL;
         if (w->purge_ev != NULL) event_del(w->purge_ev);
