@@ -169,7 +169,11 @@ BEGIN
         UNION ALL
         SELECT py.from_account FROM payments py
         WHERE py.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
-                                 WHERE e.j->>'op' = 'payment_cancel'))) r;
+                                 WHERE e.j->>'op' IN ('payment_cancel', 'settle_finish')))
+        UNION ALL
+        SELECT py.to_account FROM payments py
+        WHERE py.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
+                                 WHERE e.j->>'op' = 'settle_finish'))) r;
 
     SELECT array_agg(l.id ORDER BY l.id), array_agg(l.tenant_id ORDER BY l.id),
            array_agg(l.currency ORDER BY l.id), array_agg(l.type ORDER BY l.id),
@@ -212,6 +216,72 @@ BEGIN
                 GET DIAGNOSTICS n = ROW_COUNT;
             END IF;
             o := 'ok'; p := json_build_object('purged', n)::text;
+        ELSIF j->>'op' = 'settle_claim' THEN
+            -- The worker's first step (no API key: only FinSys's own code
+            -- makes this op). pending -> processing; a payment already
+            -- processing is handed back as it is (a redelivery after a crash:
+            -- the provider call is repeated with the same idempotency key),
+            -- and a final one too, so the worker only acknowledges it.
+            SELECT * INTO pay FROM payments y WHERE y.id = j->>'payment' FOR UPDATE;
+            IF NOT FOUND THEN
+                o := 'not_found';
+                p := fs_err(format('No such payment: %L', j->>'payment'), 'payment');
+            ELSE
+                IF pay.status = 'pending' THEN
+                    UPDATE payments y SET status = 'processing', updated_at = now()
+                    WHERE y.id = pay.id RETURNING * INTO pay;
+                    INSERT INTO payment_events (payment_id, status) VALUES (pay.id, 'processing');
+                END IF;
+                o := 'ok'; p := fs_payment_json(pay)::text;
+            END IF;
+        ELSIF j->>'op' = 'settle_finish' THEN
+            -- The provider's answer: approved -> succeeded (the hold becomes
+            -- the payee's), declined -> failed (the hold goes back). Only a
+            -- processing payment changes; any other is handed back unchanged,
+            -- so a redelivered answer changes nothing twice.
+            SELECT * INTO pay FROM payments y WHERE y.id = j->>'payment' FOR UPDATE;
+            IF NOT FOUND THEN
+                o := 'not_found';
+                p := fs_err(format('No such payment: %L', j->>'payment'), 'payment');
+            ELSIF pay.status <> 'processing' THEN
+                o := 'ok'; p := fs_payment_json(pay)::text;
+            ELSE
+                f := array_position(acc_id, pay.from_account);
+                d := array_position(acc_id, pay.to_account);
+                IF j->>'result' = 'approved' THEN
+                    IF acc_avail[d] > 9223372036854775807 - pay.amount - acc_pend[d] THEN
+                        o := 'amount_too_large';
+                        p := fs_err('Settling would overflow the payee''s balance.', 'amount');
+                    ELSE
+                        acc_pend[f] := acc_pend[f] - pay.amount;
+                        acc_avail[d] := acc_avail[d] + pay.amount;
+                        acc_dirty[f] := true;
+                        acc_dirty[d] := true;
+                        j_acct := j_acct || pay.from_account || pay.to_account;
+                        j_bucket := j_bucket || 'P'::"char" || 'A'::"char";
+                        UPDATE payments y SET status = 'succeeded', updated_at = now()
+                        WHERE y.id = pay.id RETURNING * INTO pay;
+                    END IF;
+                ELSE
+                    acc_pend[f] := acc_pend[f] - pay.amount;
+                    acc_avail[f] := acc_avail[f] + pay.amount;
+                    acc_dirty[f] := true;
+                    j_acct := j_acct || pay.from_account || pay.from_account;
+                    j_bucket := j_bucket || 'P'::"char" || 'A'::"char";
+                    UPDATE payments y
+                    SET status = 'failed', updated_at = now(),
+                        failure_code = coalesce(j->>'decline_code', 'declined'),
+                        failure_message = j->>'decline_message'
+                    WHERE y.id = pay.id RETURNING * INTO pay;
+                END IF;
+                IF o IS NULL THEN
+                    j_amount := j_amount || (-pay.amount) || pay.amount;
+                    j_cur := j_cur || pay.currency || pay.currency;
+                    j_ref := j_ref || pay.id || pay.id;
+                    INSERT INTO payment_events (payment_id, status) VALUES (pay.id, pay.status);
+                    o := 'ok'; p := fs_payment_json(pay)::text;
+                END IF;
+            END IF;
         ELSIF t IS NULL THEN
             o := 'unauthorized'; p := fs_err('Invalid API key provided.', NULL);
         ELSIF j ? 'idem' AND NOT (it.n = ANY (owned)) THEN
