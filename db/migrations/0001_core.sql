@@ -77,6 +77,10 @@ CREATE TABLE payments (
 CREATE INDEX payments_tenant_seq ON payments (tenant_id, seq);
 CREATE INDEX payments_from_seq ON payments (from_account, seq);
 CREATE INDEX payments_to_seq ON payments (to_account, seq);
+-- The outbox: payments not yet final, oldest first, for the sweeper that
+-- re-publishes those the broker lost (issue 3).
+CREATE INDEX payments_unsettled ON payments (created_at)
+    WHERE status IN ('pending', 'processing');
 
 -- A payment's timeline: its creation (status pending, at created_at, read
 -- from the payment row) and then one row per later status change.

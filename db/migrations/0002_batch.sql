@@ -216,6 +216,21 @@ BEGIN
                 GET DIAGNOSTICS n = ROW_COUNT;
             END IF;
             o := 'ok'; p := json_build_object('purged', n)::text;
+        ELSIF j->>'op' = 'settle_sweep' THEN
+            -- The outbox sweeper: payments still pending or processing
+            -- older_s seconds after their creation, whose message the broker
+            -- may have lost, to publish again (consumers are idempotent). One
+            -- sweeper at a time across processes; the others get none.
+            data := NULL;
+            IF pg_try_advisory_xact_lock(727100103) THEN
+                SELECT json_agg(u.id) INTO data FROM (
+                    SELECT y.id FROM payments y
+                    WHERE y.status IN ('pending', 'processing')
+                      AND y.created_at < now() - make_interval(secs => (j->>'older_s')::int)
+                    ORDER BY y.created_at LIMIT (j->>'max')::int) u;
+            END IF;
+            o := 'ok';
+            p := json_build_object('payments', coalesce(data, '[]'::json))::text;
         ELSIF j->>'op' = 'settle_claim' THEN
             -- The worker's first step (no API key: only FinSys's own code
             -- makes this op). pending -> processing; a payment already

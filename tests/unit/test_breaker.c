@@ -1,0 +1,115 @@
+/* Unit tests of src/worker/breaker: the circuit breaker's states and the
+ * back-off's bounds. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../../src/worker/breaker.h"
+
+static const fs_breaker_config_t config = {
+    .window = 10, .min_calls = 4, .failure_pct = 50, .open_ms = 1000, .probes = 2};
+
+static void stays_closed_below_min_calls(void **state)
+{
+    (void)state;
+    fs_breaker_t b;
+    fs_breaker_init(&b, &config);
+    for (int i = 0; i < 3; i++) {
+        assert_true(fs_breaker_allow(&b, 0));
+        fs_breaker_record(&b, false, 0);
+    }
+    assert_int_equal(b.state, FS_BREAKER_CLOSED);
+    assert_true(fs_breaker_allow(&b, 0));
+    fs_breaker_record(&b, false, 0);
+    assert_int_equal(b.state, FS_BREAKER_OPEN);
+}
+
+static void opens_at_the_failure_ratio_of_the_window(void **state)
+{
+    (void)state;
+    fs_breaker_t b;
+    fs_breaker_init(&b, &config);
+    /* 6 successes then failures: opens when failures >= 50% of the window. */
+    for (int i = 0; i < 6; i++) fs_breaker_record(&b, true, 0);
+    for (int i = 0; i < 4; i++) fs_breaker_record(&b, false, 0);
+    assert_int_equal(b.state, FS_BREAKER_CLOSED); /* 4 of 10 */
+    fs_breaker_record(&b, false, 0);              /* slides out a success: 5 of 10 */
+    assert_int_equal(b.state, FS_BREAKER_OPEN);
+}
+
+static void window_forgets_old_failures(void **state)
+{
+    (void)state;
+    fs_breaker_t b;
+    fs_breaker_init(&b, &config);
+    fs_breaker_record(&b, true, 0);
+    fs_breaker_record(&b, true, 0);
+    fs_breaker_record(&b, false, 0);
+    for (int i = 0; i < 20; i++) fs_breaker_record(&b, true, 0);
+    assert_int_equal(b.state, FS_BREAKER_CLOSED);
+    assert_int_equal(b.failures, 0);
+    for (int i = 0; i < 4; i++) fs_breaker_record(&b, false, 0);
+    assert_int_equal(b.state, FS_BREAKER_CLOSED); /* 4 of 10 */
+}
+
+static void open_refuses_then_half_open_probes(void **state)
+{
+    (void)state;
+    fs_breaker_t b;
+    fs_breaker_init(&b, &config);
+    for (int i = 0; i < 4; i++) fs_breaker_record(&b, false, 0);
+    assert_int_equal(b.state, FS_BREAKER_OPEN);
+    assert_false(fs_breaker_allow(&b, 999 * 1000));
+    assert_true(fs_breaker_allow(&b, 1000 * 1000));
+    assert_int_equal(b.state, FS_BREAKER_HALF_OPEN);
+    assert_true(fs_breaker_allow(&b, 1000 * 1000));
+    assert_false(fs_breaker_allow(&b, 1000 * 1000)); /* only 2 probes */
+    fs_breaker_record(&b, true, 1000 * 1000);
+    assert_int_equal(b.state, FS_BREAKER_HALF_OPEN);
+    fs_breaker_record(&b, true, 1000 * 1000);
+    assert_int_equal(b.state, FS_BREAKER_CLOSED);
+    assert_int_equal(b.transitions, 3);
+}
+
+static void a_failed_probe_opens_again(void **state)
+{
+    (void)state;
+    fs_breaker_t b;
+    fs_breaker_init(&b, &config);
+    for (int i = 0; i < 4; i++) fs_breaker_record(&b, false, 0);
+    assert_true(fs_breaker_allow(&b, 2000 * 1000));
+    fs_breaker_record(&b, false, 2000 * 1000);
+    assert_int_equal(b.state, FS_BREAKER_OPEN);
+    assert_false(fs_breaker_allow(&b, 2500 * 1000));
+    assert_true(fs_breaker_allow(&b, 3000 * 1000));
+}
+
+static void backoff_is_full_jitter_and_capped(void **state)
+{
+    (void)state;
+    assert_int_equal(fs_backoff_ms(0, 100, 10000, 0), 0);
+    assert_int_equal(fs_backoff_ms(0, 100, 10000, 99), 99);
+    assert_int_equal(fs_backoff_ms(0, 100, 10000, 100), 0);   /* below 100 */
+    assert_int_equal(fs_backoff_ms(3, 100, 10000, 799), 799); /* below 800 */
+    assert_int_equal(fs_backoff_ms(3, 100, 10000, 800), 0);
+    for (uint32_t r = 0; r < 100000; r += 7919) {
+        assert_true(fs_backoff_ms(40, 100, 10000, r) < 10000); /* capped, no overflow */
+        assert_true(fs_backoff_ms(2, 100, 10000, r) < 400);
+    }
+    assert_int_equal(fs_backoff_ms(5, 0, 10000, 12345), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(stays_closed_below_min_calls),
+        cmocka_unit_test(opens_at_the_failure_ratio_of_the_window),
+        cmocka_unit_test(window_forgets_old_failures),
+        cmocka_unit_test(open_refuses_then_half_open_probes),
+        cmocka_unit_test(a_failed_probe_opens_again),
+        cmocka_unit_test(backoff_is_full_jitter_and_capped),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
