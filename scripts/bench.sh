@@ -18,6 +18,7 @@ TMP=$(mktemp -d /tmp/finsys-bench.XXXXXX)
 chmod 755 "$TMP"
 teardown() {
     fs_stop_pid "$TMP/server.pid"
+    fs_nats_stop "$TMP"
     fs_pg_stop "$TMP"
     mkdir -p bench/results
     cp "$TMP/server.log" bench/results/server.log 2>/dev/null || true
@@ -28,11 +29,14 @@ trap teardown EXIT
 
 PG_PORT=$(fs_free_port)
 HTTP_PORT=$(fs_free_port)
+NATS_PORT=$(fs_free_port)
 # pg_stat_statements (track=all sees inside fs_batch) says where the
 # database's time goes: bench/results/statements.txt.
 FS_PG_EXTRA_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" \
     fs_pg_start "$TMP" "$PG_PORT"
+fs_nats_start "$TMP" "$NATS_PORT"
 export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
+export FINSYS_NATS_URL=$(fs_nats_url "$NATS_PORT")
 export FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_HTTP_HOST=127.0.0.1
 PSQL=(psql "$FINSYS_DATABASE_URL" -XqAt -v ON_ERROR_STOP=1)
 

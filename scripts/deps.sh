@@ -8,6 +8,7 @@ PACKAGES=(
     build-essential meson ninja-build pkg-config
     libevent-dev libpq-dev libjansson-dev libsodium-dev libcmocka-dev
     postgresql-15 postgresql-client-15 python3 curl wrk
+    nats-server libnats-dev
     clang libclang-rt-14-dev
 )
 

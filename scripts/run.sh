@@ -7,6 +7,7 @@ source scripts/stack.sh
 
 VAR=${FINSYS_VAR_DIR:-$PWD/var}
 PG_PORT=${FINSYS_PG_PORT:-5432}
+NATS_PORT=${FINSYS_NATS_PORT:-4222}
 HTTP_HOST=${FINSYS_HTTP_HOST:-127.0.0.1}
 HTTP_PORT=${FINSYS_HTTP_PORT:-8080}
 PROVIDER_PORT=${FINSYS_PROVIDER_PORT:-8090}
@@ -19,6 +20,7 @@ cleanup() {
     echo "stopping FinSys..." >&2
     fs_stop_pid "$VAR/finsys-server.pid"
     fs_stop_pid "$VAR/provider-sim.pid"
+    fs_nats_stop "$VAR"
     fs_pg_stop "$VAR"
     echo "stopped." >&2
 }
@@ -26,7 +28,9 @@ trap cleanup EXIT
 trap 'exit 0' INT TERM
 
 fs_pg_start "$VAR" "$PG_PORT"
+fs_nats_start "$VAR" "$NATS_PORT"
 export FINSYS_DATABASE_URL=${FINSYS_DATABASE_URL:-$(fs_pg_url "$VAR" "$PG_PORT")}
+export FINSYS_NATS_URL=${FINSYS_NATS_URL:-$(fs_nats_url "$NATS_PORT")}
 export FINSYS_HTTP_HOST=$HTTP_HOST FINSYS_HTTP_PORT=$HTTP_PORT
 "$BIN" migrate >/dev/null
 
@@ -50,6 +54,7 @@ fi
 
 cat <<MSG
 PostgreSQL:      127.0.0.1:$PG_PORT (data in $VAR/pg, log $VAR/postgres.log)
+NATS JetStream:  127.0.0.1:$NATS_PORT (data in $VAR/nats, log $VAR/nats.log)
 Server log:      $VAR/finsys-server.log
 Provider sim:    http://$HTTP_HOST:$PROVIDER_PORT (log $VAR/provider-sim.log; settles nothing
                  until the worker of the settlement pipeline exists)

@@ -57,6 +57,48 @@ fs_pg_url() {
     echo "host=127.0.0.1 port=$2 dbname=finsys user=postgres"
 }
 
+# fs_nats_start DIR PORT: starts nats-server with JetStream on 127.0.0.1:PORT,
+# its store in DIR/nats, log DIR/nats.log, PID in DIR/nats.pid; returns once
+# it accepts connections (it says "Server is ready" after JetStream is up and
+# the client port listens).
+fs_nats_start() {
+    local dir=$1 port=$2 pid i
+    if [ -f "$dir/nats.pid" ] && kill -0 "$(cat "$dir/nats.pid")" 2>/dev/null; then
+        echo "stack: a nats-server already runs for $dir (PID $(cat "$dir/nats.pid"))" >&2
+        return 1
+    fi
+    mkdir -p "$dir/nats"
+    nats-server -js -sd "$dir/nats" -a 127.0.0.1 -p "$port" -l "$dir/nats.log" \
+        </dev/null >/dev/null 2>&1 &
+    pid=$!
+    echo "$pid" >"$dir/nats.pid"
+    for ((i = 0; i < 100; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "stack: nats-server exited; see $dir/nats.log" >&2
+            tail -5 "$dir/nats.log" >&2
+            rm -f "$dir/nats.pid"
+            return 1
+        fi
+        # Its log lines start with its PID, so a log kept from an earlier run
+        # cannot fool this, nor can another process on the port.
+        grep -q "^\[$pid\] .*Server is ready" "$dir/nats.log" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "stack: nats-server did not listen on port $port; see $dir/nats.log" >&2
+    fs_stop_pid "$dir/nats.pid"
+    return 1
+}
+
+# fs_nats_stop DIR: stops the nats-server that fs_nats_start DIR started.
+fs_nats_stop() {
+    fs_stop_pid "$1/nats.pid"
+}
+
+# fs_nats_url PORT: the URL clients use (FINSYS_NATS_URL).
+fs_nats_url() {
+    echo "nats://127.0.0.1:$1"
+}
+
 # fs_wait_http URL SECONDS: waits until URL answers 200.
 fs_wait_http() {
     local url=$1 secs=$2 i

@@ -23,9 +23,9 @@ fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-echo "== unit tests"
-for t in "$ASAN_BUILD"/test_*; do
-    [ -f "$t" ] && [ -x "$t" ] || continue
+# run_cmocka BINARY: runs a cmocka test program and adds up its counts.
+run_cmocka() {
+    local t=$1 out rc p f
     out=$("$t" 2>&1)
     rc=$?
     p=$(grep -oE '^\[  PASSED  \] [0-9]+' <<<"$out" | grep -oE '[0-9]+$' | awk '{s+=$1} END {print s+0}')
@@ -37,6 +37,14 @@ for t in "$ASAN_BUILD"/test_*; do
     [ "$f" -ne 0 ] && echo "$out" | grep -E 'FAIL|ERROR|error|Sanitizer' | head -20
     passed=$((passed + p))
     failed=$((failed + f))
+}
+
+echo "== unit tests"
+for t in "$ASAN_BUILD"/test_*; do
+    [ -f "$t" ] && [ -x "$t" ] || continue
+    # It needs a nats-server: it runs below, once one is up.
+    [ "$(basename "$t")" = test_queue_live ] && continue
+    run_cmocka "$t"
 done
 
 echo "== OpenAPI lint"
@@ -55,6 +63,7 @@ chmod 755 "$TMP"
 SERVER_PID=""
 teardown() {
     fs_stop_pid "$TMP/server.pid"
+    fs_nats_stop "$TMP"
     fs_pg_stop "$TMP"
     rm -rf "$TMP"
 }
@@ -62,8 +71,12 @@ trap teardown EXIT
 
 PG_PORT=$(fs_free_port)
 HTTP_PORT=$(fs_free_port)
-if fs_pg_start "$TMP" "$PG_PORT"; then
+NATS_PORT=$(fs_free_port)
+if fs_pg_start "$TMP" "$PG_PORT" && fs_nats_start "$TMP" "$NATS_PORT"; then
     export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
+    export FINSYS_NATS_URL=$(fs_nats_url "$NATS_PORT")
+    # The queue against the real broker, before any server uses its streams.
+    run_cmocka "$ASAN_BUILD/test_queue_live"
     export FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_HTTP_HOST=127.0.0.1
     export FINSYS_BIN=$PWD/$ASAN_BUILD/finsys
     export FINSYS_TEST_TMP=$TMP
@@ -95,7 +108,7 @@ if fs_pg_start "$TMP" "$PG_PORT"; then
         passed=$((passed + 1))
     fi
 else
-    echo "PostgreSQL did not start"
+    echo "PostgreSQL or nats-server did not start"
     failed=$((failed + 1))
 fi
 

@@ -102,4 +102,77 @@
 /* Idle keep-alive connections are closed after this long. */
 #define FS_HTTP_TIMEOUT_S 60
 
+/* The queue (src/queue, NATS JetStream). The broker is not the source of
+ * truth (PostgreSQL is), so every bound here may refuse or drop a message:
+ * the pending payment row is the outbox and the sweeper publishes it again. */
+
+/* Asynchronous publishes awaiting their acks, per connection. At 10,000
+ * payments/s with acks back in about a millisecond a few dozen are out; 4,096
+ * ride out a pause of the broker of about 0.4 s (about 1.5 MB of messages).
+ * Past it a publish is refused at once. */
+#define FS_QUEUE_PUBLISH_PENDING_MAX 4096
+
+/* How long a publish may wait for a free slot when the above are all out:
+ * the shortest the library allows (0 means its default, 200 ms), so that a
+ * publish on an HTTP loop never stalls it. */
+#define FS_QUEUE_PUBLISH_STALL_WAIT_MS 1
+
+/* A published message whose ack has not come back after this long counts as
+ * failed (the sweeper sends it again; the dedup window drops the copy if the
+ * first one did land) and frees its slot. */
+#define FS_QUEUE_PUBLISH_ACK_WAIT_MS 5000
+
+/* A write to the broker's socket may block this long before the connection
+ * is given up and reconnected. Loopback writes block only when megabytes are
+ * unread, so this is a backstop that keeps callers' threads moving. */
+#define FS_QUEUE_WRITE_DEADLINE_MS 10
+
+/* JetStream API requests (creating streams, fetching, dead-letter publishes)
+ * and the first connection. Workers and start-up only; never an HTTP loop. */
+#define FS_QUEUE_REQUEST_TIMEOUT_MS 5000
+#define FS_QUEUE_CONNECT_TIMEOUT_MS 2000
+
+/* Reconnection: forever, every this often; the connection pings the broker
+ * this often and gives up after two unanswered pings, so a hung broker is
+ * noticed in about 10 s (a dead one at once, by the closed socket). */
+#define FS_QUEUE_RECONNECT_WAIT_MS 250
+#define FS_QUEUE_PING_INTERVAL_MS 5000
+
+/* fs_queue_close waits this long for the acks of pending publishes. */
+#define FS_QUEUE_CLOSE_WAIT_MS 2000
+
+/* Messages with the same Nats-Msg-Id (the payment id) within this window
+ * are stored once. The issue asks for at least 2 minutes; the sweeper's
+ * timeout should be shorter, so that its re-publishes are dropped while the
+ * first message is still queued. */
+#define FS_QUEUE_DEDUP_WINDOW_S 120
+
+/* A delivered message not acked within this long is delivered again. A
+ * provider call takes seconds at most; a longer job sends in-progress acks. */
+#define FS_QUEUE_ACK_WAIT_MS 30000
+
+/* Messages one fetch may return (the consumer's MaxRequestBatch too): a
+ * worker's batch. 256 fetch-and-ack at about 115,000 messages/s here. */
+#define FS_QUEUE_FETCH_MAX 256
+
+/* Messages delivered and not yet acked across all workers (MaxAckPending).
+ * Past it the broker silently stops delivering; 8,192 is more than 10,000
+ * payments/s keep in flight at a provider latency of tens of milliseconds,
+ * and bounds what a crashed worker leaves to redeliver after the ack wait. */
+#define FS_QUEUE_ACK_PENDING_MAX 8192
+
+/* Messages one stream holds. Payments are removed when acked, so this is a
+ * backlog of a million (about 300 MB on disk); past it new messages are
+ * refused (never old ones dropped) and wait in PostgreSQL for the sweeper. */
+#define FS_QUEUE_STREAM_MSGS_MAX 1000000
+
+/* One message: a payment's is about 150 bytes, a notification carries an
+ * event of a few KB. */
+#define FS_QUEUE_MSG_BYTES_MAX 65536
+
+/* A request id carried in X-Request-Id (as the HTTP server accepts them),
+ * and a dead letter's reason (longer ones are cut). */
+#define FS_QUEUE_REQUEST_ID_LEN_MAX 128
+#define FS_QUEUE_REASON_LEN_MAX 256
+
 #endif
