@@ -1,5 +1,5 @@
 /*
- * main.c: the finsys command: server, migrate, apikey create, provider-sim.
+ * main.c: the finsys command: server, worker, migrate, apikey create, provider-sim.
  */
 #include <event2/thread.h>
 #include <sodium.h>
@@ -12,6 +12,7 @@
 #include "../http/http.h"
 #include "../provider/provider.h"
 #include "../store/store.h"
+#include "../worker/worker.h"
 
 static const char usage_main[] =
     "usage: finsys <command> [options]\n"
@@ -20,6 +21,7 @@ static const char usage_main[] =
     "  server                       serve the HTTP API\n"
     "  migrate                      apply the database migrations (idempotent)\n"
     "  apikey create --tenant NAME  create a tenant if missing and print a new API key\n"
+    "  worker                       settle pending payments through the provider\n"
     "  provider-sim [options]       run the simulated payment provider\n"
     "\n"
     "Settings come from FINSYS_* environment variables; see docs/operations.md.\n"
@@ -34,6 +36,22 @@ static const char usage_server[] =
     "  FINSYS_BATCH_ITEMS (256)  FINSYS_BATCH_WAIT_US (200)  FINSYS_DB_CONNECTIONS (2)\n"
     "  FINSYS_IDEMPOTENCY_TTL_HOURS (24)  FINSYS_IDEMPOTENCY_PURGE_INTERVAL_S (60)\n"
     "  FINSYS_LOG_LEVEL (info)\n";
+
+static const char usage_worker[] =
+    "usage: finsys worker\n"
+    "\n"
+    "Settles pending payments until SIGINT or SIGTERM: takes them from the\n"
+    "payments stream, charges them at the provider behind a circuit breaker,\n"
+    "retries with back-off, dead-letters after the last attempt, and publishes\n"
+    "again what the broker lost (the sweeper).\n"
+    "  FINSYS_DATABASE_URL  FINSYS_NATS_URL (nats://127.0.0.1:4222)\n"
+    "  FINSYS_PROVIDER_URL (http://127.0.0.1:8090)  FINSYS_PROVIDER_TIMEOUT_MS (2000)\n"
+    "  FINSYS_WORKER_INFLIGHT (512)  FINSYS_WORKER_MAX_ATTEMPTS (8)\n"
+    "  FINSYS_RETRY_BASE_MS (200)  FINSYS_RETRY_CAP_MS (30000)\n"
+    "  FINSYS_BREAKER_WINDOW (20)  FINSYS_BREAKER_MIN_CALLS (10)\n"
+    "  FINSYS_BREAKER_FAILURE_PCT (50)  FINSYS_BREAKER_OPEN_MS (5000)  FINSYS_BREAKER_PROBES (3)\n"
+    "  FINSYS_SWEEP_AFTER_S (30)  FINSYS_SWEEP_INTERVAL_S (10)\n"
+    "  FINSYS_BATCH_ITEMS, FINSYS_BATCH_WAIT_US, FINSYS_DB_CONNECTIONS, FINSYS_LOG_LEVEL\n";
 
 static const char usage_migrate[] =
     "usage: finsys migrate\n"
@@ -94,6 +112,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     const char *usage = strcmp(cmd, "server") == 0         ? usage_server
+                        : strcmp(cmd, "worker") == 0       ? usage_worker
                         : strcmp(cmd, "migrate") == 0      ? usage_migrate
                         : strcmp(cmd, "apikey") == 0       ? usage_apikey
                         : strcmp(cmd, "provider-sim") == 0 ? fs_provider_sim_usage
@@ -126,6 +145,14 @@ int main(int argc, char **argv)
         }
         evthread_use_pthreads();
         return fs_http_serve(&config);
+    }
+    if (strcmp(cmd, "worker") == 0) {
+        if (argc > 2) {
+            fprintf(stderr, "finsys: worker takes no arguments\n%s", usage_worker);
+            return 2;
+        }
+        evthread_use_pthreads();
+        return fs_worker_run(&config);
     }
     if (strcmp(cmd, "migrate") == 0) {
         if (argc > 2) {

@@ -77,6 +77,42 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
                    sizeof(c->migrations_dir), err, err_len)
                != 0)
         return -1;
+    if (str_var("FINSYS_NATS_URL", "nats://127.0.0.1:4222", c->nats_url, sizeof(c->nats_url),
+                err, err_len)
+            != 0
+        || str_var("FINSYS_PROVIDER_URL", "http://127.0.0.1:8090", c->provider_url,
+                   sizeof(c->provider_url), err, err_len)
+               != 0
+        || int_var("FINSYS_PROVIDER_TIMEOUT_MS", 2000, 10, 600000, &c->provider_timeout_ms, err,
+                   err_len)
+               != 0
+        || int_var("FINSYS_WORKER_INFLIGHT", FS_WORKER_INFLIGHT_DEFAULT, 1,
+                   FS_WORKER_INFLIGHT_MAX, &c->worker_inflight, err, err_len)
+               != 0
+        || int_var("FINSYS_WORKER_MAX_ATTEMPTS", 8, 1, 100, &c->worker_max_attempts, err,
+                   err_len)
+               != 0
+        || int_var("FINSYS_RETRY_BASE_MS", 200, 1, 60000, &c->retry_base_ms, err, err_len) != 0
+        || int_var("FINSYS_RETRY_CAP_MS", 30000, 1, 3600000, &c->retry_cap_ms, err, err_len)
+               != 0
+        || int_var("FINSYS_BREAKER_WINDOW", 20, 1, 256, &c->breaker_window, err, err_len) != 0
+        || int_var("FINSYS_BREAKER_MIN_CALLS", 10, 1, 256, &c->breaker_min_calls, err, err_len)
+               != 0
+        || int_var("FINSYS_BREAKER_FAILURE_PCT", 50, 1, 100, &c->breaker_failure_pct, err,
+                   err_len)
+               != 0
+        || int_var("FINSYS_BREAKER_OPEN_MS", 5000, 0, 3600000, &c->breaker_open_ms, err,
+                   err_len)
+               != 0
+        || int_var("FINSYS_BREAKER_PROBES", 3, 1, 100, &c->breaker_probes, err, err_len) != 0
+        || int_var("FINSYS_SWEEP_AFTER_S", 30, 1, 86400, &c->sweep_after_s, err, err_len) != 0
+        || int_var("FINSYS_SWEEP_INTERVAL_S", 10, 1, 3600, &c->sweep_interval_s, err, err_len)
+               != 0)
+        return -1;
+    if (c->breaker_min_calls > c->breaker_window) {
+        snprintf(err, err_len, "FINSYS_BREAKER_MIN_CALLS must not exceed FINSYS_BREAKER_WINDOW");
+        return -1;
+    }
     const char *level = getenv("FINSYS_LOG_LEVEL");
     c->log_level = FS_LOG_INFO;
     if (level != NULL && *level != '\0' && !fs_log_level_parse(level, &c->log_level)) {

@@ -21,6 +21,22 @@ typedef struct {
     int idempotency_ttl_hours;   /* FINSYS_IDEMPOTENCY_TTL_HOURS, 24 */
     int purge_interval_s;        /* FINSYS_IDEMPOTENCY_PURGE_INTERVAL_S, 60 */
     fs_log_level_t log_level;    /* FINSYS_LOG_LEVEL, info */
+
+    /* The settlement pipeline (finsys worker; the server publishes). */
+    char nats_url[512];          /* FINSYS_NATS_URL, nats://127.0.0.1:4222; "" = none */
+    char provider_url[512];      /* FINSYS_PROVIDER_URL, http://127.0.0.1:8090 */
+    int provider_timeout_ms;     /* FINSYS_PROVIDER_TIMEOUT_MS, 2000 */
+    int worker_inflight;         /* FINSYS_WORKER_INFLIGHT, 512 payments at once */
+    int worker_max_attempts;     /* FINSYS_WORKER_MAX_ATTEMPTS, 8, then dead letters */
+    int retry_base_ms;           /* FINSYS_RETRY_BASE_MS, 200 */
+    int retry_cap_ms;            /* FINSYS_RETRY_CAP_MS, 30000 */
+    int breaker_window;          /* FINSYS_BREAKER_WINDOW, 20 calls */
+    int breaker_min_calls;       /* FINSYS_BREAKER_MIN_CALLS, 10 */
+    int breaker_failure_pct;     /* FINSYS_BREAKER_FAILURE_PCT, 50 */
+    int breaker_open_ms;         /* FINSYS_BREAKER_OPEN_MS, 5000 */
+    int breaker_probes;          /* FINSYS_BREAKER_PROBES, 3 */
+    int sweep_after_s;           /* FINSYS_SWEEP_AFTER_S, 30 */
+    int sweep_interval_s;        /* FINSYS_SWEEP_INTERVAL_S, 10 */
     char migrations_dir[1024];   /* FINSYS_MIGRATIONS_DIR, the source tree's db/migrations */
 } fs_config_t;
 

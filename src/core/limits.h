@@ -92,6 +92,26 @@
 #define FS_STORE_RECONNECT_MS_MIN 100
 #define FS_STORE_RECONNECT_MS_MAX 5000
 
+/* Payments a worker settles at once (claimed, at the provider, or being
+ * finalized). Each holds a message unacknowledged, so this stays well below
+ * the consumer's MaxAckPending. */
+#define FS_WORKER_INFLIGHT_DEFAULT 512
+#define FS_WORKER_INFLIGHT_MAX 4096
+
+/* Connections from a worker to the provider: calls beyond them wait in
+ * libevent's queue of each connection. */
+#define FS_WORKER_PROVIDER_CONNECTIONS 64
+
+/* How long one fetch waits for messages: short enough that a stopping worker
+ * notices within it. */
+#define FS_WORKER_FETCH_WAIT_MS 500
+
+/* Payments one sweep publishes again; the next sweep takes the rest. */
+#define FS_WORKER_SWEEP_MAX 1000
+
+/* A provider's answer we read: a charge is a few hundred bytes. */
+#define FS_WORKER_PROVIDER_BODY_MAX_BYTES (64 * 1024)
+
 /* HTTP threads: one event loop each. */
 #define FS_HTTP_THREADS_MAX 64
 

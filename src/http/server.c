@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "../api/api.h"
+#include "../queue/queue.h"
 #include "../store/store.h"
 #include "http.h"
 
@@ -96,6 +97,34 @@ static void on_ready(void *arg, const fs_store_result_t *r)
         "{\"status\":\"unavailable\",\"checks\":{\"database\":\"unavailable\"},"
         "\"reason\":\"the database does not answer\"}";
     send_text(req, 503, body, sizeof(body) - 1, false);
+}
+
+/* The broker the settlement worker listens to, shared by the threads
+ * (libnats is thread-safe); NULL when none is configured or reachable. */
+static fs_queue_t *queue;
+
+/* A payment being created: published for settlement once committed. */
+typedef struct {
+    struct evhttp_request *req;
+    char payment_id[FS_ID_LEN_MAX + 1];
+} creation_t;
+
+static void on_created(void *arg, const fs_store_result_t *r)
+{
+    creation_t *cr = arg;
+    char request_id[REQUEST_ID_LEN_MAX + 1];
+    const char *rid =
+        evhttp_find_header(evhttp_request_get_output_headers(cr->req), "X-Request-Id");
+    snprintf(request_id, sizeof(request_id), "%s", rid != NULL ? rid : "");
+    bool publish = queue != NULL && !r->replayed && strcmp(r->outcome, "created") == 0;
+    on_result(cr->req, r); /* the answer first: it is committed */
+    /* A publish that fails, or a crash before it, loses nothing: the pending
+     * payment row is the outbox, and the worker's sweeper publishes it again. */
+    if (publish && fs_queue_publish_payment(queue, cr->payment_id, request_id) != 0) {
+        fs_log(FS_LOG_WARN, "http", "payment %s not published; the sweeper will",
+               cr->payment_id);
+    }
+    free(cr);
 }
 
 /* A request rejected before the store, waiting for its API key's check. */
@@ -208,7 +237,16 @@ static void on_request(struct evhttp_request *req, void *arg)
         /* A list reads up to a page of objects: alone, it neither holds a
          * group's locks while it reads nor makes a group's result huge. */
         const char *op = json_string_value(json_object_get(res.item, "op"));
-        bool list = op != NULL && strstr(op, "_list") != NULL;
+        if (strcmp(op, "payment_create") == 0) {
+            creation_t *cr = malloc(sizeof(*cr));
+            FS_ASSERT(cr != NULL);
+            cr->req = req;
+            snprintf(cr->payment_id, sizeof(cr->payment_id), "%s",
+                     json_string_value(json_object_get(res.item, "id")));
+            fs_store_submit(w->store, res.item, on_created, cr);
+            return;
+        }
+        bool list = strstr(op, "_list") != NULL;
         (list ? fs_store_submit_alone : fs_store_submit)(w->store, res.item, on_result, req);
         return;
     }
@@ -321,6 +359,15 @@ int fs_http_serve(const fs_config_t *config)
     signal(SIGPIPE, SIG_IGN);
 
     int rc = 0, started = 0;
+    if (config->nats_url[0] != '\0') {
+        char err[256];
+        queue = fs_queue_open(config->nats_url, err, sizeof(err));
+        if (queue == NULL) {
+            fs_log(FS_LOG_WARN, "http",
+                   "no broker at %s (%s): payments wait for the worker's sweeper",
+                   config->nats_url, err);
+        }
+    }
     for (int i = 0; i < n; i++) {
         worker_t *w = &workers[i];
         w->index = i;
@@ -365,5 +412,7 @@ int fs_http_serve(const fs_config_t *config)
         event_base_free(w->base);
     }
     free(workers);
+    if (queue != NULL) fs_queue_close(queue);
+    queue = NULL;
     return rc;
 }

@@ -210,3 +210,76 @@ def external_account(currency="USD", key=KEY_A):
 def unknown_id(prefix):
     """A well-formed id that names nothing."""
     return prefix + "_" + uuid.uuid4().hex[:24]
+
+
+# --- extra processes of a test's own ---------------------------------------
+
+import signal as _signal
+import socket as _socket
+import subprocess as _subprocess
+import time as _time
+
+FINSYS_BIN = os.environ.get("FINSYS_BIN", "")
+TEST_TMP = os.environ.get("FINSYS_TEST_TMP", "/tmp")
+
+
+def free_port():
+    with _socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, seconds=30):
+    deadline = _time.monotonic() + seconds
+    while _time.monotonic() < deadline:
+        try:
+            with _socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            _time.sleep(0.05)
+    return False
+
+
+class Proc:
+    """A process a test starts and stops by PID; its stderr goes to a log
+    file under the run's temporary directory."""
+
+    def __init__(self, name, argv, env=None, port=None):
+        self.name = name
+        self.log_path = os.path.join(TEST_TMP, f"{name}-{uuid.uuid4().hex[:8]}.log")
+        self.log = open(self.log_path, "w")
+        e = dict(os.environ)
+        e.update({k: str(v) for k, v in (env or {}).items()})
+        self.proc = _subprocess.Popen(argv, env=e, stdout=self.log, stderr=self.log)
+        if port is not None and not wait_port(port):
+            self.stop()
+            raise AssertionError(f"{name} did not listen on {port}: {self.text()[-2000:]}")
+
+    def text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def kill(self):
+        """SIGKILL: a crash."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+    def stop(self, timeout=15):
+        """SIGTERM; the exit status (None if it had to be killed)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(_signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except _subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                self.log.close()
+                return None
+        self.log.close()
+        return self.proc.returncode
+
+    def sanitizer_clean(self):
+        t = self.text()
+        return "Sanitizer" not in t and "runtime error:" not in t

@@ -1,0 +1,534 @@
+/*
+ * worker.c: the settlement worker (see worker.h).
+ *
+ * Ownership: a job (one message, one payment) is made by the fetch thread,
+ * owned by the loop from the moment it is handed over, and freed by
+ * job_done() once its message is acknowledged or put back, or by the fetch
+ * thread after it moved the message to the dead letters. `inflight` counts
+ * jobs that exist; the fetch thread fetches only while it is below
+ * FINSYS_WORKER_INFLIGHT.
+ */
+#define _GNU_SOURCE
+#include "worker.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../queue/queue.h"
+#include "../store/store.h"
+#include "breaker.h"
+
+typedef struct worker worker_t;
+
+typedef struct job {
+    struct job *next;            /* in a hand-off list */
+    struct job *all_prev, *all_next; /* in the loop's list of live jobs */
+    worker_t *w;
+    fs_queue_msg_t *msg;
+    char payment_id[FS_ID_LEN_MAX + 1];
+    char request_id[FS_ID_LEN_MAX * 2 + 1];
+    int deliveries;
+    char dead_reason[128];
+} job_t;
+
+struct worker {
+    const fs_config_t *config;
+    struct event_base *base;
+    fs_store_t *store;
+    fs_queue_t *queue;
+    fs_breaker_t breaker;
+    struct evhttp_connection *provider[FS_WORKER_PROVIDER_CONNECTIONS];
+    int next_provider;
+    char provider_host[256];
+
+    pthread_mutex_t mu; /* guards what the fetch thread shares: */
+    pthread_cond_t cv;
+    job_t *incoming, *incoming_tail; /* fetched, not yet taken by the loop */
+    job_t *dead, *dead_tail;         /* to move to the dead letters */
+    int inflight;
+    bool stopping;
+
+    job_t *all; /* loop thread only */
+    struct event *incoming_ev;
+    struct event *sweep_ev;
+    pthread_t fetcher;
+};
+
+/* --- jobs ------------------------------------------------------------- */
+
+static void job_forget(job_t *job)
+{
+    worker_t *w = job->w;
+    if (job->all_prev != NULL) job->all_prev->all_next = job->all_next;
+    if (job->all_next != NULL) job->all_next->all_prev = job->all_prev;
+    if (w->all == job) w->all = job->all_next;
+}
+
+/* The message was acknowledged or put back: the job is over. */
+static void job_done(job_t *job)
+{
+    worker_t *w = job->w;
+    job_forget(job);
+    fs_queue_msg_free(job->msg);
+    free(job);
+    pthread_mutex_lock(&w->mu);
+    w->inflight--;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void ack(job_t *job)
+{
+    if (fs_queue_msg_ack(job->msg) != 0) {
+        fs_log(FS_LOG_WARN, "worker", "ack of %s failed; it will be redelivered",
+               job->payment_id);
+    }
+    job_done(job);
+}
+
+/* A transient failure: put the message back with back-off, or, after the
+ * last attempt, send it to the dead letters (its payment stays processing). */
+static void retry(job_t *job, const char *why)
+{
+    worker_t *w = job->w;
+    const fs_config_t *c = w->config;
+    if (job->deliveries >= c->worker_max_attempts) {
+        snprintf(job->dead_reason, sizeof(job->dead_reason), "%d attempts; last: %s",
+                 job->deliveries, why);
+        fs_log(FS_LOG_ERROR, "worker", "payment %s to the dead letters (%s), request %s",
+               job->payment_id, job->dead_reason, job->request_id);
+        job_forget(job);
+        pthread_mutex_lock(&w->mu);
+        if (w->dead_tail != NULL) {
+            w->dead_tail->next = job;
+        } else {
+            w->dead = job;
+        }
+        w->dead_tail = job;
+        job->next = NULL;
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        return;
+    }
+    uint64_t delay = fs_backoff_ms(job->deliveries - 1, (uint64_t)c->retry_base_ms,
+                                   (uint64_t)c->retry_cap_ms, randombytes_random());
+    fs_log(FS_LOG_INFO, "worker", "payment %s retried in %llu ms (attempt %d: %s)",
+           job->payment_id, (unsigned long long)delay, job->deliveries, why);
+    if (fs_queue_msg_nak(job->msg, (int64_t)delay) != 0) {
+        fs_log(FS_LOG_WARN, "worker", "nak of %s failed; it will be redelivered",
+               job->payment_id);
+    }
+    job_done(job);
+}
+
+/* --- step 3: finalize -------------------------------------------------- */
+
+static void on_finished(void *arg, const fs_store_result_t *r)
+{
+    job_t *job = arg;
+    if (strcmp(r->outcome, "ok") != 0) return retry(job, r->outcome);
+    json_t *p = json_loads(r->payload, 0, NULL);
+    const char *status = json_string_value(json_object_get(p, "status"));
+    bool final = status != NULL && (strcmp(status, "succeeded") == 0
+                                    || strcmp(status, "failed") == 0
+                                    || strcmp(status, "canceled") == 0);
+    if (final) {
+        fs_log(FS_LOG_DEBUG, "worker", "payment %s %s", job->payment_id, status);
+        json_decref(p);
+        return ack(job);
+    }
+    json_decref(p);
+    retry(job, "not finalized");
+}
+
+static void finish(job_t *job, bool approved, const char *decline_code,
+                   const char *decline_message)
+{
+    json_t *item = json_pack("{s:s, s:s, s:s}", "op", "settle_finish", "payment",
+                             job->payment_id, "result", approved ? "approved" : "declined");
+    if (decline_code != NULL) json_object_set_new(item, "decline_code", json_string(decline_code));
+    if (decline_message != NULL) {
+        json_object_set_new(item, "decline_message", json_string(decline_message));
+    }
+    fs_store_submit(job->w->store, item, on_finished, job);
+}
+
+/* --- step 2: the provider --------------------------------------------- */
+
+static void on_provider(struct evhttp_request *req, void *arg)
+{
+    job_t *job = arg;
+    worker_t *w = job->w;
+    int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
+    uint64_t now = fs_now_us();
+    if (code == 200) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        size_t len = evbuffer_get_length(in);
+        json_t *body = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, NULL);
+        const char *status = json_string_value(json_object_get(body, "status"));
+        if (status != NULL && strcmp(status, "approved") == 0) {
+            fs_breaker_record(&w->breaker, true, now);
+            finish(job, true, NULL, NULL);
+        } else if (status != NULL && strcmp(status, "declined") == 0) {
+            fs_breaker_record(&w->breaker, true, now);
+            finish(job, false, json_string_value(json_object_get(body, "decline_code")),
+                   json_string_value(json_object_get(body, "decline_message")));
+        } else {
+            fs_breaker_record(&w->breaker, false, now);
+            retry(job, "provider answered without a status");
+        }
+        json_decref(body);
+        return;
+    }
+    if (code >= 400 && code < 500 && code != 408 && code != 429) {
+        /* The provider refuses the request itself: retrying cannot help. */
+        job->deliveries = w->config->worker_max_attempts;
+        char why[64];
+        snprintf(why, sizeof(why), "provider answered %d", code);
+        return retry(job, why);
+    }
+    fs_breaker_record(&w->breaker, false, now);
+    char why[64];
+    snprintf(why, sizeof(why), code == 0 ? "provider timeout or network error"
+                                         : "provider answered %d", code);
+    retry(job, why);
+}
+
+static void call_provider(job_t *job, json_t *payment)
+{
+    worker_t *w = job->w;
+    if (!fs_breaker_allow(&w->breaker, fs_now_us())) return retry(job, "circuit breaker open");
+
+    json_t *body = json_pack("{s:s, s:O, s:O, s:s, s:s}", "idempotency_key", job->payment_id,
+                             "amount", json_object_get(payment, "amount"), "currency",
+                             json_object_get(payment, "currency"), "payment_id",
+                             job->payment_id, "request_id", job->request_id);
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL) return retry(job, "payment without amount or currency");
+
+    struct evhttp_request *req = evhttp_request_new(on_provider, job);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", w->provider_host);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "X-Request-Id", job->request_id);
+    evbuffer_add(evhttp_request_get_output_buffer(req), text, strlen(text));
+    free(text);
+    struct evhttp_connection *conn = w->provider[w->next_provider];
+    w->next_provider = (w->next_provider + 1) % FS_WORKER_PROVIDER_CONNECTIONS;
+    if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, "/charges") != 0) {
+        /* evhttp freed req; its callback is not called. */
+        fs_breaker_record(&w->breaker, false, fs_now_us());
+        retry(job, "cannot send to the provider");
+    }
+}
+
+/* --- step 1: claim ------------------------------------------------------ */
+
+static void on_claimed(void *arg, const fs_store_result_t *r)
+{
+    job_t *job = arg;
+    if (strcmp(r->outcome, "not_found") == 0) {
+        fs_log(FS_LOG_WARN, "worker", "payment %s does not exist; message dropped",
+               job->payment_id);
+        return ack(job);
+    }
+    if (strcmp(r->outcome, "ok") != 0) return retry(job, r->outcome);
+    json_t *p = json_loads(r->payload, 0, NULL);
+    const char *status = json_string_value(json_object_get(p, "status"));
+    if (status != NULL && strcmp(status, "processing") == 0) {
+        call_provider(job, p);
+    } else if (status != NULL && strcmp(status, "pending") == 0) {
+        retry(job, "still pending");
+    } else {
+        ack(job); /* final already: a duplicate message */
+    }
+    json_decref(p);
+}
+
+static void start(job_t *job)
+{
+    worker_t *w = job->w;
+    job->all_prev = NULL;
+    job->all_next = w->all;
+    if (w->all != NULL) w->all->all_prev = job;
+    w->all = job;
+    fs_store_submit(w->store, json_pack("{s:s, s:s}", "op", "settle_claim", "payment",
+                                        job->payment_id),
+                    on_claimed, job);
+}
+
+static void on_incoming(evutil_socket_t fd, short what, void *arg)
+{
+    worker_t *w = arg;
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&w->mu);
+    job_t *list = w->incoming;
+    w->incoming = w->incoming_tail = NULL;
+    pthread_mutex_unlock(&w->mu);
+    while (list != NULL) {
+        job_t *next = list->next;
+        start(list);
+        list = next;
+    }
+}
+
+/* --- the fetch thread ---------------------------------------------------- */
+
+static void dead_letter_all(worker_t *w)
+{
+    /* Called with mu held; releases it around the blocking publish. */
+    while (w->dead != NULL) {
+        job_t *job = w->dead;
+        w->dead = job->next;
+        if (w->dead == NULL) w->dead_tail = NULL;
+        pthread_mutex_unlock(&w->mu);
+        if (fs_queue_msg_dead_letter(job->msg, job->dead_reason) != FS_QUEUE_OK) {
+            fs_log(FS_LOG_ERROR, "worker", "dead-lettering %s failed; it will be redelivered",
+                   job->payment_id);
+        }
+        fs_queue_msg_free(job->msg);
+        free(job);
+        pthread_mutex_lock(&w->mu);
+        w->inflight--;
+    }
+}
+
+static void *fetch_main(void *arg)
+{
+    worker_t *w = arg;
+    fs_queue_msg_t *msgs[FS_QUEUE_FETCH_MAX];
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        dead_letter_all(w);
+        while (!w->stopping && w->dead == NULL && w->inflight >= w->config->worker_inflight) {
+            pthread_cond_wait(&w->cv, &w->mu);
+        }
+        if (w->stopping) break;
+        if (w->dead != NULL) continue;
+        int room = w->config->worker_inflight - w->inflight;
+        if (room > FS_QUEUE_FETCH_MAX) room = FS_QUEUE_FETCH_MAX;
+        pthread_mutex_unlock(&w->mu);
+
+        int n = 0;
+        fs_queue_status_t st = fs_queue_fetch(w->queue, msgs, room, FS_WORKER_FETCH_WAIT_MS, &n);
+        if (st != FS_QUEUE_OK) {
+            fs_log(FS_LOG_WARN, "worker", "fetch: %s", fs_queue_status_name(st));
+            struct timespec pause = {0, FS_WORKER_FETCH_WAIT_MS * 1000000L};
+            nanosleep(&pause, NULL);
+            n = 0;
+        }
+        job_t *head = NULL, *tail = NULL;
+        for (int i = 0; i < n; i++) {
+            job_t *job = calloc(1, sizeof(*job));
+            FS_ASSERT(job != NULL);
+            job->w = w;
+            job->msg = msgs[i];
+            snprintf(job->payment_id, sizeof(job->payment_id), "%s",
+                     fs_queue_msg_payment_id(msgs[i]));
+            snprintf(job->request_id, sizeof(job->request_id), "%s",
+                     fs_queue_msg_request_id(msgs[i]));
+            uint64_t deliveries = fs_queue_msg_deliveries(msgs[i]);
+            job->deliveries = deliveries > INT32_MAX ? INT32_MAX : (int)deliveries;
+            if (tail != NULL) {
+                tail->next = job;
+            } else {
+                head = job;
+            }
+            tail = job;
+        }
+
+        pthread_mutex_lock(&w->mu);
+        if (n > 0) {
+            w->inflight += n;
+            if (w->incoming_tail != NULL) {
+                w->incoming_tail->next = head;
+            } else {
+                w->incoming = head;
+            }
+            w->incoming_tail = tail;
+            event_active(w->incoming_ev, EV_READ, 0);
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* --- the sweeper --------------------------------------------------------- */
+
+static void on_swept(void *arg, const fs_store_result_t *r)
+{
+    worker_t *w = arg;
+    if (strcmp(r->outcome, "ok") != 0) return;
+    json_t *p = json_loads(r->payload, 0, NULL);
+    json_t *ids = json_object_get(p, "payments");
+    size_t i;
+    json_t *id;
+    int published = 0;
+    json_array_foreach(ids, i, id) {
+        if (fs_queue_publish_payment(w->queue, json_string_value(id), "sweeper") == FS_QUEUE_OK) {
+            published++;
+        }
+    }
+    if (json_array_size(ids) > 0) {
+        fs_log(FS_LOG_INFO, "worker", "sweeper: %zu unsettled payments published again (%d ok)",
+               json_array_size(ids), published);
+    }
+    json_decref(p);
+}
+
+static void on_sweep_timer(evutil_socket_t fd, short what, void *arg)
+{
+    worker_t *w = arg;
+    (void)fd;
+    (void)what;
+    fs_store_submit_alone(w->store,
+                          json_pack("{s:s, s:i, s:i}", "op", "settle_sweep", "older_s",
+                                    w->config->sweep_after_s, "max", FS_WORKER_SWEEP_MAX),
+                          on_swept, w);
+}
+
+/* --- set-up and tear-down ------------------------------------------------ */
+
+static int open_provider(worker_t *w)
+{
+    struct evhttp_uri *uri = evhttp_uri_parse(w->config->provider_url);
+    const char *host = uri != NULL ? evhttp_uri_get_host(uri) : NULL;
+    int port = uri != NULL ? evhttp_uri_get_port(uri) : -1;
+    if (host == NULL || port <= 0) {
+        fs_log(FS_LOG_ERROR, "worker", "FINSYS_PROVIDER_URL must be http://HOST:PORT (got %s)",
+               w->config->provider_url);
+        if (uri != NULL) evhttp_uri_free(uri);
+        return -1;
+    }
+    snprintf(w->provider_host, sizeof(w->provider_host), "%s:%d", host, port);
+    struct timeval tv = {w->config->provider_timeout_ms / 1000,
+                         (w->config->provider_timeout_ms % 1000) * 1000};
+    for (int i = 0; i < FS_WORKER_PROVIDER_CONNECTIONS; i++) {
+        w->provider[i] = evhttp_connection_base_new(w->base, NULL, host, (uint16_t)port);
+        FS_ASSERT(w->provider[i] != NULL);
+        evhttp_connection_set_timeout_tv(w->provider[i], &tv);
+        evhttp_connection_set_retries(w->provider[i], 0);
+        evhttp_connection_set_max_body_size(w->provider[i], FS_WORKER_PROVIDER_BODY_MAX_BYTES);
+    }
+    evhttp_uri_free(uri);
+    return 0;
+}
+
+static void *loop_main(void *arg)
+{
+    worker_t *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+int fs_worker_run(const fs_config_t *config)
+{
+    worker_t *w = calloc(1, sizeof(*w));
+    FS_ASSERT(w != NULL);
+    w->config = config;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    fs_breaker_config_t bc = {.window = config->breaker_window,
+                              .min_calls = config->breaker_min_calls,
+                              .failure_pct = config->breaker_failure_pct,
+                              .open_ms = config->breaker_open_ms,
+                              .probes = config->breaker_probes};
+    fs_breaker_init(&w->breaker, &bc);
+
+    char err[256];
+    w->queue = fs_queue_open(config->nats_url, err, sizeof(err));
+    if (w->queue == NULL) {
+        fs_log(FS_LOG_ERROR, "worker", "cannot open the queue at %s: %s", config->nats_url, err);
+        free(w);
+        return 1;
+    }
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    w->base = event_base_new();
+    FS_ASSERT(w->base != NULL);
+    int rc = open_provider(w);
+    if (rc == 0) {
+        fs_store_config_t sc = {.conninfo = config->database_url,
+                                .batch_items = config->batch_items,
+                                .batch_wait_us = config->batch_wait_us,
+                                .connections = config->db_connections};
+        w->store = fs_store_new(w->base, &sc);
+        w->incoming_ev = event_new(w->base, -1, 0, on_incoming, w);
+        w->sweep_ev = event_new(w->base, -1, EV_PERSIST, on_sweep_timer, w);
+        struct timeval every = {config->sweep_interval_s, 0};
+        event_add(w->sweep_ev, &every);
+
+        pthread_t loop;
+        pthread_create(&loop, NULL, loop_main, w);
+        pthread_create(&w->fetcher, NULL, fetch_main, w);
+        fs_log(FS_LOG_INFO, "worker", "settling from %s through %s, %d at once",
+               config->nats_url, config->provider_url, config->worker_inflight);
+        int sig;
+        sigwait(&stop, &sig);
+        fs_log(FS_LOG_INFO, "worker", "signal %d: stopping", sig);
+
+        pthread_mutex_lock(&w->mu);
+        w->stopping = true;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        event_base_loopexit(w->base, NULL);
+        pthread_join(loop, NULL);
+        pthread_join(w->fetcher, NULL);
+
+        /* What is left is put back at once for another worker (or this one
+         * after a restart); the store answers its callbacks first. */
+        fs_store_free(w->store);
+        for (int i = 0; i < FS_WORKER_PROVIDER_CONNECTIONS; i++) {
+            evhttp_connection_free(w->provider[i]);
+            w->provider[i] = NULL;
+        }
+        pthread_mutex_lock(&w->mu);
+        job_t *list = w->incoming;
+        w->incoming = w->incoming_tail = NULL;
+        dead_letter_all(w);
+        pthread_mutex_unlock(&w->mu);
+        while (list != NULL) {
+            job_t *next = list->next;
+            fs_queue_msg_nak(list->msg, 0);
+            fs_queue_msg_free(list->msg);
+            free(list);
+            list = next;
+        }
+        while (w->all != NULL) {
+            job_t *job = w->all;
+            w->all = job->all_next;
+            fs_queue_msg_nak(job->msg, 0);
+            fs_queue_msg_free(job->msg);
+            free(job);
+        }
+        event_free(w->incoming_ev);
+        event_free(w->sweep_ev);
+    } else {
+        for (int i = 0; i < FS_WORKER_PROVIDER_CONNECTIONS; i++) {
+            if (w->provider[i] != NULL) evhttp_connection_free(w->provider[i]);
+        }
+    }
+    fs_queue_close(w->queue);
+    event_base_free(w->base);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+    return rc == 0 ? 0 : 1;
+}
