@@ -19,6 +19,7 @@ cleanup() {
     trap - EXIT INT TERM
     echo "stopping FinSys..." >&2
     fs_stop_pid "$VAR/finsys-server.pid"
+    fs_stop_pid "$VAR/finsys-worker.pid"
     fs_stop_pid "$VAR/provider-sim.pid"
     fs_nats_stop "$VAR"
     fs_pg_stop "$VAR"
@@ -41,6 +42,9 @@ fi
 
 "$BIN" provider-sim --host "$HTTP_HOST" --port "$PROVIDER_PORT" 2>>"$VAR/provider-sim.log" &
 echo $! >"$VAR/provider-sim.pid"
+export FINSYS_PROVIDER_URL=${FINSYS_PROVIDER_URL:-http://$HTTP_HOST:$PROVIDER_PORT}
+"$BIN" worker 2>>"$VAR/finsys-worker.log" &
+echo $! >"$VAR/finsys-worker.pid"
 "$BIN" server 2>>"$VAR/finsys-server.log" &
 echo $! >"$VAR/finsys-server.pid"
 if ! fs_wait_http "http://$HTTP_HOST:$HTTP_PORT/readyz" 30; then
@@ -56,8 +60,8 @@ cat <<MSG
 PostgreSQL:      127.0.0.1:$PG_PORT (data in $VAR/pg, log $VAR/postgres.log)
 NATS JetStream:  127.0.0.1:$NATS_PORT (data in $VAR/nats, log $VAR/nats.log)
 Server log:      $VAR/finsys-server.log
-Provider sim:    http://$HTTP_HOST:$PROVIDER_PORT (log $VAR/provider-sim.log; settles nothing
-                 until the worker of the settlement pipeline exists)
+Provider sim:    http://$HTTP_HOST:$PROVIDER_PORT (log $VAR/provider-sim.log)
+Worker:          settles payments (log $VAR/finsys-worker.log)
 Dev API key:     $(cat "$VAR/dev-api-key")   (also in $VAR/dev-api-key)
 Try:             curl -H "Authorization: Bearer \$(cat var/dev-api-key)" http://$HTTP_HOST:$HTTP_PORT/v1/accounts
 FinSys is ready at http://$HTTP_HOST:$HTTP_PORT

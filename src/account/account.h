@@ -3,7 +3,7 @@
  *
  * An account holds one currency and two balances in minor units: available
  * (spendable) and pending (held by payments not yet settled). Balances change
- * only through journal entries, in db/migrations/0002_batch.sql, under a row
+ * only through journal entries, in db/functions/batch.sql, under a row
  * lock taken in id order. This module validates requests and turns each into
  * an operation item for the store; it never touches the database itself.
  */

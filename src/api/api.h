@@ -4,7 +4,7 @@
  *
  * fs_api_route() checks the route, the method, the API key's form, the
  * Idempotency-Key and the body, and builds the operation item that
- * the store executes (db/migrations/0002_batch.sql reads its fields). It does
+ * the store executes (db/functions/batch.sql reads its fields). It does
  * no I/O, so the fuzz target (fuzz/fuzz_api.c) drives it directly. A request
  * it rejects has touched nothing.
  */

@@ -2,9 +2,10 @@
  * idempotency.h: Idempotency-Key validation and request fingerprints.
  *
  * A key is scoped to the tenant. The first request with a key is executed and
- * its outcome stored in the same transaction as its effect (db/migrations/
- * 0002_batch.sql); a retry with the same key and the same fingerprint gets the
- * stored response, and one with another fingerprint gets 422.
+ * its outcome stored in the same transaction as its effect
+ * (db/functions/batch.sql); a retry with the same key and the same
+ * fingerprint gets the stored response, and one with another fingerprint
+ * gets 422.
  */
 #ifndef FS_IDEMPOTENCY_H
 #define FS_IDEMPOTENCY_H

@@ -97,6 +97,36 @@ static bool apply_one(PGconn *c, const char *dir, const char *file)
     return true;
 }
 
+/* Applies every file of the functions directory (CREATE OR REPLACE only), in
+ * name order, in one transaction. */
+static bool apply_functions(PGconn *c, const char *dir)
+{
+    struct dirent **files;
+    int n = scandir(dir, &files, sql_filter, alphasort);
+    if (n < 0) {
+        fprintf(stderr, "finsys: cannot list functions in %s\n", dir);
+        return false;
+    }
+    bool ok = exec_ok(c, PQexec(c, "BEGIN"), "BEGIN");
+    for (int i = 0; i < n; i++) {
+        char path[4096];
+        int len = snprintf(path, sizeof(path), "%s/%s", dir, files[i]->d_name);
+        if (len < 0 || (size_t)len >= sizeof(path)) ok = false;
+        char *sql = ok ? read_file(path) : NULL;
+        if (ok && sql == NULL) {
+            fprintf(stderr, "finsys: cannot read %s\n", path);
+            ok = false;
+        }
+        if (ok) ok = exec_ok(c, PQexec(c, sql), path);
+        free(sql);
+        free(files[i]);
+    }
+    free(files);
+    ok = ok && exec_ok(c, PQexec(c, "COMMIT"), "COMMIT");
+    if (!ok) PQclear(PQexec(c, "ROLLBACK"));
+    return ok;
+}
+
 int fs_store_migrate(const char *conninfo, const char *dir)
 {
     PGconn *c = connect_blocking(conninfo);
@@ -121,6 +151,10 @@ int fs_store_migrate(const char *conninfo, const char *dir)
         free(files[i]);
     }
     free(files);
+    /* The functions live beside the migrations: db/functions. */
+    char functions[4096];
+    snprintf(functions, sizeof(functions), "%s/../functions", dir);
+    ok = ok && apply_functions(c, functions);
     PQfinish(c);
     return ok ? 0 : 1;
 }

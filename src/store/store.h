@@ -4,7 +4,7 @@
  * closes at batch_items items or batch_wait_us microseconds after its first
  * item, whichever comes first, and while groups are in flight the next
  * gathers, so groups grow with load. A group is one call of fs_batch() (one
- * round trip, one commit, db/migrations/0002_batch.sql) and each item gets
+ * round trip, one commit, db/functions/batch.sql) and each item gets
  * its own outcome.
  *
  * A group that meets a deadlock or serialization failure is sent again (up

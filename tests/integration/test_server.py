@@ -231,3 +231,19 @@ def test_sigterm_under_load_answers_every_committed_payment():
     assert len(got_201) > 0
     assert committed == set(got_201), (len(committed), len(got_201))
     assert s.sanitizer_clean()
+
+
+def test_migrate_applies_changed_functions_every_time():
+    """db/functions is applied on every run: a function changed (or broken)
+    in a database gets the committed definition back."""
+    original = sql_value("SELECT fs_ts('2026-01-02 03:04:05+00')")
+    sql("CREATE OR REPLACE FUNCTION fs_ts(t timestamptz) RETURNS text "
+        "LANGUAGE sql IMMUTABLE AS $$ SELECT 'stale' $$")
+    try:
+        assert sql_value("SELECT fs_ts(now())") == "stale"
+        e = dict(os.environ, FINSYS_DATABASE_URL=DATABASE_URL)
+        r = subprocess.run([BIN, "migrate"], env=e, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r
+    finally:
+        restored = sql_value("SELECT fs_ts('2026-01-02 03:04:05+00')")
+    assert restored == original == "2026-01-02T03:04:05.000000Z", (restored, original)

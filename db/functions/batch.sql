@@ -1,5 +1,10 @@
--- 0002_batch: the write path. fs_batch() executes a group of API operations in
+-- batch.sql: the write path. fs_batch() executes a group of API operations in
 -- one transaction (one round trip, one commit) and returns one outcome per item.
+--
+-- Files in db/functions hold only CREATE OR REPLACE FUNCTION: `finsys migrate`
+-- applies all of them on every run, after the migrations, so a changed
+-- function reaches every database without a migration of its own. (A change
+-- of a function's arguments or result type needs a DROP in a migration.)
 --
 -- Rules that keep neighbours independent and batches deadlock-free:
 -- * No business outcome raises an error: every check is an IF that yields an
@@ -17,17 +22,17 @@
 -- Outcome names are mapped to HTTP status codes in one place:
 -- src/http/outcome.c.
 
-CREATE FUNCTION fs_ts(t timestamptz) RETURNS text
+CREATE OR REPLACE FUNCTION fs_ts(t timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 
-CREATE FUNCTION fs_err(message text, param text) RETURNS text
+CREATE OR REPLACE FUNCTION fs_err(message text, param text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT json_build_object('message', message, 'param', param)::text
 $$;
 
-CREATE FUNCTION fs_account_json(a accounts) RETURNS json
+CREATE OR REPLACE FUNCTION fs_account_json(a accounts) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', a.id, 'object', 'account', 'currency', a.currency, 'name', a.name,
@@ -37,7 +42,7 @@ LANGUAGE sql STABLE AS $$
         'metadata', a.metadata, 'created_at', fs_ts(a.created_at))
 $$;
 
-CREATE FUNCTION fs_payment_json(p payments) RETURNS json
+CREATE OR REPLACE FUNCTION fs_payment_json(p payments) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', p.id, 'object', 'payment', 'from_account', p.from_account,
@@ -56,13 +61,13 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- A page of a list: items newest first, has_more when another page follows.
-CREATE FUNCTION fs_list_json(data json, has_more boolean) RETURNS text
+CREATE OR REPLACE FUNCTION fs_list_json(data json, has_more boolean) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT json_build_object('object', 'list', 'data', coalesce(data, '[]'::json),
                              'has_more', has_more)::text
 $$;
 
-CREATE FUNCTION fs_batch(p_items jsonb)
+CREATE OR REPLACE FUNCTION fs_batch(p_items jsonb)
 RETURNS TABLE (o_idx int, o_outcome text, o_replayed boolean, o_payload text)
 LANGUAGE plpgsql
 -- Plan each statement once per connection: custom plans re-planned every
