@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import random
+import threading
 import time
 import urllib.request
 import uuid
@@ -281,6 +282,52 @@ def test_a_worker_killed_mid_batch_loses_nothing():
         assert set(st.values()) == {"succeeded"}, st
         stats = pl.stats()
         assert stats["charges_recorded"] == 120, stats
+        assert check_ledger() == []
+    finally:
+        assert pl.stop()
+
+
+def test_a_server_killed_under_load_loses_no_payment():
+    """SIGKILL of the server while payments stream in: whatever got a 201 is
+    settled, by its message or, if it was never published, by the sweeper."""
+    pl = Pipeline(FINSYS_SWEEP_AFTER_S=1, FINSYS_SWEEP_INTERVAL_S=1)
+    try:
+        accounts = [funded_account(100_000) for _ in range(4)]
+        got = []
+        lock = threading.Lock()
+        stop = time.monotonic() + 10
+
+        def client(seed):
+            rng = random.Random(seed)
+            c = http.client.HTTPConnection("127.0.0.1", pl.http_port, timeout=10)
+            while time.monotonic() < stop:
+                x, y = rng.sample(accounts, 2)
+                body = json.dumps({"from_account": x, "to_account": y, "amount": 1,
+                                   "currency": "USD"})
+                try:
+                    c.request("POST", "/v1/payments", body=body,
+                              headers={"Authorization": "Bearer " + KEY_A,
+                                       "Idempotency-Key": str(uuid.uuid4())})
+                    r = c.getresponse()
+                    data = r.read()
+                except (OSError, http.client.HTTPException):
+                    return
+                if r.status == 201:
+                    with lock:
+                        got.append(json.loads(data)["id"])
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(0.8)
+        pl.server.kill()
+        pl.procs.remove(pl.server)
+        for t in threads:
+            t.join()
+        assert len(got) > 0
+        st = _wait_final(got, 90)
+        assert set(st.values()) == {"succeeded"}, st
+        assert pl.stats()["charges_recorded"] >= len(got)
         assert check_ledger() == []
     finally:
         assert pl.stop()
