@@ -182,9 +182,14 @@ static void library_release(void)
 static void set_error(char *err, size_t err_len, const char *what, natsStatus s, jsErrCode code)
 {
     if (err == NULL || err_len == 0) return;
-    const char *detail = nats_GetLastError(NULL);
-    snprintf(err, err_len, "%s: %s%s%s (JetStream error %d)", what, natsStatus_GetText(s),
-             detail != NULL ? ": " : "", detail != NULL ? detail : "", (int)code);
+    const char *detail = nats_GetLastError(NULL); /* this thread's, with the reason */
+    if (detail == NULL || detail[0] == '\0') detail = natsStatus_GetText(s);
+    const char *place_end = detail[0] == '(' ? strstr(detail, "): ") : NULL;
+    if (place_end != NULL) detail = place_end + 3; /* drop "(conn.c:2088): " */
+    if (code != 0)
+        snprintf(err, err_len, "%s: %s (JetStream error %d)", what, detail, (int)code);
+    else
+        snprintf(err, err_len, "%s: %s", what, detail);
 }
 
 static natsStatus connect_options(fs_queue_t *q, const char *url)
