@@ -232,10 +232,17 @@ BEGIN
                     SELECT y.id FROM payments y
                     WHERE y.status IN ('pending', 'processing')
                       AND y.created_at < now() - make_interval(secs => (j->>'older_s')::int)
+                      AND y.dead_lettered_at IS NULL
                     ORDER BY y.created_at LIMIT (j->>'max')::int) u;
             END IF;
             o := 'ok';
             p := json_build_object('payments', coalesce(data, '[]'::json))::text;
+        ELSIF j->>'op' = 'settle_dead' THEN
+            -- The worker gave up on the payment's message: it stays processing
+            -- (its fate at the provider is unknown), out of the sweeper's way.
+            UPDATE payments y SET dead_lettered_at = now()
+            WHERE y.id = j->>'payment' AND y.status = 'processing';
+            o := 'ok'; p := '{}';
         ELSIF j->>'op' = 'settle_claim' THEN
             -- The worker's first step (no API key: only FinSys's own code
             -- makes this op). pending -> processing; a payment already
@@ -279,7 +286,8 @@ BEGIN
                         acc_dirty[d] := true;
                         j_acct := j_acct || pay.from_account || pay.to_account;
                         j_bucket := j_bucket || 'P'::"char" || 'A'::"char";
-                        UPDATE payments y SET status = 'succeeded', updated_at = now()
+                        UPDATE payments y SET status = 'succeeded', updated_at = now(),
+                                              dead_lettered_at = NULL
                         WHERE y.id = pay.id RETURNING * INTO pay;
                     END IF;
                 ELSE
@@ -289,7 +297,7 @@ BEGIN
                     j_acct := j_acct || pay.from_account || pay.from_account;
                     j_bucket := j_bucket || 'P'::"char" || 'A'::"char";
                     UPDATE payments y
-                    SET status = 'failed', updated_at = now(),
+                    SET status = 'failed', updated_at = now(), dead_lettered_at = NULL,
                         failure_code = coalesce(j->>'decline_code', 'declined'),
                         failure_message = j->>'decline_message'
                     WHERE y.id = pay.id RETURNING * INTO pay;

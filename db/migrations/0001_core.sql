@@ -70,6 +70,9 @@ CREATE TABLE payments (
                         ('pending', 'processing', 'succeeded', 'failed', 'canceled')),
     failure_code    text,
     failure_message text,
+    -- Set when the worker gave up and dead-lettered its message: the sweeper
+    -- leaves such a payment to an operator's replay.
+    dead_lettered_at timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     CHECK (from_account <> to_account)

@@ -96,6 +96,29 @@ static void ack(job_t *job)
     job_done(job);
 }
 
+/* The payment is marked dead-lettered (or the mark failed: the message is
+ * moved all the same, and the sweeper may publish it again later). */
+static void on_marked_dead(void *arg, const fs_store_result_t *r)
+{
+    job_t *job = arg;
+    worker_t *w = job->w;
+    if (strcmp(r->outcome, "ok") != 0) {
+        fs_log(FS_LOG_WARN, "worker", "payment %s not marked dead-lettered: %s",
+               job->payment_id, r->outcome);
+    }
+    job_forget(job);
+    pthread_mutex_lock(&w->mu);
+    if (w->dead_tail != NULL) {
+        w->dead_tail->next = job;
+    } else {
+        w->dead = job;
+    }
+    w->dead_tail = job;
+    job->next = NULL;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* A transient failure: put the message back with back-off, or, after the
  * last attempt, send it to the dead letters (its payment stays processing). */
 static void retry(job_t *job, const char *why)
@@ -107,17 +130,11 @@ static void retry(job_t *job, const char *why)
                  job->deliveries, why);
         fs_log(FS_LOG_ERROR, "worker", "payment %s to the dead letters (%s), request %s",
                job->payment_id, job->dead_reason, job->request_id);
-        job_forget(job);
-        pthread_mutex_lock(&w->mu);
-        if (w->dead_tail != NULL) {
-            w->dead_tail->next = job;
-        } else {
-            w->dead = job;
-        }
-        w->dead_tail = job;
-        job->next = NULL;
-        pthread_cond_signal(&w->cv);
-        pthread_mutex_unlock(&w->mu);
+        /* Marked in the database first, so the sweeper leaves it alone; then
+         * the fetch thread moves the message. */
+        fs_store_submit(w->store, json_pack("{s:s, s:s}", "op", "settle_dead", "payment",
+                                            job->payment_id),
+                        on_marked_dead, job);
         return;
     }
     uint64_t delay = fs_backoff_ms(job->deliveries - 1, (uint64_t)c->retry_base_ms,

@@ -215,9 +215,18 @@ def test_after_the_last_attempt_the_message_is_dead_lettered():
         while "to the dead letters" not in pl.workers[0].text():
             assert time.monotonic() < deadline, pl.workers[0].text()[-2000:]
             time.sleep(0.1)
-        # Its outcome at the provider is unknown: it stays processing, held.
+        # Its outcome at the provider is unknown: it stays processing, held,
+        # marked, and out of the sweeper's way.
+        deadline = time.monotonic() + 10
+        while sql_value(f"SELECT dead_lettered_at IS NOT NULL FROM payments "
+                        f"WHERE id = '{pid}'") != "t":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         assert _statuses([pid])[pid] == "processing"
         assert balance(a) == (900, 100)
+        sweep = json.dumps([{"op": "settle_sweep", "older_s": 0, "max": 100000}])
+        swept = sql_value(f"SELECT o_payload FROM fs_batch('{sweep}')")
+        assert pid not in json.loads(swept)["payments"], swept
         assert check_ledger() == []
     finally:
         assert pl.stop()
