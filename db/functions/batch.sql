@@ -87,6 +87,7 @@ DECLARE
     ts         text := fs_ts(now());
     owned      int[];
     item_tenant text[];            -- each item's tenant, from its API key
+    item_admin boolean[];          -- and whether that key is an admin key
     -- the accounts the batch names, sorted by id, and their state
     acc_id     text[];
     acc_tenant text[];
@@ -128,7 +129,8 @@ DECLARE
 BEGIN
     -- 0. Each item's tenant, resolved once: every later step uses this array,
     --    so a key deleted while the group runs cannot split an item's effects.
-    SELECT array_agg(k.tenant_id ORDER BY e.n) INTO item_tenant
+    SELECT array_agg(k.tenant_id ORDER BY e.n), array_agg(coalesce(k.is_admin, false) ORDER BY e.n)
+    INTO item_tenant, item_admin
     FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
     LEFT JOIN api_keys k ON k.key_hash = decode(e.j->>'auth', 'hex');
 
@@ -336,6 +338,61 @@ BEGIN
 
         ELSIF j->>'op' = 'auth' THEN
             o := 'ok'; p := '{}';
+
+        ELSIF j->>'op' IN ('dead_list', 'dead_replay') AND NOT item_admin[it.n] THEN
+            o := 'forbidden';
+            p := fs_err('Only an admin API key (finsys apikey create --admin) may do this.', NULL);
+
+        ELSIF j->>'op' = 'dead_list' THEN
+            -- Payments whose message the worker dead-lettered, of every
+            -- tenant (an admin key is the operator's), newest first.
+            lim := (j->>'limit')::int;
+            after_seq := NULL;
+            IF j ? 'after' THEN
+                SELECT y.seq INTO after_seq FROM payments y
+                WHERE y.id = j->>'after' AND y.dead_lettered_at IS NOT NULL;
+                IF NOT FOUND THEN
+                    o := 'invalid_request';
+                    p := fs_err(format('No dead letter for payment %L', j->>'after'),
+                                'starting_after');
+                END IF;
+            END IF;
+            IF o IS NULL THEN
+                SELECT json_agg(json_build_object(
+                           'object', 'dead_letter', 'payment', fs_payment_json(s.pay),
+                           'dead_lettered_at', fs_ts((s.pay).dead_lettered_at))
+                           ORDER BY (s.pay).seq DESC) FILTER (WHERE s.rn <= lim),
+                       coalesce(max(s.rn) > lim, false)
+                INTO data, more
+                FROM (SELECT y AS pay, row_number() OVER (ORDER BY y.seq DESC) AS rn
+                      FROM payments y
+                      WHERE y.status IN ('pending', 'processing')
+                        AND y.dead_lettered_at IS NOT NULL
+                        AND y.seq < coalesce(after_seq, 9223372036854775807)
+                      ORDER BY y.seq DESC LIMIT lim + 1) s;
+                o := 'ok'; p := fs_list_json(data, more);
+            END IF;
+
+        ELSIF j->>'op' = 'dead_replay' THEN
+            -- Clears the mark of one dead-lettered payment, or of all (at most
+            -- FS_DEAD_REPLAY_MAX at once); the server then publishes each again.
+            WITH u AS (
+                UPDATE payments y SET dead_lettered_at = NULL
+                WHERE y.id = ANY (ARRAY(
+                    SELECT z.id FROM payments z
+                    WHERE z.status = 'processing' AND z.dead_lettered_at IS NOT NULL
+                      AND (j->>'payment' = 'all' OR z.id = j->>'payment')
+                    ORDER BY z.created_at LIMIT 1000))
+                RETURNING y.id)
+            SELECT json_agg(u.id) INTO data FROM u;
+            IF data IS NULL AND j->>'payment' <> 'all' THEN
+                o := 'not_found';
+                p := fs_err(format('No dead letter for payment %L', j->>'payment'), 'id');
+            ELSE
+                o := 'ok';
+                p := json_build_object('object', 'replay',
+                                       'payments', coalesce(data, '[]'::json))::text;
+            END IF;
 
         ELSIF j->>'op' = 'payment_create' THEN
             amt := (j->>'amount')::bigint;

@@ -21,9 +21,11 @@ typedef enum {
     ROUTE_PAYMENTS,
     ROUTE_PAYMENT,
     ROUTE_CANCEL,
+    ROUTE_DEAD_LETTERS,
+    ROUTE_DEAD_REPLAY,
 } route_t;
 
-#define SEGMENTS_MAX 4
+#define SEGMENTS_MAX 5
 
 /* Splits "/v1/accounts/acct_x" into at most SEGMENTS_MAX segments; an empty
  * segment (double or trailing slash) or too many segments match no route. */
@@ -53,6 +55,14 @@ static route_t match(const char *path, const char **id)
     *id = NULL;
     if (n == 1 && strcmp(seg[0], "healthz") == 0) return ROUTE_HEALTHZ;
     if (n == 1 && strcmp(seg[0], "readyz") == 0) return ROUTE_READYZ;
+    if (n >= 3 && strcmp(seg[0], "admin") == 0 && strcmp(seg[1], "api") == 0
+        && strcmp(seg[2], "dead-letters") == 0) {
+        if (n == 3) return ROUTE_DEAD_LETTERS;
+        *id = seg[3];
+        if (n == 5 && strcmp(seg[4], "replay") == 0) return ROUTE_DEAD_REPLAY;
+        return ROUTE_NONE;
+    }
+    if (n > 4) return ROUTE_NONE;
     if (n < 2 || strcmp(seg[0], "v1") != 0) return ROUTE_NONE;
     bool accounts = strcmp(seg[1], "accounts") == 0;
     bool payments = strcmp(seg[1], "payments") == 0;
@@ -80,6 +90,7 @@ static const char *allowed(route_t r)
         return "GET, POST";
     case ROUTE_DEPOSITS:
     case ROUTE_CANCEL:
+    case ROUTE_DEAD_REPLAY:
         return "POST";
     default:
         return "GET";
@@ -123,6 +134,14 @@ static bool build_post(route_t r, const char *id, const json_t *body, json_t *it
         json_object_set_new(item, "op", json_string("payment_cancel"));
         json_object_set_new(item, "payment", json_string(id));
         return true;
+    case ROUTE_DEAD_REPLAY:
+        /* {id} is a dead-lettered payment's id, or "all". */
+        if (strcmp(id, "all") != 0 && !path_id(id, FS_PAYMENT_ID_PREFIX, "dead letter", err))
+            return false;
+        if (!fs_validate_known_fields(body, none, err)) return false;
+        json_object_set_new(item, "op", json_string("dead_replay"));
+        json_object_set_new(item, "payment", json_string(id));
+        return true;
     default:
         FS_ASSERT(!"not a POST route");
     }
@@ -143,6 +162,10 @@ static bool build_get(route_t r, const char *id, const char *query, json_t *item
         json_object_set_new(item, "op", json_string(acct ? "account_get" : "payment_get"));
         json_object_set_new(item, "id", json_string(id));
         return true;
+    }
+    if (r == ROUTE_DEAD_LETTERS) {
+        json_object_set_new(item, "op", json_string("dead_list"));
+        return fs_validate_list_query(query, FS_PAYMENT_ID_PREFIX, none, item, err);
     }
     if (r == ROUTE_ACCOUNTS) {
         json_object_set_new(item, "op", json_string("account_list"));

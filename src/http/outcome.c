@@ -17,6 +17,7 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     [FS_CREATED] = {"created", 201, NULL},
     [FS_INVALID_REQUEST] = {"invalid_request", 400, "invalid_request_error"},
     [FS_UNAUTHORIZED] = {"unauthorized", 401, "authentication_error"},
+    [FS_FORBIDDEN] = {"forbidden", 403, "permission_error"},
     [FS_NOT_FOUND] = {"not_found", 404, "invalid_request_error"},
     [FS_METHOD_NOT_ALLOWED] = {"method_not_allowed", 405, "invalid_request_error"},
     [FS_REQUEST_TOO_LARGE] = {"request_too_large", 413, "invalid_request_error"},

@@ -127,6 +127,30 @@ static void on_created(void *arg, const fs_store_result_t *r)
     free(cr);
 }
 
+/* An operator's replay of dead letters: each payment whose mark the database
+ * cleared is published again, under a message id of its own. */
+static void on_replayed(void *arg, const fs_store_result_t *r)
+{
+    struct evhttp_request *req = arg;
+    json_t *ids = NULL;
+    if (queue != NULL && !r->replayed && strcmp(r->outcome, "ok") == 0) {
+        json_t *p = json_loads(r->payload, 0, NULL);
+        ids = json_incref(json_object_get(p, "payments"));
+        json_decref(p);
+    }
+    char request_id[REQUEST_ID_LEN_MAX + 1];
+    const char *rid = evhttp_find_header(evhttp_request_get_output_headers(req), "X-Request-Id");
+    snprintf(request_id, sizeof(request_id), "%s", rid != NULL ? rid : "");
+    on_result(req, r);
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) {
+        /* One that fails waits for the sweeper: its mark is cleared. */
+        fs_queue_replay_payment(queue, json_string_value(id), request_id);
+    }
+    json_decref(ids);
+}
+
 /* A request rejected before the store, waiting for its API key's check. */
 typedef struct {
     struct evhttp_request *req;
@@ -244,6 +268,10 @@ static void on_request(struct evhttp_request *req, void *arg)
             snprintf(cr->payment_id, sizeof(cr->payment_id), "%s",
                      json_string_value(json_object_get(res.item, "id")));
             fs_store_submit(w->store, res.item, on_created, cr);
+            return;
+        }
+        if (strcmp(op, "dead_replay") == 0) {
+            fs_store_submit_alone(w->store, res.item, on_replayed, req);
             return;
         }
         bool list = strstr(op, "_list") != NULL;

@@ -358,8 +358,8 @@ static fs_queue_status_t refuse(fs_queue_t *q, fs_queue_status_t status)
     return status;
 }
 
-fs_queue_status_t fs_queue_publish_payment(fs_queue_t *q, const char *payment_id,
-                                           const char *request_id)
+static fs_queue_status_t publish(fs_queue_t *q, const char *payment_id, const char *request_id,
+                                 const char *msg_id)
 {
     FS_ASSERT(q != NULL);
     if (request_id == NULL) request_id = "";
@@ -386,7 +386,7 @@ fs_queue_status_t fs_queue_publish_payment(fs_queue_t *q, const char *payment_id
     if (s == NATS_OK) {
         jsPubOptions po;
         jsPubOptions_Init(&po);
-        po.MsgId = payment_id;
+        po.MsgId = msg_id;
         po.MaxWait = FS_QUEUE_PUBLISH_ACK_WAIT_MS;
         s = js_PublishMsgAsync(q->js, &msg, &po);
     }
@@ -397,6 +397,26 @@ fs_queue_status_t fs_queue_publish_payment(fs_queue_t *q, const char *payment_id
     }
     /* Too many pending: the stall wait ran out. */
     return refuse(q, s == NATS_TIMEOUT ? FS_QUEUE_FULL : status_of(s));
+}
+
+fs_queue_status_t fs_queue_publish_payment(fs_queue_t *q, const char *payment_id,
+                                           const char *request_id)
+{
+    return publish(q, payment_id, request_id, payment_id);
+}
+
+fs_queue_status_t fs_queue_replay_payment(fs_queue_t *q, const char *payment_id,
+                                          const char *request_id)
+{
+    /* A message id of its own, so the dedup window cannot drop the replay of
+     * a payment published less than FS_QUEUE_DEDUP_WINDOW_S ago. */
+    char msg_id[FS_ID_LEN_MAX + 32];
+    char nonce[FS_ID_RANDOM_LEN + 1];
+    fs_random_base62(nonce, FS_ID_RANDOM_LEN);
+    nonce[FS_ID_RANDOM_LEN] = '\0';
+    snprintf(msg_id, sizeof(msg_id), "%.*s.replay.%s", FS_ID_LEN_MAX,
+             payment_id != NULL ? payment_id : "", nonce);
+    return publish(q, payment_id, request_id, msg_id);
 }
 
 fs_queue_status_t fs_queue_flush(fs_queue_t *q, int timeout_ms)

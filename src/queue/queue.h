@@ -128,6 +128,12 @@ bool fs_queue_connected(fs_queue_t *q);
 fs_queue_status_t fs_queue_publish_payment(fs_queue_t *q, const char *payment_id,
                                            const char *request_id);
 
+/** As fs_queue_publish_payment, for an operator's replay of a dead letter:
+ * the message gets a Nats-Msg-Id of its own ("<payment id>.replay.<nonce>"),
+ * so the dedup window does not drop it. */
+fs_queue_status_t fs_queue_replay_payment(fs_queue_t *q, const char *payment_id,
+                                          const char *request_id);
+
 /** Waits up to timeout_ms for every pending publish to be acked or failed:
  * FS_QUEUE_OK when none is left, FS_QUEUE_UNAVAILABLE otherwise. Blocking:
  * for shutdown, tools and tests. */

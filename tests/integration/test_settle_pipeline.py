@@ -106,6 +106,13 @@ class Pipeline:
         return clean
 
 
+def _admin_key():
+    import subprocess
+    r = subprocess.run([FINSYS_BIN, "apikey", "create", "--tenant", "test-a", "--admin"],
+                       capture_output=True, text=True, timeout=60, check=True)
+    return r.stdout.strip()
+
+
 def _statuses(ids):
     names = ", ".join(f"'{i}'" for i in ids)
     return dict(sql(f"SELECT id, status FROM payments WHERE id IN ({names})"))
@@ -227,6 +234,30 @@ def test_after_the_last_attempt_the_message_is_dead_lettered():
         sweep = json.dumps([{"op": "settle_sweep", "older_s": 0, "max": 100000}])
         swept = sql_value(f"SELECT o_payload FROM fs_batch('{sweep}')")
         assert pid not in json.loads(swept)["payments"], swept
+
+        # The operator lists the dead letters and, the outage over, replays.
+        admin = _admin_key()
+        tenant = {"Authorization": "Bearer " + KEY_A}
+        status, body = _http(pl.http_port, "GET", "/admin/api/dead-letters", None, tenant)
+        assert status == 403 and body["error"]["code"] == "forbidden", (status, body)
+        auth = {"Authorization": "Bearer " + admin}
+        status, body = _http(pl.http_port, "GET", "/admin/api/dead-letters?limit=100", None, auth)
+        assert status == 200, body
+        assert pid in [d["payment"]["id"] for d in body["data"]], body
+        pl.control(outage_ms=0)
+        replay = dict(auth, **{"Idempotency-Key": str(uuid.uuid4())})
+        status, body = _http(pl.http_port, "POST", f"/admin/api/dead-letters/{pid}/replay", {},
+                             replay)
+        assert status == 200 and body["payments"] == [pid], (status, body)
+        assert _wait_final([pid], 30)[pid] == "succeeded"
+        assert balance(a) == (900, 0) and balance(b) == (100, 0)
+        again = dict(auth, **{"Idempotency-Key": str(uuid.uuid4())})
+        status, body = _http(pl.http_port, "POST", f"/admin/api/dead-letters/{pid}/replay", {},
+                             again)
+        assert status == 404, (status, body)
+        again = dict(auth, **{"Idempotency-Key": str(uuid.uuid4())})
+        status, body = _http(pl.http_port, "POST", "/admin/api/dead-letters/all/replay", {}, again)
+        assert status == 200 and pid not in body["payments"], (status, body)
         assert check_ledger() == []
     finally:
         assert pl.stop()
