@@ -4,6 +4,8 @@
 #   (a) pgbench's built-in tpcb-like transaction at its best client count, and
 #   (b) POST /v1/payments over keep-alive with wrk: 64 connections, 30 s,
 #       random pairs of 10,000 funded accounts, unique idempotency keys;
+#   (c) the full life cycle, created and settled by a worker through the
+#       provider simulator, 60 s;
 # prints the figures and writes them to bench/results/latest.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,11 +20,14 @@ TMP=$(mktemp -d /tmp/finsys-bench.XXXXXX)
 chmod 755 "$TMP"
 teardown() {
     fs_stop_pid "$TMP/server.pid"
+    fs_stop_pid "$TMP/worker.pid"
+    fs_stop_pid "$TMP/provider.pid"
     fs_nats_stop "$TMP"
     fs_pg_stop "$TMP"
     mkdir -p bench/results
     cp "$TMP/server.log" bench/results/server.log 2>/dev/null || true
     cp "$TMP/postgres.log" bench/results/postgres.log 2>/dev/null || true
+    cp "$TMP/worker.log" bench/results/worker.log 2>/dev/null || true
     rm -rf "$TMP"
 }
 trap teardown EXIT
@@ -94,7 +99,8 @@ if [ -n "${BENCH_EXPLAIN_MS:-}" ]; then
         -c "ALTER DATABASE finsys SET auto_explain.log_min_duration = '${BENCH_EXPLAIN_MS}ms'" \
         -c "ALTER DATABASE finsys SET auto_explain.log_nested_statements = on"
 fi
-"$BIN" server 2>"$TMP/server.log" &
+# (b) measures the API alone: its server publishes nothing (no worker runs).
+FINSYS_NATS_URL="" "$BIN" server 2>"$TMP/server.log" &
 echo $! >"$TMP/server.pid"
 SERVER_PID=$(cat "$TMP/server.pid")
 fs_wait_http "http://127.0.0.1:$HTTP_PORT/readyz" 30
@@ -156,3 +162,73 @@ targets = [("ratio >= 4", out["ratio"] is not None and out["ratio"] >= 4),
 for name, ok in targets:
     print(f"target {name}: {'met' if ok else 'NOT met'}")
 PY
+
+# (c) The full life cycle for BENCH_SETTLE_S seconds: a server that publishes,
+# the provider simulator (about 5 ms median), and a worker; payments created
+# by BENCH_SETTLE_CONNECTIONS connections (fewer than (b): creation must not
+# outrun settlement), then every one waited for until final.
+SETTLE_S=${BENCH_SETTLE_S:-60}
+SETTLE_CONNECTIONS=${BENCH_SETTLE_CONNECTIONS:-16}
+fs_stop_pid "$TMP/server.pid"
+PROVIDER_PORT=$(fs_free_port)
+"$BIN" provider-sim --port "$PROVIDER_PORT" 2>"$TMP/provider.log" &
+echo $! >"$TMP/provider.pid"
+FINSYS_PROVIDER_URL=http://127.0.0.1:$PROVIDER_PORT FINSYS_SWEEP_AFTER_S=86400 \
+    "$BIN" worker 2>"$TMP/worker.log" &
+echo $! >"$TMP/worker.pid"
+WORKER_PID=$(cat "$TMP/worker.pid")
+"$BIN" server 2>>"$TMP/server.log" &
+echo $! >"$TMP/server.pid"
+fs_wait_http "http://127.0.0.1:$HTTP_PORT/readyz" 30
+fs_wait_http "http://127.0.0.1:$PROVIDER_PORT/healthz" 30
+mark=$("${PSQL[@]}" -c "SELECT max(seq) FROM payments")
+echo "life cycle: $SETTLE_CONNECTIONS connections, ${SETTLE_S}s, then until all are final"
+FINSYS_BENCH_KEY=$KEY FINSYS_BENCH_ACCOUNTS=$TMP/accounts.txt FINSYS_BENCH_RUN=settle$$ \
+    wrk -t2 -c"$SETTLE_CONNECTIONS" -d"${SETTLE_S}s" -s bench/payments.lua \
+    "http://127.0.0.1:$HTTP_PORT" >"$TMP/wrk-settle.out" 2>&1 || true
+for ((i = 0; i < 1200; i++)); do
+    left=$("${PSQL[@]}" -c "SELECT count(*) FROM payments WHERE seq > $mark
+                            AND status IN ('pending', 'processing')")
+    [ "$left" -eq 0 ] && break
+    sleep 0.1
+done
+worker_rss_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$WORKER_PID/status")
+settle=$("${PSQL[@]}" -F ' ' -c "
+    SELECT count(*),
+           count(*) FILTER (WHERE status IN ('succeeded', 'failed')),
+           count(*) FILTER (WHERE status IN ('pending', 'processing')),
+           extract(epoch FROM max(updated_at) - min(created_at)),
+           1000 * extract(epoch FROM percentile_cont(0.5) WITHIN GROUP
+                                    (ORDER BY updated_at - created_at)
+                                    FILTER (WHERE status = 'succeeded')),
+           1000 * extract(epoch FROM percentile_cont(0.99) WITHIN GROUP
+                                    (ORDER BY updated_at - created_at)
+                                    FILTER (WHERE status = 'succeeded'))
+    FROM payments WHERE seq > $mark")
+python3 - "$settle" "$worker_rss_kb" <<'PY'
+import json, sys
+total, final, unsettled, span_s, p50_ms, p99_ms = sys.argv[1].split()
+with open("bench/results/latest.json") as f:
+    out = json.load(f)
+settled_per_s = int(final) / float(span_s) if float(span_s) > 0 else 0
+out.update({
+    "settled_per_s": round(settled_per_s),
+    "settle_ratio": round(settled_per_s / out["pgbench_tps"], 2) if out["pgbench_tps"] else None,
+    "settle_p50_ms": round(float(p50_ms), 1),
+    "settle_p99_ms": round(float(p99_ms), 1),
+    "worker_peak_rss_mb": round(int(sys.argv[2]) / 1024, 1),
+    "all_final": int(unsettled) == 0,
+    "settle_payments": int(total),
+})
+with open("bench/results/latest.json", "w") as f:
+    json.dump(out, f, indent=2)
+    f.write("\n")
+print(json.dumps({k: out[k] for k in ("settled_per_s", "settle_ratio", "settle_p50_ms",
+                                      "settle_p99_ms", "worker_peak_rss_mb", "all_final",
+                                      "settle_payments")}, indent=2))
+for name, ok in [("settled/s >= 2x pgbench", (out["settle_ratio"] or 0) >= 2),
+                 ("p99 201 -> succeeded <= 1 s", out["settle_p99_ms"] <= 1000),
+                 ("every payment final", out["all_final"])]:
+    print(f"target {name}: {'met' if ok else 'NOT met'}")
+PY
+
