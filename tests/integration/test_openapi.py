@@ -20,7 +20,12 @@ ROUTES = {
     ("/v1/payments", "post"),
     ("/v1/payments/{id}", "get"),
     ("/v1/payments/{id}/cancel", "post"),
+    ("/admin/api/dead-letters", "get"),
+    ("/admin/api/dead-letters/{id}/replay", "post"),
 }
+
+# The admin routes: only an admin API key may use them.
+ADMIN_ROUTES = {(path, method) for path, method in ROUTES if path.startswith("/admin/")}
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -56,7 +61,8 @@ def test_openapi_routes_answer():
     """The hard-coded routes are the server's: each documented method is
     routed (it gets past the router without a key), and the other of GET and
     POST on the same path gets 405 with an Allow header naming exactly the
-    documented methods."""
+    documented methods. The replay route's {id} is tried as a payment id and
+    as "all"."""
     from harness import request
 
     by_path = {}
@@ -64,13 +70,29 @@ def test_openapi_routes_answer():
         by_path.setdefault(path, set()).add(method.upper())
     for path, methods in sorted(by_path.items()):
         prefix = "acct_" if path.startswith("/v1/accounts/") else "pay_"
-        url = path.replace("{id}", prefix + "0" * 24)
-        for method in ("GET", "POST"):
-            r = request(method, url, body={} if method == "POST" else None, key=None)
-            if method in methods:
-                want = 200 if path in ("/healthz", "/readyz") else 401
-                assert r.status == want, (method, url, r)
-            else:
-                assert r.status == 405, (method, url, r)
-                allow = {m.strip() for m in (r.header("Allow") or "").split(",")}
-                assert allow == methods, (method, url, r.header("Allow"), methods)
+        ids = [prefix + "0" * 24] + (["all"] if path.startswith("/admin/") else [])
+        for url in sorted({path.replace("{id}", i) for i in ids}):
+            for method in ("GET", "POST"):
+                r = request(method, url, body={} if method == "POST" else None, key=None)
+                if method in methods:
+                    want = 200 if path in ("/healthz", "/readyz") else 401
+                    assert r.status == want, (method, url, r)
+                else:
+                    assert r.status == 405, (method, url, r)
+                    allow = {m.strip() for m in (r.header("Allow") or "").split(",")}
+                    assert allow == methods, (method, url, r.header("Allow"), methods)
+
+
+def test_openapi_admin_routes_forbid_tenant_keys():
+    """A tenant's (non-admin) key gets the documented 403: code forbidden,
+    type permission_error, param null."""
+    from harness import request
+
+    assert ADMIN_ROUTES, "no /admin/ route in ROUTES"
+    for path, method in sorted(ADMIN_ROUTES):
+        url = path.replace("{id}", "all")
+        r = request(method.upper(), url, body={} if method == "post" else None)
+        assert r.status == 403 and set(r.json or {}) == {"error"}, (method, url, r)
+        e = r.error
+        assert set(e) == {"type", "code", "message", "param"}, (method, url, r)
+        assert (e["type"], e["code"], e["param"]) == ("permission_error", "forbidden", None), r
