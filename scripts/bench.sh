@@ -173,7 +173,7 @@ fs_stop_pid "$TMP/server.pid"
 PROVIDER_PORT=$(fs_free_port)
 "$BIN" provider-sim --port "$PROVIDER_PORT" 2>"$TMP/provider.log" &
 echo $! >"$TMP/provider.pid"
-FINSYS_PROVIDER_URL=http://127.0.0.1:$PROVIDER_PORT FINSYS_SWEEP_AFTER_S=86400 \
+FINSYS_PROVIDER_URL=http://127.0.0.1:$PROVIDER_PORT FINSYS_SWEEP_AFTER_S=86400 FINSYS_WORKER_PORT=0 \
     "$BIN" worker 2>"$TMP/worker.log" &
 echo $! >"$TMP/worker.pid"
 WORKER_PID=$(cat "$TMP/worker.pid")

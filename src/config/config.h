@@ -37,6 +37,7 @@ typedef struct {
     int breaker_probes;          /* FINSYS_BREAKER_PROBES, 3 */
     int sweep_after_s;           /* FINSYS_SWEEP_AFTER_S, 30 */
     int sweep_interval_s;        /* FINSYS_SWEEP_INTERVAL_S, 10 */
+    int worker_port;             /* FINSYS_WORKER_PORT, 8081: /healthz and /state; 0 = none */
     char migrations_dir[1024];   /* FINSYS_MIGRATIONS_DIR, the source tree's db/migrations */
 } fs_config_t;
 

@@ -59,6 +59,8 @@ struct worker {
     bool stopping;
 
     job_t *all; /* loop thread only */
+    struct evhttp *http; /* /healthz and /state on FINSYS_WORKER_PORT */
+    uint64_t succeeded, failed, retried, dead_lettered; /* loop thread only */
     struct event *incoming_ev;
     struct event *sweep_ev;
     pthread_t fetcher;
@@ -130,6 +132,7 @@ static void retry(job_t *job, const char *why)
                  job->deliveries, why);
         fs_log(FS_LOG_ERROR, "worker", "payment %s to the dead letters (%s), request %s",
                job->payment_id, job->dead_reason, job->request_id);
+        w->dead_lettered++;
         /* Marked in the database first, so the sweeper leaves it alone; then
          * the fetch thread moves the message. */
         fs_store_submit(w->store, json_pack("{s:s, s:s}", "op", "settle_dead", "payment",
@@ -139,6 +142,7 @@ static void retry(job_t *job, const char *why)
     }
     uint64_t delay = fs_backoff_ms(job->deliveries - 1, (uint64_t)c->retry_base_ms,
                                    (uint64_t)c->retry_cap_ms, randombytes_random());
+    w->retried++;
     fs_log(FS_LOG_INFO, "worker", "payment %s retried in %llu ms (attempt %d: %s)",
            job->payment_id, (unsigned long long)delay, job->deliveries, why);
     if (fs_queue_msg_nak(job->msg, (int64_t)delay) != 0) {
@@ -161,6 +165,8 @@ static void on_finished(void *arg, const fs_store_result_t *r)
                                     || strcmp(status, "canceled") == 0);
     if (final) {
         fs_log(FS_LOG_DEBUG, "worker", "payment %s %s", job->payment_id, status);
+        if (strcmp(status, "succeeded") == 0) job->w->succeeded++;
+        if (strcmp(status, "failed") == 0) job->w->failed++;
         json_decref(p);
         return ack(job);
     }
@@ -416,6 +422,45 @@ static void on_sweep_timer(evutil_socket_t fd, short what, void *arg)
                           on_swept, w);
 }
 
+/* --- health and state ---------------------------------------------------- */
+
+static void on_http(struct evhttp_request *req, void *arg)
+{
+    worker_t *w = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    struct evbuffer *out = evbuffer_new();
+    int status = 200;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json");
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        status = 405;
+        evbuffer_add_printf(out, "{\"error\":{\"type\":\"invalid_request_error\","
+                                 "\"code\":\"method_not_allowed\",\"message\":"
+                                 "\"Only GET.\",\"param\":null}}");
+    } else if (path != NULL && strcmp(path, "/healthz") == 0) {
+        evbuffer_add_printf(out, "{\"status\":\"ok\"}");
+    } else if (path != NULL && strcmp(path, "/state") == 0) {
+        pthread_mutex_lock(&w->mu);
+        int inflight = w->inflight;
+        pthread_mutex_unlock(&w->mu);
+        evbuffer_add_printf(
+            out,
+            "{\"breaker\":{\"state\":\"%s\",\"transitions\":%llu},\"inflight\":%d,"
+            "\"succeeded\":%llu,\"failed\":%llu,\"retried\":%llu,\"dead_lettered\":%llu}",
+            fs_breaker_state_name(w->breaker.state),
+            (unsigned long long)w->breaker.transitions, inflight,
+            (unsigned long long)w->succeeded, (unsigned long long)w->failed,
+            (unsigned long long)w->retried, (unsigned long long)w->dead_lettered);
+    } else {
+        status = 404;
+        evbuffer_add_printf(out, "{\"error\":{\"type\":\"invalid_request_error\","
+                                 "\"code\":\"not_found\",\"message\":"
+                                 "\"GET /healthz or /state.\",\"param\":null}}");
+    }
+    evhttp_send_reply(req, status, NULL, out);
+    evbuffer_free(out);
+}
+
 /* --- set-up and tear-down ------------------------------------------------ */
 
 static int open_provider(worker_t *w)
@@ -481,6 +526,15 @@ int fs_worker_run(const fs_config_t *config)
     w->base = event_base_new();
     FS_ASSERT(w->base != NULL);
     int rc = open_provider(w);
+    if (rc == 0 && config->worker_port != 0) {
+        w->http = evhttp_new(w->base);
+        evhttp_set_gencb(w->http, on_http, w);
+        if (evhttp_bind_socket(w->http, config->http_host, (uint16_t)config->worker_port) != 0) {
+            fs_log(FS_LOG_ERROR, "worker", "cannot listen on %s:%d (FINSYS_WORKER_PORT)",
+                   config->http_host, config->worker_port);
+            rc = -1;
+        }
+    }
     if (rc == 0) {
         fs_store_config_t sc = {.conninfo = config->database_url,
                                 .batch_items = config->batch_items,
@@ -542,6 +596,7 @@ int fs_worker_run(const fs_config_t *config)
             if (w->provider[i] != NULL) evhttp_connection_free(w->provider[i]);
         }
     }
+    if (w->http != NULL) evhttp_free(w->http);
     fs_queue_close(w->queue);
     event_base_free(w->base);
     pthread_mutex_destroy(&w->mu);

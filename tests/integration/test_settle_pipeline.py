@@ -61,8 +61,10 @@ class Pipeline:
 
     def start_worker(self, **env):
         e = dict(self.worker_env)
+        e["FINSYS_WORKER_PORT"] = free_port()
         e.update(env)
         w = self._start("worker", [FINSYS_BIN, "worker"], env=e)
+        w.port = e["FINSYS_WORKER_PORT"]
         deadline = time.monotonic() + 20
         while "settling from" not in w.text():
             assert w.proc.poll() is None, w.text()[-2000:]
@@ -179,10 +181,15 @@ def test_an_outage_opens_the_breaker_and_every_payment_settles_after_it():
         ids = [pl.pay(a, b, 10) for _ in range(20)]
         time.sleep(1.0)
         assert "circuit breaker open" in pl.workers[0].text()
+        status, state = _http(pl.workers[0].port, "GET", "/state")
+        assert status == 200 and state["breaker"]["transitions"] >= 1, state
         assert set(_statuses(ids).values()) <= {"pending", "processing"}
         st = _wait_final(ids, 60)
         assert set(st.values()) == {"succeeded"}, st
         assert "circuit breaker closed" in pl.workers[0].text()
+        status, state = _http(pl.workers[0].port, "GET", "/state")
+        assert state["breaker"]["state"] == "closed" and state["succeeded"] == 20, state
+        assert state["failed"] == 0 and state["retried"] > 0, state
         assert pl.stats()["charges_recorded"] == 20
         assert check_ledger() == []
     finally:
@@ -293,6 +300,9 @@ def test_two_workers_share_the_work_and_charge_once():
         assert set(st.values()) == {"succeeded"}, st
         stats = pl.stats()
         assert stats["charges_recorded"] == 150, stats
+        # No payment was processed by both: no call repeated a charge's key.
+        assert stats["duplicates"] == 0, stats
+        assert all("settling from" in w.text() for w in pl.workers)
         assert check_ledger() == []
     finally:
         assert pl.stop()
