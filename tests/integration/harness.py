@@ -170,7 +170,7 @@ ERROR_TYPES = {
     "currency_mismatch": "invalid_request_error", "payment_not_cancelable": "invalid_request_error",
     "unauthorized": "authentication_error", "insufficient_funds": "payment_error",
     "idempotency_key_missing": "idempotency_error", "idempotency_key_reuse": "idempotency_error",
-    "idempotency_key_in_use": "idempotency_error",
+    "idempotency_key_in_use": "idempotency_error", "forbidden": "permission_error",
 }
 
 
