@@ -189,6 +189,15 @@ BEGIN
     INTO acc_id, acc_tenant, acc_cur, acc_type, acc_status, acc_avail, acc_pend, acc_dirty
     FROM (SELECT * FROM accounts y WHERE y.id = ANY (acc_id) ORDER BY y.id FOR UPDATE) l;
 
+    -- Then every payment row the group changes, in id order too, so that
+    -- groups claiming, finishing or canceling the same payments cannot
+    -- deadlock (keys, then accounts, then payments, each in order).
+    PERFORM 1 FROM payments y
+    WHERE y.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
+                            WHERE e.j->>'op' IN ('payment_cancel', 'settle_claim',
+                                                 'settle_finish', 'settle_dead')))
+    ORDER BY y.id FOR UPDATE;
+
     -- Each item's payer (or deposit target) and payee, as indexes into acc_*.
     SELECT array_agg(fa.ix::int ORDER BY e.n), array_agg(ta.ix::int ORDER BY e.n)
     INTO ix_from, ix_to
@@ -257,11 +266,17 @@ BEGIN
                 p := fs_err(format('No such payment: %L', j->>'payment'), 'payment');
             ELSE
                 IF pay.status = 'pending' THEN
-                    UPDATE payments y SET status = 'processing', updated_at = now()
+                    UPDATE payments y SET status = 'processing', updated_at = now(),
+                                          settle_attempts = 1
                     WHERE y.id = pay.id RETURNING * INTO pay;
                     INSERT INTO payment_events (payment_id, status) VALUES (pay.id, 'processing');
+                ELSIF pay.status = 'processing' THEN
+                    UPDATE payments y SET settle_attempts = y.settle_attempts + 1
+                    WHERE y.id = pay.id RETURNING * INTO pay;
                 END IF;
-                o := 'ok'; p := fs_payment_json(pay)::text;
+                o := 'ok';
+                p := (fs_payment_json(pay)::jsonb
+                      || jsonb_build_object('settle_attempts', pay.settle_attempts))::text;
             END IF;
         ELSIF j->>'op' = 'settle_finish' THEN
             -- The provider's answer: approved -> succeeded (the hold becomes
@@ -382,7 +397,7 @@ BEGIN
                     SELECT z.id FROM payments z
                     WHERE z.status = 'processing' AND z.dead_lettered_at IS NOT NULL
                       AND (j->>'payment' = 'all' OR z.id = j->>'payment')
-                    ORDER BY z.created_at LIMIT 1000))
+                    ORDER BY z.id LIMIT 1000))
                 RETURNING y.id)
             SELECT json_agg(u.id) INTO data FROM u;
             IF data IS NULL AND j->>'payment' <> 'all' THEN

@@ -73,6 +73,10 @@ CREATE TABLE payments (
     -- Set when the worker gave up and dead-lettered its message: the sweeper
     -- leaves such a payment to an operator's replay.
     dead_lettered_at timestamptz,
+    -- Calls to the provider so far (settle_claim counts them): the worker
+    -- dead-letters after FINSYS_WORKER_MAX_ATTEMPTS of them, whatever else
+    -- (the breaker open, the database away) made it put the message back.
+    settle_attempts integer NOT NULL DEFAULT 0,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     CHECK (from_account <> to_account)

@@ -43,6 +43,15 @@ bool fs_breaker_allow(fs_breaker_t *b, uint64_t now_us)
     return true;
 }
 
+bool fs_breaker_would_allow(const fs_breaker_t *b, uint64_t now_us)
+{
+    if (b->state == FS_BREAKER_OPEN) {
+        return now_us - b->opened_us >= (uint64_t)b->config.open_ms * 1000u;
+    }
+    if (b->state == FS_BREAKER_HALF_OPEN) return b->probes_sent < b->config.probes;
+    return true;
+}
+
 void fs_breaker_record(fs_breaker_t *b, bool success, uint64_t now_us)
 {
     if (b->state == FS_BREAKER_OPEN) return; /* a late answer from before it opened */

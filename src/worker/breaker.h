@@ -43,6 +43,10 @@ void fs_breaker_init(fs_breaker_t *b, const fs_breaker_config_t *config);
  * counts the probes it lets through. */
 bool fs_breaker_allow(fs_breaker_t *b, uint64_t now_us);
 
+/* Whether allow() would let a call through now, without counting a probe:
+ * to skip work for a call that would be refused anyway. */
+bool fs_breaker_would_allow(const fs_breaker_t *b, uint64_t now_us);
+
 /* Records the outcome of a call that allow() let through. */
 void fs_breaker_record(fs_breaker_t *b, bool success, uint64_t now_us);
 

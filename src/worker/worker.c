@@ -37,7 +37,8 @@ typedef struct job {
     fs_queue_msg_t *msg;
     char payment_id[FS_ID_LEN_MAX + 1];
     char request_id[FS_ID_LEN_MAX * 2 + 1];
-    int deliveries;
+    int deliveries; /* the broker's count, for the back-off */
+    int attempts;   /* calls to the provider so far (from settle_claim) */
     char dead_reason[128];
 } job_t;
 
@@ -122,12 +123,14 @@ static void on_marked_dead(void *arg, const fs_store_result_t *r)
 }
 
 /* A transient failure: put the message back with back-off, or, after the
- * last attempt, send it to the dead letters (its payment stays processing). */
-static void retry(job_t *job, const char *why)
+ * last attempt at the provider, send it to the dead letters (its payment
+ * stays processing). Only failed provider calls count (`counted`): the
+ * breaker open or the database away never use up a payment's attempts. */
+static void retry_as(job_t *job, const char *why, bool counted)
 {
     worker_t *w = job->w;
     const fs_config_t *c = w->config;
-    if (job->deliveries >= c->worker_max_attempts) {
+    if (counted && job->attempts >= c->worker_max_attempts) {
         snprintf(job->dead_reason, sizeof(job->dead_reason), "%d attempts; last: %s",
                  job->deliveries, why);
         fs_log(FS_LOG_ERROR, "worker", "payment %s to the dead letters (%s), request %s",
@@ -140,7 +143,8 @@ static void retry(job_t *job, const char *why)
                         on_marked_dead, job);
         return;
     }
-    uint64_t delay = fs_backoff_ms(job->deliveries - 1, (uint64_t)c->retry_base_ms,
+    int attempt = counted ? job->attempts : job->deliveries;
+    uint64_t delay = fs_backoff_ms(attempt > 0 ? attempt - 1 : 0, (uint64_t)c->retry_base_ms,
                                    (uint64_t)c->retry_cap_ms, randombytes_random());
     w->retried++;
     fs_log(FS_LOG_INFO, "worker", "payment %s retried in %llu ms (attempt %d: %s)",
@@ -152,12 +156,18 @@ static void retry(job_t *job, const char *why)
     job_done(job);
 }
 
+/* A failed call to the provider: it counts. */
+static void retry(job_t *job, const char *why) { retry_as(job, why, true); }
+
+/* Anything else that puts the message back: it does not count. */
+static void put_back(job_t *job, const char *why) { retry_as(job, why, false); }
+
 /* --- step 3: finalize -------------------------------------------------- */
 
 static void on_finished(void *arg, const fs_store_result_t *r)
 {
     job_t *job = arg;
-    if (strcmp(r->outcome, "ok") != 0) return retry(job, r->outcome);
+    if (strcmp(r->outcome, "ok") != 0) return put_back(job, r->outcome);
     json_t *p = json_loads(r->payload, 0, NULL);
     const char *status = json_string_value(json_object_get(p, "status"));
     bool final = status != NULL && (strcmp(status, "succeeded") == 0
@@ -171,12 +181,13 @@ static void on_finished(void *arg, const fs_store_result_t *r)
         return ack(job);
     }
     json_decref(p);
-    retry(job, "not finalized");
+    put_back(job, "not finalized");
 }
 
 static void finish(job_t *job, bool approved, const char *decline_code,
                    const char *decline_message)
 {
+    fs_queue_msg_in_progress(job->msg); /* the ack wait starts again */
     json_t *item = json_pack("{s:s, s:s, s:s}", "op", "settle_finish", "payment",
                              job->payment_id, "result", approved ? "approved" : "declined");
     if (decline_code != NULL) json_object_set_new(item, "decline_code", json_string(decline_code));
@@ -214,8 +225,10 @@ static void on_provider(struct evhttp_request *req, void *arg)
         return;
     }
     if (code >= 400 && code < 500 && code != 408 && code != 429) {
-        /* The provider refuses the request itself: retrying cannot help. */
-        job->deliveries = w->config->worker_max_attempts;
+        /* The provider refuses the request itself: retrying cannot help. It
+         * answered, so it is up (and a half-open probe is spent). */
+        fs_breaker_record(&w->breaker, true, now);
+        job->attempts = w->config->worker_max_attempts;
         char why[64];
         snprintf(why, sizeof(why), "provider answered %d", code);
         return retry(job, why);
@@ -230,8 +243,6 @@ static void on_provider(struct evhttp_request *req, void *arg)
 static void call_provider(job_t *job, json_t *payment)
 {
     worker_t *w = job->w;
-    if (!fs_breaker_allow(&w->breaker, fs_now_us())) return retry(job, "circuit breaker open");
-
     json_t *body = json_pack("{s:s, s:O, s:O, s:s, s:s}", "idempotency_key", job->payment_id,
                              "amount", json_object_get(payment, "amount"), "currency",
                              json_object_get(payment, "currency"), "payment_id",
@@ -239,6 +250,11 @@ static void call_provider(job_t *job, json_t *payment)
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text == NULL) return retry(job, "payment without amount or currency");
+    if (!fs_breaker_allow(&w->breaker, fs_now_us())) {
+        free(text);
+        return put_back(job, "circuit breaker open");
+    }
+    fs_queue_msg_in_progress(job->msg); /* the ack wait starts again */
 
     struct evhttp_request *req = evhttp_request_new(on_provider, job);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -250,7 +266,7 @@ static void call_provider(job_t *job, json_t *payment)
     struct evhttp_connection *conn = w->provider[w->next_provider];
     w->next_provider = (w->next_provider + 1) % FS_WORKER_PROVIDER_CONNECTIONS;
     if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, "/charges") != 0) {
-        /* evhttp freed req; its callback is not called. */
+        /* Its callback is not called. */
         fs_breaker_record(&w->breaker, false, fs_now_us());
         retry(job, "cannot send to the provider");
     }
@@ -266,13 +282,14 @@ static void on_claimed(void *arg, const fs_store_result_t *r)
                job->payment_id);
         return ack(job);
     }
-    if (strcmp(r->outcome, "ok") != 0) return retry(job, r->outcome);
+    if (strcmp(r->outcome, "ok") != 0) return put_back(job, r->outcome);
     json_t *p = json_loads(r->payload, 0, NULL);
     const char *status = json_string_value(json_object_get(p, "status"));
+    job->attempts = (int)json_integer_value(json_object_get(p, "settle_attempts"));
     if (status != NULL && strcmp(status, "processing") == 0) {
         call_provider(job, p);
     } else if (status != NULL && strcmp(status, "pending") == 0) {
-        retry(job, "still pending");
+        put_back(job, "still pending");
     } else {
         ack(job); /* final already: a duplicate message */
     }
@@ -286,6 +303,10 @@ static void start(job_t *job)
     job->all_next = w->all;
     if (w->all != NULL) w->all->all_prev = job;
     w->all = job;
+    /* No claim for a call the breaker would refuse: back it goes, uncounted. */
+    if (!fs_breaker_would_allow(&w->breaker, fs_now_us())) {
+        return put_back(job, "circuit breaker open");
+    }
     fs_store_submit(w->store, json_pack("{s:s, s:s}", "op", "settle_claim", "payment",
                                         job->payment_id),
                     on_claimed, job);

@@ -61,10 +61,14 @@ static void open_refuses_then_half_open_probes(void **state)
     fs_breaker_init(&b, &config);
     for (int i = 0; i < 4; i++) fs_breaker_record(&b, false, 0);
     assert_int_equal(b.state, FS_BREAKER_OPEN);
+    assert_false(fs_breaker_would_allow(&b, 999 * 1000));
     assert_false(fs_breaker_allow(&b, 999 * 1000));
+    assert_true(fs_breaker_would_allow(&b, 1000 * 1000));
+    assert_int_equal(b.state, FS_BREAKER_OPEN); /* would_allow changes nothing */
     assert_true(fs_breaker_allow(&b, 1000 * 1000));
     assert_int_equal(b.state, FS_BREAKER_HALF_OPEN);
     assert_true(fs_breaker_allow(&b, 1000 * 1000));
+    assert_false(fs_breaker_would_allow(&b, 1000 * 1000));
     assert_false(fs_breaker_allow(&b, 1000 * 1000)); /* only 2 probes */
     fs_breaker_record(&b, true, 1000 * 1000);
     assert_int_equal(b.state, FS_BREAKER_HALF_OPEN);
