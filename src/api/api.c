@@ -228,8 +228,13 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
     if (!fs_validate_body(req->body, req->body_len, &body, &res->err)) return reject(res);
     bool ok = build_post(r, id, body, res->item, &res->err);
     if (ok) {
+        /* The key's hash is part of what is fingerprinted: another key of
+         * the same tenant (an admin's, say) reusing an Idempotency-Key gets
+         * 422, not the first key's stored answer. */
         char fp[FS_IDEMPOTENCY_FP_HEX_LEN + 1];
-        fs_idempotency_fingerprint("POST", req->path, body, fp);
+        char scoped[FS_AUTH_HASH_HEX_LEN + 1 + 2048];
+        snprintf(scoped, sizeof(scoped), "%s %s", res->auth, req->path);
+        fs_idempotency_fingerprint("POST", scoped, body, fp);
         json_object_set_new(res->item, "idem", json_string(req->idempotency_key));
         json_object_set_new(res->item, "fp", json_string(fp));
         res->action = FS_API_STORE;

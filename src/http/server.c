@@ -116,7 +116,9 @@ static void on_created(void *arg, const fs_store_result_t *r)
     const char *rid =
         evhttp_find_header(evhttp_request_get_output_headers(cr->req), "X-Request-Id");
     snprintf(request_id, sizeof(request_id), "%s", rid != NULL ? rid : "");
-    bool publish = queue != NULL && !r->replayed && strcmp(r->outcome, "created") == 0;
+    /* A replay is published too: its first answer may have been lost with
+     * its publish (a 503 after the commit); the broker's dedup drops a copy. */
+    bool publish = queue != NULL && strcmp(r->outcome, "created") == 0;
     on_result(cr->req, r); /* the answer first: it is committed */
     /* A publish that fails, or a crash before it, loses nothing: the pending
      * payment row is the outbox, and the worker's sweeper publishes it again. */

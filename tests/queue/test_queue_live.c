@@ -473,6 +473,24 @@ static void test_unreachable_broker_fails_fast(void **state)
     server_stop(&server);
 }
 
+/* SIGSTOP takes effect asynchronously: until the broker is really stopped
+ * it may still ack the first publishes, and fewer would be refused. */
+static void wait_stopped(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    for (int i = 0; i < 1000; i++) {
+        FILE *f = fopen(path, "r");
+        if (f == NULL) return;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *close_paren = strrchr(buf, ')');
+        if (close_paren != NULL && (close_paren[2] == 'T' || close_paren[2] == 't')) return;
+        usleep(1000);
+    }
+}
+
 static void test_frozen_broker_never_blocks_a_publish(void **state)
 {
     (void)state;
@@ -482,6 +500,7 @@ static void test_frozen_broker_never_blocks_a_publish(void **state)
     fs_queue_t *q = fs_queue_open(server.url, err, sizeof(err));
     assert_non_null(q);
     kill(server.pid, SIGSTOP); /* alive, connected, and answering nothing */
+    wait_stopped(server.pid);
 
     double slowest = 0;
     int refused = 0;

@@ -369,8 +369,10 @@ static void payment_create_item(void **state)
     json_error_t jerr;
     json_t *body = json_loads(PAYMENT, 0, &jerr);
     assert_non_null(body);
-    char fp[FS_IDEMPOTENCY_FP_HEX_LEN + 1];
-    fs_idempotency_fingerprint("POST", "/v1/payments", body, fp);
+    /* The fingerprint covers the API key's hash with the path. */
+    char fp[FS_IDEMPOTENCY_FP_HEX_LEN + 1], scoped[256];
+    snprintf(scoped, sizeof(scoped), "%s /v1/payments", str(item, "auth"));
+    fs_idempotency_fingerprint("POST", scoped, body, fp);
     assert_string_equal(str(item, "fp"), fp);
     json_decref(body);
     json_decref(item);
