@@ -172,14 +172,16 @@ def test_a_decline_fails_the_payment_and_releases_the_hold():
 
 
 def test_an_outage_opens_the_breaker_and_every_payment_settles_after_it():
-    # Three attempts only: the deliveries the open breaker puts back must not
-    # use them up, or the outage would end in the dead letters.
-    pl = Pipeline(FINSYS_BREAKER_OPEN_MS=500, FINSYS_BREAKER_MIN_CALLS=4,
-                  FINSYS_BREAKER_WINDOW=8, FINSYS_WORKER_MAX_ATTEMPTS=3)
+    # The outage outlasts eight deliveries of every message (back-off capped
+    # at 400 ms): the deliveries the open breaker puts back must not use up
+    # the eight attempts, or the outage would end in the dead letters. Only
+    # real calls count (the first failures, and the half-open probes).
+    pl = Pipeline(FINSYS_BREAKER_OPEN_MS=1000, FINSYS_BREAKER_MIN_CALLS=4,
+                  FINSYS_BREAKER_WINDOW=8, FINSYS_WORKER_MAX_ATTEMPTS=8)
     try:
         a = funded_account(100_000)
         b = new_account("USD")
-        pl.control(outage_ms=2500)
+        pl.control(outage_ms=4500)
         ids = [pl.pay(a, b, 10) for _ in range(20)]
         time.sleep(1.0)
         assert "circuit breaker open" in pl.workers[0].text()
