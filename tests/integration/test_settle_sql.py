@@ -133,3 +133,41 @@ def test_unknown_payment_is_not_found():
     assert outcome == "not_found" and body["param"] == "payment", body
     outcome, body = _finish("pay_doesnotexist000000000000", "approved")
     assert outcome == "not_found", body
+
+
+def test_groups_locking_the_same_payments_in_opposite_orders_do_not_deadlock():
+    """A group of cancels [p, q] and a group of claims [q, p] at the same time:
+    payment rows are locked in id order, so neither waits for the other in a
+    cycle (PostgreSQL would abort one with a deadlock after a second)."""
+    import subprocess
+    import threading
+
+    from harness import DATABASE_URL
+    a = funded_account(100_000)
+    b = new_account("USD")
+    pairs = [(pay(a, b, 1).json["id"], pay(a, b, 1).json["id"]) for _ in range(15)]
+    errors = []
+
+    def run(items):
+        arg = json.dumps(items).replace("'", "''")
+        r = subprocess.run(["psql", DATABASE_URL, "-XqAt", "-v", "ON_ERROR_STOP=1", "-c",
+                            f"SELECT count(*) FROM fs_batch('{arg}')"],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            errors.append(r.stderr)
+
+    for p, q in pairs:
+        # A cancel carries its tenant's key hash, as the API's items do.
+        tenant_auth = sql(f"SELECT encode(k.key_hash, 'hex') FROM api_keys k "
+                          f"JOIN payments y ON y.tenant_id = k.tenant_id "
+                          f"WHERE y.id = '{p}' AND NOT k.is_admin LIMIT 1")[0][0]
+        cancels = [{"op": "payment_cancel", "auth": tenant_auth, "payment": x} for x in (p, q)]
+        claims = [{"op": "settle_claim", "payment": x} for x in (q, p)]
+        t1 = threading.Thread(target=run, args=(cancels,))
+        t2 = threading.Thread(target=run, args=(claims,))
+        t1.start()
+        t2.start()
+        t1.join()
+        t2.join()
+    assert errors == [], errors[:2]
+    assert check_ledger() == []
