@@ -167,6 +167,10 @@
  * first message is still queued. */
 #define FS_QUEUE_DEDUP_WINDOW_S 120
 
+/* Attempts to create or update the streams at start, 100 ms apart: processes
+ * starting together can make each other's first attempt fail. */
+#define FS_QUEUE_ENSURE_TRIES 10
+
 /* A delivered message not acked within this long is delivered again. A
  * provider call takes seconds at most; a longer job sends in-progress acks. */
 #define FS_QUEUE_ACK_WAIT_MS 30000

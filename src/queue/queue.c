@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../core/core.h"
 
@@ -230,7 +231,9 @@ static bool ensure_stream(fs_queue_t *q, const char *name, const char *subject,
 
     jsErrCode code = 0;
     natsStatus s = js_AddStream(NULL, q->js, &cfg, NULL, &code);
-    if (s != NATS_OK && code == JSStreamNameExistErr)
+    /* Another process may be creating the same stream at this moment: the
+     * broker then says its subjects overlap rather than that it exists. */
+    if (s != NATS_OK && (code == JSStreamNameExistErr || code == JSStreamSubjectOverlapErr))
         s = js_UpdateStream(NULL, q->js, &cfg, NULL, &code);
     if (s == NATS_OK) return true;
     char what[128];
@@ -266,7 +269,7 @@ static bool ensure_consumer(fs_queue_t *q, char *err, size_t err_len)
     return false;
 }
 
-static bool ensure_assets(fs_queue_t *q, char *err, size_t err_len)
+static bool ensure_assets_once(fs_queue_t *q, char *err, size_t err_len)
 {
     return ensure_stream(q, FS_QUEUE_STREAM_PAYMENTS, FS_QUEUE_SUBJECT_PAYMENTS, js_WorkQueuePolicy,
                          err, err_len) &&
@@ -277,6 +280,18 @@ static bool ensure_assets(fs_queue_t *q, char *err, size_t err_len)
            ensure_stream(q, FS_QUEUE_STREAM_NOTIFICATIONS_DEAD, FS_QUEUE_SUBJECT_NOTIFICATIONS_DEAD,
                          js_LimitsPolicy, err, err_len) &&
            ensure_consumer(q, err, err_len);
+}
+
+/* Several processes start at once (make run, a deployment): one's creation
+ * can make another's fail for a moment, so a failure is tried again. */
+static bool ensure_assets(fs_queue_t *q, char *err, size_t err_len)
+{
+    for (int i = 0; i < FS_QUEUE_ENSURE_TRIES; i++) {
+        if (ensure_assets_once(q, err, err_len)) return true;
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return false;
 }
 
 fs_queue_t *fs_queue_open(const char *url, char *err, size_t err_len)
