@@ -109,13 +109,19 @@ typedef struct {
     char payment_id[FS_ID_LEN_MAX + 1];
 } creation_t;
 
+/* Copies the request id set_request_id() put on the answer: read before the
+ * answer is sent, since sending may free the request. */
+static void request_id_of(struct evhttp_request *req, char out[REQUEST_ID_LEN_MAX + 1])
+{
+    const char *rid = evhttp_find_header(evhttp_request_get_output_headers(req), "X-Request-Id");
+    snprintf(out, REQUEST_ID_LEN_MAX + 1, "%s", rid != NULL ? rid : "");
+}
+
 static void on_created(void *arg, const fs_store_result_t *r)
 {
     creation_t *cr = arg;
     char request_id[REQUEST_ID_LEN_MAX + 1];
-    const char *rid =
-        evhttp_find_header(evhttp_request_get_output_headers(cr->req), "X-Request-Id");
-    snprintf(request_id, sizeof(request_id), "%s", rid != NULL ? rid : "");
+    request_id_of(cr->req, request_id);
     /* A replay is published too: its first answer may have been lost with
      * its publish (a 503 after the commit); the broker's dedup drops a copy. */
     bool publish = queue != NULL && strcmp(r->outcome, "created") == 0;
@@ -141,8 +147,7 @@ static void on_replayed(void *arg, const fs_store_result_t *r)
         json_decref(p);
     }
     char request_id[REQUEST_ID_LEN_MAX + 1];
-    const char *rid = evhttp_find_header(evhttp_request_get_output_headers(req), "X-Request-Id");
-    snprintf(request_id, sizeof(request_id), "%s", rid != NULL ? rid : "");
+    request_id_of(req, request_id);
     on_result(req, r);
     size_t i;
     json_t *id;

@@ -15,18 +15,14 @@ import time
 import urllib.parse
 import uuid
 
+from harness import free_port
+
 BIN = os.environ["FINSYS_BIN"]
 TMP = os.environ["FINSYS_TEST_TMP"]
 
 DECLINE_CODES = {"card_declined", "insufficient_funds", "do_not_honor", "expired_card"}
 STAT_PARTS = ["approved", "declined", "duplicates", "errors", "outage_rejections", "conflicts",
               "rejected", "limit_rejections"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Sim:

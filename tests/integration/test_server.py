@@ -8,22 +8,16 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import threading
 import time
 import uuid
 
-from harness import DATABASE_URL, KEY_A, check_ledger, funded_account, sql, sql_value
+from harness import (DATABASE_URL, KEY_A, check_ledger, free_port, funded_account, sql,
+                     sql_value)
 
 BIN = os.environ["FINSYS_BIN"]
 TMP = os.environ["FINSYS_TEST_TMP"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
