@@ -97,6 +97,7 @@ DECLARE
     acc_avail  bigint[];
     acc_pend   bigint[];
     acc_dirty  boolean[];
+    acc_evseq  bigint[];           -- the last event sequence number of each
     ix_from    int[];
     ix_to      int[];
     f          int;
@@ -116,6 +117,15 @@ DECLARE
     d_acct     text[] := '{}';
     d_amount   bigint[] := '{}';
     d_cur      text[] := '{}';
+    -- events (0002_events.sql), numbered per account through acc_evseq:
+    -- append with fs_batch's pattern `x := <account index>; acc_evseq[x] :=
+    -- acc_evseq[x] + 1; acc_dirty[x] := true; e_* := e_* || ...`
+    e_tenant   text[] := '{}';
+    e_acct     text[] := '{}';
+    e_seq      bigint[] := '{}';
+    e_type     text[] := '{}';
+    e_pay      text[] := '{}';
+    e_data     jsonb[] := '{}';
     a          accounts;
     pay        payments;
     amt        bigint;
@@ -185,8 +195,10 @@ BEGIN
     SELECT array_agg(l.id ORDER BY l.id), array_agg(l.tenant_id ORDER BY l.id),
            array_agg(l.currency ORDER BY l.id), array_agg(l.type ORDER BY l.id),
            array_agg(l.status ORDER BY l.id), array_agg(l.available ORDER BY l.id),
-           array_agg(l.pending ORDER BY l.id), array_agg(false)
-    INTO acc_id, acc_tenant, acc_cur, acc_type, acc_status, acc_avail, acc_pend, acc_dirty
+           array_agg(l.pending ORDER BY l.id), array_agg(false),
+           array_agg(l.event_seq ORDER BY l.id)
+    INTO acc_id, acc_tenant, acc_cur, acc_type, acc_status, acc_avail, acc_pend, acc_dirty,
+         acc_evseq
     FROM (SELECT * FROM accounts y WHERE y.id = ANY (acc_id) ORDER BY y.id FOR UPDATE) l;
 
     -- Then every payment row the group changes, in id order too, so that
@@ -325,6 +337,13 @@ BEGIN
                     j_ref := j_ref || pay.id || pay.id;
                     INSERT INTO payment_events (payment_id, status) VALUES (pay.id, pay.status);
                     o := 'ok'; p := fs_payment_json(pay)::text;
+                    acc_evseq[f] := acc_evseq[f] + 1;
+                    e_tenant := e_tenant || pay.tenant_id;
+                    e_acct := e_acct || pay.from_account;
+                    e_seq := e_seq || acc_evseq[f];
+                    e_type := e_type || ('payment.' || pay.status);
+                    e_pay := e_pay || pay.id;
+                    e_data := e_data || p::jsonb;
                 END IF;
             END IF;
         ELSIF t IS NULL THEN
@@ -440,6 +459,7 @@ BEGIN
                 acc_avail[f] := acc_avail[f] - amt;
                 acc_pend[f] := acc_pend[f] + amt;
                 acc_dirty[f] := true;
+                acc_evseq[f] := acc_evseq[f] + 1;
                 paid := paid || it.n;
                 o := 'created';
                 p := json_build_object(
@@ -450,6 +470,12 @@ BEGIN
                     'created_at', ts, 'updated_at', ts,
                     'timeline', json_build_array(
                         json_build_object('status', 'pending', 'created_at', ts)))::text;
+                e_tenant := e_tenant || t;
+                e_acct := e_acct || acc_id[f];
+                e_seq := e_seq || acc_evseq[f];
+                e_type := e_type || 'payment.created'::text;
+                e_pay := e_pay || (j->>'id');
+                e_data := e_data || p::jsonb;
             END IF;
 
         ELSIF j->>'op' = 'deposit' THEN
@@ -518,6 +544,13 @@ BEGIN
                 WHERE y.id = pay.id RETURNING * INTO pay;
                 INSERT INTO payment_events (payment_id, status) VALUES (pay.id, 'canceled');
                 o := 'ok'; p := fs_payment_json(pay)::text;
+                acc_evseq[f] := acc_evseq[f] + 1;
+                e_tenant := e_tenant || pay.tenant_id;
+                e_acct := e_acct || pay.from_account;
+                e_seq := e_seq || acc_evseq[f];
+                e_type := e_type || 'payment.canceled'::text;
+                e_pay := e_pay || pay.id;
+                e_data := e_data || p::jsonb;
             END IF;
 
         ELSIF j->>'op' = 'account_create' THEN
@@ -554,6 +587,44 @@ BEGIN
                       FROM accounts y
                       WHERE y.tenant_id = t
                         AND y.seq < coalesce(after_seq, 9223372036854775807)
+                      ORDER BY y.seq DESC LIMIT lim + 1) s;
+                o := 'ok'; p := fs_list_json(data, more);
+            END IF;
+
+        ELSIF j->>'op' = 'event_list' THEN
+            -- The tenant's events, newest first; by account, that account's
+            -- events by their sequence number (the gap-free one).
+            lim := (j->>'limit')::int;
+            after_seq := 9223372036854775807;
+            IF j ? 'after' THEN
+                SELECT y.seq INTO after_seq FROM events y
+                WHERE j->>'after' ~ '^evt_[0-9]{1,18}$'
+                  AND y.seq = substr(j->>'after', 5)::bigint AND y.tenant_id = t;
+                IF NOT FOUND THEN
+                    o := 'invalid_request';
+                    p := fs_err(format('No such event: %L', j->>'after'), 'starting_after');
+                END IF;
+            END IF;
+            IF o IS NULL AND j ? 'account' THEN
+                SELECT json_agg(fs_event_json(s.ev) ORDER BY (s.ev).seq DESC)
+                           FILTER (WHERE s.rn <= lim),
+                       coalesce(max(s.rn) > lim, false)
+                INTO data, more
+                FROM (SELECT y AS ev, row_number() OVER (ORDER BY y.account_seq DESC) AS rn
+                      FROM events y
+                      WHERE y.account_id = j->>'account' AND y.tenant_id = t
+                        AND y.seq < after_seq AND (NOT j ? 'type' OR y.type = j->>'type')
+                      ORDER BY y.account_seq DESC LIMIT lim + 1) s;
+                o := 'ok'; p := fs_list_json(data, more);
+            ELSIF o IS NULL THEN
+                SELECT json_agg(fs_event_json(s.ev) ORDER BY (s.ev).seq DESC)
+                           FILTER (WHERE s.rn <= lim),
+                       coalesce(max(s.rn) > lim, false)
+                INTO data, more
+                FROM (SELECT y AS ev, row_number() OVER (ORDER BY y.seq DESC) AS rn
+                      FROM events y
+                      WHERE y.tenant_id = t AND y.seq < after_seq
+                        AND (NOT j ? 'type' OR y.type = j->>'type')
                       ORDER BY y.seq DESC LIMIT lim + 1) s;
                 o := 'ok'; p := fs_list_json(data, more);
             END IF;
@@ -641,7 +712,8 @@ BEGIN
     --    statistics say; a join with unnest() could be planned as a scan of
     --    the table, and these plans are made once per connection.
     UPDATE accounts y SET available = acc_avail[array_position(acc_id, y.id)],
-                          pending = acc_pend[array_position(acc_id, y.id)]
+                          pending = acc_pend[array_position(acc_id, y.id)],
+                          event_seq = acc_evseq[array_position(acc_id, y.id)]
     WHERE y.id = ANY (ARRAY(SELECT u.id FROM unnest(acc_id, acc_dirty) AS u(id, dirty)
                             WHERE u.dirty));
     INSERT INTO deposits (id, tenant_id, account_id, amount, currency)
@@ -662,6 +734,8 @@ BEGIN
     WHERE e.n = ANY (paid);
     INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
     SELECT * FROM unnest(j_acct, j_bucket, j_amount, j_cur, j_ref);
+    INSERT INTO events (tenant_id, account_id, account_seq, type, payment_id, data)
+    SELECT * FROM unnest(e_tenant, e_acct, e_seq, e_type, e_pay, e_data);
     FOR x IN 1 .. coalesce(array_length(r_key, 1), 0) LOOP
         DELETE FROM idempotency_keys y WHERE y.tenant_id = r_tenant[x] AND y.key = r_key[x];
     END LOOP;

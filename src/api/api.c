@@ -7,6 +7,7 @@
 
 #include "../account/account.h"
 #include "../auth/auth.h"
+#include "../event/event.h"
 #include "../idempotency/idempotency.h"
 #include "../transaction/transaction.h"
 #include "../validate/validate.h"
@@ -23,6 +24,7 @@ typedef enum {
     ROUTE_CANCEL,
     ROUTE_DEAD_LETTERS,
     ROUTE_DEAD_REPLAY,
+    ROUTE_EVENTS,
 } route_t;
 
 #define SEGMENTS_MAX 5
@@ -66,6 +68,7 @@ static route_t match(const char *path, const char **id)
     if (n < 2 || strcmp(seg[0], "v1") != 0) return ROUTE_NONE;
     bool accounts = strcmp(seg[1], "accounts") == 0;
     bool payments = strcmp(seg[1], "payments") == 0;
+    if (n == 2 && strcmp(seg[1], "events") == 0) return ROUTE_EVENTS;
     if (n == 2) return accounts ? ROUTE_ACCOUNTS : payments ? ROUTE_PAYMENTS : ROUTE_NONE;
     *id = seg[2];
     if (n == 3) return accounts ? ROUTE_ACCOUNT : payments ? ROUTE_PAYMENT : ROUTE_NONE;
@@ -166,6 +169,10 @@ static bool build_get(route_t r, const char *id, const char *query, json_t *item
     if (r == ROUTE_DEAD_LETTERS) {
         json_object_set_new(item, "op", json_string("dead_list"));
         return fs_validate_list_query(query, FS_PAYMENT_ID_PREFIX, none, item, err);
+    }
+    if (r == ROUTE_EVENTS) {
+        json_object_set_new(item, "op", json_string("event_list"));
+        return fs_event_parse_list(query, item, err);
     }
     if (r == ROUTE_ACCOUNTS) {
         json_object_set_new(item, "op", json_string("account_list"));
