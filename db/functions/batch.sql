@@ -541,13 +541,24 @@ BEGIN
                     ORDER BY z.id LIMIT 1000))
                 RETURNING y.id)
             SELECT json_agg(u.id) INTO data FROM u;
-            IF data IS NULL AND j->>'payment' <> 'all' THEN
+            -- and of dead-lettered refunds (their messages carry the refund id)
+            WITH u AS (
+                UPDATE refunds y SET dead_lettered_at = NULL
+                WHERE y.id = ANY (ARRAY(
+                    SELECT z.id FROM refunds z
+                    WHERE z.status = 'processing' AND z.dead_lettered_at IS NOT NULL
+                      AND (j->>'payment' = 'all' OR z.id = j->>'payment')
+                    ORDER BY z.id LIMIT 1000))
+                RETURNING y.id)
+            SELECT json_agg(u.id) INTO rdata FROM u;
+            IF data IS NULL AND rdata IS NULL AND j->>'payment' <> 'all' THEN
                 o := 'not_found';
                 p := fs_err(format('No dead letter for payment %L', j->>'payment'), 'id');
             ELSE
                 o := 'ok';
                 p := json_build_object('object', 'replay',
-                                       'payments', coalesce(data, '[]'::json))::text;
+                                       'payments', coalesce(data, '[]'::json),
+                                       'refunds', coalesce(rdata, '[]'::json))::text;
             END IF;
 
         ELSIF j->>'op' = 'payment_create' THEN

@@ -146,8 +146,9 @@ static bool build_post(route_t r, const char *id, const json_t *body, json_t *it
         json_object_set_new(item, "op", json_string("refund_create"));
         return fs_transaction_parse_refund(id, body, item, err);
     case ROUTE_DEAD_REPLAY:
-        /* {id} is a dead-lettered payment's id, or "all". */
-        if (strcmp(id, "all") != 0 && !path_id(id, FS_PAYMENT_ID_PREFIX, "dead letter", err))
+        /* {id} is a dead-lettered payment's or refund's id, or "all". */
+        if (strcmp(id, "all") != 0 && !fs_validate_id_string(id, FS_REFUND_ID_PREFIX)
+            && !path_id(id, FS_PAYMENT_ID_PREFIX, "dead letter", err))
             return false;
         if (!fs_validate_known_fields(body, none, err)) return false;
         json_object_set_new(item, "op", json_string("dead_replay"));

@@ -145,6 +145,8 @@ static void on_replayed(void *arg, const fs_store_result_t *r)
     if (queue != NULL && !r->replayed && strcmp(r->outcome, "ok") == 0) {
         json_t *p = json_loads(r->payload, 0, NULL);
         ids = json_incref(json_object_get(p, "payments"));
+        /* Refunds are published under their own ids too. */
+        json_array_extend(ids, json_object_get(p, "refunds"));
         json_decref(p);
     }
     char request_id[REQUEST_ID_LEN_MAX + 1];
