@@ -47,6 +47,7 @@ LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', p.id, 'object', 'payment', 'from_account', p.from_account,
         'to_account', p.to_account, 'amount', p.amount, 'currency', p.currency,
+        'amount_refunded', p.amount_refunded,
         'description', p.description, 'metadata', p.metadata, 'status', p.status,
         'failure_code', p.failure_code, 'failure_message', p.failure_message,
         'created_at', fs_ts(p.created_at), 'updated_at', fs_ts(p.updated_at),
@@ -133,6 +134,10 @@ DECLARE
     after_seq  bigint;
     n          bigint;
     data       json;
+    -- refunds (0003_refunds.sql)
+    rf         refunds;
+    rdata      json;
+    rf_pay     text[];             -- the payments of the refunds the group finishes
     more       boolean;
     o          text;
     p          text;
@@ -168,6 +173,9 @@ BEGIN
     --    FOR UPDATE whose WHERE holds a subquery can drop a row that another
     --    transaction updated while we waited for its lock (PostgreSQL's
     --    EvalPlanQual recheck of joins), and `id = ANY(array)` cannot.
+    SELECT coalesce(array_agg(r.payment_id), '{}') INTO rf_pay FROM refunds r
+    WHERE r.id = ANY (ARRAY(SELECT e.j->>'refund' FROM jsonb_array_elements(p_items) e(j)
+                            WHERE e.j->>'op' = 'refund_finish'));
     SELECT array_agg(DISTINCT r.id) INTO acc_id FROM (
         SELECT e.j->>'from' AS id FROM jsonb_array_elements(p_items) e(j)
         WHERE e.j->>'op' = 'payment_create'
@@ -190,7 +198,13 @@ BEGIN
         UNION ALL
         SELECT py.to_account FROM payments py
         WHERE py.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
-                                 WHERE e.j->>'op' = 'settle_finish'))) r;
+                                 WHERE e.j->>'op' = 'settle_finish'))
+        UNION ALL
+        -- A refund's payee and payer: named by the payment of a new refund,
+        -- or through the payment of a refund being finished.
+        SELECT unnest(ARRAY[py.from_account, py.to_account]) FROM payments py
+        WHERE py.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
+                                 WHERE e.j->>'op' = 'refund_create') || rf_pay)) r;
 
     SELECT array_agg(l.id ORDER BY l.id), array_agg(l.tenant_id ORDER BY l.id),
            array_agg(l.currency ORDER BY l.id), array_agg(l.type ORDER BY l.id),
@@ -207,7 +221,13 @@ BEGIN
     PERFORM 1 FROM payments y
     WHERE y.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
                             WHERE e.j->>'op' IN ('payment_cancel', 'settle_claim',
-                                                 'settle_finish', 'settle_dead')))
+                                                 'settle_finish', 'settle_dead',
+                                                 'refund_create')) || rf_pay)
+    ORDER BY y.id FOR UPDATE;
+    -- And last the refund rows the group changes, in id order.
+    PERFORM 1 FROM refunds y
+    WHERE y.id = ANY (ARRAY(SELECT e.j->>'refund' FROM jsonb_array_elements(p_items) e(j)
+                            WHERE e.j->>'op' IN ('refund_claim', 'refund_finish', 'refund_dead')))
     ORDER BY y.id FOR UPDATE;
 
     -- Each item's payer (or deposit target) and payee, as indexes into acc_*.
@@ -250,6 +270,7 @@ BEGIN
             -- may have lost, to publish again (consumers are idempotent). One
             -- sweeper at a time across processes; the others get none.
             data := NULL;
+            rdata := NULL;
             IF pg_try_advisory_xact_lock(727100103) THEN
                 SELECT json_agg(u.id) INTO data FROM (
                     SELECT y.id FROM payments y
@@ -257,9 +278,17 @@ BEGIN
                       AND y.created_at < now() - make_interval(secs => (j->>'older_s')::int)
                       AND y.dead_lettered_at IS NULL
                     ORDER BY y.created_at LIMIT (j->>'max')::int) u;
+                -- and refunds not final (their messages carry the refund id)
+                SELECT json_agg(u.id) INTO rdata FROM (
+                    SELECT y.id FROM refunds y
+                    WHERE y.status IN ('pending', 'processing')
+                      AND y.created_at < now() - make_interval(secs => (j->>'older_s')::int)
+                      AND y.dead_lettered_at IS NULL
+                    ORDER BY y.created_at LIMIT (j->>'max')::int) u;
             END IF;
             o := 'ok';
-            p := json_build_object('payments', coalesce(data, '[]'::json))::text;
+            p := json_build_object('payments', coalesce(data, '[]'::json),
+                                   'refunds', coalesce(rdata, '[]'::json))::text;
         ELSIF j->>'op' = 'settle_dead' THEN
             -- The worker gave up on the payment's message: it stays processing
             -- (its fate at the provider is unknown), out of the sweeper's way.
@@ -346,6 +375,99 @@ BEGIN
                     e_data := e_data || p::jsonb;
                 END IF;
             END IF;
+        ELSIF j->>'op' = 'refund_claim' THEN
+            -- The worker's first step for a refund, as settle_claim for a
+            -- payment: pending -> processing, or a processing one handed
+            -- back with one more attempt counted, or a final one unchanged.
+            SELECT * INTO rf FROM refunds y WHERE y.id = j->>'refund';
+            IF NOT FOUND THEN
+                o := 'not_found';
+                p := fs_err(format('No such refund: %L', j->>'refund'), 'refund');
+            ELSE
+                IF rf.status = 'pending' THEN
+                    UPDATE refunds y SET status = 'processing', updated_at = now(),
+                                         settle_attempts = 1
+                    WHERE y.id = rf.id RETURNING * INTO rf;
+                ELSIF rf.status = 'processing' THEN
+                    UPDATE refunds y SET settle_attempts = y.settle_attempts + 1
+                    WHERE y.id = rf.id RETURNING * INTO rf;
+                END IF;
+                o := 'ok';
+                p := (fs_refund_json(rf)::jsonb
+                      || jsonb_build_object('settle_attempts', rf.settle_attempts))::text;
+            END IF;
+        ELSIF j->>'op' = 'refund_finish' THEN
+            -- The provider's answer to a refund: approved -> succeeded (the
+            -- payee's hold goes to the payer), declined -> failed (the hold
+            -- goes back to the payee). Only a processing refund changes.
+            SELECT * INTO rf FROM refunds y WHERE y.id = j->>'refund';
+            IF NOT FOUND THEN
+                o := 'not_found';
+                p := fs_err(format('No such refund: %L', j->>'refund'), 'refund');
+            ELSIF rf.status <> 'processing' THEN
+                o := 'ok'; p := fs_refund_json(rf)::text;
+            ELSE
+                SELECT * INTO pay FROM payments y WHERE y.id = rf.payment_id;
+                f := array_position(acc_id, pay.from_account);
+                d := array_position(acc_id, pay.to_account);
+                amt := rf.amount;
+                IF j->>'result' = 'approved' THEN
+                    IF acc_avail[f] > 9223372036854775807 - amt - acc_pend[f] THEN
+                        o := 'amount_too_large';
+                        p := fs_err('Refunding would overflow the payer''s balance.', 'amount');
+                    ELSE
+                        acc_pend[d] := acc_pend[d] - amt;
+                        acc_avail[f] := acc_avail[f] + amt;
+                        j_acct := j_acct || pay.to_account || pay.from_account;
+                        UPDATE payments y
+                        SET amount_refund_pending = y.amount_refund_pending - amt,
+                            amount_refunded = y.amount_refunded + amt, updated_at = now(),
+                            status = CASE WHEN y.amount_refunded + amt = y.amount
+                                          THEN 'refunded' ELSE y.status END
+                        WHERE y.id = pay.id RETURNING * INTO pay;
+                        IF pay.status = 'refunded' THEN
+                            INSERT INTO payment_events (payment_id, status)
+                            VALUES (pay.id, 'refunded');
+                        END IF;
+                        UPDATE refunds y SET status = 'succeeded', updated_at = now(),
+                                             dead_lettered_at = NULL
+                        WHERE y.id = rf.id RETURNING * INTO rf;
+                    END IF;
+                ELSE
+                    acc_pend[d] := acc_pend[d] - amt;
+                    acc_avail[d] := acc_avail[d] + amt;
+                    j_acct := j_acct || pay.to_account || pay.to_account;
+                    UPDATE payments y SET amount_refund_pending = y.amount_refund_pending - amt
+                    WHERE y.id = pay.id;
+                    UPDATE refunds y
+                    SET status = 'failed', updated_at = now(), dead_lettered_at = NULL,
+                        failure_code = coalesce(j->>'decline_code', 'declined'),
+                        failure_message = j->>'decline_message'
+                    WHERE y.id = rf.id RETURNING * INTO rf;
+                END IF;
+                IF o IS NULL THEN
+                    acc_dirty[f] := true;
+                    acc_dirty[d] := true;
+                    j_bucket := j_bucket || 'P'::"char" || 'A'::"char";
+                    j_amount := j_amount || (-amt) || amt;
+                    j_cur := j_cur || rf.currency || rf.currency;
+                    j_ref := j_ref || rf.id || rf.id;
+                    o := 'ok'; p := fs_refund_json(rf)::text;
+                    acc_evseq[f] := acc_evseq[f] + 1;
+                    e_tenant := e_tenant || rf.tenant_id;
+                    e_acct := e_acct || pay.from_account;
+                    e_seq := e_seq || acc_evseq[f];
+                    e_type := e_type || ('refund.' || rf.status);
+                    e_pay := e_pay || pay.id;
+                    e_data := e_data || p::jsonb;
+                END IF;
+            END IF;
+        ELSIF j->>'op' = 'refund_dead' THEN
+            -- As settle_dead: the refund stays processing, out of the
+            -- sweeper's way, until an operator replays it.
+            UPDATE refunds y SET dead_lettered_at = now()
+            WHERE y.id = j->>'refund' AND y.status = 'processing';
+            o := 'ok'; p := '{}';
         ELSIF t IS NULL THEN
             o := 'unauthorized'; p := fs_err('Invalid API key provided.', NULL);
         ELSIF j ? 'idem' AND NOT (it.n = ANY (owned)) THEN
@@ -419,13 +541,24 @@ BEGIN
                     ORDER BY z.id LIMIT 1000))
                 RETURNING y.id)
             SELECT json_agg(u.id) INTO data FROM u;
-            IF data IS NULL AND j->>'payment' <> 'all' THEN
+            -- and of dead-lettered refunds (their messages carry the refund id)
+            WITH u AS (
+                UPDATE refunds y SET dead_lettered_at = NULL
+                WHERE y.id = ANY (ARRAY(
+                    SELECT z.id FROM refunds z
+                    WHERE z.status = 'processing' AND z.dead_lettered_at IS NOT NULL
+                      AND (j->>'payment' = 'all' OR z.id = j->>'payment')
+                    ORDER BY z.id LIMIT 1000))
+                RETURNING y.id)
+            SELECT json_agg(u.id) INTO rdata FROM u;
+            IF data IS NULL AND rdata IS NULL AND j->>'payment' <> 'all' THEN
                 o := 'not_found';
                 p := fs_err(format('No dead letter for payment %L', j->>'payment'), 'id');
             ELSE
                 o := 'ok';
                 p := json_build_object('object', 'replay',
-                                       'payments', coalesce(data, '[]'::json))::text;
+                                       'payments', coalesce(data, '[]'::json),
+                                       'refunds', coalesce(rdata, '[]'::json))::text;
             END IF;
 
         ELSIF j->>'op' = 'payment_create' THEN
@@ -465,6 +598,7 @@ BEGIN
                 p := json_build_object(
                     'id', j->>'id', 'object', 'payment', 'from_account', acc_id[f],
                     'to_account', acc_id[d], 'amount', amt, 'currency', acc_cur[f],
+                    'amount_refunded', 0,
                     'description', j->>'description', 'metadata', j->'metadata',
                     'status', 'pending', 'failure_code', NULL, 'failure_message', NULL,
                     'created_at', ts, 'updated_at', ts,
@@ -683,6 +817,111 @@ BEGIN
                             AND (NOT j ? 'status' OR y.status = j->>'status')
                           ORDER BY y.seq DESC LIMIT lim + 1) s;
                 END IF;
+                o := 'ok'; p := fs_list_json(data, more);
+            END IF;
+
+        ELSIF j->>'op' = 'refund_create' THEN
+            -- A refund of a succeeded payment, all that remains of it or
+            -- `amount`: the payee's money is held at once (available ->
+            -- pending); the worker settles it with the provider. The payment
+            -- row is locked (step 2), so concurrent refunds of one payment
+            -- are decided one after the other against its counts.
+            SELECT * INTO pay FROM payments y WHERE y.id = j->>'payment' AND y.tenant_id = t;
+            IF NOT FOUND THEN
+                o := 'not_found'; p := fs_err(format('No such payment: %L', j->>'payment'), 'id');
+            ELSIF pay.status NOT IN ('succeeded', 'refunded') THEN
+                o := 'payment_not_refundable';
+                p := fs_err(format('Payment %s is %s; only a succeeded payment can be refunded.',
+                                   pay.id, pay.status), 'id');
+            ELSE
+                f := array_position(acc_id, pay.from_account);
+                d := array_position(acc_id, pay.to_account);
+                n := pay.amount - pay.amount_refunded - pay.amount_refund_pending;
+                amt := coalesce((j->>'amount')::bigint, n);
+                IF n = 0 THEN
+                    o := 'refund_exceeds_amount';
+                    p := fs_err(format('Payment %s has nothing left to refund: %s of its %s are '
+                                       'refunded and %s are in refunds not final yet.', pay.id,
+                                       pay.amount_refunded, pay.amount,
+                                       pay.amount_refund_pending), 'amount');
+                ELSIF amt > n THEN
+                    o := 'refund_exceeds_amount';
+                    p := fs_err(format('A refund of %s exceeds what remains of payment %s: %s '
+                                       '(%s refunded, %s in refunds not final yet).', amt,
+                                       pay.id, n, pay.amount_refunded,
+                                       pay.amount_refund_pending), 'amount');
+                ELSIF (SELECT count(*) FROM (SELECT 1 FROM refunds y WHERE y.payment_id = pay.id
+                                             LIMIT (j->>'max')::int) c) >= (j->>'max')::int THEN
+                    o := 'payment_not_refundable';
+                    p := fs_err(format('Payment %s has %s refunds, the most one payment may '
+                                       'have.', pay.id, j->>'max'), 'id');
+                ELSIF acc_status[f] <> 'active' OR acc_status[d] <> 'active' THEN
+                    x := CASE WHEN acc_status[d] <> 'active' THEN d ELSE f END;
+                    o := 'account_inactive';
+                    p := fs_err(format('Account %s is %s.', acc_id[x], acc_status[x]), 'id');
+                ELSIF acc_avail[d] < amt THEN
+                    o := 'insufficient_funds';
+                    p := fs_err(format('Account %s (the payee) has insufficient available funds '
+                                       'for this refund.', acc_id[d]), 'amount');
+                ELSE
+                    acc_avail[d] := acc_avail[d] - amt;
+                    acc_pend[d] := acc_pend[d] + amt;
+                    acc_dirty[d] := true;
+                    j_acct := j_acct || acc_id[d] || acc_id[d];
+                    j_bucket := j_bucket || 'A'::"char" || 'P'::"char";
+                    j_amount := j_amount || (-amt) || amt;
+                    j_cur := j_cur || pay.currency || pay.currency;
+                    j_ref := j_ref || (j->>'id') || (j->>'id');
+                    UPDATE payments y SET amount_refund_pending = y.amount_refund_pending + amt
+                    WHERE y.id = pay.id;
+                    INSERT INTO refunds (id, payment_id, tenant_id, amount, currency, status)
+                    VALUES (j->>'id', pay.id, t, amt, pay.currency, 'pending')
+                    RETURNING * INTO rf;
+                    o := 'created'; p := fs_refund_json(rf)::text;
+                    acc_evseq[f] := acc_evseq[f] + 1;
+                    acc_dirty[f] := true;
+                    e_tenant := e_tenant || t;
+                    e_acct := e_acct || pay.from_account;
+                    e_seq := e_seq || acc_evseq[f];
+                    e_type := e_type || 'refund.created'::text;
+                    e_pay := e_pay || pay.id;
+                    e_data := e_data || p::jsonb;
+                END IF;
+            END IF;
+
+        ELSIF j->>'op' = 'refund_get' THEN
+            SELECT * INTO rf FROM refunds y WHERE y.id = j->>'id' AND y.tenant_id = t;
+            IF NOT FOUND THEN
+                o := 'not_found'; p := fs_err(format('No such refund: %L', j->>'id'), 'id');
+            ELSE
+                o := 'ok'; p := fs_refund_json(rf)::text;
+            END IF;
+
+        ELSIF j->>'op' = 'refund_list' THEN
+            -- A payment's refunds, newest first.
+            lim := (j->>'limit')::int;
+            after_seq := 9223372036854775807;
+            PERFORM 1 FROM payments y WHERE y.id = j->>'payment' AND y.tenant_id = t;
+            IF NOT FOUND THEN
+                o := 'not_found'; p := fs_err(format('No such payment: %L', j->>'payment'), 'id');
+            ELSIF j ? 'after' THEN
+                SELECT y.seq INTO after_seq FROM refunds y
+                WHERE y.id = j->>'after' AND y.payment_id = j->>'payment';
+                IF NOT FOUND THEN
+                    o := 'invalid_request';
+                    p := fs_err(format('No such refund of this payment: %L', j->>'after'),
+                                'starting_after');
+                END IF;
+            END IF;
+            IF o IS NULL THEN
+                SELECT json_agg(fs_refund_json(s.r) ORDER BY (s.r).seq DESC)
+                           FILTER (WHERE s.rn <= lim),
+                       coalesce(max(s.rn) > lim, false)
+                INTO data, more
+                FROM (SELECT y AS r, row_number() OVER (ORDER BY y.seq DESC) AS rn
+                      FROM refunds y
+                      WHERE y.payment_id = j->>'payment' AND y.seq < after_seq
+                      ORDER BY y.seq DESC LIMIT lim + 1) s;
                 o := 'ok'; p := fs_list_json(data, more);
             END IF;
 

@@ -25,6 +25,8 @@ typedef enum {
     ROUTE_DEAD_LETTERS,
     ROUTE_DEAD_REPLAY,
     ROUTE_EVENTS,
+    ROUTE_REFUNDS,
+    ROUTE_REFUND,
 } route_t;
 
 #define SEGMENTS_MAX 5
@@ -71,7 +73,9 @@ static route_t match(const char *path, const char **id)
     if (n == 2 && strcmp(seg[1], "events") == 0) return ROUTE_EVENTS;
     if (n == 2) return accounts ? ROUTE_ACCOUNTS : payments ? ROUTE_PAYMENTS : ROUTE_NONE;
     *id = seg[2];
+    if (n == 3 && strcmp(seg[1], "refunds") == 0) return ROUTE_REFUND;
     if (n == 3) return accounts ? ROUTE_ACCOUNT : payments ? ROUTE_PAYMENT : ROUTE_NONE;
+    if (payments && strcmp(seg[3], "refunds") == 0) return ROUTE_REFUNDS;
     if (accounts && strcmp(seg[3], "deposits") == 0) return ROUTE_DEPOSITS;
     if (payments && strcmp(seg[3], "cancel") == 0) return ROUTE_CANCEL;
     return ROUTE_NONE;
@@ -90,6 +94,7 @@ static const char *allowed(route_t r)
     switch (r) {
     case ROUTE_ACCOUNTS:
     case ROUTE_PAYMENTS:
+    case ROUTE_REFUNDS:
         return "GET, POST";
     case ROUTE_DEPOSITS:
     case ROUTE_CANCEL:
@@ -137,9 +142,13 @@ static bool build_post(route_t r, const char *id, const json_t *body, json_t *it
         json_object_set_new(item, "op", json_string("payment_cancel"));
         json_object_set_new(item, "payment", json_string(id));
         return true;
+    case ROUTE_REFUNDS:
+        json_object_set_new(item, "op", json_string("refund_create"));
+        return fs_transaction_parse_refund(id, body, item, err);
     case ROUTE_DEAD_REPLAY:
-        /* {id} is a dead-lettered payment's id, or "all". */
-        if (strcmp(id, "all") != 0 && !path_id(id, FS_PAYMENT_ID_PREFIX, "dead letter", err))
+        /* {id} is a dead-lettered payment's or refund's id, or "all". */
+        if (strcmp(id, "all") != 0 && !fs_validate_id_string(id, FS_REFUND_ID_PREFIX)
+            && !path_id(id, FS_PAYMENT_ID_PREFIX, "dead letter", err))
             return false;
         if (!fs_validate_known_fields(body, none, err)) return false;
         json_object_set_new(item, "op", json_string("dead_replay"));
@@ -163,6 +172,19 @@ static bool build_get(route_t r, const char *id, const char *query, json_t *item
                      acct ? "account" : "payment", err))
             return false;
         json_object_set_new(item, "op", json_string(acct ? "account_get" : "payment_get"));
+        json_object_set_new(item, "id", json_string(id));
+        return true;
+    }
+    if (r == ROUTE_REFUNDS) {
+        json_object_set_new(item, "op", json_string("refund_list"));
+        return fs_transaction_parse_refund_list(id, query, item, err);
+    }
+    if (r == ROUTE_REFUND) {
+        if (query != NULL && *query != '\0') {
+            return fs_fail(err, FS_INVALID_REQUEST, NULL, "This route takes no parameters.");
+        }
+        if (!path_id(id, FS_REFUND_ID_PREFIX, "refund", err)) return false;
+        json_object_set_new(item, "op", json_string("refund_get"));
         json_object_set_new(item, "id", json_string(id));
         return true;
     }

@@ -32,6 +32,13 @@
 /* Object ids we accept in paths and bodies (ours are 29 bytes). */
 #define FS_ID_LEN_MAX 64
 
+/* Refunds of one payment. Each is a provider call, journal entries and a row
+ * that GET /v1/payments/{id}/refunds pages through; 100 partial refunds cover
+ * any real return (an order's lines one by one) while bounding what a client
+ * can make of one payment (a refund of 1 unit at a time). Past it a refund
+ * gets 409 payment_not_refundable. */
+#define FS_REFUNDS_PER_PAYMENT_MAX 100
+
 /* Idempotency-Key: 1..255 printable ASCII characters (IETF draft, Stripe). */
 #define FS_IDEMPOTENCY_KEY_LEN_MAX 255
 

@@ -103,7 +103,8 @@ static void on_ready(void *arg, const fs_store_result_t *r)
  * (libnats is thread-safe); NULL when none is configured or reachable. */
 static fs_queue_t *queue;
 
-/* A payment being created: published for settlement once committed. */
+/* A payment (or a refund) being created: published for settlement once
+ * committed. */
 typedef struct {
     struct evhttp_request *req;
     char payment_id[FS_ID_LEN_MAX + 1];
@@ -144,6 +145,8 @@ static void on_replayed(void *arg, const fs_store_result_t *r)
     if (queue != NULL && !r->replayed && strcmp(r->outcome, "ok") == 0) {
         json_t *p = json_loads(r->payload, 0, NULL);
         ids = json_incref(json_object_get(p, "payments"));
+        /* Refunds are published under their own ids too. */
+        json_array_extend(ids, json_object_get(p, "refunds"));
         json_decref(p);
     }
     char request_id[REQUEST_ID_LEN_MAX + 1];
@@ -268,7 +271,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         /* A list reads up to a page of objects: alone, it neither holds a
          * group's locks while it reads nor makes a group's result huge. */
         const char *op = json_string_value(json_object_get(res.item, "op"));
-        if (strcmp(op, "payment_create") == 0) {
+        /* A refund is published as a payment is, under its own id: the
+         * worker tells them apart by the id's prefix. */
+        if (strcmp(op, "payment_create") == 0 || strcmp(op, "refund_create") == 0) {
             creation_t *cr = malloc(sizeof(*cr));
             FS_ASSERT(cr != NULL);
             cr->req = req;

@@ -34,8 +34,9 @@ const char fs_provider_sim_usage[] =
     "usage: finsys provider-sim [options]\n"
     "\n"
     "A simulated payment provider (card network or bank) on its own port, until\n"
-    "SIGINT or SIGTERM. POST /charges, GET /charges/{key}, GET|POST /control,\n"
-    "GET /stats, GET /healthz; see docs/operations.md.\n"
+    "SIGINT or SIGTERM. POST /charges, GET /charges/{key}, POST /refunds,\n"
+    "GET /refunds/{key}, GET|POST /control, GET /stats, GET /healthz; see\n"
+    "docs/operations.md.\n"
     "\n"
     "  --host ADDR               address to listen on (127.0.0.1)\n"
     "  --port N                  port (FINSYS_PROVIDER_PORT, else 8090)\n"
@@ -110,6 +111,7 @@ typedef struct {
     fs_provider_config_t config;
     fs_provider_rng_t rng;
     fs_provider_table_t *charges;
+    fs_provider_table_t *refunds; /* POST /refunds: the same records, apart */
     pending_t *in_flight; /* a doubly linked list */
     size_t in_flight_len;
     stats_t stats;
@@ -239,11 +241,13 @@ static void send_outage(sim_t *s, struct evhttp_request *req, uint64_t now_us)
 }
 
 /* A call that reached the provider: the record, the draws, the answer. */
-static void charge(sim_t *s, struct evhttp_request *req, const fs_provider_charge_request_t *r)
+static void charge(sim_t *s, struct evhttp_request *req, const fs_provider_charge_request_t *r,
+                   bool refund)
 {
+    fs_provider_table_t *table = refund ? s->refunds : s->charges;
     fs_provider_draw_t d;
     fs_provider_draw(&s->config, &s->rng, &d);
-    fs_provider_charge_t *c = fs_provider_table_find(s->charges, r->idempotency_key);
+    fs_provider_charge_t *c = fs_provider_table_find(table, r->idempotency_key);
     if (c != NULL && (c->amount != r->amount || strcmp(c->currency, r->currency) != 0)) {
         s->stats.conflicts++;
         answer_later(s, req, OUT_KEY_REUSE,
@@ -271,7 +275,8 @@ static void charge(sim_t *s, struct evhttp_request *req, const fs_provider_charg
         s->stats.duplicates++;
     } else {
         bool approved = d.kind == FS_PROVIDER_DRAW_APPROVE;
-        c = fs_provider_table_add(s->charges, r, approved, d.decline_code, (int64_t)time(NULL));
+        c = fs_provider_table_add(table, r, approved, d.decline_code, (int64_t)time(NULL));
+        if (c != NULL && refund) fs_id_new("rf", c->id, sizeof(c->id));
         if (c == NULL) {
             s->stats.limit_rejections++;
             send_error(req, OUT_CHARGE_LIMIT,
@@ -293,7 +298,9 @@ static void charge(sim_t *s, struct evhttp_request *req, const fs_provider_charg
     answer_later(s, req, OUT_OK, render(fs_provider_charge_json(c, false)), replayed, delay_us);
 }
 
-static void post_charge(sim_t *s, struct evhttp_request *req)
+/* POST /charges, or POST /refunds (refund): a refund is decided, recorded
+ * and answered as a charge is, by the same controls, in a table of its own. */
+static void post_charge(sim_t *s, struct evhttp_request *req, bool refund)
 {
     uint64_t now_us = fs_now_us();
     s->stats.requests++;
@@ -325,12 +332,13 @@ static void post_charge(sim_t *s, struct evhttp_request *req)
         send_error(req, OUT_OVERLOADED, "Too many answers in flight; nothing was charged.", NULL);
         return;
     }
-    charge(s, req, &r);
+    charge(s, req, &r, refund);
 }
 
 /* ---- the other routes ---- */
 
-static void get_charge(sim_t *s, struct evhttp_request *req, const char *encoded_key)
+static void get_charge(sim_t *s, struct evhttp_request *req, const char *encoded_key,
+                       bool refund)
 {
     uint64_t now_us = fs_now_us();
     if (in_outage(s, now_us)) {
@@ -346,7 +354,8 @@ static void get_charge(sim_t *s, struct evhttp_request *req, const char *encoded
                    "printable ASCII characters, percent-encoded.",
                    "idempotency_key");
     } else {
-        const fs_provider_charge_t *c = fs_provider_table_find(s->charges, key);
+        const fs_provider_charge_t *c =
+            fs_provider_table_find(refund ? s->refunds : s->charges, key);
         if (c == NULL) {
             send_error(req, OUT_NOT_FOUND, "No charge was recorded with this idempotency key.",
                        "idempotency_key");
@@ -360,16 +369,17 @@ static void get_charge(sim_t *s, struct evhttp_request *req, const char *encoded
 static void get_stats(sim_t *s, struct evhttp_request *req)
 {
     const stats_t *t = &s->stats;
-    send_json(req,
-              json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests",
-                        (json_int_t)t->requests, "approved", (json_int_t)t->approved, "declined",
-                        (json_int_t)t->declined, "duplicates", (json_int_t)t->duplicates, "errors",
-                        (json_int_t)t->errors, "outage_rejections",
-                        (json_int_t)t->outage_rejections, "conflicts", (json_int_t)t->conflicts,
-                        "rejected", (json_int_t)t->rejected, "limit_rejections",
-                        (json_int_t)t->limit_rejections, "timeouts", (json_int_t)t->timeouts,
-                        "charges_recorded", (json_int_t)fs_provider_table_count(s->charges),
-                        "in_flight", (json_int_t)s->in_flight_len));
+    json_t *j = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests",
+        (json_int_t)t->requests, "approved", (json_int_t)t->approved, "declined",
+        (json_int_t)t->declined, "duplicates", (json_int_t)t->duplicates, "errors",
+        (json_int_t)t->errors, "outage_rejections", (json_int_t)t->outage_rejections, "conflicts",
+        (json_int_t)t->conflicts, "rejected", (json_int_t)t->rejected, "limit_rejections",
+        (json_int_t)t->limit_rejections, "timeouts", (json_int_t)t->timeouts, "charges_recorded",
+        (json_int_t)fs_provider_table_count(s->charges), "in_flight", (json_int_t)s->in_flight_len);
+    json_object_set_new(j, "refunds_recorded",
+                        json_integer((json_int_t)fs_provider_table_count(s->refunds)));
+    send_json(req, j);
 }
 
 static void log_config(const sim_t *s, const char *what)
@@ -420,15 +430,16 @@ static void on_request(struct evhttp_request *req, void *arg)
     bool get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD, post = m == EVHTTP_REQ_POST;
     if (path == NULL) path = "/";
 
-    if (strcmp(path, "/charges") == 0) {
+    if (strcmp(path, "/charges") == 0 || strcmp(path, "/refunds") == 0) {
         if (post) {
-            post_charge(s, req);
+            post_charge(s, req, path[1] == 'r');
         } else {
             send_method_not_allowed(req, "POST");
         }
-    } else if (strncmp(path, "/charges/", 9) == 0 && path[9] != '\0') {
+    } else if ((strncmp(path, "/charges/", 9) == 0 || strncmp(path, "/refunds/", 9) == 0)
+               && path[9] != '\0') {
         if (get) {
-            get_charge(s, req, path + 9);
+            get_charge(s, req, path + 9, path[1] == 'r');
         } else {
             send_method_not_allowed(req, "GET");
         }
@@ -495,6 +506,7 @@ static void free_sim(sim_t *s)
     if (s->on_sigint != NULL) event_free(s->on_sigint);
     if (s->on_sigterm != NULL) event_free(s->on_sigterm);
     fs_provider_table_free(s->charges);
+    fs_provider_table_free(s->refunds);
     if (s->base != NULL) event_base_free(s->base);
 }
 
@@ -542,6 +554,7 @@ int fs_provider_sim_main(int argc, char **argv)
     s.base = event_base_new();
     FS_ASSERT(s.base != NULL);
     s.charges = fs_provider_table_new(FS_PROVIDER_CHARGES_MAX);
+    s.refunds = fs_provider_table_new(FS_PROVIDER_CHARGES_MAX);
     s.on_sigint = evsignal_new(s.base, SIGINT, on_signal, &s);
     s.on_sigterm = evsignal_new(s.base, SIGTERM, on_signal, &s);
     FS_ASSERT(s.on_sigint != NULL && s.on_sigterm != NULL);

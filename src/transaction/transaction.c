@@ -9,8 +9,8 @@
 #include "../money/money.h"
 #include "../validate/validate.h"
 
-static const char *const statuses[] = {"pending",   "processing", "succeeded",
-                                       "failed",    "canceled",   NULL};
+static const char *const statuses[] = {"pending",  "processing", "succeeded", "failed",
+                                       "canceled", "refunded",   NULL};
 
 bool fs_transaction_parse_create(const json_t *body, json_t *item, fs_error_t *err)
 {
@@ -66,8 +66,46 @@ bool fs_transaction_parse_list(const char *query, json_t *item, fs_error_t *err)
         if (!known) {
             return fs_fail(err, FS_INVALID_REQUEST, "status",
                            "status must be one of pending, processing, succeeded, failed, "
-                           "canceled.");
+                           "canceled, refunded.");
         }
     }
     return true;
+}
+
+/* The payment in the path: a malformed id is as unknown as a missing one. */
+static bool refund_payment(const char *payment, json_t *item, fs_error_t *err)
+{
+    if (!fs_validate_id_string(payment, FS_PAYMENT_ID_PREFIX)) {
+        return fs_fail(err, FS_NOT_FOUND, "id", "No such payment: '%s'", payment);
+    }
+    json_object_set_new(item, "payment", json_string(payment));
+    return true;
+}
+
+bool fs_transaction_parse_refund(const char *payment, const json_t *body, json_t *item,
+                                 fs_error_t *err)
+{
+    static const char *const fields[] = {"amount", NULL};
+    int64_t amount;
+    char id[FS_ID_BUF_LEN];
+
+    if (!refund_payment(payment, item, err)) return false;
+    if (!fs_validate_known_fields(body, fields, err)) return false;
+    const json_t *given = json_object_get(body, "amount");
+    if (given != NULL && !json_is_null(given)) {
+        if (!fs_validate_amount(body, "amount", &amount, err)) return false;
+        json_object_set_new(item, "amount", json_integer(amount));
+    }
+    fs_id_new(FS_REFUND_ID_PREFIX, id, sizeof(id));
+    json_object_set_new(item, "id", json_string(id));
+    json_object_set_new(item, "max", json_integer(FS_REFUNDS_PER_PAYMENT_MAX));
+    return true;
+}
+
+bool fs_transaction_parse_refund_list(const char *payment, const char *query, json_t *item,
+                                      fs_error_t *err)
+{
+    static const char *const none[] = {NULL};
+    if (!refund_payment(payment, item, err)) return false;
+    return fs_validate_list_query(query, FS_REFUND_ID_PREFIX, none, item, err);
 }

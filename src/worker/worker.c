@@ -26,6 +26,7 @@
 
 #include "../queue/queue.h"
 #include "../store/store.h"
+#include "../transaction/transaction.h"
 #include "breaker.h"
 
 typedef struct worker worker_t;
@@ -35,7 +36,8 @@ typedef struct job {
     struct job *all_prev, *all_next; /* in the loop's list of live jobs */
     worker_t *w;
     fs_queue_msg_t *msg;
-    char payment_id[FS_ID_LEN_MAX + 1];
+    char payment_id[FS_ID_LEN_MAX + 1]; /* or a refund's id */
+    bool refund; /* a refund ("re_..."): the refund_* ops and POST /refunds */
     char request_id[FS_ID_LEN_MAX * 2 + 1];
     int deliveries; /* the broker's count, for the back-off */
     int attempts;   /* calls to the provider so far (from settle_claim) */
@@ -138,8 +140,9 @@ static void retry_as(job_t *job, const char *why, bool counted)
         w->dead_lettered++;
         /* Marked in the database first, so the sweeper leaves it alone; then
          * the fetch thread moves the message. */
-        fs_store_submit(w->store, json_pack("{s:s, s:s}", "op", "settle_dead", "payment",
-                                            job->payment_id),
+        fs_store_submit(w->store,
+                        json_pack("{s:s, s:s}", "op", job->refund ? "refund_dead" : "settle_dead",
+                                  job->refund ? "refund" : "payment", job->payment_id),
                         on_marked_dead, job);
         return;
     }
@@ -188,8 +191,10 @@ static void finish(job_t *job, bool approved, const char *decline_code,
                    const char *decline_message)
 {
     fs_queue_msg_in_progress(job->msg); /* the ack wait starts again */
-    json_t *item = json_pack("{s:s, s:s, s:s}", "op", "settle_finish", "payment",
-                             job->payment_id, "result", approved ? "approved" : "declined");
+    json_t *item = json_pack("{s:s, s:s, s:s}", "op",
+                             job->refund ? "refund_finish" : "settle_finish",
+                             job->refund ? "refund" : "payment", job->payment_id, "result",
+                             approved ? "approved" : "declined");
     if (decline_code != NULL) json_object_set_new(item, "decline_code", json_string(decline_code));
     if (decline_message != NULL) {
         json_object_set_new(item, "decline_message", json_string(decline_message));
@@ -243,10 +248,14 @@ static void on_provider(struct evhttp_request *req, void *arg)
 static void call_provider(job_t *job, json_t *payment)
 {
     worker_t *w = job->w;
+    /* A refund's key is its own id; its payment_id, the payment it refunds. */
+    const char *payment_id = job->refund ? json_string_value(json_object_get(payment, "payment"))
+                                         : job->payment_id;
     json_t *body = json_pack("{s:s, s:O, s:O, s:s, s:s}", "idempotency_key", job->payment_id,
                              "amount", json_object_get(payment, "amount"), "currency",
                              json_object_get(payment, "currency"), "payment_id",
-                             job->payment_id, "request_id", job->request_id);
+                             payment_id != NULL ? payment_id : "", "request_id",
+                             job->request_id);
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text == NULL) return retry(job, "payment without amount or currency");
@@ -265,7 +274,8 @@ static void call_provider(job_t *job, json_t *payment)
     free(text);
     struct evhttp_connection *conn = w->provider[w->next_provider];
     w->next_provider = (w->next_provider + 1) % FS_WORKER_PROVIDER_CONNECTIONS;
-    if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, "/charges") != 0) {
+    if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, job->refund ? "/refunds" : "/charges")
+        != 0) {
         /* Its callback is not called. */
         fs_breaker_record(&w->breaker, false, fs_now_us());
         retry(job, "cannot send to the provider");
@@ -307,8 +317,9 @@ static void start(job_t *job)
     if (!fs_breaker_would_allow(&w->breaker, fs_now_us())) {
         return put_back(job, "circuit breaker open");
     }
-    fs_store_submit(w->store, json_pack("{s:s, s:s}", "op", "settle_claim", "payment",
-                                        job->payment_id),
+    fs_store_submit(w->store,
+                    json_pack("{s:s, s:s}", "op", job->refund ? "refund_claim" : "settle_claim",
+                              job->refund ? "refund" : "payment", job->payment_id),
                     on_claimed, job);
 }
 
@@ -381,6 +392,8 @@ static void *fetch_main(void *arg)
             job->msg = msgs[i];
             snprintf(job->payment_id, sizeof(job->payment_id), "%s",
                      fs_queue_msg_payment_id(msgs[i]));
+            job->refund = strncmp(job->payment_id, FS_REFUND_ID_PREFIX "_",
+                                  strlen(FS_REFUND_ID_PREFIX "_")) == 0;
             snprintf(job->request_id, sizeof(job->request_id), "%s",
                      fs_queue_msg_request_id(msgs[i]));
             uint64_t deliveries = fs_queue_msg_deliveries(msgs[i]);
@@ -417,6 +430,7 @@ static void on_swept(void *arg, const fs_store_result_t *r)
     if (strcmp(r->outcome, "ok") != 0) return;
     json_t *p = json_loads(r->payload, 0, NULL);
     json_t *ids = json_object_get(p, "payments");
+    json_t *refunds = json_object_get(p, "refunds");
     size_t i;
     json_t *id;
     int published = 0;
@@ -425,9 +439,16 @@ static void on_swept(void *arg, const fs_store_result_t *r)
             published++;
         }
     }
-    if (json_array_size(ids) > 0) {
-        fs_log(FS_LOG_INFO, "worker", "sweeper: %zu unsettled payments published again (%d ok)",
-               json_array_size(ids), published);
+    /* Refunds go under their own ids, as the server published them. */
+    json_array_foreach(refunds, i, id) {
+        if (fs_queue_publish_payment(w->queue, json_string_value(id), "sweeper") == FS_QUEUE_OK) {
+            published++;
+        }
+    }
+    if (json_array_size(ids) + json_array_size(refunds) > 0) {
+        fs_log(FS_LOG_INFO, "worker",
+               "sweeper: %zu unsettled payments and %zu refunds published again (%d ok)",
+               json_array_size(ids), json_array_size(refunds), published);
     }
     json_decref(p);
 }

@@ -15,9 +15,14 @@
  * letters (FS_PAYMENTS_DEAD) and its payment stays processing, since its fate
  * at the provider is unknown. A decline is final at once.
  *
- * The loop also runs the outbox sweeper: payments still unsettled some time
- * after their creation are published again (the broker may have lost their
- * message; every step above is idempotent).
+ * A refund (docs/architecture.md, "Refunds") is a message of its own, under
+ * the refund's id ("re_..."), and goes the same way with refund_claim,
+ * POST /refunds (the refund id as the idempotency key) and refund_finish,
+ * the same back-off, breaker and dead letters (refund_dead).
+ *
+ * The loop also runs the outbox sweeper: payments (and refunds) still
+ * unsettled some time after their creation are published again (the broker
+ * may have lost their message; every step above is idempotent).
  *
  * The worker never blocks its loop: the database through the store, the
  * provider through evhttp's client, the broker's acknowledgements through

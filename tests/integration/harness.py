@@ -171,6 +171,8 @@ ERROR_TYPES = {
     "unauthorized": "authentication_error", "insufficient_funds": "payment_error",
     "idempotency_key_missing": "idempotency_error", "idempotency_key_reuse": "idempotency_error",
     "idempotency_key_in_use": "idempotency_error", "forbidden": "permission_error",
+    "payment_not_refundable": "invalid_request_error",
+    "refund_exceeds_amount": "invalid_request_error", "account_inactive": "invalid_request_error",
 }
 
 

@@ -21,6 +21,9 @@ ROUTES = {
     ("/v1/payments/{id}", "get"),
     ("/v1/payments/{id}/cancel", "post"),
     ("/v1/events", "get"),
+    ("/v1/payments/{id}/refunds", "get"),
+    ("/v1/payments/{id}/refunds", "post"),
+    ("/v1/refunds/{id}", "get"),
     ("/admin/api/dead-letters", "get"),
     ("/admin/api/dead-letters/{id}/replay", "post"),
 }

@@ -10,7 +10,7 @@ from harness import (KEY_A, KEY_B, assert_error, balance, check_ledger, counts, 
 PAYMENT_ID = re.compile(r"^pay_[0-9A-Za-z]{24}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 PAYMENT_FIELDS = {"id", "object", "from_account", "to_account", "amount", "currency",
-                  "description", "metadata", "status", "failure_code", "failure_message",
+                  "amount_refunded", "description", "metadata", "status", "failure_code", "failure_message",
                   "created_at", "updated_at", "timeline"}
 
 
