@@ -468,6 +468,10 @@ BEGIN
             UPDATE refunds y SET dead_lettered_at = now()
             WHERE y.id = j->>'refund' AND y.status = 'processing';
             o := 'ok'; p := '{}';
+        ELSIF j->>'op' = 'index_run' THEN
+            -- The search indexer (db/functions/search.sql), sent alone by
+            -- src/search on the worker's loop.
+            o := 'ok'; p := fs_index_run((j->>'max')::int)::text;
         ELSIF t IS NULL THEN
             o := 'unauthorized'; p := fs_err('Invalid API key provided.', NULL);
         ELSIF j ? 'idem' AND NOT (it.n = ANY (owned)) THEN
@@ -770,6 +774,11 @@ BEGIN
             ELSE
                 o := 'ok'; p := fs_payment_json(pay)::text;
             END IF;
+
+        ELSIF j->>'op' = 'payment_search_list' THEN
+            -- GET /v1/payments/search (db/functions/search.sql); sent alone,
+            -- as every *_list is.
+            SELECT * INTO o, p FROM fs_payment_search(t, j);
 
         ELSIF j->>'op' = 'payment_list' THEN
             lim := (j->>'limit')::int;

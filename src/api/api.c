@@ -9,6 +9,7 @@
 #include "../auth/auth.h"
 #include "../event/event.h"
 #include "../idempotency/idempotency.h"
+#include "../search/search.h"
 #include "../transaction/transaction.h"
 #include "../validate/validate.h"
 
@@ -27,6 +28,7 @@ typedef enum {
     ROUTE_EVENTS,
     ROUTE_REFUNDS,
     ROUTE_REFUND,
+    ROUTE_SEARCH,
 } route_t;
 
 #define SEGMENTS_MAX 5
@@ -74,6 +76,8 @@ static route_t match(const char *path, const char **id)
     if (n == 2) return accounts ? ROUTE_ACCOUNTS : payments ? ROUTE_PAYMENTS : ROUTE_NONE;
     *id = seg[2];
     if (n == 3 && strcmp(seg[1], "refunds") == 0) return ROUTE_REFUND;
+    /* Before /v1/payments/{id}, which would take "search" for an id. */
+    if (n == 3 && payments && strcmp(seg[2], "search") == 0) return ROUTE_SEARCH;
     if (n == 3) return accounts ? ROUTE_ACCOUNT : payments ? ROUTE_PAYMENT : ROUTE_NONE;
     if (payments && strcmp(seg[3], "refunds") == 0) return ROUTE_REFUNDS;
     if (accounts && strcmp(seg[3], "deposits") == 0) return ROUTE_DEPOSITS;
@@ -191,6 +195,11 @@ static bool build_get(route_t r, const char *id, const char *query, json_t *item
     if (r == ROUTE_DEAD_LETTERS) {
         json_object_set_new(item, "op", json_string("dead_list"));
         return fs_validate_list_query(query, FS_PAYMENT_ID_PREFIX, none, item, err);
+    }
+    if (r == ROUTE_SEARCH) {
+        /* "_list": the server runs it alone, as every list. */
+        json_object_set_new(item, "op", json_string("payment_search_list"));
+        return fs_search_parse_query(query, item, err);
     }
     if (r == ROUTE_EVENTS) {
         json_object_set_new(item, "op", json_string("event_list"));

@@ -108,7 +108,10 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
         || int_var("FINSYS_SWEEP_AFTER_S", 30, 1, 86400, &c->sweep_after_s, err, err_len) != 0
         || int_var("FINSYS_SWEEP_INTERVAL_S", 10, 1, 3600, &c->sweep_interval_s, err, err_len)
                != 0
-        || int_var("FINSYS_WORKER_PORT", 8081, 0, 65535, &c->worker_port, err, err_len) != 0)
+        || int_var("FINSYS_WORKER_PORT", 8081, 0, 65535, &c->worker_port, err, err_len) != 0
+        || int_var("FINSYS_INDEX_INTERVAL_MS", FS_INDEX_INTERVAL_MS_DEFAULT, 0,
+                   FS_INDEX_INTERVAL_MS_MAX, &c->index_interval_ms, err, err_len)
+               != 0)
         return -1;
     if (c->breaker_min_calls > c->breaker_window) {
         snprintf(err, err_len, "FINSYS_BREAKER_MIN_CALLS must not exceed FINSYS_BREAKER_WINDOW");

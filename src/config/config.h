@@ -38,6 +38,7 @@ typedef struct {
     int sweep_after_s;           /* FINSYS_SWEEP_AFTER_S, 30 */
     int sweep_interval_s;        /* FINSYS_SWEEP_INTERVAL_S, 10 */
     int worker_port;             /* FINSYS_WORKER_PORT, 8081: /healthz and /state; 0 = none */
+    int index_interval_ms;       /* FINSYS_INDEX_INTERVAL_MS, 100: the search indexer; 0 = off */
     char migrations_dir[1024];   /* FINSYS_MIGRATIONS_DIR, the source tree's db/migrations */
 } fs_config_t;
 

@@ -119,6 +119,21 @@
 /* A provider's answer we read: a charge is a few hundred bytes. */
 #define FS_WORKER_PROVIDER_BODY_MAX_BYTES (64 * 1024)
 
+/* Search (src/search, db/functions/search.sql). q is a few words or a
+ * reference, not a document; 200 bytes bound the text-search and trigram work
+ * one request can ask for. */
+#define FS_SEARCH_Q_LEN_MAX 200
+
+/* Events one indexer run takes from the feed: one transaction of a few
+ * milliseconds per thousand payments, so the indexer never holds its rows or
+ * the feed cursor for long; a full run is followed by another at once. */
+#define FS_INDEX_RUN_EVENTS_MAX 1000
+
+/* How often the indexer looks for new events when it has caught up
+ * (FINSYS_INDEX_INTERVAL_MS): the idle part of the indexing lag. */
+#define FS_INDEX_INTERVAL_MS_DEFAULT 100
+#define FS_INDEX_INTERVAL_MS_MAX 60000
+
 /* HTTP threads: one event loop each. */
 #define FS_HTTP_THREADS_MAX 64
 

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "../queue/queue.h"
+#include "../search/search.h"
 #include "../store/store.h"
 #include "../transaction/transaction.h"
 #include "breaker.h"
@@ -48,6 +49,7 @@ struct worker {
     const fs_config_t *config;
     struct event_base *base;
     fs_store_t *store;
+    fs_indexer_t *indexer; /* the search indexer, on the loop */
     fs_queue_t *queue;
     fs_breaker_t breaker;
     struct evhttp_connection *provider[FS_WORKER_PROVIDER_CONNECTIONS];
@@ -583,6 +585,7 @@ int fs_worker_run(const fs_config_t *config)
                                 .batch_wait_us = config->batch_wait_us,
                                 .connections = config->db_connections};
         w->store = fs_store_new(w->base, &sc);
+        w->indexer = fs_indexer_new(w->base, w->store, config);
         w->incoming_ev = event_new(w->base, -1, 0, on_incoming, w);
         w->sweep_ev = event_new(w->base, -1, EV_PERSIST, on_sweep_timer, w);
         struct timeval every = {config->sweep_interval_s, 0};
@@ -608,6 +611,7 @@ int fs_worker_run(const fs_config_t *config)
         /* What is left is put back at once for another worker (or this one
          * after a restart); the store answers its callbacks first. */
         fs_store_free(w->store);
+        fs_indexer_free(w->indexer);
         for (int i = 0; i < FS_WORKER_PROVIDER_CONNECTIONS; i++) {
             evhttp_connection_free(w->provider[i]);
             w->provider[i] = NULL;

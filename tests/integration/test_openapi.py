@@ -18,6 +18,7 @@ ROUTES = {
     ("/v1/accounts/{id}/deposits", "post"),
     ("/v1/payments", "get"),
     ("/v1/payments", "post"),
+    ("/v1/payments/search", "get"),
     ("/v1/payments/{id}", "get"),
     ("/v1/payments/{id}/cancel", "post"),
     ("/v1/events", "get"),

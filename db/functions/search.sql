@@ -1,0 +1,141 @@
+-- search.sql: the search read model (db/migrations/0006_search.sql): the
+-- indexer that keeps it, and the query of GET /v1/payments/search.
+--
+-- The indexer reads the event log's feed 'indexer' and treats each event as
+-- the news that its payment changed: it upserts the payment's row from the
+-- live payments row, not from the event's copy. Every event handed out has
+-- committed, so the live row is at least as new as the event, and one
+-- set-based upsert per run serves every event type alike: payment.created
+-- inserts, payment.succeeded/failed/canceled and refund.* (whose data is a
+-- refund, whose payment_id is the refunded payment) update the status, and a
+-- payment seen several times in one run is written once. An event naming no
+-- payment row is skipped.
+
+-- Takes up to p_max events of the feed and applies them, in the caller's
+-- transaction (the cursor moves with the rows). {"taken": n, "more": bool}:
+-- more when the run came back full, so the driver runs again at once.
+CREATE OR REPLACE FUNCTION fs_index_run(p_max int) RETURNS json
+LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
+DECLARE
+    taken int;
+    ids   text[];
+    ats   timestamptz[];
+BEGIN
+    SELECT count(*), coalesce(array_agg(e.payment_id), '{}'), coalesce(array_agg(e.created_at), '{}')
+    INTO taken, ids, ats
+    FROM fs_feed_take('indexer', p_max) e;
+    IF taken = 0 THEN
+        RETURN json_build_object('taken', 0, 'more', false);
+    END IF;
+    INSERT INTO payment_search AS rs
+        (payment_id, tenant_id, seq, from_account, to_account, amount, currency, status,
+         created_at, description, refs, tsv, event_created_at, indexed_at)
+    SELECT y.id, y.tenant_id, y.seq, y.from_account, y.to_account, y.amount, y.currency,
+           y.status, y.created_at, y.description,
+           y.id || coalesce(' ' || m.vals, ''),
+           to_tsvector('simple', coalesce(y.description, '') || coalesce(' ' || m.vals, '')),
+           ev.at, clock_timestamp()
+    FROM (SELECT u.id, max(u.at) AS at FROM unnest(ids, ats) AS u(id, at) GROUP BY u.id) ev
+    JOIN payments y ON y.id = ev.id
+    CROSS JOIN LATERAL (SELECT string_agg(kv.value, ' ' ORDER BY kv.key) AS vals
+                        FROM jsonb_each_text(y.metadata) kv) m
+    WHERE y.id = ANY (ids)
+    ON CONFLICT (payment_id) DO UPDATE
+        SET status = EXCLUDED.status,
+            event_created_at = greatest(rs.event_created_at, EXCLUDED.event_created_at),
+            indexed_at = EXCLUDED.indexed_at;
+    RETURN json_build_object('taken', taken, 'more', taken >= p_max);
+END
+$$;
+
+-- The statuses a payment_search row may still show for a payment whose live
+-- status is s: s itself, and those it can leave without an event the indexer
+-- would see first (pending -> processing has none; the others have theirs, but
+-- may not be indexed yet). Filtering the read model on these and the live row
+-- on s makes a status filter exact for every payment indexed at all.
+CREATE OR REPLACE FUNCTION fs_search_status_sources(s text) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE s
+        WHEN 'pending' THEN ARRAY['pending']
+        WHEN 'processing' THEN ARRAY['pending', 'processing']
+        WHEN 'canceled' THEN ARRAY['pending', 'canceled']
+        WHEN 'refunded' THEN ARRAY['pending', 'processing', 'succeeded', 'refunded']
+        ELSE ARRAY['pending', 'processing', s] END
+$$;
+
+-- GET /v1/payments/search for tenant t: j holds the checked parameters (see
+-- src/search/search.h): q, status, account, currency, amount_gte, amount_lte,
+-- created_gte, created_lte (RFC 3339, normalized to UTC), limit, after.
+-- Only the filters given become conditions: the statement is built here and
+-- planned with its values (EXECUTE), so each combination gets its own plan
+-- rather than one generic plan for all.
+--
+-- q matches full text (websearch syntax over description and metadata
+-- values, 'simple' configuration) or, as a substring, the references (the id
+-- and metadata values, trigram index). Results are newest first, rendered
+-- from the live payments row; amount, currency, accounts and created_at never
+-- change, so filters on them are exact, and status is handled as above.
+CREATE OR REPLACE FUNCTION fs_payment_search(t text, j jsonb, OUT o text, OUT p text)
+LANGUAGE plpgsql
+-- Planned afresh each time (EXECUTE), so the planner may choose freely.
+SET enable_seqscan = on
+AS $$
+DECLARE
+    lim       int := (j->>'limit')::int;
+    after_seq bigint := 9223372036854775807;
+    w         text := 'rs.tenant_id = $1 AND y.tenant_id = $1';
+    data      json;
+    more      boolean;
+BEGIN
+    IF j ? 'after' THEN
+        SELECT y.seq INTO after_seq FROM payments y WHERE y.id = j->>'after' AND y.tenant_id = t;
+        IF NOT FOUND THEN
+            o := 'invalid_request';
+            p := fs_err(format('No such payment: %L', j->>'after'), 'starting_after');
+            RETURN;
+        END IF;
+    END IF;
+    IF j ? 'q' THEN
+        w := w || ' AND (rs.tsv @@ websearch_to_tsquery(''simple'', $2) OR rs.refs ILIKE $3)';
+    END IF;
+    IF j ? 'status' THEN
+        w := w || ' AND rs.status = ANY (fs_search_status_sources($4)) AND y.status = $4';
+    END IF;
+    IF j ? 'account' THEN
+        w := w || ' AND (rs.from_account = $5 OR rs.to_account = $5)';
+    END IF;
+    IF j ? 'currency' THEN
+        w := w || ' AND rs.currency = $6';
+    END IF;
+    IF j ? 'amount_gte' THEN
+        w := w || ' AND rs.amount >= $7';
+    END IF;
+    IF j ? 'amount_lte' THEN
+        w := w || ' AND rs.amount <= $8';
+    END IF;
+    IF j ? 'created_gte' THEN
+        w := w || ' AND rs.created_at >= $9';
+    END IF;
+    IF j ? 'created_lte' THEN
+        w := w || ' AND rs.created_at <= $10';
+    END IF;
+    EXECUTE format(
+        'SELECT json_agg(fs_payment_json(s.y) ORDER BY s.seq DESC) FILTER (WHERE s.rn <= $12),'
+        '       coalesce(max(s.rn) > $12, false)'
+        ' FROM (SELECT y, rs.seq, row_number() OVER (ORDER BY rs.seq DESC) AS rn'
+        '       FROM payment_search rs JOIN payments y ON y.id = rs.payment_id'
+        '       WHERE %s AND rs.seq < $11'
+        '       ORDER BY rs.seq DESC LIMIT $12 + 1) s', w)
+    INTO data, more
+    USING t, j->>'q',
+          '%' || replace(replace(replace(j->>'q', '\', '\\'), '%', '\%'), '_', '\_') || '%',
+          j->>'status', j->>'account', j->>'currency',
+          (j->>'amount_gte')::bigint, (j->>'amount_lte')::bigint,
+          (j->>'created_gte')::timestamptz, (j->>'created_lte')::timestamptz,
+          after_seq, lim;
+    o := 'ok';
+    p := fs_list_json(data, more);
+END
+$$;
