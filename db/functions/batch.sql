@@ -346,6 +346,13 @@ BEGIN
                     e_data := e_data || p::jsonb;
                 END IF;
             END IF;
+        ELSIF j->>'op' = 'receipts_prepare' THEN
+            -- The worker's receipts feed reader (db/functions/receipts.sql),
+            -- sent alone in its own transaction.
+            o := 'ok';
+            p := fs_receipts_prepare((j->>'max')::int, (j->>'retry_after_s')::int)::text;
+        ELSIF j->>'op' = 'receipts_stored' THEN
+            o := 'ok'; p := fs_receipts_stored(j->'receipts')::text;
         ELSIF t IS NULL THEN
             o := 'unauthorized'; p := fs_err('Invalid API key provided.', NULL);
         ELSIF j ? 'idem' AND NOT (it.n = ANY (owned)) THEN
@@ -636,6 +643,9 @@ BEGIN
             ELSE
                 o := 'ok'; p := fs_payment_json(pay)::text;
             END IF;
+
+        ELSIF j->>'op' = 'receipt_get' THEN
+            SELECT r.o, r.p INTO o, p FROM fs_receipt_get(t, j->>'id') r;
 
         ELSIF j->>'op' = 'payment_list' THEN
             lim := (j->>'limit')::int;
