@@ -20,6 +20,7 @@ ROUTES = {
     ("/v1/payments", "post"),
     ("/v1/payments/{id}", "get"),
     ("/v1/payments/{id}/cancel", "post"),
+    ("/v1/payments/{id}/receipt", "get"),
     ("/admin/api/dead-letters", "get"),
     ("/admin/api/dead-letters/{id}/replay", "post"),
 }
