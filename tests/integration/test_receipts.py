@@ -157,6 +157,14 @@ def test_receipts_are_numbered_per_tenant_and_made_once():
         assert nums == list(range(1, len(nums) + 1)), nums  # gap-free
         assert sql_value("SELECT count(*) FROM receipts WHERE payment_id IN (" +
                          ", ".join(f"'{p}'" for p in ids) + ")") == "20"
+        # From the success to the stored object: a round or two of 200 ms.
+        names = ", ".join(f"'{p}'" for p in ids)
+        lag = sql("SELECT (percentile_cont(0.5) WITHIN GROUP (ORDER BY l))::int, max(l)::int "
+                  "FROM (SELECT extract(epoch FROM r.stored_at - e.created_at) * 1000 AS l "
+                  "FROM receipts r JOIN events e ON e.payment_id = r.payment_id "
+                  f"AND e.type = 'payment.succeeded' WHERE r.payment_id IN ({names})) x")[0]
+        print(f"      receipt made {lag[0]} ms after the success (median), {lag[1]} ms at most")
+        assert int(lag[1]) < 5000, lag
         # A second worker takes nothing twice: one feed, one cursor.
         pl.start_worker()
         more = [_pay(pl, a, b, 5) for _ in range(10)]
