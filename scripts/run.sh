@@ -33,6 +33,8 @@ fs_nats_start "$VAR" "$NATS_PORT"
 export FINSYS_DATABASE_URL=${FINSYS_DATABASE_URL:-$(fs_pg_url "$VAR" "$PG_PORT")}
 export FINSYS_NATS_URL=${FINSYS_NATS_URL:-$(fs_nats_url "$NATS_PORT")}
 export FINSYS_HTTP_HOST=$HTTP_HOST FINSYS_HTTP_PORT=$HTTP_PORT
+# Receipts' documents (the object store), kept with the rest of ./var.
+export FINSYS_OBJECTS_DIR=${FINSYS_OBJECTS_DIR:-$VAR/objects}
 "$BIN" migrate >/dev/null
 
 if [ ! -s "$VAR/dev-api-key" ]; then
@@ -61,7 +63,8 @@ PostgreSQL:      127.0.0.1:$PG_PORT (data in $VAR/pg, log $VAR/postgres.log)
 NATS JetStream:  127.0.0.1:$NATS_PORT (data in $VAR/nats, log $VAR/nats.log)
 Server log:      $VAR/finsys-server.log
 Provider sim:    http://$HTTP_HOST:$PROVIDER_PORT (log $VAR/provider-sim.log)
-Worker:          settles payments (log $VAR/finsys-worker.log)
+Worker:          settles payments, makes receipts (log $VAR/finsys-worker.log)
+Receipts:        $FINSYS_OBJECTS_DIR
 Dev API key:     $(cat "$VAR/dev-api-key")   (also in $VAR/dev-api-key)
 Try:             curl -H "Authorization: Bearer \$(cat var/dev-api-key)" http://$HTTP_HOST:$HTTP_PORT/v1/accounts
 FinSys is ready at http://$HTTP_HOST:$HTTP_PORT

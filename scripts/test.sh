@@ -80,6 +80,8 @@ if fs_pg_start "$TMP" "$PG_PORT" && fs_nats_start "$TMP" "$NATS_PORT"; then
     export FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_HTTP_HOST=127.0.0.1
     export FINSYS_BIN=$PWD/$ASAN_BUILD/finsys
     export FINSYS_TEST_TMP=$TMP
+    # Receipts' objects, shared by the server and the tests' workers.
+    export FINSYS_OBJECTS_DIR=$TMP/objects
     export FINSYS_URL=http://127.0.0.1:$HTTP_PORT
     "$FINSYS_BIN" migrate >/dev/null && "$FINSYS_BIN" migrate >/dev/null
     export FINSYS_KEY_A=$("$FINSYS_BIN" apikey create --tenant test-a)

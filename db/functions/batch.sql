@@ -472,6 +472,13 @@ BEGIN
             -- The search indexer (db/functions/search.sql), sent alone by
             -- src/search on the worker's loop.
             o := 'ok'; p := fs_index_run((j->>'max')::int)::text;
+        ELSIF j->>'op' = 'receipts_prepare' THEN
+            -- The worker's receipts feed reader (db/functions/receipts.sql),
+            -- sent alone in its own transaction.
+            o := 'ok';
+            p := fs_receipts_prepare((j->>'max')::int, (j->>'retry_after_s')::int)::text;
+        ELSIF j->>'op' = 'receipts_stored' THEN
+            o := 'ok'; p := fs_receipts_stored(j->'receipts')::text;
         ELSIF t IS NULL THEN
             o := 'unauthorized'; p := fs_err('Invalid API key provided.', NULL);
         ELSIF j ? 'idem' AND NOT (it.n = ANY (owned)) THEN
@@ -779,6 +786,8 @@ BEGIN
             -- GET /v1/payments/search (db/functions/search.sql); sent alone,
             -- as every *_list is.
             SELECT * INTO o, p FROM fs_payment_search(t, j);
+        ELSIF j->>'op' = 'receipt_get' THEN
+            SELECT r.o, r.p INTO o, p FROM fs_receipt_get(t, j->>'id') r;
 
         ELSIF j->>'op' = 'payment_list' THEN
             lim := (j->>'limit')::int;

@@ -29,6 +29,7 @@ typedef enum {
     ROUTE_REFUNDS,
     ROUTE_REFUND,
     ROUTE_SEARCH,
+    ROUTE_RECEIPT,
 } route_t;
 
 #define SEGMENTS_MAX 5
@@ -82,6 +83,7 @@ static route_t match(const char *path, const char **id)
     if (payments && strcmp(seg[3], "refunds") == 0) return ROUTE_REFUNDS;
     if (accounts && strcmp(seg[3], "deposits") == 0) return ROUTE_DEPOSITS;
     if (payments && strcmp(seg[3], "cancel") == 0) return ROUTE_CANCEL;
+    if (payments && strcmp(seg[3], "receipt") == 0) return ROUTE_RECEIPT;
     return ROUTE_NONE;
 }
 
@@ -189,6 +191,15 @@ static bool build_get(route_t r, const char *id, const char *query, json_t *item
         }
         if (!path_id(id, FS_REFUND_ID_PREFIX, "refund", err)) return false;
         json_object_set_new(item, "op", json_string("refund_get"));
+        json_object_set_new(item, "id", json_string(id));
+        return true;
+    }
+    if (r == ROUTE_RECEIPT) {
+        if (query != NULL && *query != '\0') {
+            return fs_fail(err, FS_INVALID_REQUEST, NULL, "This route takes no parameters.");
+        }
+        if (!path_id(id, FS_PAYMENT_ID_PREFIX, "payment", err)) return false;
+        json_object_set_new(item, "op", json_string("receipt_get"));
         json_object_set_new(item, "id", json_string(id));
         return true;
     }

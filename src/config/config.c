@@ -113,6 +113,13 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
                    FS_INDEX_INTERVAL_MS_MAX, &c->index_interval_ms, err, err_len)
                != 0)
         return -1;
+    if (str_var("FINSYS_OBJECTS_DIR", "var/objects", c->objects_dir, sizeof(c->objects_dir),
+                err, err_len)
+            != 0
+        || int_var("FINSYS_RECEIPT_INTERVAL_MS", 200, 10, 3600000, &c->receipt_interval_ms,
+                   err, err_len)
+               != 0)
+        return -1;
     if (c->breaker_min_calls > c->breaker_window) {
         snprintf(err, err_len, "FINSYS_BREAKER_MIN_CALLS must not exceed FINSYS_BREAKER_WINDOW");
         return -1;

@@ -40,6 +40,10 @@ typedef struct {
     int worker_port;             /* FINSYS_WORKER_PORT, 8081: /healthz and /state; 0 = none */
     int index_interval_ms;       /* FINSYS_INDEX_INTERVAL_MS, 100: the search indexer; 0 = off */
     char migrations_dir[1024];   /* FINSYS_MIGRATIONS_DIR, the source tree's db/migrations */
+
+    /* Receipts (the worker makes them, the server serves them). */
+    char objects_dir[1024];      /* FINSYS_OBJECTS_DIR, var/objects: the object store */
+    int receipt_interval_ms;     /* FINSYS_RECEIPT_INTERVAL_MS, 200 */
 } fs_config_t;
 
 /* Fills config from the environment. Returns 0, or -1 with err filled. */

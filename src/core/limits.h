@@ -221,4 +221,30 @@
 #define FS_QUEUE_REQUEST_ID_LEN_MAX 128
 #define FS_QUEUE_REASON_LEN_MAX 256
 
+/* --- receipts and the object store (src/objects, src/receipt) --- */
+
+/* An object's key: receipts/<tenant id>/<payment id>.json is under 100
+ * bytes; the bound keeps a path under PATH_MAX with any sane root. */
+#define FS_OBJECT_KEY_LEN_MAX 256
+
+/* The largest object a get reads whole into memory. A receipt is about
+ * 1 KB; anything near this is not a receipt, and is refused rather than
+ * read. */
+#define FS_OBJECT_BYTES_MAX (1024 * 1024)
+
+/* Reads and writes queued on one loop's object I/O thread. Past it the
+ * request is refused with 503: the disk is not keeping up. */
+#define FS_OBJECTS_IO_QUEUE_MAX 1024
+
+/* Events of the receipts feed one prepare takes, and receipts one round
+ * writes: at 200 ms a round, 2,500 receipts/s, more than the worker settles. */
+#define FS_RECEIPT_BATCH_MAX 500
+
+/* An unstored receipt is handed out again this long after it was last
+ * handed out (its worker died or its write failed). */
+#define FS_RECEIPT_RETRY_AFTER_S 10
+
+/* The rendered HTML page of a receipt; the page is about 3 KB. */
+#define FS_RECEIPT_HTML_BYTES_MAX 65536
+
 #endif

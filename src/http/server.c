@@ -24,7 +24,9 @@
 #include <string.h>
 
 #include "../api/api.h"
+#include "../objects/objects.h"
 #include "../queue/queue.h"
+#include "../receipt/receipt.h"
 #include "../store/store.h"
 #include "http.h"
 
@@ -43,6 +45,7 @@ typedef struct {
     bool draining;
     uint64_t drain_deadline_us;
     pthread_t thread;
+    fs_objects_io_t *objects_io; /* reads receipts' objects off the loop */
 } worker_t;
 
 static void send_text(struct evhttp_request *req, int status, const char *body, size_t len,
@@ -51,6 +54,17 @@ static void send_text(struct evhttp_request *req, int status, const char *body, 
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     evhttp_add_header(out, "Content-Type", "application/json");
     if (replayed) evhttp_add_header(out, "Idempotent-Replayed", "true");
+    struct evbuffer *buf = evbuffer_new();
+    evbuffer_add(buf, body, len);
+    evhttp_send_reply(req, status, fs_http_reason(status), buf);
+    evbuffer_free(buf);
+}
+
+/* An answer of another type than JSON (a receipt's HTML page). */
+static void send_typed(struct evhttp_request *req, int status, const char *content_type,
+                       const char *body, size_t len)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
     struct evbuffer *buf = evbuffer_new();
     evbuffer_add(buf, body, len);
     evhttp_send_reply(req, status, fs_http_reason(status), buf);
@@ -102,6 +116,10 @@ static void on_ready(void *arg, const fs_store_result_t *r)
 /* The broker the settlement worker listens to, shared by the threads
  * (libnats is thread-safe); NULL when none is configured or reachable. */
 static fs_queue_t *queue;
+
+/* The object store receipts are read from (FINSYS_OBJECTS_DIR), shared by
+ * the threads; each reads through an fs_objects_io_t of its own. */
+static fs_objects_t *objects;
 
 /* A payment (or a refund) being created: published for settlement once
  * committed. */
@@ -159,6 +177,72 @@ static void on_replayed(void *arg, const fs_store_result_t *r)
         fs_queue_replay_payment(queue, json_string_value(id), request_id);
     }
     json_decref(ids);
+}
+
+/* GET /v1/payments/{id}/receipt: the store names the receipt's object,
+ * the loop's object I/O thread reads it, and the answer is the document as
+ * it was stored (its SHA-256 checked) or its HTML page, by the Accept
+ * header. A missing or damaged object is a 500 and an error in the log: the
+ * row says it was stored, so something outside FinSys lost it
+ * (docs/operations.md says how to make it again). */
+typedef struct {
+    struct evhttp_request *req;
+    fs_objects_io_t *io;
+    char sha256[65];
+    char key[FS_OBJECT_KEY_LEN_MAX + 1];
+} receipt_read_t;
+
+static void on_receipt_read(void *arg, fs_objects_status_t st, char *data, size_t len)
+{
+    receipt_read_t *rd = arg;
+    struct evhttp_request *req = rd->req;
+    char sha[65] = "";
+    if (st == FS_OBJECTS_OK) fs_receipt_sha256_hex(data, len, sha);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Vary", "Accept");
+    const char *accept = evhttp_find_header(evhttp_request_get_input_headers(req), "Accept");
+    char *html = NULL;
+    size_t html_len = 0;
+    if (st == FS_OBJECTS_UNAVAILABLE) {
+        send_error(req, FS_UNAVAILABLE, "FinSys is stopping; retry shortly.", NULL, false);
+    } else if (st != FS_OBJECTS_OK || strcmp(sha, rd->sha256) != 0) {
+        fs_log(FS_LOG_ERROR, "http", "receipt object %s is %s", rd->key,
+               st != FS_OBJECTS_OK ? fs_objects_status_name(st) : "damaged (SHA-256 differs)");
+        send_error(req, FS_INTERNAL,
+                   "The receipt's document is missing or damaged; the operators are told.",
+                   NULL, false);
+    } else if (!fs_receipt_wants_html(accept)) {
+        send_typed(req, 200, "application/json", data, len);
+    } else if ((html = fs_receipt_html(data, len, &html_len)) != NULL) {
+        send_typed(req, 200, "text/html; charset=utf-8", html, html_len);
+    } else {
+        fs_log(FS_LOG_ERROR, "http", "receipt object %s is not a receipt", rd->key);
+        send_error(req, FS_INTERNAL, "The receipt's document cannot be shown.", NULL, false);
+    }
+    free(html);
+    free(data);
+    free(rd);
+}
+
+static void on_receipt_row(void *arg, const fs_store_result_t *r)
+{
+    receipt_read_t *rd = arg;
+    json_t *p = strcmp(r->outcome, "ok") == 0 ? json_loads(r->payload, 0, NULL) : NULL;
+    const char *key = json_string_value(json_object_get(p, "key"));
+    const char *sha = json_string_value(json_object_get(p, "sha256"));
+    if (p == NULL || key == NULL || sha == NULL) {
+        json_decref(p);
+        on_result(rd->req, r); /* not_found saying why, or the store's failure */
+        free(rd);
+        return;
+    }
+    snprintf(rd->key, sizeof(rd->key), "%s", key);
+    snprintf(rd->sha256, sizeof(rd->sha256), "%s", sha);
+    json_decref(p);
+    if (fs_objects_io_get(rd->io, rd->key, on_receipt_read, rd) != 0) {
+        send_error(rd->req, FS_OVERLOADED, "Too many receipts are being read; retry shortly.",
+                   NULL, false);
+        free(rd);
+    }
 }
 
 /* A request rejected before the store, waiting for its API key's check. */
@@ -282,6 +366,14 @@ static void on_request(struct evhttp_request *req, void *arg)
             fs_store_submit(w->store, res.item, on_created, cr);
             return;
         }
+        if (strcmp(op, "receipt_get") == 0) {
+            receipt_read_t *rd = calloc(1, sizeof(*rd));
+            FS_ASSERT(rd != NULL);
+            rd->req = req;
+            rd->io = w->objects_io;
+            fs_store_submit(w->store, res.item, on_receipt_row, rd);
+            return;
+        }
         if (strcmp(op, "dead_replay") == 0) {
             fs_store_submit_alone(w->store, res.item, on_replayed, req);
             return;
@@ -363,7 +455,8 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
         if (w->purge_ev != NULL) event_del(w->purge_ev);
         w->drain_deadline_us = fs_now_us() + FS_HTTP_DRAIN_MS * 1000u;
     }
-    if (fs_store_idle(w->store) || fs_now_us() >= w->drain_deadline_us) {
+    if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io))
+        || fs_now_us() >= w->drain_deadline_us) {
         /* A moment for the last replies to leave their buffers. */
         struct timeval flush = {0, 100 * 1000};
         event_base_loopexit(w->base, &flush);
@@ -389,6 +482,14 @@ int fs_http_serve(const fs_config_t *config)
                             .batch_items = config->batch_items,
                             .batch_wait_us = config->batch_wait_us,
                             .connections = config->db_connections};
+
+    char objects_err[256];
+    objects = fs_objects_open_dir(config->objects_dir, objects_err, sizeof(objects_err));
+    if (objects == NULL) {
+        fs_log(FS_LOG_ERROR, "http", "%s", objects_err);
+        free(workers);
+        return 1;
+    }
 
     /* Only the main thread takes SIGINT and SIGTERM, through sigwait. */
     sigset_t stop;
@@ -419,6 +520,7 @@ int fs_http_serve(const fs_config_t *config)
             break;
         }
         w->store = fs_store_new(w->base, &sc);
+        w->objects_io = fs_objects_io_new(w->base, objects);
         w->drain_ev = evtimer_new(w->base, on_drain, w);
         if (i == 0) {
             w->purge_ev = event_new(w->base, -1, EV_PERSIST, on_purge_timer, w);
@@ -447,6 +549,7 @@ int fs_http_serve(const fs_config_t *config)
         /* The store first: it answers what it still holds while the
          * requests are alive; evhttp_free then frees them. */
         fs_store_free(w->store);
+        fs_objects_io_free(w->objects_io);
         if (w->http != NULL) evhttp_free(w->http);
         if (w->listener != NULL) evconnlistener_free(w->listener);
         event_base_free(w->base);
@@ -454,5 +557,7 @@ int fs_http_serve(const fs_config_t *config)
     free(workers);
     if (queue != NULL) fs_queue_close(queue);
     queue = NULL;
+    fs_objects_close(objects);
+    objects = NULL;
     return rc;
 }

@@ -24,8 +24,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "../objects/objects.h"
 #include "../queue/queue.h"
 #include "../search/search.h"
+#include "../receipt/receipt.h"
 #include "../store/store.h"
 #include "../transaction/transaction.h"
 #include "breaker.h"
@@ -69,6 +71,8 @@ struct worker {
     struct event *incoming_ev;
     struct event *sweep_ev;
     pthread_t fetcher;
+    fs_objects_t *objects;          /* FINSYS_OBJECTS_DIR */
+    fs_receipt_driver_t *receipts; /* makes receipts on the loop */
 };
 
 /* --- jobs ------------------------------------------------------------- */
@@ -579,6 +583,11 @@ int fs_worker_run(const fs_config_t *config)
             rc = -1;
         }
     }
+    if (rc == 0
+        && (w->objects = fs_objects_open_dir(config->objects_dir, err, sizeof(err))) == NULL) {
+        fs_log(FS_LOG_ERROR, "worker", "%s", err);
+        rc = -1;
+    }
     if (rc == 0) {
         fs_store_config_t sc = {.conninfo = config->database_url,
                                 .batch_items = config->batch_items,
@@ -590,6 +599,8 @@ int fs_worker_run(const fs_config_t *config)
         w->sweep_ev = event_new(w->base, -1, EV_PERSIST, on_sweep_timer, w);
         struct timeval every = {config->sweep_interval_s, 0};
         event_add(w->sweep_ev, &every);
+        w->receipts = fs_receipt_driver_new(w->base, w->store, w->objects,
+                                            config->receipt_interval_ms);
 
         pthread_t loop;
         pthread_create(&loop, NULL, loop_main, w);
@@ -610,8 +621,10 @@ int fs_worker_run(const fs_config_t *config)
 
         /* What is left is put back at once for another worker (or this one
          * after a restart); the store answers its callbacks first. */
+        fs_receipt_driver_stop(w->receipts);
         fs_store_free(w->store);
         fs_indexer_free(w->indexer);
+        fs_receipt_driver_free(w->receipts);
         for (int i = 0; i < FS_WORKER_PROVIDER_CONNECTIONS; i++) {
             evhttp_connection_free(w->provider[i]);
             w->provider[i] = NULL;
@@ -644,6 +657,7 @@ int fs_worker_run(const fs_config_t *config)
     }
     if (w->http != NULL) evhttp_free(w->http);
     fs_queue_close(w->queue);
+    fs_objects_close(w->objects);
     event_base_free(w->base);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);

@@ -25,6 +25,7 @@ ROUTES = {
     ("/v1/payments/{id}/refunds", "get"),
     ("/v1/payments/{id}/refunds", "post"),
     ("/v1/refunds/{id}", "get"),
+    ("/v1/payments/{id}/receipt", "get"),
     ("/admin/api/dead-letters", "get"),
     ("/admin/api/dead-letters/{id}/replay", "post"),
 }

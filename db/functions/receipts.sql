@@ -1,0 +1,118 @@
+-- receipts.sql: the receipts of succeeded payments (db/migrations/0004_receipts.sql,
+-- docs/architecture.md, "Receipts and the object store").
+--
+-- fs_receipts_prepare is the receipts feed reader: the worker calls it (op
+-- receipts_prepare, in its own transaction) every FINSYS_RECEIPT_INTERVAL_MS.
+-- It makes a receipt row per payment.succeeded event, in the transaction
+-- that moves the feed's cursor, and hands back the documents to write: the
+-- new ones, and those left unstored for FS_RECEIPT_RETRY_AFTER_S (a worker
+-- that died between the two steps, a failed write). The worker writes them
+-- to the object store and calls fs_receipts_stored (op receipts_stored).
+-- Writing one twice is harmless: the same bytes land under the same key.
+
+-- The document's facts, from the payment as its payment.succeeded event
+-- holds it. The worker adds what is rendered in C (the formatted amount).
+CREATE OR REPLACE FUNCTION fs_receipt_facts(ev events, p_number text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'object', 'receipt', 'number', p_number, 'payment', ev.payment_id,
+        'tenant', ev.tenant_id,
+        'tenant_name', (SELECT tn.name FROM tenants tn WHERE tn.id = ev.tenant_id),
+        'from_account', ev.data->>'from_account',
+        'from_account_name', (SELECT a.name FROM accounts a
+                              WHERE a.id = ev.data->>'from_account'),
+        'to_account', ev.data->>'to_account',
+        'to_account_name', (SELECT a.name FROM accounts a WHERE a.id = ev.data->>'to_account'),
+        'amount', (ev.data->>'amount')::bigint, 'currency', ev.data->>'currency',
+        'status', 'succeeded', 'description', ev.data->'description',
+        'paid_at', fs_ts(ev.created_at), 'issued_at', fs_ts(now()))
+$$;
+
+-- Takes up to p_max events of the 'receipts' feed; returns
+-- {"taken": events taken, "receipts": [{"payment", "key", "document"}]}.
+CREATE OR REPLACE FUNCTION fs_receipts_prepare(p_max int, p_retry_after_s int) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    ev     events;
+    taken  int := 0;
+    num    bigint;
+    label  text;
+    out    json;
+BEGIN
+    FOR ev IN SELECT * FROM fs_feed_take('receipts', p_max) LOOP
+        taken := taken + 1;
+        CONTINUE WHEN ev.type <> 'payment.succeeded';
+        CONTINUE WHEN EXISTS (SELECT 1 FROM receipts r WHERE r.payment_id = ev.payment_id);
+        INSERT INTO receipt_counters AS c (tenant_id, last) VALUES (ev.tenant_id, 1)
+        ON CONFLICT (tenant_id) DO UPDATE SET last = c.last + 1
+        RETURNING c.last INTO num;
+        label := 'RCPT-' || lpad(num::text, 8, '0');
+        INSERT INTO receipts (payment_id, tenant_id, number, object_key, document)
+        VALUES (ev.payment_id, ev.tenant_id, label,
+                'receipts/' || ev.tenant_id || '/' || ev.payment_id || '.json',
+                fs_receipt_facts(ev, label));
+    END LOOP;
+    -- The new rows (handed_at = now(), this transaction's time) and the old
+    -- ones left unstored, handed out again; not those another worker is
+    -- writing now.
+    WITH h AS (
+        UPDATE receipts y SET handed_at = now()
+        WHERE y.payment_id = ANY (ARRAY(
+            SELECT z.payment_id FROM receipts z
+            WHERE z.stored_at IS NULL
+              AND (z.handed_at = now()
+                   OR z.handed_at < now() - make_interval(secs => p_retry_after_s))
+            ORDER BY z.handed_at LIMIT p_max))
+        RETURNING y.*)
+    SELECT json_agg(json_build_object('payment', h.payment_id, 'key', h.object_key,
+                                      'document', h.document) ORDER BY h.created_at)
+    INTO out FROM h;
+    RETURN json_build_object('taken', taken, 'receipts', coalesce(out, '[]'::json));
+END
+$$;
+
+-- Marks written objects stored: p_items is [{"payment", "sha256", "size"}].
+CREATE OR REPLACE FUNCTION fs_receipts_stored(p_items jsonb) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    UPDATE receipts y SET stored_at = now(), sha256 = i.j->>'sha256',
+                          size = (i.j->>'size')::bigint
+    FROM jsonb_array_elements(p_items) AS i(j)
+    WHERE y.payment_id = i.j->>'payment' AND y.stored_at IS NULL;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN json_build_object('stored', n);
+END
+$$;
+
+-- GET /v1/payments/{id}/receipt (op receipt_get): the receipt's object,
+-- for the server to read, or not_found saying why there is none.
+CREATE OR REPLACE FUNCTION fs_receipt_get(p_tenant text, p_payment text,
+                                          OUT o text, OUT p text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    pay payments;
+    rec receipts;
+BEGIN
+    SELECT * INTO pay FROM payments y WHERE y.id = p_payment AND y.tenant_id = p_tenant;
+    IF NOT FOUND THEN
+        o := 'not_found'; p := fs_err(format('No such payment: %L', p_payment), 'id');
+        RETURN;
+    END IF;
+    SELECT * INTO rec FROM receipts y WHERE y.payment_id = pay.id;
+    IF FOUND AND rec.stored_at IS NOT NULL THEN
+        o := 'ok';
+        p := json_build_object('number', rec.number, 'key', rec.object_key,
+                               'sha256', rec.sha256, 'size', rec.size)::text;
+    ELSIF NOT FOUND AND pay.status <> 'succeeded' THEN
+        o := 'not_found';
+        p := fs_err(format('Payment %s is %s; only a succeeded payment has a receipt.',
+                           pay.id, pay.status), 'id');
+    ELSE
+        o := 'not_found';
+        p := fs_err(format('The receipt of payment %s is being made; retry in a moment.',
+                           pay.id), 'id');
+    END IF;
+END
+$$;

@@ -1,0 +1,245 @@
+/*
+ * objects.c: the object store's filesystem implementation and key rules
+ * (see objects.h). Everything here blocks; none of it runs on a loop.
+ */
+#define _GNU_SOURCE
+#include "objects.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../core/core.h"
+
+typedef struct {
+    fs_objects_t base; /* first: the ops */
+    char root[PATH_MAX];
+} dir_store_t;
+
+bool fs_objects_key_is_valid(const char *key)
+{
+    size_t len = key != NULL ? strlen(key) : 0;
+    if (len == 0 || len > FS_OBJECT_KEY_LEN_MAX) return false;
+    const char *seg = key;
+    for (const char *c = key;; c++) {
+        if (*c == '/' || *c == '\0') {
+            /* The segment [seg, c): not empty, not starting with a dot (so
+             * neither "." nor ".." nor a temporary file's name). */
+            if (c == seg || *seg == '.') return false;
+            if (*c == '\0') return true;
+            seg = c + 1;
+            continue;
+        }
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')
+                  || (*c >= '0' && *c <= '9') || *c == '_' || *c == '-' || *c == '.';
+        if (!ok) return false;
+    }
+}
+
+const char *fs_objects_status_name(fs_objects_status_t s)
+{
+    switch (s) {
+    case FS_OBJECTS_OK:
+        return "ok";
+    case FS_OBJECTS_NOT_FOUND:
+        return "not_found";
+    case FS_OBJECTS_TOO_LARGE:
+        return "too_large";
+    case FS_OBJECTS_BAD_KEY:
+        return "bad_key";
+    case FS_OBJECTS_IO_ERROR:
+        return "io_error";
+    case FS_OBJECTS_UNAVAILABLE:
+        return "unavailable";
+    }
+    return "unknown";
+}
+
+/* mkdir -p of path's first len bytes. */
+static int make_dirs(char *path, size_t len)
+{
+    for (size_t i = 1; i <= len; i++) {
+        if (i < len && path[i] != '/') continue;
+        char saved = path[i];
+        path[i] = '\0';
+        int rc = mkdir(path, 0755);
+        path[i] = saved;
+        if (rc != 0 && errno != EEXIST) return -1;
+    }
+    return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static fs_objects_status_t io_error(const char *what, const char *path)
+{
+    fs_log(FS_LOG_ERROR, "objects", "%s %s: %s", what, path, strerror(errno));
+    return FS_OBJECTS_IO_ERROR;
+}
+
+static fs_objects_status_t dir_put(fs_objects_t *store, const char *key, const void *data,
+                                   size_t len)
+{
+    dir_store_t *s = (dir_store_t *)store;
+    char path[PATH_MAX], tmp[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", s->root, key) >= (int)sizeof(path)) {
+        return FS_OBJECTS_BAD_KEY; /* open_dir leaves room: never */
+    }
+    char *slash = strrchr(path, '/');
+    FS_ASSERT(slash != NULL);
+    *slash = '\0';
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    *slash = '/';
+    if (make_dirs(dir, strlen(dir)) != 0) return io_error("mkdir", dir);
+    /* A dot-name: no valid key can collide with it. */
+    char rnd[17];
+    fs_random_base62(rnd, 16);
+    rnd[16] = '\0';
+    if (snprintf(tmp, sizeof(tmp), "%s/.%s.%s.tmp", dir, slash + 1, rnd) >= (int)sizeof(tmp)) {
+        return FS_OBJECTS_BAD_KEY;
+    }
+
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return io_error("create", tmp);
+    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        fs_objects_status_t st = io_error("write", tmp);
+        close(fd);
+        unlink(tmp);
+        return st;
+    }
+    if (close(fd) != 0) {
+        fs_objects_status_t st = io_error("close", tmp);
+        unlink(tmp);
+        return st;
+    }
+    if (rename(tmp, path) != 0) {
+        fs_objects_status_t st = io_error("rename to", path);
+        unlink(tmp);
+        return st;
+    }
+    /* The rename itself is durable once the directory is. */
+    if (fsync_dir(dir) != 0) return io_error("fsync", dir);
+    return FS_OBJECTS_OK;
+}
+
+static fs_objects_status_t dir_get(fs_objects_t *store, const char *key, char **data,
+                                   size_t *len)
+{
+    dir_store_t *s = (dir_store_t *)store;
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", s->root, key) >= (int)sizeof(path)) {
+        return FS_OBJECTS_BAD_KEY;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? FS_OBJECTS_NOT_FOUND : io_error("open", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        fs_objects_status_t rc = io_error("stat", path);
+        close(fd);
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > FS_OBJECT_BYTES_MAX) {
+        close(fd);
+        if (!S_ISREG(st.st_mode)) return FS_OBJECTS_NOT_FOUND;
+        fs_log(FS_LOG_ERROR, "objects", "%s: %lld bytes, more than FS_OBJECT_BYTES_MAX", path,
+               (long long)st.st_size);
+        return FS_OBJECTS_TOO_LARGE;
+    }
+    size_t size = (size_t)st.st_size, got = 0;
+    char *buf = malloc(size + 1);
+    FS_ASSERT(buf != NULL);
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            fs_objects_status_t rc = io_error("read", path);
+            free(buf);
+            close(fd);
+            return rc;
+        }
+        if (n == 0) break; /* shorter than it was: what there is */
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *data = buf;
+    *len = got;
+    return FS_OBJECTS_OK;
+}
+
+static void dir_close(fs_objects_t *store) { free(store); }
+
+static const fs_objects_ops_t dir_ops = {.put = dir_put, .get = dir_get, .close = dir_close};
+
+fs_objects_t *fs_objects_open_dir(const char *dir, char *err, size_t err_len)
+{
+    size_t len = strlen(dir);
+    /* Room for "/" and the longest key. */
+    if (len == 0 || len + 2 + FS_OBJECT_KEY_LEN_MAX + 32 >= PATH_MAX) {
+        snprintf(err, err_len, "FINSYS_OBJECTS_DIR must be a directory path of 1 to %d bytes",
+                 PATH_MAX - FS_OBJECT_KEY_LEN_MAX - 35);
+        return NULL;
+    }
+    dir_store_t *s = calloc(1, sizeof(*s));
+    FS_ASSERT(s != NULL);
+    s->base.ops = &dir_ops;
+    snprintf(s->root, sizeof(s->root), "%s", dir);
+    while (len > 1 && s->root[len - 1] == '/') s->root[--len] = '\0';
+    struct stat st;
+    errno = 0;
+    if (make_dirs(s->root, len) != 0 || stat(s->root, &st) != 0 || !S_ISDIR(st.st_mode)
+        || access(s->root, R_OK | W_OK | X_OK) != 0) {
+        snprintf(err, err_len, "FINSYS_OBJECTS_DIR %s is not a usable directory: %s", s->root,
+                 strerror(errno != 0 ? errno : ENOTDIR));
+        free(s);
+        return NULL;
+    }
+    return &s->base;
+}
+
+fs_objects_status_t fs_objects_put(fs_objects_t *store, const char *key, const void *data,
+                                   size_t len)
+{
+    if (!fs_objects_key_is_valid(key)) return FS_OBJECTS_BAD_KEY;
+    if (len > FS_OBJECT_BYTES_MAX) return FS_OBJECTS_TOO_LARGE;
+    return store->ops->put(store, key, data, len);
+}
+
+fs_objects_status_t fs_objects_get(fs_objects_t *store, const char *key, char **data,
+                                   size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    if (!fs_objects_key_is_valid(key)) return FS_OBJECTS_BAD_KEY;
+    return store->ops->get(store, key, data, len);
+}
+
+void fs_objects_close(fs_objects_t *store)
+{
+    if (store != NULL) store->ops->close(store);
+}

@@ -1,0 +1,98 @@
+/*
+ * objects.h: the object store, where documents (receipts) live.
+ *
+ * The design puts documents in S3; an fs_objects_t is any store behind an
+ * ops struct, and the one implemented here keeps each object as a file under
+ * a root directory (FINSYS_OBJECTS_DIR). A put is durable and atomic: the
+ * bytes go to a temporary file in the object's directory, which is fsynced,
+ * renamed over the key's file, and the directory fsynced, so a reader sees
+ * the old object or the new one, whole, and a crash after put returned
+ * loses nothing.
+ *
+ * Keys are relative paths of segments of [A-Za-z0-9_.-], separated by
+ * single slashes; no segment is empty, "." or "..", or starts with a dot
+ * (temporary files do), and at most FS_OBJECT_KEY_LEN_MAX bytes: a key can
+ * never name anything outside the root.
+ *
+ * fs_objects_put and fs_objects_get BLOCK on the disk: never call them on an
+ * event loop thread. A loop uses an fs_objects_io_t, whose thread does the
+ * blocking part and hands the result back to the loop.
+ */
+#ifndef FS_OBJECTS_H
+#define FS_OBJECTS_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum {
+    FS_OBJECTS_OK = 0,
+    FS_OBJECTS_NOT_FOUND,   /* no object under the key */
+    FS_OBJECTS_TOO_LARGE,   /* larger than FS_OBJECT_BYTES_MAX */
+    FS_OBJECTS_BAD_KEY,     /* the key breaks the rules above */
+    FS_OBJECTS_IO_ERROR,    /* the disk refused (logged with errno) */
+    FS_OBJECTS_UNAVAILABLE, /* fs_objects_io_t freed before the work was done */
+} fs_objects_status_t;
+
+typedef struct fs_objects fs_objects_t;
+
+/* A store's implementation. Each function may be called from any thread at
+ * once: an implementation keeps no state that calls share. */
+typedef struct {
+    fs_objects_status_t (*put)(fs_objects_t *store, const char *key, const void *data,
+                               size_t len);
+    /* On FS_OBJECTS_OK, *data is a new malloc'd buffer of *len bytes plus a
+     * terminating NUL (not counted), which the caller frees. */
+    fs_objects_status_t (*get)(fs_objects_t *store, const char *key, char **data, size_t *len);
+    void (*close)(fs_objects_t *store);
+} fs_objects_ops_t;
+
+struct fs_objects {
+    const fs_objects_ops_t *ops;
+};
+
+/* The filesystem store under dir, which is created (with its parents) if
+ * missing. Returns NULL with err filled when dir cannot be made or used. */
+fs_objects_t *fs_objects_open_dir(const char *dir, char *err, size_t err_len);
+
+/* Blocking: see above. */
+fs_objects_status_t fs_objects_put(fs_objects_t *store, const char *key, const void *data,
+                                   size_t len);
+fs_objects_status_t fs_objects_get(fs_objects_t *store, const char *key, char **data,
+                                   size_t *len);
+void fs_objects_close(fs_objects_t *store);
+
+/* Whether key follows the rules above. */
+bool fs_objects_key_is_valid(const char *key);
+
+const char *fs_objects_status_name(fs_objects_status_t status);
+
+/* --- off the loop ----------------------------------------------------- */
+
+typedef struct fs_objects_io fs_objects_io_t;
+
+/* The result of a put (data NULL) or a get (on FS_OBJECTS_OK, data is a
+ * malloc'd buffer that the callback owns and frees). Called on the loop's
+ * thread. */
+typedef void (*fs_objects_cb)(void *arg, fs_objects_status_t status, char *data, size_t len);
+
+/* One thread doing store's blocking calls for the loop of base. The store
+ * must outlive it. */
+fs_objects_io_t *fs_objects_io_new(struct event_base *base, fs_objects_t *store);
+
+/* Queues a put of len bytes of data (copied) or a get. Returns 0, or -1 when
+ * FS_OBJECTS_IO_QUEUE_MAX are queued already: then cb is never called. */
+int fs_objects_io_put(fs_objects_io_t *io, const char *key, const void *data, size_t len,
+                      fs_objects_cb cb, void *arg);
+int fs_objects_io_get(fs_objects_io_t *io, const char *key, fs_objects_cb cb, void *arg);
+
+/* True when nothing is queued, running or waiting for its callback. */
+bool fs_objects_io_idle(const fs_objects_io_t *io);
+
+/* Stops the thread after the call it is making. Results not yet delivered
+ * are delivered now, and what was still queued gets FS_OBJECTS_UNAVAILABLE,
+ * from this call (on the caller's thread, which must be the loop's or the
+ * loop must have stopped). */
+void fs_objects_io_free(fs_objects_io_t *io);
+
+#endif

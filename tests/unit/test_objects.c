@@ -1,0 +1,231 @@
+/* Unit tests of src/objects: the key rules, the filesystem store's put/get
+ * in a temporary directory, and its I/O thread handing results to a loop. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <event2/thread.h>
+
+#include "../../src/core/core.h"
+#include "../../src/objects/objects.h"
+
+static char root[256];
+
+static int make_root(void **state)
+{
+    (void)state;
+    snprintf(root, sizeof(root), "/tmp/finsys-objects-XXXXXX");
+    return mkdtemp(root) != NULL ? 0 : -1;
+}
+
+static int remove_root(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void keys_are_checked(void **state)
+{
+    (void)state;
+    assert_true(fs_objects_key_is_valid("receipts/ten_1/pay_abc.json"));
+    assert_true(fs_objects_key_is_valid("a"));
+    assert_true(fs_objects_key_is_valid("a-b_c.D/9"));
+    const char *bad[] = {"", "/abs", "a/", "a//b", "..", "a/../b", "./a", "a/.hidden",
+                         "a b", "a\\b", "a/b?c", "caf\xc3\xa9", "a\nb", "a/..", "."};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_false(fs_objects_key_is_valid(bad[i]));
+    }
+    char longest[FS_OBJECT_KEY_LEN_MAX + 2];
+    memset(longest, 'k', sizeof(longest));
+    longest[FS_OBJECT_KEY_LEN_MAX] = '\0';
+    assert_true(fs_objects_key_is_valid(longest));
+    longest[FS_OBJECT_KEY_LEN_MAX] = 'k';
+    longest[FS_OBJECT_KEY_LEN_MAX + 1] = '\0';
+    assert_false(fs_objects_key_is_valid(longest));
+    assert_false(fs_objects_key_is_valid(NULL));
+}
+
+/* Files in dir whose name starts with a dot: a temporary file left over. */
+static int dot_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' && strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void put_then_get_round_trips(void **state)
+{
+    (void)state;
+    char err[256];
+    fs_objects_t *s = fs_objects_open_dir(root, err, sizeof(err));
+    assert_non_null(s);
+    const char doc[] = "{\"object\":\"receipt\"}";
+    assert_int_equal(fs_objects_put(s, "receipts/ten_a/pay_1.json", doc, strlen(doc)),
+                     FS_OBJECTS_OK);
+    char *data;
+    size_t len;
+    assert_int_equal(fs_objects_get(s, "receipts/ten_a/pay_1.json", &data, &len), FS_OBJECTS_OK);
+    assert_int_equal(len, strlen(doc));
+    assert_string_equal(data, doc);
+    free(data);
+
+    /* A second put replaces the object whole, and leaves no temporary file. */
+    assert_int_equal(fs_objects_put(s, "receipts/ten_a/pay_1.json", "v2", 2), FS_OBJECTS_OK);
+    assert_int_equal(fs_objects_get(s, "receipts/ten_a/pay_1.json", &data, &len), FS_OBJECTS_OK);
+    assert_int_equal(len, 2);
+    assert_memory_equal(data, "v2", 2);
+    free(data);
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/receipts/ten_a", root);
+    assert_int_equal(dot_files(dir), 0);
+
+    /* The file is where the key says. */
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/receipts/ten_a/pay_1.json", root);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 2);
+    fs_objects_close(s);
+}
+
+static void missing_bad_and_oversized_objects_are_refused(void **state)
+{
+    (void)state;
+    char err[256];
+    fs_objects_t *s = fs_objects_open_dir(root, err, sizeof(err));
+    assert_non_null(s);
+    char *data = (char *)"untouched";
+    size_t len = 7;
+    assert_int_equal(fs_objects_get(s, "receipts/none.json", &data, &len),
+                     FS_OBJECTS_NOT_FOUND);
+    assert_null(data);
+    assert_int_equal(fs_objects_get(s, "../etc/passwd", &data, &len), FS_OBJECTS_BAD_KEY);
+    assert_int_equal(fs_objects_put(s, "/etc/x", "x", 1), FS_OBJECTS_BAD_KEY);
+    assert_int_equal(fs_objects_put(s, "a/../../x", "x", 1), FS_OBJECTS_BAD_KEY);
+    /* A directory is no object. */
+    assert_int_equal(fs_objects_put(s, "d/x", "x", 1), FS_OBJECTS_OK);
+    assert_int_equal(fs_objects_get(s, "d", &data, &len), FS_OBJECTS_NOT_FOUND);
+
+    /* An object grown past the limit behind the store's back is not read. */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/big", root);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(ftruncate(fileno(f), FS_OBJECT_BYTES_MAX + 1), 0);
+    fclose(f);
+    assert_int_equal(fs_objects_get(s, "big", &data, &len), FS_OBJECTS_TOO_LARGE);
+    char *huge = calloc(1, FS_OBJECT_BYTES_MAX + 1);
+    assert_int_equal(fs_objects_put(s, "huge", huge, FS_OBJECT_BYTES_MAX + 1),
+                     FS_OBJECTS_TOO_LARGE);
+    free(huge);
+    fs_objects_close(s);
+}
+
+static void an_unusable_root_is_refused(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    char file[512];
+    snprintf(file, sizeof(file), "%s/plain-file", root);
+    FILE *f = fopen(file, "w");
+    fclose(f);
+    assert_null(fs_objects_open_dir(file, err, sizeof(err)));
+    assert_non_null(strstr(err, "FINSYS_OBJECTS_DIR"));
+    assert_null(fs_objects_open_dir("", err, sizeof(err)));
+    /* A missing root is made. */
+    char fresh[512];
+    snprintf(fresh, sizeof(fresh), "%s/new/deeper/", root);
+    fs_objects_t *s = fs_objects_open_dir(fresh, err, sizeof(err));
+    assert_non_null(s);
+    fs_objects_close(s);
+}
+
+/* The I/O thread: results come back on the loop. */
+typedef struct {
+    int calls;
+    fs_objects_status_t last;
+    char text[64];
+    struct event_base *base;
+} seen_t;
+
+static void on_io(void *arg, fs_objects_status_t st, char *data, size_t len)
+{
+    seen_t *seen = arg;
+    seen->calls++;
+    seen->last = st;
+    snprintf(seen->text, sizeof(seen->text), "%.*s", (int)len, data != NULL ? data : "");
+    free(data);
+    event_base_loopbreak(seen->base);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+static void io_thread_answers_on_the_loop(void **state)
+{
+    (void)state;
+    char err[256];
+    fs_objects_t *s = fs_objects_open_dir(root, err, sizeof(err));
+    struct event_base *base = event_base_new();
+    /* A loop with nothing else to wait for would return at once. */
+    struct event *keep = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+    struct timeval tick = {0, 10000};
+    event_add(keep, &tick);
+    fs_objects_io_t *io = fs_objects_io_new(base, s);
+    seen_t seen = {.base = base};
+    assert_int_equal(fs_objects_io_put(io, "io/obj", "hello", 5, on_io, &seen), 0);
+    assert_false(fs_objects_io_idle(io));
+    event_base_dispatch(base);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.last, FS_OBJECTS_OK);
+    assert_int_equal(fs_objects_io_get(io, "io/obj", on_io, &seen), 0);
+    event_base_dispatch(base);
+    assert_int_equal(seen.calls, 2);
+    assert_string_equal(seen.text, "hello");
+    assert_int_equal(fs_objects_io_get(io, "io/none", on_io, &seen), 0);
+    event_base_dispatch(base);
+    assert_int_equal(seen.last, FS_OBJECTS_NOT_FOUND);
+    assert_true(fs_objects_io_idle(io));
+
+    /* Freed with work queued: every callback is called, once. */
+    for (int i = 0; i < 10; i++) fs_objects_io_get(io, "io/obj", on_io, &seen);
+    fs_objects_io_free(io);
+    assert_int_equal(seen.calls, 13);
+    event_free(keep);
+    event_base_free(base);
+    fs_objects_close(s);
+}
+
+int main(void)
+{
+    evthread_use_pthreads();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(keys_are_checked),
+        cmocka_unit_test(put_then_get_round_trips),
+        cmocka_unit_test(missing_bad_and_oversized_objects_are_refused),
+        cmocka_unit_test(an_unusable_root_is_refused),
+        cmocka_unit_test(io_thread_answers_on_the_loop),
+    };
+    return cmocka_run_group_tests(tests, make_root, remove_root);
+}
