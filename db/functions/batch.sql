@@ -346,6 +346,10 @@ BEGIN
                     e_data := e_data || p::jsonb;
                 END IF;
             END IF;
+        ELSIF j->>'op' IN ('webhook_fanout', 'webhook_sweep', 'webhook_claim',
+                           'webhook_finish') THEN
+            -- The notifier's (src/notify), in db/functions/webhooks.sql.
+            SELECT wh.o, wh.p INTO o, p FROM fs_webhook_internal(j) wh;
         ELSIF t IS NULL THEN
             o := 'unauthorized'; p := fs_err('Invalid API key provided.', NULL);
         ELSIF j ? 'idem' AND NOT (it.n = ANY (owned)) THEN
@@ -685,6 +689,10 @@ BEGIN
                 END IF;
                 o := 'ok'; p := fs_list_json(data, more);
             END IF;
+
+        ELSIF j->>'op' IN ('webhook_endpoint_create', 'webhook_endpoint_get',
+                           'webhook_endpoint_list', 'webhook_endpoint_delete') THEN
+            SELECT wh.o, wh.p INTO o, p FROM fs_webhook_api(j, t) wh;
 
         ELSE
             RAISE EXCEPTION 'fs_batch: unknown op %', j->>'op';

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../notify/notify.h"
 #include "../queue/queue.h"
 #include "../store/store.h"
 #include "breaker.h"
@@ -562,6 +563,7 @@ int fs_worker_run(const fs_config_t *config)
                                 .batch_wait_us = config->batch_wait_us,
                                 .connections = config->db_connections};
         w->store = fs_store_new(w->base, &sc);
+        fs_notifier_t *notifier = fs_notifier_new(config, w->base, w->store, w->queue);
         w->incoming_ev = event_new(w->base, -1, 0, on_incoming, w);
         w->sweep_ev = event_new(w->base, -1, EV_PERSIST, on_sweep_timer, w);
         struct timeval every = {config->sweep_interval_s, 0};
@@ -587,6 +589,7 @@ int fs_worker_run(const fs_config_t *config)
         /* What is left is put back at once for another worker (or this one
          * after a restart); the store answers its callbacks first. */
         fs_store_free(w->store);
+        fs_notifier_free(notifier);
         for (int i = 0; i < FS_WORKER_PROVIDER_CONNECTIONS; i++) {
             evhttp_connection_free(w->provider[i]);
             w->provider[i] = NULL;
