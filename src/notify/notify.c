@@ -5,8 +5,11 @@
  * by the loop from the moment it is handed over, and freed by job_done() once
  * its message is acknowledged or put back, or by the fetch thread after it
  * moved the message to the dead letters. While it POSTs, the job names its
- * connection, which libevent frees once the request completes (or
- * fs_notifier_free does). `inflight` counts jobs that exist.
+ * connection (one per attempt). A connection cannot be freed inside its own
+ * request's callback, and libevent's free-on-completion misses failed
+ * connects, so the callback moves it to `spent`, which the reaper event
+ * frees right after (and fs_notifier_free, what is left). `inflight` counts
+ * jobs that exist.
  */
 #define _GNU_SOURCE
 #include "notify.h"
@@ -192,7 +195,9 @@ struct fs_notifier {
     bool stopping;
 
     job_t *all; /* loop thread only */
-    struct event *incoming_ev, *fanout_ev, *sweep_ev;
+    struct evhttp_connection **spent; /* loop thread only: connections to free */
+    size_t spent_count, spent_cap;
+    struct event *incoming_ev, *fanout_ev, *sweep_ev, *reap_ev;
     pthread_t fetcher;
 };
 
@@ -302,10 +307,31 @@ static void finish(job_t *job, int http_status, const char *error)
 
 /* --- step 2: the POST ---------------------------------------------------- */
 
+static void reap(fs_notifier_t *n)
+{
+    for (size_t i = 0; i < n->spent_count; i++) evhttp_connection_free(n->spent[i]);
+    n->spent_count = 0;
+}
+
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    reap(arg);
+}
+
 static void on_response(struct evhttp_request *req, void *arg)
 {
     job_t *job = arg;
-    job->conn = NULL; /* libevent frees it now that its one request is over */
+    fs_notifier_t *n = job->n;
+    if (n->spent_count == n->spent_cap) {
+        n->spent_cap = n->spent_cap == 0 ? 64 : 2 * n->spent_cap;
+        n->spent = realloc(n->spent, n->spent_cap * sizeof(*n->spent));
+        FS_ASSERT(n->spent != NULL);
+    }
+    n->spent[n->spent_count++] = job->conn;
+    job->conn = NULL;
+    event_active(n->reap_ev, EV_TIMEOUT, 0);
     int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
     char why[64];
     if (code == 0) {
@@ -357,7 +383,6 @@ static void post(job_t *job, const char *url, const char *secret, const char *ev
         job->conn = NULL;
         return finish(job, 0, "cannot send the request");
     }
-    evhttp_connection_free_on_completion(job->conn);
 }
 
 /* --- step 1: claim -------------------------------------------------------- */
@@ -600,7 +625,9 @@ fs_notifier_t *fs_notifier_new(const fs_config_t *config, struct event_base *bas
     n->incoming_ev = event_new(base, -1, 0, on_incoming, n);
     n->fanout_ev = event_new(base, -1, 0, on_fanout_timer, n);
     n->sweep_ev = event_new(base, -1, EV_PERSIST, on_sweep_timer, n);
-    FS_ASSERT(n->incoming_ev != NULL && n->fanout_ev != NULL && n->sweep_ev != NULL);
+    n->reap_ev = event_new(base, -1, 0, on_reap, n);
+    FS_ASSERT(n->incoming_ev != NULL && n->fanout_ev != NULL && n->sweep_ev != NULL
+              && n->reap_ev != NULL);
     fanout_again(n, 0);
     struct timeval every = {config->sweep_interval_s, 0};
     event_add(n->sweep_ev, &every);
@@ -646,6 +673,9 @@ void fs_notifier_free(fs_notifier_t *n)
     event_free(n->incoming_ev);
     event_free(n->fanout_ev);
     event_free(n->sweep_ev);
+    reap(n);
+    free(n->spent);
+    event_free(n->reap_ev);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     free(n);
