@@ -479,6 +479,10 @@ BEGIN
             p := fs_receipts_prepare((j->>'max')::int, (j->>'retry_after_s')::int)::text;
         ELSIF j->>'op' = 'receipts_stored' THEN
             o := 'ok'; p := fs_receipts_stored(j->'receipts')::text;
+        ELSIF j->>'op' IN ('webhook_fanout', 'webhook_sweep', 'webhook_claim',
+                           'webhook_finish') THEN
+            -- The notifier's (src/notify), in db/functions/webhooks.sql.
+            SELECT wh.o, wh.p INTO o, p FROM fs_webhook_internal(j) wh;
         ELSIF t IS NULL THEN
             o := 'unauthorized'; p := fs_err('Invalid API key provided.', NULL);
         ELSIF j ? 'idem' AND NOT (it.n = ANY (owned)) THEN
@@ -942,6 +946,9 @@ BEGIN
                       ORDER BY y.seq DESC LIMIT lim + 1) s;
                 o := 'ok'; p := fs_list_json(data, more);
             END IF;
+        ELSIF j->>'op' IN ('webhook_endpoint_create', 'webhook_endpoint_get',
+                           'webhook_endpoint_list', 'webhook_endpoint_delete') THEN
+            SELECT wh.o, wh.p INTO o, p FROM fs_webhook_api(j, t) wh;
 
         ELSE
             RAISE EXCEPTION 'fs_batch: unknown op %', j->>'op';

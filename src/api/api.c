@@ -10,6 +10,7 @@
 #include "../event/event.h"
 #include "../idempotency/idempotency.h"
 #include "../search/search.h"
+#include "../notify/notify.h"
 #include "../transaction/transaction.h"
 #include "../validate/validate.h"
 
@@ -30,6 +31,8 @@ typedef enum {
     ROUTE_REFUND,
     ROUTE_SEARCH,
     ROUTE_RECEIPT,
+    ROUTE_WEBHOOK_ENDPOINTS,
+    ROUTE_WEBHOOK_ENDPOINT,
 } route_t;
 
 #define SEGMENTS_MAX 5
@@ -74,6 +77,10 @@ static route_t match(const char *path, const char **id)
     bool accounts = strcmp(seg[1], "accounts") == 0;
     bool payments = strcmp(seg[1], "payments") == 0;
     if (n == 2 && strcmp(seg[1], "events") == 0) return ROUTE_EVENTS;
+    if (strcmp(seg[1], "webhook_endpoints") == 0) {
+        if (n == 3) *id = seg[2];
+        return n == 2 ? ROUTE_WEBHOOK_ENDPOINTS : n == 3 ? ROUTE_WEBHOOK_ENDPOINT : ROUTE_NONE;
+    }
     if (n == 2) return accounts ? ROUTE_ACCOUNTS : payments ? ROUTE_PAYMENTS : ROUTE_NONE;
     *id = seg[2];
     if (n == 3 && strcmp(seg[1], "refunds") == 0) return ROUTE_REFUND;
@@ -101,7 +108,10 @@ static const char *allowed(route_t r)
     case ROUTE_ACCOUNTS:
     case ROUTE_PAYMENTS:
     case ROUTE_REFUNDS:
+    case ROUTE_WEBHOOK_ENDPOINTS:
         return "GET, POST";
+    case ROUTE_WEBHOOK_ENDPOINT:
+        return "GET, DELETE";
     case ROUTE_DEPOSITS:
     case ROUTE_CANCEL:
     case ROUTE_DEAD_REPLAY:
@@ -116,6 +126,7 @@ static bool method_ok(route_t r, fs_method_t m)
     const char *a = allowed(r);
     if (m == FS_METHOD_GET) return strstr(a, "GET") != NULL;
     if (m == FS_METHOD_POST) return strstr(a, "POST") != NULL;
+    if (m == FS_METHOD_DELETE) return strstr(a, "DELETE") != NULL;
     return false;
 }
 
@@ -142,6 +153,9 @@ static bool build_post(route_t r, const char *id, const json_t *body, json_t *it
     case ROUTE_PAYMENTS:
         json_object_set_new(item, "op", json_string("payment_create"));
         return fs_transaction_parse_create(body, item, err);
+    case ROUTE_WEBHOOK_ENDPOINTS:
+        json_object_set_new(item, "op", json_string("webhook_endpoint_create"));
+        return fs_notify_parse_endpoint_create(body, item, err);
     case ROUTE_CANCEL:
         if (!path_id(id, FS_PAYMENT_ID_PREFIX, "payment", err)) return false;
         if (!fs_validate_known_fields(body, none, err)) return false;
@@ -216,6 +230,18 @@ static bool build_get(route_t r, const char *id, const char *query, json_t *item
         json_object_set_new(item, "op", json_string("event_list"));
         return fs_event_parse_list(query, item, err);
     }
+    if (r == ROUTE_WEBHOOK_ENDPOINTS) {
+        json_object_set_new(item, "op", json_string("webhook_endpoint_list"));
+        return fs_validate_list_query(query, FS_WEBHOOK_ENDPOINT_ID_PREFIX, none, item, err);
+    }
+    if (r == ROUTE_WEBHOOK_ENDPOINT) {
+        if (query != NULL && *query != '\0')
+            return fs_fail(err, FS_INVALID_REQUEST, NULL, "This route takes no parameters.");
+        if (!path_id(id, FS_WEBHOOK_ENDPOINT_ID_PREFIX, "webhook endpoint", err)) return false;
+        json_object_set_new(item, "op", json_string("webhook_endpoint_get"));
+        json_object_set_new(item, "id", json_string(id));
+        return true;
+    }
     if (r == ROUTE_ACCOUNTS) {
         json_object_set_new(item, "op", json_string("account_list"));
         return fs_validate_list_query(query, FS_ACCOUNT_ID_PREFIX, none, item, err);
@@ -258,6 +284,18 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
 
     if (req->method == FS_METHOD_GET) {
         if (!build_get(r, id, req->query, res->item, &res->err)) return reject(res);
+        res->action = FS_API_STORE;
+        return;
+    }
+    if (req->method == FS_METHOD_DELETE) {
+        /* Deleting twice deletes once (the second gets 404): no
+         * Idempotency-Key, no body. */
+        if (!build_get(r, id, req->query, res->item, &res->err)) return reject(res);
+        if (req->body_len > 0) {
+            fs_fail(&res->err, FS_INVALID_REQUEST, NULL, "DELETE takes no body.");
+            return reject(res);
+        }
+        json_object_set_new(res->item, "op", json_string("webhook_endpoint_delete"));
         res->action = FS_API_STORE;
         return;
     }

@@ -17,7 +17,7 @@
 
 #include "../core/core.h"
 
-typedef enum { FS_METHOD_GET, FS_METHOD_POST, FS_METHOD_OTHER } fs_method_t;
+typedef enum { FS_METHOD_GET, FS_METHOD_POST, FS_METHOD_DELETE, FS_METHOD_OTHER } fs_method_t;
 
 typedef struct {
     fs_method_t method;

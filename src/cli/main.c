@@ -52,6 +52,9 @@ static const char usage_worker[] =
     "  FINSYS_BREAKER_FAILURE_PCT (50)  FINSYS_BREAKER_OPEN_MS (5000)  FINSYS_BREAKER_PROBES (3)\n"
     "  FINSYS_SWEEP_AFTER_S (30)  FINSYS_SWEEP_INTERVAL_S (10)\n"
     "  FINSYS_WORKER_PORT (8081; GET /healthz and /state, the breaker's state; 0 = none)\n"
+    "Also delivers webhooks (docs/webhooks.md):\n"
+    "  FINSYS_WEBHOOK_TIMEOUT_MS (5000)  FINSYS_WEBHOOK_BACKOFF_BASE_MS (10000)\n"
+    "  FINSYS_WEBHOOK_RETRY_PERIOD_S (86400)\n"
     "  FINSYS_BATCH_ITEMS, FINSYS_BATCH_WAIT_US, FINSYS_DB_CONNECTIONS, FINSYS_LOG_LEVEL\n";
 
 static const char usage_migrate[] =

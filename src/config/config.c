@@ -120,6 +120,16 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
                    err, err_len)
                != 0)
         return -1;
+    if (int_var("FINSYS_WEBHOOK_TIMEOUT_MS", 5000, 10, FS_WEBHOOK_TIMEOUT_MS_MAX,
+                &c->webhook_timeout_ms, err, err_len)
+            != 0
+        || int_var("FINSYS_WEBHOOK_BACKOFF_BASE_MS", 10000, 1, FS_NOTIFY_BACKOFF_MAX_MS,
+                   &c->webhook_backoff_base_ms, err, err_len)
+               != 0
+        || int_var("FINSYS_WEBHOOK_RETRY_PERIOD_S", 86400, 1, 30 * 86400,
+                   &c->webhook_retry_period_s, err, err_len)
+               != 0)
+        return -1;
     if (c->breaker_min_calls > c->breaker_window) {
         snprintf(err, err_len, "FINSYS_BREAKER_MIN_CALLS must not exceed FINSYS_BREAKER_WINDOW");
         return -1;

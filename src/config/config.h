@@ -39,6 +39,11 @@ typedef struct {
     int sweep_interval_s;        /* FINSYS_SWEEP_INTERVAL_S, 10 */
     int worker_port;             /* FINSYS_WORKER_PORT, 8081: /healthz and /state; 0 = none */
     int index_interval_ms;       /* FINSYS_INDEX_INTERVAL_MS, 100: the search indexer; 0 = off */
+
+    /* Webhooks (src/notify; the worker delivers them). */
+    int webhook_timeout_ms;      /* FINSYS_WEBHOOK_TIMEOUT_MS, 5000 */
+    int webhook_backoff_base_ms; /* FINSYS_WEBHOOK_BACKOFF_BASE_MS, 10000, doubling */
+    int webhook_retry_period_s;  /* FINSYS_WEBHOOK_RETRY_PERIOD_S, 86400, then dead */
     char migrations_dir[1024];   /* FINSYS_MIGRATIONS_DIR, the source tree's db/migrations */
 
     /* Receipts (the worker makes them, the server serves them). */

@@ -247,4 +247,52 @@
 /* The rendered HTML page of a receipt; the page is about 3 KB. */
 #define FS_RECEIPT_HTML_BYTES_MAX 65536
 
+/* Webhooks (src/notify, docs/webhooks.md). */
+
+/* Live endpoints per tenant: each event is POSTed once per subscribed
+ * endpoint, so this bounds the fan-out of one event. */
+#define FS_WEBHOOK_ENDPOINTS_MAX 16
+
+/* An endpoint's URL, in bytes: http://IP:PORT/path fits easily. */
+#define FS_WEBHOOK_URL_LEN_MAX 2048
+
+/* Event types in one endpoint's list: every type there is (7) and "*", with
+ * room for the types to come. */
+#define FS_WEBHOOK_EVENTS_MAX 16
+
+/* Deliveries one worker has in flight (claimed, being POSTed, or being
+ * recorded). Each holds a message unacknowledged and an outgoing connection;
+ * a slow receiver uses its slot for up to FINSYS_WEBHOOK_TIMEOUT_MS. */
+#define FS_NOTIFY_INFLIGHT_MAX 256
+
+/* The back-off doubles from FINSYS_WEBHOOK_BACKOFF_BASE_MS up to this: over
+ * the default 24 hours an endpoint that stays down is tried about 30 times,
+ * at most an hour apart. */
+#define FS_NOTIFY_BACKOFF_MAX_MS (3600 * 1000)
+
+/* The fan-out takes at most this many events a pass, and runs again at once
+ * while it gets that many; otherwise every FS_NOTIFY_FANOUT_INTERVAL_MS
+ * (the latency it adds to a webhook). */
+#define FS_NOTIFY_FANOUT_MAX 500
+#define FS_NOTIFY_FANOUT_INTERVAL_MS 200
+
+/* Deliveries one sweep publishes again; the next sweep takes the rest. */
+#define FS_NOTIFY_SWEEP_MAX 1000
+
+/* A receiver's answer we read: only its status matters. A longer body fails
+ * the attempt (it is retried). */
+#define FS_NOTIFY_RESPONSE_BODY_MAX_BYTES (64 * 1024)
+
+/* A claim holds the delivery for the timeout plus this margin: a second
+ * message for it arriving meanwhile is dropped. */
+#define FS_NOTIFY_LEASE_MARGIN_MS 5000
+
+/* A message that arrives this much before its delivery is due is still
+ * taken (the broker's timer and PostgreSQL's clock differ a little). */
+#define FS_NOTIFY_DUE_SLACK_MS 1000
+
+/* The delivery timeout's bounds (FINSYS_WEBHOOK_TIMEOUT_MS): the lease above
+ * must end before the broker's ack wait (FS_QUEUE_ACK_WAIT_MS) redelivers. */
+#define FS_WEBHOOK_TIMEOUT_MS_MAX 20000
+
 #endif

@@ -292,6 +292,8 @@ static fs_method_t method_of(struct evhttp_request *req)
         return FS_METHOD_GET;
     case EVHTTP_REQ_POST:
         return FS_METHOD_POST;
+    case EVHTTP_REQ_DELETE:
+        return FS_METHOD_DELETE;
     default:
         return FS_METHOD_OTHER;
     }

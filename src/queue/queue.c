@@ -26,12 +26,32 @@
 #define NANOS_PER_MS INT64_C(1000000)
 #define NANOS_PER_S INT64_C(1000000000)
 
+/* A work queue of the broker: the payments to settle, or the webhook
+ * deliveries to attempt. Each has its stream, subject, consumer, dead letters
+ * and the body field that carries its id. */
+typedef struct {
+    const char *stream, *subject, *consumer, *dead_stream, *dead_subject, *id_field;
+    const char *what; /* for logs */
+} lane_t;
+
+enum { LANE_PAYMENTS, LANE_NOTIFICATIONS, LANE_COUNT };
+
+static const lane_t lanes[LANE_COUNT] = {
+    [LANE_PAYMENTS] = {FS_QUEUE_STREAM_PAYMENTS, FS_QUEUE_SUBJECT_PAYMENTS,
+                       FS_QUEUE_CONSUMER_SETTLER, FS_QUEUE_STREAM_PAYMENTS_DEAD,
+                       FS_QUEUE_SUBJECT_PAYMENTS_DEAD, "payment_id", "payment"},
+    [LANE_NOTIFICATIONS] = {FS_QUEUE_STREAM_NOTIFICATIONS, FS_QUEUE_SUBJECT_NOTIFICATIONS_DELIVER,
+                            FS_QUEUE_CONSUMER_NOTIFIER, FS_QUEUE_STREAM_NOTIFICATIONS_DEAD,
+                            FS_QUEUE_SUBJECT_NOTIFICATIONS_DEAD, "delivery_id", "delivery"},
+};
+
 struct fs_queue {
     natsOptions *opts;
     natsConnection *nc;
     jsCtx *js;
-    pthread_mutex_t sub_lock; /* guards sub's creation */
-    natsSubscription *sub;    /* pull subscription to "settler"; NULL until the first fetch */
+    pthread_mutex_t sub_lock; /* guards the creation of subs */
+    /* pull subscriptions to each lane's consumer; NULL until its first fetch */
+    natsSubscription *subs[LANE_COUNT];
     atomic_uint_fast64_t published;
     atomic_uint_fast64_t refused;
     atomic_uint_fast64_t failed;
@@ -40,6 +60,7 @@ struct fs_queue {
 
 struct fs_queue_msg {
     fs_queue_t *q;
+    const lane_t *lane;
     natsMsg *msg; /* owned */
     uint64_t deliveries;
     uint64_t sequence; /* in FS_PAYMENTS */
@@ -242,11 +263,13 @@ static bool ensure_stream(fs_queue_t *q, const char *name, const char *subject,
     return false;
 }
 
-static void settler_config(jsConsumerConfig *cfg)
+static void consumer_config(jsConsumerConfig *cfg, const lane_t *lane)
 {
     jsConsumerConfig_Init(cfg);
-    cfg->Durable = FS_QUEUE_CONSUMER_SETTLER;
-    cfg->Description = "FinSys settlement worker";
+    cfg->Durable = lane->consumer;
+    cfg->Description = lane == &lanes[LANE_PAYMENTS] ? "FinSys settlement worker"
+                                                     : "FinSys webhook notifier";
+    cfg->FilterSubject = lane == &lanes[LANE_PAYMENTS] ? NULL : lane->subject;
     cfg->DeliverPolicy = js_DeliverAll;
     cfg->AckPolicy = js_AckExplicit;
     cfg->AckWait = FS_QUEUE_ACK_WAIT_MS * NANOS_PER_MS;
@@ -256,16 +279,18 @@ static void settler_config(jsConsumerConfig *cfg)
     cfg->ReplayPolicy = js_ReplayInstant;
 }
 
-static bool ensure_consumer(fs_queue_t *q, char *err, size_t err_len)
+static bool ensure_consumer(fs_queue_t *q, const lane_t *lane, char *err, size_t err_len)
 {
     jsConsumerConfig cfg;
-    settler_config(&cfg);
+    consumer_config(&cfg, lane);
     jsErrCode code = 0;
-    natsStatus s = js_AddConsumer(NULL, q->js, FS_QUEUE_STREAM_PAYMENTS, &cfg, NULL, &code);
+    natsStatus s = js_AddConsumer(NULL, q->js, lane->stream, &cfg, NULL, &code);
     if (s != NATS_OK && code != 0)
-        s = js_UpdateConsumer(NULL, q->js, FS_QUEUE_STREAM_PAYMENTS, &cfg, NULL, &code);
+        s = js_UpdateConsumer(NULL, q->js, lane->stream, &cfg, NULL, &code);
     if (s == NATS_OK) return true;
-    set_error(err, err_len, "cannot create or update consumer " FS_QUEUE_CONSUMER_SETTLER, s, code);
+    char what[128];
+    snprintf(what, sizeof(what), "cannot create or update consumer %s", lane->consumer);
+    set_error(err, err_len, what, s, code);
     return false;
 }
 
@@ -279,7 +304,8 @@ static bool ensure_assets_once(fs_queue_t *q, char *err, size_t err_len)
                          js_WorkQueuePolicy, err, err_len) &&
            ensure_stream(q, FS_QUEUE_STREAM_NOTIFICATIONS_DEAD, FS_QUEUE_SUBJECT_NOTIFICATIONS_DEAD,
                          js_LimitsPolicy, err, err_len) &&
-           ensure_consumer(q, err, err_len);
+           ensure_consumer(q, &lanes[LANE_PAYMENTS], err, err_len) &&
+           ensure_consumer(q, &lanes[LANE_NOTIFICATIONS], err, err_len);
 }
 
 /* Several processes start at once (make run, a deployment): one's creation
@@ -350,7 +376,7 @@ void fs_queue_close(fs_queue_t *q)
         if (fs_queue_flush(q, FS_QUEUE_CLOSE_WAIT_MS) != FS_QUEUE_OK)
             fs_log(FS_LOG_WARN, "queue", "closing with publishes not yet acked by the broker");
     }
-    natsSubscription_Destroy(q->sub);
+    for (int i = 0; i < LANE_COUNT; i++) natsSubscription_Destroy(q->subs[i]);
     jsCtx_Destroy(q->js);
     natsConnection_Destroy(q->nc); /* closes it first */
     natsOptions_Destroy(q->opts);
@@ -373,8 +399,8 @@ static fs_queue_status_t refuse(fs_queue_t *q, fs_queue_status_t status)
     return status;
 }
 
-static fs_queue_status_t publish(fs_queue_t *q, const char *payment_id, const char *request_id,
-                                 const char *msg_id)
+static fs_queue_status_t publish(fs_queue_t *q, const lane_t *lane, const char *payment_id,
+                                 const char *request_id, const char *msg_id)
 {
     FS_ASSERT(q != NULL);
     if (request_id == NULL) request_id = "";
@@ -387,7 +413,7 @@ static fs_queue_status_t publish(fs_queue_t *q, const char *payment_id, const ch
 
     /* Both ids are printable ASCII: at most doubled by escaping. */
     char body[2 * (FS_ID_LEN_MAX + FS_QUEUE_REQUEST_ID_LEN_MAX) + 64];
-    size_t n = (size_t)snprintf(body, sizeof(body), "{\"payment_id\":");
+    size_t n = (size_t)snprintf(body, sizeof(body), "{\"%s\":", lane->id_field);
     n = json_append_string(body, sizeof(body), n, payment_id);
     n += (size_t)snprintf(body + n, sizeof(body) - n, ",\"request_id\":");
     n = json_append_string(body, sizeof(body), n, request_id);
@@ -395,7 +421,7 @@ static fs_queue_status_t publish(fs_queue_t *q, const char *payment_id, const ch
     body[n++] = '}';
 
     natsMsg *msg = NULL;
-    natsStatus s = natsMsg_Create(&msg, FS_QUEUE_SUBJECT_PAYMENTS, NULL, body, (int)n);
+    natsStatus s = natsMsg_Create(&msg, lane->subject, NULL, body, (int)n);
     if (s == NATS_OK && request_id[0] != '\0')
         s = natsMsgHeader_Set(msg, FS_QUEUE_HEADER_REQUEST_ID, request_id);
     if (s == NATS_OK) {
@@ -417,7 +443,12 @@ static fs_queue_status_t publish(fs_queue_t *q, const char *payment_id, const ch
 fs_queue_status_t fs_queue_publish_payment(fs_queue_t *q, const char *payment_id,
                                            const char *request_id)
 {
-    return publish(q, payment_id, request_id, payment_id);
+    return publish(q, &lanes[LANE_PAYMENTS], payment_id, request_id, payment_id);
+}
+
+fs_queue_status_t fs_queue_publish_notification(fs_queue_t *q, const char *delivery_id)
+{
+    return publish(q, &lanes[LANE_NOTIFICATIONS], delivery_id, NULL, delivery_id);
 }
 
 fs_queue_status_t fs_queue_replay_payment(fs_queue_t *q, const char *payment_id,
@@ -431,7 +462,7 @@ fs_queue_status_t fs_queue_replay_payment(fs_queue_t *q, const char *payment_id,
     nonce[FS_ID_RANDOM_LEN] = '\0';
     snprintf(msg_id, sizeof(msg_id), "%.*s.replay.%s", FS_ID_LEN_MAX,
              payment_id != NULL ? payment_id : "", nonce);
-    return publish(q, payment_id, request_id, msg_id);
+    return publish(q, &lanes[LANE_PAYMENTS], payment_id, request_id, msg_id);
 }
 
 fs_queue_status_t fs_queue_flush(fs_queue_t *q, int timeout_ms)
@@ -454,22 +485,22 @@ void fs_queue_stats(fs_queue_t *q, fs_queue_stats_t *out)
 
 /* ---- consuming ---- */
 
-static natsStatus bind_settler(fs_queue_t *q)
+static natsStatus bind_consumer(fs_queue_t *q, int lane)
 {
     natsStatus s = NATS_OK;
+    const lane_t *l = &lanes[lane];
     pthread_mutex_lock(&q->sub_lock);
-    if (q->sub == NULL) {
+    if (q->subs[lane] == NULL) {
         jsSubOptions so;
         jsSubOptions_Init(&so);
-        so.Stream = FS_QUEUE_STREAM_PAYMENTS;
-        so.Consumer = FS_QUEUE_CONSUMER_SETTLER;
+        so.Stream = l->stream;
+        so.Consumer = l->consumer;
         jsErrCode code = 0;
-        s = js_PullSubscribe(&q->sub, q->js, FS_QUEUE_SUBJECT_PAYMENTS, FS_QUEUE_CONSUMER_SETTLER,
-                             NULL, &so, &code);
+        s = js_PullSubscribe(&q->subs[lane], q->js, l->subject, l->consumer, NULL, &so, &code);
         if (s != NATS_OK) {
-            fs_log(FS_LOG_ERROR, "queue", "cannot bind to consumer %s: %s (%d)",
-                   FS_QUEUE_CONSUMER_SETTLER, natsStatus_GetText(s), (int)code);
-            q->sub = NULL;
+            fs_log(FS_LOG_ERROR, "queue", "cannot bind to consumer %s: %s (%d)", l->consumer,
+                   natsStatus_GetText(s), (int)code);
+            q->subs[lane] = NULL;
         }
     }
     pthread_mutex_unlock(&q->sub_lock);
@@ -492,7 +523,7 @@ static bool parse_msg(fs_queue_msg_t *m, char *why, size_t why_len)
     json_error_t jerr;
     json_t *body = json_loadb(natsMsg_GetData(m->msg), (size_t)natsMsg_GetDataLength(m->msg),
                               JSON_REJECT_DUPLICATES, &jerr);
-    const char *payment_id = json_string_value(json_object_get(body, "payment_id"));
+    const char *payment_id = json_string_value(json_object_get(body, m->lane->id_field));
     const char *request_id = json_string_value(json_object_get(body, "request_id"));
     const char *header = NULL;
     if (natsMsgHeader_Get(m->msg, FS_QUEUE_HEADER_REQUEST_ID, &header) == NATS_OK)
@@ -503,24 +534,25 @@ static bool parse_msg(fs_queue_msg_t *m, char *why, size_t why_len)
         if (request_id != NULL && ref_valid(request_id, FS_QUEUE_REQUEST_ID_LEN_MAX))
             snprintf(m->request_id, sizeof(m->request_id), "%s", request_id);
     } else {
-        snprintf(why, why_len, "malformed message: the body has no valid payment_id");
+        snprintf(why, why_len, "malformed message: the body has no valid %s",
+                 m->lane->id_field);
     }
     json_decref(body);
     return ok;
 }
 
-fs_queue_status_t fs_queue_fetch(fs_queue_t *q, fs_queue_msg_t **out, int max, int timeout_ms,
-                                 int *count)
+static fs_queue_status_t fetch(fs_queue_t *q, int lane, fs_queue_msg_t **out, int max,
+                               int timeout_ms, int *count)
 {
     FS_ASSERT(q != NULL && out != NULL && count != NULL);
     *count = 0;
     if (max < 1 || max > FS_QUEUE_FETCH_MAX || timeout_ms < 1) return FS_QUEUE_INVALID;
-    natsStatus s = bind_settler(q);
+    natsStatus s = bind_consumer(q, lane);
     if (s != NATS_OK) return status_of(s);
 
     natsMsgList list = {0};
     jsErrCode code = 0;
-    s = natsSubscription_Fetch(&list, q->sub, max, timeout_ms, &code);
+    s = natsSubscription_Fetch(&list, q->subs[lane], max, timeout_ms, &code);
     if (s == NATS_TIMEOUT) return FS_QUEUE_OK; /* nothing came in time */
     if (s != NATS_OK) {
         fs_log(FS_LOG_WARN, "queue", "fetch failed: %s (%d)", natsStatus_GetText(s), (int)code);
@@ -534,6 +566,7 @@ fs_queue_status_t fs_queue_fetch(fs_queue_t *q, fs_queue_msg_t **out, int max, i
             break;
         }
         m->q = q;
+        m->lane = &lanes[lane];
         m->msg = list.Msgs[i];
         list.Msgs[i] = NULL; /* now m's */
         char why[128];
@@ -542,13 +575,31 @@ fs_queue_status_t fs_queue_fetch(fs_queue_t *q, fs_queue_msg_t **out, int max, i
             continue;
         }
         fs_log(FS_LOG_ERROR, "queue", "message %" PRIu64 " of %s: %s; dead-lettered", m->sequence,
-               FS_QUEUE_STREAM_PAYMENTS, why);
+               m->lane->stream, why);
         snprintf(m->payment_id, sizeof(m->payment_id), "unknown");
         fs_queue_msg_dead_letter(m, why);
         fs_queue_msg_free(m);
     }
     natsMsgList_Destroy(&list); /* frees those not taken */
     return status;
+}
+
+fs_queue_status_t fs_queue_fetch(fs_queue_t *q, fs_queue_msg_t **out, int max, int timeout_ms,
+                                 int *count)
+{
+    return fetch(q, LANE_PAYMENTS, out, max, timeout_ms, count);
+}
+
+fs_queue_status_t fs_queue_fetch_notifications(fs_queue_t *q, fs_queue_msg_t **out, int max,
+                                               int timeout_ms, int *count)
+{
+    return fetch(q, LANE_NOTIFICATIONS, out, max, timeout_ms, count);
+}
+
+const char *fs_queue_msg_id(const fs_queue_msg_t *m)
+{
+    FS_ASSERT(m != NULL);
+    return m->payment_id;
 }
 
 const char *fs_queue_msg_payment_id(const fs_queue_msg_t *m)
@@ -593,7 +644,7 @@ fs_queue_status_t fs_queue_msg_dead_letter(fs_queue_msg_t *m, const char *reason
     FS_ASSERT(m != NULL && reason != NULL);
     fs_queue_t *q = m->q;
     natsMsg *dead = NULL;
-    natsStatus s = natsMsg_Create(&dead, FS_QUEUE_SUBJECT_PAYMENTS_DEAD, NULL,
+    natsStatus s = natsMsg_Create(&dead, m->lane->dead_subject, NULL,
                                   natsMsg_GetData(m->msg), natsMsg_GetDataLength(m->msg));
     char text[FS_QUEUE_REASON_LEN_MAX + 1], number[32], msg_id[FS_ID_LEN_MAX + 32];
     /* A header value is one line: anything but printable ASCII becomes a space. */
@@ -613,7 +664,7 @@ fs_queue_status_t fs_queue_msg_dead_letter(fs_queue_msg_t *m, const char *reason
         jsPubOptions_Init(&po);
         snprintf(msg_id, sizeof(msg_id), "%s.%" PRIu64, m->payment_id, m->sequence);
         po.MsgId = msg_id;
-        po.ExpectStream = FS_QUEUE_STREAM_PAYMENTS_DEAD;
+        po.ExpectStream = m->lane->dead_stream;
         jsErrCode code = 0;
         s = js_PublishMsg(NULL, q->js, dead, &po, &code);
         if (s != NATS_OK)
@@ -624,8 +675,8 @@ fs_queue_status_t fs_queue_msg_dead_letter(fs_queue_msg_t *m, const char *reason
     if (s == NATS_OK) s = natsMsg_Ack(m->msg, NULL);
     if (s == NATS_OK) {
         atomic_fetch_add(&q->dead_lettered, 1);
-        fs_log(FS_LOG_WARN, "queue", "payment %s dead-lettered after %" PRIu64 " deliveries: %s",
-               m->payment_id, m->deliveries, text);
+        fs_log(FS_LOG_WARN, "queue", "%s %s dead-lettered after %" PRIu64 " deliveries: %s",
+               m->lane->what, m->payment_id, m->deliveries, text);
     }
     return status_of(s);
 }

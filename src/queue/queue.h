@@ -16,7 +16,8 @@
  *                                                outside fs.notifications.>,
  *                                                since streams may not overlap)
  *
- * and the durable pull consumer "settler" on FS_PAYMENTS: explicit acks,
+ * and the durable pull consumers "settler" on FS_PAYMENTS and "notifier"
+ * on FS_NOTIFICATIONS (webhook deliveries): explicit acks,
  * redelivery after FS_QUEUE_ACK_WAIT_MS, no delivery limit (the worker counts
  * deliveries and moves a message to the dead letters itself).
  *
@@ -52,6 +53,14 @@
 #define FS_QUEUE_SUBJECT_NOTIFICATIONS "fs.notifications.>"
 #define FS_QUEUE_SUBJECT_NOTIFICATIONS_DEAD "fs.dead.notifications"
 #define FS_QUEUE_CONSUMER_SETTLER "settler"
+
+/** Webhook deliveries to attempt (src/notify): published on this subject of
+ * FS_NOTIFICATIONS with the body {"delivery_id":"whd_..."} and Nats-Msg-Id
+ * the delivery id, consumed by the durable pull consumer "notifier" (as the
+ * settler's: explicit acks, no delivery limit), dead letters to
+ * FS_NOTIFICATIONS_DEAD. */
+#define FS_QUEUE_SUBJECT_NOTIFICATIONS_DELIVER "fs.notifications.deliver"
+#define FS_QUEUE_CONSUMER_NOTIFIER "notifier"
 
 /** Headers of a payment message (Nats-Msg-Id is the payment id) and those a
  * dead letter adds: why, how many deliveries it had, and its sequence in
@@ -134,6 +143,11 @@ fs_queue_status_t fs_queue_publish_payment(fs_queue_t *q, const char *payment_id
 fs_queue_status_t fs_queue_replay_payment(fs_queue_t *q, const char *payment_id,
                                           const char *request_id);
 
+/** As fs_queue_publish_payment, for a webhook delivery to attempt: on
+ * fs.notifications.deliver, Nats-Msg-Id delivery_id, body
+ * {"delivery_id":"...","request_id":""}. Safe on an event loop thread. */
+fs_queue_status_t fs_queue_publish_notification(fs_queue_t *q, const char *delivery_id);
+
 /** Waits up to timeout_ms for every pending publish to be acked or failed:
  * FS_QUEUE_OK when none is left, FS_QUEUE_UNAVAILABLE otherwise. Blocking:
  * for shutdown, tools and tests. */
@@ -152,6 +166,17 @@ void fs_queue_stats(fs_queue_t *q, fs_queue_stats_t *out);
  * worker thread; one thread at a time per queue. */
 fs_queue_status_t fs_queue_fetch(fs_queue_t *q, fs_queue_msg_t **out, int max, int timeout_ms,
                                  int *count);
+
+/** As fs_queue_fetch, from the "notifier" consumer of FS_NOTIFICATIONS: each
+ * message carries a delivery id (fs_queue_msg_id), and its dead letters go
+ * to FS_NOTIFICATIONS_DEAD. One thread at a time (it may differ from the
+ * settler's). */
+fs_queue_status_t fs_queue_fetch_notifications(fs_queue_t *q, fs_queue_msg_t **out, int max,
+                                               int timeout_ms, int *count);
+
+/** The id the message carries: a payment's (FS_PAYMENTS) or a webhook
+ * delivery's (FS_NOTIFICATIONS). Valid until fs_queue_msg_free. */
+const char *fs_queue_msg_id(const fs_queue_msg_t *m);
 
 /** The payment id the message carries. Valid until fs_queue_msg_free. */
 const char *fs_queue_msg_payment_id(const fs_queue_msg_t *m);
@@ -177,7 +202,8 @@ fs_queue_status_t fs_queue_msg_nak(fs_queue_msg_t *m, int64_t delay_ms);
  * starts again. For work that may outlast FS_QUEUE_ACK_WAIT_MS. */
 fs_queue_status_t fs_queue_msg_in_progress(fs_queue_msg_t *m);
 
-/** Moves the message to FS_PAYMENTS_DEAD: publishes it there (waiting for
+/** Moves the message to its dead letters (FS_PAYMENTS_DEAD, or
+ * FS_NOTIFICATIONS_DEAD for a notification): publishes it there (waiting for
  * the broker's ack) with its body and X-Request-Id, and the headers
  * X-Dead-Reason (reason, cut to FS_QUEUE_REASON_LEN_MAX bytes),
  * X-Dead-Deliveries and X-Dead-Sequence; then acks it. Its Nats-Msg-Id there

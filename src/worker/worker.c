@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "../objects/objects.h"
+#include "../notify/notify.h"
 #include "../queue/queue.h"
 #include "../search/search.h"
 #include "../receipt/receipt.h"
@@ -595,6 +596,7 @@ int fs_worker_run(const fs_config_t *config)
                                 .connections = config->db_connections};
         w->store = fs_store_new(w->base, &sc);
         w->indexer = fs_indexer_new(w->base, w->store, config);
+        fs_notifier_t *notifier = fs_notifier_new(config, w->base, w->store, w->queue);
         w->incoming_ev = event_new(w->base, -1, 0, on_incoming, w);
         w->sweep_ev = event_new(w->base, -1, EV_PERSIST, on_sweep_timer, w);
         struct timeval every = {config->sweep_interval_s, 0};
@@ -625,6 +627,7 @@ int fs_worker_run(const fs_config_t *config)
         fs_store_free(w->store);
         fs_indexer_free(w->indexer);
         fs_receipt_driver_free(w->receipts);
+        fs_notifier_free(notifier);
         for (int i = 0; i < FS_WORKER_PROVIDER_CONNECTIONS; i++) {
             evhttp_connection_free(w->provider[i]);
             w->provider[i] = NULL;

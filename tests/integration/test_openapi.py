@@ -28,6 +28,10 @@ ROUTES = {
     ("/v1/payments/{id}/receipt", "get"),
     ("/admin/api/dead-letters", "get"),
     ("/admin/api/dead-letters/{id}/replay", "post"),
+    ("/v1/webhook_endpoints", "get"),
+    ("/v1/webhook_endpoints", "post"),
+    ("/v1/webhook_endpoints/{id}", "get"),
+    ("/v1/webhook_endpoints/{id}", "delete"),
 }
 
 # The admin routes: only an admin API key may use them.

@@ -1,0 +1,232 @@
+-- webhooks.sql: webhook endpoints and deliveries (0005_webhooks.sql), the
+-- operations fs_batch() hands over to these functions:
+--
+--   fs_webhook_api(item, tenant)   the API's: webhook_endpoint_create, _get,
+--                                  _list and _delete, for the key's tenant
+--   fs_webhook_internal(item)      the notifier's (no API key): webhook_fanout,
+--                                  webhook_claim, webhook_finish, webhook_sweep
+--
+-- Both return an outcome and a payload like fs_batch's items, and never raise
+-- for a business reason. Delivery rows are locked one at a time (each op names
+-- one), after everything fs_batch locked before them.
+
+-- An endpoint as the API shows it; the secret only when asked (at creation).
+CREATE OR REPLACE FUNCTION fs_webhook_endpoint_json(w webhook_endpoints, with_secret boolean)
+RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT (jsonb_build_object(
+        'id', w.id, 'object', 'webhook_endpoint', 'url', w.url, 'events', to_jsonb(w.events),
+        'created_at', fs_ts(w.created_at))
+        || CASE WHEN with_secret THEN jsonb_build_object('secret', w.secret)
+                ELSE '{}'::jsonb END)::json
+$$;
+
+CREATE OR REPLACE FUNCTION fs_webhook_api(j jsonb, t text, OUT o text, OUT p text)
+LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
+DECLARE
+    w         webhook_endpoints;
+    n         bigint;
+    lim       int;
+    after_seq bigint;
+    data      json;
+    more      boolean;
+BEGIN
+    IF j->>'op' = 'webhook_endpoint_create' THEN
+        -- The count and the insert under one lock per tenant, so that two
+        -- creations at once cannot both take the last place.
+        PERFORM pg_advisory_xact_lock(727100105, hashtext(t));
+        SELECT count(*) INTO n FROM webhook_endpoints y
+        WHERE y.tenant_id = t AND y.deleted_at IS NULL;
+        IF n >= (j->>'max')::int THEN
+            o := 'invalid_request';
+            p := fs_err(format('A tenant may have at most %s webhook endpoints; delete one '
+                               'first.', j->>'max'), NULL);
+            RETURN;
+        END IF;
+        INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret)
+        VALUES (j->>'id', t, j->>'url',
+                ARRAY(SELECT jsonb_array_elements_text(j->'events')), j->>'secret')
+        RETURNING * INTO w;
+        o := 'created'; p := fs_webhook_endpoint_json(w, true)::text;
+
+    ELSIF j->>'op' IN ('webhook_endpoint_get', 'webhook_endpoint_delete') THEN
+        SELECT * INTO w FROM webhook_endpoints y
+        WHERE y.id = j->>'id' AND y.tenant_id = t AND y.deleted_at IS NULL FOR UPDATE;
+        IF NOT FOUND THEN
+            o := 'not_found'; p := fs_err(format('No such webhook endpoint: %L', j->>'id'), 'id');
+        ELSIF j->>'op' = 'webhook_endpoint_get' THEN
+            o := 'ok'; p := fs_webhook_endpoint_json(w, false)::text;
+        ELSE
+            UPDATE webhook_endpoints y SET deleted_at = now() WHERE y.id = w.id;
+            o := 'ok';
+            p := json_build_object('id', w.id, 'object', 'webhook_endpoint',
+                                   'deleted', true)::text;
+        END IF;
+
+    ELSIF j->>'op' = 'webhook_endpoint_list' THEN
+        lim := (j->>'limit')::int;
+        after_seq := 9223372036854775807;
+        IF j ? 'after' THEN
+            SELECT y.seq INTO after_seq FROM webhook_endpoints y
+            WHERE y.id = j->>'after' AND y.tenant_id = t AND y.deleted_at IS NULL;
+            IF NOT FOUND THEN
+                o := 'invalid_request';
+                p := fs_err(format('No such webhook endpoint: %L', j->>'after'),
+                            'starting_after');
+                RETURN;
+            END IF;
+        END IF;
+        SELECT json_agg(fs_webhook_endpoint_json(s.w, false) ORDER BY (s.w).seq DESC)
+                   FILTER (WHERE s.rn <= lim),
+               coalesce(max(s.rn) > lim, false)
+        INTO data, more
+        FROM (SELECT y AS w, row_number() OVER (ORDER BY y.seq DESC) AS rn
+              FROM webhook_endpoints y
+              WHERE y.tenant_id = t AND y.deleted_at IS NULL AND y.seq < after_seq
+              ORDER BY y.seq DESC LIMIT lim + 1) s;
+        o := 'ok'; p := fs_list_json(data, more);
+
+    ELSE
+        RAISE EXCEPTION 'fs_webhook_api: unknown op %', j->>'op';
+    END IF;
+END
+$$;
+
+-- The fan-out: the next events of the feed 'webhooks' (at most `max`), and a
+-- pending delivery for each live endpoint of the event's tenant that
+-- subscribed to its type (or to '*') and existed when the event happened.
+-- The cursor moves in this transaction, so a crash loses or repeats nothing.
+CREATE OR REPLACE FUNCTION fs_webhook_fanout(p_max int) RETURNS text
+LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
+DECLARE
+    e_seq    bigint[];
+    e_tenant text[];
+    e_type   text[];
+    e_at     timestamptz[];
+    ids      json;
+BEGIN
+    SELECT coalesce(array_agg(e.seq ORDER BY e.txid, e.seq), '{}'),
+           coalesce(array_agg(e.tenant_id ORDER BY e.txid, e.seq), '{}'),
+           coalesce(array_agg(e.type ORDER BY e.txid, e.seq), '{}'),
+           coalesce(array_agg(e.created_at ORDER BY e.txid, e.seq), '{}')
+    INTO e_seq, e_tenant, e_type, e_at
+    FROM fs_feed_take('webhooks', p_max) e;
+    WITH ins AS (
+        INSERT INTO webhook_deliveries (tenant_id, event_seq, endpoint_id)
+        SELECT ev.tenant_id, ev.seq, w.id
+        FROM unnest(e_seq, e_tenant, e_type, e_at) WITH ORDINALITY AS ev(seq, tenant_id, type, at, n)
+        JOIN webhook_endpoints w ON w.tenant_id = ev.tenant_id AND w.deleted_at IS NULL
+                                AND (ev.type = ANY (w.events) OR '*' = ANY (w.events))
+                                AND w.created_at <= ev.at
+        ORDER BY ev.n, w.seq
+        ON CONFLICT DO NOTHING
+        RETURNING id)
+    SELECT json_agg(ins.id) INTO ids FROM ins;
+    RETURN json_build_object('events', cardinality(e_seq),
+                             'deliveries', coalesce(ids, '[]'::json))::text;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION fs_webhook_internal(j jsonb, OUT o text, OUT p text)
+LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
+DECLARE
+    d     webhook_deliveries;
+    w     webhook_endpoints;
+    ev    events;
+    data  json;
+BEGIN
+    IF j->>'op' = 'webhook_fanout' THEN
+        o := 'ok'; p := fs_webhook_fanout((j->>'max')::int);
+        RETURN;
+    END IF;
+
+    IF j->>'op' = 'webhook_sweep' THEN
+        -- Pending deliveries due for older_s seconds and still not attempted:
+        -- their message may be lost. Each is made due now, so the next sweep
+        -- leaves it alone for older_s again. One sweeper at a time.
+        data := NULL;
+        IF pg_try_advisory_xact_lock(727100106) THEN
+            WITH u AS (
+                UPDATE webhook_deliveries y SET next_attempt_at = now(), updated_at = now()
+                WHERE y.seq = ANY (ARRAY(
+                    SELECT z.seq FROM webhook_deliveries z
+                    WHERE z.status = 'pending'
+                      AND z.next_attempt_at < now() - make_interval(secs => (j->>'older_s')::int)
+                    ORDER BY z.next_attempt_at LIMIT (j->>'max')::int))
+                RETURNING y.id)
+            SELECT json_agg(u.id) INTO data FROM u;
+        END IF;
+        o := 'ok'; p := json_build_object('deliveries', coalesce(data, '[]'::json))::text;
+        RETURN;
+    END IF;
+
+    SELECT * INTO d FROM webhook_deliveries y WHERE y.id = j->>'delivery' FOR UPDATE;
+    IF NOT FOUND THEN
+        o := 'not_found'; p := fs_err(format('No such delivery: %L', j->>'delivery'), 'delivery');
+        RETURN;
+    END IF;
+    o := 'ok';
+    IF d.status <> 'pending' THEN
+        -- Done already (a duplicate message): the notifier only acknowledges.
+        p := json_build_object('id', d.id, 'status', d.status)::text;
+        RETURN;
+    END IF;
+
+    IF j->>'op' = 'webhook_claim' THEN
+        SELECT * INTO w FROM webhook_endpoints y WHERE y.id = d.endpoint_id;
+        IF w.deleted_at IS NOT NULL THEN
+            UPDATE webhook_deliveries y SET status = 'canceled', updated_at = now(),
+                                            last_error = 'endpoint deleted'
+            WHERE y.seq = d.seq;
+            p := json_build_object('id', d.id, 'status', 'canceled')::text;
+        ELSIF d.next_attempt_at > now() + make_interval(secs => (j->>'slack_ms')::int / 1000.0) THEN
+            -- Not due: another message for it is being worked on, or waits
+            -- for its back-off. This one is dropped.
+            p := json_build_object('id', d.id, 'status', 'pending', 'due', false)::text;
+        ELSE
+            SELECT * INTO ev FROM events y WHERE y.tenant_id = d.tenant_id AND y.seq = d.event_seq;
+            UPDATE webhook_deliveries y
+            SET attempts = y.attempts + 1, updated_at = now(),
+                next_attempt_at = now() + make_interval(secs => (j->>'lease_ms')::int / 1000.0)
+            WHERE y.seq = d.seq RETURNING * INTO d;
+            p := json_build_object('id', d.id, 'status', 'pending', 'due', true,
+                                   'attempts', d.attempts, 'url', w.url, 'secret', w.secret,
+                                   'event_id', ev.id,
+                                   'event', fs_event_json(ev)::text)::text;
+        END IF;
+
+    ELSIF j->>'op' = 'webhook_finish' THEN
+        -- The attempt's result. A failure is retried after delay_ms, unless
+        -- that would be past the retry period since the delivery was made:
+        -- then it is dead.
+        IF (j->>'delivered')::boolean THEN
+            UPDATE webhook_deliveries y
+            SET status = 'delivered', delivered_at = now(), updated_at = now(),
+                last_status = (j->>'http_status')::int, last_error = NULL
+            WHERE y.seq = d.seq RETURNING * INTO d;
+        ELSIF d.created_at + make_interval(secs => (j->>'retry_period_s')::int)
+              <= now() + make_interval(secs => (j->>'delay_ms')::bigint / 1000.0) THEN
+            UPDATE webhook_deliveries y
+            SET status = 'dead', updated_at = now(),
+                last_status = (j->>'http_status')::int, last_error = j->>'error'
+            WHERE y.seq = d.seq RETURNING * INTO d;
+        ELSE
+            UPDATE webhook_deliveries y
+            SET next_attempt_at = now() + make_interval(secs => (j->>'delay_ms')::bigint / 1000.0),
+                updated_at = now(), last_status = (j->>'http_status')::int,
+                last_error = j->>'error'
+            WHERE y.seq = d.seq RETURNING * INTO d;
+        END IF;
+        p := json_build_object('id', d.id, 'status', d.status, 'attempts', d.attempts)::text;
+
+    ELSE
+        RAISE EXCEPTION 'fs_webhook_internal: unknown op %', j->>'op';
+    END IF;
+END
+$$;

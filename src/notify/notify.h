@@ -1,0 +1,91 @@
+/*
+ * notify.h: the notification service: signed webhooks (docs/webhooks.md).
+ *
+ * Two faces:
+ *
+ * - The API's checks of POST /v1/webhook_endpoints (pure, no I/O, like the
+ *   other modules' parse functions): a URL FinSys can reach without DNS or
+ *   TLS, the event types, and a new id and signing secret.
+ *
+ * - The notifier, run by `finsys worker` on its event loop. A fan-out timer
+ *   turns new events into delivery rows (op webhook_fanout: the feed
+ *   'webhooks', one row per subscribed endpoint, in one transaction) and
+ *   publishes each row's id on FS_NOTIFICATIONS; a fetch thread pulls those
+ *   messages (consumer "notifier") and hands them to the loop, which for each:
+ *     1. claims the delivery (webhook_claim: its URL, secret, event and
+ *        attempt number; a delivery not due, done or of a deleted endpoint
+ *        is only acknowledged);
+ *     2. POSTs the event JSON with evhttp, signed (FinSys-Signature:
+ *        t=<unix time>,v1=<hex HMAC-SHA256 of "t.body" keyed by the secret>),
+ *        within FINSYS_WEBHOOK_TIMEOUT_MS;
+ *     3. records the result (webhook_finish) and acknowledges on a 2xx; puts
+ *        the message back after FINSYS_WEBHOOK_BACKOFF_BASE_MS doubling per
+ *        attempt (at most FS_NOTIFY_BACKOFF_MAX_MS) otherwise; and once the
+ *        next attempt would fall past FINSYS_WEBHOOK_RETRY_PERIOD_S after the
+ *        delivery was made, PostgreSQL marks it dead and the message goes to
+ *        FS_NOTIFICATIONS_DEAD.
+ *   A sweeper publishes again the deliveries due for FINSYS_SWEEP_AFTER_S and
+ *   not attempted (the broker may lose messages; PostgreSQL is the truth).
+ *
+ * Delivery is at least once: a receiver may see an event twice (it has the
+ * same FinSys-Event-Id) and out of order (the per-account "sequence" tells).
+ *
+ * Never: resolve a host name (URLs hold IP literals or localhost), speak TLS
+ * (https URLs are refused at creation), or block the loop.
+ */
+#ifndef FS_NOTIFY_H
+#define FS_NOTIFY_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../config/config.h"
+#include "../core/core.h"
+#include "../queue/queue.h"
+#include "../store/store.h"
+
+/* Endpoint ids are "we_..."; secrets "whsec_" and 32 base62 characters
+ * (about 190 bits). */
+#define FS_WEBHOOK_ENDPOINT_ID_PREFIX "we"
+#define FS_NOTIFY_SECRET_PREFIX "whsec_"
+#define FS_NOTIFY_SECRET_RANDOM_LEN 32
+
+/* The headers of a delivery. */
+#define FS_NOTIFY_HEADER_SIGNATURE "FinSys-Signature"
+#define FS_NOTIFY_HEADER_EVENT_ID "FinSys-Event-Id"
+#define FS_NOTIFY_HEADER_DELIVERY_ID "FinSys-Delivery-Id"
+#define FS_NOTIFY_HEADER_ATTEMPT "FinSys-Delivery-Attempt"
+
+/* "t=<up to 20 digits>,v1=<64 hex>" and its terminator. */
+#define FS_NOTIFY_SIGNATURE_BUF_LEN 96
+
+/* POST /v1/webhook_endpoints {url, events}: checks the body and fills item
+ * with url, events (deduplicated), a new id and secret, and "max" (the
+ * endpoints a tenant may have, which the database enforces). */
+bool fs_notify_parse_endpoint_create(const json_t *body, json_t *item, fs_error_t *err);
+
+/* The URL check alone: http://HOST[:PORT][/path][?query], HOST an IPv4 or
+ * IPv6 literal or localhost, at most FS_WEBHOOK_URL_LEN_MAX bytes. */
+bool fs_notify_url_valid(const char *url, fs_error_t *err);
+
+/* Writes the FinSys-Signature value of body sent at timestamp (Unix
+ * seconds) with secret into out (FS_NOTIFY_SIGNATURE_BUF_LEN bytes). */
+void fs_notify_sign(const char *secret, long long timestamp, const char *body, size_t body_len,
+                    char *out);
+
+/* The notifier: made on the worker's loop (base), with its store and queue,
+ * before the loop runs; starts its fetch thread. Everything else it does runs
+ * on the loop's thread. */
+typedef struct fs_notifier fs_notifier_t;
+
+fs_notifier_t *fs_notifier_new(const fs_config_t *config, struct event_base *base,
+                               fs_store_t *store, fs_queue_t *queue);
+
+/* Stops the fetch thread and puts back every message still held. Call once
+ * the loop has stopped and the store is freed (its callbacks may still reach
+ * the notifier until then); base and queue must still exist. NULL: no-op. */
+void fs_notifier_free(fs_notifier_t *n);
+
+#endif
