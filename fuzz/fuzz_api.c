@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .method = m == NULL               ? FS_METHOD_OTHER
                   : strcmp(m, "GET") == 0  ? FS_METHOD_GET
                   : strcmp(m, "POST") == 0 ? FS_METHOD_POST
-                                           : FS_METHOD_OTHER,
+                  : strcmp(m, "DELETE") == 0 ? FS_METHOD_DELETE
+                                             : FS_METHOD_OTHER,
         .path = pa != NULL ? pa : "/",
         .query = next_line(&p, end, query, sizeof(query)),
         .authorization = next_line(&p, end, authorization, sizeof(authorization)),
