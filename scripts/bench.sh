@@ -194,6 +194,31 @@ for ((i = 0; i < 1200; i++)); do
     sleep 0.1
 done
 worker_rss_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$WORKER_PID/status")
+# Behind settlement, the worker's readers of the event log: wait (at most a
+# minute) until the search model has every payment in its final status and
+# every succeeded payment has its receipt stored, then measure each one's lag
+# (from the event, or the success, to indexed or stored) under this load.
+for ((i = 0; i < 600; i++)); do
+    behind=$("${PSQL[@]}" -c "
+        SELECT (SELECT count(*) FROM payments p LEFT JOIN payment_search s
+                  ON s.payment_id = p.id
+                WHERE p.seq > $mark AND s.status IS DISTINCT FROM p.status)
+             + (SELECT count(*) FROM payments p LEFT JOIN receipts r ON r.payment_id = p.id
+                WHERE p.seq > $mark AND p.status = 'succeeded' AND r.stored_at IS NULL)")
+    [ "$behind" -eq 0 ] && break
+    sleep 0.1
+done
+lags=$("${PSQL[@]}" -F ' ' -c "
+    SELECT 1000 * extract(epoch FROM percentile_cont(0.5) WITHIN GROUP
+                                     (ORDER BY s.indexed_at - s.event_created_at)),
+           1000 * extract(epoch FROM percentile_cont(0.99) WITHIN GROUP
+                                     (ORDER BY s.indexed_at - s.event_created_at)),
+           1000 * extract(epoch FROM max(s.indexed_at - s.event_created_at)),
+           (SELECT 1000 * extract(epoch FROM percentile_cont(0.99) WITHIN GROUP
+                                            (ORDER BY r.stored_at - p2.updated_at))
+            FROM payments p2 JOIN receipts r ON r.payment_id = p2.id
+            WHERE p2.seq > $mark AND p2.status = 'succeeded')
+    FROM payments p JOIN payment_search s ON s.payment_id = p.id WHERE p.seq > $mark")
 settle=$("${PSQL[@]}" -F ' ' -c "
     SELECT count(*),
            count(*) FILTER (WHERE status IN ('succeeded', 'failed')),
@@ -206,9 +231,11 @@ settle=$("${PSQL[@]}" -F ' ' -c "
                                     (ORDER BY updated_at - created_at)
                                     FILTER (WHERE status = 'succeeded'))
     FROM payments WHERE seq > $mark")
-python3 - "$settle" "$worker_rss_kb" <<'PY'
+python3 - "$settle" "$worker_rss_kb" "$behind" "$lags" <<'PY'
 import json, sys
 total, final, unsettled, span_s, p50_ms, p99_ms = sys.argv[1].split()
+behind = int(sys.argv[3])
+lag = [None if x == "" else round(float(x), 1) for x in (sys.argv[4].split(" ") + [""] * 4)[:4]]
 with open("bench/results/latest.json") as f:
     out = json.load(f)
 settled_per_s = int(final) / float(span_s) if float(span_s) > 0 else 0
@@ -220,13 +247,21 @@ out.update({
     "worker_peak_rss_mb": round(int(sys.argv[2]) / 1024, 1),
     "all_final": int(unsettled) == 0,
     "settle_payments": int(total),
+    # the readers of the event log behind settlement, under the same load
+    "index_lag_p50_ms": lag[0],
+    "index_lag_p99_ms": lag[1],
+    "index_lag_max_ms": lag[2],
+    "receipt_lag_p99_ms": lag[3],
+    "readers_caught_up": behind == 0,
 })
 with open("bench/results/latest.json", "w") as f:
     json.dump(out, f, indent=2)
     f.write("\n")
 print(json.dumps({k: out[k] for k in ("settled_per_s", "settle_ratio", "settle_p50_ms",
                                       "settle_p99_ms", "worker_peak_rss_mb", "all_final",
-                                      "settle_payments")}, indent=2))
+                                      "settle_payments", "index_lag_p50_ms", "index_lag_p99_ms",
+                                      "index_lag_max_ms", "receipt_lag_p99_ms",
+                                      "readers_caught_up")}, indent=2))
 for name, ok in [("settled/s >= 2x pgbench", (out["settle_ratio"] or 0) >= 2),
                  ("p99 201 -> succeeded <= 1 s", out["settle_p99_ms"] <= 1000),
                  ("every payment final", out["all_final"])]:
