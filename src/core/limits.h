@@ -109,6 +109,13 @@
  * libevent's queue of each connection. */
 #define FS_WORKER_PROVIDER_CONNECTIONS 64
 
+/* Database connections of the worker's readers of the event log (the search
+ * indexer, the receipt maker, the webhook notifier): a store of their own,
+ * so that a backlog they work through (runs of up to 1,000 events, one after
+ * another) never holds the connections that settlement claims and finishes
+ * on. One: their runs are serialised by their feed cursors anyway. */
+#define FS_WORKER_READER_CONNECTIONS 1
+
 /* How long one fetch waits for messages: short enough that a stopping worker
  * notices within it. */
 #define FS_WORKER_FETCH_WAIT_MS 500

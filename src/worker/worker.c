@@ -52,6 +52,7 @@ struct worker {
     const fs_config_t *config;
     struct event_base *base;
     fs_store_t *store;
+    fs_store_t *readers; /* the event log's readers' own (FS_WORKER_READER_CONNECTIONS) */
     fs_indexer_t *indexer; /* the search indexer, on the loop */
     fs_queue_t *queue;
     fs_breaker_t breaker;
@@ -595,13 +596,15 @@ int fs_worker_run(const fs_config_t *config)
                                 .batch_wait_us = config->batch_wait_us,
                                 .connections = config->db_connections};
         w->store = fs_store_new(w->base, &sc);
-        w->indexer = fs_indexer_new(w->base, w->store, config);
-        fs_notifier_t *notifier = fs_notifier_new(config, w->base, w->store, w->queue);
+        sc.connections = FS_WORKER_READER_CONNECTIONS;
+        w->readers = fs_store_new(w->base, &sc);
+        w->indexer = fs_indexer_new(w->base, w->readers, config);
+        fs_notifier_t *notifier = fs_notifier_new(config, w->base, w->readers, w->queue);
         w->incoming_ev = event_new(w->base, -1, 0, on_incoming, w);
         w->sweep_ev = event_new(w->base, -1, EV_PERSIST, on_sweep_timer, w);
         struct timeval every = {config->sweep_interval_s, 0};
         event_add(w->sweep_ev, &every);
-        w->receipts = fs_receipt_driver_new(w->base, w->store, w->objects,
+        w->receipts = fs_receipt_driver_new(w->base, w->readers, w->objects,
                                             config->receipt_interval_ms);
 
         pthread_t loop;
@@ -625,6 +628,7 @@ int fs_worker_run(const fs_config_t *config)
          * after a restart); the store answers its callbacks first. */
         fs_receipt_driver_stop(w->receipts);
         fs_store_free(w->store);
+        fs_store_free(w->readers);
         fs_indexer_free(w->indexer);
         fs_receipt_driver_free(w->receipts);
         fs_notifier_free(notifier);
