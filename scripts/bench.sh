@@ -22,6 +22,7 @@ teardown() {
     fs_stop_pid "$TMP/server.pid"
     fs_stop_pid "$TMP/worker.pid"
     fs_stop_pid "$TMP/provider.pid"
+    fs_redis_stop "$TMP"
     fs_nats_stop "$TMP"
     fs_pg_stop "$TMP"
     mkdir -p bench/results
@@ -35,13 +36,16 @@ trap teardown EXIT
 PG_PORT=$(fs_free_port)
 HTTP_PORT=$(fs_free_port)
 NATS_PORT=$(fs_free_port)
+REDIS_PORT=$(fs_free_port)
 # pg_stat_statements (track=all sees inside fs_batch) says where the
 # database's time goes: bench/results/statements.txt.
 FS_PG_EXTRA_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" \
     fs_pg_start "$TMP" "$PG_PORT"
 fs_nats_start "$TMP" "$NATS_PORT"
+fs_redis_start "$TMP" "$REDIS_PORT"
 export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
 export FINSYS_NATS_URL=$(fs_nats_url "$NATS_PORT")
+export FINSYS_REDIS_URL=$(fs_redis_url "$REDIS_PORT")
 export FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_HTTP_HOST=127.0.0.1
 PSQL=(psql "$FINSYS_DATABASE_URL" -XqAt -v ON_ERROR_STOP=1)
 

@@ -9,6 +9,7 @@ PACKAGES=(
     libevent-dev libpq-dev libjansson-dev libsodium-dev libcmocka-dev
     postgresql-15 postgresql-client-15 python3 curl wrk
     nats-server libnats-dev
+    redis-server libhiredis-dev
     clang libclang-rt-14-dev
 )
 

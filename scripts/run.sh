@@ -8,6 +8,7 @@ source scripts/stack.sh
 VAR=${FINSYS_VAR_DIR:-$PWD/var}
 PG_PORT=${FINSYS_PG_PORT:-5432}
 NATS_PORT=${FINSYS_NATS_PORT:-4222}
+REDIS_PORT=${FINSYS_REDIS_PORT:-6379}
 HTTP_HOST=${FINSYS_HTTP_HOST:-127.0.0.1}
 HTTP_PORT=${FINSYS_HTTP_PORT:-8080}
 PROVIDER_PORT=${FINSYS_PROVIDER_PORT:-8090}
@@ -21,6 +22,7 @@ cleanup() {
     fs_stop_pid "$VAR/finsys-server.pid"
     fs_stop_pid "$VAR/finsys-worker.pid"
     fs_stop_pid "$VAR/provider-sim.pid"
+    fs_redis_stop "$VAR"
     fs_nats_stop "$VAR"
     fs_pg_stop "$VAR"
     echo "stopped." >&2
@@ -30,8 +32,10 @@ trap 'exit 0' INT TERM
 
 fs_pg_start "$VAR" "$PG_PORT"
 fs_nats_start "$VAR" "$NATS_PORT"
+fs_redis_start "$VAR" "$REDIS_PORT"
 export FINSYS_DATABASE_URL=${FINSYS_DATABASE_URL:-$(fs_pg_url "$VAR" "$PG_PORT")}
 export FINSYS_NATS_URL=${FINSYS_NATS_URL:-$(fs_nats_url "$NATS_PORT")}
+export FINSYS_REDIS_URL=${FINSYS_REDIS_URL:-$(fs_redis_url "$REDIS_PORT")}
 export FINSYS_HTTP_HOST=$HTTP_HOST FINSYS_HTTP_PORT=$HTTP_PORT
 # Receipts' documents (the object store), kept with the rest of ./var.
 export FINSYS_OBJECTS_DIR=${FINSYS_OBJECTS_DIR:-$VAR/objects}
@@ -61,6 +65,7 @@ fi
 cat <<MSG
 PostgreSQL:      127.0.0.1:$PG_PORT (data in $VAR/pg, log $VAR/postgres.log)
 NATS JetStream:  127.0.0.1:$NATS_PORT (data in $VAR/nats, log $VAR/nats.log)
+Redis:           127.0.0.1:$REDIS_PORT (data in $VAR/redis, log $VAR/redis.log)
 Server log:      $VAR/finsys-server.log
 Provider sim:    http://$HTTP_HOST:$PROVIDER_PORT (log $VAR/provider-sim.log)
 Worker:          settles payments, makes receipts (log $VAR/finsys-worker.log)

@@ -99,6 +99,46 @@ fs_nats_url() {
     echo "nats://127.0.0.1:$1"
 }
 
+# fs_redis_start DIR PORT: starts redis-server on 127.0.0.1:PORT, its data
+# (the append-only file, fsync every second) in DIR/redis, log DIR/redis.log,
+# PID in DIR/redis.pid; returns once it answers PING.
+fs_redis_start() {
+    local dir=$1 port=$2 pid i
+    if [ -f "$dir/redis.pid" ] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then
+        echo "stack: a redis-server already runs for $dir (PID $(cat "$dir/redis.pid"))" >&2
+        return 1
+    fi
+    mkdir -p "$dir/redis"
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/redis" --daemonize no \
+        --appendonly yes --appendfsync everysec --save "" --logfile "$dir/redis.log" \
+        --protected-mode yes </dev/null >/dev/null 2>&1 &
+    pid=$!
+    echo "$pid" >"$dir/redis.pid"
+    for ((i = 0; i < 100; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "stack: redis-server exited; see $dir/redis.log" >&2
+            tail -5 "$dir/redis.log" >&2
+            rm -f "$dir/redis.pid"
+            return 1
+        fi
+        [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ] && return 0
+        sleep 0.1
+    done
+    echo "stack: redis-server did not answer on port $port; see $dir/redis.log" >&2
+    fs_stop_pid "$dir/redis.pid"
+    return 1
+}
+
+# fs_redis_stop DIR: stops the redis-server that fs_redis_start DIR started.
+fs_redis_stop() {
+    fs_stop_pid "$1/redis.pid"
+}
+
+# fs_redis_url PORT: the URL clients use (FINSYS_REDIS_URL).
+fs_redis_url() {
+    echo "redis://127.0.0.1:$1"
+}
+
 # fs_wait_http URL SECONDS: waits until URL answers 200.
 fs_wait_http() {
     local url=$1 secs=$2 i

@@ -63,6 +63,7 @@ chmod 755 "$TMP"
 SERVER_PID=""
 teardown() {
     fs_stop_pid "$TMP/server.pid"
+    fs_redis_stop "$TMP"
     fs_nats_stop "$TMP"
     fs_pg_stop "$TMP"
     rm -rf "$TMP"
@@ -72,9 +73,12 @@ trap teardown EXIT
 PG_PORT=$(fs_free_port)
 HTTP_PORT=$(fs_free_port)
 NATS_PORT=$(fs_free_port)
-if fs_pg_start "$TMP" "$PG_PORT" && fs_nats_start "$TMP" "$NATS_PORT"; then
+REDIS_PORT=$(fs_free_port)
+if fs_pg_start "$TMP" "$PG_PORT" && fs_nats_start "$TMP" "$NATS_PORT" \
+    && fs_redis_start "$TMP" "$REDIS_PORT"; then
     export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
     export FINSYS_NATS_URL=$(fs_nats_url "$NATS_PORT")
+    export FINSYS_REDIS_URL=$(fs_redis_url "$REDIS_PORT") FINSYS_REDIS_PORT=$REDIS_PORT
     # The queue against the real broker, before any server uses its streams.
     run_cmocka "$ASAN_BUILD/test_queue_live"
     export FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_HTTP_HOST=127.0.0.1
@@ -110,7 +114,7 @@ if fs_pg_start "$TMP" "$PG_PORT" && fs_nats_start "$TMP" "$NATS_PORT"; then
         passed=$((passed + 1))
     fi
 else
-    echo "PostgreSQL or nats-server did not start"
+    echo "PostgreSQL, nats-server or redis-server did not start"
     failed=$((failed + 1))
 fi
 

@@ -3,6 +3,8 @@
  */
 #include "config.h"
 
+#include "../redis/redis.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +79,16 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
                    sizeof(c->migrations_dir), err, err_len)
                != 0)
         return -1;
+    if (str_var("FINSYS_REDIS_URL", "redis://127.0.0.1:6379", c->redis_url, sizeof(c->redis_url),
+                err, err_len) != 0
+        || int_var("FINSYS_REDIS_TIMEOUT_MS", FS_REDIS_TIMEOUT_MS_DEFAULT, 1,
+                   FS_REDIS_TIMEOUT_MS_MAX, &c->redis_timeout_ms, err, err_len) != 0)
+        return -1;
+    if (c->redis_url[0] != '\0') {
+        char ip[64];
+        int port;
+        if (!fs_redis_parse_url(c->redis_url, ip, sizeof(ip), &port, err, err_len)) return -1;
+    }
     if (str_var("FINSYS_NATS_URL", "nats://127.0.0.1:4222", c->nats_url, sizeof(c->nats_url),
                 err, err_len)
             != 0

@@ -24,6 +24,8 @@ typedef struct {
 
     /* The settlement pipeline (finsys worker; the server publishes). */
     char nats_url[512];          /* FINSYS_NATS_URL, nats://127.0.0.1:4222; "" = none */
+    char redis_url[256];         /* FINSYS_REDIS_URL, redis://127.0.0.1:6379; "" = none */
+    int redis_timeout_ms;        /* FINSYS_REDIS_TIMEOUT_MS, 100: every Redis command */
     char provider_url[512];      /* FINSYS_PROVIDER_URL, http://127.0.0.1:8090 */
     int provider_timeout_ms;     /* FINSYS_PROVIDER_TIMEOUT_MS, 2000 */
     int worker_inflight;         /* FINSYS_WORKER_INFLIGHT, 512 payments at once */

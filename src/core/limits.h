@@ -302,4 +302,34 @@
  * must end before the broker's ack wait (FS_QUEUE_ACK_WAIT_MS) redelivers. */
 #define FS_WEBHOOK_TIMEOUT_MS_MAX 20000
 
+/* --- Redis (src/redis) --- */
+
+/* Lua scripts one connection keeps the SHA1 of: each module has one or two. */
+#define FS_REDIS_SCRIPTS_MAX 16
+
+/* Reconnection back-off, doubling from the first to the second: Redis is
+ * back within a second of a restart, and a long outage costs one attempt
+ * every two seconds per loop. */
+#define FS_REDIS_RECONNECT_MS_MIN 100
+#define FS_REDIS_RECONNECT_MS_MAX 2000
+
+/* A connection attempt gets at least this long (or the command timeout if
+ * longer): connecting on loopback takes well under a millisecond. */
+#define FS_REDIS_CONNECT_MS_MIN 1000
+
+/* Commands in a row answered by their timeout before the connection is
+ * dropped and made again: a Redis that stopped (SIGSTOP, a long fork) holds
+ * the connection open, and only a new one finds out it is back. */
+#define FS_REDIS_LATE_MAX 3
+
+/* Commands one connection may have waiting for their answers; past it a
+ * command is answered unavailable at once rather than queued without bound. */
+#define FS_REDIS_PENDING_MAX 65536
+
+/* FINSYS_REDIS_TIMEOUT_MS: a command answers in well under a millisecond on
+ * loopback; the default leaves room for a loaded machine, and the maximum
+ * keeps a stalled Redis from adding more than a second to any request. */
+#define FS_REDIS_TIMEOUT_MS_DEFAULT 100
+#define FS_REDIS_TIMEOUT_MS_MAX 1000
+
 #endif
