@@ -26,6 +26,7 @@
 #include "../api/api.h"
 #include "../objects/objects.h"
 #include "../queue/queue.h"
+#include "../redis/redis.h"
 #include "../receipt/receipt.h"
 #include "../store/store.h"
 #include "http.h"
@@ -39,6 +40,7 @@ typedef struct {
     struct evhttp *http;
     struct evconnlistener *listener;
     fs_store_t *store;
+    fs_redis_t *redis; /* this loop's connection to Redis; NULL when none is configured */
     struct event *purge_ev;
     struct event *drain_ev; /* activated by the main thread to stop */
     struct evhttp_bound_socket *bound;
@@ -522,6 +524,8 @@ int fs_http_serve(const fs_config_t *config)
             break;
         }
         w->store = fs_store_new(w->base, &sc);
+        if (config->redis_url[0] != '\0')
+            w->redis = fs_redis_new(w->base, config->redis_url, config->redis_timeout_ms);
         w->objects_io = fs_objects_io_new(w->base, objects);
         w->drain_ev = evtimer_new(w->base, on_drain, w);
         if (i == 0) {
@@ -551,6 +555,7 @@ int fs_http_serve(const fs_config_t *config)
         /* The store first: it answers what it still holds while the
          * requests are alive; evhttp_free then frees them. */
         fs_store_free(w->store);
+        fs_redis_free(w->redis);
         fs_objects_io_free(w->objects_io);
         if (w->http != NULL) evhttp_free(w->http);
         if (w->listener != NULL) evconnlistener_free(w->listener);

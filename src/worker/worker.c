@@ -27,6 +27,7 @@
 #include "../objects/objects.h"
 #include "../notify/notify.h"
 #include "../queue/queue.h"
+#include "../redis/redis.h"
 #include "../search/search.h"
 #include "../receipt/receipt.h"
 #include "../store/store.h"
@@ -53,6 +54,7 @@ struct worker {
     struct event_base *base;
     fs_store_t *store;
     fs_store_t *readers; /* the event log's readers' own (FS_WORKER_READER_CONNECTIONS) */
+    fs_redis_t *redis;   /* the loop's connection to Redis; NULL when none is configured */
     fs_indexer_t *indexer; /* the search indexer, on the loop */
     fs_queue_t *queue;
     fs_breaker_t breaker;
@@ -598,6 +600,8 @@ int fs_worker_run(const fs_config_t *config)
         w->store = fs_store_new(w->base, &sc);
         sc.connections = FS_WORKER_READER_CONNECTIONS;
         w->readers = fs_store_new(w->base, &sc);
+        if (config->redis_url[0] != '\0')
+            w->redis = fs_redis_new(w->base, config->redis_url, config->redis_timeout_ms);
         w->indexer = fs_indexer_new(w->base, w->readers, config);
         fs_notifier_t *notifier = fs_notifier_new(config, w->base, w->readers, w->queue);
         w->incoming_ev = event_new(w->base, -1, 0, on_incoming, w);
@@ -629,6 +633,7 @@ int fs_worker_run(const fs_config_t *config)
         fs_receipt_driver_stop(w->receipts);
         fs_store_free(w->store);
         fs_store_free(w->readers);
+        fs_redis_free(w->redis);
         fs_indexer_free(w->indexer);
         fs_receipt_driver_free(w->receipts);
         fs_notifier_free(notifier);
