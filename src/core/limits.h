@@ -247,6 +247,12 @@
  * writes: at 200 ms a round, 2,500 receipts/s, more than the worker settles. */
 #define FS_RECEIPT_BATCH_MAX 500
 
+/* Threads writing a round's receipts: each write waits for two fsyncs, and
+ * the filesystem's journal commits concurrent fsyncs together, so four
+ * writers store about four times as many receipts per second as one (one
+ * could not keep up with settlement under make bench's load). */
+#define FS_RECEIPT_WRITERS 4
+
 /* An unstored receipt is handed out again this long after it was last
  * handed out (its worker died or its write failed). */
 #define FS_RECEIPT_RETRY_AFTER_S 10

@@ -21,7 +21,8 @@
 
 struct fs_receipt_driver {
     fs_store_t *store;
-    fs_objects_io_t *io;
+    fs_objects_io_t *io[FS_RECEIPT_WRITERS]; /* writes of a round are spread over them */
+    unsigned next_io;
     struct event *timer;
     int interval_ms;
     bool stopping;
@@ -116,7 +117,8 @@ static bool write_one(fs_receipt_driver_t *d, const json_t *r)
     snprintf(w->payment, sizeof(w->payment), "%s", payment);
     fs_receipt_sha256_hex(doc, len, w->sha256);
     w->size = len;
-    int rc = fs_objects_io_put(d->io, key, doc, len, on_written, w);
+    fs_objects_io_t *io = d->io[d->next_io++ % FS_RECEIPT_WRITERS];
+    int rc = fs_objects_io_put(io, key, doc, len, on_written, w);
     free(doc);
     if (rc != 0) {
         free(w);
@@ -167,7 +169,7 @@ fs_receipt_driver_t *fs_receipt_driver_new(struct event_base *base, fs_store_t *
     FS_ASSERT(d != NULL);
     d->store = store;
     d->interval_ms = interval_ms;
-    d->io = fs_objects_io_new(base, objects);
+    for (int i = 0; i < FS_RECEIPT_WRITERS; i++) d->io[i] = fs_objects_io_new(base, objects);
     d->timer = evtimer_new(base, on_timer, d);
     FS_ASSERT(d->timer != NULL);
     next_round(d);
@@ -185,7 +187,8 @@ void fs_receipt_driver_free(fs_receipt_driver_t *d)
 {
     if (d == NULL) return;
     FS_ASSERT(d->stopping);
-    fs_objects_io_free(d->io); /* answers the writes still queued */
+    for (int i = 0; i < FS_RECEIPT_WRITERS; i++)
+        fs_objects_io_free(d->io[i]); /* answers the writes still queued */
     json_decref(d->marks);
     event_free(d->timer);
     fs_log(FS_LOG_INFO, "receipt", "%llu receipts made", (unsigned long long)d->made);
