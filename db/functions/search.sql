@@ -97,8 +97,13 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    IF j ? 'q' THEN
+    IF j ? 'q' AND length(j->>'q') >= 3 THEN
         w := w || ' AND (rs.tsv @@ websearch_to_tsquery(''simple'', $2) OR rs.refs ILIKE $3)';
+    ELSIF j ? 'q' THEN
+        -- Under three characters a trigram index has nothing to search by:
+        -- the substring match would read every row of the tenant. Such a q
+        -- matches whole words only.
+        w := w || ' AND rs.tsv @@ websearch_to_tsquery(''simple'', $2)';
     END IF;
     IF j ? 'status' THEN
         w := w || ' AND rs.status = ANY (fs_search_status_sources($4)) AND y.status = $4';

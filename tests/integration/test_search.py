@@ -147,6 +147,10 @@ def test_every_filter_alone():
     assert ids(key, q="cus%4") == []
     assert ids(key, q=i[5][4:20]) == [i[5]]
     assert ids(key, q="espresso") == []
+    # Under three characters: whole words only, no substring of a reference
+    # (a trigram index cannot serve it).
+    assert ids(key, q="93") == []
+    assert ids(key, q="HB-9931") == [i[4]]
     # status: the live status, also where the read model lags (processing)
     assert ids(key, status="pending") == [i[6], i[1]]
     assert ids(key, status="processing") == [i[5]]
