@@ -23,12 +23,16 @@ BEGIN
 END
 $$;
 
+-- The payload of 'lock_lost': an error, and in "fence" the newest token, so
+-- that the holder can raise a Redis counter that went back (a failover to a
+-- replica that missed increments, two Redis for one database) above it.
 CREATE OR REPLACE FUNCTION fs_lock_lost_err(p_resource text, p_token bigint) RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT fs_err(format('The lock on %s was lost: fencing token %s is older than %s, '
-                         'which a newer holder used. Nothing was changed; retry.',
-                         p_resource, p_token,
-                         (SELECT f.token FROM fencing f WHERE f.resource = p_resource)), NULL)
+    SELECT (fs_err(format('The lock on %s was lost: fencing token %s is older than %s, '
+                          'which a newer holder used. Nothing was changed; retry.',
+                          p_resource, p_token, f.token), NULL)::jsonb
+            || jsonb_build_object('fence', f.token))::text
+    FROM fencing f WHERE f.resource = p_resource
 $$;
 
 -- A singleton job's work, done once its fence passed. args holds the job's

@@ -89,6 +89,12 @@ static void on_admin_result(void *arg, const fs_store_result_t *r)
 {
     admin_t *a = arg;
     if (!a->g->closing) fs_lock_release(a->g->redis, &a->lock);
+    if (!a->g->closing && strcmp(r->outcome, "lock_lost") == 0) {
+        json_t *e = json_loads(r->payload, 0, NULL);
+        fs_lock_raise(a->g->redis, a->lock.resource,
+                      json_integer_value(json_object_get(e, "fence")));
+        json_decref(e);
+    }
     a->cb(a->arg, r);
     admin_done(a);
 }
@@ -152,6 +158,12 @@ static void on_purged(void *arg, const fs_store_result_t *r)
 {
     purge_t *p = arg;
     if (p->locked && !p->g->closing) fs_lock_release(p->g->redis, &p->lock);
+    if (strcmp(r->outcome, "lock_lost") == 0 && p->locked && !p->g->closing) {
+        json_t *e = json_loads(r->payload, 0, NULL);
+        fs_lock_raise(p->g->redis, p->lock.resource,
+                      json_integer_value(json_object_get(e, "fence")));
+        json_decref(e);
+    }
     if (strcmp(r->outcome, "ok") != 0) {
         fs_log(FS_LOG_WARN, "lock", "idempotency purge: %s %s", r->outcome, r->payload);
     } else if (strstr(r->payload, "\"purged\" : 0}") == NULL

@@ -222,6 +222,9 @@ refused:
         const char *msg = json_string_value(json_object_get(payload, "message"));
         fprintf(stderr, "finsys: %s: %s\n", outcome, msg != NULL ? msg : "");
         rcode = strcmp(outcome, "lock_lost") == 0 ? 3 : 1;
+        json_t *fence = json_object_get(payload, "fence");
+        if (rcode == 3 && json_is_integer(fence))
+            fs_lock_raise_blocking(rc, lk.resource, json_integer_value(fence));
     }
 release:
     if (fs_lock_release_blocking(rc, &lk) == 0 && rcode == 0)

@@ -43,6 +43,17 @@ static const fs_redis_script_t release_script = {
     "return 0\n",
 };
 
+/* KEYS: fence:<r>; ARGV: a token PostgreSQL has seen. Raises the counter
+ * to it, never lowers it. */
+static const fs_redis_script_t raise_script = {
+    "lock_raise",
+    "if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then\n"
+    "  redis.call('SET', KEYS[1], ARGV[1])\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n",
+};
+
 typedef struct {
     char lock_key[FS_LOCK_RESOURCE_LEN_MAX + 8];
     char fence_key[FS_LOCK_RESOURCE_LEN_MAX + 8];
@@ -155,6 +166,23 @@ void fs_lock_release(fs_redis_t *r, const fs_lock_t *lock)
     fs_redis_eval(r, &release_script, on_release_reply, resource, 1, 2, argv, NULL);
 }
 
+static void on_raise_reply(void *arg, fs_redis_status_t st, const redisReply *reply)
+{
+    (void)arg;
+    (void)st;
+    (void)reply;
+}
+
+void fs_lock_raise(fs_redis_t *r, const char *resource, int64_t fence)
+{
+    keys_t k;
+    keys_of(resource, 0, &k);
+    char n[24];
+    snprintf(n, sizeof(n), "%lld", (long long)fence);
+    const char *argv[] = {k.fence_key, n};
+    fs_redis_eval(r, &raise_script, on_raise_reply, NULL, 1, 2, argv, NULL);
+}
+
 /* --- blocking -------------------------------------------------------------- */
 
 /* Runs a script with EVAL (the command line runs each once or a few
@@ -218,4 +246,14 @@ int fs_lock_release_blocking(redisContext *c, const fs_lock_t *lock)
     keys_of(lock->resource, 0, &k);
     const char *argv[] = {k.lock_key, lock->token};
     return int_reply(eval_blocking(c, &release_script, 1, 2, argv));
+}
+
+int fs_lock_raise_blocking(redisContext *c, const char *resource, int64_t fence)
+{
+    keys_t k;
+    keys_of(resource, 0, &k);
+    char n[24];
+    snprintf(n, sizeof(n), "%lld", (long long)fence);
+    const char *argv[] = {k.fence_key, n};
+    return int_reply(eval_blocking(c, &raise_script, 1, 2, argv));
 }

@@ -64,6 +64,12 @@ void fs_lock_acquire(struct event_base *base, fs_redis_t *r, const char *resourc
  * release lost leaves the lock to its lease). */
 void fs_lock_release(fs_redis_t *r, const fs_lock_t *lock);
 
+/* After FS_LOCK_LOST: raises the counter fence:<resource> to fence (the
+ * newest token PostgreSQL saw, in the outcome's payload) if it is below, so
+ * that the next holder's token passes. A counter goes back when Redis fails
+ * over to a replica that missed increments. Nothing waits for the answer. */
+void fs_lock_raise(fs_redis_t *r, const char *resource, int64_t fence);
+
 /* The server's flows under locks, one guard per loop. */
 typedef struct fs_lock_guard fs_lock_guard_t;
 
@@ -112,6 +118,8 @@ int fs_lock_extend_blocking(redisContext *c, const fs_lock_t *lock, int lease_ms
 
 /* 1: released; 0: no longer ours; -1: Redis unavailable. */
 int fs_lock_release_blocking(redisContext *c, const fs_lock_t *lock);
+
+int fs_lock_raise_blocking(redisContext *c, const char *resource, int64_t fence);
 
 /* finsys job <name> [options]: see fs_lock_job_usage. Returns the exit code. */
 extern const char fs_lock_job_usage[];
