@@ -176,6 +176,16 @@ BEGIN
             p := fs_err(format('Account %s holds %s available and %s pending %s; only an '
                                'account with a zero balance can be closed.',
                                a.id, a.available, a.pending, a.currency), 'id');
+        ELSIF EXISTS (SELECT 1 FROM payments y
+                      WHERE y.to_account = a.id AND y.status IN ('pending', 'processing'))
+              OR EXISTS (SELECT 1 FROM refunds r JOIN payments y ON y.id = r.payment_id
+                         WHERE y.from_account = a.id
+                           AND r.status IN ('pending', 'processing')) THEN
+            -- Money on its way in: a payment to it, or a refund back to it,
+            -- would be credited to a closed account when it settles.
+            o := 'account_not_empty';
+            p := fs_err(format('Account %s has a payment or a refund on its way to it; close '
+                               'it once they have settled.', a.id), 'id');
         ELSE
             UPDATE accounts y SET status = 'closed' WHERE y.id = a.id RETURNING * INTO a;
             o := 'ok'; p := fs_account_json(a)::text;

@@ -274,8 +274,8 @@ def test_locks_admin_bad_input_and_tenant_keys():
 
 def test_locks_admin_freeze_unfreeze_close():
     """Freezing refuses payments (account_inactive) until unfrozen; closing
-    needs a zero balance (409 account_not_empty), and a closed account stays
-    closed."""
+    needs a zero balance and no money on its way to the account (409
+    account_not_empty), and a closed account stays closed."""
     admin = _admin_key()
     a = funded_account(300)
     b = new_account()
@@ -289,7 +289,7 @@ def test_locks_admin_freeze_unfreeze_close():
     assert_error(r, 409, "account_not_empty", "id")
     assert get(f"/v1/accounts/{a}").json["status"] == "active"
     r = _admin(f"/admin/api/accounts/{b}/close", key=admin)
-    assert_error(r, 409, "account_not_empty", "id")  # 10 pending
+    assert_error(r, 409, "account_not_empty", "id")  # 10 on its way to it
     c = new_account()
     r = _admin(f"/admin/api/accounts/{c}/close", key=admin)
     assert r.status == 200 and r.json["status"] == "closed", r
