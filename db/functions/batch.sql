@@ -483,6 +483,9 @@ BEGIN
                            'webhook_finish') THEN
             -- The notifier's (src/notify), in db/functions/webhooks.sql.
             SELECT wh.o, wh.p INTO o, p FROM fs_webhook_internal(j) wh;
+        ELSIF j->>'op' IN ('job_start', 'job_finish', 'job_run') THEN
+            -- Singleton jobs under a Redis lock, fenced (db/functions/locks.sql).
+            SELECT jo.o, jo.p INTO o, p FROM fs_job_op(j) jo;
         ELSIF t IS NULL THEN
             o := 'unauthorized'; p := fs_err('Invalid API key provided.', NULL);
         ELSIF j ? 'idem' AND NOT (it.n = ANY (owned)) THEN
@@ -513,6 +516,24 @@ BEGIN
         ELSIF j->>'op' IN ('dead_list', 'dead_replay') AND NOT item_admin[it.n] THEN
             o := 'forbidden';
             p := fs_err('Only an admin API key (finsys apikey create --admin) may do this.', NULL);
+
+        ELSIF j->>'op' IN ('admin_auth', 'account_adjust', 'account_freeze',
+                           'account_unfreeze', 'account_close') AND NOT item_admin[it.n] THEN
+            o := 'forbidden';
+            p := fs_err('Only an admin API key (finsys apikey create --admin) may do this.', NULL);
+
+        ELSIF j->>'op' = 'admin_auth' THEN
+            o := 'ok'; p := '{}';
+
+        ELSIF j->>'op' IN ('account_adjust', 'account_freeze', 'account_unfreeze',
+                           'account_close') THEN
+            -- Under the Redis lock of the account, fenced; it locks its own
+            -- rows, so it must run alone (the store splits a group that
+            -- fails and sends its items alone).
+            IF jsonb_array_length(p_items) <> 1 THEN
+                RAISE EXCEPTION 'fs_batch: % must run alone', j->>'op';
+            END IF;
+            SELECT aa.o, aa.p INTO o, p FROM fs_account_admin(j) aa;
 
         ELSIF j->>'op' = 'dead_list' THEN
             -- Payments whose message the worker dead-lettered, of every
@@ -956,7 +977,7 @@ BEGIN
 
         IF NOT j ? 'idem' OR o = 'unauthorized' THEN
             NULL;
-        ELSIF o IN ('invalid_request', 'currency_mismatch', 'amount_too_large') THEN
+        ELSIF o IN ('invalid_request', 'currency_mismatch', 'amount_too_large', 'lock_lost') THEN
             -- A 400 stores nothing, wherever it was decided: the client
             -- corrects the request and retries with the same key.
             r_tenant := r_tenant || t;

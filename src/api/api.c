@@ -9,6 +9,7 @@
 #include "../auth/auth.h"
 #include "../event/event.h"
 #include "../idempotency/idempotency.h"
+#include "../lock/lock.h"
 #include "../search/search.h"
 #include "../notify/notify.h"
 #include "../transaction/transaction.h"
@@ -33,6 +34,11 @@ typedef enum {
     ROUTE_RECEIPT,
     ROUTE_WEBHOOK_ENDPOINTS,
     ROUTE_WEBHOOK_ENDPOINT,
+    /* Operators' balance operations, under the account's lock (src/lock). */
+    ROUTE_ADMIN_ADJUST,
+    ROUTE_ADMIN_FREEZE,
+    ROUTE_ADMIN_UNFREEZE,
+    ROUTE_ADMIN_CLOSE,
 } route_t;
 
 #define SEGMENTS_MAX 5
@@ -70,6 +76,15 @@ static route_t match(const char *path, const char **id)
         if (n == 3) return ROUTE_DEAD_LETTERS;
         *id = seg[3];
         if (n == 5 && strcmp(seg[4], "replay") == 0) return ROUTE_DEAD_REPLAY;
+        return ROUTE_NONE;
+    }
+    if (n == 5 && strcmp(seg[0], "admin") == 0 && strcmp(seg[1], "api") == 0
+        && strcmp(seg[2], "accounts") == 0) {
+        *id = seg[3];
+        if (strcmp(seg[4], "adjustments") == 0) return ROUTE_ADMIN_ADJUST;
+        if (strcmp(seg[4], "freeze") == 0) return ROUTE_ADMIN_FREEZE;
+        if (strcmp(seg[4], "unfreeze") == 0) return ROUTE_ADMIN_UNFREEZE;
+        if (strcmp(seg[4], "close") == 0) return ROUTE_ADMIN_CLOSE;
         return ROUTE_NONE;
     }
     if (n > 4) return ROUTE_NONE;
@@ -115,6 +130,10 @@ static const char *allowed(route_t r)
     case ROUTE_DEPOSITS:
     case ROUTE_CANCEL:
     case ROUTE_DEAD_REPLAY:
+    case ROUTE_ADMIN_ADJUST:
+    case ROUTE_ADMIN_FREEZE:
+    case ROUTE_ADMIN_UNFREEZE:
+    case ROUTE_ADMIN_CLOSE:
         return "POST";
     default:
         return "GET";
@@ -174,6 +193,17 @@ static bool build_post(route_t r, const char *id, const json_t *body, json_t *it
         json_object_set_new(item, "op", json_string("dead_replay"));
         json_object_set_new(item, "payment", json_string(id));
         return true;
+    case ROUTE_ADMIN_ADJUST:
+    case ROUTE_ADMIN_FREEZE:
+    case ROUTE_ADMIN_UNFREEZE:
+    case ROUTE_ADMIN_CLOSE:
+        if (!path_id(id, FS_ACCOUNT_ID_PREFIX, "account", err)) return false;
+        json_object_set_new(item, "account", json_string(id));
+        return fs_lock_parse_admin(r == ROUTE_ADMIN_ADJUST    ? "account_adjust"
+                                   : r == ROUTE_ADMIN_FREEZE ? "account_freeze"
+                                   : r == ROUTE_ADMIN_CLOSE  ? "account_close"
+                                                             : "account_unfreeze",
+                                   body, item, err);
     default:
         FS_ASSERT(!"not a POST route");
     }
@@ -256,6 +286,7 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
     const char *id;
     route_t r = match(req->path, &id);
     memset(res, 0, sizeof(*res));
+    res->admin = strncmp(req->path, "/admin/", 7) == 0;
 
     if (r == ROUTE_NONE) {
         fs_fail(&res->err, FS_NOT_FOUND, NULL, "Unrecognized request URL: %.128s.", req->path);

@@ -45,6 +45,9 @@ typedef struct {
      * checked before err is given, so that a bad key always gets 401 (as a
      * client expects) and never learns about its request's other faults. */
     char auth[65];
+    /* An /admin/ route: a rejected request's key is checked as an admin's,
+     * so that a tenant's key gets 403 whatever else is wrong. */
+    bool admin;
 } fs_api_result_t;
 
 void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res);

@@ -10,6 +10,7 @@
 #include "../config/config.h"
 #include "../core/core.h"
 #include "../http/http.h"
+#include "../lock/lock.h"
 #include "../provider/provider.h"
 #include "../store/store.h"
 #include "../worker/worker.h"
@@ -23,6 +24,7 @@ static const char usage_main[] =
     "  apikey create --tenant NAME  create a tenant if missing and print a new API key\n"
     "  worker                       settle pending payments through the provider\n"
     "  provider-sim [options]       run the simulated payment provider\n"
+    "  job purge [options]          run a singleton job under its Redis lock\n"
     "\n"
     "Settings come from FINSYS_* environment variables; see docs/operations.md.\n"
     "Run 'finsys <command> --help' for a command's options.\n";
@@ -120,6 +122,7 @@ int main(int argc, char **argv)
                         : strcmp(cmd, "migrate") == 0      ? usage_migrate
                         : strcmp(cmd, "apikey") == 0       ? usage_apikey
                         : strcmp(cmd, "provider-sim") == 0 ? fs_provider_sim_usage
+                        : strcmp(cmd, "job") == 0          ? fs_lock_job_usage
                                                            : NULL;
     if (usage == NULL) {
         fprintf(stderr, "finsys: unknown command '%s'\n\n%s", cmd, usage_main);
@@ -165,5 +168,6 @@ int main(int argc, char **argv)
         }
         return fs_store_migrate(config.database_url, config.migrations_dir);
     }
+    if (strcmp(cmd, "job") == 0) return fs_lock_job_main(&config, argc - 2, argv + 2);
     return cmd_apikey(&config, argc - 2, argv + 2);
 }

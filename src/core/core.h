@@ -37,6 +37,10 @@ typedef enum {
     FS_OVERLOADED,
     FS_UNAVAILABLE,
     FS_INTERNAL,
+    /* Distributed locks (src/lock). */
+    FS_LOCK_LOST,
+    FS_LOCK_BUSY,
+    FS_ACCOUNT_NOT_EMPTY,
     FS_OUTCOME_COUNT
 } fs_outcome_t;
 

@@ -338,4 +338,40 @@
 #define FS_REDIS_TIMEOUT_MS_DEFAULT 100
 #define FS_REDIS_TIMEOUT_MS_MAX 1000
 
+/* --- distributed locks (src/lock, db/functions/locks.sql) --- */
+
+/* The lease of a singleton job's lock (finsys job, the server's purge): the
+ * purge's one transaction takes well under a second; a holder that dies
+ * keeps others out this long at most. finsys job --lease-ms may set another
+ * within the bounds below. */
+#define FS_LOCK_JOB_LEASE_MS 10000
+#define FS_LOCK_LEASE_MS_MIN 100
+#define FS_LOCK_LEASE_MS_MAX 600000
+
+/* The lease of an account's lock for an operator's balance operation: one
+ * fs_batch transaction, milliseconds; the fencing token, not the lease,
+ * keeps a late one from committing. */
+#define FS_LOCK_ADMIN_LEASE_MS 5000
+
+/* A holder extends its lease every lease / FS_LOCK_EXTEND_DIVISOR: two
+ * extensions can fail (a Redis hiccup) before the lease ends. */
+#define FS_LOCK_EXTEND_DIVISOR 3
+
+/* An operator's request finding the account's lock held tries this many
+ * more times, FS_LOCK_RETRY_MS apart, then gets 409 lock_busy. */
+#define FS_LOCK_ACQUIRE_RETRIES 5
+#define FS_LOCK_RETRY_MS 50
+
+/* A lock's resource name ("job:purge", "acct:<id>"): an account id and its
+ * prefix fit. */
+#define FS_LOCK_RESOURCE_LEN_MAX 80
+
+/* finsys job --hold-ms (a test's or a drill's simulated long work) and
+ * --wait-ms (how long to keep trying for a held lock). */
+#define FS_JOB_HOLD_MS_MAX 3600000
+#define FS_JOB_WAIT_MS_MAX 600000
+
+/* An adjustment's reason, in bytes. */
+#define FS_ADJUSTMENT_REASON_LEN_MAX 500
+
 #endif

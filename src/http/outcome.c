@@ -34,6 +34,9 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     [FS_OVERLOADED] = {"overloaded", 503, "api_error"},
     [FS_UNAVAILABLE] = {"unavailable", 503, "api_error"},
     [FS_INTERNAL] = {"internal", 500, "api_error"},
+    [FS_LOCK_LOST] = {"lock_lost", 409, "api_error"},
+    [FS_LOCK_BUSY] = {"lock_busy", 409, "api_error"},
+    [FS_ACCOUNT_NOT_EMPTY] = {"account_not_empty", 409, "invalid_request_error"},
 };
 
 const char *fs_http_reason(int status)

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "../api/api.h"
+#include "../lock/lock.h"
 #include "../objects/objects.h"
 #include "../queue/queue.h"
 #include "../redis/redis.h"
@@ -41,6 +42,7 @@ typedef struct {
     struct evconnlistener *listener;
     fs_store_t *store;
     fs_redis_t *redis; /* this loop's connection to Redis; NULL when none is configured */
+    fs_lock_guard_t *locks; /* flows under Redis locks (admin balance ops, the purge) */
     struct event *purge_ev;
     struct event *drain_ev; /* activated by the main thread to stop */
     struct evhttp_bound_socket *bound;
@@ -341,7 +343,9 @@ static void on_request(struct evhttp_request *req, void *arg)
                 snprintf(rej->param, sizeof(rej->param), "%s", res.err.param);
                 rej->err.param = rej->param;
             }
-            fs_store_submit(w->store, json_pack("{s:s, s:s}", "op", "auth", "auth", res.auth),
+            fs_store_submit(w->store,
+                            json_pack("{s:s, s:s}", "op", res.admin ? "admin_auth" : "auth",
+                                      "auth", res.auth),
                             on_key_checked, rej);
             return;
         }
@@ -378,6 +382,11 @@ static void on_request(struct evhttp_request *req, void *arg)
             fs_store_submit(w->store, res.item, on_receipt_row, rd);
             return;
         }
+        if (fs_lock_admin_op(op)) {
+            /* Under the account's Redis lock, fenced (src/lock). */
+            fs_lock_admin_submit(w->locks, res.item, on_result, req);
+            return;
+        }
         if (strcmp(op, "dead_replay") == 0) {
             fs_store_submit_alone(w->store, res.item, on_replayed, req);
             return;
@@ -389,26 +398,14 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
 }
 
-static void on_purged(void *arg, const fs_store_result_t *r)
-{
-    (void)arg;
-    if (strcmp(r->outcome, "ok") != 0) {
-        fs_log(FS_LOG_WARN, "http", "idempotency purge failed: %s", r->payload);
-    } else if (strcmp(r->payload, "{\"purged\" : 0}") != 0) {
-        fs_log(FS_LOG_INFO, "http", "idempotency purge: %s", r->payload);
-    }
-}
-
 static void on_purge_timer(evutil_socket_t fd, short what, void *arg)
 {
     worker_t *w = arg;
     (void)fd;
     (void)what;
-    fs_store_submit_alone(w->store,
-                    json_pack("{s:s, s:i, s:i}", "op", "purge", "hours",
-                              w->config->idempotency_ttl_hours, "max",
-                              FS_IDEMPOTENCY_PURGE_ROWS_MAX),
-                    on_purged, NULL);
+    /* Under the Redis lock job:purge, fenced; PostgreSQL's advisory lock
+     * when Redis is unavailable (src/lock). */
+    fs_lock_purge(w->locks, w->config->idempotency_ttl_hours, FS_IDEMPOTENCY_PURGE_ROWS_MAX);
 }
 
 static int bind_worker(worker_t *w)
@@ -459,7 +456,8 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
         if (w->purge_ev != NULL) event_del(w->purge_ev);
         w->drain_deadline_us = fs_now_us() + FS_HTTP_DRAIN_MS * 1000u;
     }
-    if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io))
+    if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io)
+         && fs_lock_guard_idle(w->locks))
         || fs_now_us() >= w->drain_deadline_us) {
         /* A moment for the last replies to leave their buffers. */
         struct timeval flush = {0, 100 * 1000};
@@ -526,6 +524,7 @@ int fs_http_serve(const fs_config_t *config)
         w->store = fs_store_new(w->base, &sc);
         if (config->redis_url[0] != '\0')
             w->redis = fs_redis_new(w->base, config->redis_url, config->redis_timeout_ms);
+        w->locks = fs_lock_guard_new(w->base, w->redis, w->store);
         w->objects_io = fs_objects_io_new(w->base, objects);
         w->drain_ev = evtimer_new(w->base, on_drain, w);
         if (i == 0) {
@@ -554,8 +553,10 @@ int fs_http_serve(const fs_config_t *config)
         if (w->drain_ev != NULL) event_free(w->drain_ev);
         /* The store first: it answers what it still holds while the
          * requests are alive; evhttp_free then frees them. */
+        if (w->locks != NULL) fs_lock_guard_close(w->locks);
         fs_store_free(w->store);
         fs_redis_free(w->redis);
+        if (w->locks != NULL) fs_lock_guard_free(w->locks);
         fs_objects_io_free(w->objects_io);
         if (w->http != NULL) evhttp_free(w->http);
         if (w->listener != NULL) evconnlistener_free(w->listener);

@@ -28,6 +28,11 @@ ROUTES = {
     ("/v1/payments/{id}/receipt", "get"),
     ("/admin/api/dead-letters", "get"),
     ("/admin/api/dead-letters/{id}/replay", "post"),
+    # Operators' balance operations under the account's lock (src/lock).
+    ("/admin/api/accounts/{id}/adjustments", "post"),
+    ("/admin/api/accounts/{id}/freeze", "post"),
+    ("/admin/api/accounts/{id}/unfreeze", "post"),
+    ("/admin/api/accounts/{id}/close", "post"),
     ("/v1/webhook_endpoints", "get"),
     ("/v1/webhook_endpoints", "post"),
     ("/v1/webhook_endpoints/{id}", "get"),
