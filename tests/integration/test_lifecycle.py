@@ -43,8 +43,10 @@ def test_a_payment_from_creation_to_refund():
 
         # Settled, and delivered: payment.created then payment.succeeded,
         # each signed, in the payer's sequence.
+        # Deliveries run concurrently and may arrive in any order: the
+        # sequence numbers are what orders them for a receiver.
         got = receiver.wait(2)
-        events = [json.loads(body) for _, _, body, _ in got]
+        events = sorted((json.loads(body) for _, _, body, _ in got), key=lambda x: x["sequence"])
         assert all(ok for _, _, _, ok in got), got
         assert [x["type"] for x in events] == ["payment.created", "payment.succeeded"], events
         assert [x["sequence"] for x in events] == [1, 2], events
@@ -86,7 +88,8 @@ def test_a_payment_from_creation_to_refund():
         status, rf = _api(pl, key, "POST", f"/v1/payments/{p['id']}/refunds", {})
         assert status == 201 and rf["amount"] == 1234, rf
         got = receiver.wait(4)
-        types = [json.loads(body)["type"] for _, _, body, _ in got]
+        types = [x["type"] for x in sorted((json.loads(body) for _, _, body, _ in got),
+                                           key=lambda x: x["sequence"])]
         assert types[2:] == ["refund.created", "refund.succeeded"], types
         assert all(ok for _, _, _, ok in got), got
         _, paid = _api(pl, key, "GET", f"/v1/payments/{p['id']}")
