@@ -26,6 +26,7 @@
 #include "../api/api.h"
 #include "../objects/objects.h"
 #include "../queue/queue.h"
+#include "../ratelimit/ratelimit.h"
 #include "../redis/redis.h"
 #include "../receipt/receipt.h"
 #include "../store/store.h"
@@ -41,6 +42,7 @@ typedef struct {
     struct evconnlistener *listener;
     fs_store_t *store;
     fs_redis_t *redis; /* this loop's connection to Redis; NULL when none is configured */
+    fs_ratelimit_t *ratelimit; /* on redis (or in-process) and store */
     struct event *purge_ev;
     struct event *drain_ev; /* activated by the main thread to stop */
     struct evhttp_bound_socket *bound;
@@ -301,6 +303,62 @@ static fs_method_t method_of(struct evhttp_request *req)
     }
 }
 
+static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t res);
+
+/* A request waiting for its rate limits' check (src/ratelimit). */
+typedef struct {
+    worker_t *w;
+    struct evhttp_request *req;
+    fs_api_result_t res;
+    char param[64]; /* res.err.param may point at a buffer the next request reuses */
+} gate_t;
+
+static void on_gate(void *arg, const fs_rate_verdict_t *v)
+{
+    gate_t *g = arg;
+    struct evhttp_request *req = g->req;
+    if (v != NULL) fs_ratelimit_headers(v, evhttp_request_get_output_headers(req));
+    if (g->w->draining || (v != NULL && !v->allowed)) {
+        /* Stopping (the store may be gone), or over the limit. */
+        json_decref(g->res.item);
+        if (g->w->draining) {
+            send_error(req, FS_UNAVAILABLE, "FinSys is stopping; retry shortly.", NULL, false);
+        } else {
+            char msg[200];
+            snprintf(msg, sizeof(msg),
+                     "Too many requests: this API key or address may send %d at once and "
+                     "then at a steady rate; retry in %d s.",
+                     v->limit, v->retry_after_s);
+            send_error(req, FS_RATE_LIMITED, msg, NULL, false);
+        }
+    } else {
+        dispatch(g->w, req, g->res);
+    }
+    free(g);
+}
+
+/* Every /v1 request that carries a well-formed API key is counted against
+ * its key's and its address's limits before anything else is done (health
+ * probes and the operator's /admin routes are not). True when the request
+ * now waits for the check; on_gate continues it. */
+static bool rate_limited(worker_t *w, struct evhttp_request *req, const fs_api_result_t *res)
+{
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (res->auth[0] == '\0' || path == NULL || strncmp(path, "/v1/", 4) != 0) return false;
+    gate_t *g = malloc(sizeof(*g));
+    FS_ASSERT(g != NULL);
+    *g = (gate_t){.w = w, .req = req, .res = *res};
+    if (res->err.param != NULL) {
+        snprintf(g->param, sizeof(g->param), "%s", res->err.param);
+        g->res.err.param = g->param;
+    }
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &port);
+    fs_ratelimit_check(w->ratelimit, res->auth, addr, on_gate, g);
+    return true;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     worker_t *w = arg;
@@ -331,6 +389,13 @@ static void on_request(struct evhttp_request *req, void *arg)
     };
     fs_api_result_t res;
     fs_api_route(&ar, &res);
+    if (rate_limited(w, req, &res)) return;
+    dispatch(w, req, res);
+}
+
+/* What fs_api_route() decided, once the rate limits let the request in. */
+static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t res)
+{
     switch (res.action) {
     case FS_API_REJECT:
         if (res.auth[0] != '\0') {
@@ -459,7 +524,8 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
         if (w->purge_ev != NULL) event_del(w->purge_ev);
         w->drain_deadline_us = fs_now_us() + FS_HTTP_DRAIN_MS * 1000u;
     }
-    if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io))
+    if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io)
+         && fs_ratelimit_idle(w->ratelimit))
         || fs_now_us() >= w->drain_deadline_us) {
         /* A moment for the last replies to leave their buffers. */
         struct timeval flush = {0, 100 * 1000};
@@ -526,6 +592,10 @@ int fs_http_serve(const fs_config_t *config)
         w->store = fs_store_new(w->base, &sc);
         if (config->redis_url[0] != '\0')
             w->redis = fs_redis_new(w->base, config->redis_url, config->redis_timeout_ms);
+        fs_ratelimit_config_t rc = {
+            .key = {config->rate_per_s, config->rate_burst},
+            .addr = {config->rate_addr_per_s, config->rate_addr_burst}};
+        w->ratelimit = fs_ratelimit_new(w->redis, w->store, &rc);
         w->objects_io = fs_objects_io_new(w->base, objects);
         w->drain_ev = evtimer_new(w->base, on_drain, w);
         if (i == 0) {
@@ -554,6 +624,7 @@ int fs_http_serve(const fs_config_t *config)
         if (w->drain_ev != NULL) event_free(w->drain_ev);
         /* The store first: it answers what it still holds while the
          * requests are alive; evhttp_free then frees them. */
+        fs_ratelimit_free(w->ratelimit); /* its checks end as these answer them */
         fs_store_free(w->store);
         fs_redis_free(w->redis);
         fs_objects_io_free(w->objects_io);
