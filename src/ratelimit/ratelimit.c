@@ -37,37 +37,43 @@ struct fs_ratelimit {
 /* A bucket of rate r and burst b lets a request through when its tat, moved
  * one emission interval (1/r) on, is at most b intervals ahead of now. The
  * small epsilon keeps a whole number of intervals whole despite rounding. */
-int64_t fs_gcra(int64_t tat, int64_t now_us, fs_rate_t rate, fs_rate_verdict_t *v)
+void fs_gcra(const fs_rate_bucket_t *in, int64_t now_us, fs_rate_t rate, fs_rate_verdict_t *v,
+             fs_rate_bucket_t *out)
 {
     double step = 1e6 / rate.per_s;
     double now = (double)now_us;
-    double base = tat > now_us ? (double)tat : now;
-    double next = base + step;
+    double tat = in->tat > now_us ? (double)in->tat : now;
+    if (in->per_s > 0 && in->per_s != rate.per_s) tat = now + (tat - now) * in->per_s / rate.per_s;
+    if (tat > now + rate.burst * step) tat = now + rate.burst * step;
+    double next = tat + step;
     double allow_at = next - rate.burst * step;
     v->limit = rate.burst;
+    out->per_s = rate.per_s;
     if (allow_at > now) {
         v->allowed = false;
         v->remaining = 0;
-        v->reset_s = (int)ceil((base - now) / 1e6);
+        v->reset_s = (int)ceil((tat - now) / 1e6);
         v->retry_after_s = (int)ceil((allow_at - now) / 1e6);
         if (v->retry_after_s < 1) v->retry_after_s = 1;
-        return tat;
+        out->tat = llround(tat);
+        return;
     }
     v->allowed = true;
     v->remaining = (int)floor((now - allow_at) / step + 1e-6);
     v->reset_s = (int)ceil((next - now) / 1e6);
     v->retry_after_s = 0;
-    return llround(next);
+    out->tat = llround(next);
 }
 
-/* The same as fs_gcra, on two buckets at once, in Redis. KEYS[1]: the key's
- * cached tenant and limits (a hash); KEYS[2]: the key's bucket; KEYS[3]: the
- * address's. ARGV[1], ARGV[2]: the address's rate and burst; ARGV[3..6]: the
- * key's rate, burst, tenant and admin flag as read from PostgreSQL, or ""
- * to read them from KEYS[1]; ARGV[7]: the cache's TTL in seconds. Answers
- * {-1} when KEYS[1] is missing, else {allowed, limit, remaining, reset_ms,
- * retry_ms} of the bucket with the least room, or of the one that refused.
- * Redis's own clock (TIME) is every process's clock. */
+/* The same as fs_gcra, on two buckets at once, in Redis (a bucket is the
+ * string "TAT RATE"). KEYS[1]: the key's cached tenant and limits (a hash);
+ * KEYS[2]: the key's bucket; KEYS[3]: the address's. ARGV[1], ARGV[2]: the
+ * address's rate and burst; ARGV[3..6]: the key's rate, burst, tenant and
+ * admin flag as read from PostgreSQL, or "" to read them from KEYS[1];
+ * ARGV[7]: the cache's TTL in seconds. Answers {-1} when KEYS[1] is
+ * missing, else {allowed, limit, remaining, reset_ms, retry_ms} of the
+ * bucket with the least room, or of the one that refused. Redis's own clock
+ * (TIME) is every process's clock. */
 static const fs_redis_script_t gcra_script = {
     .name = "ratelimit",
     .source =
@@ -86,29 +92,41 @@ static const fs_redis_script_t gcra_script = {
         "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
         "local function gcra(key, per_s, cap)\n"
         "  local step = 1000000 / per_s\n"
-        "  local tat = tonumber(redis.call('GET', key)) or 0\n"
+        "  local tat, old = now, per_s\n"
+        "  local s = redis.call('GET', key)\n"
+        "  if s then\n"
+        "    local a, b = string.match(s, '^(%d+) (%d+)$')\n"
+        "    tat, old = tonumber(a) or now, tonumber(b) or per_s\n"
+        "  end\n"
         "  if tat < now then tat = now end\n"
+        "  if old ~= per_s then tat = now + (tat - now) * old / per_s end\n"
+        "  if tat > now + cap * step then tat = now + cap * step end\n"
         "  local nxt = tat + step\n"
         "  local allow_at = nxt - cap * step\n"
         "  if allow_at > now then\n"
-        "    return {ok = false, key = key, tat = nxt, limit = cap, remaining = 0,\n"
-        "            reset = tat - now, retry = allow_at - now}\n"
+        "    return {ok = false, key = key, per_s = per_s, tat = tat, limit = cap,\n"
+        "            remaining = 0, reset = tat - now, retry = allow_at - now}\n"
         "  end\n"
-        "  return {ok = true, key = key, tat = nxt, limit = cap,\n"
+        "  return {ok = true, key = key, per_s = per_s, tat = nxt, limit = cap,\n"
         "          remaining = math.floor((now - allow_at) / step + 1e-6),\n"
         "          reset = nxt - now, retry = 0}\n"
+        "end\n"
+        "local function store(b)\n"
+        "  redis.call('SET', b.key, string.format('%.0f %d', b.tat, b.per_s),\n"
+        "             'PX', math.ceil(b.reset / 1000) + 1)\n"
         "end\n"
         "local k = gcra(KEYS[2], rate, burst)\n"
         "local a = gcra(KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
         "local v\n"
         "if k.ok and a.ok then\n"
-        "  for _, b in ipairs({k, a}) do\n"
-        "    redis.call('SET', b.key, string.format('%.0f', b.tat),\n"
-        "               'PX', math.ceil(b.reset / 1000) + 1)\n"
-        "  end\n"
+        "  store(k)\n"
+        "  store(a)\n"
         "  if k.remaining <= a.remaining then v = k else v = a end\n"
-        "elseif not k.ok and (a.ok or k.retry >= a.retry) then v = k\n"
-        "else v = a end\n"
+        "else\n"
+        "  if not k.ok then store(k) end\n"
+        "  if not a.ok then store(a) end\n"
+        "  if not k.ok and (a.ok or k.retry >= a.retry) then v = k else v = a end\n"
+        "end\n"
         "return {v.ok and 1 or 0, v.limit, v.remaining, math.ceil(v.reset / 1000),\n"
         "        math.ceil(v.retry / 1000)}\n",
 };
@@ -119,7 +137,7 @@ static const fs_redis_script_t gcra_script = {
  * as Redis would; the lock is held for a lookup and a few additions. */
 typedef struct {
     char name[72];      /* "k:<key hash>" or "a:<address>"; "" when free */
-    int64_t tat;
+    fs_rate_bucket_t bucket;
     fs_rate_t rate;     /* a key's limits, from the store ... */
     int64_t rate_until; /* ... until then (fs_now_us); 0 when none */
 } bucket_t;
@@ -152,7 +170,8 @@ static bucket_t *local_find(const char *name, const bucket_t *keep)
         if (b == keep) continue;
         if (b->name[0] == '\0') {
             if (take == NULL || take->name[0] != '\0') take = b;
-        } else if (take == NULL || (take->name[0] != '\0' && b->tat < take->tat)) {
+        } else if (take == NULL
+                   || (take->name[0] != '\0' && b->bucket.tat < take->bucket.tat)) {
             take = b; /* the idlest so far */
         }
     }
@@ -193,14 +212,16 @@ static void local_check(const char *key_hash, fs_rate_t key_rate, const char *ad
     snprintf(aname, sizeof(aname), "a:%s", addr);
     int64_t now = (int64_t)fs_now_us();
     fs_rate_verdict_t kv, av;
+    fs_rate_bucket_t kb, ab;
     pthread_mutex_lock(&local_mu);
     bucket_t *a = local_find(aname, NULL);
     bucket_t *k = local_find(kname, a);
-    int64_t ktat = fs_gcra(k->tat, now, key_rate, &kv);
-    int64_t atat = fs_gcra(a->tat, now, addr_rate, &av);
+    fs_gcra(&k->bucket, now, key_rate, &kv, &kb);
+    fs_gcra(&a->bucket, now, addr_rate, &av, &ab);
+    /* Both taken, or each refusal's state (see fs_gcra). */
+    if (kv.allowed == av.allowed || !kv.allowed) k->bucket = kb;
+    if (kv.allowed == av.allowed || !av.allowed) a->bucket = ab;
     if (kv.allowed && av.allowed) {
-        k->tat = ktat;
-        a->tat = atat;
         *v = kv.remaining <= av.remaining ? kv : av;
     } else if (!kv.allowed && (av.allowed || kv.retry_after_s >= av.retry_after_s)) {
         *v = kv;

@@ -50,12 +50,21 @@ typedef struct {
     int retry_after_s; /* Retry-After when refused (at least 1) */
 } fs_rate_verdict_t;
 
+/* A bucket's state: its theoretical arrival time (GCRA's "TAT", in
+ * microseconds; 0 for a new bucket) and the rate it was counted at (0 for
+ * none). When a tenant's limits change, the requests a bucket holds stay
+ * the same count at the new rate, and never more than its new burst. */
+typedef struct {
+    int64_t tat;
+    int per_s;
+} fs_rate_bucket_t;
+
 /* GCRA on one bucket, pure (the in-process limiter and the unit tests; the
- * Lua script in ratelimit.c does the same). tat is the bucket's theoretical
- * arrival time in microseconds (0 for a new bucket); now_us a clock. Fills
- * v and returns the tat to store if the request is taken (unchanged when
- * refused). */
-int64_t fs_gcra(int64_t tat, int64_t now_us, fs_rate_t rate, fs_rate_verdict_t *v);
+ * Lua script in ratelimit.c does the same). Fills v and *out, the state to
+ * store: after the request when it is taken, else the state as of now_us
+ * (changed only when the rate changed). */
+void fs_gcra(const fs_rate_bucket_t *in, int64_t now_us, fs_rate_t rate, fs_rate_verdict_t *v,
+             fs_rate_bucket_t *out);
 
 typedef struct fs_ratelimit fs_ratelimit_t;
 
