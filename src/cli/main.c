@@ -1,5 +1,6 @@
 /*
- * main.c: the finsys command: server, worker, migrate, apikey create, provider-sim.
+ * main.c: the finsys command: server, worker, migrate, apikey create, tenant limits,
+ * provider-sim.
  */
 #include <event2/thread.h>
 #include <sodium.h>
@@ -38,6 +39,8 @@ static const char usage_server[] =
     "  FINSYS_DATABASE_URL (libpq connection string)\n"
     "  FINSYS_BATCH_ITEMS (256)  FINSYS_BATCH_WAIT_US (200)  FINSYS_DB_CONNECTIONS (2)\n"
     "  FINSYS_IDEMPOTENCY_TTL_HOURS (24)  FINSYS_IDEMPOTENCY_PURGE_INTERVAL_S (60)\n"
+    "  FINSYS_RATE_LIMIT_PER_S (100)  FINSYS_RATE_LIMIT_BURST (200): per API key\n"
+    "  FINSYS_RATE_LIMIT_ADDR_PER_S (1000)  FINSYS_RATE_LIMIT_ADDR_BURST (2000): per address\n"
     "  FINSYS_LOG_LEVEL (info)\n";
 
 static const char usage_worker[] =
