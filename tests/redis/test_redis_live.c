@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../src/core/core.h"
@@ -265,6 +268,66 @@ static void unreachable_is_unavailable(void **state)
     event_base_free(base);
 }
 
+/* A redis-server of this test's own on port, without persistence. */
+static pid_t start_redis(int port)
+{
+    char p[16];
+    snprintf(p, sizeof(p), "%d", port);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", p, "--save", "",
+               "--appendonly", "no", "--logfile", "/dev/null", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* A stopped Redis (SIGSTOP: it holds the connection open and accepts new
+ * ones) makes commands time out, not hang; after FS_REDIS_LATE_MAX of them
+ * the connection is made again, and once it runs again commands succeed
+ * without a new fs_redis_t. */
+static void stopped_redis_times_out_then_recovers(void **state)
+{
+    (void)state;
+    int port = free_port();
+    pid_t pid = start_redis(port);
+    char u[64];
+    snprintf(u, sizeof(u), "redis://127.0.0.1:%d", port);
+    struct event_base *base = event_base_new();
+    fs_redis_t *r = connected(base, u, 50);
+    answer_t a;
+    const char *ping[] = {"PING"};
+    command(r, base, &a, 1, ping);
+    assert_int_equal(a.st, FS_REDIS_OK);
+    kill(pid, SIGSTOP);
+    for (int i = 0; i < FS_REDIS_LATE_MAX + 2; i++) {
+        uint64_t t0 = fs_now_us();
+        command(r, base, &a, 1, ping);
+        assert_int_equal(a.st, FS_REDIS_UNAVAILABLE);
+        printf("    stopped Redis: command %d answered unavailable in %.1f ms\n", i + 1,
+               (double)(fs_now_us() - t0) / 1000.0);
+    }
+    kill(pid, SIGCONT);
+    uint64_t t0 = fs_now_us();
+    int tries = 0;
+    do {
+        struct timeval tick = {0, 20 * 1000};
+        event_base_loopexit(base, &tick);
+        event_base_dispatch(base);
+        command(r, base, &a, 1, ping);
+        tries++;
+    } while (a.st != FS_REDIS_OK && fs_now_us() - t0 < WAIT_MS * 1000u);
+    assert_int_equal(a.st, FS_REDIS_OK);
+    printf("    running again: answered after %.0f ms (%d tries)\n",
+           (double)(fs_now_us() - t0) / 1000.0, tries);
+    fs_redis_free(r);
+    event_base_free(base);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
 int main(void)
 {
     url = getenv("FINSYS_REDIS_URL");
@@ -283,6 +346,7 @@ int main(void)
         cmocka_unit_test(command_round_trip),
         cmocka_unit_test(script_eval_then_evalsha),
         cmocka_unit_test(unreachable_is_unavailable),
+        cmocka_unit_test(stopped_redis_times_out_then_recovers),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     redisFree(outside);
