@@ -341,10 +341,10 @@ static void on_gate(void *arg, const fs_rate_verdict_t *v)
  * its key's and its address's limits before anything else is done (health
  * probes and the operator's /admin routes are not). True when the request
  * now waits for the check; on_gate continues it. */
-static bool rate_limited(worker_t *w, struct evhttp_request *req, const fs_api_result_t *res)
+static bool rate_limited(worker_t *w, struct evhttp_request *req, const char *path,
+                         const fs_api_result_t *res)
 {
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    if (res->auth[0] == '\0' || path == NULL || strncmp(path, "/v1/", 4) != 0) return false;
+    if (res->auth[0] == '\0' || strncmp(path, "/v1/", 4) != 0) return false;
     gate_t *g = malloc(sizeof(*g));
     FS_ASSERT(g != NULL);
     *g = (gate_t){.w = w, .req = req, .res = *res};
@@ -389,7 +389,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     };
     fs_api_result_t res;
     fs_api_route(&ar, &res);
-    if (rate_limited(w, req, &res)) return;
+    if (rate_limited(w, req, ar.path, &res)) return;
     dispatch(w, req, res);
 }
 
