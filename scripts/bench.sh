@@ -47,6 +47,9 @@ export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
 export FINSYS_NATS_URL=$(fs_nats_url "$NATS_PORT")
 export FINSYS_REDIS_URL=$(fs_redis_url "$REDIS_PORT")
 export FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_HTTP_HOST=127.0.0.1
+# The load comes from one key and one address: rate limits out of its way.
+export FINSYS_RATE_LIMIT_PER_S=1000000 FINSYS_RATE_LIMIT_BURST=1000000
+export FINSYS_RATE_LIMIT_ADDR_PER_S=1000000 FINSYS_RATE_LIMIT_ADDR_BURST=1000000
 PSQL=(psql "$FINSYS_DATABASE_URL" -XqAt -v ON_ERROR_STOP=1)
 
 # (a) pgbench on the same server: scale 16 (its rows are separate from ours).

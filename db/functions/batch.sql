@@ -511,7 +511,12 @@ BEGIN
             NULL;
 
         ELSIF j->>'op' = 'auth' THEN
-            o := 'ok'; p := '{}';
+            -- The key's tenant and the tenant's rate limits (null: the
+            -- configured defaults), which src/ratelimit caches in Redis.
+            SELECT json_build_object('tenant', y.id, 'admin', item_admin[it.n],
+                                     'per_s', y.rate_per_s, 'burst', y.rate_burst)::text
+            INTO p FROM tenants y WHERE y.id = t;
+            o := 'ok';
 
         ELSIF j->>'op' IN ('dead_list', 'dead_replay') AND NOT item_admin[it.n] THEN
             o := 'forbidden';

@@ -1,9 +1,11 @@
 /*
- * main.c: the finsys command: server, worker, migrate, apikey create, provider-sim.
+ * main.c: the finsys command: server, worker, migrate, apikey create, tenant limits,
+ * provider-sim.
  */
 #include <event2/thread.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../auth/auth.h"
@@ -12,6 +14,7 @@
 #include "../http/http.h"
 #include "../lock/lock.h"
 #include "../provider/provider.h"
+#include "../ratelimit/ratelimit.h"
 #include "../store/store.h"
 #include "../worker/worker.h"
 
@@ -23,6 +26,7 @@ static const char usage_main[] =
     "  migrate                      apply the database migrations (idempotent)\n"
     "  apikey create --tenant NAME  create a tenant if missing and print a new API key\n"
     "  worker                       settle pending payments through the provider\n"
+    "  tenant limits --tenant NAME  set a tenant's rate limits\n"
     "  provider-sim [options]       run the simulated payment provider\n"
     "  job purge [options]          run a singleton job under its Redis lock\n"
     "\n"
@@ -37,6 +41,8 @@ static const char usage_server[] =
     "  FINSYS_DATABASE_URL (libpq connection string)\n"
     "  FINSYS_BATCH_ITEMS (256)  FINSYS_BATCH_WAIT_US (200)  FINSYS_DB_CONNECTIONS (2)\n"
     "  FINSYS_IDEMPOTENCY_TTL_HOURS (24)  FINSYS_IDEMPOTENCY_PURGE_INTERVAL_S (60)\n"
+    "  FINSYS_RATE_LIMIT_PER_S (100)  FINSYS_RATE_LIMIT_BURST (200): per API key\n"
+    "  FINSYS_RATE_LIMIT_ADDR_PER_S (1000)  FINSYS_RATE_LIMIT_ADDR_BURST (2000): per address\n"
     "  FINSYS_LOG_LEVEL (info)\n";
 
 static const char usage_worker[] =
@@ -72,6 +78,14 @@ static const char usage_apikey[] =
     "Creates the tenant NAME if it does not exist (with an external account per\n"
     "currency) and a new API key for it. The key is printed once and stored only\n"
     "as a hash.\n";
+
+static const char usage_tenant[] =
+    "usage: finsys tenant limits --tenant NAME (--per-s N --burst N | --default)\n"
+    "\n"
+    "Sets the rate limit of each of the tenant's API keys: N requests a second,\n"
+    "with bursts of up to N at once (1 to " FS_STR(FS_RATE_LIMIT_MAX) "); --default goes back to\n"
+    "FINSYS_RATE_LIMIT_PER_S and FINSYS_RATE_LIMIT_BURST. Takes effect at once\n"
+    "(the keys' limits cached in Redis, FINSYS_REDIS_URL, are cleared).\n";
 
 static bool wants_help(int argc, char **argv)
 {
@@ -110,6 +124,53 @@ static int cmd_apikey(const fs_config_t *c, int argc, char **argv)
     return 0;
 }
 
+/* A count for --per-s or --burst, 1..FS_RATE_LIMIT_MAX. */
+static bool rate_arg(const char *opt, const char *v, int *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < 1 || n > FS_RATE_LIMIT_MAX) {
+        fprintf(stderr, "finsys: %s must be an integer from 1 to %d (got '%s')\n", opt,
+                FS_RATE_LIMIT_MAX, v);
+        return false;
+    }
+    *out = (int)n;
+    return true;
+}
+
+static int cmd_tenant(const fs_config_t *c, int argc, char **argv)
+{
+    const char *tenant = NULL;
+    fs_rate_t rate = {0, 0};
+    bool defaults = false;
+    if (argc < 1 || strcmp(argv[0], "limits") != 0) {
+        fputs(usage_tenant, stderr);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--tenant") == 0 && i + 1 < argc) {
+            tenant = argv[++i];
+        } else if (strcmp(argv[i], "--per-s") == 0 && i + 1 < argc) {
+            if (!rate_arg("--per-s", argv[++i], &rate.per_s)) return 2;
+        } else if (strcmp(argv[i], "--burst") == 0 && i + 1 < argc) {
+            if (!rate_arg("--burst", argv[++i], &rate.burst)) return 2;
+        } else if (strcmp(argv[i], "--default") == 0) {
+            defaults = true;
+        } else {
+            fprintf(stderr, "finsys: unknown option '%s'\n%s", argv[i], usage_tenant);
+            return 2;
+        }
+    }
+    bool given = rate.per_s > 0 && rate.burst > 0;
+    if (tenant == NULL || *tenant == '\0' || given == defaults
+        || (!given && (rate.per_s > 0 || rate.burst > 0))) {
+        fputs(usage_tenant, stderr);
+        return 2;
+    }
+    return fs_ratelimit_set_tenant(c->database_url, c->redis_url, tenant,
+                                   defaults ? NULL : &rate);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
@@ -121,6 +182,7 @@ int main(int argc, char **argv)
                         : strcmp(cmd, "worker") == 0       ? usage_worker
                         : strcmp(cmd, "migrate") == 0      ? usage_migrate
                         : strcmp(cmd, "apikey") == 0       ? usage_apikey
+                        : strcmp(cmd, "tenant") == 0       ? usage_tenant
                         : strcmp(cmd, "provider-sim") == 0 ? fs_provider_sim_usage
                         : strcmp(cmd, "job") == 0          ? fs_lock_job_usage
                                                            : NULL;
@@ -169,5 +231,6 @@ int main(int argc, char **argv)
         return fs_store_migrate(config.database_url, config.migrations_dir);
     }
     if (strcmp(cmd, "job") == 0) return fs_lock_job_main(&config, argc - 2, argv + 2);
+    if (strcmp(cmd, "tenant") == 0) return cmd_tenant(&config, argc - 2, argv + 2);
     return cmd_apikey(&config, argc - 2, argv + 2);
 }

@@ -89,6 +89,15 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
         int port;
         if (!fs_redis_parse_url(c->redis_url, ip, sizeof(ip), &port, err, err_len)) return -1;
     }
+    if (int_var("FINSYS_RATE_LIMIT_PER_S", FS_RATE_LIMIT_PER_S_DEFAULT, 1, FS_RATE_LIMIT_MAX,
+                &c->rate_per_s, err, err_len) != 0
+        || int_var("FINSYS_RATE_LIMIT_BURST", FS_RATE_LIMIT_BURST_DEFAULT, 1, FS_RATE_LIMIT_MAX,
+                   &c->rate_burst, err, err_len) != 0
+        || int_var("FINSYS_RATE_LIMIT_ADDR_PER_S", FS_RATE_LIMIT_ADDR_PER_S_DEFAULT, 1,
+                   FS_RATE_LIMIT_MAX, &c->rate_addr_per_s, err, err_len) != 0
+        || int_var("FINSYS_RATE_LIMIT_ADDR_BURST", FS_RATE_LIMIT_ADDR_BURST_DEFAULT, 1,
+                   FS_RATE_LIMIT_MAX, &c->rate_addr_burst, err, err_len) != 0)
+        return -1;
     if (str_var("FINSYS_NATS_URL", "nats://127.0.0.1:4222", c->nats_url, sizeof(c->nats_url),
                 err, err_len)
             != 0

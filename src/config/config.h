@@ -26,6 +26,13 @@ typedef struct {
     char nats_url[512];          /* FINSYS_NATS_URL, nats://127.0.0.1:4222; "" = none */
     char redis_url[256];         /* FINSYS_REDIS_URL, redis://127.0.0.1:6379; "" = none */
     int redis_timeout_ms;        /* FINSYS_REDIS_TIMEOUT_MS, 100: every Redis command */
+
+    /* Rate limits (src/ratelimit): requests a second and burst, per API key
+     * (a tenant's own limits win) and per client address. */
+    int rate_per_s;              /* FINSYS_RATE_LIMIT_PER_S, 100 */
+    int rate_burst;              /* FINSYS_RATE_LIMIT_BURST, 200 */
+    int rate_addr_per_s;         /* FINSYS_RATE_LIMIT_ADDR_PER_S, 1000 */
+    int rate_addr_burst;         /* FINSYS_RATE_LIMIT_ADDR_BURST, 2000 */
     char provider_url[512];      /* FINSYS_PROVIDER_URL, http://127.0.0.1:8090 */
     int provider_timeout_ms;     /* FINSYS_PROVIDER_TIMEOUT_MS, 2000 */
     int worker_inflight;         /* FINSYS_WORKER_INFLIGHT, 512 payments at once */

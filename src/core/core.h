@@ -35,6 +35,7 @@ typedef enum {
     FS_IDEMPOTENCY_KEY_REUSE,
     FS_IDEMPOTENCY_KEY_IN_USE,
     FS_OVERLOADED,
+    FS_RATE_LIMITED,
     FS_UNAVAILABLE,
     FS_INTERNAL,
     /* Distributed locks (src/lock). */

@@ -373,5 +373,30 @@
 
 /* An adjustment's reason, in bytes. */
 #define FS_ADJUSTMENT_REASON_LEN_MAX 500
+/* --- Rate limiting (src/ratelimit) --- */
+
+/* FINSYS_RATE_LIMIT_PER_S / _BURST: an API key's default rate (a tenant's
+ * own, set with `finsys tenant limits`, wins): 100 a second is what a busy
+ * integration sends (Stripe's live-mode default), and a burst of twice that
+ * absorbs a batch job's start. FINSYS_RATE_LIMIT_ADDR_*: one client address
+ * (every key behind it together), ten times a key's. The maximum keeps the
+ * emission interval (1/rate) at least a microsecond. */
+#define FS_RATE_LIMIT_PER_S_DEFAULT 100
+#define FS_RATE_LIMIT_BURST_DEFAULT 200
+#define FS_RATE_LIMIT_ADDR_PER_S_DEFAULT 1000
+#define FS_RATE_LIMIT_ADDR_BURST_DEFAULT 2000
+#define FS_RATE_LIMIT_MAX 1000000
+
+/* How long Redis (and, while Redis is down, a process) keeps an API key's
+ * tenant and limits: `finsys tenant limits` clears Redis's copy at once, so
+ * this bounds only how long a process that lost Redis uses old limits. */
+#define FS_RATELIMIT_AUTH_TTL_S 60
+
+/* Buckets of the in-process limiter (used while Redis is down), for the
+ * whole process: about 100 bytes each. When full, the idlest bucket of a
+ * key's probe window is taken over, which can only let its owner through
+ * sooner, never refuse anyone wrongly. */
+#define FS_RATELIMIT_LOCAL_BUCKETS_MAX 16384
+#define FS_RATELIMIT_LOCAL_PROBES 8
 
 #endif

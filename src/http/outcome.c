@@ -32,6 +32,7 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     [FS_IDEMPOTENCY_KEY_REUSE] = {"idempotency_key_reuse", 422, "idempotency_error"},
     [FS_IDEMPOTENCY_KEY_IN_USE] = {"idempotency_key_in_use", 409, "idempotency_error"},
     [FS_OVERLOADED] = {"overloaded", 503, "api_error"},
+    [FS_RATE_LIMITED] = {"rate_limited", 429, "rate_limit_error"},
     [FS_UNAVAILABLE] = {"unavailable", 503, "api_error"},
     [FS_INTERNAL] = {"internal", 500, "api_error"},
     [FS_LOCK_LOST] = {"lock_lost", 409, "api_error"},
@@ -52,6 +53,8 @@ const char *fs_http_reason(int status)
         return "Content Too Large";
     case 422:
         return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
     case 503:
         return "Service Unavailable";
     default:

@@ -27,6 +27,7 @@
 #include "../lock/lock.h"
 #include "../objects/objects.h"
 #include "../queue/queue.h"
+#include "../ratelimit/ratelimit.h"
 #include "../redis/redis.h"
 #include "../receipt/receipt.h"
 #include "../store/store.h"
@@ -43,6 +44,7 @@ typedef struct {
     fs_store_t *store;
     fs_redis_t *redis; /* this loop's connection to Redis; NULL when none is configured */
     fs_lock_guard_t *locks; /* flows under Redis locks (admin balance ops, the purge) */
+    fs_ratelimit_t *ratelimit; /* on redis (or in-process) and store */
     struct event *purge_ev;
     struct event *drain_ev; /* activated by the main thread to stop */
     struct evhttp_bound_socket *bound;
@@ -303,6 +305,62 @@ static fs_method_t method_of(struct evhttp_request *req)
     }
 }
 
+static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t res);
+
+/* A request waiting for its rate limits' check (src/ratelimit). */
+typedef struct {
+    worker_t *w;
+    struct evhttp_request *req;
+    fs_api_result_t res;
+    char param[64]; /* res.err.param may point at a buffer the next request reuses */
+} gate_t;
+
+static void on_gate(void *arg, const fs_rate_verdict_t *v)
+{
+    gate_t *g = arg;
+    struct evhttp_request *req = g->req;
+    if (v != NULL) fs_ratelimit_headers(v, evhttp_request_get_output_headers(req));
+    if (g->w->draining || (v != NULL && !v->allowed)) {
+        /* Stopping (the store may be gone), or over the limit. */
+        json_decref(g->res.item);
+        if (g->w->draining) {
+            send_error(req, FS_UNAVAILABLE, "FinSys is stopping; retry shortly.", NULL, false);
+        } else {
+            char msg[200];
+            snprintf(msg, sizeof(msg),
+                     "Too many requests: this API key or address may send %d at once and "
+                     "then at a steady rate; retry in %d s.",
+                     v->limit, v->retry_after_s);
+            send_error(req, FS_RATE_LIMITED, msg, NULL, false);
+        }
+    } else {
+        dispatch(g->w, req, g->res);
+    }
+    free(g);
+}
+
+/* Every /v1 request that carries a well-formed API key is counted against
+ * its key's and its address's limits before anything else is done (health
+ * probes and the operator's /admin routes are not). True when the request
+ * now waits for the check; on_gate continues it. */
+static bool rate_limited(worker_t *w, struct evhttp_request *req, const char *path,
+                         const fs_api_result_t *res)
+{
+    if (res->auth[0] == '\0' || strncmp(path, "/v1/", 4) != 0) return false;
+    gate_t *g = malloc(sizeof(*g));
+    FS_ASSERT(g != NULL);
+    *g = (gate_t){.w = w, .req = req, .res = *res};
+    if (res->err.param != NULL) {
+        snprintf(g->param, sizeof(g->param), "%s", res->err.param);
+        g->res.err.param = g->param;
+    }
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &port);
+    fs_ratelimit_check(w->ratelimit, res->auth, addr, on_gate, g);
+    return true;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     worker_t *w = arg;
@@ -333,6 +391,13 @@ static void on_request(struct evhttp_request *req, void *arg)
     };
     fs_api_result_t res;
     fs_api_route(&ar, &res);
+    if (rate_limited(w, req, ar.path, &res)) return;
+    dispatch(w, req, res);
+}
+
+/* What fs_api_route() decided, once the rate limits let the request in. */
+static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t res)
+{
     switch (res.action) {
     case FS_API_REJECT:
         if (res.auth[0] != '\0') {
@@ -457,7 +522,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
         w->drain_deadline_us = fs_now_us() + FS_HTTP_DRAIN_MS * 1000u;
     }
     if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io)
-         && fs_lock_guard_idle(w->locks))
+         && fs_lock_guard_idle(w->locks) && fs_ratelimit_idle(w->ratelimit))
         || fs_now_us() >= w->drain_deadline_us) {
         /* A moment for the last replies to leave their buffers. */
         struct timeval flush = {0, 100 * 1000};
@@ -525,6 +590,10 @@ int fs_http_serve(const fs_config_t *config)
         if (config->redis_url[0] != '\0')
             w->redis = fs_redis_new(w->base, config->redis_url, config->redis_timeout_ms);
         w->locks = fs_lock_guard_new(w->base, w->redis, w->store);
+        fs_ratelimit_config_t rc = {
+            .key = {config->rate_per_s, config->rate_burst},
+            .addr = {config->rate_addr_per_s, config->rate_addr_burst}};
+        w->ratelimit = fs_ratelimit_new(w->redis, w->store, &rc);
         w->objects_io = fs_objects_io_new(w->base, objects);
         w->drain_ev = evtimer_new(w->base, on_drain, w);
         if (i == 0) {
@@ -554,6 +623,7 @@ int fs_http_serve(const fs_config_t *config)
         /* The store first: it answers what it still holds while the
          * requests are alive; evhttp_free then frees them. */
         if (w->locks != NULL) fs_lock_guard_close(w->locks);
+        fs_ratelimit_free(w->ratelimit); /* its checks end as these answer them */
         fs_store_free(w->store);
         fs_redis_free(w->redis);
         if (w->locks != NULL) fs_lock_guard_free(w->locks);

@@ -143,9 +143,8 @@ static void on_connected(const redisAsyncContext *ac, int status)
     }
     r->connected = true;
     r->late = 0;
-    r->backoff_ms = FS_REDIS_RECONNECT_MS_MIN;
-    if (r->down_logged) fs_log(FS_LOG_INFO, "redis", "Redis at %s:%d is back", r->ip, r->port);
-    r->down_logged = false;
+    /* Back (and the back-off reset) only at its first answer (on_reply): a
+     * stopped Redis still accepts connections. */
 }
 
 static void on_disconnected(const redisAsyncContext *ac, int status)
@@ -301,7 +300,14 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     redisReply *rep = reply;
     (void)ac;
     c->in_hiredis = false;
-    if (rep != NULL) c->r->late = 0;
+    if (rep != NULL) {
+        fs_redis_t *r = c->r;
+        r->late = 0;
+        r->backoff_ms = FS_REDIS_RECONNECT_MS_MIN;
+        if (r->down_logged && !r->freeing)
+            fs_log(FS_LOG_INFO, "redis", "Redis at %s:%d is back", r->ip, r->port);
+        r->down_logged = false;
+    }
     if (!c->answered && rep != NULL && rep->type == REDIS_REPLY_ERROR && c->script >= 0
         && strncmp(rep->str, "NOSCRIPT", 8) == 0 && c->r->connected) {
         /* Redis restarted and forgot the script: send its source again. */

@@ -173,6 +173,7 @@ ERROR_TYPES = {
     "idempotency_key_in_use": "idempotency_error", "forbidden": "permission_error",
     "payment_not_refundable": "invalid_request_error",
     "refund_exceeds_amount": "invalid_request_error", "account_inactive": "invalid_request_error",
+    "rate_limited": "rate_limit_error",
 }
 
 

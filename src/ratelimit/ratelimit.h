@@ -1,0 +1,110 @@
+/*
+ * ratelimit.h: rate limits per API key and per client address.
+ *
+ * Each API key has a bucket with its tenant's rate (requests a second) and
+ * burst (requests at once from idle), and each client address one with the
+ * address limits; a request passes only when both buckets have room, and
+ * then takes from both. The buckets are GCRA (the generic cell rate
+ * algorithm: one "theoretical arrival time" per bucket) in Redis, checked
+ * and updated by one Lua script, run by its SHA (fs_redis_eval), so every
+ * process and thread of FinSys shares them and concurrent requests are
+ * counted exactly.
+ *
+ * A key's tenant and limits come from PostgreSQL (the `auth` op) and are
+ * cached in Redis for FS_RATELIMIT_AUTH_TTL_S under fs:auth:<key hash>;
+ * `finsys tenant limits` changes them and clears that cache. Nothing else
+ * depends on the cache: the store checks the key again in fs_batch().
+ *
+ * When Redis does not answer (down, stopped, too slow, or not configured),
+ * the same limits are enforced by an in-process limiter shared by the
+ * process's threads; the first fallback of an incident logs a warning, the
+ * first answer from Redis after it says it is back. Requests never wait for
+ * Redis longer than FINSYS_REDIS_TIMEOUT_MS, and they keep flowing.
+ *
+ * One fs_ratelimit_t per event loop (not thread-safe), on the loop's Redis
+ * connection and store.
+ */
+#ifndef FS_RATELIMIT_H
+#define FS_RATELIMIT_H
+
+#include <event2/keyvalq_struct.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../redis/redis.h"
+#include "../store/store.h"
+
+typedef struct {
+    int per_s; /* 1..FS_RATE_LIMIT_MAX */
+    int burst; /* 1..FS_RATE_LIMIT_MAX */
+} fs_rate_t;
+
+/* The answer for one request, for the RateLimit-* headers of the IETF draft
+ * (draft-ietf-httpapi-ratelimit-headers): of the bucket with the least room
+ * (when refused: the one that refused). */
+typedef struct {
+    bool allowed;
+    int limit;         /* RateLimit-Limit: the bucket's burst */
+    int remaining;     /* RateLimit-Remaining: requests that would pass now */
+    int reset_s;       /* RateLimit-Reset: seconds until the bucket is full again */
+    int retry_after_s; /* Retry-After when refused (at least 1) */
+} fs_rate_verdict_t;
+
+/* A bucket's state: its theoretical arrival time (GCRA's "TAT", in
+ * microseconds; 0 for a new bucket) and the rate it was counted at (0 for
+ * none). When a tenant's limits change, the requests a bucket holds stay
+ * the same count at the new rate, and never more than its new burst. */
+typedef struct {
+    int64_t tat;
+    int per_s;
+} fs_rate_bucket_t;
+
+/* GCRA on one bucket, pure (the in-process limiter and the unit tests; the
+ * Lua script in ratelimit.c does the same). Fills v and *out, the state to
+ * store: after the request when it is taken, else the state as of now_us
+ * (changed only when the rate changed). */
+void fs_gcra(const fs_rate_bucket_t *in, int64_t now_us, fs_rate_t rate, fs_rate_verdict_t *v,
+             fs_rate_bucket_t *out);
+
+typedef struct fs_ratelimit fs_ratelimit_t;
+
+typedef struct {
+    fs_rate_t key;  /* a key's, when its tenant has none of its own */
+    fs_rate_t addr; /* every client address's */
+} fs_ratelimit_config_t;
+
+/* redis may be NULL (none configured: the in-process limiter only). */
+fs_ratelimit_t *fs_ratelimit_new(fs_redis_t *redis, fs_store_t *store,
+                                 const fs_ratelimit_config_t *config);
+
+/* Call before freeing the store and the Redis connection: checks still
+ * waiting on them are answered (v NULL, or by the in-process limiter) as they
+ * give their answers back, and the last frees it. NULL is a no-op. */
+void fs_ratelimit_free(fs_ratelimit_t *rl);
+
+/* v is NULL when the key is unknown or its tenant could not be read (the
+ * database is away): the request goes on, and the store answers it (401,
+ * 503) as it would have. Called exactly once, on the loop's thread, maybe
+ * before fs_ratelimit_check returns. */
+typedef void (*fs_ratelimit_cb)(void *arg, const fs_rate_verdict_t *v);
+
+/* Checks and takes one request of the key (its hash, hex) from the address
+ * (text, as evhttp gives it). */
+void fs_ratelimit_check(fs_ratelimit_t *rl, const char *key_hash, const char *addr,
+                        fs_ratelimit_cb cb, void *arg);
+
+/* True when no check is waiting for Redis or the store. */
+bool fs_ratelimit_idle(const fs_ratelimit_t *rl);
+
+/* Adds RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, and when v
+ * refused, Retry-After. */
+void fs_ratelimit_headers(const fs_rate_verdict_t *v, struct evkeyvalq *out);
+
+/* `finsys tenant limits`: sets the tenant's limits (rate NULL: back to the
+ * defaults) in PostgreSQL, then clears its keys' cached limits in Redis
+ * (redis_url "" for none). Blocking, for the command line; prints what it
+ * did. Returns 0, or 1 with the reason on stderr. */
+int fs_ratelimit_set_tenant(const char *conninfo, const char *redis_url, const char *tenant,
+                            const fs_rate_t *rate);
+
+#endif
