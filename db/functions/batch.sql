@@ -1003,5 +1003,16 @@ BEGIN
     FOR x IN 1 .. coalesce(array_length(r_key, 1), 0) LOOP
         DELETE FROM idempotency_keys y WHERE y.tenant_id = r_tenant[x] AND y.key = r_key[x];
     END LOOP;
+
+    -- 5. The accounts the group changed, in a row of their own (o_idx -1,
+    --    which no item has): once the group has committed, the store hands
+    --    them to the caches (src/cache), which invalidate what they hold of
+    --    them. Every write to an account above sets its acc_dirty.
+    SELECT json_agg(u.id)::text INTO o_payload
+    FROM unnest(acc_id, acc_dirty) AS u(id, dirty) WHERE u.dirty;
+    IF o_payload IS NOT NULL THEN
+        o_idx := -1; o_outcome := 'accounts_changed'; o_replayed := false;
+        RETURN NEXT;
+    END IF;
 END
 $$;

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "../api/api.h"
+#include "../cache/cache.h"
 #include "../objects/objects.h"
 #include "../queue/queue.h"
 #include "../redis/redis.h"
@@ -41,6 +42,7 @@ typedef struct {
     struct evconnlistener *listener;
     fs_store_t *store;
     fs_redis_t *redis; /* this loop's connection to Redis; NULL when none is configured */
+    fs_cache_t *cache; /* account reads and replays from Redis first (src/cache) */
     struct event *purge_ev;
     struct event *drain_ev; /* activated by the main thread to stop */
     struct evhttp_bound_socket *bound;
@@ -367,7 +369,7 @@ static void on_request(struct evhttp_request *req, void *arg)
             cr->req = req;
             snprintf(cr->payment_id, sizeof(cr->payment_id), "%s",
                      json_string_value(json_object_get(res.item, "id")));
-            fs_store_submit(w->store, res.item, on_created, cr);
+            fs_cache_submit(w->cache, res.item, on_created, cr, false);
             return;
         }
         if (strcmp(op, "receipt_get") == 0) {
@@ -379,11 +381,11 @@ static void on_request(struct evhttp_request *req, void *arg)
             return;
         }
         if (strcmp(op, "dead_replay") == 0) {
-            fs_store_submit_alone(w->store, res.item, on_replayed, req);
+            fs_cache_submit(w->cache, res.item, on_replayed, req, true);
             return;
         }
         bool list = strstr(op, "_list") != NULL;
-        (list ? fs_store_submit_alone : fs_store_submit)(w->store, res.item, on_result, req);
+        fs_cache_submit(w->cache, res.item, on_result, req, list);
         return;
     }
     }
@@ -459,7 +461,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
         if (w->purge_ev != NULL) event_del(w->purge_ev);
         w->drain_deadline_us = fs_now_us() + FS_HTTP_DRAIN_MS * 1000u;
     }
-    if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io))
+    if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io) && fs_cache_idle(w->cache))
         || fs_now_us() >= w->drain_deadline_us) {
         /* A moment for the last replies to leave their buffers. */
         struct timeval flush = {0, 100 * 1000};
@@ -526,6 +528,7 @@ int fs_http_serve(const fs_config_t *config)
         w->store = fs_store_new(w->base, &sc);
         if (config->redis_url[0] != '\0')
             w->redis = fs_redis_new(w->base, config->redis_url, config->redis_timeout_ms);
+        w->cache = fs_cache_new(w->base, w->redis, w->store, config->idempotency_ttl_hours * 3600);
         w->objects_io = fs_objects_io_new(w->base, objects);
         w->drain_ev = evtimer_new(w->base, on_drain, w);
         if (i == 0) {
@@ -554,8 +557,10 @@ int fs_http_serve(const fs_config_t *config)
         if (w->drain_ev != NULL) event_free(w->drain_ev);
         /* The store first: it answers what it still holds while the
          * requests are alive; evhttp_free then frees them. */
+        fs_cache_close(w->cache);
         fs_store_free(w->store);
         fs_redis_free(w->redis);
+        fs_cache_free(w->cache); /* answers what waited for Redis */
         fs_objects_io_free(w->objects_io);
         if (w->http != NULL) evhttp_free(w->http);
         if (w->listener != NULL) evconnlistener_free(w->listener);
