@@ -35,7 +35,10 @@ typedef enum { STATE_DOWN, STATE_CONNECTING, STATE_SETUP, STATE_IDLE, STATE_BUSY
 static const char setup_sql[] =
     "SET default_transaction_isolation = 'read committed'; "
     "SET statement_timeout = " FS_STR(FS_STORE_STATEMENT_TIMEOUT_MS) "; "
-    "SET idle_in_transaction_session_timeout = " FS_STR(FS_STORE_STATEMENT_TIMEOUT_MS);
+    "SET idle_in_transaction_session_timeout = " FS_STR(FS_STORE_STATEMENT_TIMEOUT_MS) "; "
+    /* fs_batch() adds a row naming the accounts a group changed (for the
+     * hook of fs_store_on_changed). */
+    "SET finsys.report_changes = 'on'";
 
 typedef struct {
     fs_store_t *store;

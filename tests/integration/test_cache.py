@@ -296,7 +296,8 @@ def test_flushing_and_stopping_redis_under_load_changes_nothing_but_speed():
             t.join(120)
         ok = pl.stop()
         redis.stop()
-    assert ok
+    assert ok, [(p.name, p.proc.returncode, p.text()[-1500:]) for p in pl.procs
+                if p.name in ("server", "worker")]
     counts = _cache_counts(pl.server.text())
     print(f"    server cache: {counts}")
     wcounts = _cache_counts(pl.workers[0].text())
