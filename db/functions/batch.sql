@@ -1029,5 +1029,19 @@ BEGIN
     FOR x IN 1 .. coalesce(array_length(r_key, 1), 0) LOOP
         DELETE FROM idempotency_keys y WHERE y.tenant_id = r_tenant[x] AND y.key = r_key[x];
     END LOOP;
+
+    -- 5. The accounts the group changed, in a row of their own (o_idx -1,
+    --    which no item has): once the group has committed, the store hands
+    --    them to the caches (src/cache), which invalidate what they hold of
+    --    them. Every write to an account above sets its acc_dirty. Only for
+    --    a session that asks (the store sets finsys.report_changes): other
+    --    callers (psql, the tests) see one row per item, as ever.
+    SELECT json_agg(u.id)::text INTO o_payload
+    FROM unnest(acc_id, acc_dirty) AS u(id, dirty) WHERE u.dirty;
+    IF o_payload IS NOT NULL
+       AND coalesce(current_setting('finsys.report_changes', true), '') = 'on' THEN
+        o_idx := -1; o_outcome := 'accounts_changed'; o_replayed := false;
+        RETURN NEXT;
+    END IF;
 END
 $$;

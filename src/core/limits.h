@@ -398,5 +398,28 @@
  * sooner, never refuse anyone wrongly. */
 #define FS_RATELIMIT_LOCAL_BUCKETS_MAX 16384
 #define FS_RATELIMIT_LOCAL_PROBES 8
+/* --- The cache (src/cache) --- */
+
+/* An account's cached JSON lives this long: the bound on how long it can be
+ * served stale when its invalidation was lost (Redis crashed right after
+ * taking it, or stayed away longer than FS_CACHE_BUMPS_PENDING_MAX allows),
+ * and short enough that a hot account still comes from Redis nearly always. */
+#define FS_CACHE_ACCOUNT_TTL_S 60
+
+/* An account's generation lives this long after its last change or fill:
+ * longer than any entry tagged with it, so it never expires under one. */
+#define FS_CACHE_GEN_TTL_S 3600
+
+/* An invalidation Redis did not take is sent again this often until it is;
+ * meanwhile the process serves no account from Redis. */
+#define FS_CACHE_BUMP_RETRY_MS 200
+
+/* Invalidations one loop keeps waiting for Redis; past it the oldest are
+ * dropped (FS_CACHE_ACCOUNT_TTL_S bounds them), not kept without bound. */
+#define FS_CACHE_BUMPS_PENDING_MAX 100000
+
+/* Accounts one invalidation script names (a group names at most two per
+ * item). */
+#define FS_CACHE_BUMP_KEYS_MAX 256
 
 #endif

@@ -25,6 +25,7 @@
 
 #include "../api/api.h"
 #include "../lock/lock.h"
+#include "../cache/cache.h"
 #include "../objects/objects.h"
 #include "../queue/queue.h"
 #include "../ratelimit/ratelimit.h"
@@ -45,6 +46,7 @@ typedef struct {
     fs_redis_t *redis; /* this loop's connection to Redis; NULL when none is configured */
     fs_lock_guard_t *locks; /* flows under Redis locks (admin balance ops, the purge) */
     fs_ratelimit_t *ratelimit; /* on redis (or in-process) and store */
+    fs_cache_t *cache; /* account reads and replays from Redis first (src/cache) */
     struct event *purge_ev;
     struct event *drain_ev; /* activated by the main thread to stop */
     struct evhttp_bound_socket *bound;
@@ -436,7 +438,7 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
             cr->req = req;
             snprintf(cr->payment_id, sizeof(cr->payment_id), "%s",
                      json_string_value(json_object_get(res.item, "id")));
-            fs_store_submit(w->store, res.item, on_created, cr);
+            fs_cache_submit(w->cache, res.item, on_created, cr, false);
             return;
         }
         if (strcmp(op, "receipt_get") == 0) {
@@ -453,11 +455,11 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
             return;
         }
         if (strcmp(op, "dead_replay") == 0) {
-            fs_store_submit_alone(w->store, res.item, on_replayed, req);
+            fs_cache_submit(w->cache, res.item, on_replayed, req, true);
             return;
         }
         bool list = strstr(op, "_list") != NULL;
-        (list ? fs_store_submit_alone : fs_store_submit)(w->store, res.item, on_result, req);
+        fs_cache_submit(w->cache, res.item, on_result, req, list);
         return;
     }
     }
@@ -522,7 +524,8 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
         w->drain_deadline_us = fs_now_us() + FS_HTTP_DRAIN_MS * 1000u;
     }
     if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io)
-         && fs_lock_guard_idle(w->locks) && fs_ratelimit_idle(w->ratelimit))
+         && fs_lock_guard_idle(w->locks) && fs_ratelimit_idle(w->ratelimit)
+         && fs_cache_idle(w->cache))
         || fs_now_us() >= w->drain_deadline_us) {
         /* A moment for the last replies to leave their buffers. */
         struct timeval flush = {0, 100 * 1000};
@@ -594,6 +597,7 @@ int fs_http_serve(const fs_config_t *config)
             .key = {config->rate_per_s, config->rate_burst},
             .addr = {config->rate_addr_per_s, config->rate_addr_burst}};
         w->ratelimit = fs_ratelimit_new(w->redis, w->store, &rc);
+        w->cache = fs_cache_new(w->base, w->redis, w->store, config->idempotency_ttl_hours * 3600);
         w->objects_io = fs_objects_io_new(w->base, objects);
         w->drain_ev = evtimer_new(w->base, on_drain, w);
         if (i == 0) {
@@ -623,10 +627,12 @@ int fs_http_serve(const fs_config_t *config)
         /* The store first: it answers what it still holds while the
          * requests are alive; evhttp_free then frees them. */
         if (w->locks != NULL) fs_lock_guard_close(w->locks);
+        fs_cache_close(w->cache);
         fs_ratelimit_free(w->ratelimit); /* its checks end as these answer them */
         fs_store_free(w->store);
         fs_redis_free(w->redis);
         if (w->locks != NULL) fs_lock_guard_free(w->locks);
+        fs_cache_free(w->cache); /* answers what waited for Redis */
         fs_objects_io_free(w->objects_io);
         if (w->http != NULL) evhttp_free(w->http);
         if (w->listener != NULL) evconnlistener_free(w->listener);

@@ -35,7 +35,10 @@ typedef enum { STATE_DOWN, STATE_CONNECTING, STATE_SETUP, STATE_IDLE, STATE_BUSY
 static const char setup_sql[] =
     "SET default_transaction_isolation = 'read committed'; "
     "SET statement_timeout = " FS_STR(FS_STORE_STATEMENT_TIMEOUT_MS) "; "
-    "SET idle_in_transaction_session_timeout = " FS_STR(FS_STORE_STATEMENT_TIMEOUT_MS);
+    "SET idle_in_transaction_session_timeout = " FS_STR(FS_STORE_STATEMENT_TIMEOUT_MS) "; "
+    /* fs_batch() adds a row naming the accounts a group changed (for the
+     * hook of fs_store_on_changed). */
+    "SET finsys.report_changes = 'on'";
 
 typedef struct {
     fs_store_t *store;
@@ -64,6 +67,8 @@ struct fs_store {
     int queued;
     int connections;
     conn_t conns[FS_STORE_CONNECTIONS_MAX];
+    fs_store_changed_cb on_changed; /* see fs_store_on_changed */
+    void *on_changed_arg;
 };
 
 static void connect_start(conn_t *c);
@@ -300,6 +305,15 @@ static void group_done(conn_t *c)
     c->result = NULL;
     group_clear(c);
     c->state = STATE_IDLE;
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && s->on_changed != NULL) {
+        /* Committed: the caches hear of the changed accounts before any
+         * item's answer goes out. */
+        for (int r = 0; r < PQntuples(res); r++) {
+            if (atoi(PQgetvalue(res, r, 0)) == -1
+                && strcmp(PQgetvalue(res, r, 1), "accounts_changed") == 0)
+                s->on_changed(s->on_changed_arg, PQgetvalue(res, r, 3));
+        }
+    }
     if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
         for (int r = 0; r < PQntuples(res); r++) {
             int i = atoi(PQgetvalue(res, r, 0));
@@ -540,4 +554,10 @@ bool fs_store_idle(const fs_store_t *s)
         if (s->conns[i].state == STATE_BUSY) return false;
     }
     return true;
+}
+
+void fs_store_on_changed(fs_store_t *store, fs_store_changed_cb cb, void *arg)
+{
+    store->on_changed = cb;
+    store->on_changed_arg = arg;
 }

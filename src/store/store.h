@@ -57,6 +57,14 @@ void fs_store_submit(fs_store_t *store, json_t *item, fs_store_cb cb, void *arg)
  * work that must not lengthen a group's locks (lists, the key purge). */
 void fs_store_submit_alone(fs_store_t *store, json_t *item, fs_store_cb cb, void *arg);
 
+/* Called once per committed group that changed accounts, with their ids as
+ * a JSON array (text valid only during the call), before the group's items
+ * are answered: the caches (src/cache) invalidate them there. */
+typedef void (*fs_store_changed_cb)(void *arg, const char *account_ids);
+
+/* Sets the store's hook for changed accounts (one per store; NULL: none). */
+void fs_store_on_changed(fs_store_t *store, fs_store_changed_cb cb, void *arg);
+
 /* True when nothing is queued or in flight. */
 bool fs_store_idle(const fs_store_t *store);
 

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../cache/cache.h"
 #include "../objects/objects.h"
 #include "../notify/notify.h"
 #include "../queue/queue.h"
@@ -55,6 +56,7 @@ struct worker {
     fs_store_t *store;
     fs_store_t *readers; /* the event log's readers' own (FS_WORKER_READER_CONNECTIONS) */
     fs_redis_t *redis;   /* the loop's connection to Redis; NULL when none is configured */
+    fs_cache_t *cache;   /* invalidates the accounts settlement changes (src/cache) */
     fs_indexer_t *indexer; /* the search indexer, on the loop */
     fs_queue_t *queue;
     fs_breaker_t breaker;
@@ -602,6 +604,7 @@ int fs_worker_run(const fs_config_t *config)
         w->readers = fs_store_new(w->base, &sc);
         if (config->redis_url[0] != '\0')
             w->redis = fs_redis_new(w->base, config->redis_url, config->redis_timeout_ms);
+        w->cache = fs_cache_new(w->base, w->redis, w->store, config->idempotency_ttl_hours * 3600);
         w->indexer = fs_indexer_new(w->base, w->readers, config);
         fs_notifier_t *notifier = fs_notifier_new(config, w->base, w->readers, w->queue);
         w->incoming_ev = event_new(w->base, -1, 0, on_incoming, w);
@@ -631,9 +634,11 @@ int fs_worker_run(const fs_config_t *config)
         /* What is left is put back at once for another worker (or this one
          * after a restart); the store answers its callbacks first. */
         fs_receipt_driver_stop(w->receipts);
+        fs_cache_close(w->cache);
         fs_store_free(w->store);
         fs_store_free(w->readers);
         fs_redis_free(w->redis);
+        fs_cache_free(w->cache);
         fs_indexer_free(w->indexer);
         fs_receipt_driver_free(w->receipts);
         fs_notifier_free(notifier);

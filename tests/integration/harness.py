@@ -99,6 +99,18 @@ def sql(query):
     return [line.split("\t") for line in out.splitlines() if line != ""]
 
 
+def forget_cached_accounts():
+    """Drops the accounts the main server's Redis caches (src/cache). For a
+    test that changes accounts with fs_batch() in SQL, behind the server: the
+    worker would invalidate them after its commit, psql does not."""
+    port = os.environ.get("FINSYS_REDIS_PORT")
+    if port:
+        subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", port, "eval",
+                        "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
+                        "redis.call('DEL', k) end", "0", "fs:acct:*"],
+                       check=True, capture_output=True, timeout=30)
+
+
 def sql_value(query):
     rows = sql(query)
     return rows[0][0] if rows else None

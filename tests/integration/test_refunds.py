@@ -10,7 +10,8 @@ import time
 import uuid
 
 from harness import (KEY_A, KEY_B, assert_error, balance, check_ledger, counts, funded_account,
-                     get, new_account, pay, post, sql, sql_value)
+                     get, new_account, pay, post, sql, sql_value,
+                     forget_cached_accounts)
 from test_settle_pipeline import Pipeline, _http, _wait_final
 
 REFUND_FIELDS = {"id", "object", "payment", "amount", "currency", "status", "failure_code",
@@ -20,6 +21,7 @@ REFUND_FIELDS = {"id", "object", "payment", "amount", "currency", "status", "fai
 def _batch(*items):
     arg = json.dumps(list(items)).replace("'", "''")
     rows = sql(f"SELECT o_outcome, o_payload FROM fs_batch('{arg}') ORDER BY o_idx")
+    forget_cached_accounts()  # as the worker invalidates after its commit
     return [(o, json.loads(p)) for o, p in rows]
 
 

@@ -1,0 +1,74 @@
+/*
+ * cache.h: the Redis cache in front of the store, one per event loop.
+ *
+ * What it answers from Redis, with PostgreSQL behind it:
+ * - account reads (the account_get op, GET /v1/accounts/{id}), and
+ * - idempotent replays (any item with an Idempotency-Key): a request whose
+ *   key and fingerprint match an outcome the database stored is answered
+ *   from Redis (replayed), without the database.
+ *
+ * Correctness never depends on it: every Redis failure (down, late, flushed,
+ * restarted) falls through to the store, and a missing entry is a miss.
+ *
+ * Account entries are invalidated through a generation per account
+ * (docs/architecture.md, "Caching"): every committed group reports the
+ * accounts it changed (fs_store_on_changed), and the cache bumps their
+ * generations in Redis before that group's items are answered; a fill
+ * stores a value only under the generation it saw before it asked the
+ * database, and a read serves one only under the current generation. A bump
+ * Redis did not take is retried, and until it is taken no loop of the
+ * process serves an account from Redis.
+ *
+ * Everything runs on the loop's thread; nothing here blocks.
+ */
+#ifndef FS_CACHE_H
+#define FS_CACHE_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../redis/redis.h"
+#include "../store/store.h"
+
+typedef struct fs_cache fs_cache_t;
+
+/* Counters of one cache (loop thread only), logged when it is freed. */
+typedef struct {
+    uint64_t account_hits, account_misses, account_bypassed; /* bypassed: Redis away */
+    uint64_t account_fills;   /* values stored (a fill that lost a race stores none) */
+    uint64_t replay_hits, replay_misses, replays_stored;
+    uint64_t bumps, bumps_failed; /* generation bumps sent, and those Redis did not take */
+} fs_cache_stats_t;
+
+/* A cache over store through redis (NULL: no Redis; every item goes
+ * straight to the store). It sets the store's changed-accounts hook.
+ * replay_ttl_s is how long a stored outcome is kept (the idempotency TTL). */
+fs_cache_t *fs_cache_new(struct event_base *base, fs_redis_t *redis, fs_store_t *store,
+                         int replay_ttl_s);
+
+/* Stopping, in this order: fs_cache_close (what would go on to the store is
+ * answered unavailable from now on), fs_store_free, fs_redis_free (both
+ * answer what they hold, through the cache), then fs_cache_free, which
+ * answers what still waits and logs the counters. NULL is a no-op. */
+void fs_cache_close(fs_cache_t *cache);
+void fs_cache_free(fs_cache_t *cache);
+
+/* True when no item is waiting in the cache (for Redis, or for a bump). */
+bool fs_cache_idle(const fs_cache_t *cache);
+
+/* As fs_store_submit (or fs_store_submit_alone when alone), through the
+ * cache: cb gets the same result the store would give, exactly once, on the
+ * loop's thread; possibly before this call returns. Takes the reference. */
+void fs_cache_submit(fs_cache_t *cache, json_t *item, fs_store_cb cb, void *arg, bool alone);
+
+/* Its counters. */
+fs_cache_stats_t fs_cache_stats(const fs_cache_t *cache);
+
+/* True when an outcome of fs_batch() is one the database stores under an
+ * Idempotency-Key (and so may be replayed from Redis): never a 400 (the
+ * client corrects it and retries with the key), a 401 or a 5xx. */
+bool fs_cache_outcome_stored(const char *outcome, bool replayed);
+
+#endif
