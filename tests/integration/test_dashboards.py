@@ -205,6 +205,24 @@ def _parse_exposition(text):
     return families
 
 
+def test_exposition_is_parsed():
+    text = ("# HELP finsys_breaker_state Breaker state.\n# TYPE finsys_breaker_state gauge\n"
+            "finsys_breaker_state 0\n"
+            "# HELP finsys_webhook_deliveries_total Deliveries.\n"
+            "# TYPE finsys_webhook_deliveries_total counter\n"
+            "# TYPE finsys_store_batch_items histogram\n"
+            'finsys_store_batch_items_bucket{le="+Inf"} 3\n'
+            "finsys_store_batch_items_sum 7\nfinsys_store_batch_items_count 3\n"
+            "process_open_fds 12\n")
+    f = _parse_exposition(text)
+    assert f["finsys_breaker_state"] == "gauge" and f["process_open_fds"] == "untyped", f
+    # A family with HELP and TYPE but no sample yet still counts as exposed.
+    names = _names_of_families(f)
+    assert {"finsys_webhook_deliveries_total", "finsys_store_batch_items_bucket",
+            "finsys_store_batch_items_count"} <= names, names
+    assert "finsys_bogus_total" not in names
+
+
 def _scrape(port, path="/metrics"):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     c.request("GET", path)
