@@ -26,6 +26,7 @@
 #include "../api/api.h"
 #include "../lock/lock.h"
 #include "../cache/cache.h"
+#include "../health/health.h"
 #include "../objects/objects.h"
 #include "../queue/queue.h"
 #include "../ratelimit/ratelimit.h"
@@ -107,18 +108,14 @@ static void on_result(void *arg, const fs_store_result_t *r)
     json_decref(p);
 }
 
-static void on_ready(void *arg, const fs_store_result_t *r)
+/* GET /readyz: the database, Redis and NATS, each with its latency
+ * (src/health). */
+static void on_ready(void *arg, int status, const char *body)
 {
     struct evhttp_request *req = arg;
-    if (strcmp(r->outcome, "ok") == 0) {
-        static const char body[] = "{\"status\":\"ready\",\"checks\":{\"database\":\"ok\"}}";
-        send_text(req, 200, body, sizeof(body) - 1, false);
-        return;
-    }
-    static const char body[] =
-        "{\"status\":\"unavailable\",\"checks\":{\"database\":\"unavailable\"},"
-        "\"reason\":\"the database does not answer\"}";
-    send_text(req, 503, body, sizeof(body) - 1, false);
+    if (status != 200)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+    send_text(req, status, body, strlen(body), false);
 }
 
 /* The broker the settlement worker listens to, shared by the threads
@@ -424,7 +421,8 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
         return;
     }
     case FS_API_READY:
-        fs_store_submit(w->store, json_pack("{s:s}", "op", "ping"), on_ready, req);
+        fs_health_ready(w->base, w->store, w->redis, queue, w->config->nats_url[0] != '\0',
+                        on_ready, req);
         return;
     case FS_API_STORE: {
         /* A list reads up to a page of objects: alone, it neither holds a

@@ -28,6 +28,7 @@
 #include "../objects/objects.h"
 #include "../notify/notify.h"
 #include "../queue/queue.h"
+#include "../health/health.h"
 #include "../redis/redis.h"
 #include "../search/search.h"
 #include "../receipt/receipt.h"
@@ -478,10 +479,28 @@ static void on_sweep_timer(evutil_socket_t fd, short what, void *arg)
 
 /* --- health and state ---------------------------------------------------- */
 
+/* GET /readyz: the database, Redis and NATS, as the server's (src/health). */
+static void on_ready(void *arg, int status, const char *body)
+{
+    struct evhttp_request *req = arg;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    if (status != 200) evhttp_add_header(h, "Retry-After", "1");
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add(out, body, strlen(body));
+    evhttp_send_reply(req, status, NULL, out);
+    evbuffer_free(out);
+}
+
 static void on_http(struct evhttp_request *req, void *arg)
 {
     worker_t *w = arg;
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_GET && path != NULL
+        && strcmp(path, "/readyz") == 0) {
+        fs_health_ready(w->base, w->store, w->redis, w->queue, true, on_ready, req);
+        return;
+    }
     struct evbuffer *out = evbuffer_new();
     int status = 200;
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
@@ -509,7 +528,7 @@ static void on_http(struct evhttp_request *req, void *arg)
         status = 404;
         evbuffer_add_printf(out, "{\"error\":{\"type\":\"invalid_request_error\","
                                  "\"code\":\"not_found\",\"message\":"
-                                 "\"GET /healthz or /state.\",\"param\":null}}");
+                                 "\"GET /healthz, /readyz or /state.\",\"param\":null}}");
     }
     evhttp_send_reply(req, status, NULL, out);
     evbuffer_free(out);
