@@ -165,5 +165,8 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
                  level);
         return -1;
     }
+    if (str_var("FINSYS_LOG_LEVEL_FILE", "", c->log_level_file, sizeof(c->log_level_file), err,
+                err_len) != 0)
+        return -1;
     return 0;
 }

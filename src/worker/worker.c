@@ -38,6 +38,15 @@
 
 typedef struct worker worker_t;
 
+/* A job's log line carries its payment's request id (from the message), so
+ * a payment can be followed from the API call through the worker. */
+#define job_log(job, ...)                                                                          \
+    do {                                                                                           \
+        fs_log_set_request_id((job)->request_id);                                                  \
+        fs_log(__VA_ARGS__);                                                                       \
+        fs_log_set_request_id(NULL);                                                               \
+    } while (0)
+
 typedef struct job {
     struct job *next;            /* in a hand-off list */
     struct job *all_prev, *all_next; /* in the loop's list of live jobs */
@@ -108,7 +117,7 @@ static void job_done(job_t *job)
 static void ack(job_t *job)
 {
     if (fs_queue_msg_ack(job->msg) != 0) {
-        fs_log(FS_LOG_WARN, "worker", "ack of %s failed; it will be redelivered",
+        job_log(job, FS_LOG_WARN, "worker", "ack of %s failed; it will be redelivered",
                job->payment_id);
     }
     job_done(job);
@@ -121,7 +130,7 @@ static void on_marked_dead(void *arg, const fs_store_result_t *r)
     job_t *job = arg;
     worker_t *w = job->w;
     if (strcmp(r->outcome, "ok") != 0) {
-        fs_log(FS_LOG_WARN, "worker", "payment %s not marked dead-lettered: %s",
+        job_log(job, FS_LOG_WARN, "worker", "payment %s not marked dead-lettered: %s",
                job->payment_id, r->outcome);
     }
     job_forget(job);
@@ -148,7 +157,7 @@ static void retry_as(job_t *job, const char *why, bool counted)
     if (counted && job->attempts >= c->worker_max_attempts) {
         snprintf(job->dead_reason, sizeof(job->dead_reason), "%d attempts; last: %s",
                  job->deliveries, why);
-        fs_log(FS_LOG_ERROR, "worker", "payment %s to the dead letters (%s), request %s",
+        job_log(job, FS_LOG_ERROR, "worker", "payment %s to the dead letters (%s), request %s",
                job->payment_id, job->dead_reason, job->request_id);
         w->dead_lettered++;
         /* Marked in the database first, so the sweeper leaves it alone; then
@@ -163,10 +172,10 @@ static void retry_as(job_t *job, const char *why, bool counted)
     uint64_t delay = fs_backoff_ms(attempt > 0 ? attempt - 1 : 0, (uint64_t)c->retry_base_ms,
                                    (uint64_t)c->retry_cap_ms, randombytes_random());
     w->retried++;
-    fs_log(FS_LOG_INFO, "worker", "payment %s retried in %llu ms (attempt %d: %s)",
+    job_log(job, FS_LOG_INFO, "worker", "payment %s retried in %llu ms (attempt %d: %s)",
            job->payment_id, (unsigned long long)delay, job->deliveries, why);
     if (fs_queue_msg_nak(job->msg, (int64_t)delay) != 0) {
-        fs_log(FS_LOG_WARN, "worker", "nak of %s failed; it will be redelivered",
+        job_log(job, FS_LOG_WARN, "worker", "nak of %s failed; it will be redelivered",
                job->payment_id);
     }
     job_done(job);
@@ -190,7 +199,7 @@ static void on_finished(void *arg, const fs_store_result_t *r)
                                     || strcmp(status, "failed") == 0
                                     || strcmp(status, "canceled") == 0);
     if (final) {
-        fs_log(FS_LOG_DEBUG, "worker", "payment %s %s", job->payment_id, status);
+        job_log(job, FS_LOG_DEBUG, "worker", "payment %s %s", job->payment_id, status);
         if (strcmp(status, "succeeded") == 0) job->w->succeeded++;
         if (strcmp(status, "failed") == 0) job->w->failed++;
         json_decref(p);
@@ -301,7 +310,7 @@ static void on_claimed(void *arg, const fs_store_result_t *r)
 {
     job_t *job = arg;
     if (strcmp(r->outcome, "not_found") == 0) {
-        fs_log(FS_LOG_WARN, "worker", "payment %s does not exist; message dropped",
+        job_log(job, FS_LOG_WARN, "worker", "payment %s does not exist; message dropped",
                job->payment_id);
         return ack(job);
     }
@@ -363,7 +372,7 @@ static void dead_letter_all(worker_t *w)
         if (w->dead == NULL) w->dead_tail = NULL;
         pthread_mutex_unlock(&w->mu);
         if (fs_queue_msg_dead_letter(job->msg, job->dead_reason) != FS_QUEUE_OK) {
-            fs_log(FS_LOG_ERROR, "worker", "dead-lettering %s failed; it will be redelivered",
+            job_log(job, FS_LOG_ERROR, "worker", "dead-lettering %s failed; it will be redelivered",
                    job->payment_id);
         }
         fs_queue_msg_free(job->msg);
@@ -593,6 +602,7 @@ int fs_worker_run(const fs_config_t *config)
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP); /* the log level again (docs/operations.md) */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -639,7 +649,7 @@ int fs_worker_run(const fs_config_t *config)
         fs_log(FS_LOG_INFO, "worker", "settling from %s through %s, %d at once",
                config->nats_url, config->provider_url, config->worker_inflight);
         int sig;
-        sigwait(&stop, &sig);
+        while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) fs_log_reload(config->log_level_file);
         fs_log(FS_LOG_INFO, "worker", "signal %d: stopping", sig);
 
         pthread_mutex_lock(&w->mu);
