@@ -360,3 +360,35 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
     json_decref(body);
     if (!ok) reject(res);
 }
+
+/* A route's template, for logs: ids are not in it, so lines group by route. */
+const char *fs_api_route_template(const char *path)
+{
+    static const char *const templates[] = {
+        [ROUTE_NONE] = "other",
+        [ROUTE_HEALTHZ] = "/healthz",
+        [ROUTE_READYZ] = "/readyz",
+        [ROUTE_ACCOUNTS] = "/v1/accounts",
+        [ROUTE_ACCOUNT] = "/v1/accounts/{id}",
+        [ROUTE_DEPOSITS] = "/v1/accounts/{id}/deposits",
+        [ROUTE_PAYMENTS] = "/v1/payments",
+        [ROUTE_PAYMENT] = "/v1/payments/{id}",
+        [ROUTE_CANCEL] = "/v1/payments/{id}/cancel",
+        [ROUTE_DEAD_LETTERS] = "/admin/api/dead-letters",
+        [ROUTE_DEAD_REPLAY] = "/admin/api/dead-letters/{id}/replay",
+        [ROUTE_EVENTS] = "/v1/events",
+        [ROUTE_REFUNDS] = "/v1/payments/{id}/refunds",
+        [ROUTE_REFUND] = "/v1/refunds/{id}",
+        [ROUTE_SEARCH] = "/v1/payments/search",
+        [ROUTE_RECEIPT] = "/v1/payments/{id}/receipt",
+        [ROUTE_WEBHOOK_ENDPOINTS] = "/v1/webhook_endpoints",
+        [ROUTE_WEBHOOK_ENDPOINT] = "/v1/webhook_endpoints/{id}",
+        [ROUTE_ADMIN_ADJUST] = "/admin/api/accounts/{id}/adjustments",
+        [ROUTE_ADMIN_FREEZE] = "/admin/api/accounts/{id}/freeze",
+        [ROUTE_ADMIN_UNFREEZE] = "/admin/api/accounts/{id}/unfreeze",
+        [ROUTE_ADMIN_CLOSE] = "/admin/api/accounts/{id}/close",
+    };
+    const char *id;
+    route_t r = match(path != NULL && *path != '\0' ? path : "/", &id);
+    return templates[r] != NULL ? templates[r] : "other";
+}

@@ -52,4 +52,8 @@ typedef struct {
 
 void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res);
 
+/* The route template of path ("/v1/payments/{id}"), or "other": for the
+ * access log. Pure, as fs_api_route. */
+const char *fs_api_route_template(const char *path);
+
 #endif

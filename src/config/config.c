@@ -84,6 +84,9 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
         || int_var("FINSYS_REDIS_TIMEOUT_MS", FS_REDIS_TIMEOUT_MS_DEFAULT, 1,
                    FS_REDIS_TIMEOUT_MS_MAX, &c->redis_timeout_ms, err, err_len) != 0)
         return -1;
+    /* Set but empty: no Redis (docs/operations.md), not the default. */
+    const char *redis_env = getenv("FINSYS_REDIS_URL");
+    if (redis_env != NULL && *redis_env == '\0') c->redis_url[0] = '\0';
     if (c->redis_url[0] != '\0') {
         char ip[64];
         int port;
@@ -162,5 +165,8 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
                  level);
         return -1;
     }
+    if (str_var("FINSYS_LOG_LEVEL_FILE", "", c->log_level_file, sizeof(c->log_level_file), err,
+                err_len) != 0)
+        return -1;
     return 0;
 }

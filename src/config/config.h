@@ -21,6 +21,7 @@ typedef struct {
     int idempotency_ttl_hours;   /* FINSYS_IDEMPOTENCY_TTL_HOURS, 24 */
     int purge_interval_s;        /* FINSYS_IDEMPOTENCY_PURGE_INTERVAL_S, 60 */
     fs_log_level_t log_level;    /* FINSYS_LOG_LEVEL, info */
+    char log_level_file[256];    /* FINSYS_LOG_LEVEL_FILE, "": SIGHUP reads the level there */
 
     /* The settlement pipeline (finsys worker; the server publishes). */
     char nats_url[512];          /* FINSYS_NATS_URL, nats://127.0.0.1:4222; "" = none */

@@ -6,13 +6,19 @@
 
 #include <jansson.h>
 #include <sodium.h>
+#include <ctype.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
-static fs_log_level_t log_level = FS_LOG_INFO;
+/* Changed at run time (SIGHUP) while other threads log. */
+static _Atomic int log_level = FS_LOG_INFO;
+/* The request the calling thread works for (fs_log_set_request_id). */
+static _Thread_local char log_request_id[FS_LOG_REQUEST_ID_MAX + 1];
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 bool fs_fail(fs_error_t *err, fs_outcome_t outcome, const char *param, const char *fmt, ...)
@@ -26,7 +32,74 @@ bool fs_fail(fs_error_t *err, fs_outcome_t outcome, const char *param, const cha
     return false;
 }
 
-void fs_log_set_level(fs_log_level_t level) { log_level = level; }
+void fs_log_set_level(fs_log_level_t level) { atomic_store(&log_level, (int)level); }
+
+fs_log_level_t fs_log_get_level(void) { return (fs_log_level_t)atomic_load(&log_level); }
+
+const char *fs_log_level_name(fs_log_level_t level) { return level_names[level]; }
+
+bool fs_log_enabled(fs_log_level_t level) { return (int)level >= atomic_load(&log_level); }
+
+void fs_log_set_request_id(const char *request_id)
+{
+    snprintf(log_request_id, sizeof(log_request_id), "%s", request_id != NULL ? request_id : "");
+}
+
+/* Copies in to out (out_len bytes), with what looks like a secret replaced by
+ * [REDACTED]: API keys (fsk_...), webhook signing secrets (whsec_...), a
+ * URL's password (scheme://user:PASSWORD@host) and a libpq keyword
+ * password=... (docs/operations.md, "Logs"). */
+void fs_log_redact(const char *in, char *out, size_t out_len)
+{
+    static const char *const prefixes[] = {"fsk_", "whsec_", "password="};
+    static const char mark[] = "[REDACTED]";
+    size_t o = 0;
+    FS_ASSERT(out_len > 0);
+#define PUT(c)                                                                                     \
+    do {                                                                                           \
+        if (o + 1 < out_len) out[o++] = (c);                                                       \
+    } while (0)
+    for (size_t i = 0; in[i] != '\0';) {
+        size_t skip = 0, keep = 0;
+        for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]) && skip == 0; k++) {
+            size_t pl = strlen(prefixes[k]);
+            if (strncasecmp(in + i, prefixes[k], pl) != 0) continue;
+            size_t j = i + pl;
+            if (k < 2) {
+                while (isalnum((unsigned char)in[j])) j++;
+            } else {
+                while (in[j] != '\0' && in[j] != ' ' && in[j] != '"' && in[j] != '\'') j++;
+            }
+            if (j > i + pl) {
+                keep = pl;
+                skip = j - i;
+            }
+        }
+        if (skip == 0 && strncmp(in + i, "://", 3) == 0) {
+            /* scheme://user:password@host: the password up to the last '@'
+             * before the authority ends. */
+            size_t j = i + 3, colon = 0, at = 0;
+            for (; in[j] != '\0' && in[j] != '/' && in[j] != ' ' && in[j] != '"'; j++) {
+                if (in[j] == ':' && colon == 0) colon = j;
+                if (in[j] == '@') at = j;
+            }
+            if (colon != 0 && at > colon) {
+                keep = colon + 1 - i;
+                skip = at - i;
+            }
+        }
+        if (skip == 0) {
+            PUT(in[i]);
+            i++;
+            continue;
+        }
+        for (size_t k = 0; k < keep; k++) PUT(in[i + k]);
+        for (size_t k = 0; k < sizeof(mark) - 1; k++) PUT(mark[k]);
+        i += skip;
+    }
+#undef PUT
+    out[o] = '\0';
+}
 
 bool fs_log_level_parse(const char *name, fs_log_level_t *out)
 {
@@ -39,14 +112,12 @@ bool fs_log_level_parse(const char *name, fs_log_level_t *out)
     return false;
 }
 
-void fs_log(fs_log_level_t level, const char *module, const char *fmt, ...)
+static void log_line(fs_log_level_t level, const char *module, json_t *fields,
+                     const char *fmt, va_list ap)
 {
-    if (level < log_level) return;
-    char msg[1024], stamp[40];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
+    char raw[1024], msg[1024], stamp[40];
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    fs_log_redact(raw, msg, sizeof(msg));
 
     struct timespec ts;
     struct tm tm;
@@ -57,13 +128,70 @@ void fs_log(fs_log_level_t level, const char *module, const char *fmt, ...)
 
     json_t *line = json_pack("{s:s, s:s, s:s, s:s}", "time", stamp, "level",
                              level_names[level], "module", module, "message", msg);
-    if (line == NULL) return;
+    if (line == NULL) {
+        json_decref(fields);
+        return;
+    }
+    if (log_request_id[0] != '\0')
+        json_object_set_new(line, "request_id", json_string(log_request_id));
+    if (fields != NULL) json_object_update(line, fields);
+    json_decref(fields);
     char *text = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
     if (text != NULL) {
         fprintf(stderr, "%s\n", text);
         free(text);
     }
     json_decref(line);
+}
+
+void fs_log(fs_log_level_t level, const char *module, const char *fmt, ...)
+{
+    if (!fs_log_enabled(level)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(level, module, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void fs_log_fields(fs_log_level_t level, const char *module, json_t *fields, const char *fmt,
+                   ...)
+{
+    if (!fs_log_enabled(level)) {
+        json_decref(fields);
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(level, module, fields, fmt, ap);
+    va_end(ap);
+}
+
+void fs_log_reload(const char *file)
+{
+    char word[32] = "";
+    if (file == NULL || *file == '\0') {
+        const char *env = getenv("FINSYS_LOG_LEVEL");
+        snprintf(word, sizeof(word), "%s", env != NULL && *env != '\0' ? env : "info");
+    } else {
+        FILE *f = fopen(file, "r");
+        if (f == NULL || fscanf(f, "%31s", word) != 1) {
+            if (f != NULL) fclose(f);
+            fs_log(FS_LOG_WARN, "log", "SIGHUP: cannot read a level from %s; still %s", file,
+                   fs_log_level_name(fs_log_get_level()));
+            return;
+        }
+        fclose(f);
+    }
+    fs_log_level_t level;
+    if (!fs_log_level_parse(word, &level)) {
+        fs_log(FS_LOG_WARN, "log", "SIGHUP: '%.31s' is not debug, info, warn or error; still %s",
+               word, fs_log_level_name(fs_log_get_level()));
+        return;
+    }
+    fs_log_set_level(level);
+    /* Said at the level that is always shown, so the change can be seen. */
+    fs_log(level > FS_LOG_WARN ? level : FS_LOG_WARN, "log", "SIGHUP: log level now %s",
+           fs_log_level_name(level));
 }
 
 void fs_assert_fail(const char *cond, const char *file, int line)

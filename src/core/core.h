@@ -59,11 +59,31 @@ bool fs_fail(fs_error_t *err, fs_outcome_t outcome, const char *param, const cha
 
 typedef enum { FS_LOG_DEBUG, FS_LOG_INFO, FS_LOG_WARN, FS_LOG_ERROR } fs_log_level_t;
 
-/* One JSON object per line on stderr: time, level, module, message. */
+/* One JSON object per line on stderr: time, level, module, message, and
+ * request_id when the thread has one set (fs_log_set_request_id). What looks
+ * like a secret in the message (API key, webhook secret, password) is
+ * redacted (fs_log_redact). The level may change at any time from any thread
+ * (SIGHUP, docs/operations.md). */
 void fs_log(fs_log_level_t level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* As fs_log, with the members of fields (a JSON object; the reference is
+ * taken, may be NULL) added to the line: the access log's route, status... */
+typedef struct json_t json_t;
+void fs_log_fields(fs_log_level_t level, const char *module, json_t *fields, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
 void fs_log_set_level(fs_log_level_t level);
+fs_log_level_t fs_log_get_level(void);
+const char *fs_log_level_name(fs_log_level_t level);
+bool fs_log_enabled(fs_log_level_t level);
 bool fs_log_level_parse(const char *name, fs_log_level_t *out);
+/* The request the calling thread's next log lines are for ("" or NULL: none);
+ * at most FS_LOG_REQUEST_ID_MAX characters are kept. */
+#define FS_LOG_REQUEST_ID_MAX 128
+void fs_log_set_request_id(const char *request_id);
+void fs_log_redact(const char *in, char *out, size_t out_len);
+/* SIGHUP: the level from file's first word (FINSYS_LOG_LEVEL_FILE), or from
+ * FINSYS_LOG_LEVEL when file is "". Reads a file: not on an event loop. */
+void fs_log_reload(const char *file);
 
 /* A macro's value as a string literal: FS_STR(FS_X) gives "123". */
 #define FS_STR_(x) #x

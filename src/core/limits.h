@@ -151,6 +151,11 @@
 /* Idle keep-alive connections are closed after this long. */
 #define FS_HTTP_TIMEOUT_S 60
 
+/* GET /readyz answers within this long (src/health): a dependency that has
+ * not answered by then is named as failing. A probe's caller (a load
+ * balancer, Kubernetes) waits about a second before it gives up itself. */
+#define FS_READY_TIMEOUT_MS 500
+
 /* The queue (src/queue, NATS JetStream). The broker is not the source of
  * truth (PostgreSQL is), so every bound here may refuse or drop a message:
  * the pending payment row is the outbox and the sweeper publishes it again. */

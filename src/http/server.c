@@ -26,6 +26,7 @@
 #include "../api/api.h"
 #include "../lock/lock.h"
 #include "../cache/cache.h"
+#include "../health/health.h"
 #include "../objects/objects.h"
 #include "../queue/queue.h"
 #include "../ratelimit/ratelimit.h"
@@ -56,9 +57,49 @@ typedef struct {
     fs_objects_io_t *objects_io; /* reads receipts' objects off the loop */
 } worker_t;
 
+/* When on_request() took the request, in microseconds (fs_now_us), kept in
+ * an input header of the server's own (a client's is removed first): every
+ * answer goes through send_text() or send_typed(), which log it. */
+#define START_HEADER "X-FinSys-Start-Us"
+
+static const char *method_name(struct evhttp_request *req)
+{
+    switch (evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    default: return "OTHER";
+    }
+}
+
+/* The access log: one line per answer, with its route's template (not the
+ * raw path: no ids), status, duration and request id. The tenant is not
+ * known here yet (null): see docs/operations.md. */
+static void access_log(struct evhttp_request *req, int status)
+{
+    if (!fs_log_enabled(FS_LOG_INFO)) return;
+    const char *start = evhttp_find_header(evhttp_request_get_input_headers(req), START_HEADER);
+    double ms = start != NULL ? (double)(fs_now_us() - strtoull(start, NULL, 10)) / 1000.0 : 0;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *route = fs_api_route_template(uri != NULL ? evhttp_uri_get_path(uri) : NULL);
+    const char *m = method_name(req);
+    fs_log_set_request_id(
+        evhttp_find_header(evhttp_request_get_output_headers(req), "X-Request-Id"));
+    fs_log_fields(FS_LOG_INFO, "access",
+                  json_pack("{s:s, s:s, s:i, s:f, s:n}", "route", route, "method", m, "status",
+                            status, "duration_ms", ms, "tenant"),
+                  "%s %s %d", m, route, status);
+    fs_log_set_request_id(NULL);
+}
+
 static void send_text(struct evhttp_request *req, int status, const char *body, size_t len,
                       bool replayed)
 {
+    access_log(req, status);
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     evhttp_add_header(out, "Content-Type", "application/json");
     if (replayed) evhttp_add_header(out, "Idempotent-Replayed", "true");
@@ -72,6 +113,7 @@ static void send_text(struct evhttp_request *req, int status, const char *body, 
 static void send_typed(struct evhttp_request *req, int status, const char *content_type,
                        const char *body, size_t len)
 {
+    access_log(req, status);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
     struct evbuffer *buf = evbuffer_new();
     evbuffer_add(buf, body, len);
@@ -107,18 +149,14 @@ static void on_result(void *arg, const fs_store_result_t *r)
     json_decref(p);
 }
 
-static void on_ready(void *arg, const fs_store_result_t *r)
+/* GET /readyz: the database, Redis and NATS, each with its latency
+ * (src/health). */
+static void on_ready(void *arg, int status, const char *body)
 {
     struct evhttp_request *req = arg;
-    if (strcmp(r->outcome, "ok") == 0) {
-        static const char body[] = "{\"status\":\"ready\",\"checks\":{\"database\":\"ok\"}}";
-        send_text(req, 200, body, sizeof(body) - 1, false);
-        return;
-    }
-    static const char body[] =
-        "{\"status\":\"unavailable\",\"checks\":{\"database\":\"unavailable\"},"
-        "\"reason\":\"the database does not answer\"}";
-    send_text(req, 503, body, sizeof(body) - 1, false);
+    if (status != 200)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+    send_text(req, status, body, strlen(body), false);
 }
 
 /* The broker the settlement worker listens to, shared by the threads
@@ -372,6 +410,10 @@ static void on_request(struct evhttp_request *req, void *arg)
     size_t len = evbuffer_get_length(body);
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 
+    char start[24];
+    snprintf(start, sizeof(start), "%llu", (unsigned long long)fs_now_us());
+    evhttp_remove_header(in, START_HEADER);
+    evhttp_add_header(in, START_HEADER, start);
     set_request_id(req);
     if (w->draining) {
         /* Stopping: what arrives now on an open connection is refused, so the
@@ -424,7 +466,8 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
         return;
     }
     case FS_API_READY:
-        fs_store_submit(w->store, json_pack("{s:s}", "op", "ping"), on_ready, req);
+        fs_health_ready(w->base, w->store, w->redis, queue, w->config->nats_url[0] != '\0',
+                        on_ready, req);
         return;
     case FS_API_STORE: {
         /* A list reads up to a page of objects: alone, it neither holds a
@@ -566,6 +609,7 @@ int fs_http_serve(const fs_config_t *config)
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP); /* the log level again (docs/operations.md) */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -614,7 +658,7 @@ int fs_http_serve(const fs_config_t *config)
         fs_log(FS_LOG_INFO, "http", "listening on %s:%d with %d threads", config->http_host,
                config->http_port, n);
         int sig;
-        sigwait(&stop, &sig);
+        while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) fs_log_reload(config->log_level_file);
         fs_log(FS_LOG_INFO, "http", "signal %d: stopping", sig);
     }
     for (int i = 0; i < started; i++) event_active(workers[i].drain_ev, EV_TIMEOUT, 0);

@@ -28,6 +28,7 @@
 #include "../objects/objects.h"
 #include "../notify/notify.h"
 #include "../queue/queue.h"
+#include "../health/health.h"
 #include "../redis/redis.h"
 #include "../search/search.h"
 #include "../receipt/receipt.h"
@@ -36,6 +37,15 @@
 #include "breaker.h"
 
 typedef struct worker worker_t;
+
+/* A job's log line carries its payment's request id (from the message), so
+ * a payment can be followed from the API call through the worker. */
+#define job_log(job, ...)                                                                          \
+    do {                                                                                           \
+        fs_log_set_request_id((job)->request_id);                                                  \
+        fs_log(__VA_ARGS__);                                                                       \
+        fs_log_set_request_id(NULL);                                                               \
+    } while (0)
 
 typedef struct job {
     struct job *next;            /* in a hand-off list */
@@ -107,7 +117,7 @@ static void job_done(job_t *job)
 static void ack(job_t *job)
 {
     if (fs_queue_msg_ack(job->msg) != 0) {
-        fs_log(FS_LOG_WARN, "worker", "ack of %s failed; it will be redelivered",
+        job_log(job, FS_LOG_WARN, "worker", "ack of %s failed; it will be redelivered",
                job->payment_id);
     }
     job_done(job);
@@ -120,7 +130,7 @@ static void on_marked_dead(void *arg, const fs_store_result_t *r)
     job_t *job = arg;
     worker_t *w = job->w;
     if (strcmp(r->outcome, "ok") != 0) {
-        fs_log(FS_LOG_WARN, "worker", "payment %s not marked dead-lettered: %s",
+        job_log(job, FS_LOG_WARN, "worker", "payment %s not marked dead-lettered: %s",
                job->payment_id, r->outcome);
     }
     job_forget(job);
@@ -147,7 +157,7 @@ static void retry_as(job_t *job, const char *why, bool counted)
     if (counted && job->attempts >= c->worker_max_attempts) {
         snprintf(job->dead_reason, sizeof(job->dead_reason), "%d attempts; last: %s",
                  job->deliveries, why);
-        fs_log(FS_LOG_ERROR, "worker", "payment %s to the dead letters (%s), request %s",
+        job_log(job, FS_LOG_ERROR, "worker", "payment %s to the dead letters (%s), request %s",
                job->payment_id, job->dead_reason, job->request_id);
         w->dead_lettered++;
         /* Marked in the database first, so the sweeper leaves it alone; then
@@ -162,10 +172,10 @@ static void retry_as(job_t *job, const char *why, bool counted)
     uint64_t delay = fs_backoff_ms(attempt > 0 ? attempt - 1 : 0, (uint64_t)c->retry_base_ms,
                                    (uint64_t)c->retry_cap_ms, randombytes_random());
     w->retried++;
-    fs_log(FS_LOG_INFO, "worker", "payment %s retried in %llu ms (attempt %d: %s)",
+    job_log(job, FS_LOG_INFO, "worker", "payment %s retried in %llu ms (attempt %d: %s)",
            job->payment_id, (unsigned long long)delay, job->deliveries, why);
     if (fs_queue_msg_nak(job->msg, (int64_t)delay) != 0) {
-        fs_log(FS_LOG_WARN, "worker", "nak of %s failed; it will be redelivered",
+        job_log(job, FS_LOG_WARN, "worker", "nak of %s failed; it will be redelivered",
                job->payment_id);
     }
     job_done(job);
@@ -189,7 +199,7 @@ static void on_finished(void *arg, const fs_store_result_t *r)
                                     || strcmp(status, "failed") == 0
                                     || strcmp(status, "canceled") == 0);
     if (final) {
-        fs_log(FS_LOG_DEBUG, "worker", "payment %s %s", job->payment_id, status);
+        job_log(job, FS_LOG_DEBUG, "worker", "payment %s %s", job->payment_id, status);
         if (strcmp(status, "succeeded") == 0) job->w->succeeded++;
         if (strcmp(status, "failed") == 0) job->w->failed++;
         json_decref(p);
@@ -300,7 +310,7 @@ static void on_claimed(void *arg, const fs_store_result_t *r)
 {
     job_t *job = arg;
     if (strcmp(r->outcome, "not_found") == 0) {
-        fs_log(FS_LOG_WARN, "worker", "payment %s does not exist; message dropped",
+        job_log(job, FS_LOG_WARN, "worker", "payment %s does not exist; message dropped",
                job->payment_id);
         return ack(job);
     }
@@ -362,7 +372,7 @@ static void dead_letter_all(worker_t *w)
         if (w->dead == NULL) w->dead_tail = NULL;
         pthread_mutex_unlock(&w->mu);
         if (fs_queue_msg_dead_letter(job->msg, job->dead_reason) != FS_QUEUE_OK) {
-            fs_log(FS_LOG_ERROR, "worker", "dead-lettering %s failed; it will be redelivered",
+            job_log(job, FS_LOG_ERROR, "worker", "dead-lettering %s failed; it will be redelivered",
                    job->payment_id);
         }
         fs_queue_msg_free(job->msg);
@@ -478,10 +488,28 @@ static void on_sweep_timer(evutil_socket_t fd, short what, void *arg)
 
 /* --- health and state ---------------------------------------------------- */
 
+/* GET /readyz: the database, Redis and NATS, as the server's (src/health). */
+static void on_ready(void *arg, int status, const char *body)
+{
+    struct evhttp_request *req = arg;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    if (status != 200) evhttp_add_header(h, "Retry-After", "1");
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add(out, body, strlen(body));
+    evhttp_send_reply(req, status, NULL, out);
+    evbuffer_free(out);
+}
+
 static void on_http(struct evhttp_request *req, void *arg)
 {
     worker_t *w = arg;
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_GET && path != NULL
+        && strcmp(path, "/readyz") == 0) {
+        fs_health_ready(w->base, w->store, w->redis, w->queue, true, on_ready, req);
+        return;
+    }
     struct evbuffer *out = evbuffer_new();
     int status = 200;
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
@@ -509,7 +537,7 @@ static void on_http(struct evhttp_request *req, void *arg)
         status = 404;
         evbuffer_add_printf(out, "{\"error\":{\"type\":\"invalid_request_error\","
                                  "\"code\":\"not_found\",\"message\":"
-                                 "\"GET /healthz or /state.\",\"param\":null}}");
+                                 "\"GET /healthz, /readyz or /state.\",\"param\":null}}");
     }
     evhttp_send_reply(req, status, NULL, out);
     evbuffer_free(out);
@@ -574,6 +602,7 @@ int fs_worker_run(const fs_config_t *config)
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP); /* the log level again (docs/operations.md) */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -620,7 +649,7 @@ int fs_worker_run(const fs_config_t *config)
         fs_log(FS_LOG_INFO, "worker", "settling from %s through %s, %d at once",
                config->nats_url, config->provider_url, config->worker_inflight);
         int sig;
-        sigwait(&stop, &sig);
+        while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) fs_log_reload(config->log_level_file);
         fs_log(FS_LOG_INFO, "worker", "signal %d: stopping", sig);
 
         pthread_mutex_lock(&w->mu);

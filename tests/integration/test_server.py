@@ -81,7 +81,8 @@ def test_readyz_is_503_without_a_database():
         assert s.call("GET", "/healthz")[0] == 200
         status, body = s.call("GET", "/readyz")
         assert status == 503, (status, body)
-        assert body["checks"]["database"] == "unavailable", body
+        assert body["checks"]["database"]["status"] == "unavailable", body
+        assert "database" in body["reason"], body
         status, body = s.call("POST", "/v1/accounts", {"currency": "USD"}, key=KEY_A,
                               idem=str(uuid.uuid4()))
         assert status == 503 and body["error"]["code"] == "unavailable", (status, body)
