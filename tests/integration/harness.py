@@ -31,6 +31,18 @@ def remember_secrets(text):
     SECRETS.update(_SECRET_RE.findall(text))
 
 
+def new_api_key(tenant, admin=False):
+    """A new API key made with `finsys apikey create` (the tenant is made if
+    missing); remembered for the secret scan of the logs (test_zz_secrets)."""
+    argv = [os.environ["FINSYS_BIN"], "apikey", "create", "--tenant", tenant]
+    if admin:
+        argv.append("--admin")
+    key = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                         check=True).stdout.strip()
+    remember_secrets(key)
+    return key
+
+
 class Response:
     def __init__(self, status, headers, raw):
         self.status = status

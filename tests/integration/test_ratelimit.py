@@ -15,7 +15,7 @@ import time
 import uuid
 
 from harness import (FINSYS_BIN, KEY_A, KEY_B, TEST_TMP, Proc, assert_error, free_port,
-                     funded_account, get, new_account, sql_value, wait_port)
+                     funded_account, get, new_account, sql_value, wait_port, new_api_key)
 
 HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
 
@@ -23,8 +23,7 @@ HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
 def _tenant(per_s=None, burst=None, name=None):
     """A new tenant (and an API key of it), with its own limits if given."""
     name = name or f"rl-{uuid.uuid4().hex[:10]}"
-    key = subprocess.run([FINSYS_BIN, "apikey", "create", "--tenant", name], check=True,
-                         capture_output=True, text=True).stdout.strip()
+    key = new_api_key(name)
     if per_s is not None:
         _limits(name, per_s, burst)
     return name, key

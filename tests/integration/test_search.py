@@ -18,7 +18,7 @@ import urllib.parse
 import uuid
 
 from harness import (FINSYS_BIN, KEY_A, assert_error, deposit, get, new_account, pay, post, sql,
-                     sql_value)
+                     sql_value, new_api_key)
 from test_settle_pipeline import Pipeline
 
 _pipeline = None
@@ -44,10 +44,7 @@ def _stop_indexer():
 
 
 def _new_key():
-    r = subprocess.run([FINSYS_BIN, "apikey", "create", "--tenant",
-                        "search-" + uuid.uuid4().hex[:12]],
-                       capture_output=True, text=True, timeout=60, check=True)
-    return r.stdout.strip()
+    return new_api_key("search-" + uuid.uuid4().hex[:12])
 
 
 def _caught_up(seconds=60):

@@ -13,7 +13,7 @@ import urllib.request
 import uuid
 
 from harness import (KEY_A, FINSYS_BIN, TEST_TMP, Proc, balance, check_ledger, free_port,
-                     funded_account, new_account, sql, sql_value)
+                     funded_account, new_account, sql, sql_value, new_api_key)
 
 
 def _http(port, method, path, body=None, headers=None):
@@ -109,10 +109,7 @@ class Pipeline:
 
 
 def _admin_key():
-    import subprocess
-    r = subprocess.run([FINSYS_BIN, "apikey", "create", "--tenant", "test-a", "--admin"],
-                       capture_output=True, text=True, timeout=60, check=True)
-    return r.stdout.strip()
+    return new_api_key("test-a", admin=True)
 
 
 def _statuses(ids):

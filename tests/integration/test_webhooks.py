@@ -17,7 +17,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness import (FINSYS_BIN, KEY_A, KEY_B, assert_error, free_port, get, post, request,
-                     sql, sql_value, unknown_id)
+                     sql, sql_value, unknown_id, new_api_key)
 from test_settle_pipeline import Pipeline, _http
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "webhooks.md")
@@ -38,9 +38,7 @@ verify = _documented_verify()
 
 def _tenant_key():
     """An API key of a new tenant: its events reach only its endpoints."""
-    r = subprocess.run([FINSYS_BIN, "apikey", "create", "--tenant", f"wh-{uuid.uuid4().hex[:8]}"],
-                       capture_output=True, text=True, timeout=60, check=True)
-    return r.stdout.strip()
+    return new_api_key(f"wh-{uuid.uuid4().hex[:8]}")
 
 
 class Receiver:
