@@ -127,6 +127,7 @@ DECLARE
     e_type     text[] := '{}';
     e_pay      text[] := '{}';
     e_data     jsonb[] := '{}';
+    e_rid      text[] := '{}';     -- the request behind each (the item's "rid")
     a          accounts;
     pay        payments;
     amt        bigint;
@@ -373,6 +374,7 @@ BEGIN
                     e_type := e_type || ('payment.' || pay.status);
                     e_pay := e_pay || pay.id;
                     e_data := e_data || p::jsonb;
+                    e_rid := e_rid || (j->>'rid');
                 END IF;
             END IF;
         ELSIF j->>'op' = 'refund_claim' THEN
@@ -460,6 +462,7 @@ BEGIN
                     e_type := e_type || ('refund.' || rf.status);
                     e_pay := e_pay || pay.id;
                     e_data := e_data || p::jsonb;
+                    e_rid := e_rid || (j->>'rid');
                 END IF;
             END IF;
         ELSIF j->>'op' = 'refund_dead' THEN
@@ -651,6 +654,7 @@ BEGIN
                 e_type := e_type || 'payment.created'::text;
                 e_pay := e_pay || (j->>'id');
                 e_data := e_data || p::jsonb;
+                e_rid := e_rid || (j->>'rid');
             END IF;
 
         ELSIF j->>'op' = 'deposit' THEN
@@ -726,6 +730,7 @@ BEGIN
                 e_type := e_type || 'payment.canceled'::text;
                 e_pay := e_pay || pay.id;
                 e_data := e_data || p::jsonb;
+                e_rid := e_rid || (j->>'rid');
             END IF;
 
         ELSIF j->>'op' = 'account_create' THEN
@@ -934,6 +939,7 @@ BEGIN
                     e_type := e_type || 'refund.created'::text;
                     e_pay := e_pay || pay.id;
                     e_data := e_data || p::jsonb;
+                    e_rid := e_rid || (j->>'rid');
                 END IF;
             END IF;
 
@@ -1024,8 +1030,8 @@ BEGIN
     WHERE e.n = ANY (paid);
     INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
     SELECT * FROM unnest(j_acct, j_bucket, j_amount, j_cur, j_ref);
-    INSERT INTO events (tenant_id, account_id, account_seq, type, payment_id, data)
-    SELECT * FROM unnest(e_tenant, e_acct, e_seq, e_type, e_pay, e_data);
+    INSERT INTO events (tenant_id, account_id, account_seq, type, payment_id, data, request_id)
+    SELECT * FROM unnest(e_tenant, e_acct, e_seq, e_type, e_pay, e_data, e_rid);
     FOR x IN 1 .. coalesce(array_length(r_key, 1), 0) LOOP
         DELETE FROM idempotency_keys y WHERE y.tenant_id = r_tenant[x] AND y.key = r_key[x];
     END LOOP;

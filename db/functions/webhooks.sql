@@ -197,7 +197,7 @@ BEGIN
             WHERE y.seq = d.seq RETURNING * INTO d;
             p := json_build_object('id', d.id, 'status', 'pending', 'due', true,
                                    'attempts', d.attempts, 'url', w.url, 'secret', w.secret,
-                                   'event_id', ev.id,
+                                   'event_id', ev.id, 'request_id', ev.request_id,
                                    'event', fs_event_json(ev)::text)::text;
         END IF;
 

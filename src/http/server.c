@@ -470,6 +470,11 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
                         on_ready, req);
         return;
     case FS_API_STORE: {
+        /* The request's id goes with the item: the events it writes keep it,
+         * and webhook deliveries carry it (it is not fingerprinted). */
+        char rid[REQUEST_ID_LEN_MAX + 1];
+        request_id_of(req, rid);
+        json_object_set_new(res.item, "rid", json_string(rid));
         /* A list reads up to a page of objects: alone, it neither holds a
          * group's locks while it reads nor makes a group's result huge. */
         const char *op = json_string_value(json_object_get(res.item, "op"));

@@ -343,7 +343,7 @@ static void on_response(struct evhttp_request *req, void *arg)
 }
 
 static void post(job_t *job, const char *url, const char *secret, const char *event_id,
-                 const char *body)
+                 const char *request_id, const char *body)
 {
     fs_notifier_t *n = job->n;
     char host[64], target[FS_WEBHOOK_URL_LEN_MAX + 1];
@@ -374,6 +374,10 @@ static void post(job_t *job, const char *url, const char *secret, const char *ev
     evhttp_add_header(h, "Connection", "close");
     evhttp_add_header(h, FS_NOTIFY_HEADER_SIGNATURE, signature);
     evhttp_add_header(h, FS_NOTIFY_HEADER_EVENT_ID, event_id);
+    /* The API request behind the event, so that a receiver's logs and ours
+     * can be joined (evhttp refuses a value with a line break). */
+    if (request_id != NULL && request_id[0] != '\0')
+        evhttp_add_header(h, "X-Request-Id", request_id);
     evhttp_add_header(h, FS_NOTIFY_HEADER_DELIVERY_ID, job->id);
     evhttp_add_header(h, FS_NOTIFY_HEADER_ATTEMPT, attempt);
     evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
@@ -402,6 +406,7 @@ static void on_claimed(void *arg, const fs_store_result_t *r)
     const char *url = json_string_value(json_object_get(p, "url"));
     const char *secret = json_string_value(json_object_get(p, "secret"));
     const char *event_id = json_string_value(json_object_get(p, "event_id"));
+    const char *request_id = json_string_value(json_object_get(p, "request_id"));
     const char *event = json_string_value(json_object_get(p, "event"));
     if (status == NULL || strcmp(status, "pending") != 0
         || !json_is_true(json_object_get(p, "due"))) {
@@ -415,7 +420,7 @@ static void on_claimed(void *arg, const fs_store_result_t *r)
     } else {
         job->attempts = (int)json_integer_value(json_object_get(p, "attempts"));
         job->delay_ms = backoff_ms(n->config->webhook_backoff_base_ms, job->attempts);
-        post(job, url, secret, event_id, event);
+        post(job, url, secret, event_id, request_id, event);
     }
     json_decref(p);
 }

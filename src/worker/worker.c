@@ -217,6 +217,8 @@ static void finish(job_t *job, bool approved, const char *decline_code,
                              job->refund ? "refund_finish" : "settle_finish",
                              job->refund ? "refund" : "payment", job->payment_id, "result",
                              approved ? "approved" : "declined");
+    /* The API request behind the payment: its events carry it to webhooks. */
+    if (job->request_id[0] != '\0') json_object_set_new(item, "rid", json_string(job->request_id));
     if (decline_code != NULL) json_object_set_new(item, "decline_code", json_string(decline_code));
     if (decline_message != NULL) {
         json_object_set_new(item, "decline_message", json_string(decline_message));

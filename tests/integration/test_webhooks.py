@@ -297,10 +297,15 @@ def test_a_succeeded_payment_is_delivered_signed():
         receiver = Receiver()
         e = _endpoint(pl, key, receiver.url, ["payment.succeeded"])
         receiver.secret = e["secret"]
-        status, p = _api(pl, key, "POST", "/v1/payments",
-                         {"from_account": a, "to_account": b, "amount": 250, "currency": "USD"})
+        # The API request's id follows the payment to its webhook.
+        rid = f"req-followed-{uuid.uuid4().hex[:12]}"
+        status, p = _http(pl.http_port, "POST", "/v1/payments",
+                          {"from_account": a, "to_account": b, "amount": 250, "currency": "USD"},
+                          {"Authorization": "Bearer " + key, "X-Request-Id": rid,
+                           "Idempotency-Key": str(uuid.uuid4())})
         assert status == 201, p
         (at, headers, body, verified), = receiver.wait(1)
+        assert headers.get("X-Request-Id") == rid, headers
         assert verified, (headers, body)
         event = json.loads(body)
         assert event["type"] == "payment.succeeded" and event["object"] == "event", event
