@@ -10,6 +10,7 @@ PACKAGES=(
     postgresql-15 postgresql-client-15 python3 curl wrk
     nats-server libnats-dev
     redis-server libhiredis-dev
+    prometheus
     clang libclang-rt-14-dev
 )
 
