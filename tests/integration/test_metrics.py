@@ -198,3 +198,31 @@ def test_metrics_need_no_key_and_only_get():
         assert "finsys_breaker_state 0" in text
     finally:
         assert pl.stop()
+
+
+def test_created_and_canceled_count_once_not_replays():
+    """The main server (its payments stay pending: no worker listens to its
+    broker): a payment and its cancel count once each; the replays of both
+    (the same Idempotency-Keys) do not count again."""
+    from harness import URL, pay, post
+
+    port = int(URL.rsplit(":", 1)[1])
+    before = _scrape(port)
+    a = funded_account(1_000)
+    b = new_account("USD")
+    idem = str(uuid.uuid4())
+    r = pay(a, b, 300, idem=idem)
+    assert r.status == 201, r
+    assert pay(a, b, 300, idem=idem).status == 201  # a replay
+    cancel_idem = str(uuid.uuid4())
+    for _ in range(2):
+        c = post(f"/v1/payments/{r.json['id']}/cancel", idem=cancel_idem)
+        assert c.status == 200 and c.json["status"] == "canceled", c
+    after = _scrape(port)
+    s = 'finsys_payments_created_total{currency="USD"}'
+    assert _value(after, s) - _value(before, s) == 1
+    s = 'finsys_payments_canceled_total{currency="USD"}'
+    assert _value(after, s) - _value(before, s) == 1
+    s = 'finsys_payments_amount_minor_units_total{currency="USD",status="created"}'
+    assert _value(after, s) - _value(before, s) == 300
+    _promtool(after)
