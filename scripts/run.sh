@@ -12,6 +12,8 @@ REDIS_PORT=${FINSYS_REDIS_PORT:-6379}
 HTTP_HOST=${FINSYS_HTTP_HOST:-127.0.0.1}
 HTTP_PORT=${FINSYS_HTTP_PORT:-8080}
 PROVIDER_PORT=${FINSYS_PROVIDER_PORT:-8090}
+PROMETHEUS_PORT=${FINSYS_PROMETHEUS_PORT:-9090}
+WORKER_PORT=${FINSYS_WORKER_PORT:-8081}
 BIN=${FINSYS_BIN:-build/finsys}
 mkdir -p "$VAR"
 chmod 755 "$VAR"
@@ -19,6 +21,7 @@ chmod 755 "$VAR"
 cleanup() {
     trap - EXIT INT TERM
     echo "stopping FinSys..." >&2
+    fs_stop_pid "$VAR/prometheus.pid"
     fs_stop_pid "$VAR/finsys-server.pid"
     fs_stop_pid "$VAR/finsys-worker.pid"
     fs_stop_pid "$VAR/provider-sim.pid"
@@ -36,7 +39,7 @@ fs_redis_start "$VAR" "$REDIS_PORT"
 export FINSYS_DATABASE_URL=${FINSYS_DATABASE_URL:-$(fs_pg_url "$VAR" "$PG_PORT")}
 export FINSYS_NATS_URL=${FINSYS_NATS_URL:-$(fs_nats_url "$NATS_PORT")}
 export FINSYS_REDIS_URL=${FINSYS_REDIS_URL:-$(fs_redis_url "$REDIS_PORT")}
-export FINSYS_HTTP_HOST=$HTTP_HOST FINSYS_HTTP_PORT=$HTTP_PORT
+export FINSYS_HTTP_HOST=$HTTP_HOST FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_WORKER_PORT=$WORKER_PORT
 # Receipts' documents (the object store), kept with the rest of ./var.
 export FINSYS_OBJECTS_DIR=${FINSYS_OBJECTS_DIR:-$VAR/objects}
 "$BIN" migrate >/dev/null
@@ -57,6 +60,20 @@ if ! fs_wait_http "http://$HTTP_HOST:$HTTP_PORT/readyz" 30; then
     echo "the server did not become ready; see $VAR/finsys-server.log" >&2
     exit 1
 fi
+# Prometheus scraping the server and the worker (deploy/prometheus), its
+# configuration with this stack's ports, its data under ./var/prometheus.
+if command -v prometheus >/dev/null 2>&1; then
+    mkdir -p "$VAR/prometheus"
+    sed -e "s/127.0.0.1:8080/$HTTP_HOST:$HTTP_PORT/" -e "s/127.0.0.1:8081/$HTTP_HOST:$WORKER_PORT/" \
+        -e "s|^\(\s*-\s*\)alerts.yml\s*$|\1$PWD/deploy/prometheus/alerts.yml|" \
+        deploy/prometheus/prometheus.yml >"$VAR/prometheus/prometheus.yml"
+    prometheus --config.file="$VAR/prometheus/prometheus.yml" \
+        --storage.tsdb.path="$VAR/prometheus/data" \
+        --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" 2>>"$VAR/prometheus.log" &
+    echo $! >"$VAR/prometheus.pid"
+else
+    echo "no prometheus (scripts/deps.sh installs it): metrics are not scraped" >&2
+fi
 if ! fs_wait_http "http://$HTTP_HOST:$PROVIDER_PORT/healthz" 30; then
     echo "the provider simulator did not start; see $VAR/provider-sim.log" >&2
     exit 1
@@ -70,6 +87,8 @@ Server log:      $VAR/finsys-server.log
 Provider sim:    http://$HTTP_HOST:$PROVIDER_PORT (log $VAR/provider-sim.log)
 Worker:          settles payments, makes receipts (log $VAR/finsys-worker.log)
 Receipts:        $FINSYS_OBJECTS_DIR
+Metrics:         http://$HTTP_HOST:$HTTP_PORT/metrics and http://$HTTP_HOST:$WORKER_PORT/metrics
+Prometheus:      http://127.0.0.1:$PROMETHEUS_PORT (data in $VAR/prometheus, log $VAR/prometheus.log)
 Dev API key:     $(cat "$VAR/dev-api-key")   (also in $VAR/dev-api-key)
 Try:             curl -H "Authorization: Bearer \$(cat var/dev-api-key)" http://$HTTP_HOST:$HTTP_PORT/v1/accounts
 FinSys is ready at http://$HTTP_HOST:$HTTP_PORT

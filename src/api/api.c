@@ -39,7 +39,44 @@ typedef enum {
     ROUTE_ADMIN_FREEZE,
     ROUTE_ADMIN_UNFREEZE,
     ROUTE_ADMIN_CLOSE,
+    ROUTE_METRICS, /* GET /metrics: Prometheus's scrape (src/metrics) */
+    ROUTE_COUNT,
 } route_t;
+
+/* Each route's template: the label of its metrics (src/metrics) and the
+ * route of its access log lines, never the raw path, so that ids do not make
+ * new series or scatter the logs. */
+static const char *const route_names[ROUTE_COUNT] = {
+    [ROUTE_NONE] = "other",
+    [ROUTE_HEALTHZ] = "/healthz",
+    [ROUTE_READYZ] = "/readyz",
+    [ROUTE_ACCOUNTS] = "/v1/accounts",
+    [ROUTE_ACCOUNT] = "/v1/accounts/{id}",
+    [ROUTE_DEPOSITS] = "/v1/accounts/{id}/deposits",
+    [ROUTE_PAYMENTS] = "/v1/payments",
+    [ROUTE_PAYMENT] = "/v1/payments/{id}",
+    [ROUTE_CANCEL] = "/v1/payments/{id}/cancel",
+    [ROUTE_DEAD_LETTERS] = "/admin/api/dead-letters",
+    [ROUTE_DEAD_REPLAY] = "/admin/api/dead-letters/{id}/replay",
+    [ROUTE_EVENTS] = "/v1/events",
+    [ROUTE_REFUNDS] = "/v1/payments/{id}/refunds",
+    [ROUTE_REFUND] = "/v1/refunds/{id}",
+    [ROUTE_SEARCH] = "/v1/payments/search",
+    [ROUTE_RECEIPT] = "/v1/payments/{id}/receipt",
+    [ROUTE_WEBHOOK_ENDPOINTS] = "/v1/webhook_endpoints",
+    [ROUTE_WEBHOOK_ENDPOINT] = "/v1/webhook_endpoints/{id}",
+    [ROUTE_ADMIN_ADJUST] = "/admin/api/accounts/{id}/adjustments",
+    [ROUTE_ADMIN_FREEZE] = "/admin/api/accounts/{id}/freeze",
+    [ROUTE_ADMIN_UNFREEZE] = "/admin/api/accounts/{id}/unfreeze",
+    [ROUTE_ADMIN_CLOSE] = "/admin/api/accounts/{id}/close",
+    [ROUTE_METRICS] = "/metrics",
+};
+_Static_assert(ROUTE_COUNT <= FS_API_ROUTES_MAX, "FS_API_ROUTES_MAX is too small");
+
+const char *fs_api_route_name(int route_id)
+{
+    return route_id >= 0 && route_id < ROUTE_COUNT ? route_names[route_id] : "other";
+}
 
 #define SEGMENTS_MAX 5
 
@@ -71,6 +108,7 @@ static route_t match(const char *path, const char **id)
     *id = NULL;
     if (n == 1 && strcmp(seg[0], "healthz") == 0) return ROUTE_HEALTHZ;
     if (n == 1 && strcmp(seg[0], "readyz") == 0) return ROUTE_READYZ;
+    if (n == 1 && strcmp(seg[0], "metrics") == 0) return ROUTE_METRICS;
     if (n >= 3 && strcmp(seg[0], "admin") == 0 && strcmp(seg[1], "api") == 0
         && strcmp(seg[2], "dead-letters") == 0) {
         if (n == 3) return ROUTE_DEAD_LETTERS;
@@ -287,6 +325,8 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
     route_t r = match(req->path, &id);
     memset(res, 0, sizeof(*res));
     res->admin = strncmp(req->path, "/admin/", 7) == 0;
+    res->route_name = route_names[r];
+    res->route_id = (int)r;
 
     if (r == ROUTE_NONE) {
         fs_fail(&res->err, FS_NOT_FOUND, NULL, "Unrecognized request URL: %.128s.", req->path);
@@ -300,6 +340,11 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
     }
     if (r == ROUTE_HEALTHZ || r == ROUTE_READYZ) {
         res->action = r == ROUTE_HEALTHZ ? FS_API_HEALTH : FS_API_READY;
+        return;
+    }
+    if (r == ROUTE_METRICS) {
+        /* Like the probes: no API key (bind the port to where Prometheus is). */
+        res->action = FS_API_METRICS;
         return;
     }
 
@@ -361,34 +406,11 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
     if (!ok) reject(res);
 }
 
-/* A route's template, for logs: ids are not in it, so lines group by route. */
+/* A route's template, for logs: ids are not in it, so lines group by route
+ * (the same names as the metrics' labels). */
 const char *fs_api_route_template(const char *path)
 {
-    static const char *const templates[] = {
-        [ROUTE_NONE] = "other",
-        [ROUTE_HEALTHZ] = "/healthz",
-        [ROUTE_READYZ] = "/readyz",
-        [ROUTE_ACCOUNTS] = "/v1/accounts",
-        [ROUTE_ACCOUNT] = "/v1/accounts/{id}",
-        [ROUTE_DEPOSITS] = "/v1/accounts/{id}/deposits",
-        [ROUTE_PAYMENTS] = "/v1/payments",
-        [ROUTE_PAYMENT] = "/v1/payments/{id}",
-        [ROUTE_CANCEL] = "/v1/payments/{id}/cancel",
-        [ROUTE_DEAD_LETTERS] = "/admin/api/dead-letters",
-        [ROUTE_DEAD_REPLAY] = "/admin/api/dead-letters/{id}/replay",
-        [ROUTE_EVENTS] = "/v1/events",
-        [ROUTE_REFUNDS] = "/v1/payments/{id}/refunds",
-        [ROUTE_REFUND] = "/v1/refunds/{id}",
-        [ROUTE_SEARCH] = "/v1/payments/search",
-        [ROUTE_RECEIPT] = "/v1/payments/{id}/receipt",
-        [ROUTE_WEBHOOK_ENDPOINTS] = "/v1/webhook_endpoints",
-        [ROUTE_WEBHOOK_ENDPOINT] = "/v1/webhook_endpoints/{id}",
-        [ROUTE_ADMIN_ADJUST] = "/admin/api/accounts/{id}/adjustments",
-        [ROUTE_ADMIN_FREEZE] = "/admin/api/accounts/{id}/freeze",
-        [ROUTE_ADMIN_UNFREEZE] = "/admin/api/accounts/{id}/unfreeze",
-        [ROUTE_ADMIN_CLOSE] = "/admin/api/accounts/{id}/close",
-    };
     const char *id;
     route_t r = match(path != NULL && *path != '\0' ? path : "/", &id);
-    return templates[r] != NULL ? templates[r] : "other";
+    return fs_api_route_name((int)r);
 }

@@ -34,6 +34,7 @@ typedef enum {
     FS_API_HEALTH, /* GET /healthz: the process is up */
     FS_API_READY,  /* GET /readyz: ask the database */
     FS_API_STORE,  /* execute *item in the store; its outcome is the answer */
+    FS_API_METRICS, /* GET /metrics: the process's metrics (src/metrics) */
 } fs_api_action_t;
 
 typedef struct {
@@ -48,7 +49,17 @@ typedef struct {
     /* An /admin/ route: a rejected request's key is checked as an admin's,
      * so that a tenant's key gets 403 whatever else is wrong. */
     bool admin;
+    /* The route's template ("/v1/payments/{id}", "other" when none
+     * matched): what metrics label a request with, never its raw path. */
+    const char *route_name;
+    int route_id; /* 0..FS_API_ROUTES_MAX-1: the route's index, for tables of routes */
 } fs_api_result_t;
+
+/* Routes fs_api_route() tells apart (route_id), "other" included. */
+#define FS_API_ROUTES_MAX 32
+
+/* The template of a route_id (see route_name). */
+const char *fs_api_route_name(int route_id);
 
 void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res);
 

@@ -59,6 +59,9 @@ typedef struct {
     /* Receipts (the worker makes them, the server serves them). */
     char objects_dir[1024];      /* FINSYS_OBJECTS_DIR, var/objects: the object store */
     int receipt_interval_ms;     /* FINSYS_RECEIPT_INTERVAL_MS, 200 */
+
+    /* Metrics (src/metrics): GET /metrics on the server and the worker. */
+    int metrics;                 /* FINSYS_METRICS, 1; 0 = not collected (to measure their cost) */
 } fs_config_t;
 
 /* Fills config from the environment. Returns 0, or -1 with err filled. */

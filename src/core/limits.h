@@ -427,4 +427,13 @@
  * item). */
 #define FS_CACHE_BUMP_KEYS_MAX 256
 
+/* Series (label value sets) one metric family keeps. The labels come from
+ * bounded sets (route templates x methods x status classes is ~150 at most,
+ * currencies a few); a bound still keeps a bug from growing /metrics without
+ * end. Past it, new label values are counted as "other". */
+#define FS_METRICS_SERIES_MAX 256
+
+/* A metric's label value, in bytes (route templates are the longest). */
+#define FS_METRICS_LABEL_LEN_MAX 63
+
 #endif

@@ -19,12 +19,14 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../api/api.h"
 #include "../lock/lock.h"
+#include "../metrics/metrics.h"
 #include "../cache/cache.h"
 #include "../health/health.h"
 #include "../objects/objects.h"
@@ -172,6 +174,9 @@ static fs_objects_t *objects;
 typedef struct {
     struct evhttp_request *req;
     char payment_id[FS_ID_LEN_MAX + 1];
+    bool payment;     /* not a refund: counted in finsys_payments_created_total */
+    char currency[8]; /* its currency and amount, for the metrics */
+    int64_t amount;
 } creation_t;
 
 /* Copies the request id set_request_id() put on the answer: read before the
@@ -190,6 +195,10 @@ static void on_created(void *arg, const fs_store_result_t *r)
     /* A replay is published too: its first answer may have been lost with
      * its publish (a 503 after the commit); the broker's dedup drops a copy. */
     bool publish = queue != NULL && strcmp(r->outcome, "created") == 0;
+    if (cr->payment && !r->replayed && strcmp(r->outcome, "created") == 0) {
+        fs_metrics_add(FS_M_PAYMENTS_CREATED, cr->currency, NULL, NULL, 1);
+        fs_metrics_add(FS_M_PAYMENTS_AMOUNT, cr->currency, "created", NULL, (uint64_t)cr->amount);
+    }
     on_result(cr->req, r); /* the answer first: it is committed */
     /* A publish that fails, or a crash before it, loses nothing: the pending
      * payment row is the outbox, and the worker's sweeper publishes it again. */
@@ -198,6 +207,20 @@ static void on_created(void *arg, const fs_store_result_t *r)
                cr->payment_id);
     }
     free(cr);
+}
+
+/* A cancel that is not a replay counts in finsys_payments_canceled_total. */
+static void on_canceled(void *arg, const fs_store_result_t *r)
+{
+    if (!r->replayed && strcmp(r->outcome, "ok") == 0 && fs_metrics_enabled()) {
+        json_t *p = json_loads(r->payload, 0, NULL);
+        const char *status = json_string_value(json_object_get(p, "status"));
+        const char *currency = json_string_value(json_object_get(p, "currency"));
+        if (status != NULL && currency != NULL && strcmp(status, "canceled") == 0)
+            fs_metrics_add(FS_M_PAYMENTS_CANCELED, currency, NULL, NULL, 1);
+        json_decref(p);
+    }
+    on_result(arg, r);
 }
 
 /* An operator's replay of dead letters: each payment whose mark the database
@@ -371,6 +394,7 @@ static void on_gate(void *arg, const fs_rate_verdict_t *v)
                      "Too many requests: this API key or address may send %d at once and "
                      "then at a steady rate; retry in %d s.",
                      v->limit, v->retry_after_s);
+            fs_metrics_add(FS_M_RATELIMIT_LIMITED, NULL, NULL, NULL, 1);
             send_error(req, FS_RATE_LIMITED, msg, NULL, false);
         }
     } else {
@@ -399,6 +423,78 @@ static bool rate_limited(worker_t *w, struct evhttp_request *req, const char *pa
     evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &port);
     fs_ratelimit_check(w->ratelimit, res->auth, addr, on_gate, g);
     return true;
+}
+
+/* --- metrics ------------------------------------------------------------ */
+
+/* Each route's series, found once (src/metrics): [route][method][class]. */
+enum { METHODS = 5, CLASSES = 5 };
+static const char *const method_names[METHODS] = {"GET", "HEAD", "POST", "DELETE", "other"};
+static _Atomic(fs_metric_series_t *) request_series[FS_API_ROUTES_MAX][METHODS][CLASSES];
+static _Atomic(fs_metric_series_t *) duration_series[FS_API_ROUTES_MAX];
+
+static int method_index(struct evhttp_request *req)
+{
+    switch (evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET: return 0;
+    case EVHTTP_REQ_HEAD: return 1;
+    case EVHTTP_REQ_POST: return 2;
+    case EVHTTP_REQ_DELETE: return 3;
+    default: return 4;
+    }
+}
+
+/* The answer is sent: counted under its route's template. The route and the
+ * time of arrival travel in the callback's argument, so nothing is
+ * allocated (a request whose connection drops before its answer is not
+ * counted). */
+static void on_answered(struct evhttp_request *req, void *arg)
+{
+    uintptr_t packed = (uintptr_t)arg;
+    int route = (int)(packed % FS_API_ROUTES_MAX);
+    uint64_t start_us = (uint64_t)(packed / FS_API_ROUTES_MAX);
+    int status = evhttp_request_get_response_code(req);
+    int cls = status < 200 ? 0 : status >= 500 ? 4 : status / 100 - 1;
+    int m = method_index(req);
+    fs_metric_series_t *s = atomic_load_explicit(&request_series[route][m][cls],
+                                                 memory_order_relaxed);
+    if (s == NULL) {
+        s = fs_metrics_series(FS_M_HTTP_REQUESTS, fs_api_route_name(route), method_names[m],
+                              fs_metrics_status_class(status));
+        atomic_store_explicit(&request_series[route][m][cls], s, memory_order_relaxed);
+    }
+    fs_metrics_series_add(s, 1);
+    fs_metric_series_t *d = atomic_load_explicit(&duration_series[route], memory_order_relaxed);
+    if (d == NULL) {
+        d = fs_metrics_series(FS_M_HTTP_DURATION, fs_api_route_name(route), NULL, NULL);
+        atomic_store_explicit(&duration_series[route], d, memory_order_relaxed);
+    }
+    fs_metrics_series_observe(d, (double)(fs_now_us() - start_us) / 1e6);
+}
+
+static void count_request(struct evhttp_request *req, int route_id)
+{
+    if (!fs_metrics_enabled()) return;
+    uintptr_t packed = (uintptr_t)fs_now_us() * FS_API_ROUTES_MAX + (uintptr_t)route_id;
+    evhttp_request_set_on_complete_cb(req, on_answered, (void *)packed);
+}
+
+/* GET /metrics: the readiness of what this process depends on, then the
+ * whole exposition. */
+static void send_metrics(worker_t *w, struct evhttp_request *req)
+{
+    fs_metrics_set(FS_M_READINESS, "database", fs_store_connected() ? 1 : 0);
+    if (w->redis != NULL) fs_metrics_set(FS_M_READINESS, "redis", fs_redis_connected(w->redis));
+    if (w->config->nats_url[0] != '\0')
+        fs_metrics_set(FS_M_READINESS, "nats", queue != NULL && fs_queue_connected(queue));
+    size_t len = 0;
+    char *text = fs_metrics_render(&len);
+    if (text == NULL) {
+        send_error(req, FS_INTERNAL, "Out of memory.", NULL, false);
+        return;
+    }
+    send_typed(req, 200, FS_METRICS_CONTENT_TYPE, text, len);
+    free(text);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -435,6 +531,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     };
     fs_api_result_t res;
     fs_api_route(&ar, &res);
+    count_request(req, res.route_id);
     if (rate_limited(w, req, ar.path, &res)) return;
     dispatch(w, req, res);
 }
@@ -469,6 +566,9 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
         fs_health_ready(w->base, w->store, w->redis, queue, w->config->nats_url[0] != '\0',
                         on_ready, req);
         return;
+    case FS_API_METRICS:
+        send_metrics(w, req);
+        return;
     case FS_API_STORE: {
         /* The request's id goes with the item: the events it writes keep it,
          * and webhook deliveries carry it (it is not fingerprinted). */
@@ -486,6 +586,10 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
             cr->req = req;
             snprintf(cr->payment_id, sizeof(cr->payment_id), "%s",
                      json_string_value(json_object_get(res.item, "id")));
+            cr->payment = strcmp(op, "payment_create") == 0;
+            const char *currency = json_string_value(json_object_get(res.item, "currency"));
+            snprintf(cr->currency, sizeof(cr->currency), "%s", currency != NULL ? currency : "");
+            cr->amount = json_integer_value(json_object_get(res.item, "amount"));
             fs_cache_submit(w->cache, res.item, on_created, cr, false);
             return;
         }
@@ -500,6 +604,10 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
         if (fs_lock_admin_op(op)) {
             /* Under the account's Redis lock, fenced (src/lock). */
             fs_lock_admin_submit(w->locks, res.item, on_result, req);
+            return;
+        }
+        if (strcmp(op, "payment_cancel") == 0) {
+            fs_cache_submit(w->cache, res.item, on_canceled, req, false);
             return;
         }
         if (strcmp(op, "dead_replay") == 0) {
@@ -618,6 +726,7 @@ int fs_http_serve(const fs_config_t *config)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    fs_metrics_init(config->metrics != 0);
     int rc = 0, started = 0;
     if (config->nats_url[0] != '\0') {
         char err[256];

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "../event/event.h"
+#include "../metrics/metrics.h"
 #include "../validate/validate.h"
 
 /* --- the API's checks ---------------------------------------------------- */
@@ -275,10 +276,14 @@ static void on_finished(void *arg, const fs_store_result_t *r)
     json_t *p = json_loads(r->payload, 0, NULL);
     const char *status = json_string_value(json_object_get(p, "status"));
     if (status != NULL && strcmp(status, "pending") == 0) {
+        fs_metrics_add(FS_M_WEBHOOK_DELIVERIES, "failed", NULL, NULL, 1);
         put_back(job, job->delay_ms, job->dead_reason);
     } else if (status != NULL && strcmp(status, "dead") == 0) {
+        fs_metrics_add(FS_M_WEBHOOK_DELIVERIES, "dead", NULL, NULL, 1);
         dead_letter(job);
     } else {
+        if (status != NULL && strcmp(status, "delivered") == 0)
+            fs_metrics_add(FS_M_WEBHOOK_DELIVERIES, "delivered", NULL, NULL, 1);
         if (status != NULL && strcmp(status, "delivered") == 0)
             fs_log(FS_LOG_DEBUG, "notify", "delivery %s delivered", job->id);
         ack(job);

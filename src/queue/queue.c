@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "../core/core.h"
+#include "../metrics/metrics.h"
 
 #define NANOS_PER_MS INT64_C(1000000)
 #define NANOS_PER_S INT64_C(1000000000)
@@ -166,6 +167,7 @@ static void on_publish_error(jsCtx *js, jsPubAckErr *pae, void *closure)
     (void)js;
     fs_queue_t *q = closure;
     uint64_t n = atomic_fetch_add(&q->failed, 1) + 1;
+    fs_metrics_add(FS_M_QUEUE_PUBLISH_FAILED, NULL, NULL, NULL, 1);
     if ((n & (n - 1)) != 0) return;
     const char *id = NULL;
     if (pae->Msg == NULL || natsMsgHeader_Get(pae->Msg, "Nats-Msg-Id", &id) != NATS_OK) id = "?";
@@ -396,6 +398,7 @@ bool fs_queue_connected(fs_queue_t *q)
 static fs_queue_status_t refuse(fs_queue_t *q, fs_queue_status_t status)
 {
     atomic_fetch_add(&q->refused, 1);
+    fs_metrics_add(FS_M_QUEUE_PUBLISH_FAILED, NULL, NULL, NULL, 1);
     return status;
 }
 
@@ -434,6 +437,7 @@ static fs_queue_status_t publish(fs_queue_t *q, const lane_t *lane, const char *
     natsMsg_Destroy(msg); /* NULL (a no-op) when the library took it */
     if (s == NATS_OK) {
         atomic_fetch_add(&q->published, 1);
+        fs_metrics_add(FS_M_QUEUE_PUBLISHED, NULL, NULL, NULL, 1);
         return FS_QUEUE_OK;
     }
     /* Too many pending: the stall wait ran out. */
@@ -518,6 +522,9 @@ static bool parse_msg(fs_queue_msg_t *m, char *why, size_t why_len)
     }
     m->deliveries = meta->NumDelivered;
     m->sequence = meta->Sequence.Stream;
+    /* The consumer's lag as of this delivery: what is still waiting. */
+    fs_metrics_add(FS_M_QUEUE_CONSUMED, NULL, NULL, NULL, 1);
+    fs_metrics_set(FS_M_QUEUE_CONSUMER_PENDING, m->lane->consumer, (int64_t)meta->NumPending);
     jsMsgMetaData_Destroy(meta);
 
     json_error_t jerr;
@@ -675,6 +682,7 @@ fs_queue_status_t fs_queue_msg_dead_letter(fs_queue_msg_t *m, const char *reason
     if (s == NATS_OK) s = natsMsg_Ack(m->msg, NULL);
     if (s == NATS_OK) {
         atomic_fetch_add(&q->dead_lettered, 1);
+        fs_metrics_add(FS_M_QUEUE_DEAD_LETTERS, m->lane->dead_stream, NULL, NULL, 1);
         fs_log(FS_LOG_WARN, "queue", "%s %s dead-lettered after %" PRIu64 " deliveries: %s",
                m->lane->what, m->payment_id, m->deliveries, text);
     }

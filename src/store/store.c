@@ -10,10 +10,12 @@
 #include "store.h"
 
 #include <libpq-fe.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/core.h"
+#include "../metrics/metrics.h"
 
 static const char batch_sql[] =
     "SELECT o_idx, o_outcome, o_replayed, o_payload FROM fs_batch($1::jsonb)";
@@ -56,7 +58,28 @@ typedef struct {
     char *sent;       /* the in-flight group's parameter, kept to resend it */
     uint64_t sent_us; /* when it was sent */
     PGresult *result; /* the in-flight group's result, once it arrives */
+    bool in_use;      /* counted in finsys_store_connections_in_use */
+    bool up;          /* counted in `connected` */
 } conn_t;
+
+/* Connections of every store of the process that take groups: the
+ * database's readiness in /metrics (fs_store_connected). */
+static _Atomic int connected;
+
+/* A group in flight or not, for finsys_store_connections_in_use. */
+static void count_in_use(conn_t *c, bool in_use)
+{
+    if (c->in_use == in_use) return;
+    c->in_use = in_use;
+    fs_metrics_gauge_add(FS_M_STORE_CONNECTIONS_IN_USE, NULL, in_use ? 1 : -1);
+}
+
+static void count_up(conn_t *c, bool up)
+{
+    if (c->up == up) return;
+    c->up = up;
+    atomic_fetch_add_explicit(&connected, up ? 1 : -1, memory_order_relaxed);
+}
 
 struct fs_store {
     struct event_base *base;
@@ -144,6 +167,8 @@ static void conn_close(conn_t *c)
     if (c->conn != NULL) PQfinish(c->conn);
     c->conn = NULL;
     c->state = STATE_DOWN;
+    count_in_use(c, false);
+    count_up(c, false);
 }
 
 static void schedule_reconnect(conn_t *c)
@@ -195,6 +220,7 @@ static void transmit(conn_t *c)
     }
     c->state = STATE_BUSY;
     c->sent_us = fs_now_us();
+    count_in_use(c, true);
     struct timeval tv = {FS_STORE_GROUP_DEADLINE_MS / 1000, 0};
     evtimer_add(c->deadline_ev, &tv);
     flush_output(c);
@@ -264,8 +290,12 @@ static void group_done(conn_t *c)
     memcpy(items, c->inflight, sizeof(items[0]) * (size_t)n);
     bool answered[FS_BATCH_ITEMS_MAX] = {false};
     evtimer_del(c->deadline_ev);
+    uint64_t took_us = fs_now_us() - c->sent_us;
     fs_log(FS_LOG_DEBUG, "store", "group of %d done in %llu us, %d queued", n,
-           (unsigned long long)(fs_now_us() - c->sent_us), s->queued);
+           (unsigned long long)took_us, s->queued);
+    count_in_use(c, false);
+    fs_metrics_observe(FS_M_STORE_BATCH_ITEMS, NULL, n);
+    fs_metrics_observe(FS_M_STORE_COMMIT_DURATION, NULL, (double)took_us / 1e6);
 
     if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -345,6 +375,7 @@ static void setup_done(conn_t *c)
     if (!ok) return conn_lost(c, "the session settings failed");
     c->state = STATE_IDLE;
     c->reconnect_ms = FS_STORE_RECONNECT_MS_MIN;
+    count_up(c, true);
     fs_log(FS_LOG_DEBUG, "store", "connected to the database");
     maybe_send(c->store);
 }
@@ -545,6 +576,11 @@ void fs_store_submit(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg)
 void fs_store_submit_alone(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg)
 {
     submit(s, item, cb, arg, true);
+}
+
+bool fs_store_connected(void)
+{
+    return atomic_load_explicit(&connected, memory_order_relaxed) > 0;
 }
 
 bool fs_store_idle(const fs_store_t *s)

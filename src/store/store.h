@@ -68,6 +68,10 @@ void fs_store_on_changed(fs_store_t *store, fs_store_changed_cb cb, void *arg);
 /* True when nothing is queued or in flight. */
 bool fs_store_idle(const fs_store_t *store);
 
+/* True while a connection of any store of the process takes groups: the
+ * database's readiness in /metrics. Any thread. */
+bool fs_store_connected(void);
+
 /* Runs the migrations in dir against conninfo, blocking (for `finsys
  * migrate`). Returns 0 on success. */
 int fs_store_migrate(const char *conninfo, const char *dir);

@@ -6,12 +6,17 @@
 #include <string.h>
 
 #include "../core/core.h"
+#include "../metrics/metrics.h"
 
 static void go(fs_breaker_t *b, fs_breaker_state_t state, uint64_t now_us)
 {
     if (b->state == state) return;
     b->state = state;
     b->transitions++;
+    /* finsys_breaker_state: 0 closed, 1 half-open, 2 open. */
+    fs_metrics_set(FS_M_BREAKER_STATE, NULL,
+                   state == FS_BREAKER_CLOSED ? 0 : state == FS_BREAKER_HALF_OPEN ? 1 : 2);
+    fs_metrics_add(FS_M_BREAKER_TRANSITIONS, fs_breaker_state_name(state), NULL, NULL, 1);
     if (state == FS_BREAKER_OPEN) b->opened_us = now_us;
     if (state == FS_BREAKER_HALF_OPEN) b->probes_sent = b->probes_ok = 0;
     if (state == FS_BREAKER_CLOSED) b->ring_len = b->ring_pos = b->failures = 0;

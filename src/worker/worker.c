@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "../cache/cache.h"
+#include "../metrics/metrics.h"
 #include "../objects/objects.h"
 #include "../notify/notify.h"
 #include "../queue/queue.h"
@@ -58,6 +59,7 @@ typedef struct job {
     int deliveries; /* the broker's count, for the back-off */
     int attempts;   /* calls to the provider so far (from settle_claim) */
     char dead_reason[128];
+    uint64_t sent_us; /* the provider call's, for its metrics */
 } job_t;
 
 struct worker {
@@ -189,6 +191,21 @@ static void put_back(job_t *job, const char *why) { retry_as(job, why, false); }
 
 /* --- step 3: finalize -------------------------------------------------- */
 
+/* A payment final now: finsys_payments_{succeeded,failed,canceled}_total. */
+static void count_settled(json_t *payment, const char *status)
+{
+    const char *currency = json_string_value(json_object_get(payment, "currency"));
+    if (currency == NULL) return;
+    if (strcmp(status, "succeeded") == 0) {
+        fs_metrics_add(FS_M_PAYMENTS_SUCCEEDED, currency, NULL, NULL, 1);
+        json_int_t amount = json_integer_value(json_object_get(payment, "amount"));
+        if (amount > 0)
+            fs_metrics_add(FS_M_PAYMENTS_AMOUNT, currency, "succeeded", NULL, (uint64_t)amount);
+    } else if (strcmp(status, "failed") == 0) {
+        fs_metrics_add(FS_M_PAYMENTS_FAILED, currency, NULL, NULL, 1);
+    }
+}
+
 static void on_finished(void *arg, const fs_store_result_t *r)
 {
     job_t *job = arg;
@@ -202,6 +219,7 @@ static void on_finished(void *arg, const fs_store_result_t *r)
         job_log(job, FS_LOG_DEBUG, "worker", "payment %s %s", job->payment_id, status);
         if (strcmp(status, "succeeded") == 0) job->w->succeeded++;
         if (strcmp(status, "failed") == 0) job->w->failed++;
+        if (!job->refund) count_settled(p, status);
         json_decref(p);
         return ack(job);
     }
@@ -228,12 +246,37 @@ static void finish(job_t *job, bool approved, const char *decline_code,
 
 /* --- step 2: the provider --------------------------------------------- */
 
+/* finsys_provider_requests_total{outcome} and the call's duration. The
+ * outcome of a 200 is read from its body; no answer within the timeout is
+ * "timeout", one that broke sooner "error"; a 4xx that retrying cannot help
+ * "refused". */
+static void count_provider_call(job_t *job, struct evhttp_request *req, int code, uint64_t now)
+{
+    if (!fs_metrics_enabled()) return;
+    double took_s = (double)(now - job->sent_us) / 1e6;
+    fs_metrics_observe(FS_M_PROVIDER_DURATION, NULL, took_s);
+    const char *outcome = "error";
+    if (code == 200) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        const char *body = (const char *)evbuffer_pullup(in, -1);
+        size_t len = evbuffer_get_length(in);
+        if (body != NULL && memmem(body, len, "\"approved\"", 10) != NULL) outcome = "approved";
+        if (body != NULL && memmem(body, len, "\"declined\"", 10) != NULL) outcome = "declined";
+    } else if (code >= 400 && code < 500 && code != 408 && code != 429) {
+        outcome = "refused";
+    } else if (code == 0 && took_s * 1000 >= job->w->config->provider_timeout_ms * 0.9) {
+        outcome = "timeout";
+    }
+    fs_metrics_add(FS_M_PROVIDER_REQUESTS, outcome, NULL, NULL, 1);
+}
+
 static void on_provider(struct evhttp_request *req, void *arg)
 {
     job_t *job = arg;
     worker_t *w = job->w;
     int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
     uint64_t now = fs_now_us();
+    count_provider_call(job, req, code, now);
     if (code == 200) {
         struct evbuffer *in = evhttp_request_get_input_buffer(req);
         size_t len = evbuffer_get_length(in);
@@ -289,6 +332,7 @@ static void call_provider(job_t *job, json_t *payment)
     }
     fs_queue_msg_in_progress(job->msg); /* the ack wait starts again */
 
+    job->sent_us = fs_now_us();
     struct evhttp_request *req = evhttp_request_new(on_provider, job);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Host", w->provider_host);
@@ -301,6 +345,7 @@ static void call_provider(job_t *job, json_t *payment)
     if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, job->refund ? "/refunds" : "/charges")
         != 0) {
         /* Its callback is not called. */
+        fs_metrics_add(FS_M_PROVIDER_REQUESTS, "error", NULL, NULL, 1);
         fs_breaker_record(&w->breaker, false, fs_now_us());
         retry(job, "cannot send to the provider");
     }
@@ -523,6 +568,26 @@ static void on_http(struct evhttp_request *req, void *arg)
                                  "\"Only GET.\",\"param\":null}}");
     } else if (path != NULL && strcmp(path, "/healthz") == 0) {
         evbuffer_add_printf(out, "{\"status\":\"ok\"}");
+    } else if (path != NULL && strcmp(path, "/metrics") == 0) {
+        /* The readiness of what the worker depends on, then the exposition. */
+        fs_metrics_set(FS_M_READINESS, "database", fs_store_connected() ? 1 : 0);
+        fs_metrics_set(FS_M_READINESS, "nats", fs_queue_connected(w->queue) ? 1 : 0);
+        if (w->redis != NULL)
+            fs_metrics_set(FS_M_READINESS, "redis", fs_redis_connected(w->redis) ? 1 : 0);
+        size_t len = 0;
+        char *text = fs_metrics_render(&len);
+        if (text != NULL) {
+            evhttp_remove_header(evhttp_request_get_output_headers(req), "Content-Type");
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                              FS_METRICS_CONTENT_TYPE);
+            evbuffer_add(out, text, len);
+            free(text);
+        } else {
+            status = 500;
+            evbuffer_add_printf(out, "{\"error\":{\"type\":\"api_error\",\"code\":"
+                                     "\"internal_error\",\"message\":\"Out of memory.\","
+                                     "\"param\":null}}");
+        }
     } else if (path != NULL && strcmp(path, "/state") == 0) {
         pthread_mutex_lock(&w->mu);
         int inflight = w->inflight;
@@ -539,7 +604,7 @@ static void on_http(struct evhttp_request *req, void *arg)
         status = 404;
         evbuffer_add_printf(out, "{\"error\":{\"type\":\"invalid_request_error\","
                                  "\"code\":\"not_found\",\"message\":"
-                                 "\"GET /healthz, /readyz or /state.\",\"param\":null}}");
+                                 "\"GET /healthz, /readyz, /state or /metrics.\",\"param\":null}}");
     }
     evhttp_send_reply(req, status, NULL, out);
     evbuffer_free(out);
@@ -592,6 +657,7 @@ int fs_worker_run(const fs_config_t *config)
                               .open_ms = config->breaker_open_ms,
                               .probes = config->breaker_probes};
     fs_breaker_init(&w->breaker, &bc);
+    fs_metrics_init(config->metrics != 0);
 
     char err[256];
     w->queue = fs_queue_open(config->nats_url, err, sizeof(err));

@@ -12,6 +12,7 @@ DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs
 ROUTES = {
     ("/healthz", "get"),
     ("/readyz", "get"),
+    ("/metrics", "get"),  # Prometheus's scrape (src/metrics), no key
     ("/v1/accounts", "get"),
     ("/v1/accounts", "post"),
     ("/v1/accounts/{id}", "get"),
@@ -90,7 +91,7 @@ def test_openapi_routes_answer():
             for method in ("GET", "POST"):
                 r = request(method, url, body={} if method == "POST" else None, key=None)
                 if method in methods:
-                    want = 200 if path in ("/healthz", "/readyz") else 401
+                    want = 200 if path in ("/healthz", "/readyz", "/metrics") else 401
                     assert r.status == want, (method, url, r)
                 else:
                     assert r.status == 405, (method, url, r)
