@@ -13,6 +13,7 @@ import re
 import subprocess
 import time
 import urllib.parse
+import urllib.error
 import urllib.request
 import uuid
 
@@ -110,7 +111,13 @@ def test_metrics_count_payments_and_pass_promtool_and_prometheus():
         prom = _start_prometheus(pl.http_port, worker_port)
         deadline = time.monotonic() + 60
         while True:
-            targets = _prom(prom.port, "/api/v1/targets")["activeTargets"]
+            try:
+                targets = _prom(prom.port, "/api/v1/targets")["activeTargets"]
+            except urllib.error.HTTPError as e:
+                # 503 until its storage is open and the rules are loaded.
+                assert e.code == 503 and time.monotonic() < deadline, (e, prom.text()[-2000:])
+                time.sleep(0.2)
+                continue
             jobs = {t["labels"]["job"]: t["health"] for t in targets}
             if jobs == {"finsys-server": "up", "finsys-worker": "up"}:
                 break
