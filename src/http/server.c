@@ -63,6 +63,9 @@ typedef struct {
  * an input header of the server's own (a client's is removed first): every
  * answer goes through send_text() or send_typed(), which log it. */
 #define START_HEADER "X-FinSys-Start-Us"
+/* The key's tenant, once the rate limit's check learnt it: for the access
+ * log (a client's copy of the header is removed first). */
+#define TENANT_HEADER "X-FinSys-Tenant"
 
 static const char *method_name(struct evhttp_request *req)
 {
@@ -79,8 +82,9 @@ static const char *method_name(struct evhttp_request *req)
 }
 
 /* The access log: one line per answer, with its route's template (not the
- * raw path: no ids), status, duration and request id. The tenant is not
- * known here yet (null): see docs/operations.md. */
+ * raw path: no ids), status, duration, request id, and the tenant when the
+ * rate limit's check learnt it (null before a key was checked, and for keys
+ * the in-process limiter knows while Redis is away). */
 static void access_log(struct evhttp_request *req, int status)
 {
     if (!fs_log_enabled(FS_LOG_INFO)) return;
@@ -91,9 +95,10 @@ static void access_log(struct evhttp_request *req, int status)
     const char *m = method_name(req);
     fs_log_set_request_id(
         evhttp_find_header(evhttp_request_get_output_headers(req), "X-Request-Id"));
+    const char *tenant = evhttp_find_header(evhttp_request_get_input_headers(req), TENANT_HEADER);
     fs_log_fields(FS_LOG_INFO, "access",
-                  json_pack("{s:s, s:s, s:i, s:f, s:n}", "route", route, "method", m, "status",
-                            status, "duration_ms", ms, "tenant"),
+                  json_pack("{s:s, s:s, s:i, s:f, s:s?}", "route", route, "method", m, "status",
+                            status, "duration_ms", ms, "tenant", tenant),
                   "%s %s %d", m, route, status);
     fs_log_set_request_id(NULL);
 }
@@ -383,6 +388,8 @@ static void on_gate(void *arg, const fs_rate_verdict_t *v)
     gate_t *g = arg;
     struct evhttp_request *req = g->req;
     if (v != NULL) fs_ratelimit_headers(v, evhttp_request_get_output_headers(req));
+    if (v != NULL && v->tenant[0] != '\0')
+        evhttp_add_header(evhttp_request_get_input_headers(req), TENANT_HEADER, v->tenant);
     if (g->w->draining || (v != NULL && !v->allowed)) {
         /* Stopping (the store may be gone), or over the limit. */
         json_decref(g->res.item);
@@ -510,6 +517,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     snprintf(start, sizeof(start), "%llu", (unsigned long long)fs_now_us());
     evhttp_remove_header(in, START_HEADER);
     evhttp_add_header(in, START_HEADER, start);
+    while (evhttp_remove_header(in, TENANT_HEADER) == 0) {
+    }
     set_request_id(req);
     if (w->draining) {
         /* Stopping: what arrives now on an open connection is refused, so the

@@ -77,13 +77,13 @@ void fs_gcra(const fs_rate_bucket_t *in, int64_t now_us, fs_rate_t rate, fs_rate
 static const fs_redis_script_t gcra_script = {
     .name = "ratelimit",
     .source =
-        "local rate, burst\n"
+        "local rate, burst, tenant\n"
         "if ARGV[3] == '' then\n"
-        "  local c = redis.call('HMGET', KEYS[1], 'per_s', 'burst')\n"
+        "  local c = redis.call('HMGET', KEYS[1], 'per_s', 'burst', 'tenant')\n"
         "  if not c[1] or not c[2] then return {-1} end\n"
-        "  rate, burst = tonumber(c[1]), tonumber(c[2])\n"
+        "  rate, burst, tenant = tonumber(c[1]), tonumber(c[2]), c[3]\n"
         "else\n"
-        "  rate, burst = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+        "  rate, burst, tenant = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]\n"
         "  redis.call('HSET', KEYS[1], 'per_s', ARGV[3], 'burst', ARGV[4],\n"
         "             'tenant', ARGV[5], 'admin', ARGV[6])\n"
         "  redis.call('EXPIRE', KEYS[1], ARGV[7])\n"
@@ -128,7 +128,7 @@ static const fs_redis_script_t gcra_script = {
         "  if not k.ok and (a.ok or k.retry >= a.retry) then v = k else v = a end\n"
         "end\n"
         "return {v.ok and 1 or 0, v.limit, v.remaining, math.ceil(v.reset / 1000),\n"
-        "        math.ceil(v.retry / 1000)}\n",
+        "        math.ceil(v.retry / 1000), tenant or ''}\n",
 };
 
 /* --- the in-process limiter ------------------------------------------------ */
@@ -316,6 +316,7 @@ static void run_local(check_t *c)
     if (!c->have_rate) return read_tenant(c, false);
     fs_rate_verdict_t v;
     local_check(c->hash, c->rate, c->addr, c->rl->config.addr, &v);
+    snprintf(v.tenant, sizeof(v.tenant), "%s", c->tenant);
     finish(c, &v);
 }
 
@@ -328,7 +329,8 @@ static void on_script(void *arg, fs_redis_status_t st, const redisReply *reply)
         redis_up();
         return read_tenant(c, true);
     }
-    bool ok = st == FS_REDIS_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5;
+    bool ok = st == FS_REDIS_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 6
+              && reply->element[5]->type == REDIS_REPLY_STRING;
     for (size_t i = 0; ok && i < 5; i++) ok = reply->element[i]->type == REDIS_REPLY_INTEGER;
     if (!ok) {
         if (st == FS_REDIS_ERROR) {
@@ -349,6 +351,8 @@ static void on_script(void *arg, fs_redis_status_t st, const redisReply *reply)
         .retry_after_s = (int)((*e[4] + 999) / 1000),
     };
     if (!v.allowed && v.retry_after_s < 1) v.retry_after_s = 1;
+    snprintf(v.tenant, sizeof(v.tenant), "%.*s", (int)reply->element[5]->len,
+             reply->element[5]->str);
     finish(c, &v);
 }
 

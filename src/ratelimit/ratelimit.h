@@ -48,6 +48,10 @@ typedef struct {
     int remaining;     /* RateLimit-Remaining: requests that would pass now */
     int reset_s;       /* RateLimit-Reset: seconds until the bucket is full again */
     int retry_after_s; /* Retry-After when refused (at least 1) */
+    /* The key's tenant when the check learnt it (from Redis's cache or the
+     * store), for the access log; "" when not (the in-process limiter's
+     * cached keys). Never used to decide anything. */
+    char tenant[72];
 } fs_rate_verdict_t;
 
 /* A bucket's state: its theoretical arrival time (GCRA's "TAT", in

@@ -53,8 +53,16 @@ def test_access_log_names_the_route_template_status_and_request_id():
     assert acct not in json.dumps(line), line  # the template, not the raw id
     assert line["method"] == "GET" and line["status"] == 200, line
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0, line
-    assert "tenant" in line and line["level"] == "info" and "time" in line, line
+    tenant = sql_value(f"SELECT tenant_id FROM accounts WHERE id = '{acct}'")
+    assert line["tenant"] == tenant, line  # the key's, from the rate limit's check
+    assert line["level"] == "info" and "time" in line, line
     assert find(rid + "-b")[0]["status"] == 404
+    # A client cannot put a tenant into the log.
+    rid2 = rid + "-c"
+    get(f"/v1/accounts/{acct}", key=None, headers={"X-Request-Id": rid2,
+                                                   "X-FinSys-Tenant": "forged"})
+    line = _wait_for(lambda: find(rid2))[0]
+    assert line["status"] == 401 and line["tenant"] is None, line
 
 
 def test_request_id_reaches_the_worker_and_sighup_changes_the_level():
