@@ -137,6 +137,10 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
                    FS_INDEX_INTERVAL_MS_MAX, &c->index_interval_ms, err, err_len)
                != 0)
         return -1;
+    /* Set but empty: no broker (the server then publishes nothing, and its
+     * readiness says "disabled"), not the default. */
+    const char *nats_env = getenv("FINSYS_NATS_URL");
+    if (nats_env != NULL && *nats_env == '\0') c->nats_url[0] = '\0';
     if (str_var("FINSYS_OBJECTS_DIR", "var/objects", c->objects_dir, sizeof(c->objects_dir),
                 err, err_len)
             != 0
