@@ -118,16 +118,11 @@ DECLARE
     d_acct     text[] := '{}';
     d_amount   bigint[] := '{}';
     d_cur      text[] := '{}';
-    -- events (0002_events.sql), numbered per account through acc_evseq:
-    -- append with fs_batch's pattern `x := <account index>; acc_evseq[x] :=
-    -- acc_evseq[x] + 1; acc_dirty[x] := true; e_* := e_* || ...`
-    e_tenant   text[] := '{}';
-    e_acct     text[] := '{}';
-    e_seq      bigint[] := '{}';
-    e_type     text[] := '{}';
-    e_pay      text[] := '{}';
-    e_data     jsonb[] := '{}';
-    e_rid      text[] := '{}';     -- the request behind each (the item's "rid")
+    -- events (0002_events.sql), numbered per account through acc_evseq, with
+    -- the request behind each (the item's "rid"): append with `x := <account
+    -- index>; acc_evseq[x] := acc_evseq[x] + 1; acc_dirty[x] := true; e_rows
+    -- := e_rows || ROW(...)::fs_event_row`
+    e_rows     fs_event_row[] := '{}';
     a          accounts;
     pay        payments;
     amt        bigint;
@@ -368,13 +363,9 @@ BEGIN
                     INSERT INTO payment_events (payment_id, status) VALUES (pay.id, pay.status);
                     o := 'ok'; p := fs_payment_json(pay)::text;
                     acc_evseq[f] := acc_evseq[f] + 1;
-                    e_tenant := e_tenant || pay.tenant_id;
-                    e_acct := e_acct || pay.from_account;
-                    e_seq := e_seq || acc_evseq[f];
-                    e_type := e_type || ('payment.' || pay.status);
-                    e_pay := e_pay || pay.id;
-                    e_data := e_data || p::jsonb;
-                    e_rid := e_rid || (j->>'rid');
+                    e_rows := e_rows || ROW(pay.tenant_id, pay.from_account, acc_evseq[f],
+                                            'payment.' || pay.status, pay.id,
+                                            p::jsonb, j->>'rid')::fs_event_row;
                 END IF;
             END IF;
         ELSIF j->>'op' = 'refund_claim' THEN
@@ -456,13 +447,9 @@ BEGIN
                     j_ref := j_ref || rf.id || rf.id;
                     o := 'ok'; p := fs_refund_json(rf)::text;
                     acc_evseq[f] := acc_evseq[f] + 1;
-                    e_tenant := e_tenant || rf.tenant_id;
-                    e_acct := e_acct || pay.from_account;
-                    e_seq := e_seq || acc_evseq[f];
-                    e_type := e_type || ('refund.' || rf.status);
-                    e_pay := e_pay || pay.id;
-                    e_data := e_data || p::jsonb;
-                    e_rid := e_rid || (j->>'rid');
+                    e_rows := e_rows || ROW(rf.tenant_id, pay.from_account, acc_evseq[f],
+                                            'refund.' || rf.status, pay.id,
+                                            p::jsonb, j->>'rid')::fs_event_row;
                 END IF;
             END IF;
         ELSIF j->>'op' = 'refund_dead' THEN
@@ -648,13 +635,9 @@ BEGIN
                     'created_at', ts, 'updated_at', ts,
                     'timeline', json_build_array(
                         json_build_object('status', 'pending', 'created_at', ts)))::text;
-                e_tenant := e_tenant || t;
-                e_acct := e_acct || acc_id[f];
-                e_seq := e_seq || acc_evseq[f];
-                e_type := e_type || 'payment.created'::text;
-                e_pay := e_pay || (j->>'id');
-                e_data := e_data || p::jsonb;
-                e_rid := e_rid || (j->>'rid');
+                e_rows := e_rows || ROW(t, acc_id[f], acc_evseq[f],
+                                        'payment.created', j->>'id',
+                                        p::jsonb, j->>'rid')::fs_event_row;
             END IF;
 
         ELSIF j->>'op' = 'deposit' THEN
@@ -724,13 +707,9 @@ BEGIN
                 INSERT INTO payment_events (payment_id, status) VALUES (pay.id, 'canceled');
                 o := 'ok'; p := fs_payment_json(pay)::text;
                 acc_evseq[f] := acc_evseq[f] + 1;
-                e_tenant := e_tenant || pay.tenant_id;
-                e_acct := e_acct || pay.from_account;
-                e_seq := e_seq || acc_evseq[f];
-                e_type := e_type || 'payment.canceled'::text;
-                e_pay := e_pay || pay.id;
-                e_data := e_data || p::jsonb;
-                e_rid := e_rid || (j->>'rid');
+                e_rows := e_rows || ROW(pay.tenant_id, pay.from_account, acc_evseq[f],
+                                        'payment.canceled', pay.id,
+                                        p::jsonb, j->>'rid')::fs_event_row;
             END IF;
 
         ELSIF j->>'op' = 'account_create' THEN
@@ -933,13 +912,9 @@ BEGIN
                     o := 'created'; p := fs_refund_json(rf)::text;
                     acc_evseq[f] := acc_evseq[f] + 1;
                     acc_dirty[f] := true;
-                    e_tenant := e_tenant || t;
-                    e_acct := e_acct || pay.from_account;
-                    e_seq := e_seq || acc_evseq[f];
-                    e_type := e_type || 'refund.created'::text;
-                    e_pay := e_pay || pay.id;
-                    e_data := e_data || p::jsonb;
-                    e_rid := e_rid || (j->>'rid');
+                    e_rows := e_rows || ROW(t, pay.from_account, acc_evseq[f],
+                                            'refund.created', pay.id,
+                                            p::jsonb, j->>'rid')::fs_event_row;
                 END IF;
             END IF;
 
@@ -1031,7 +1006,7 @@ BEGIN
     INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
     SELECT * FROM unnest(j_acct, j_bucket, j_amount, j_cur, j_ref);
     INSERT INTO events (tenant_id, account_id, account_seq, type, payment_id, data, request_id)
-    SELECT * FROM unnest(e_tenant, e_acct, e_seq, e_type, e_pay, e_data, e_rid);
+    SELECT * FROM unnest(e_rows);
     FOR x IN 1 .. coalesce(array_length(r_key, 1), 0) LOOP
         DELETE FROM idempotency_keys y WHERE y.tenant_id = r_tenant[x] AND y.key = r_key[x];
     END LOOP;
