@@ -61,6 +61,17 @@ LANGUAGE sql STABLE AS $$
                            FROM payment_events e WHERE e.payment_id = p.id) t))
 $$;
 
+-- What the worker reads of a payment it finished (src/worker): its status and
+-- failure, and the amount and currency for its metrics. The event of the
+-- change carries the whole payment (fs_payment_json).
+CREATE OR REPLACE FUNCTION fs_settled_json(p payments) RETURNS json
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT json_build_object(
+        'id', p.id, 'object', 'payment', 'amount', p.amount, 'currency', p.currency,
+        'status', p.status, 'failure_code', p.failure_code,
+        'failure_message', p.failure_message)
+$$;
+
 -- A page of a list: items newest first, has_more when another page follows.
 CREATE OR REPLACE FUNCTION fs_list_json(data json, has_more boolean) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
@@ -134,6 +145,7 @@ DECLARE
     rf         refunds;
     rdata      json;
     rf_pay     text[];             -- the payments of the refunds the group finishes
+    ob_del     text[] := '{}';     -- payments leaving the outbox (final or canceled)
     more       boolean;
     o          text;
     p          text;
@@ -269,11 +281,11 @@ BEGIN
             rdata := NULL;
             IF pg_try_advisory_xact_lock(727100103) THEN
                 SELECT json_agg(u.id) INTO data FROM (
-                    SELECT y.id FROM payments y
-                    WHERE y.status IN ('pending', 'processing')
-                      AND y.created_at < now() - make_interval(secs => (j->>'older_s')::int)
+                    SELECT y.id FROM payment_outbox ob JOIN payments y ON y.id = ob.payment_id
+                    WHERE ob.created_at < now() - make_interval(secs => (j->>'older_s')::int)
+                      AND y.status IN ('pending', 'processing')
                       AND y.dead_lettered_at IS NULL
-                    ORDER BY y.created_at LIMIT (j->>'max')::int) u;
+                    ORDER BY ob.created_at LIMIT (j->>'max')::int) u;
                 -- and refunds not final (their messages carry the refund id)
                 SELECT json_agg(u.id) INTO rdata FROM (
                     SELECT y.id FROM refunds y
@@ -311,9 +323,13 @@ BEGIN
                     UPDATE payments y SET settle_attempts = y.settle_attempts + 1
                     WHERE y.id = pay.id RETURNING * INTO pay;
                 END IF;
+                -- What the worker needs for the provider call, not the whole
+                -- payment (its JSON, with the timeline, cost more than the rest
+                -- of the claim).
                 o := 'ok';
-                p := (fs_payment_json(pay)::jsonb
-                      || jsonb_build_object('settle_attempts', pay.settle_attempts))::text;
+                p := json_build_object('id', pay.id, 'status', pay.status, 'amount', pay.amount,
+                                       'currency', pay.currency,
+                                       'settle_attempts', pay.settle_attempts)::text;
             END IF;
         ELSIF j->>'op' = 'settle_finish' THEN
             -- The provider's answer: approved -> succeeded (the hold becomes
@@ -325,7 +341,7 @@ BEGIN
                 o := 'not_found';
                 p := fs_err(format('No such payment: %L', j->>'payment'), 'payment');
             ELSIF pay.status <> 'processing' THEN
-                o := 'ok'; p := fs_payment_json(pay)::text;
+                o := 'ok'; p := fs_settled_json(pay)::text;
             ELSE
                 f := array_position(acc_id, pay.from_account);
                 d := array_position(acc_id, pay.to_account);
@@ -361,11 +377,14 @@ BEGIN
                     j_cur := j_cur || pay.currency || pay.currency;
                     j_ref := j_ref || pay.id || pay.id;
                     INSERT INTO payment_events (payment_id, status) VALUES (pay.id, pay.status);
-                    o := 'ok'; p := fs_payment_json(pay)::text;
+                    ob_del := ob_del || pay.id;
+                    o := 'ok'; p := fs_settled_json(pay)::text;
+                    -- The event carries the whole payment, as the API shows it.
                     acc_evseq[f] := acc_evseq[f] + 1;
                     e_rows := e_rows || ROW(pay.tenant_id, pay.from_account, acc_evseq[f],
                                             'payment.' || pay.status, pay.id,
-                                            p::jsonb, j->>'rid')::fs_event_row;
+                                            fs_payment_json(pay)::jsonb,
+                                            j->>'rid')::fs_event_row;
                 END IF;
             END IF;
         ELSIF j->>'op' = 'refund_claim' THEN
@@ -552,7 +571,7 @@ BEGIN
                        coalesce(max(s.rn) > lim, false)
                 INTO data, more
                 FROM (SELECT y AS pay, row_number() OVER (ORDER BY y.seq DESC) AS rn
-                      FROM payments y
+                      FROM payment_outbox ob JOIN payments y ON y.id = ob.payment_id
                       WHERE y.status IN ('pending', 'processing')
                         AND y.dead_lettered_at IS NOT NULL
                         AND y.seq < coalesce(after_seq, 9223372036854775807)
@@ -566,7 +585,7 @@ BEGIN
             WITH u AS (
                 UPDATE payments y SET dead_lettered_at = NULL
                 WHERE y.id = ANY (ARRAY(
-                    SELECT z.id FROM payments z
+                    SELECT z.id FROM payment_outbox ob JOIN payments z ON z.id = ob.payment_id
                     WHERE z.status = 'processing' AND z.dead_lettered_at IS NOT NULL
                       AND (j->>'payment' = 'all' OR z.id = j->>'payment')
                     ORDER BY z.id LIMIT 1000))
@@ -705,6 +724,7 @@ BEGIN
                 UPDATE payments y SET status = 'canceled', updated_at = now()
                 WHERE y.id = pay.id RETURNING * INTO pay;
                 INSERT INTO payment_events (payment_id, status) VALUES (pay.id, 'canceled');
+                ob_del := ob_del || pay.id;
                 o := 'ok'; p := fs_payment_json(pay)::text;
                 acc_evseq[f] := acc_evseq[f] + 1;
                 e_rows := e_rows || ROW(pay.tenant_id, pay.from_account, acc_evseq[f],
@@ -997,6 +1017,12 @@ BEGIN
            e.j->>'currency', e.j->>'description', e.j->'metadata', 'pending', now(), now()
     FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
     WHERE e.n = ANY (paid);
+    --    The outbox (0012_hot_status.sql): in with the payment, out when it
+    --    is final or canceled.
+    INSERT INTO payment_outbox (payment_id, created_at)
+    SELECT e.j->>'id', now() FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
+    WHERE e.n = ANY (paid);
+    DELETE FROM payment_outbox ob WHERE ob.payment_id = ANY (ob_del);
     INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
     SELECT e.j->>'from', l.bucket, l.sign * (e.j->>'amount')::bigint, e.j->>'currency',
            e.j->>'id'

@@ -38,6 +38,7 @@ DECLARE
     num    bigint;
     label  text;
     out    json;
+    fresh  text[] := '{}';  -- the payments whose receipt row this call made
 BEGIN
     FOR ev IN SELECT * FROM fs_feed_take('receipts', p_max) LOOP
         taken := taken + 1;
@@ -51,22 +52,26 @@ BEGIN
         VALUES (ev.payment_id, ev.tenant_id, label,
                 'receipts/' || ev.tenant_id || '/' || ev.payment_id || '.json',
                 fs_receipt_facts(ev, label));
+        fresh := fresh || ev.payment_id;
     END LOOP;
-    -- The new rows (handed_at = now(), this transaction's time) and the old
-    -- ones left unstored, handed out again; not those another worker is
-    -- writing now.
+    -- The new rows (handed_at = now(), this transaction's time, from their
+    -- INSERT: handing them out writes nothing more) and the old ones left
+    -- unstored, handed out again; not those another worker is writing now.
     WITH h AS (
         UPDATE receipts y SET handed_at = now()
         WHERE y.payment_id = ANY (ARRAY(
             SELECT z.payment_id FROM receipts z
             WHERE z.stored_at IS NULL
-              AND (z.handed_at = now()
-                   OR z.handed_at < now() - make_interval(secs => p_retry_after_s))
+              AND z.handed_at < now() - make_interval(secs => p_retry_after_s)
             ORDER BY z.handed_at LIMIT p_max))
         RETURNING y.*)
-    SELECT json_agg(json_build_object('payment', h.payment_id, 'key', h.object_key,
-                                      'document', h.document) ORDER BY h.created_at)
-    INTO out FROM h;
+    SELECT json_agg(json_build_object('payment', r.payment_id, 'key', r.object_key,
+                                      'document', r.document) ORDER BY r.created_at)
+    INTO out
+    FROM (SELECT * FROM h
+          UNION ALL
+          SELECT * FROM receipts z
+          WHERE z.payment_id = ANY (fresh) AND z.stored_at IS NULL) r;
     RETURN json_build_object('taken', taken, 'receipts', coalesce(out, '[]'::json));
 END
 $$;
