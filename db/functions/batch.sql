@@ -51,14 +51,17 @@ LANGUAGE sql STABLE AS $$
         'description', p.description, 'metadata', p.metadata, 'status', p.status,
         'failure_code', p.failure_code, 'failure_message', p.failure_message,
         'created_at', fs_ts(p.created_at), 'updated_at', fs_ts(p.updated_at),
-        'timeline', (SELECT json_agg(t.ev ORDER BY t.seq)
-                     FROM (SELECT 0::bigint AS seq,
-                                  json_build_object('status', 'pending',
-                                                    'created_at', fs_ts(p.created_at)) AS ev
-                           UNION ALL
-                           SELECT e.seq, json_build_object('status', e.status,
-                                                           'created_at', fs_ts(e.created_at))
-                           FROM payment_events e WHERE e.payment_id = p.id) t))
+        'timeline', (jsonb_build_array(jsonb_build_object('status', 'pending',
+                                                          'created_at', fs_ts(p.created_at)))
+                     || p.timeline)::json)
+$$;
+
+-- A step of a payment's timeline (payments.timeline, 0014_timeline.sql), to
+-- append in the update that changes its status: `timeline = y.timeline ||
+-- fs_step('succeeded')`.
+CREATE OR REPLACE FUNCTION fs_step(status text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_array(jsonb_build_object('status', status, 'created_at', fs_ts(now())))
 $$;
 
 -- What the worker reads of a payment it finished (src/worker): its status and
@@ -316,9 +319,9 @@ BEGIN
             ELSE
                 IF pay.status = 'pending' THEN
                     UPDATE payments y SET status = 'processing', updated_at = now(),
-                                          settle_attempts = 1
+                                          settle_attempts = 1,
+                                          timeline = y.timeline || fs_step('processing')
                     WHERE y.id = pay.id RETURNING * INTO pay;
-                    INSERT INTO payment_events (payment_id, status) VALUES (pay.id, 'processing');
                 ELSIF pay.status = 'processing' THEN
                     UPDATE payments y SET settle_attempts = y.settle_attempts + 1
                     WHERE y.id = pay.id RETURNING * INTO pay;
@@ -357,7 +360,8 @@ BEGIN
                         j_acct := j_acct || pay.from_account || pay.to_account;
                         j_bucket := j_bucket || 'P'::"char" || 'A'::"char";
                         UPDATE payments y SET status = 'succeeded', updated_at = now(),
-                                              dead_lettered_at = NULL
+                                              dead_lettered_at = NULL,
+                                              timeline = y.timeline || fs_step('succeeded')
                         WHERE y.id = pay.id RETURNING * INTO pay;
                     END IF;
                 ELSE
@@ -369,14 +373,14 @@ BEGIN
                     UPDATE payments y
                     SET status = 'failed', updated_at = now(), dead_lettered_at = NULL,
                         failure_code = coalesce(j->>'decline_code', 'declined'),
-                        failure_message = j->>'decline_message'
+                        failure_message = j->>'decline_message',
+                        timeline = y.timeline || fs_step('failed')
                     WHERE y.id = pay.id RETURNING * INTO pay;
                 END IF;
                 IF o IS NULL THEN
                     j_amount := j_amount || (-pay.amount) || pay.amount;
                     j_cur := j_cur || pay.currency || pay.currency;
                     j_ref := j_ref || pay.id || pay.id;
-                    INSERT INTO payment_events (payment_id, status) VALUES (pay.id, pay.status);
                     ob_del := ob_del || pay.id;
                     o := 'ok'; p := fs_settled_json(pay)::text;
                     -- The event carries the whole payment, as the API shows it.
@@ -435,12 +439,11 @@ BEGIN
                         SET amount_refund_pending = y.amount_refund_pending - amt,
                             amount_refunded = y.amount_refunded + amt, updated_at = now(),
                             status = CASE WHEN y.amount_refunded + amt = y.amount
-                                          THEN 'refunded' ELSE y.status END
+                                          THEN 'refunded' ELSE y.status END,
+                            timeline = CASE WHEN y.amount_refunded + amt = y.amount
+                                            THEN y.timeline || fs_step('refunded')
+                                            ELSE y.timeline END
                         WHERE y.id = pay.id RETURNING * INTO pay;
-                        IF pay.status = 'refunded' THEN
-                            INSERT INTO payment_events (payment_id, status)
-                            VALUES (pay.id, 'refunded');
-                        END IF;
                         UPDATE refunds y SET status = 'succeeded', updated_at = now(),
                                              dead_lettered_at = NULL
                         WHERE y.id = rf.id RETURNING * INTO rf;
@@ -721,9 +724,9 @@ BEGIN
                 j_amount := j_amount || (-pay.amount) || pay.amount;
                 j_cur := j_cur || pay.currency || pay.currency;
                 j_ref := j_ref || pay.id || pay.id;
-                UPDATE payments y SET status = 'canceled', updated_at = now()
+                UPDATE payments y SET status = 'canceled', updated_at = now(),
+                                      timeline = y.timeline || fs_step('canceled')
                 WHERE y.id = pay.id RETURNING * INTO pay;
-                INSERT INTO payment_events (payment_id, status) VALUES (pay.id, 'canceled');
                 ob_del := ob_del || pay.id;
                 o := 'ok'; p := fs_payment_json(pay)::text;
                 acc_evseq[f] := acc_evseq[f] + 1;

@@ -10,50 +10,61 @@
 -- to the object store and calls fs_receipts_stored (op receipts_stored).
 -- Writing one twice is harmless: the same bytes land under the same key.
 
--- The document's facts, from the payment as its payment.succeeded event
--- holds it. The worker adds what is rendered in C (the formatted amount).
-CREATE OR REPLACE FUNCTION fs_receipt_facts(ev events, p_number text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'object', 'receipt', 'number', p_number, 'payment', ev.payment_id,
-        'tenant', ev.tenant_id,
-        'tenant_name', (SELECT tn.name FROM tenants tn WHERE tn.id = ev.tenant_id),
-        'from_account', ev.data->>'from_account',
-        'from_account_name', (SELECT a.name FROM accounts a
-                              WHERE a.id = ev.data->>'from_account'),
-        'to_account', ev.data->>'to_account',
-        'to_account_name', (SELECT a.name FROM accounts a WHERE a.id = ev.data->>'to_account'),
-        'amount', (ev.data->>'amount')::bigint, 'currency', ev.data->>'currency',
-        'status', 'succeeded', 'description', ev.data->'description',
-        'paid_at', fs_ts(ev.created_at), 'issued_at', fs_ts(now()))
-$$;
-
 -- Takes up to p_max events of the 'receipts' feed; returns
 -- {"taken": events taken, "receipts": [{"payment", "key", "document"}]}.
+--
+-- Set-based: the receipts of a run are numbered and inserted by one
+-- statement (each tenant's counter moves once, by the run's count of its
+-- receipts), with the document's facts joined in; row by row, with the
+-- facts in a function of their own, a receipt cost about 1 ms here.
 CREATE OR REPLACE FUNCTION fs_receipts_prepare(p_max int, p_retry_after_s int) RETURNS json
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
 DECLARE
-    ev     events;
-    taken  int := 0;
-    num    bigint;
-    label  text;
+    evs    events[];
+    fresh  text[];  -- the payments whose receipt row this call made
     out    json;
-    fresh  text[] := '{}';  -- the payments whose receipt row this call made
 BEGIN
-    FOR ev IN SELECT * FROM fs_feed_take('receipts', p_max) LOOP
-        taken := taken + 1;
-        CONTINUE WHEN ev.type <> 'payment.succeeded';
-        CONTINUE WHEN EXISTS (SELECT 1 FROM receipts r WHERE r.payment_id = ev.payment_id);
-        INSERT INTO receipt_counters AS c (tenant_id, last) VALUES (ev.tenant_id, 1)
-        ON CONFLICT (tenant_id) DO UPDATE SET last = c.last + 1
-        RETURNING c.last INTO num;
-        label := 'RCPT-' || lpad(num::text, 8, '0');
+    SELECT coalesce(array_agg(e ORDER BY e.txid, e.seq), '{}') INTO evs
+    FROM fs_feed_take('receipts', p_max) e;
+    -- The document's facts, from the payment as its payment.succeeded event
+    -- holds it; the worker adds what is rendered in C (the formatted amount).
+    WITH s AS MATERIALIZED (
+        SELECT e.*, row_number() OVER (PARTITION BY e.tenant_id ORDER BY e.txid, e.seq) AS rn
+        FROM unnest(evs) e
+        WHERE e.type = 'payment.succeeded'
+          AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.payment_id = e.payment_id)
+    ), n AS (
+        SELECT s.tenant_id, count(*) AS n FROM s GROUP BY s.tenant_id
+    ), c AS (
+        INSERT INTO receipt_counters AS k (tenant_id, last)
+        SELECT n.tenant_id, n.n FROM n ORDER BY n.tenant_id
+        ON CONFLICT (tenant_id) DO UPDATE SET last = k.last + EXCLUDED.last
+        RETURNING k.tenant_id, k.last
+    ), ins AS (
         INSERT INTO receipts (payment_id, tenant_id, number, object_key, document)
-        VALUES (ev.payment_id, ev.tenant_id, label,
-                'receipts/' || ev.tenant_id || '/' || ev.payment_id || '.json',
-                fs_receipt_facts(ev, label));
-        fresh := fresh || ev.payment_id;
-    END LOOP;
+        SELECT s.payment_id, s.tenant_id, l.label,
+               'receipts/' || s.tenant_id || '/' || s.payment_id || '.json',
+               jsonb_build_object(
+                   'object', 'receipt', 'number', l.label, 'payment', s.payment_id,
+                   'tenant', s.tenant_id, 'tenant_name', tn.name,
+                   'from_account', s.data->>'from_account', 'from_account_name', fa.name,
+                   'to_account', s.data->>'to_account', 'to_account_name', ta.name,
+                   'amount', (s.data->>'amount')::bigint, 'currency', s.data->>'currency',
+                   'status', 'succeeded', 'description', s.data->'description',
+                   'paid_at', fs_ts(s.created_at), 'issued_at', fs_ts(now()))
+        FROM s
+        JOIN n ON n.tenant_id = s.tenant_id
+        JOIN c ON c.tenant_id = s.tenant_id
+        CROSS JOIN LATERAL (SELECT 'RCPT-' || lpad((c.last - n.n + s.rn)::text, 8, '0')
+                            AS label) l
+        LEFT JOIN tenants tn ON tn.id = s.tenant_id
+        LEFT JOIN accounts fa ON fa.id = s.data->>'from_account'
+        LEFT JOIN accounts ta ON ta.id = s.data->>'to_account'
+        ORDER BY s.txid, s.seq
+        RETURNING payment_id)
+    SELECT coalesce(array_agg(ins.payment_id), '{}') INTO fresh FROM ins;
     -- The new rows (handed_at = now(), this transaction's time, from their
     -- INSERT: handing them out writes nothing more) and the old ones left
     -- unstored, handed out again; not those another worker is writing now.
@@ -72,7 +83,7 @@ BEGIN
           UNION ALL
           SELECT * FROM receipts z
           WHERE z.payment_id = ANY (fresh) AND z.stored_at IS NULL) r;
-    RETURN json_build_object('taken', taken, 'receipts', coalesce(out, '[]'::json));
+    RETURN json_build_object('taken', cardinality(evs), 'receipts', coalesce(out, '[]'::json));
 END
 $$;
 

@@ -209,6 +209,11 @@
  * provider call takes seconds at most; a longer job sends in-progress acks. */
 #define FS_QUEUE_ACK_WAIT_MS 30000
 
+/* An in-progress ack is sent only once a third of the ack wait has passed
+ * since it last started: the usual job (milliseconds) sends none, a slow one
+ * still renews its wait well before it ends. */
+#define FS_QUEUE_IN_PROGRESS_AFTER_MS (FS_QUEUE_ACK_WAIT_MS / 3)
+
 /* Messages one fetch may return (the consumer's MaxRequestBatch too): a
  * worker's batch. 256 fetch-and-ack at about 115,000 messages/s here. */
 #define FS_QUEUE_FETCH_MAX 256

@@ -199,7 +199,9 @@ fs_queue_status_t fs_queue_msg_ack(fs_queue_msg_t *m);
 fs_queue_status_t fs_queue_msg_nak(fs_queue_msg_t *m, int64_t delay_ms);
 
 /** Tells the broker the message is still being worked on: its ack wait
- * starts again. For work that may outlast FS_QUEUE_ACK_WAIT_MS. */
+ * starts again. For work that may outlast FS_QUEUE_ACK_WAIT_MS. Sent only
+ * once FS_QUEUE_IN_PROGRESS_AFTER_MS have passed since the wait last started
+ * (the fetch or the last one sent); otherwise a no-op that returns OK. */
 fs_queue_status_t fs_queue_msg_in_progress(fs_queue_msg_t *m);
 
 /** Moves the message to its dead letters (FS_PAYMENTS_DEAD, or

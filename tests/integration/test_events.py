@@ -120,9 +120,15 @@ def test_feed_waits_for_a_transaction_that_commits_late():
                      "INSERT INTO events (tenant_id, account_id, account_seq, type, payment_id,"
                      f" data) VALUES ('{tenant}', 'acct_late{name}', 1, 'payment.created',"
                      " 'pay_late', '{}');\n"
-                     "SELECT pg_sleep(1.5);\nCOMMIT;\n")
+                     "SELECT pg_sleep(2);\nCOMMIT;\n")
     late.stdin.close()
-    time.sleep(0.5)
+    # Until its insert is done and it sleeps (psql may take a while to start
+    # on a busy machine: a fixed pause was not always enough).
+    deadline = time.monotonic() + 20
+    while sql_value("SELECT count(*) FROM pg_stat_activity"
+                    " WHERE query LIKE 'SELECT pg_sleep(2)%'") == "0":
+        assert time.monotonic() < deadline, "the late transaction never started"
+        time.sleep(0.05)
     # ...while a later one commits: the feed holds both back.
     later = pay(a, b, 1).json["id"]
     taken = [r[0] for r in sql(f"SELECT payment_id FROM fs_feed_take('{name}', 10000)")]
