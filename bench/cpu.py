@@ -19,7 +19,9 @@
   cpu.py budget START END PAYMENTS [KIND=RUNFILE ...]
       Prints (stdout, JSON) the CPU microseconds per payment of each kind
       between two snapshots, plus those of the run files, their total, the
-      wall time and the busy cores (CPU seconds / wall seconds).
+      wall time, the busy cores (CPU seconds / wall seconds), and the busy
+      cores of the whole machine (/proc/stat: what else ran shows as the
+      difference).
 
 What it misses: processes not named (the bench's own psql polls, bash, the
 kernel's own threads and interrupts not charged to a process).
@@ -71,6 +73,15 @@ def postgres_cpu_s(postmaster):
     return ticks / TICK
 
 
+def machine_busy_s():
+    """CPU seconds the whole machine spent busy so far (all processes, the
+    kernel; not idle or iowait): says how much else ran on shared cores."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = v[:8]
+    return (user + nice + system + irq + softirq + steal) / TICK
+
+
 def snapshot(out, specs):
     cpu = {}
     for spec in specs:
@@ -82,7 +93,7 @@ def snapshot(out, specs):
         else:
             cpu[kind] = s
     with open(out, "w") as f:
-        json.dump({"t": time.time(), "cpu_s": cpu}, f)
+        json.dump({"t": time.time(), "machine_busy_s": machine_busy_s(), "cpu_s": cpu}, f)
 
 
 def run(out, cmd):
@@ -123,6 +134,8 @@ def budget(start_file, end_file, payments, run_specs):
         "total_cpu_s": None if total_s is None else round(total_s, 2),
         "wall_s": round(wall_s, 2),
         "busy_cores": None if total_s is None or wall_s <= 0 else round(total_s / wall_s, 2),
+        "machine_busy_cores": None if wall_s <= 0 else round(
+            (end["machine_busy_s"] - start["machine_busy_s"]) / wall_s, 2),
         "payments": payments,
     }
 

@@ -101,6 +101,7 @@ def figures(d):
         out[f"cpu_budget_{phase}_cpu_s"] = cpu.get("cpu_s")
         out[f"cpu_budget_{phase}_wall_s"] = cpu.get("wall_s")
         out[f"cpu_budget_{phase}_busy_cores"] = cpu.get("busy_cores")
+        out[f"cpu_budget_{phase}_machine_busy_cores"] = cpu.get("machine_busy_cores")
         out[f"cpu_budget_{phase}_payments"] = cpu.get("payments")
     # Counts and rates rounded to units are integers.
     for k in ("payments_per_s", "pgbench_tps", "pgbench_clients", "payments_created",
@@ -132,7 +133,8 @@ def print_cpu(out):
                                                                   "settled")):
         print(f"  {label}: {fmt(out[f'cpu_budget_{phase}_payments'])} payments {what} in "
               f"{fmt(out[f'cpu_budget_{phase}_wall_s'])} s wall, "
-              f"{fmt(out[f'cpu_budget_{phase}_busy_cores'])} cores busy")
+              f"{fmt(out[f'cpu_budget_{phase}_busy_cores'])} cores busy (the whole machine: "
+              f"{fmt(out[f'cpu_budget_{phase}_machine_busy_cores'])})")
 
 
 def le(x, limit):
