@@ -124,5 +124,30 @@ else
     failed=$((failed + 1))
 fi
 
+echo "== bench smoke"
+# make bench in seconds (BENCH_SMOKE=1) on a stack of its own, with the
+# sanitizer build and its results in a temporary directory: it must run end
+# to end, write every key of bench/keys.txt, and leave no sanitizer report in
+# the logs of its processes (the server, the worker, provider-sim and
+# webhook-sink). No thresholds: speed is make bench's business.
+SMOKE=$(mktemp -d /tmp/finsys-bench-smoke.XXXXXX)
+if (
+    # None of this suite's settings: the bench starts and sets its own.
+    for v in $(compgen -e | grep '^FINSYS_'); do unset "$v"; done
+    BENCH_SMOKE=1 BENCH_RESULTS_DIR=$SMOKE FINSYS_BIN=$PWD/$ASAN_BUILD/finsys \
+        bash scripts/bench.sh >"$SMOKE/bench.out" 2>&1
+) && python3 bench/check_keys.py "$SMOKE/latest.json" >"$SMOKE/keys.out" 2>&1 \
+    && ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMOKE"/*.log; then
+    echo "bench smoke: ran, every key of bench/keys.txt written"
+    passed=$((passed + 1))
+else
+    echo "bench smoke: FAILED"
+    tail -30 "$SMOKE/bench.out"
+    cat "$SMOKE/keys.out" 2>/dev/null
+    grep -h -A20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMOKE"/*.log | head -40
+    failed=$((failed + 1))
+fi
+rm -rf "$SMOKE"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

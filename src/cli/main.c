@@ -1,6 +1,6 @@
 /*
  * main.c: the finsys command: server, worker, migrate, apikey create, tenant limits,
- * provider-sim.
+ * provider-sim, webhook-sink.
  */
 #include <event2/thread.h>
 #include <sodium.h>
@@ -28,6 +28,7 @@ static const char usage_main[] =
     "  worker                       settle pending payments through the provider\n"
     "  tenant limits --tenant NAME  set a tenant's rate limits\n"
     "  provider-sim [options]       run the simulated payment provider\n"
+    "  webhook-sink [options]       run a webhook receiver that answers 204 (bench, tests)\n"
     "  job purge [options]          run a singleton job under its Redis lock\n"
     "\n"
     "Settings come from FINSYS_* environment variables; see docs/operations.md.\n"
@@ -184,6 +185,7 @@ int main(int argc, char **argv)
                         : strcmp(cmd, "apikey") == 0       ? usage_apikey
                         : strcmp(cmd, "tenant") == 0       ? usage_tenant
                         : strcmp(cmd, "provider-sim") == 0 ? fs_provider_sim_usage
+                        : strcmp(cmd, "webhook-sink") == 0 ? fs_webhook_sink_usage
                         : strcmp(cmd, "job") == 0          ? fs_lock_job_usage
                                                            : NULL;
     if (usage == NULL) {
@@ -200,6 +202,7 @@ int main(int argc, char **argv)
     }
     /* The simulator reads no FINSYS_* setting of the server's. */
     if (strcmp(cmd, "provider-sim") == 0) return fs_provider_sim_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "webhook-sink") == 0) return fs_webhook_sink_main(argc - 2, argv + 2);
     fs_config_t config;
     char err[256];
     if (fs_config_load(&config, err, sizeof(err)) != 0) {

@@ -318,6 +318,13 @@
  * must end before the broker's ack wait (FS_QUEUE_ACK_WAIT_MS) redelivers. */
 #define FS_WEBHOOK_TIMEOUT_MS_MAX 20000
 
+/* `finsys webhook-sink` (src/provider/sink.c), the receiver make bench
+ * registers: a delivery's body is one event (a payment or a refund as the API
+ * answers it, a few KB even with full metadata); 1 MiB never refuses a real
+ * one and bounds what one connection makes the sink buffer. Above it evhttp
+ * answers 413 (the delivery then fails, which the bench would show). */
+#define FS_WEBHOOK_SINK_BODY_MAX_BYTES (1024 * 1024)
+
 /* --- Redis (src/redis) --- */
 
 /* Lua scripts one connection keeps the SHA1 of: each module has one or two. */

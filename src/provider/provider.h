@@ -2,7 +2,10 @@
  * provider.h: the provider simulator, `finsys provider-sim`: an HTTP service
  * on its own port that stands for a card network or a bank, so that the
  * settlement worker and the tests meet latency, declines, errors, timeouts and
- * outages on demand (issue 3, part 3).
+ * outages on demand (issue 3, part 3). It also holds `finsys webhook-sink`
+ * (sink.c), the other side of the outside world: a webhook receiver that
+ * answers 204 to everything, for make bench (declared at the end of the
+ * subcommand's part below).
  *
  * What it owns: one libevent loop with an evhttp server, the current
  * configuration, a seeded random generator, and the table of recorded charges
@@ -78,6 +81,15 @@ int fs_provider_sim_main(int argc, char **argv);
 
 /* The subcommand's --help text. */
 extern const char fs_provider_sim_usage[];
+
+/* `finsys webhook-sink` (sink.c): a webhook receiver standing for a tenant's
+ * endpoint, for make bench and tests. Answers 204 to every POST at once and
+ * counts them (GET /stats); GET /healthz answers 200. argv holds the options
+ * after the subcommand (--host, --port). Returns the exit status (0 after
+ * SIGINT or SIGTERM, 1 if it cannot listen, 2 for bad options). Its body
+ * limit is FS_WEBHOOK_SINK_BODY_MAX_BYTES in src/core/limits.h. */
+int fs_webhook_sink_main(int argc, char **argv);
+extern const char fs_webhook_sink_usage[];
 
 /*
  * Pure parts, exposed for the unit tests.

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""make bench's report: from what scripts/bench.sh measured in DIR (raw.tsv,
+api.wrk.json, cpu-api.json, cpu-settle.json), the figures, written to OUT
+(latest.json; its keys are listed in bench/keys.txt) and printed with the CPU
+budget tables and the targets of issue 10.
+
+  report.py DIR OUT
+"""
+import json
+import os
+import sys
+
+
+def load_raw(path):
+    raw = {}
+    with open(path) as f:
+        for line in f:
+            name, _, value = line.rstrip("\n").partition("\t")
+            raw[name] = None if value == "" else float(value)
+    return raw
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def rnd(x, digits=1):
+    return None if x is None else round(x, digits)
+
+
+def ratio(a, b):
+    return None if a is None or not b else round(a / b, 2)
+
+
+def figures(d):
+    raw = load_raw(os.path.join(d, "raw.tsv"))
+    wrk = load_json(os.path.join(d, "api.wrk.json")) or {}
+    cpu_api = load_json(os.path.join(d, "cpu-api.json")) or {}
+    cpu_settle = load_json(os.path.join(d, "cpu-settle.json")) or {}
+    g = raw.get
+    pgbench = g("pgbench_tps")
+    created = g("api_payments")
+    duration = wrk.get("duration_s")
+    pps = created / duration if created is not None and duration else None
+    span = g("settle_span_s")
+    final = g("settle_final")
+    settled_per_s = final / span if final is not None and span else None
+    events, delivered = g("webhook_events"), g("webhook_delivered")
+    backlog, backlog_s = g("readers_backlog_events"), g("readers_backlog_s")
+    kb = lambda name: rnd(g(name) / 1024) if g(name) is not None else None  # noqa: E731
+    out = {
+        # (b) ingest: POST /v1/payments as `make run` serves it
+        "payments_per_s": rnd(pps, 0),
+        "pgbench_tps": pgbench,
+        "pgbench_clients": g("pgbench_clients"),
+        "ratio": ratio(pps, pgbench),
+        "ingest_ratio": ratio(pps, pgbench),
+        "p50_ms": rnd(wrk.get("p50_ms"), 2),
+        "p99_ms": rnd(wrk.get("p99_ms"), 2),
+        "server_peak_rss_mb": kb("server_rss_kb"),
+        "requests": wrk.get("requests"),
+        "payments_created": created,
+        "non_2xx": wrk.get("errors_status"),
+        "socket_errors": wrk.get("errors_socket"),
+        # (c) the life cycle: created, settled, indexed, receipted, delivered
+        "settled_per_s": rnd(settled_per_s, 0),
+        "settle_ratio": ratio(settled_per_s, pgbench),
+        "settle_p50_ms": rnd(g("settle_p50_ms")),
+        "settle_p99_ms": rnd(g("settle_p99_ms")),
+        "settle_payments": g("settle_payments"),
+        "settled_payments": final,
+        "all_final": final is not None and final == g("settle_payments"),
+        "worker_peak_rss_mb": kb("worker_rss_kb"),
+        "server_settle_peak_rss_mb": kb("server_settle_rss_kb"),
+        "index_lag_p50_ms": rnd(g("index_lag_p50_ms")),
+        "index_lag_p99_ms": rnd(g("index_lag_p99_ms")),
+        "index_lag_max_ms": rnd(g("index_lag_max_ms")),
+        "receipt_lag_p50_ms": rnd(g("receipt_lag_p50_ms")),
+        "receipt_lag_p99_ms": rnd(g("receipt_lag_p99_ms")),
+        "readers_caught_up": g("readers_behind") == 0,
+        "webhook_lag_p50_ms": rnd(g("webhook_lag_p50_ms")),
+        "webhook_lag_p99_ms": rnd(g("webhook_lag_p99_ms")),
+        "webhook_events": events,
+        "webhook_delivered": delivered,
+        "webhook_attempts": g("webhook_attempts"),
+        "webhook_sink_received": g("webhook_sink_received"),
+        "webhooks_all_delivered": events is not None and delivered == events,
+        # before (c): the readers working through (b)'s events
+        "readers_backlog_events": backlog,
+        "readers_backlog_s": backlog_s,
+        "readers_backlog_events_per_s": (
+            None if backlog is None or backlog_s is None else round(backlog / max(backlog_s, 0.1))),
+        "readers_backlog_done": g("readers_backlog_behind") == 0,
+    }
+    for phase, cpu in (("api", cpu_api), ("settle", cpu_settle)):
+        out[f"cpu_budget_{phase}_us"] = cpu.get("us_per_payment")
+        out[f"cpu_budget_{phase}_cpu_s"] = cpu.get("cpu_s")
+        out[f"cpu_budget_{phase}_wall_s"] = cpu.get("wall_s")
+        out[f"cpu_budget_{phase}_busy_cores"] = cpu.get("busy_cores")
+        out[f"cpu_budget_{phase}_machine_busy_cores"] = cpu.get("machine_busy_cores")
+        out[f"cpu_budget_{phase}_payments"] = cpu.get("payments")
+    # Counts and rates rounded to units are integers.
+    for k in ("payments_per_s", "pgbench_tps", "pgbench_clients", "payments_created",
+              "settled_per_s", "settle_payments", "settled_payments", "webhook_events",
+              "webhook_delivered", "webhook_attempts", "webhook_sink_received",
+              "readers_backlog_events"):
+        if out[k] is not None:
+            out[k] = int(out[k])
+    return out
+
+
+def fmt(x):
+    if x is None:
+        return "-"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return f"{x:,.2f}" if abs(x) < 10 else f"{x:,.1f}"
+
+
+def print_cpu(out):
+    api, settle = out["cpu_budget_api_us"] or {}, out["cpu_budget_settle_us"] or {}
+    kinds = list(dict.fromkeys([k for k in list(settle) + list(api) if k != "total"]))
+    print()
+    print("CPU budget, microseconds of CPU per payment (utime + stime from /proc):")
+    print(f"  {'process':<14} {'ingest (b)':>12} {'life cycle (c)':>15}")
+    for k in kinds + ["total"]:
+        print(f"  {k:<14} {fmt(api.get(k)):>12} {fmt(settle.get(k)):>15}")
+    for phase, label, what in (("api", "ingest (b)", "created"), ("settle", "life cycle (c)",
+                                                                  "settled")):
+        print(f"  {label}: {fmt(out[f'cpu_budget_{phase}_payments'])} payments {what} in "
+              f"{fmt(out[f'cpu_budget_{phase}_wall_s'])} s wall, "
+              f"{fmt(out[f'cpu_budget_{phase}_busy_cores'])} cores busy (the whole machine: "
+              f"{fmt(out[f'cpu_budget_{phase}_machine_busy_cores'])})")
+
+
+def le(x, limit):
+    return x is not None and x <= limit
+
+
+def ge(x, limit):
+    return x is not None and x >= limit
+
+
+def print_targets(out):
+    rss = [out["server_peak_rss_mb"], out["server_settle_peak_rss_mb"], out["worker_peak_rss_mb"]]
+    rows = [
+        ("ingest ratio >= 4 (payments/s / pgbench tps)", out["ingest_ratio"], ge(out["ingest_ratio"], 4)),
+        ("ingest p99 <= 25 ms", out["p99_ms"], le(out["p99_ms"], 25)),
+        ("settled ratio >= 2 (settled/s / pgbench tps)", out["settle_ratio"], ge(out["settle_ratio"], 2)),
+        ("201 -> final p99 <= 1 s (ms)", out["settle_p99_ms"], le(out["settle_p99_ms"], 1000)),
+        ("receipt lag p99 <= 2 s (ms)", out["receipt_lag_p99_ms"], le(out["receipt_lag_p99_ms"], 2000)),
+        ("index lag p99 <= 1 s (ms)", out["index_lag_p99_ms"], le(out["index_lag_p99_ms"], 1000)),
+        ("server and worker peak RSS <= 150 MB (the largest)",
+         max((r for r in rss if r is not None), default=None),
+         all(le(r, 150) for r in rss)),
+        ("every payment final", out["all_final"], out["all_final"]),
+        ("readers done with every payment", out["readers_caught_up"], out["readers_caught_up"]),
+        ("every webhook delivered", out["webhooks_all_delivered"], out["webhooks_all_delivered"]),
+    ]
+    print()
+    for name, value, ok in rows:
+        shown = value if isinstance(value, bool) else fmt(value)
+        print(f"target {name}: {shown}: {'met' if ok else 'NOT met'}")
+    print(f"webhook lag p50 / p99 (no target): {fmt(out['webhook_lag_p50_ms'])} / "
+          f"{fmt(out['webhook_lag_p99_ms'])} ms")
+
+
+def main(d, path):
+    out = figures(d)
+    with open(path, "w") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
+    shown = {k: v for k, v in out.items() if not k.startswith("cpu_budget_")}
+    print(json.dumps(shown, indent=2))
+    print_cpu(out)
+    print_targets(out)
+    print(f"written to {path}; where the database's time went in (b): "
+          f"{os.path.join(os.path.dirname(path), 'statements.txt')}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
