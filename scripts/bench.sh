@@ -77,10 +77,37 @@ PG_PORT=$(fs_free_port)
 HTTP_PORT=$(fs_free_port)
 NATS_PORT=$(fs_free_port)
 REDIS_PORT=$(fs_free_port)
-# pg_stat_statements (track=all sees inside fs_batch) says where the
-# database's time goes: statements.txt next to latest.json.
-FS_PG_EXTRA_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" \
+# BENCH_STATEMENTS=1, a diagnosis: pg_stat_statements (track=all sees inside
+# fs_batch) says where the database's time goes, statements.txt (ingest) and
+# statements-settle.txt (life cycle) next to latest.json. Off by default:
+# `make run` does not load it, and counting every statement inside fs_batch
+# costs PostgreSQL CPU of its own.
+STATEMENTS=${BENCH_STATEMENTS:-0}
+if [ "$STATEMENTS" = 1 ]; then
+    FS_PG_EXTRA_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" \
+        fs_pg_start "$TMP" "$PG_PORT"
+else
+    rm -f "$RESULTS/statements.txt" "$RESULTS/statements-settle.txt"
     fs_pg_start "$TMP" "$PG_PORT"
+fi
+# statements FILE: the top statements since the last reset (BENCH_STATEMENTS=1).
+statements() {
+    [ "$STATEMENTS" = 1 ] || return 0
+    psql "$FINSYS_DATABASE_URL" -X -v ON_ERROR_STOP=1 >"$1" <<'SQL'
+SELECT calls, round(total_exec_time) AS total_ms,
+       round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct,
+       round(mean_exec_time::numeric, 3) AS mean_ms, rows,
+       left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS statement
+FROM pg_stat_statements
+WHERE query NOT LIKE '%pg_stat_statements%'
+ORDER BY total_exec_time DESC LIMIT 40;
+SQL
+}
+statements_reset() {
+    [ "$STATEMENTS" = 1 ] || return 0
+    "${PSQL[@]}" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+        -c "SELECT pg_stat_statements_reset()" >/dev/null
+}
 fs_nats_start "$TMP" "$NATS_PORT"
 fs_redis_start "$TMP" "$REDIS_PORT"
 PG_PID=$(head -1 "$TMP/pg/postmaster.pid")
@@ -178,8 +205,7 @@ NATS_PID=$(cat "$TMP/nats.pid")
 load warm "$CONNECTIONS" "$WARMUP_S"
 "${PSQL[@]}" -c "CHECKPOINT"
 
-"${PSQL[@]}" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
-    -c "SELECT pg_stat_statements_reset()" >/dev/null
+statements_reset
 before=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")
 echo "ingest: $CONNECTIONS connections, ${DURATION}s (broker, Redis, metrics, access log on)"
 python3 bench/cpu.py snapshot "$TMP/cpu-api-start.json" postgres="$PG_PID" \
@@ -193,15 +219,7 @@ python3 bench/cpu.py budget "$TMP/cpu-api-start.json" "$TMP/cpu-api-end.json" \
     "$((after - before))" wrk="$TMP/api.cpu" >"$TMP/cpu-api.json"
 grep '^WRK_RESULT ' "$TMP/api.out" | sed 's/^WRK_RESULT //' >"$TMP/api.wrk.json" || true
 raw server_rss_kb "$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")"
-psql "$FINSYS_DATABASE_URL" -X -v ON_ERROR_STOP=1 >"$RESULTS/statements.txt" <<'SQL'
-SELECT calls, round(total_exec_time) AS total_ms,
-       round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct,
-       round(mean_exec_time::numeric, 3) AS mean_ms, rows,
-       left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS statement
-FROM pg_stat_statements
-WHERE query NOT LIKE '%pg_stat_statements%'
-ORDER BY total_exec_time DESC LIMIT 20;
-SQL
+statements "$RESULTS/statements.txt"
 
 # ---- (c) the full life cycle: a fresh nats-server (the payments (b)
 # published stay behind with the first), the provider simulator (about 5 ms
@@ -271,6 +289,7 @@ LC_PROCS=(postgres="$PG_PID" server="$SERVER_PID" worker="$WORKER_PID"
     nats="$NATS_PID" redis="$REDIS_PID" provider_sim="$PROVIDER_PID"
     webhook_sink="$SINK_PID")
 echo "life cycle: $SETTLE_CONNECTIONS connections, ${SETTLE_S}s, then until all is done"
+statements_reset
 python3 bench/cpu.py snapshot "$TMP/cpu-settle-start.json" "${LC_PROCS[@]}"
 load settle "$SETTLE_CONNECTIONS" "$SETTLE_S"
 for ((i = 0; i < FINAL_WAIT_S * 4; i++)); do
@@ -311,6 +330,7 @@ for ((i = 0; i < READERS_WAIT_S * 4; i++)); do
     sleep 0.25
 done
 python3 bench/cpu.py snapshot "$TMP/cpu-settle-end.json" "${LC_PROCS[@]}"
+statements "$RESULTS/statements-settle.txt"
 behind=$("${PSQL[@]}" -c "
     SELECT (SELECT count(*) FROM payments p LEFT JOIN payment_search s ON s.payment_id = p.id
             WHERE p.seq > $mark AND s.status IS DISTINCT FROM p.status)

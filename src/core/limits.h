@@ -253,6 +253,12 @@
  * request is refused with 503: the disk is not keeping up. */
 #define FS_OBJECTS_IO_QUEUE_MAX 1024
 
+/* Puts an object I/O thread makes durable together (fs_objects_put_many):
+ * each holds a file open until the batch's flush, so this bounds the file
+ * descriptors a batch takes; 64 already makes the flush's cost per object
+ * small. */
+#define FS_OBJECTS_PUT_BATCH_MAX 64
+
 /* Events of the receipts feed one prepare takes, and receipts one round
  * writes: at 200 ms a round, 2,500 receipts/s, more than the worker settles. */
 #define FS_RECEIPT_BATCH_MAX 500

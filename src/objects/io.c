@@ -81,19 +81,33 @@ static void *io_main(void *arg)
     for (;;) {
         while (!io->stopping && io->queue == NULL) pthread_cond_wait(&io->cv, &io->mu);
         if (io->stopping) break;
-        job_t *job = io->queue;
-        io->queue = job->next;
-        if (io->queue == NULL) io->queue_tail = NULL;
+        /* The puts queued in a row go together (fs_objects_put_many: one
+         * flush for all); a get goes alone. */
+        job_t *batch[FS_OBJECTS_PUT_BATCH_MAX];
+        size_t n = 0;
+        do {
+            job_t *job = io->queue;
+            io->queue = job->next;
+            if (io->queue == NULL) io->queue_tail = NULL;
+            batch[n++] = job;
+        } while (batch[0]->put && n < FS_OBJECTS_PUT_BATCH_MAX && io->queue != NULL
+                 && io->queue->put);
         pthread_mutex_unlock(&io->mu);
 
-        if (job->put) {
-            job->status = fs_objects_put(io->store, job->key, job->data, job->len);
+        if (batch[0]->put) {
+            fs_objects_put_t puts[FS_OBJECTS_PUT_BATCH_MAX];
+            fs_objects_status_t st[FS_OBJECTS_PUT_BATCH_MAX];
+            for (size_t i = 0; i < n; i++)
+                puts[i] = (fs_objects_put_t){batch[i]->key, batch[i]->data, batch[i]->len};
+            fs_objects_put_many(io->store, n, puts, st);
+            for (size_t i = 0; i < n; i++) batch[i]->status = st[i];
         } else {
+            job_t *job = batch[0];
             job->status = fs_objects_get(io->store, job->key, &job->data, &job->len);
         }
 
         pthread_mutex_lock(&io->mu);
-        append(&io->done, &io->done_tail, job);
+        for (size_t i = 0; i < n; i++) append(&io->done, &io->done_tail, batch[i]);
         event_active(io->done_ev, EV_READ, 0);
     }
     pthread_mutex_unlock(&io->mu);

@@ -192,9 +192,93 @@ static fs_objects_status_t dir_get(fs_objects_t *store, const char *key, char **
     return FS_OBJECTS_OK;
 }
 
+/* Several puts made durable together. Each object is written to its
+ * temporary file as dir_put does, but the fsyncs come after all the writes:
+ * the first makes the filesystem commit its journal with every file's data
+ * (ext4 and xfs commit what is pending together), so the others find little
+ * left to do; then the renames, and one fsync per distinct directory. Two
+ * fsyncs a receipt were about 7 ms of waiting each on this machine's disk;
+ * this is two flushes a batch. Each object still is fsynced before its
+ * rename, and its directory after it: the same guarantee as dir_put. */
+typedef struct {
+    char path[PATH_MAX], tmp[PATH_MAX];
+    size_t dir_len; /* path[0 .. dir_len) is its directory */
+    int fd;
+} pending_put_t;
+
+static void dir_put_many(fs_objects_t *store, size_t n, const fs_objects_put_t *puts,
+                         fs_objects_status_t *out)
+{
+    dir_store_t *s = (dir_store_t *)store;
+    pending_put_t *p = calloc(n, sizeof(*p));
+    FS_ASSERT(p != NULL);
+    for (size_t i = 0; i < n; i++) {
+        p[i].fd = -1;
+        out[i] = FS_OBJECTS_OK;
+        if (snprintf(p[i].path, sizeof(p[i].path), "%s/%s", s->root, puts[i].key)
+            >= (int)sizeof(p[i].path)) {
+            out[i] = FS_OBJECTS_BAD_KEY;
+            continue;
+        }
+        char *slash = strrchr(p[i].path, '/');
+        FS_ASSERT(slash != NULL);
+        p[i].dir_len = (size_t)(slash - p[i].path);
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%.*s", (int)p[i].dir_len, p[i].path);
+        if (make_dirs(dir, strlen(dir)) != 0) {
+            out[i] = io_error("mkdir", dir);
+            continue;
+        }
+        char rnd[17];
+        fs_random_base62(rnd, 16);
+        rnd[16] = '\0';
+        if (snprintf(p[i].tmp, sizeof(p[i].tmp), "%s/.%s.%s.tmp", dir, slash + 1, rnd)
+            >= (int)sizeof(p[i].tmp)) {
+            out[i] = FS_OBJECTS_BAD_KEY;
+            continue;
+        }
+        p[i].fd = open(p[i].tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (p[i].fd < 0) {
+            out[i] = io_error("create", p[i].tmp);
+            continue;
+        }
+        if (write_all(p[i].fd, puts[i].data, puts[i].len) != 0) out[i] = io_error("write", p[i].tmp);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].fd < 0) continue;
+        if (out[i] == FS_OBJECTS_OK && fsync(p[i].fd) != 0) out[i] = io_error("fsync", p[i].tmp);
+        if (close(p[i].fd) != 0 && out[i] == FS_OBJECTS_OK) out[i] = io_error("close", p[i].tmp);
+        if (out[i] == FS_OBJECTS_OK && rename(p[i].tmp, p[i].path) != 0)
+            out[i] = io_error("rename to", p[i].path);
+        if (out[i] != FS_OBJECTS_OK) unlink(p[i].tmp);
+    }
+    /* The renames are durable once their directories are: each once. */
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].fd < 0 || out[i] != FS_OBJECTS_OK) continue;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) {
+            seen = p[j].fd >= 0 && out[j] == FS_OBJECTS_OK && p[j].dir_len == p[i].dir_len
+                   && memcmp(p[j].path, p[i].path, p[i].dir_len) == 0;
+        }
+        if (seen) continue;
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%.*s", (int)p[i].dir_len, p[i].path);
+        if (fsync_dir(dir) != 0) {
+            fs_objects_status_t st = io_error("fsync", dir);
+            for (size_t j = i; j < n; j++) {
+                if (p[j].fd >= 0 && out[j] == FS_OBJECTS_OK && p[j].dir_len == p[i].dir_len
+                    && memcmp(p[j].path, p[i].path, p[i].dir_len) == 0)
+                    out[j] = st;
+            }
+        }
+    }
+    free(p);
+}
+
 static void dir_close(fs_objects_t *store) { free(store); }
 
-static const fs_objects_ops_t dir_ops = {.put = dir_put, .get = dir_get, .close = dir_close};
+static const fs_objects_ops_t dir_ops = {
+    .put = dir_put, .get = dir_get, .close = dir_close, .put_many = dir_put_many};
 
 fs_objects_t *fs_objects_open_dir(const char *dir, char *err, size_t err_len)
 {
@@ -228,6 +312,32 @@ fs_objects_status_t fs_objects_put(fs_objects_t *store, const char *key, const v
     if (!fs_objects_key_is_valid(key)) return FS_OBJECTS_BAD_KEY;
     if (len > FS_OBJECT_BYTES_MAX) return FS_OBJECTS_TOO_LARGE;
     return store->ops->put(store, key, data, len);
+}
+
+void fs_objects_put_many(fs_objects_t *store, size_t n, const fs_objects_put_t *puts,
+                         fs_objects_status_t *out)
+{
+    FS_ASSERT(n <= FS_OBJECTS_PUT_BATCH_MAX);
+    /* The checks of fs_objects_put; only the objects that pass go down. */
+    fs_objects_put_t ok[FS_OBJECTS_PUT_BATCH_MAX];
+    size_t at[FS_OBJECTS_PUT_BATCH_MAX], m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!fs_objects_key_is_valid(puts[i].key)) {
+            out[i] = FS_OBJECTS_BAD_KEY;
+        } else if (puts[i].len > FS_OBJECT_BYTES_MAX) {
+            out[i] = FS_OBJECTS_TOO_LARGE;
+        } else {
+            ok[m] = puts[i];
+            at[m++] = i;
+        }
+    }
+    fs_objects_status_t got[FS_OBJECTS_PUT_BATCH_MAX];
+    if (store->ops->put_many != NULL) {
+        if (m > 0) store->ops->put_many(store, m, ok, got);
+    } else {
+        for (size_t i = 0; i < m; i++) got[i] = store->ops->put(store, ok[i].key, ok[i].data, ok[i].len);
+    }
+    for (size_t i = 0; i < m; i++) out[at[i]] = got[i];
 }
 
 fs_objects_status_t fs_objects_get(fs_objects_t *store, const char *key, char **data,

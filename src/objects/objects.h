@@ -36,6 +36,13 @@ typedef enum {
 
 typedef struct fs_objects fs_objects_t;
 
+/* One object of fs_objects_put_many. */
+typedef struct fs_objects_put {
+    const char *key;
+    const void *data;
+    size_t len;
+} fs_objects_put_t;
+
 /* A store's implementation. Each function may be called from any thread at
  * once: an implementation keeps no state that calls share. */
 typedef struct {
@@ -45,6 +52,11 @@ typedef struct {
      * terminating NUL (not counted), which the caller frees. */
     fs_objects_status_t (*get)(fs_objects_t *store, const char *key, char **data, size_t *len);
     void (*close)(fs_objects_t *store);
+    /* Optional: n puts at once (checked keys and sizes), each with its own
+     * status in out[i], as if put one by one; a store that can make them
+     * durable together (one flush for all) does it here. NULL: put each. */
+    void (*put_many)(fs_objects_t *store, size_t n, const struct fs_objects_put *puts,
+                     fs_objects_status_t *out);
 } fs_objects_ops_t;
 
 struct fs_objects {
@@ -60,6 +72,11 @@ fs_objects_status_t fs_objects_put(fs_objects_t *store, const char *key, const v
                                    size_t len);
 fs_objects_status_t fs_objects_get(fs_objects_t *store, const char *key, char **data,
                                    size_t *len);
+/* n puts (at most FS_OBJECTS_PUT_BATCH_MAX), out[i] the status of puts[i]:
+ * each is as durable on return as fs_objects_put makes it, but the store may
+ * pay for durability once for all of them. */
+void fs_objects_put_many(fs_objects_t *store, size_t n, const fs_objects_put_t *puts,
+                         fs_objects_status_t *out);
 void fs_objects_close(fs_objects_t *store);
 
 /* Whether key follows the rules above. */

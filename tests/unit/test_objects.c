@@ -70,6 +70,53 @@ static int dot_files(const char *dir)
     return n;
 }
 
+/* Puts made together: each lands as if put alone (two directories, one
+ * object overwritten), the refused ones change nothing, no temporary file
+ * is left. */
+static void put_many_lands_each_as_put_would(void **state)
+{
+    (void)state;
+    char err[256];
+    fs_objects_t *s = fs_objects_open_dir(root, err, sizeof(err));
+    assert_non_null(s);
+    static char big[FS_OBJECT_BYTES_MAX + 1];
+    fs_objects_put_t puts[] = {
+        {"many/ten_a/pay_1.json", "one", 3},
+        {"many/ten_b/pay_2.json", "two", 3},
+        {"many/ten_a/../x", "bad", 3},
+        {"many/ten_a/pay_3.json", big, sizeof(big)},
+        {"many/ten_a/pay_4.json", "four", 4},
+        {"many/ten_a/pay_1.json", "uno", 3},
+    };
+    fs_objects_status_t st[6];
+    fs_objects_put_many(s, 6, puts, st);
+    fs_objects_status_t want[] = {FS_OBJECTS_OK, FS_OBJECTS_OK, FS_OBJECTS_BAD_KEY,
+                                  FS_OBJECTS_TOO_LARGE, FS_OBJECTS_OK, FS_OBJECTS_OK};
+    for (int i = 0; i < 6; i++) assert_int_equal(st[i], want[i]);
+    const char *keys[] = {"many/ten_a/pay_1.json", "many/ten_b/pay_2.json",
+                          "many/ten_a/pay_4.json", "many/ten_a/pay_3.json"};
+    const char *bodies[] = {"uno", "two", "four", NULL};
+    for (int i = 0; i < 4; i++) {
+        char *data = NULL;
+        size_t len = 0;
+        fs_objects_status_t got = fs_objects_get(s, keys[i], &data, &len);
+        if (bodies[i] == NULL) {
+            assert_int_equal(got, FS_OBJECTS_NOT_FOUND);
+            continue;
+        }
+        assert_int_equal(got, FS_OBJECTS_OK);
+        assert_int_equal(len, strlen(bodies[i]));
+        assert_memory_equal(data, bodies[i], len);
+        free(data);
+    }
+    char dir[300];
+    snprintf(dir, sizeof(dir), "%s/many/ten_a", root);
+    assert_int_equal(dot_files(dir), 0);
+    snprintf(dir, sizeof(dir), "%s/many/ten_b", root);
+    assert_int_equal(dot_files(dir), 0);
+    fs_objects_close(s);
+}
+
 static void put_then_get_round_trips(void **state)
 {
     (void)state;
@@ -223,6 +270,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(keys_are_checked),
         cmocka_unit_test(put_then_get_round_trips),
+        cmocka_unit_test(put_many_lands_each_as_put_would),
         cmocka_unit_test(missing_bad_and_oversized_objects_are_refused),
         cmocka_unit_test(an_unusable_root_is_refused),
         cmocka_unit_test(io_thread_answers_on_the_loop),
