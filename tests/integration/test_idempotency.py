@@ -3,10 +3,15 @@ reuse with another request, kept per tenant, and never stored for a request
 rejected by validation."""
 
 import json
+import os
+import subprocess
 import uuid
 
 from harness import (KEY_A, KEY_B, assert_error, balance, check_ledger, counts,
-                     funded_account, get, new_account, pay, post, sql_value)
+                     forget_cached_accounts, funded_account, get, new_account, pay, post, sql,
+                     sql_value)
+
+REDIS_PORT = os.environ.get("FINSYS_REDIS_PORT", "")
 
 
 def _key():
@@ -102,6 +107,36 @@ def test_replayed_payment_holds_once():
     assert balance(a) == (1000, 0)
     assert int(sql_value(f"SELECT count(*) FROM payments WHERE from_account = '{a}'")) == 1
     assert check_ledger() == []
+
+
+def test_a_created_payments_record_names_it_and_replays_it_as_created():
+    """The record of a created payment keeps no copy of the answer: it names
+    the payment, and the database renders a replay as the payment was
+    created, byte for byte, after it settled."""
+    a = funded_account(1000)
+    b = new_account("USD")
+    key = _key()
+    first = post("/v1/payments", {"from_account": a, "to_account": b, "amount": 300,
+                                  "currency": "USD", "description": "tea \u00e9",
+                                  "metadata": {"order": "A-1", "n": "2"}}, idem=key)
+    assert first.status == 201, first
+    pid = first.json["id"]
+    assert sql(f"SELECT payload IS NULL, ref FROM idempotency_keys WHERE key = '{key}'") \
+        == [["t", pid]]
+    sql(f"""SELECT * FROM fs_batch('[{{"op": "settle_claim", "payment": "{pid}"}}]')""")
+    sql(f"""SELECT * FROM fs_batch('[{{"op": "settle_finish", "payment": "{pid}",
+                                       "result": "approved"}}]')""")
+    forget_cached_accounts()
+    assert get(f"/v1/payments/{pid}").json["status"] == "succeeded"
+    # From the database, not a replay entry in Redis.
+    if REDIS_PORT:
+        subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", REDIS_PORT, "FLUSHALL"],
+                       check=True, capture_output=True, timeout=10)
+    _assert_replay(first, post("/v1/payments", {"from_account": a, "to_account": b,
+                                                "amount": 300, "currency": "USD",
+                                                "description": "tea \u00e9",
+                                                "metadata": {"order": "A-1", "n": "2"}},
+                               idem=key))
 
 
 def test_replayed_insufficient_funds_stays_402():
