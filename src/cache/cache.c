@@ -8,7 +8,8 @@
  *   fs:acct:{id}:k:{keyhash}   the account's JSON as the API key with that
  *                              hash was shown it, prefixed "{epoch}:{gen}\n"
  *   fs:idem:{keyhash}:{key}    {"fp", "o", "p"}: the outcome the database
- *                              stored for that Idempotency-Key
+ *                              stored for that Idempotency-Key, written
+ *                              once the database has replayed it
  *
  * The epoch is Redis's LASTSAVE: FinSys's Redis saves no snapshots (`--save
  * ""`), so it is the time the server started and changes with every restart.
@@ -413,12 +414,17 @@ static void on_replay_result(void *arg, const fs_store_result_t *r)
 {
     replay_t *rp = arg;
     fs_cache_t *c = rp->c;
-    if (fs_cache_outcome_stored(r->outcome, r->replayed)) {
+    /* Only an answer the database replayed is written: a client retried
+     * this key, and may again. The first answer to a request, which nearly
+     * always is the only one, costs Redis nothing. */
+    if (r->replayed && fs_cache_outcome_stored(r->outcome, r->replayed)) {
         json_t *v = json_pack("{s:s, s:s, s:s}", "fp", rp->fp, "o", r->outcome, "p", r->payload);
         char *text = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
         if (text != NULL) {
             char ttl[16];
-            snprintf(ttl, sizeof(ttl), "%d", c->replay_ttl_s);
+            snprintf(ttl, sizeof(ttl), "%d",
+                     c->replay_ttl_s < FS_CACHE_REPLAY_TTL_S ? c->replay_ttl_s
+                                                             : FS_CACHE_REPLAY_TTL_S);
             const char *argv[] = {"SET", rp->key, text, "EX", ttl};
             c->stats.replays_stored++;
             fs_redis_command(c->redis, on_noop, NULL, 5, argv, NULL);

@@ -4,10 +4,12 @@
  * What it answers from Redis, with PostgreSQL behind it:
  * - account reads (the account_get op, GET /v1/accounts/{id}), and
  * - idempotent replays (any item with an Idempotency-Key): a request whose
- *   key and fingerprint match an outcome the database stored is answered
- *   from Redis (replayed), without the database. Its entry is read by the
- *   rate limit's script (fs_cache_replay_key, src/ratelimit), so a request
- *   makes one round trip to Redis before the store.
+ *   key and fingerprint match an outcome stored in Redis is answered from
+ *   Redis (replayed), without the database. An outcome is stored in Redis
+ *   only once the database has replayed it (a client retried): the first
+ *   answer to a request writes nothing to Redis, and a request makes at most
+ *   one round trip to Redis before the store, since its replay entry is read
+ *   by the rate limit's script (fs_cache_replay_key, src/ratelimit).
  *
  * Correctness never depends on it: every Redis failure (down, late, flushed,
  * restarted) falls through to the store, and a missing entry is a miss.
@@ -86,7 +88,8 @@ fs_cache_stats_t fs_cache_stats(const fs_cache_t *cache);
 
 /* True when an outcome of fs_batch() is one the database stores under an
  * Idempotency-Key (and so may be replayed from Redis): never a 400 (the
- * client corrects it and retries with the key), a 401 or a 5xx. */
+ * client corrects it and retries with the key), a 401 or a 5xx. The cache
+ * stores only the database's own replays (replayed), and checks this too. */
 bool fs_cache_outcome_stored(const char *outcome, bool replayed);
 
 #endif
