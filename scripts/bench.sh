@@ -121,6 +121,16 @@ FINSYS_BENCH_KEY=$KEY FINSYS_BENCH_ACCOUNTS=$TMP/accounts.txt FINSYS_BENCH_RUN=w
 "${PSQL[@]}" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
     -c "SELECT pg_stat_statements_reset()" >/dev/null
 before=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")
+# What Redis does per payment: its commands (those inside scripts counted
+# too), the bytes its append-only file grows by, and its CPU and the
+# server's (utime + stime, in clock ticks).
+redis_stats() {
+    redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' | grep '^cmdstat_'
+    redis-cli -p "$REDIS_PORT" info persistence | tr -d '\r' | grep '^aof_current_size:'
+    echo "cpu_ticks:redis=$(awk '{print $14 + $15}' "/proc/$(cat "$TMP/redis.pid")/stat")"
+    echo "cpu_ticks:server=$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
+}
+redis_stats >"$TMP/redis.before"
 echo "wrk: $CONNECTIONS connections, ${DURATION}s"
 FINSYS_BENCH_KEY=$KEY FINSYS_BENCH_ACCOUNTS=$TMP/accounts.txt FINSYS_BENCH_RUN=$$ \
     wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/payments.lua \
@@ -128,6 +138,7 @@ FINSYS_BENCH_KEY=$KEY FINSYS_BENCH_ACCOUNTS=$TMP/accounts.txt FINSYS_BENCH_RUN=$
 result=$(grep '^WRK_RESULT ' "$TMP/wrk.out" | sed 's/^WRK_RESULT //')
 rss_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
 after=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")
+redis_stats >"$TMP/redis.after"
 mkdir -p bench/results
 psql "$FINSYS_DATABASE_URL" -X -v ON_ERROR_STOP=1 >bench/results/statements.txt <<'SQL'
 SELECT calls, round(total_exec_time) AS total_ms,
@@ -139,11 +150,31 @@ WHERE query NOT LIKE '%pg_stat_statements%'
 ORDER BY total_exec_time DESC LIMIT 20;
 SQL
 
-python3 - "$result" "$best_tps" "$best_clients" "$rss_kb" "$((after - before))" <<'PY'
-import json, os, sys
+python3 - "$result" "$best_tps" "$best_clients" "$rss_kb" "$((after - before))" \
+    "$TMP/redis.before" "$TMP/redis.after" "$(getconf CLK_TCK)" <<'PY'
+import json, os, re, sys
 wrk = json.loads(sys.argv[1])
+
+
+def redis_stats(path):
+    """{name: count}: commands' calls, the AOF's size, CPU ticks."""
+    out = {}
+    for line in open(path):
+        m = re.match(r"cmdstat_(\S+):calls=(\d+)", line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+        elif line.startswith("aof_current_size:"):
+            out["aof_bytes"] = int(line.split(":")[1])
+        elif line.startswith("cpu_ticks:"):
+            name, v = line[len("cpu_ticks:"):].strip().split("=")
+            out["cpu_" + name] = int(v)
+    return out
 pgbench_tps, clients, rss_kb, created = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 pps = created / wrk["duration_s"]
+rb, ra, tck = redis_stats(sys.argv[6]), redis_stats(sys.argv[7]), int(sys.argv[8])
+per = lambda k: round((ra.get(k, 0) - rb.get(k, 0)) / created, 2) if created else None
+cpu = lambda k: (ra.get(k, 0) - rb.get(k, 0)) * 1e6 / tck / created
+cmds = sorted(k for k in ra if not k.startswith(("aof_", "cpu_")) and per(k))
 out = {
     "payments_per_s": round(pps),
     "pgbench_tps": pgbench_tps,
@@ -156,6 +187,17 @@ out = {
     "payments_created": created,
     "non_2xx": wrk["errors_status"],
     "socket_errors": wrk["errors_socket"],
+    # Per payment created: Redis's commands (a script's own calls counted
+    # too), top-level script runs, AOF bytes, and CPU of redis-server and
+    # the server in microseconds.
+    "redis_per_payment": {
+        "commands": round(sum(ra[k] - rb.get(k, 0) for k in cmds) / created, 2) if created else None,
+        "scripts": round(sum(per(k) for k in ("eval", "evalsha")), 2) if created else None,
+        "by_command": {k: per(k) for k in cmds},
+        "aof_bytes": per("aof_bytes"),
+        "redis_cpu_us": round(cpu("cpu_redis"), 1) if created else None,
+        "server_cpu_us": round(cpu("cpu_server"), 1) if created else None,
+    },
 }
 os.makedirs("bench/results", exist_ok=True)
 with open("bench/results/latest.json", "w") as f:
