@@ -8,7 +8,8 @@
  *   fs:acct:{id}:k:{keyhash}   the account's JSON as the API key with that
  *                              hash was shown it, prefixed "{epoch}:{gen}\n"
  *   fs:idem:{keyhash}:{key}    {"fp", "o", "p"}: the outcome the database
- *                              stored for that Idempotency-Key
+ *                              stored for that Idempotency-Key, written
+ *                              once the database has replayed it
  *
  * The epoch is Redis's LASTSAVE: FinSys's Redis saves no snapshots (`--save
  * ""`), so it is the time the server started and changes with every restart.
@@ -413,12 +414,17 @@ static void on_replay_result(void *arg, const fs_store_result_t *r)
 {
     replay_t *rp = arg;
     fs_cache_t *c = rp->c;
-    if (fs_cache_outcome_stored(r->outcome, r->replayed)) {
+    /* Only an answer the database replayed is written: a client retried
+     * this key, and may again. The first answer to a request, which nearly
+     * always is the only one, costs Redis nothing. */
+    if (r->replayed && fs_cache_outcome_stored(r->outcome, r->replayed)) {
         json_t *v = json_pack("{s:s, s:s, s:s}", "fp", rp->fp, "o", r->outcome, "p", r->payload);
         char *text = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
         if (text != NULL) {
             char ttl[16];
-            snprintf(ttl, sizeof(ttl), "%d", c->replay_ttl_s);
+            snprintf(ttl, sizeof(ttl), "%d",
+                     c->replay_ttl_s < FS_CACHE_REPLAY_TTL_S ? c->replay_ttl_s
+                                                             : FS_CACHE_REPLAY_TTL_S);
             const char *argv[] = {"SET", rp->key, text, "EX", ttl};
             c->stats.replays_stored++;
             fs_redis_command(c->redis, on_noop, NULL, 5, argv, NULL);
@@ -433,13 +439,12 @@ static void on_replay_result(void *arg, const fs_store_result_t *r)
     deliver(c, cb, cb_arg, r);
 }
 
-static void on_replay_read(void *arg, fs_redis_status_t st, const redisReply *reply)
+/* The replay entry read (entry NULL: none, or Redis did not answer): the
+ * same request is answered from it; anything else goes to the store. */
+static void replay_found(replay_t *rp, const char *entry, size_t len)
 {
-    replay_t *rp = arg;
     fs_cache_t *c = rp->c;
-    json_t *v = st == FS_REDIS_OK && reply->type == REDIS_REPLY_STRING
-                    ? json_loadb(reply->str, reply->len, 0, NULL)
-                    : NULL;
+    json_t *v = entry != NULL ? json_loadb(entry, len, 0, NULL) : NULL;
     const char *fp = json_string_value(json_object_get(v, "fp"));
     const char *o = json_string_value(json_object_get(v, "o"));
     const char *p = json_string_value(json_object_get(v, "p"));
@@ -465,17 +470,36 @@ static void on_replay_read(void *arg, fs_redis_status_t st, const redisReply *re
     submit(c, item, rp->alone, on_replay_result, rp);
 }
 
-static void replay_read(fs_cache_t *c, json_t *item, bool alone, fs_store_cb cb, void *arg)
+static void on_replay_read(void *arg, fs_redis_status_t st, const redisReply *reply)
+{
+    replay_t *rp = arg;
+    if (st == FS_REDIS_OK && reply->type == REDIS_REPLY_STRING) {
+        replay_found(rp, reply->str, reply->len);
+    } else {
+        replay_found(rp, NULL, 0);
+    }
+}
+
+char *fs_cache_replay_key(const fs_cache_t *c, const json_t *item)
 {
     const char *idem = json_string_value(json_object_get(item, "idem"));
     const char *auth = json_string_value(json_object_get(item, "auth"));
+    if (c->redis == NULL || idem == NULL || auth == NULL) return NULL;
+    return key_of("fs:idem:%s:%s", auth, idem);
+}
+
+static void replay_read(fs_cache_t *c, json_t *item, bool alone, fs_store_cb cb, void *arg,
+                        const fs_cache_replay_t *looked)
+{
     const char *fp = json_string_value(json_object_get(item, "fp"));
     replay_t *rp = calloc(1, sizeof(*rp));
-    FS_ASSERT(rp != NULL && idem != NULL && auth != NULL && fp != NULL);
+    FS_ASSERT(rp != NULL && fp != NULL);
     *rp = (replay_t){.c = c, .item = item, .alone = alone, .cb = cb, .arg = arg};
-    rp->key = key_of("fs:idem:%s:%s", auth, idem);
+    rp->key = fs_cache_replay_key(c, item);
+    FS_ASSERT(rp->key != NULL);
     snprintf(rp->fp, sizeof(rp->fp), "%s", fp);
     c->busy++;
+    if (looked != NULL) return replay_found(rp, looked->entry, looked->len);
     const char *argv[] = {"GET", rp->key};
     fs_redis_command(c->redis, on_replay_read, rp, 2, argv, NULL);
 }
@@ -531,13 +555,14 @@ bool fs_cache_idle(const fs_cache_t *c)
     return c == NULL || c->busy == 0;
 }
 
-void fs_cache_submit(fs_cache_t *c, json_t *item, fs_store_cb cb, void *arg, bool alone)
+void fs_cache_submit(fs_cache_t *c, json_t *item, fs_store_cb cb, void *arg, bool alone,
+                     const fs_cache_replay_t *looked)
 {
     const char *op = json_string_value(json_object_get(item, "op"));
     if (c->redis != NULL && op != NULL && strcmp(op, "account_get") == 0)
         return account_read(c, item, cb, arg);
     if (c->redis != NULL && json_object_get(item, "idem") != NULL)
-        return replay_read(c, item, alone, cb, arg);
+        return replay_read(c, item, alone, cb, arg, looked);
     submit(c, item, alone, cb, arg);
 }
 

@@ -4,8 +4,12 @@
  * What it answers from Redis, with PostgreSQL behind it:
  * - account reads (the account_get op, GET /v1/accounts/{id}), and
  * - idempotent replays (any item with an Idempotency-Key): a request whose
- *   key and fingerprint match an outcome the database stored is answered
- *   from Redis (replayed), without the database.
+ *   key and fingerprint match an outcome stored in Redis is answered from
+ *   Redis (replayed), without the database. An outcome is stored in Redis
+ *   only once the database has replayed it (a client retried): the first
+ *   answer to a request writes nothing to Redis, and a request makes at most
+ *   one round trip to Redis before the store, since its replay entry is read
+ *   by the rate limit's script (fs_cache_replay_key, src/ratelimit).
  *
  * Correctness never depends on it: every Redis failure (down, late, flushed,
  * restarted) falls through to the store, and a missing entry is a miss.
@@ -58,17 +62,34 @@ void fs_cache_free(fs_cache_t *cache);
 /* True when no item is waiting in the cache (for Redis, or for a bump). */
 bool fs_cache_idle(const fs_cache_t *cache);
 
+/* An item's replay entry as the caller already read it from Redis (with
+ * the rate limits): entry NULL when there was none, or when Redis was not
+ * asked or did not answer (the store answers then). */
+typedef struct {
+    const char *entry;
+    size_t len;
+} fs_cache_replay_t;
+
+/* The Redis key of item's replay entry (malloc'd) when fs_cache_submit
+ * would look one up for it; NULL otherwise (no Redis, no Idempotency-Key). */
+char *fs_cache_replay_key(const fs_cache_t *cache, const json_t *item);
+
 /* As fs_store_submit (or fs_store_submit_alone when alone), through the
  * cache: cb gets the same result the store would give, exactly once, on the
- * loop's thread; possibly before this call returns. Takes the reference. */
-void fs_cache_submit(fs_cache_t *cache, json_t *item, fs_store_cb cb, void *arg, bool alone);
+ * loop's thread; possibly before this call returns. Takes the reference.
+ * looked, when not NULL, is what the caller read under the item's replay
+ * key (fs_cache_replay_key); used only during this call. When NULL, the
+ * cache reads it itself (a round trip of its own). */
+void fs_cache_submit(fs_cache_t *cache, json_t *item, fs_store_cb cb, void *arg, bool alone,
+                     const fs_cache_replay_t *looked);
 
 /* Its counters. */
 fs_cache_stats_t fs_cache_stats(const fs_cache_t *cache);
 
 /* True when an outcome of fs_batch() is one the database stores under an
  * Idempotency-Key (and so may be replayed from Redis): never a 400 (the
- * client corrects it and retries with the key), a 401 or a 5xx. */
+ * client corrects it and retries with the key), a 401 or a 5xx. The cache
+ * stores only the database's own replays (replayed), and checks this too. */
 bool fs_cache_outcome_stored(const char *outcome, bool replayed);
 
 #endif

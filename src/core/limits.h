@@ -441,6 +441,15 @@
  * dropped (FS_CACHE_ACCOUNT_TTL_S bounds them), not kept without bound. */
 #define FS_CACHE_BUMPS_PENDING_MAX 100000
 
+/* A replay entry (an Idempotency-Key's stored outcome) lives in Redis at
+ * most this long, and never longer than the idempotency TTL. It is written
+ * when the database replays the key (a client retried), which may be late
+ * in the key's retention: the database's record goes at its creation plus
+ * the TTL, so an entry written then could be served (for the same request
+ * only) up to this long after the database forgot the key. An hour covers
+ * a client's retries and bounds that overrun. */
+#define FS_CACHE_REPLAY_TTL_S 3600
+
 /* Accounts one invalidation script names (a group names at most two per
  * item). */
 #define FS_CACHE_BUMP_KEYS_MAX 256

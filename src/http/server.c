@@ -373,7 +373,8 @@ static fs_method_t method_of(struct evhttp_request *req)
     }
 }
 
-static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t res);
+static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t res,
+                     const fs_cache_replay_t *looked);
 
 /* A request waiting for its rate limits' check (src/ratelimit). */
 typedef struct {
@@ -381,6 +382,7 @@ typedef struct {
     struct evhttp_request *req;
     fs_api_result_t res;
     char param[64]; /* res.err.param may point at a buffer the next request reuses */
+    bool replay;    /* the check also reads the item's replay entry (src/cache) */
 } gate_t;
 
 static void on_gate(void *arg, const fs_rate_verdict_t *v)
@@ -404,10 +406,25 @@ static void on_gate(void *arg, const fs_rate_verdict_t *v)
             fs_metrics_add(FS_M_RATELIMIT_LIMITED, NULL, NULL, NULL, 1);
             send_error(req, FS_RATE_LIMITED, msg, NULL, false);
         }
+    } else if (g->replay) {
+        /* What the check's script read under the item's replay key. When it
+         * did not (Redis did not answer, the in-process limiter did, or the
+         * key is unknown and the store answers 401), the store answers:
+         * Redis is not asked again. */
+        fs_cache_replay_t looked = {0};
+        if (v != NULL && v->replay_looked) looked = (fs_cache_replay_t){v->replay, v->replay_len};
+        dispatch(g->w, req, g->res, &looked);
     } else {
-        dispatch(g->w, req, g->res);
+        dispatch(g->w, req, g->res, NULL);
     }
     free(g);
+}
+
+/* True when dispatch() hands this store item to the cache (src/cache). */
+static bool through_cache(const json_t *item)
+{
+    const char *op = json_string_value(json_object_get(item, "op"));
+    return op != NULL && strcmp(op, "receipt_get") != 0 && !fs_lock_admin_op(op);
 }
 
 /* Every /v1 request that carries a well-formed API key is counted against
@@ -428,7 +445,14 @@ static bool rate_limited(worker_t *w, struct evhttp_request *req, const char *pa
     char *addr = NULL;
     ev_uint16_t port = 0;
     evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &port);
-    fs_ratelimit_check(w->ratelimit, res->auth, addr, on_gate, g);
+    /* An item the cache would look up a replay for has it read by the same
+     * script: one round trip to Redis before the store. */
+    char *replay_key = NULL;
+    if (res->action == FS_API_STORE && through_cache(res->item))
+        replay_key = fs_cache_replay_key(w->cache, res->item);
+    g->replay = replay_key != NULL;
+    fs_ratelimit_check(w->ratelimit, res->auth, addr, replay_key, on_gate, g);
+    free(replay_key);
     return true;
 }
 
@@ -542,11 +566,14 @@ static void on_request(struct evhttp_request *req, void *arg)
     fs_api_route(&ar, &res);
     count_request(req, res.route_id);
     if (rate_limited(w, req, ar.path, &res)) return;
-    dispatch(w, req, res);
+    dispatch(w, req, res, NULL);
 }
 
-/* What fs_api_route() decided, once the rate limits let the request in. */
-static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t res)
+/* What fs_api_route() decided, once the rate limits let the request in.
+ * looked: the item's replay entry as the rate limit's script read it (see
+ * fs_cache_submit), or NULL when it was not asked to. */
+static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t res,
+                     const fs_cache_replay_t *looked)
 {
     switch (res.action) {
     case FS_API_REJECT:
@@ -599,7 +626,7 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
             const char *currency = json_string_value(json_object_get(res.item, "currency"));
             snprintf(cr->currency, sizeof(cr->currency), "%s", currency != NULL ? currency : "");
             cr->amount = json_integer_value(json_object_get(res.item, "amount"));
-            fs_cache_submit(w->cache, res.item, on_created, cr, false);
+            fs_cache_submit(w->cache, res.item, on_created, cr, false, looked);
             return;
         }
         if (strcmp(op, "receipt_get") == 0) {
@@ -616,15 +643,15 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
             return;
         }
         if (strcmp(op, "payment_cancel") == 0) {
-            fs_cache_submit(w->cache, res.item, on_canceled, req, false);
+            fs_cache_submit(w->cache, res.item, on_canceled, req, false, looked);
             return;
         }
         if (strcmp(op, "dead_replay") == 0) {
-            fs_cache_submit(w->cache, res.item, on_replayed, req, true);
+            fs_cache_submit(w->cache, res.item, on_replayed, req, true, looked);
             return;
         }
         bool list = strstr(op, "_list") != NULL;
-        fs_cache_submit(w->cache, res.item, on_result, req, list);
+        fs_cache_submit(w->cache, res.item, on_result, req, list, looked);
         return;
     }
     }

@@ -6,7 +6,8 @@
  * callback: the script in Redis (one round trip when the key's limits are
  * cached there), else the key's tenant from the store and the script again
  * with them (which caches them); when Redis does not answer, the in-process
- * limiter, with the key's limits from its own short cache or the store.
+ * limiter, with the key's limits from its own short cache or the store. The
+ * script also reads the request's replay entry when given its key.
  */
 #define _GNU_SOURCE
 #include "ratelimit.h"
@@ -71,9 +72,12 @@ void fs_gcra(const fs_rate_bucket_t *in, int64_t now_us, fs_rate_t rate, fs_rate
  * address's rate and burst; ARGV[3..6]: the key's rate, burst, tenant and
  * admin flag as read from PostgreSQL, or "" to read them from KEYS[1];
  * ARGV[7]: the cache's TTL in seconds. Answers {-1} when KEYS[1] is
- * missing, else {allowed, limit, remaining, reset_ms, retry_ms} of the
- * bucket with the least room, or of the one that refused. Redis's own clock
- * (TIME) is every process's clock. */
+ * missing, else {allowed, limit, remaining, reset_ms, retry_ms, tenant} of
+ * the bucket with the least room, or of the one that refused. Redis's own
+ * clock (TIME) is every process's clock. KEYS[4], when given, is the
+ * request's replay entry (src/cache): read when the request passes, and
+ * answered as a seventh element (nil when missing), so that the lookup
+ * costs no round trip of its own. */
 static const fs_redis_script_t gcra_script = {
     .name = "ratelimit",
     .source =
@@ -127,8 +131,10 @@ static const fs_redis_script_t gcra_script = {
         "  if not a.ok then store(a) end\n"
         "  if not k.ok and (a.ok or k.retry >= a.retry) then v = k else v = a end\n"
         "end\n"
-        "return {v.ok and 1 or 0, v.limit, v.remaining, math.ceil(v.reset / 1000),\n"
-        "        math.ceil(v.retry / 1000), tenant or ''}\n",
+        "local r = {v.ok and 1 or 0, v.limit, v.remaining, math.ceil(v.reset / 1000),\n"
+        "           math.ceil(v.retry / 1000), tenant or ''}\n"
+        "if KEYS[4] and v.ok then r[7] = redis.call('GET', KEYS[4]) end\n"
+        "return r\n",
 };
 
 /* --- the in-process limiter ------------------------------------------------ */
@@ -211,7 +217,7 @@ static void local_check(const char *key_hash, fs_rate_t key_rate, const char *ad
     snprintf(kname, sizeof(kname), "k:%s", key_hash);
     snprintf(aname, sizeof(aname), "a:%s", addr);
     int64_t now = (int64_t)fs_now_us();
-    fs_rate_verdict_t kv, av;
+    fs_rate_verdict_t kv = {0}, av = {0};
     fs_rate_bucket_t kb, ab;
     pthread_mutex_lock(&local_mu);
     bucket_t *a = local_find(aname, NULL);
@@ -239,6 +245,7 @@ typedef struct {
     void *arg;
     char hash[FS_AUTH_HASH_HEX_LEN + 1];
     char addr[64];
+    char *replay_key; /* read with the limits; NULL for none */
     bool have_rate; /* rate (and tenant, admin) read from the store */
     fs_rate_t rate;
     char tenant[FS_ID_LEN_MAX + 1];
@@ -251,6 +258,7 @@ static void finish(check_t *c, const fs_rate_verdict_t *v)
     fs_ratelimit_t *rl = c->rl;
     rl->pending--;
     c->cb(c->arg, v);
+    free(c->replay_key);
     free(c);
     if (rl->stopping && rl->pending == 0) free(rl);
 }
@@ -314,7 +322,7 @@ static void run_local(check_t *c)
 {
     if (!c->have_rate && local_rate(c->hash, &c->rate)) c->have_rate = true;
     if (!c->have_rate) return read_tenant(c, false);
-    fs_rate_verdict_t v;
+    fs_rate_verdict_t v = {0};
     local_check(c->hash, c->rate, c->addr, c->rl->config.addr, &v);
     snprintf(v.tenant, sizeof(v.tenant), "%s", c->tenant);
     finish(c, &v);
@@ -329,7 +337,11 @@ static void on_script(void *arg, fs_redis_status_t st, const redisReply *reply)
         redis_up();
         return read_tenant(c, true);
     }
-    bool ok = st == FS_REDIS_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 6
+    /* A seventh element, the replay entry, only when one was asked for and
+     * the request passed. */
+    size_t n = c->replay_key != NULL ? 7 : 6;
+    bool ok = st == FS_REDIS_OK && reply->type == REDIS_REPLY_ARRAY
+              && (reply->elements == 6 || reply->elements == n)
               && reply->element[5]->type == REDIS_REPLY_STRING;
     for (size_t i = 0; ok && i < 5; i++) ok = reply->element[i]->type == REDIS_REPLY_INTEGER;
     if (!ok) {
@@ -353,6 +365,14 @@ static void on_script(void *arg, fs_redis_status_t st, const redisReply *reply)
     if (!v.allowed && v.retry_after_s < 1) v.retry_after_s = 1;
     snprintf(v.tenant, sizeof(v.tenant), "%.*s", (int)reply->element[5]->len,
              reply->element[5]->str);
+    if (reply->elements == 7) {
+        const redisReply *e = reply->element[6];
+        v.replay_looked = true;
+        if (e->type == REDIS_REPLY_STRING) {
+            v.replay = e->str;
+            v.replay_len = e->len;
+        }
+    }
     finish(c, &v);
 }
 
@@ -371,13 +391,19 @@ static void run_script(check_t *c)
         snprintf(kburst, sizeof(kburst), "%d", c->rate.burst);
     }
     snprintf(ttl, sizeof(ttl), "%d", FS_RATELIMIT_AUTH_TTL_S);
+    if (c->replay_key != NULL) {
+        const char *argv[] = {kcache, kbucket, abucket, c->replay_key, aper, aburst, kper,
+                              kburst, c->tenant, c->admin ? "1" : "0", ttl};
+        fs_redis_eval(rl->redis, &gcra_script, on_script, c, 4, 11, argv, NULL);
+        return;
+    }
     const char *argv[] = {kcache, kbucket, abucket, aper, aburst, kper, kburst,
                           c->tenant, c->admin ? "1" : "0", ttl};
     fs_redis_eval(rl->redis, &gcra_script, on_script, c, 3, 10, argv, NULL);
 }
 
 void fs_ratelimit_check(fs_ratelimit_t *rl, const char *key_hash, const char *addr,
-                        fs_ratelimit_cb cb, void *arg)
+                        const char *replay_key, fs_ratelimit_cb cb, void *arg)
 {
     check_t *c = calloc(1, sizeof(*c));
     FS_ASSERT(c != NULL);
@@ -386,6 +412,10 @@ void fs_ratelimit_check(fs_ratelimit_t *rl, const char *key_hash, const char *ad
     c->arg = arg;
     snprintf(c->hash, sizeof(c->hash), "%s", key_hash);
     snprintf(c->addr, sizeof(c->addr), "%s", addr != NULL ? addr : "");
+    if (replay_key != NULL && rl->redis != NULL) {
+        c->replay_key = strdup(replay_key);
+        FS_ASSERT(c->replay_key != NULL);
+    }
     rl->pending++;
     if (rl->redis == NULL) return run_local(c);
     run_script(c);

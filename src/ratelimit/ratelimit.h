@@ -8,7 +8,9 @@
  * algorithm: one "theoretical arrival time" per bucket) in Redis, checked
  * and updated by one Lua script, run by its SHA (fs_redis_eval), so every
  * process and thread of FinSys shares them and concurrent requests are
- * counted exactly.
+ * counted exactly. The same script also reads, when asked, the request's
+ * replay entry (src/cache), so that a request makes one round trip to Redis
+ * before the store.
  *
  * A key's tenant and limits come from PostgreSQL (the `auth` op) and are
  * cached in Redis for FS_RATELIMIT_AUTH_TTL_S under fs:auth:<key hash>;
@@ -52,6 +54,13 @@ typedef struct {
      * store), for the access log; "" when not (the in-process limiter's
      * cached keys). Never used to decide anything. */
     char tenant[72];
+    /* When the check was given a replay key (fs_ratelimit_check) and Redis
+     * answered the request with room: replay_looked, and the value stored
+     * under that key (replay NULL when there is none), valid only during the
+     * callback. Not looked up when refused, or by the in-process limiter. */
+    bool replay_looked;
+    const char *replay;
+    size_t replay_len;
 } fs_rate_verdict_t;
 
 /* A bucket's state: its theoretical arrival time (GCRA's "TAT", in
@@ -93,9 +102,11 @@ void fs_ratelimit_free(fs_ratelimit_t *rl);
 typedef void (*fs_ratelimit_cb)(void *arg, const fs_rate_verdict_t *v);
 
 /* Checks and takes one request of the key (its hash, hex) from the address
- * (text, as evhttp gives it). */
+ * (text, as evhttp gives it). replay_key, when not NULL, is a Redis key read
+ * in the same round trip when the request passes (src/cache's replay entry
+ * of an Idempotency-Key): see fs_rate_verdict_t. */
 void fs_ratelimit_check(fs_ratelimit_t *rl, const char *key_hash, const char *addr,
-                        fs_ratelimit_cb cb, void *arg);
+                        const char *replay_key, fs_ratelimit_cb cb, void *arg);
 
 /* True when no check is waiting for Redis or the store. */
 bool fs_ratelimit_idle(const fs_ratelimit_t *rl);

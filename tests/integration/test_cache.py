@@ -136,12 +136,34 @@ def test_a_cached_account_is_served_until_it_changes_and_never_after():
     assert check_ledger() == []
 
 
+def _replay_entry(key):
+    """The Redis key of the replay entry of this Idempotency-Key, or ""."""
+    return _redis(MAIN_REDIS_PORT, "--scan", "--pattern", f"fs:idem:*:{key}")
+
+
 def test_a_replay_is_answered_from_redis_and_a_different_request_is_not():
     a = funded_account(1_000)
     b = new_account("USD")
     key = str(uuid.uuid4())
     first = pay(a, b, 100, idem=key)
     assert first.status == 201, first
+    # A first answer writes nothing to Redis: nobody has replayed it yet.
+    if MAIN_REDIS_PORT:
+        assert _replay_entry(key) == "", "the first answer was written to Redis"
+    # The first retry is answered by the database, which writes the entry
+    # (for at most an hour, FS_CACHE_REPLAY_TTL_S).
+    retry = pay(a, b, 100, idem=key)
+    assert retry.status == 201 and retry.headers.get("idempotent-replayed") == "true", retry
+    assert retry.json == first.json
+    if MAIN_REDIS_PORT:
+        entry = ""
+        deadline = time.monotonic() + 5  # the SET goes out after the answer
+        while entry == "":
+            assert time.monotonic() < deadline, "the database's replay was not written"
+            entry = _replay_entry(key)
+            time.sleep(0.02)
+        ttl = int(_redis(MAIN_REDIS_PORT, "ttl", entry))
+        assert 0 < ttl <= 3600, ttl
     # The database forgets the key: only Redis can still answer the replay
     # (the database would make a second payment).
     sql(f"DELETE FROM idempotency_keys WHERE key = '{key}'")
@@ -160,7 +182,7 @@ def test_a_replay_is_answered_from_redis_and_a_different_request_is_not():
     r = pay(a, b, 10, currency="EUR", idem=key3)
     assert r.status == 400, r
     if MAIN_REDIS_PORT:
-        assert _redis(MAIN_REDIS_PORT, "--scan", "--pattern", f"fs:idem:*:{key3}") == ""
+        assert _replay_entry(key3) == ""
     r = pay(a, b, 10, idem=key3)
     assert r.status == 201 and r.headers.get("idempotent-replayed") is None, r
     # A stored business error is replayed too.
