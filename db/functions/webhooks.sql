@@ -4,11 +4,12 @@
 --   fs_webhook_api(item, tenant)   the API's: webhook_endpoint_create, _get,
 --                                  _list and _delete, for the key's tenant
 --   fs_webhook_internal(item)      the notifier's (no API key): webhook_fanout,
---                                  webhook_claim, webhook_finish, webhook_sweep
+--                                  webhook_claim, webhook_finish (many results
+--                                  at once), webhook_sweep
 --
 -- Both return an outcome and a payload like fs_batch's items, and never raise
--- for a business reason. Delivery rows are locked one at a time (each op names
--- one), after everything fs_batch locked before them.
+-- for a business reason. Delivery rows are locked one at a time by a claim and
+-- set-wise by a finish, after everything fs_batch locked before them.
 
 -- An endpoint as the API shows it; the secret only when asked (at creation).
 CREATE OR REPLACE FUNCTION fs_webhook_endpoint_json(w webhook_endpoints, with_secret boolean)
@@ -98,7 +99,15 @@ $$;
 -- pending delivery for each live endpoint of the event's tenant that
 -- subscribed to its type (or to '*') and existed when the event happened.
 -- The cursor moves in this transaction, so a crash loses or repeats nothing.
-CREATE OR REPLACE FUNCTION fs_webhook_fanout(p_max int) RETURNS text
+--
+-- The first p_lease_max new deliveries (the notifier's free slots) are
+-- leased to the caller at once, as webhook_claim would (attempt 1, due again
+-- only after p_lease_ms), and come back with what their POST needs, so the
+-- happy path makes no other round trip before the POST; the rest come back
+-- as bare ids for the caller to publish (FS_NOTIFICATIONS). A lease that a
+-- crash leaves behind runs out and the sweeper publishes the delivery again.
+CREATE OR REPLACE FUNCTION fs_webhook_fanout(p_max int, p_lease_max int, p_lease_ms int)
+RETURNS text
 LANGUAGE plpgsql
 SET enable_seqscan = off
 AS $$
@@ -108,6 +117,7 @@ DECLARE
     e_type   text[];
     e_at     timestamptz[];
     ids      json;
+    leased   json;
 BEGIN
     SELECT coalesce(array_agg(e.seq ORDER BY e.txid, e.seq), '{}'),
            coalesce(array_agg(e.tenant_id ORDER BY e.txid, e.seq), '{}'),
@@ -115,19 +125,85 @@ BEGIN
            coalesce(array_agg(e.created_at ORDER BY e.txid, e.seq), '{}')
     INTO e_seq, e_tenant, e_type, e_at
     FROM fs_feed_take('webhooks', p_max) e;
+    IF cardinality(e_seq) = 0 THEN
+        RETURN '{"events":0,"deliveries":[],"leased":[]}';
+    END IF;
     WITH ins AS (
-        INSERT INTO webhook_deliveries (tenant_id, event_seq, endpoint_id)
-        SELECT ev.tenant_id, ev.seq, w.id
-        FROM unnest(e_seq, e_tenant, e_type, e_at) WITH ORDINALITY AS ev(seq, tenant_id, type, at, n)
-        JOIN webhook_endpoints w ON w.tenant_id = ev.tenant_id AND w.deleted_at IS NULL
-                                AND (ev.type = ANY (w.events) OR '*' = ANY (w.events))
-                                AND w.created_at <= ev.at
-        ORDER BY ev.n, w.seq
+        INSERT INTO webhook_deliveries (tenant_id, event_seq, endpoint_id, attempts,
+                                        next_attempt_at)
+        SELECT s.tenant_id, s.seq, s.endpoint_id,
+               CASE WHEN s.rn <= p_lease_max THEN 1 ELSE 0 END,
+               CASE WHEN s.rn <= p_lease_max
+                    THEN now() + make_interval(secs => p_lease_ms / 1000.0) ELSE now() END
+        FROM (SELECT ev.tenant_id, ev.seq, w.id AS endpoint_id,
+                     row_number() OVER (ORDER BY ev.n, w.seq) AS rn
+              FROM unnest(e_seq, e_tenant, e_type, e_at) WITH ORDINALITY
+                   AS ev(seq, tenant_id, type, at, n)
+              JOIN webhook_endpoints w ON w.tenant_id = ev.tenant_id AND w.deleted_at IS NULL
+                                      AND (ev.type = ANY (w.events) OR '*' = ANY (w.events))
+                                      AND w.created_at <= ev.at) s
+        ORDER BY s.rn
         ON CONFLICT DO NOTHING
-        RETURNING id)
-    SELECT json_agg(ins.id) INTO ids FROM ins;
+        RETURNING id, tenant_id, event_seq, endpoint_id, attempts)
+    SELECT json_agg(ins.id) FILTER (WHERE ins.attempts = 0),
+           json_agg(json_build_object('id', ins.id, 'url', w.url, 'secret', w.secret,
+                                      'event_id', ev.id, 'request_id', ev.request_id,
+                                      'event', fs_event_json(ev)::text))
+               FILTER (WHERE ins.attempts = 1)
+    INTO ids, leased
+    FROM ins
+    JOIN webhook_endpoints w ON w.id = ins.endpoint_id
+    JOIN events ev ON ev.tenant_id = ins.tenant_id AND ev.seq = ins.event_seq;
     RETURN json_build_object('events', cardinality(e_seq),
-                             'deliveries', coalesce(ids, '[]'::json))::text;
+                             'deliveries', coalesce(ids, '[]'::json),
+                             'leased', coalesce(leased, '[]'::json))::text;
+END
+$$;
+
+-- The attempts' results, many in one statement (op webhook_finish): arrays
+-- of delivery ids, the attempt each result is of, delivered (a 2xx), the
+-- HTTP status (0: none), the error and the back-off after the attempt. A
+-- failure is retried after its delay, unless that would be past the retry
+-- period since the delivery was made: then it is dead. A result whose
+-- delivery is no longer pending at that attempt (done, canceled, or taken by
+-- a later claim) changes nothing and reads 'stale'. Returns the statuses in
+-- the order given.
+CREATE OR REPLACE FUNCTION fs_webhook_finish(j jsonb) RETURNS text
+LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
+DECLARE
+    statuses json;
+BEGIN
+    WITH x AS (
+        SELECT x.*
+        FROM unnest(ARRAY(SELECT jsonb_array_elements_text(j->'ids')),
+                    ARRAY(SELECT jsonb_array_elements_text(j->'attempts')::int),
+                    ARRAY(SELECT jsonb_array_elements_text(j->'delivered')::boolean),
+                    ARRAY(SELECT jsonb_array_elements_text(j->'http_status')::int),
+                    ARRAY(SELECT jsonb_array_elements_text(j->'errors')),
+                    ARRAY(SELECT jsonb_array_elements_text(j->'delay_ms')::bigint))
+             WITH ORDINALITY AS x(id, attempt, ok, code, err, delay_ms, n)),
+    u AS (
+        UPDATE webhook_deliveries y
+        SET status = CASE WHEN x.ok THEN 'delivered'
+                          WHEN y.created_at + make_interval(secs => (j->>'retry_period_s')::int)
+                               <= now() + make_interval(secs => x.delay_ms / 1000.0)
+                          THEN 'dead'
+                          ELSE 'pending' END,
+            delivered_at = CASE WHEN x.ok THEN now() END,
+            next_attempt_at = CASE WHEN x.ok THEN y.next_attempt_at
+                                   ELSE now() + make_interval(secs => x.delay_ms / 1000.0) END,
+            updated_at = now(),
+            last_status = nullif(x.code, 0),
+            last_error = CASE WHEN x.ok THEN NULL ELSE x.err END
+        FROM x
+        WHERE y.seq = substr(x.id, 5)::bigint AND y.status = 'pending'
+          AND y.attempts = x.attempt
+        RETURNING x.n, y.status)
+    SELECT json_agg(coalesce(u.status, 'stale') ORDER BY x.n) INTO statuses
+    FROM x LEFT JOIN u ON u.n = x.n;
+    RETURN json_build_object('statuses', coalesce(statuses, '[]'::json))::text;
 END
 $$;
 
@@ -142,7 +218,13 @@ DECLARE
     data  json;
 BEGIN
     IF j->>'op' = 'webhook_fanout' THEN
-        o := 'ok'; p := fs_webhook_fanout((j->>'max')::int);
+        o := 'ok';
+        p := fs_webhook_fanout((j->>'max')::int, (j->>'lease_max')::int, (j->>'lease_ms')::int);
+        RETURN;
+    END IF;
+
+    IF j->>'op' = 'webhook_finish' THEN
+        o := 'ok'; p := fs_webhook_finish(j);
         RETURN;
     END IF;
 
@@ -186,9 +268,12 @@ BEGIN
             WHERE y.seq = d.seq;
             p := json_build_object('id', d.id, 'status', 'canceled')::text;
         ELSIF d.next_attempt_at > now() + make_interval(secs => (j->>'slack_ms')::int / 1000.0) THEN
-            -- Not due: another message for it is being worked on, or waits
-            -- for its back-off. This one is dropped.
-            p := json_build_object('id', d.id, 'status', 'pending', 'due', false)::text;
+            -- Not due: its attempt runs (a lease), or it waits for its
+            -- back-off. The message comes back when it is due: a failure the
+            -- fan-out's fast path met publishes its message at once.
+            p := json_build_object('id', d.id, 'status', 'pending', 'due', false,
+                                   'due_in_ms', ceil(extract(epoch FROM d.next_attempt_at - now())
+                                                     * 1000)::bigint)::text;
         ELSE
             SELECT * INTO ev FROM events y WHERE y.tenant_id = d.tenant_id AND y.seq = d.event_seq;
             UPDATE webhook_deliveries y
@@ -200,30 +285,6 @@ BEGIN
                                    'event_id', ev.id, 'request_id', ev.request_id,
                                    'event', fs_event_json(ev)::text)::text;
         END IF;
-
-    ELSIF j->>'op' = 'webhook_finish' THEN
-        -- The attempt's result. A failure is retried after delay_ms, unless
-        -- that would be past the retry period since the delivery was made:
-        -- then it is dead.
-        IF (j->>'delivered')::boolean THEN
-            UPDATE webhook_deliveries y
-            SET status = 'delivered', delivered_at = now(), updated_at = now(),
-                last_status = (j->>'http_status')::int, last_error = NULL
-            WHERE y.seq = d.seq RETURNING * INTO d;
-        ELSIF d.created_at + make_interval(secs => (j->>'retry_period_s')::int)
-              <= now() + make_interval(secs => (j->>'delay_ms')::bigint / 1000.0) THEN
-            UPDATE webhook_deliveries y
-            SET status = 'dead', updated_at = now(),
-                last_status = (j->>'http_status')::int, last_error = j->>'error'
-            WHERE y.seq = d.seq RETURNING * INTO d;
-        ELSE
-            UPDATE webhook_deliveries y
-            SET next_attempt_at = now() + make_interval(secs => (j->>'delay_ms')::bigint / 1000.0),
-                updated_at = now(), last_status = (j->>'http_status')::int,
-                last_error = j->>'error'
-            WHERE y.seq = d.seq RETURNING * INTO d;
-        END IF;
-        p := json_build_object('id', d.id, 'status', d.status, 'attempts', d.attempts)::text;
 
     ELSE
         RAISE EXCEPTION 'fs_webhook_internal: unknown op %', j->>'op';

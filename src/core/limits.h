@@ -289,10 +289,31 @@
  * room for the types to come. */
 #define FS_WEBHOOK_EVENTS_MAX 16
 
-/* Deliveries one worker has in flight (claimed, being POSTed, or being
- * recorded). Each holds a message unacknowledged and an outgoing connection;
- * a slow receiver uses its slot for up to FINSYS_WEBHOOK_TIMEOUT_MS. */
+/* Deliveries one worker has in flight (claimed or leased by the fan-out,
+ * waiting for a connection, being POSTed, or being recorded). Each holds its
+ * event (about 2 KB) and, when it came by message, that message
+ * unacknowledged; a slow receiver holds a slot for up to
+ * FINSYS_WEBHOOK_TIMEOUT_MS. */
 #define FS_NOTIFY_INFLIGHT_MAX 256
+
+/* Keep-alive connections one worker keeps to one receiver (IP and port):
+ * its deliveries beyond that wait in line, within their timeout. Enough to
+ * keep a receiver that answers in a millisecond busy at thousands of
+ * deliveries a second, few enough that a burst does not flood it (a
+ * receiver sees at most this many requests at once per worker). */
+#define FS_NOTIFY_HOST_CONNS 8
+
+/* A connection idle this long is closed (and a receiver left without any is
+ * forgotten): below the usual servers' keep-alive timeouts (Node.js 5 s,
+ * nginx 75 s), so that a receiver rarely closes one just as a delivery is
+ * sent on it. */
+#define FS_NOTIFY_CONN_IDLE_MS 2000
+
+/* Attempts' results are recorded together (op webhook_finish, one statement
+ * for all): at most this many, sent at most FS_NOTIFY_FINISH_WAIT_MS after
+ * the first (the delay before a delivery reads "delivered"). */
+#define FS_NOTIFY_FINISH_MAX 256
+#define FS_NOTIFY_FINISH_WAIT_MS 5
 
 /* The back-off doubles from FINSYS_WEBHOOK_BACKOFF_BASE_MS up to this: over
  * the default 24 hours an endpoint that stays down is tried about 30 times,
@@ -300,9 +321,12 @@
 #define FS_NOTIFY_BACKOFF_MAX_MS (3600 * 1000)
 
 /* The fan-out takes at most this many events a pass, and runs again at once
- * while it gets that many; otherwise every FS_NOTIFY_FANOUT_INTERVAL_MS
- * (the latency it adds to a webhook). */
+ * while it gets that many; FS_NOTIFY_FANOUT_BUSY_MS after a pass that got
+ * some (a pass is a transaction: this batches them under load, and is the
+ * latency it adds to a webhook then); otherwise every
+ * FS_NOTIFY_FANOUT_INTERVAL_MS (the latency it adds after a quiet spell). */
 #define FS_NOTIFY_FANOUT_MAX 500
+#define FS_NOTIFY_FANOUT_BUSY_MS 20
 #define FS_NOTIFY_FANOUT_INTERVAL_MS 200
 
 /* Deliveries one sweep publishes again; the next sweep takes the rest. */
@@ -312,8 +336,9 @@
  * the attempt (it is retried). */
 #define FS_NOTIFY_RESPONSE_BODY_MAX_BYTES (64 * 1024)
 
-/* A claim holds the delivery for the timeout plus this margin: a second
- * message for it arriving meanwhile is dropped. */
+/* A claim (or the fan-out's lease) holds the delivery for the timeout plus
+ * this margin: a second message for it arriving meanwhile is put back until
+ * then, and the attempt's own deadline (the timeout) ends before it. */
 #define FS_NOTIFY_LEASE_MARGIN_MS 5000
 
 /* A message that arrives this much before its delivery is due is still

@@ -1,15 +1,20 @@
 /*
  * notify.c: endpoint checks, signatures and the notifier (see notify.h).
  *
- * Ownership: a delivery job (one message) is made by the fetch thread, owned
- * by the loop from the moment it is handed over, and freed by job_done() once
- * its message is acknowledged or put back, or by the fetch thread after it
- * moved the message to the dead letters. While it POSTs, the job names its
- * connection (one per attempt). A connection cannot be freed inside its own
- * request's callback, and libevent's free-on-completion misses failed
- * connects, so the callback moves it to `spent`, which the reaper event
- * frees right after (and fs_notifier_free, what is left). `inflight` counts
- * jobs that exist.
+ * Ownership: a delivery job is made by the fetch thread (one message) or by
+ * the fan-out's answer (one delivery it leased, no message), owned by the
+ * loop from then on, and freed by job_done() once its message is
+ * acknowledged or put back (or, without one, its result recorded), or by the
+ * fetch thread after it moved it to the dead letters. `inflight` counts jobs
+ * that exist plus the slots a fan-out in flight reserved.
+ *
+ * Connections: each receiver (IP, port) has a pool of FS_NOTIFY_HOST_CONNS
+ * keep-alive evhttp connections, each carrying one attempt at a time; other
+ * attempts wait in the host's line. A connection lives across attempts
+ * (evhttp reconnects it when the receiver closed it) and is freed only
+ * outside its requests' callbacks (libevent forbids freeing it inside): by
+ * the idle timer, by an attempt's deadline timer (which drops the request
+ * without a callback), and at the end.
  */
 #define _GNU_SOURCE
 #include "notify.h"
@@ -170,17 +175,46 @@ void fs_notify_sign(const char *secret, long long timestamp, const char *body, s
 
 /* --- the notifier -------------------------------------------------------- */
 
-typedef struct job {
-    struct job *next;                /* in a hand-off list */
-    struct job *all_prev, *all_next; /* in the loop's list of live jobs */
+typedef struct job job_t;
+
+/* One keep-alive connection of a host's pool. evcon is made at its first
+ * use and lives across attempts (evhttp reconnects it when the receiver
+ * closed it); it is freed when idle for FS_NOTIFY_CONN_IDLE_MS, when an
+ * attempt on it runs out of time, and at the end, never inside one of its
+ * requests' callbacks. job: the attempt it carries, or NULL when free. */
+typedef struct {
+    struct evhttp_connection *evcon;
+    job_t *job;
+    int64_t idle_since_ms;
+} conn_t;
+
+/* The pool of one (address, port): at most FS_NOTIFY_HOST_CONNS attempts
+ * at once; the others wait in line. */
+typedef struct host {
+    struct host *next;
+    char addr[64];
+    int port;
+    conn_t conns[FS_NOTIFY_HOST_CONNS];
+    job_t *wait, *wait_tail;
+} host_t;
+
+struct job {
+    job_t *next;                /* in a hand-off list, a host's line or the finish batch */
+    job_t *all_prev, *all_next; /* in the loop's list of live jobs */
     fs_notifier_t *n;
-    fs_queue_msg_t *msg;
-    struct evhttp_connection *conn; /* while the POST runs */
+    fs_queue_msg_t *msg; /* NULL: leased by the fan-out, no message */
+    json_t *data;        /* the delivery: url, secret, event_id, request_id, event */
+    host_t *host;        /* while in a host's line or on one of its connections */
+    conn_t *conn;        /* while its POST runs */
+    struct event *deadline;
+    char *target;
     char id[FS_ID_LEN_MAX + 1];
     int attempts;
     int64_t delay_ms; /* the back-off after this attempt, if it fails */
+    int http_status;  /* the attempt's result: 0 for none */
+    char error[64];
     char dead_reason[128];
-} job_t;
+};
 
 struct fs_notifier {
     const fs_config_t *config;
@@ -192,15 +226,61 @@ struct fs_notifier {
     pthread_cond_t cv;
     job_t *incoming, *incoming_tail; /* fetched, not yet taken by the loop */
     job_t *dead, *dead_tail;         /* to move to the dead letters */
-    int inflight;
+    int inflight;                    /* jobs that exist, and slots a fan-out reserved */
     bool stopping;
 
-    job_t *all; /* loop thread only */
-    struct evhttp_connection **spent; /* loop thread only: connections to free */
-    size_t spent_count, spent_cap;
-    struct event *incoming_ev, *fanout_ev, *sweep_ev, *reap_ev;
+    /* loop thread only: */
+    job_t *all;
+    host_t *hosts;
+    int fanout_reserved; /* the slots of the fan-out in flight */
+    job_t *finishing, *finishing_tail; /* results waiting to be recorded */
+    int finishing_count;
+    struct event *incoming_ev, *fanout_ev, *sweep_ev, *finish_ev, *idle_ev;
     pthread_t fetcher;
 };
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void slots_release(fs_notifier_t *n, int count)
+{
+    pthread_mutex_lock(&n->mu);
+    n->inflight -= count;
+    pthread_cond_signal(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+}
+
+static job_t *job_new(fs_notifier_t *n, fs_queue_msg_t *msg, const char *id)
+{
+    job_t *job = calloc(1, sizeof(*job));
+    FS_ASSERT(job != NULL);
+    job->n = n;
+    job->msg = msg;
+    snprintf(job->id, sizeof(job->id), "%s", id);
+    return job;
+}
+
+static void job_free(job_t *job)
+{
+    fs_queue_msg_free(job->msg);
+    json_decref(job->data);
+    if (job->deadline != NULL) event_free(job->deadline);
+    free(job->target);
+    free(job);
+}
+
+static void job_track(job_t *job)
+{
+    fs_notifier_t *n = job->n;
+    job->all_prev = NULL;
+    job->all_next = n->all;
+    if (n->all != NULL) n->all->all_prev = job;
+    n->all = job;
+}
 
 static void job_forget(job_t *job)
 {
@@ -215,27 +295,30 @@ static void job_done(job_t *job)
 {
     fs_notifier_t *n = job->n;
     job_forget(job);
-    fs_queue_msg_free(job->msg);
-    free(job);
-    pthread_mutex_lock(&n->mu);
-    n->inflight--;
-    pthread_cond_signal(&n->cv);
-    pthread_mutex_unlock(&n->mu);
+    job_free(job);
+    slots_release(n, 1);
 }
 
 static void ack(job_t *job)
 {
-    if (fs_queue_msg_ack(job->msg) != FS_QUEUE_OK)
+    if (job->msg != NULL && fs_queue_msg_ack(job->msg) != FS_QUEUE_OK)
         fs_log(FS_LOG_WARN, "notify", "ack of %s failed; it will be redelivered", job->id);
     job_done(job);
 }
 
+/* Tries the delivery again after delay_ms: its message is put back; one the
+ * fan-out leased has none yet, so one is published now, and its claim puts
+ * it back until the delivery is due. If that fails, the sweeper will. */
 static void put_back(job_t *job, int64_t delay_ms, const char *why)
 {
     fs_log(FS_LOG_INFO, "notify", "delivery %s retried in %lld ms (attempt %d: %s)", job->id,
            (long long)delay_ms, job->attempts, why);
-    if (fs_queue_msg_nak(job->msg, delay_ms) != FS_QUEUE_OK)
-        fs_log(FS_LOG_WARN, "notify", "nak of %s failed; it will be redelivered", job->id);
+    if (job->msg != NULL) {
+        if (fs_queue_msg_nak(job->msg, delay_ms) != FS_QUEUE_OK)
+            fs_log(FS_LOG_WARN, "notify", "nak of %s failed; it will be redelivered", job->id);
+    } else if (fs_queue_publish_notification(job->n->queue, job->id) != FS_QUEUE_OK) {
+        fs_log(FS_LOG_WARN, "notify", "publishing %s failed; the sweeper will", job->id);
+    }
     job_done(job);
 }
 
@@ -267,116 +350,157 @@ static int64_t backoff_ms(int base_ms, int attempt)
     return d < FS_NOTIFY_BACKOFF_MAX_MS ? d : FS_NOTIFY_BACKOFF_MAX_MS;
 }
 
-/* --- step 3: record the result ----------------------------------------- */
+/* --- step 3: record the results, many at once ------------------------------ */
+
+typedef struct {
+    int count;
+    job_t *jobs[];
+} finish_batch_t;
 
 static void on_finished(void *arg, const fs_store_result_t *r)
 {
-    job_t *job = arg;
-    if (strcmp(r->outcome, "ok") != 0) return put_back(job, job->delay_ms, r->outcome);
-    json_t *p = json_loads(r->payload, 0, NULL);
-    const char *status = json_string_value(json_object_get(p, "status"));
-    if (status != NULL && strcmp(status, "pending") == 0) {
-        fs_metrics_add(FS_M_WEBHOOK_DELIVERIES, "failed", NULL, NULL, 1);
-        put_back(job, job->delay_ms, job->dead_reason);
-    } else if (status != NULL && strcmp(status, "dead") == 0) {
-        fs_metrics_add(FS_M_WEBHOOK_DELIVERIES, "dead", NULL, NULL, 1);
-        dead_letter(job);
-    } else {
-        if (status != NULL && strcmp(status, "delivered") == 0)
-            fs_metrics_add(FS_M_WEBHOOK_DELIVERIES, "delivered", NULL, NULL, 1);
-        if (status != NULL && strcmp(status, "delivered") == 0)
-            fs_log(FS_LOG_DEBUG, "notify", "delivery %s delivered", job->id);
-        ack(job);
+    finish_batch_t *b = arg;
+    json_t *p = strcmp(r->outcome, "ok") == 0 ? json_loads(r->payload, 0, NULL) : NULL;
+    json_t *statuses = json_object_get(p, "statuses");
+    if (p == NULL || json_array_size(statuses) != (size_t)b->count)
+        fs_log(FS_LOG_WARN, "notify", "recording %d results failed: %s", b->count, r->outcome);
+    for (int i = 0; i < b->count; i++) {
+        job_t *job = b->jobs[i];
+        const char *status = json_string_value(json_array_get(statuses, (size_t)i));
+        if (status == NULL) {
+            /* Unknown: a message comes again; a leased delivery waits for
+             * its lease to run out and the sweeper. */
+            if (job->msg != NULL) {
+                put_back(job, job->delay_ms, r->outcome);
+            } else {
+                job_done(job);
+            }
+        } else if (strcmp(status, "pending") == 0) {
+            fs_metrics_add(FS_M_WEBHOOK_DELIVERIES, "failed", NULL, NULL, 1);
+            put_back(job, job->delay_ms, job->dead_reason);
+        } else if (strcmp(status, "dead") == 0) {
+            fs_metrics_add(FS_M_WEBHOOK_DELIVERIES, "dead", NULL, NULL, 1);
+            dead_letter(job);
+        } else {
+            if (strcmp(status, "delivered") == 0)
+                fs_metrics_add(FS_M_WEBHOOK_DELIVERIES, "delivered", NULL, NULL, 1);
+            ack(job);
+        }
     }
     json_decref(p);
+    free(b);
 }
 
-static void finish(job_t *job, int http_status, const char *error)
+/* Sends the results gathered so far as one webhook_finish item. */
+static void finish_flush(fs_notifier_t *n)
 {
-    fs_notifier_t *n = job->n;
-    bool delivered = http_status >= 200 && http_status < 300;
-    json_t *item = json_pack("{s:s, s:s, s:b, s:i, s:I}", "op", "webhook_finish", "delivery",
-                             job->id, "delivered", delivered, "retry_period_s",
-                             n->config->webhook_retry_period_s, "delay_ms",
-                             (json_int_t)job->delay_ms);
-    json_object_set_new(item, "http_status",
-                        http_status > 0 ? json_integer(http_status) : json_null());
-    if (!delivered) {
-        snprintf(job->dead_reason, sizeof(job->dead_reason), "%d attempts; last: %s",
-                 job->attempts, error);
-        json_object_set_new(item, "error", json_string(error));
+    if (n->finishing_count == 0) return;
+    event_del(n->finish_ev);
+    finish_batch_t *b = malloc(sizeof(*b) + (size_t)n->finishing_count * sizeof(job_t *));
+    FS_ASSERT(b != NULL);
+    json_t *ids = json_array(), *attempts = json_array(), *delivered = json_array(),
+           *codes = json_array(), *errors = json_array(), *delays = json_array();
+    b->count = 0;
+    for (job_t *job = n->finishing; job != NULL; job = job->next) {
+        b->jobs[b->count++] = job;
+        json_array_append_new(ids, json_string(job->id));
+        json_array_append_new(attempts, json_integer(job->attempts));
+        json_array_append_new(delivered,
+                              json_boolean(job->http_status >= 200 && job->http_status < 300));
+        json_array_append_new(codes, json_integer(job->http_status));
+        json_array_append_new(errors, json_string(job->error));
+        json_array_append_new(delays, json_integer((json_int_t)job->delay_ms));
     }
-    fs_queue_msg_in_progress(job->msg); /* the ack wait starts again */
-    fs_store_submit(n->store, item, on_finished, job);
+    FS_ASSERT(b->count == n->finishing_count);
+    n->finishing = n->finishing_tail = NULL;
+    n->finishing_count = 0;
+    json_t *item = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:i}", "op", "webhook_finish",
+                             "ids", ids, "attempts", attempts, "delivered", delivered,
+                             "http_status", codes, "errors", errors, "delay_ms", delays,
+                             "retry_period_s", n->config->webhook_retry_period_s);
+    fs_store_submit(n->store, item, on_finished, b);
 }
 
-/* --- step 2: the POST ---------------------------------------------------- */
-
-static void reap(fs_notifier_t *n)
-{
-    for (size_t i = 0; i < n->spent_count; i++) evhttp_connection_free(n->spent[i]);
-    n->spent_count = 0;
-}
-
-static void on_reap(evutil_socket_t fd, short what, void *arg)
+static void on_finish_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    reap(arg);
+    finish_flush(arg);
 }
 
-static void on_response(struct evhttp_request *req, void *arg)
+/* The attempt's result joins the next webhook_finish: sent when it holds
+ * FS_NOTIFY_FINISH_MAX results or FS_NOTIFY_FINISH_WAIT_MS after its first.
+ * The job may be gone when this returns. */
+static void finish(job_t *job, int http_status, const char *error)
 {
-    job_t *job = arg;
     fs_notifier_t *n = job->n;
-    if (n->spent_count == n->spent_cap) {
-        n->spent_cap = n->spent_cap == 0 ? 64 : 2 * n->spent_cap;
-        n->spent = realloc(n->spent, n->spent_cap * sizeof(*n->spent));
-        FS_ASSERT(n->spent != NULL);
-    }
-    n->spent[n->spent_count++] = job->conn;
-    job->conn = NULL;
-    event_active(n->reap_ev, EV_TIMEOUT, 0);
-    int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
-    char why[64];
-    if (code == 0) {
-        snprintf(why, sizeof(why), "timeout or network error");
+    job->http_status = http_status;
+    snprintf(job->error, sizeof(job->error), "%s", http_status >= 200 && http_status < 300 ? ""
+                                                                                          : error);
+    if (job->error[0] != '\0')
+        snprintf(job->dead_reason, sizeof(job->dead_reason), "%d attempts; last: %s",
+                 job->attempts, error);
+    if (job->msg != NULL) fs_queue_msg_in_progress(job->msg); /* the ack wait starts again */
+    job->next = NULL;
+    if (n->finishing_tail != NULL) {
+        n->finishing_tail->next = job;
     } else {
-        snprintf(why, sizeof(why), "the endpoint answered %d", code);
+        n->finishing = job;
+        struct timeval tv = {0, FS_NOTIFY_FINISH_WAIT_MS * 1000};
+        event_add(n->finish_ev, &tv);
     }
-    finish(job, code, why);
+    n->finishing_tail = job;
+    if (++n->finishing_count >= FS_NOTIFY_FINISH_MAX) finish_flush(n);
 }
 
-static void post(job_t *job, const char *url, const char *secret, const char *event_id,
-                 const char *request_id, const char *body)
+/* --- step 2: the POST, on a host's keep-alive connections ------------------- */
+
+static host_t *host_get(fs_notifier_t *n, const char *addr, int port)
+{
+    for (host_t *h = n->hosts; h != NULL; h = h->next) {
+        if (h->port == port && strcmp(h->addr, addr) == 0) return h;
+    }
+    host_t *h = calloc(1, sizeof(*h));
+    FS_ASSERT(h != NULL);
+    snprintf(h->addr, sizeof(h->addr), "%s", addr);
+    h->port = port;
+    h->next = n->hosts;
+    n->hosts = h;
+    return h;
+}
+
+static void on_response(struct evhttp_request *req, void *arg);
+
+/* Starts the job's POST on conn (free). */
+static void send_on(job_t *job, conn_t *conn)
 {
     fs_notifier_t *n = job->n;
-    char host[64], target[FS_WEBHOOK_URL_LEN_MAX + 1];
-    int port = 0;
-    fs_error_t err;
-    if (!url_parse(url, host, sizeof(host), &port, target, sizeof(target), &err))
-        return finish(job, 0, "invalid url"); /* checked at creation: cannot happen */
-
+    host_t *host = job->host;
+    if (conn->evcon == NULL) {
+        conn->evcon = evhttp_connection_base_new(n->base, NULL, host->addr, (uint16_t)host->port);
+        FS_ASSERT(conn->evcon != NULL);
+        struct timeval tv = {n->config->webhook_timeout_ms / 1000,
+                             (n->config->webhook_timeout_ms % 1000) * 1000};
+        evhttp_connection_set_timeout_tv(conn->evcon, &tv);
+        evhttp_connection_set_retries(conn->evcon, 0);
+        evhttp_connection_set_max_body_size(conn->evcon, FS_NOTIFY_RESPONSE_BODY_MAX_BYTES);
+    }
+    const char *secret = json_string_value(json_object_get(job->data, "secret"));
+    const char *event_id = json_string_value(json_object_get(job->data, "event_id"));
+    const char *request_id = json_string_value(json_object_get(job->data, "request_id"));
+    const char *body = json_string_value(json_object_get(job->data, "event"));
     char signature[FS_NOTIFY_SIGNATURE_BUF_LEN], attempt[16], host_header[80];
     size_t len = strlen(body);
     fs_notify_sign(secret, (long long)time(NULL), body, len, signature);
     snprintf(attempt, sizeof(attempt), "%d", job->attempts);
-    snprintf(host_header, sizeof(host_header), strchr(host, ':') != NULL ? "[%s]:%d" : "%s:%d",
-             host, port);
+    snprintf(host_header, sizeof(host_header),
+             strchr(host->addr, ':') != NULL ? "[%s]:%d" : "%s:%d", host->addr, host->port);
 
-    job->conn = evhttp_connection_base_new(n->base, NULL, host, (uint16_t)port);
-    FS_ASSERT(job->conn != NULL);
-    struct timeval tv = {n->config->webhook_timeout_ms / 1000,
-                         (n->config->webhook_timeout_ms % 1000) * 1000};
-    evhttp_connection_set_timeout_tv(job->conn, &tv);
-    evhttp_connection_set_retries(job->conn, 0);
-    evhttp_connection_set_max_body_size(job->conn, FS_NOTIFY_RESPONSE_BODY_MAX_BYTES);
     struct evhttp_request *req = evhttp_request_new(on_response, job);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Host", host_header);
     evhttp_add_header(h, "Content-Type", "application/json");
     evhttp_add_header(h, "User-Agent", "FinSys-Webhooks/1");
-    evhttp_add_header(h, "Connection", "close");
     evhttp_add_header(h, FS_NOTIFY_HEADER_SIGNATURE, signature);
     evhttp_add_header(h, FS_NOTIFY_HEADER_EVENT_ID, event_id);
     /* The API request behind the event, so that a receiver's logs and ours
@@ -386,15 +510,144 @@ static void post(job_t *job, const char *url, const char *secret, const char *ev
     evhttp_add_header(h, FS_NOTIFY_HEADER_DELIVERY_ID, job->id);
     evhttp_add_header(h, FS_NOTIFY_HEADER_ATTEMPT, attempt);
     evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
-    if (evhttp_make_request(job->conn, req, EVHTTP_REQ_POST, target) != 0) {
-        /* Its callback is not called, and the request is freed. */
-        evhttp_connection_free(job->conn);
+    conn->job = job;
+    job->conn = conn;
+    if (evhttp_make_request(conn->evcon, req, EVHTTP_REQ_POST, job->target) != 0) {
+        /* Its callback is not called, and the request is freed. The
+         * connection stays (this may run in another of its requests'
+         * callbacks); its next request connects again. */
+        conn->job = NULL;
+        conn->idle_since_ms = now_ms();
         job->conn = NULL;
-        return finish(job, 0, "cannot send the request");
+        job->host = NULL;
+        event_del(job->deadline);
+        finish(job, 0, "cannot send the request");
     }
 }
 
-/* --- step 1: claim -------------------------------------------------------- */
+/* Starts the host's waiting jobs on its free connections. */
+static void host_pump(host_t *host)
+{
+    for (int i = 0; i < FS_NOTIFY_HOST_CONNS && host->wait != NULL; i++) {
+        conn_t *conn = &host->conns[i];
+        if (conn->job != NULL) continue;
+        job_t *job = host->wait;
+        host->wait = job->next;
+        if (host->wait == NULL) host->wait_tail = NULL;
+        job->next = NULL;
+        send_on(job, conn);
+    }
+}
+
+static void on_response(struct evhttp_request *req, void *arg)
+{
+    job_t *job = arg;
+    host_t *host = job->host;
+    job->conn->job = NULL;
+    job->conn->idle_since_ms = now_ms();
+    job->conn = NULL;
+    job->host = NULL;
+    event_del(job->deadline);
+    int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
+    char why[64];
+    if (code == 0) {
+        snprintf(why, sizeof(why), "timeout or network error");
+    } else {
+        snprintf(why, sizeof(why), "the endpoint answered %d", code);
+    }
+    finish(job, code, why);
+    /* The connection is idle again (evhttp reconnects it if the receiver
+     * closed it): the next in line may take it. */
+    host_pump(host);
+}
+
+/* The attempt's whole time, waiting in line included, is up. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    job_t *job = arg;
+    host_t *host = job->host;
+    (void)fd;
+    (void)what;
+    if (job->conn != NULL) {
+        /* Not inside one of its callbacks: freeing it drops the request
+         * without calling back. */
+        evhttp_connection_free(job->conn->evcon);
+        job->conn->evcon = NULL;
+        job->conn->job = NULL;
+        job->conn = NULL;
+    } else {
+        job_t **p = &host->wait;
+        while (*p != job) p = &(*p)->next;
+        *p = job->next;
+        host->wait_tail = NULL;
+        for (job_t *j = host->wait; j != NULL; j = j->next) host->wait_tail = j;
+    }
+    job->host = NULL;
+    finish(job, 0, "timeout or network error");
+    host_pump(host);
+}
+
+/* Queues the job's attempt (its data, attempts and delay set) on its host,
+ * within FINSYS_WEBHOOK_TIMEOUT_MS from now. */
+static void post(job_t *job)
+{
+    fs_notifier_t *n = job->n;
+    const char *url = json_string_value(json_object_get(job->data, "url"));
+    char addr[64], target[FS_WEBHOOK_URL_LEN_MAX + 1];
+    int port = 0;
+    fs_error_t err;
+    if (url == NULL || !url_parse(url, addr, sizeof(addr), &port, target, sizeof(target), &err))
+        return finish(job, 0, "invalid url"); /* checked at creation: cannot happen */
+    job->target = strdup(target);
+    FS_ASSERT(job->target != NULL);
+    if (job->deadline == NULL) job->deadline = evtimer_new(n->base, on_deadline, job);
+    FS_ASSERT(job->deadline != NULL);
+    struct timeval tv = {n->config->webhook_timeout_ms / 1000,
+                         (n->config->webhook_timeout_ms % 1000) * 1000};
+    evtimer_add(job->deadline, &tv);
+    host_t *host = host_get(n, addr, port);
+    job->host = host;
+    job->next = NULL;
+    if (host->wait_tail != NULL) {
+        host->wait_tail->next = job;
+    } else {
+        host->wait = job;
+    }
+    host->wait_tail = job;
+    host_pump(host);
+}
+
+/* Closes connections idle for FS_NOTIFY_CONN_IDLE_MS, and forgets hosts
+ * left with none. */
+static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
+{
+    fs_notifier_t *n = arg;
+    (void)fd;
+    (void)what;
+    int64_t now = now_ms();
+    host_t **p = &n->hosts;
+    while (*p != NULL) {
+        host_t *host = *p;
+        bool used = host->wait != NULL;
+        for (int i = 0; i < FS_NOTIFY_HOST_CONNS; i++) {
+            conn_t *conn = &host->conns[i];
+            if (conn->evcon != NULL && conn->job == NULL
+                && now - conn->idle_since_ms >= FS_NOTIFY_CONN_IDLE_MS) {
+                evhttp_connection_free(conn->evcon);
+                conn->evcon = NULL;
+            }
+            used = used || conn->evcon != NULL;
+        }
+        if (used) {
+            p = &host->next;
+        } else {
+            *p = host->next;
+            free(host);
+        }
+    }
+}
+
+/* --- step 1: claim (a delivery that came by message) ----------------------- */
 
 static void on_claimed(void *arg, const fs_store_result_t *r)
 {
@@ -408,24 +661,28 @@ static void on_claimed(void *arg, const fs_store_result_t *r)
         return put_back(job, n->config->webhook_backoff_base_ms, r->outcome);
     json_t *p = json_loads(r->payload, 0, NULL);
     const char *status = json_string_value(json_object_get(p, "status"));
-    const char *url = json_string_value(json_object_get(p, "url"));
-    const char *secret = json_string_value(json_object_get(p, "secret"));
-    const char *event_id = json_string_value(json_object_get(p, "event_id"));
-    const char *request_id = json_string_value(json_object_get(p, "request_id"));
-    const char *event = json_string_value(json_object_get(p, "event"));
-    if (status == NULL || strcmp(status, "pending") != 0
-        || !json_is_true(json_object_get(p, "due"))) {
-        /* Done, canceled, or a second message for a delivery held or waiting
-         * for its back-off: only acknowledged. */
+    if (status == NULL || strcmp(status, "pending") != 0) {
+        /* Done or canceled: only acknowledged. */
         ack(job);
-    } else if (url == NULL || secret == NULL || event_id == NULL || event == NULL) {
-        job->attempts = (int)json_integer_value(json_object_get(p, "attempts"));
-        job->delay_ms = backoff_ms(n->config->webhook_backoff_base_ms, job->attempts);
-        finish(job, 0, "the delivery's event is missing");
+    } else if (!json_is_true(json_object_get(p, "due"))) {
+        /* Its attempt runs or it waits for its back-off: the message comes
+         * back when it is due (and, if that attempt took it, goes). */
+        json_int_t in_ms = json_integer_value(json_object_get(p, "due_in_ms"));
+        if (fs_queue_msg_nak(job->msg, in_ms > 0 ? in_ms : 0) != FS_QUEUE_OK)
+            fs_log(FS_LOG_WARN, "notify", "nak of %s failed; it will be redelivered", job->id);
+        job_done(job);
     } else {
         job->attempts = (int)json_integer_value(json_object_get(p, "attempts"));
         job->delay_ms = backoff_ms(n->config->webhook_backoff_base_ms, job->attempts);
-        post(job, url, secret, event_id, request_id, event);
+        if (json_string_value(json_object_get(p, "url")) == NULL
+            || json_string_value(json_object_get(p, "secret")) == NULL
+            || json_string_value(json_object_get(p, "event_id")) == NULL
+            || json_string_value(json_object_get(p, "event")) == NULL) {
+            finish(job, 0, "the delivery's event is missing");
+        } else {
+            job->data = json_incref(p);
+            post(job);
+        }
     }
     json_decref(p);
 }
@@ -433,15 +690,18 @@ static void on_claimed(void *arg, const fs_store_result_t *r)
 static void start(job_t *job)
 {
     fs_notifier_t *n = job->n;
-    job->all_prev = NULL;
-    job->all_next = n->all;
-    if (n->all != NULL) n->all->all_prev = job;
-    n->all = job;
+    job_track(job);
+    /* The slack is for a message the broker held for its back-off, whose
+     * timer and PostgreSQL's clock differ a little. A message delivered for
+     * the first time was not held: one published for a failed leased
+     * delivery arrives long before its back-off ends and must wait all of
+     * it, as the documented schedule says. */
+    int slack_ms = fs_queue_msg_deliveries(job->msg) > 1 ? FS_NOTIFY_DUE_SLACK_MS : 0;
     fs_store_submit(n->store,
                     json_pack("{s:s, s:s, s:i, s:i}", "op", "webhook_claim", "delivery", job->id,
                               "lease_ms",
                               n->config->webhook_timeout_ms + FS_NOTIFY_LEASE_MARGIN_MS,
-                              "slack_ms", FS_NOTIFY_DUE_SLACK_MS),
+                              "slack_ms", slack_ms),
                     on_claimed, job);
 }
 
@@ -471,11 +731,14 @@ static void dead_letter_all(fs_notifier_t *n)
         n->dead = job->next;
         if (n->dead == NULL) n->dead_tail = NULL;
         pthread_mutex_unlock(&n->mu);
-        if (fs_queue_msg_dead_letter(job->msg, job->dead_reason) != FS_QUEUE_OK)
-            fs_log(FS_LOG_ERROR, "notify", "dead-lettering %s failed; it will be redelivered",
-                   job->id);
-        fs_queue_msg_free(job->msg);
-        free(job);
+        fs_queue_status_t st =
+            job->msg != NULL ? fs_queue_msg_dead_letter(job->msg, job->dead_reason)
+                             : fs_queue_dead_letter_notification(n->queue, job->id,
+                                                                 job->dead_reason);
+        if (st != FS_QUEUE_OK)
+            fs_log(FS_LOG_ERROR, "notify", "dead-lettering %s failed%s", job->id,
+                   job->msg != NULL ? "; it will be redelivered" : "");
+        job_free(job);
         pthread_mutex_lock(&n->mu);
         n->inflight--;
     }
@@ -486,11 +749,7 @@ static job_t *jobs_of(fs_notifier_t *n, fs_queue_msg_t **msgs, int count, job_t 
     job_t *head = NULL;
     *tail = NULL;
     for (int i = 0; i < count; i++) {
-        job_t *job = calloc(1, sizeof(*job));
-        FS_ASSERT(job != NULL);
-        job->n = n;
-        job->msg = msgs[i];
-        snprintf(job->id, sizeof(job->id), "%s", fs_queue_msg_id(msgs[i]));
+        job_t *job = job_new(n, msgs[i], fs_queue_msg_id(msgs[i]));
         if (*tail != NULL) {
             (*tail)->next = job;
         } else {
@@ -564,23 +823,47 @@ static void fanout_again(fs_notifier_t *n, int after_ms)
     event_add(n->fanout_ev, &tv);
 }
 
+/* A fan-out's answer: its leased deliveries are POSTed at once (their slots
+ * were reserved before it was sent), the others published. */
 static void on_fanned_out(void *arg, const fs_store_result_t *r)
 {
     fs_notifier_t *n = arg;
+    int reserved = n->fanout_reserved;
+    n->fanout_reserved = 0;
     if (strcmp(r->outcome, "ok") != 0) {
         fs_log(FS_LOG_WARN, "notify", "fan-out failed: %s", r->outcome);
+        slots_release(n, reserved);
         return fanout_again(n, FS_NOTIFY_FANOUT_INTERVAL_MS);
     }
     json_t *p = json_loads(r->payload, 0, NULL);
+    json_t *leased = json_object_get(p, "leased");
+    size_t i;
+    json_t *d;
+    int started = 0;
+    json_array_foreach(leased, i, d) {
+        if (started == reserved) break; /* cannot happen: lease_max was reserved */
+        const char *id = json_string_value(json_object_get(d, "id"));
+        if (id == NULL) continue;
+        job_t *job = job_new(n, NULL, id);
+        job->attempts = 1;
+        job->delay_ms = backoff_ms(n->config->webhook_backoff_base_ms, 1);
+        job->data = json_incref(d);
+        job_track(job);
+        started++;
+        post(job);
+    }
+    slots_release(n, reserved - started);
     json_t *ids = json_object_get(p, "deliveries");
     int published = publish_all(n, ids);
-    if (json_array_size(ids) > 0)
-        fs_log(FS_LOG_DEBUG, "notify", "fan-out: %zu deliveries (%d published)",
-               json_array_size(ids), published);
+    if (started > 0 || json_array_size(ids) > 0)
+        fs_log(FS_LOG_DEBUG, "notify", "fan-out: %d deliveries started, %zu published (%d ok)",
+               started, json_array_size(ids), published);
     /* Deliveries whose publish failed wait for the sweeper. */
-    bool more = json_integer_value(json_object_get(p, "events")) >= FS_NOTIFY_FANOUT_MAX;
+    json_int_t events = json_integer_value(json_object_get(p, "events"));
     json_decref(p);
-    fanout_again(n, more ? 0 : FS_NOTIFY_FANOUT_INTERVAL_MS);
+    fanout_again(n, events >= FS_NOTIFY_FANOUT_MAX ? 0
+                    : events > 0                   ? FS_NOTIFY_FANOUT_BUSY_MS
+                                                   : FS_NOTIFY_FANOUT_INTERVAL_MS);
 }
 
 static void on_fanout_timer(evutil_socket_t fd, short what, void *arg)
@@ -588,9 +871,17 @@ static void on_fanout_timer(evutil_socket_t fd, short what, void *arg)
     fs_notifier_t *n = arg;
     (void)fd;
     (void)what;
+    /* The free slots are reserved for the deliveries it leases to us. */
+    pthread_mutex_lock(&n->mu);
+    int room = FS_NOTIFY_INFLIGHT_MAX - n->inflight;
+    if (room > 0) n->inflight += room;
+    pthread_mutex_unlock(&n->mu);
+    if (room <= 0) return fanout_again(n, FS_NOTIFY_FANOUT_BUSY_MS);
+    n->fanout_reserved = room;
     fs_store_submit_alone(n->store,
-                          json_pack("{s:s, s:i}", "op", "webhook_fanout", "max",
-                                    FS_NOTIFY_FANOUT_MAX),
+                          json_pack("{s:s, s:i, s:i, s:i}", "op", "webhook_fanout", "max",
+                                    FS_NOTIFY_FANOUT_MAX, "lease_max", room, "lease_ms",
+                                    n->config->webhook_timeout_ms + FS_NOTIFY_LEASE_MARGIN_MS),
                           on_fanned_out, n);
 }
 
@@ -635,24 +926,28 @@ fs_notifier_t *fs_notifier_new(const fs_config_t *config, struct event_base *bas
     n->incoming_ev = event_new(base, -1, 0, on_incoming, n);
     n->fanout_ev = event_new(base, -1, 0, on_fanout_timer, n);
     n->sweep_ev = event_new(base, -1, EV_PERSIST, on_sweep_timer, n);
-    n->reap_ev = event_new(base, -1, 0, on_reap, n);
+    n->finish_ev = event_new(base, -1, 0, on_finish_timer, n);
+    n->idle_ev = event_new(base, -1, EV_PERSIST, on_idle_timer, n);
     FS_ASSERT(n->incoming_ev != NULL && n->fanout_ev != NULL && n->sweep_ev != NULL
-              && n->reap_ev != NULL);
+              && n->finish_ev != NULL && n->idle_ev != NULL);
     fanout_again(n, 0);
     struct timeval every = {config->sweep_interval_s, 0};
     event_add(n->sweep_ev, &every);
+    struct timeval idle = {FS_NOTIFY_CONN_IDLE_MS / 2000, (FS_NOTIFY_CONN_IDLE_MS / 2 % 1000) * 1000};
+    event_add(n->idle_ev, &idle);
     pthread_create(&n->fetcher, NULL, fetch_main, n);
-    fs_log(FS_LOG_INFO, "notify", "delivering webhooks, %d at once, timeout %d ms",
-           FS_NOTIFY_INFLIGHT_MAX, config->webhook_timeout_ms);
+    fs_log(FS_LOG_INFO, "notify",
+           "delivering webhooks, %d at once, %d connections per receiver, timeout %d ms",
+           FS_NOTIFY_INFLIGHT_MAX, FS_NOTIFY_HOST_CONNS, config->webhook_timeout_ms);
     return n;
 }
 
+/* At the end: the message goes back at once for another worker; a leased
+ * delivery's lease runs out and the sweeper publishes it. */
 static void put_back_now(job_t *job)
 {
-    if (job->conn != NULL) evhttp_connection_free(job->conn); /* no callback */
-    fs_queue_msg_nak(job->msg, 0);
-    fs_queue_msg_free(job->msg);
-    free(job);
+    if (job->msg != NULL) fs_queue_msg_nak(job->msg, 0);
+    job_free(job);
 }
 
 void fs_notifier_free(fs_notifier_t *n)
@@ -664,6 +959,16 @@ void fs_notifier_free(fs_notifier_t *n)
     pthread_mutex_unlock(&n->mu);
     pthread_join(n->fetcher, NULL);
 
+    /* The connections first: freeing one drops its request without calling
+     * back. */
+    while (n->hosts != NULL) {
+        host_t *host = n->hosts;
+        n->hosts = host->next;
+        for (int i = 0; i < FS_NOTIFY_HOST_CONNS; i++) {
+            if (host->conns[i].evcon != NULL) evhttp_connection_free(host->conns[i].evcon);
+        }
+        free(host);
+    }
     /* What is left is put back at once for another worker. */
     pthread_mutex_lock(&n->mu);
     job_t *list = n->incoming;
@@ -683,9 +988,8 @@ void fs_notifier_free(fs_notifier_t *n)
     event_free(n->incoming_ev);
     event_free(n->fanout_ev);
     event_free(n->sweep_ev);
-    reap(n);
-    free(n->spent);
-    event_free(n->reap_ev);
+    event_free(n->finish_ev);
+    event_free(n->idle_ev);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     free(n);

@@ -9,23 +9,28 @@
  *
  * - The notifier, run by `finsys worker` on its event loop. A fan-out timer
  *   turns new events into delivery rows (op webhook_fanout: the feed
- *   'webhooks', one row per subscribed endpoint, in one transaction) and
- *   publishes each row's id on FS_NOTIFICATIONS; a fetch thread pulls those
- *   messages (consumer "notifier") and hands them to the loop, which for each:
- *     1. claims the delivery (webhook_claim: its URL, secret, event and
- *        attempt number; a delivery not due, done or of a deleted endpoint
- *        is only acknowledged);
- *     2. POSTs the event JSON with evhttp, signed (FinSys-Signature:
+ *   'webhooks', one row per subscribed endpoint, in one transaction). The
+ *   rows that fit in the free slots are leased to this worker in that same
+ *   transaction and come back with their URL, secret and event, and:
+ *     1. each is POSTed at once with evhttp, signed (FinSys-Signature:
  *        t=<unix time>,v1=<hex HMAC-SHA256 of "t.body" keyed by the secret>),
- *        within FINSYS_WEBHOOK_TIMEOUT_MS;
- *     3. records the result (webhook_finish) and acknowledges on a 2xx; puts
- *        the message back after FINSYS_WEBHOOK_BACKOFF_BASE_MS doubling per
- *        attempt (at most FS_NOTIFY_BACKOFF_MAX_MS) otherwise; and once the
- *        next attempt would fall past FINSYS_WEBHOOK_RETRY_PERIOD_S after the
- *        delivery was made, PostgreSQL marks it dead and the message goes to
- *        FS_NOTIFICATIONS_DEAD.
+ *        on a keep-alive connection of its receiver's small pool, within
+ *        FINSYS_WEBHOOK_TIMEOUT_MS (waiting for a connection included);
+ *     2. the results are recorded many at once (webhook_finish, one
+ *        statement); a failure is retried after FINSYS_WEBHOOK_BACKOFF_BASE_MS
+ *        doubling per attempt (at most FS_NOTIFY_BACKOFF_MAX_MS): a message
+ *        is published for it on FS_NOTIFICATIONS and comes back when due.
+ *   The other rows (over the free slots) are published at once. A fetch
+ *   thread pulls those messages (consumer "notifier"); the loop claims each
+ *   (webhook_claim: its URL, secret, event and attempt number; one not due
+ *   is put back until it is, one done or of a deleted endpoint only
+ *   acknowledged), POSTs it as above, and acknowledges it or puts it back
+ *   with its back-off. Once the next attempt would fall past
+ *   FINSYS_WEBHOOK_RETRY_PERIOD_S after the delivery was made, PostgreSQL
+ *   marks it dead and it goes to FS_NOTIFICATIONS_DEAD.
  *   A sweeper publishes again the deliveries due for FINSYS_SWEEP_AFTER_S and
- *   not attempted (the broker may lose messages; PostgreSQL is the truth).
+ *   not attempted (the broker may lose messages, a worker may die holding
+ *   leases; PostgreSQL is the truth).
  *
  * Delivery is at least once: a receiver may see an event twice (it has the
  * same FinSys-Event-Id) and out of order (the per-account "sequence" tells).

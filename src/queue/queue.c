@@ -696,6 +696,48 @@ fs_queue_status_t fs_queue_msg_dead_letter(fs_queue_msg_t *m, const char *reason
     return status_of(s);
 }
 
+fs_queue_status_t fs_queue_dead_letter_notification(fs_queue_t *q, const char *delivery_id,
+                                                    const char *reason)
+{
+    FS_ASSERT(q != NULL && reason != NULL);
+    const lane_t *lane = &lanes[LANE_NOTIFICATIONS];
+    if (!ref_valid(delivery_id, FS_ID_LEN_MAX)) return FS_QUEUE_INVALID;
+    char body[2 * FS_ID_LEN_MAX + 64];
+    size_t n = (size_t)snprintf(body, sizeof(body), "{\"%s\":", lane->id_field);
+    n = json_append_string(body, sizeof(body), n, delivery_id);
+    n += (size_t)snprintf(body + n, sizeof(body) - n, ",\"request_id\":\"\"}");
+    FS_ASSERT(n < sizeof(body));
+    natsMsg *dead = NULL;
+    natsStatus s = natsMsg_Create(&dead, lane->dead_subject, NULL, body, (int)n);
+    char text[FS_QUEUE_REASON_LEN_MAX + 1], msg_id[FS_ID_LEN_MAX + 32];
+    snprintf(text, sizeof(text), "%s", reason);
+    for (char *c = text; *c != '\0'; c++) {
+        if (*c < ' ' || *c > '~') *c = ' ';
+    }
+    if (s == NATS_OK) s = natsMsgHeader_Set(dead, FS_QUEUE_HEADER_DEAD_REASON, text);
+    if (s == NATS_OK) s = natsMsgHeader_Set(dead, FS_QUEUE_HEADER_DEAD_DELIVERIES, "0");
+    if (s == NATS_OK) s = natsMsgHeader_Set(dead, FS_QUEUE_HEADER_DEAD_SEQUENCE, "0");
+    if (s == NATS_OK) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        snprintf(msg_id, sizeof(msg_id), "%s.0", delivery_id);
+        po.MsgId = msg_id;
+        po.ExpectStream = lane->dead_stream;
+        jsErrCode code = 0;
+        s = js_PublishMsg(NULL, q->js, dead, &po, &code);
+        if (s != NATS_OK)
+            fs_log(FS_LOG_ERROR, "queue", "dead-lettering %s failed: %s (%d)", delivery_id,
+                   natsStatus_GetText(s), (int)code);
+    }
+    natsMsg_Destroy(dead);
+    if (s == NATS_OK) {
+        atomic_fetch_add(&q->dead_lettered, 1);
+        fs_metrics_add(FS_M_QUEUE_DEAD_LETTERS, lane->dead_stream, NULL, NULL, 1);
+        fs_log(FS_LOG_WARN, "queue", "delivery %s dead-lettered: %s", delivery_id, text);
+    }
+    return status_of(s);
+}
+
 void fs_queue_msg_free(fs_queue_msg_t *m)
 {
     if (m == NULL) return;

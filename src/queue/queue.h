@@ -214,6 +214,14 @@ fs_queue_status_t fs_queue_msg_in_progress(fs_queue_msg_t *m);
  * and the message will come again. Blocking: worker thread. */
 fs_queue_status_t fs_queue_msg_dead_letter(fs_queue_msg_t *m, const char *reason);
 
+/** As fs_queue_msg_dead_letter, for a webhook delivery that has no message
+ * (the fan-out leased it and its first attempt was its last): publishes
+ * {"delivery_id":"...","request_id":""} to FS_NOTIFICATIONS_DEAD with
+ * X-Dead-Reason, X-Dead-Deliveries 0 and X-Dead-Sequence 0, Nats-Msg-Id
+ * "<delivery id>.0". Blocking: worker thread. */
+fs_queue_status_t fs_queue_dead_letter_notification(fs_queue_t *q, const char *delivery_id,
+                                                    const char *reason);
+
 /** Frees the message (settled or not: one neither acked nor nak'ed is
  * delivered again after FS_QUEUE_ACK_WAIT_MS). NULL is a no-op. */
 void fs_queue_msg_free(fs_queue_msg_t *m);

@@ -424,3 +424,144 @@ def test_an_unreachable_endpoint_and_a_deleted_one():
         assert len(rows) == 2, rows  # payment.created and payment.succeeded
     finally:
         _stop(pl)
+
+
+class KeepAliveReceiver:
+    """A receiver that speaks HTTP/1.1 keep-alive and counts the TCP
+    connections it accepts. While `hold` is clear, requests wait unanswered
+    (the worker's attempts hang in flight); once set, every request gets 200.
+    Records (headers, raw body, verified) of the requests answered."""
+
+    def __init__(self, secret=None):
+        self.secret = secret
+        self.got = []
+        self.seen = 0  # requests received, answered or not
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.hold = threading.Event()
+        self.hold.set()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with receiver.lock:
+                    receiver.connections += 1
+
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver.lock:
+                    receiver.seen += 1
+                receiver.hold.wait()
+                with receiver.lock:
+                    ok = receiver.secret is not None and verify(
+                        receiver.secret, self.headers.get("FinSys-Signature"), body)
+                    receiver.got.append((dict(self.headers), body, ok))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a killed worker's connections break mid-request
+
+        self.port = free_port()
+        self.server = Server(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.port}/hooks"
+
+    def event_ids(self):
+        with self.lock:
+            return {h["FinSys-Event-Id"] for h, _, ok in self.got if ok}
+
+    def stop(self):
+        self.hold.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_many_deliveries_to_one_receiver_share_a_few_connections():
+    """Keep-alive: 60 deliveries reach one receiver over at most a couple of
+    pools' worth of connections (FS_NOTIFY_HOST_CONNS is 8), not one
+    connection each."""
+    pl = Pipeline()
+    receiver = KeepAliveReceiver()
+    try:
+        key = _tenant_key()
+        a, b = _funded_pair(pl, key, 10_000)
+        e = _endpoint(pl, key, receiver.url, ["*"])
+        receiver.secret = e["secret"]
+        for _ in range(30):
+            status, p = _api(pl, key, "POST", "/v1/payments",
+                             {"from_account": a, "to_account": b, "amount": 1,
+                              "currency": "USD"})
+            assert status == 201, p
+        rows = _delivery_status(e["id"], seconds=60)
+        assert len(rows) == 60 and all(r[1] == "1" for r in rows), rows
+        assert len(receiver.event_ids()) == 60, len(receiver.got)
+        assert all(ok for _, _, ok in receiver.got)
+        print(f"      60 deliveries over {receiver.connections} connections")
+        assert receiver.connections <= 16, receiver.connections
+        assert _api(pl, key, "DELETE", f"/v1/webhook_endpoints/{e['id']}")[0] == 200
+    finally:
+        receiver.stop()
+        _stop(pl)
+
+
+def test_a_worker_killed_between_fan_out_and_delivery_still_delivers_everything():
+    """The fan-out leases its deliveries to the worker that made them, with
+    no message on the broker. SIGKILL of that worker while its POSTs hang
+    unanswered: the rows stay pending and leased, the lease runs out, and a
+    new worker's sweeper publishes them again: every event is delivered."""
+    pl = Pipeline(FINSYS_SWEEP_AFTER_S=1, FINSYS_SWEEP_INTERVAL_S=1,
+                  FINSYS_WEBHOOK_TIMEOUT_MS=8000)
+    receiver = KeepAliveReceiver()
+    try:
+        key = _tenant_key()
+        a, b = _funded_pair(pl, key, 10_000)
+        e = _endpoint(pl, key, receiver.url, ["*"])
+        receiver.secret = e["secret"]
+        receiver.hold.clear()
+        for _ in range(6):
+            status, p = _api(pl, key, "POST", "/v1/payments",
+                             {"from_account": a, "to_account": b, "amount": 1,
+                              "currency": "USD"})
+            assert status == 201, p
+        # 12 deliveries made and leased (attempt 1), some POSTs hanging
+        # (within their 8 s timeout).
+        deadline = time.monotonic() + 6
+        while sql_value(f"SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = "
+                        f"'{e['id']}' AND attempts = 1 AND status = 'pending'") != "12" \
+                or receiver.seen == 0:
+            assert time.monotonic() < deadline, sql(
+                f"SELECT status, attempts FROM webhook_deliveries WHERE endpoint_id = '{e['id']}'")
+            time.sleep(0.02)
+        pl.workers[0].kill()
+        assert receiver.got == []
+        pl.procs.remove(pl.workers[0])
+        receiver.hold.set()
+        pl.workers = [pl.start_worker()]
+        rows = _delivery_status(e["id"], seconds=60)
+        assert len(rows) == 12, rows
+        events = {r[0] for r in sql(f"SELECT e.id FROM events e JOIN webhook_deliveries d "
+                                    f"ON d.tenant_id = e.tenant_id AND d.event_seq = e.seq "
+                                    f"WHERE d.endpoint_id = '{e['id']}'")}
+        assert len(events) == 12 and receiver.event_ids() == events, (events, receiver.got)
+        # Each went through the sweeper: the attempt after the lost one (the
+        # hung attempts 1 were answered to a dead connection).
+        second = {h["FinSys-Event-Id"] for h, _, ok in receiver.got
+                  if ok and h["FinSys-Delivery-Attempt"] == "2"}
+        assert second == events, receiver.got
+        assert "published again" in pl.workers[0].text()
+        assert _api(pl, key, "DELETE", f"/v1/webhook_endpoints/{e['id']}")[0] == 200
+    finally:
+        receiver.stop()
+        _stop(pl)
