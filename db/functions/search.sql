@@ -58,6 +58,8 @@ BEGIN
           WHERE u.type <> 'payment.created' GROUP BY u.id) ev
     JOIN payments y ON y.id = ev.id
     WHERE rs.payment_id = ev.id
+      AND y.id = ANY (ARRAY(SELECT u.id FROM unnest(ids, types) AS u(id, type)
+                            WHERE u.type <> 'payment.created'))
       AND rs.payment_id = ANY (ARRAY(SELECT u.id FROM unnest(ids, types) AS u(id, type)
                                      WHERE u.type <> 'payment.created'));
     RETURN json_build_object('taken', taken, 'more', taken >= p_max);

@@ -173,3 +173,28 @@ def test_groups_locking_the_same_payments_in_opposite_orders_do_not_deadlock():
         t2.join()
     assert errors == [], errors[:2]
     assert check_ledger() == []
+
+
+def test_one_group_naming_a_payment_twice_decides_in_arrival_order():
+    """Claims and finishes are applied set-based, except for a payment that
+    two items of the group name: those are decided one by one, in order."""
+    a = funded_account(1000)
+    b = new_account("USD")
+    q, r = (pay(a, b, 100).json["id"] for _ in range(2))
+    out = _batch({"op": "settle_claim", "payment": q},
+                 {"op": "settle_claim", "payment": r},
+                 {"op": "settle_claim", "payment": r})
+    assert out[0][1]["status"] == "processing" and out[0][1]["settle_attempts"] == 1, out
+    # Two claims of r in one group: the second counts a second attempt.
+    assert [x[1]["settle_attempts"] for x in out[1:]] == [1, 2], out
+    # A finish and a second finish of the same payment in one group: the
+    # first decides, the second changes nothing.
+    out = _batch({"op": "settle_finish", "payment": q, "result": "approved"},
+                 {"op": "settle_finish", "payment": r, "result": "declined",
+                  "decline_code": "do_not_honor"},
+                 {"op": "settle_finish", "payment": r, "result": "approved"})
+    assert [x[1]["status"] for x in out] == ["succeeded", "failed", "failed"], out
+    assert _timeline(q) == ["pending", "processing", "succeeded"]
+    assert _timeline(r) == ["pending", "processing", "failed"]
+    assert balance(b) == (100, 0)
+    assert check_ledger() == []
