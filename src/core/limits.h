@@ -113,8 +113,11 @@
  * indexer, the receipt maker, the webhook notifier): a store of their own,
  * so that a backlog they work through (runs of up to 1,000 events, one after
  * another) never holds the connections that settlement claims and finishes
- * on. One: their runs are serialised by their feed cursors anyway. */
-#define FS_WORKER_READER_CONNECTIONS 1
+ * on. Three, one a reader: each reader's runs are serialised by its feed
+ * cursor anyway, but on one connection the three queued behind each other's
+ * statements and commits (each commit an fsync), and in make bench the
+ * receipts and webhooks fell ever further behind settlement (50 s). */
+#define FS_WORKER_READER_CONNECTIONS 3
 
 /* How long one fetch waits for messages: short enough that a stopping worker
  * notices within it. */
