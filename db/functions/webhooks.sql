@@ -97,7 +97,8 @@ $$;
 
 -- The fan-out: the next events of the feed 'webhooks' (at most `max`), and a
 -- pending delivery for each live endpoint of the event's tenant that
--- subscribed to its type (or to '*') and existed when the event happened.
+-- subscribed to its type (or to '*') and existed when the event happened,
+-- with its row in the sweeper's list (webhook_due, 0017_webhook_due.sql).
 -- The cursor moves in this transaction, so a crash loses or repeats nothing.
 --
 -- The first p_lease_max new deliveries (the notifier's free slots) are
@@ -144,7 +145,10 @@ BEGIN
                                       AND w.created_at <= ev.at) s
         ORDER BY s.rn
         ON CONFLICT DO NOTHING
-        RETURNING id, tenant_id, event_seq, endpoint_id, attempts)
+        RETURNING seq, id, tenant_id, event_seq, endpoint_id, attempts, next_attempt_at),
+    due AS (
+        INSERT INTO webhook_due (delivery_seq, due_at)
+        SELECT ins.seq, ins.next_attempt_at FROM ins)
     SELECT json_agg(ins.id) FILTER (WHERE ins.attempts = 0),
            json_agg(json_build_object('id', ins.id, 'url', w.url, 'secret', w.secret,
                                       'event_id', ev.id, 'request_id', ev.request_id,
@@ -166,8 +170,9 @@ $$;
 -- failure is retried after its delay, unless that would be past the retry
 -- period since the delivery was made: then it is dead. A result whose
 -- delivery is no longer pending at that attempt (done, canceled, or taken by
--- a later claim) changes nothing and reads 'stale'. Returns the statuses in
--- the order given.
+-- a later claim) changes nothing and reads 'stale'. A final delivery leaves
+-- the sweeper's list; a retried one is due there at its new time. Returns
+-- the statuses in the order given.
 CREATE OR REPLACE FUNCTION fs_webhook_finish(j jsonb) RETURNS text
 LANGUAGE plpgsql
 SET enable_seqscan = off
@@ -200,7 +205,14 @@ BEGIN
         FROM x
         WHERE y.seq = substr(x.id, 5)::bigint AND y.status = 'pending'
           AND y.attempts = x.attempt
-        RETURNING x.n, y.status)
+        RETURNING x.n, y.seq, y.status, y.next_attempt_at),
+    gone AS (
+        DELETE FROM webhook_due q USING u
+        WHERE q.delivery_seq = u.seq AND u.status <> 'pending'),
+    retried AS (
+        UPDATE webhook_due q SET due_at = u.next_attempt_at
+        FROM u
+        WHERE q.delivery_seq = u.seq AND u.status = 'pending')
     SELECT json_agg(coalesce(u.status, 'stale') ORDER BY x.n) INTO statuses
     FROM x LEFT JOIN u ON u.n = x.n;
     RETURN json_build_object('statuses', coalesce(statuses, '[]'::json))::text;
@@ -216,6 +228,7 @@ DECLARE
     w     webhook_endpoints;
     ev    events;
     data  json;
+    candidates bigint[];
 BEGIN
     IF j->>'op' = 'webhook_fanout' THEN
         o := 'ok';
@@ -232,17 +245,34 @@ BEGIN
         -- Pending deliveries due for older_s seconds and still not attempted:
         -- their message may be lost. Each is made due now, so the next sweep
         -- leaves it alone for older_s again. One sweeper at a time.
+        --
+        -- The candidates are the sweeper's list's rows due that long ago
+        -- (webhook_due: its due_at is never later than the delivery's). A
+        -- claim since then leased the delivery without moving its row: such
+        -- a row gets its delivery's due time, and a row whose delivery is
+        -- final (none should be) goes. The deliveries are locked first, in
+        -- order, so that their rows and the list's are read as their last
+        -- writer left them.
         data := NULL;
         IF pg_try_advisory_xact_lock(727100106) THEN
+            candidates := ARRAY(SELECT q.delivery_seq FROM webhook_due q
+                         WHERE q.due_at < now() - make_interval(secs => (j->>'older_s')::int)
+                         ORDER BY q.due_at LIMIT (j->>'max')::int);
+            PERFORM FROM webhook_deliveries y WHERE y.seq = ANY (candidates) ORDER BY y.seq FOR UPDATE;
             WITH u AS (
                 UPDATE webhook_deliveries y SET next_attempt_at = now(), updated_at = now()
-                WHERE y.seq = ANY (ARRAY(
-                    SELECT z.seq FROM webhook_deliveries z
-                    WHERE z.status = 'pending'
-                      AND z.next_attempt_at < now() - make_interval(secs => (j->>'older_s')::int)
-                    ORDER BY z.next_attempt_at LIMIT (j->>'max')::int))
+                WHERE y.seq = ANY (candidates) AND y.status = 'pending'
+                  AND y.next_attempt_at < now() - make_interval(secs => (j->>'older_s')::int)
                 RETURNING y.id)
             SELECT json_agg(u.id) INTO data FROM u;
+            UPDATE webhook_due q SET due_at = y.next_attempt_at
+            FROM webhook_deliveries y
+            WHERE q.delivery_seq = ANY (candidates) AND y.seq = q.delivery_seq
+              AND y.status = 'pending';
+            DELETE FROM webhook_due q
+            WHERE q.delivery_seq = ANY (candidates)
+              AND NOT EXISTS (SELECT FROM webhook_deliveries y
+                              WHERE y.seq = q.delivery_seq AND y.status = 'pending');
         END IF;
         o := 'ok'; p := json_build_object('deliveries', coalesce(data, '[]'::json))::text;
         RETURN;
@@ -266,6 +296,7 @@ BEGIN
             UPDATE webhook_deliveries y SET status = 'canceled', updated_at = now(),
                                             last_error = 'endpoint deleted'
             WHERE y.seq = d.seq;
+            DELETE FROM webhook_due q WHERE q.delivery_seq = d.seq;
             p := json_build_object('id', d.id, 'status', 'canceled')::text;
         ELSIF d.next_attempt_at > now() + make_interval(secs => (j->>'slack_ms')::int / 1000.0) THEN
             -- Not due: its attempt runs (a lease), or it waits for its
@@ -276,6 +307,7 @@ BEGIN
                                                      * 1000)::bigint)::text;
         ELSE
             SELECT * INTO ev FROM events y WHERE y.tenant_id = d.tenant_id AND y.seq = d.event_seq;
+            -- Later than it was: its row in webhook_due stays as it is.
             UPDATE webhook_deliveries y
             SET attempts = y.attempts + 1, updated_at = now(),
                 next_attempt_at = now() + make_interval(secs => (j->>'lease_ms')::int / 1000.0)

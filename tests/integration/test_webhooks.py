@@ -565,3 +565,112 @@ def test_a_worker_killed_between_fan_out_and_delivery_still_delivers_everything(
     finally:
         receiver.stop()
         _stop(pl)
+
+
+def _delivery_updates():
+    """webhook_deliveries' updates so far and how many were HOT (in place)."""
+    upd, hot = sql("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                   "WHERE relname = 'webhook_deliveries'")[0]
+    return int(upd), int(hot)
+
+
+def test_a_burst_of_deliveries_is_updated_in_place():
+    """No index of webhook_deliveries names a column that a lease or a result
+    changes (the sweeper's list is webhook_due, not a partial index on the
+    status and due time) and its pages have room (fillfactor): PostgreSQL
+    updates the rows in place (HOT). Before 0017_webhook_due.sql none was."""
+    upd0, hot0 = _delivery_updates()
+    pl = Pipeline()
+    receiver = Receiver()
+    try:
+        key = _tenant_key()
+        a, b = _funded_pair(pl, key, 10_000)
+        e = _endpoint(pl, key, receiver.url, ["*"])
+        receiver.secret = e["secret"]
+        for _ in range(25):
+            status, p = _api(pl, key, "POST", "/v1/payments",
+                             {"from_account": a, "to_account": b, "amount": 1,
+                              "currency": "USD"})
+            assert status == 201, p
+        rows = _delivery_status(e["id"], seconds=60)
+        assert len(rows) == 50, rows
+        assert _api(pl, key, "DELETE", f"/v1/webhook_endpoints/{e['id']}")[0] == 200
+    finally:
+        receiver.stop()
+        _stop(pl)
+    # A backend's counts reach the statistics when it exits at the latest.
+    deadline = time.monotonic() + 20
+    while True:
+        upd, hot = _delivery_updates()
+        if upd - upd0 >= 50:
+            break
+        assert time.monotonic() < deadline, (upd - upd0, hot - hot0)
+        time.sleep(0.2)
+    assert hot - hot0 >= 0.9 * (upd - upd0), (upd - upd0, hot - hot0)
+
+
+def test_the_sweeper_walks_its_list_and_keeps_it_right():
+    """op webhook_sweep finds the deliveries due in webhook_due, whose due
+    time is never later than the delivery's: a delivery due and not attempted
+    is published again; one a claim leased since its row was written is left
+    alone and its row gets its due time; a result removes a final delivery's
+    row and sets a retried one's. Driven through fs_webhook_internal, with
+    rows written as the fan-out writes a delivery it does not lease."""
+    tag = uuid.uuid4().hex[:12]
+    tenant, endpoint = f"ten_sweep{tag}", f"we_sweep{tag}"
+    sql(f"INSERT INTO tenants (id, name) VALUES ('{tenant}', 'sweep-{tag}')")
+    sql(f"INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret) "
+        f"VALUES ('{endpoint}', '{tenant}', 'http://127.0.0.1:9/', '{{*}}', 'whsec_{tag}')")
+
+    def delivery(n):
+        return sql_value(
+            f"WITH d AS (INSERT INTO webhook_deliveries (tenant_id, event_seq, endpoint_id, "
+            f"next_attempt_at) VALUES ('{tenant}', {n}, '{endpoint}', now() - interval '2 hours') "
+            f"RETURNING seq, id, next_attempt_at), "
+            f"q AS (INSERT INTO webhook_due (delivery_seq, due_at) "
+            f"SELECT seq, next_attempt_at FROM d) SELECT id FROM d")
+
+    def op(**item):
+        out, payload = sql(f"SELECT o, p FROM fs_webhook_internal('{json.dumps(item)}')")[0]
+        assert out == "ok", (item, payload)
+        return json.loads(payload)
+
+    def claim(d):
+        c = op(op="webhook_claim", delivery=d, lease_ms=600_000, slack_ms=0)
+        assert c["due"] and c["attempts"] == 1, c
+        return c
+
+    def due(d):
+        """(the delivery's next_attempt_at, its row's due_at), epoch seconds."""
+        rows = sql(f"SELECT extract(epoch FROM y.next_attempt_at), extract(epoch FROM q.due_at) "
+                   f"FROM webhook_deliveries y LEFT JOIN webhook_due q ON q.delivery_seq = y.seq "
+                   f"WHERE y.id = '{d}'")
+        return tuple(None if v == "" else float(v) for v in rows[0])
+
+    lost, leased, delivered, failed = (delivery(n) for n in range(1, 5))
+    for d in (leased, delivered, failed):
+        claim(d)
+    for d in (lost, leased, delivered, failed):
+        nxt, at = due(d)
+        assert at is not None and at <= nxt, (d, nxt, at)
+    r = op(op="webhook_finish", ids=[delivered, failed], attempts=[1, 1],
+           delivered=[True, False], http_status=[200, 500], errors=["", "HTTP 500"],
+           delay_ms=[300_000, 300_000], retry_period_s=86400)
+    assert r["statuses"] == ["delivered", "pending"], r
+    assert due(delivered)[1] is None
+    nxt, at = due(failed)
+    assert at == nxt, (nxt, at)
+
+    swept = op(op="webhook_sweep", older_s=60, max=1000)["deliveries"]
+    assert lost in swept and leased not in swept and failed not in swept, swept
+    for d in (lost, leased, failed):
+        nxt, at = due(d)
+        assert at == nxt, (d, nxt, at)
+    assert due(lost)[0] > time.time() - 60
+    # Published again just now: the next sweep leaves it alone.
+    assert lost not in op(op="webhook_sweep", older_s=60, max=1000)["deliveries"]
+    sql(f"UPDATE webhook_endpoints SET deleted_at = now() WHERE id = '{endpoint}'; "
+        f"DELETE FROM webhook_due WHERE delivery_seq IN (SELECT seq FROM webhook_deliveries "
+        f"WHERE endpoint_id = '{endpoint}'); "
+        f"UPDATE webhook_deliveries SET status = 'canceled' WHERE endpoint_id = '{endpoint}' "
+        f"AND status = 'pending'")
