@@ -12,6 +12,7 @@
 #include "../lock/lock.h"
 #include "../search/search.h"
 #include "../notify/notify.h"
+#include "../op/op.h"
 #include "../transaction/transaction.h"
 #include "../validate/validate.h"
 
@@ -200,27 +201,27 @@ static bool build_post(route_t r, const char *id, const json_t *body, json_t *it
     static const char *const none[] = {NULL};
     switch (r) {
     case ROUTE_ACCOUNTS:
-        json_object_set_new(item, "op", json_string("account_create"));
+        fs_op_set(item, FS_OP_ACCOUNT_CREATE);
         return fs_account_parse_create(body, item, err);
     case ROUTE_DEPOSITS:
         if (!path_id(id, FS_ACCOUNT_ID_PREFIX, "account", err)) return false;
-        json_object_set_new(item, "op", json_string("deposit"));
+        fs_op_set(item, FS_OP_DEPOSIT);
         json_object_set_new(item, "account", json_string(id));
         return fs_account_parse_deposit(body, item, err);
     case ROUTE_PAYMENTS:
-        json_object_set_new(item, "op", json_string("payment_create"));
+        fs_op_set(item, FS_OP_PAYMENT_CREATE);
         return fs_transaction_parse_create(body, item, err);
     case ROUTE_WEBHOOK_ENDPOINTS:
-        json_object_set_new(item, "op", json_string("webhook_endpoint_create"));
+        fs_op_set(item, FS_OP_WEBHOOK_ENDPOINT_CREATE);
         return fs_notify_parse_endpoint_create(body, item, err);
     case ROUTE_CANCEL:
         if (!path_id(id, FS_PAYMENT_ID_PREFIX, "payment", err)) return false;
         if (!fs_validate_known_fields(body, none, err)) return false;
-        json_object_set_new(item, "op", json_string("payment_cancel"));
+        fs_op_set(item, FS_OP_PAYMENT_CANCEL);
         json_object_set_new(item, "payment", json_string(id));
         return true;
     case ROUTE_REFUNDS:
-        json_object_set_new(item, "op", json_string("refund_create"));
+        fs_op_set(item, FS_OP_REFUND_CREATE);
         return fs_transaction_parse_refund(id, body, item, err);
     case ROUTE_DEAD_REPLAY:
         /* {id} is a dead-lettered payment's or refund's id, or "all". */
@@ -228,7 +229,7 @@ static bool build_post(route_t r, const char *id, const json_t *body, json_t *it
             && !path_id(id, FS_PAYMENT_ID_PREFIX, "dead letter", err))
             return false;
         if (!fs_validate_known_fields(body, none, err)) return false;
-        json_object_set_new(item, "op", json_string("dead_replay"));
+        fs_op_set(item, FS_OP_DEAD_REPLAY);
         json_object_set_new(item, "payment", json_string(id));
         return true;
     case ROUTE_ADMIN_ADJUST:
@@ -237,10 +238,10 @@ static bool build_post(route_t r, const char *id, const json_t *body, json_t *it
     case ROUTE_ADMIN_CLOSE:
         if (!path_id(id, FS_ACCOUNT_ID_PREFIX, "account", err)) return false;
         json_object_set_new(item, "account", json_string(id));
-        return fs_lock_parse_admin(r == ROUTE_ADMIN_ADJUST    ? "account_adjust"
-                                   : r == ROUTE_ADMIN_FREEZE ? "account_freeze"
-                                   : r == ROUTE_ADMIN_CLOSE  ? "account_close"
-                                                             : "account_unfreeze",
+        return fs_lock_parse_admin(r == ROUTE_ADMIN_ADJUST   ? FS_OP_ACCOUNT_ADJUST
+                                   : r == ROUTE_ADMIN_FREEZE ? FS_OP_ACCOUNT_FREEZE
+                                   : r == ROUTE_ADMIN_CLOSE  ? FS_OP_ACCOUNT_CLOSE
+                                                             : FS_OP_ACCOUNT_UNFREEZE,
                                    body, item, err);
     default:
         FS_ASSERT(!"not a POST route");
@@ -259,12 +260,12 @@ static bool build_get(route_t r, const char *id, const char *query, json_t *item
         if (!path_id(id, acct ? FS_ACCOUNT_ID_PREFIX : FS_PAYMENT_ID_PREFIX,
                      acct ? "account" : "payment", err))
             return false;
-        json_object_set_new(item, "op", json_string(acct ? "account_get" : "payment_get"));
+        fs_op_set(item, acct ? FS_OP_ACCOUNT_GET : FS_OP_PAYMENT_GET);
         json_object_set_new(item, "id", json_string(id));
         return true;
     }
     if (r == ROUTE_REFUNDS) {
-        json_object_set_new(item, "op", json_string("refund_list"));
+        fs_op_set(item, FS_OP_REFUND_LIST);
         return fs_transaction_parse_refund_list(id, query, item, err);
     }
     if (r == ROUTE_REFUND) {
@@ -272,7 +273,7 @@ static bool build_get(route_t r, const char *id, const char *query, json_t *item
             return fs_fail(err, FS_INVALID_REQUEST, NULL, "This route takes no parameters.");
         }
         if (!path_id(id, FS_REFUND_ID_PREFIX, "refund", err)) return false;
-        json_object_set_new(item, "op", json_string("refund_get"));
+        fs_op_set(item, FS_OP_REFUND_GET);
         json_object_set_new(item, "id", json_string(id));
         return true;
     }
@@ -281,41 +282,41 @@ static bool build_get(route_t r, const char *id, const char *query, json_t *item
             return fs_fail(err, FS_INVALID_REQUEST, NULL, "This route takes no parameters.");
         }
         if (!path_id(id, FS_PAYMENT_ID_PREFIX, "payment", err)) return false;
-        json_object_set_new(item, "op", json_string("receipt_get"));
+        fs_op_set(item, FS_OP_RECEIPT_GET);
         json_object_set_new(item, "id", json_string(id));
         return true;
     }
     if (r == ROUTE_DEAD_LETTERS) {
-        json_object_set_new(item, "op", json_string("dead_list"));
+        fs_op_set(item, FS_OP_DEAD_LIST);
         return fs_validate_list_query(query, FS_PAYMENT_ID_PREFIX, none, item, err);
     }
     if (r == ROUTE_SEARCH) {
-        /* "_list": the server runs it alone, as every list. */
-        json_object_set_new(item, "op", json_string("payment_search_list"));
+        /* A list (FS_OPF_SOLO): the store runs it alone, as every list. */
+        fs_op_set(item, FS_OP_PAYMENT_SEARCH_LIST);
         return fs_search_parse_query(query, item, err);
     }
     if (r == ROUTE_EVENTS) {
-        json_object_set_new(item, "op", json_string("event_list"));
+        fs_op_set(item, FS_OP_EVENT_LIST);
         return fs_event_parse_list(query, item, err);
     }
     if (r == ROUTE_WEBHOOK_ENDPOINTS) {
-        json_object_set_new(item, "op", json_string("webhook_endpoint_list"));
+        fs_op_set(item, FS_OP_WEBHOOK_ENDPOINT_LIST);
         return fs_validate_list_query(query, FS_WEBHOOK_ENDPOINT_ID_PREFIX, none, item, err);
     }
     if (r == ROUTE_WEBHOOK_ENDPOINT) {
         if (query != NULL && *query != '\0')
             return fs_fail(err, FS_INVALID_REQUEST, NULL, "This route takes no parameters.");
         if (!path_id(id, FS_WEBHOOK_ENDPOINT_ID_PREFIX, "webhook endpoint", err)) return false;
-        json_object_set_new(item, "op", json_string("webhook_endpoint_get"));
+        fs_op_set(item, FS_OP_WEBHOOK_ENDPOINT_GET);
         json_object_set_new(item, "id", json_string(id));
         return true;
     }
     if (r == ROUTE_ACCOUNTS) {
-        json_object_set_new(item, "op", json_string("account_list"));
+        fs_op_set(item, FS_OP_ACCOUNT_LIST);
         return fs_validate_list_query(query, FS_ACCOUNT_ID_PREFIX, none, item, err);
     }
     FS_ASSERT(r == ROUTE_PAYMENTS);
-    json_object_set_new(item, "op", json_string("payment_list"));
+    fs_op_set(item, FS_OP_PAYMENT_LIST);
     return fs_transaction_parse_list(query, item, err);
 }
 
@@ -371,7 +372,7 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
             fs_fail(&res->err, FS_INVALID_REQUEST, NULL, "DELETE takes no body.");
             return reject(res);
         }
-        json_object_set_new(res->item, "op", json_string("webhook_endpoint_delete"));
+        fs_op_set(res->item, FS_OP_WEBHOOK_ENDPOINT_DELETE);
         res->action = FS_API_STORE;
         return;
     }

@@ -27,6 +27,7 @@
 
 #include "../core/core.h"
 #include "../core/limits.h"
+#include "../op/op.h"
 
 /* Account ids whose bump Redis has not taken, in every cache of the
  * process: while any wait, no loop serves an account from Redis. */
@@ -60,14 +61,14 @@ static const char stopping[] = "{\"message\":\"FinSys is stopping; retry shortly
                                "\"param\":null}";
 
 /* Hands item to the store, or answers unavailable once it is closing. */
-static void submit(fs_cache_t *c, json_t *item, bool alone, fs_store_cb cb, void *arg)
+static void submit(fs_cache_t *c, json_t *item, fs_store_cb cb, void *arg)
 {
     if (c->closed) {
         json_decref(item);
         fs_store_result_t r = {.outcome = "unavailable", .replayed = false, .payload = stopping};
         return cb(arg, &r);
     }
-    (alone ? fs_store_submit_alone : fs_store_submit)(c->store, item, cb, arg);
+    fs_store_submit(c->store, item, cb, arg);
 }
 
 /* --- scripts --------------------------------------------------------------- */
@@ -352,7 +353,7 @@ static void on_account_read(void *arg, fs_redis_status_t st, const redisReply *r
     }
     json_t *item = a->item;
     a->item = NULL;
-    submit(c, item, false, on_account_result, a);
+    submit(c, item, on_account_result, a);
 }
 
 static void account_read(fs_cache_t *c, json_t *item, fs_store_cb cb, void *arg)
@@ -369,7 +370,7 @@ static void account_read(fs_cache_t *c, json_t *item, fs_store_cb cb, void *arg)
         /* An invalidation is owed: the database answers, nothing is filled. */
         c->stats.account_bypassed++;
         a->item = NULL;
-        return submit(c, item, false, on_account_result, a);
+        return submit(c, item, on_account_result, a);
     }
     char gen_ttl[16];
     snprintf(gen_ttl, sizeof(gen_ttl), "%d", FS_CACHE_GEN_TTL_S);
@@ -382,7 +383,6 @@ static void account_read(fs_cache_t *c, json_t *item, fs_store_cb cb, void *arg)
 typedef struct {
     fs_cache_t *c;
     json_t *item;
-    bool alone;
     fs_store_cb cb;
     void *arg;
     char *key;
@@ -467,7 +467,7 @@ static void replay_found(replay_t *rp, const char *entry, size_t len)
     c->stats.replay_misses++;
     json_t *item = rp->item;
     rp->item = NULL;
-    submit(c, item, rp->alone, on_replay_result, rp);
+    submit(c, item, on_replay_result, rp);
 }
 
 static void on_replay_read(void *arg, fs_redis_status_t st, const redisReply *reply)
@@ -484,17 +484,19 @@ char *fs_cache_replay_key(const fs_cache_t *c, const json_t *item)
 {
     const char *idem = json_string_value(json_object_get(item, "idem"));
     const char *auth = json_string_value(json_object_get(item, "auth"));
-    if (c->redis == NULL || idem == NULL || auth == NULL) return NULL;
+    if (c->redis == NULL || idem == NULL || auth == NULL ||
+        !fs_op_has(fs_op_of(item), FS_OPF_CACHEABLE))
+        return NULL;
     return key_of("fs:idem:%s:%s", auth, idem);
 }
 
-static void replay_read(fs_cache_t *c, json_t *item, bool alone, fs_store_cb cb, void *arg,
+static void replay_read(fs_cache_t *c, json_t *item, fs_store_cb cb, void *arg,
                         const fs_cache_replay_t *looked)
 {
     const char *fp = json_string_value(json_object_get(item, "fp"));
     replay_t *rp = calloc(1, sizeof(*rp));
     FS_ASSERT(rp != NULL && fp != NULL);
-    *rp = (replay_t){.c = c, .item = item, .alone = alone, .cb = cb, .arg = arg};
+    *rp = (replay_t){.c = c, .item = item, .cb = cb, .arg = arg};
     rp->key = fs_cache_replay_key(c, item);
     FS_ASSERT(rp->key != NULL);
     snprintf(rp->fp, sizeof(rp->fp), "%s", fp);
@@ -555,15 +557,15 @@ bool fs_cache_idle(const fs_cache_t *c)
     return c == NULL || c->busy == 0;
 }
 
-void fs_cache_submit(fs_cache_t *c, json_t *item, fs_store_cb cb, void *arg, bool alone,
+void fs_cache_submit(fs_cache_t *c, json_t *item, fs_store_cb cb, void *arg,
                      const fs_cache_replay_t *looked)
 {
-    const char *op = json_string_value(json_object_get(item, "op"));
-    if (c->redis != NULL && op != NULL && strcmp(op, "account_get") == 0)
-        return account_read(c, item, cb, arg);
-    if (c->redis != NULL && json_object_get(item, "idem") != NULL)
-        return replay_read(c, item, alone, cb, arg, looked);
-    submit(c, item, alone, cb, arg);
+    fs_op_t op = fs_op_of(item);
+    if (c->redis != NULL && op == FS_OP_ACCOUNT_GET) return account_read(c, item, cb, arg);
+    if (c->redis != NULL && fs_op_has(op, FS_OPF_CACHEABLE) &&
+        json_object_get(item, "idem") != NULL)
+        return replay_read(c, item, cb, arg, looked);
+    submit(c, item, cb, arg);
 }
 
 fs_cache_stats_t fs_cache_stats(const fs_cache_t *c)

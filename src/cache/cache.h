@@ -3,7 +3,8 @@
  *
  * What it answers from Redis, with PostgreSQL behind it:
  * - account reads (the account_get op, GET /v1/accounts/{id}), and
- * - idempotent replays (any item with an Idempotency-Key): a request whose
+ * - idempotent replays (an item with an Idempotency-Key whose op is flagged
+ *   FS_OPF_CACHEABLE, src/op): a request whose
  *   key and fingerprint match an outcome stored in Redis is answered from
  *   Redis (replayed), without the database. An outcome is stored in Redis
  *   only once the database has replayed it (a client retried): the first
@@ -71,16 +72,17 @@ typedef struct {
 } fs_cache_replay_t;
 
 /* The Redis key of item's replay entry (malloc'd) when fs_cache_submit
- * would look one up for it; NULL otherwise (no Redis, no Idempotency-Key). */
+ * would look one up for it; NULL otherwise (no Redis, no Idempotency-Key, an
+ * op not flagged FS_OPF_CACHEABLE). */
 char *fs_cache_replay_key(const fs_cache_t *cache, const json_t *item);
 
-/* As fs_store_submit (or fs_store_submit_alone when alone), through the
+/* As fs_store_submit (alone or grouped as the op's flags say), through the
  * cache: cb gets the same result the store would give, exactly once, on the
  * loop's thread; possibly before this call returns. Takes the reference.
  * looked, when not NULL, is what the caller read under the item's replay
  * key (fs_cache_replay_key); used only during this call. When NULL, the
  * cache reads it itself (a round trip of its own). */
-void fs_cache_submit(fs_cache_t *cache, json_t *item, fs_store_cb cb, void *arg, bool alone,
+void fs_cache_submit(fs_cache_t *cache, json_t *item, fs_store_cb cb, void *arg,
                      const fs_cache_replay_t *looked);
 
 /* Its counters. */

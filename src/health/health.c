@@ -9,6 +9,7 @@
 
 #include "../core/core.h"
 #include "../core/limits.h"
+#include "../op/op.h"
 
 enum { DEP_DATABASE, DEP_REDIS, DEP_NATS, DEPS };
 static const char *const dep_names[DEPS] = {"database", "redis", "nats"};
@@ -136,7 +137,7 @@ void fs_health_ready(struct event_base *base, fs_store_t *store, fs_redis_t *red
         fs_redis_command(redis, on_redis_ping, p, 1, argv, NULL);
     }
     p->refs++;
-    fs_store_submit(store, json_pack("{s:s}", "op", "ping"), on_ping, p);
+    fs_store_submit(store, json_pack("{s:s}", "op", fs_op_name(FS_OP_PING)), on_ping, p);
     /* Each check may have come back already (a store that is away answers at
      * once): answer now if so, from a zero-delay event (never before this
      * call returns). */

@@ -30,6 +30,7 @@
 #include "../cache/cache.h"
 #include "../health/health.h"
 #include "../objects/objects.h"
+#include "../op/op.h"
 #include "../queue/queue.h"
 #include "../ratelimit/ratelimit.h"
 #include "../redis/redis.h"
@@ -420,13 +421,6 @@ static void on_gate(void *arg, const fs_rate_verdict_t *v)
     free(g);
 }
 
-/* True when dispatch() hands this store item to the cache (src/cache). */
-static bool through_cache(const json_t *item)
-{
-    const char *op = json_string_value(json_object_get(item, "op"));
-    return op != NULL && strcmp(op, "receipt_get") != 0 && !fs_lock_admin_op(op);
-}
-
 /* Every /v1 request that carries a well-formed API key is counted against
  * its key's and its address's limits before anything else is done (health
  * probes and the operator's /admin routes are not). True when the request
@@ -448,8 +442,7 @@ static bool rate_limited(worker_t *w, struct evhttp_request *req, const char *pa
     /* An item the cache would look up a replay for has it read by the same
      * script: one round trip to Redis before the store. */
     char *replay_key = NULL;
-    if (res->action == FS_API_STORE && through_cache(res->item))
-        replay_key = fs_cache_replay_key(w->cache, res->item);
+    if (res->action == FS_API_STORE) replay_key = fs_cache_replay_key(w->cache, res->item);
     g->replay = replay_key != NULL;
     fs_ratelimit_check(w->ratelimit, res->auth, addr, replay_key, on_gate, g);
     free(replay_key);
@@ -586,8 +579,9 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
                 rej->err.param = rej->param;
             }
             fs_store_submit(w->store,
-                            json_pack("{s:s, s:s}", "op", res.admin ? "admin_auth" : "auth",
-                                      "auth", res.auth),
+                            json_pack("{s:s, s:s}", "op",
+                                      fs_op_name(res.admin ? FS_OP_ADMIN_AUTH : FS_OP_AUTH), "auth",
+                                      res.auth),
                             on_key_checked, rej);
             return;
         }
@@ -611,25 +605,32 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
         char rid[REQUEST_ID_LEN_MAX + 1];
         request_id_of(req, rid);
         json_object_set_new(res.item, "rid", json_string(rid));
-        /* A list reads up to a page of objects: alone, it neither holds a
-         * group's locks while it reads nor makes a group's result huge. */
-        const char *op = json_string_value(json_object_get(res.item, "op"));
+        /* What is done with it is the op's (src/op); whether it runs
+         * alone or in a group, the store reads from the same table. */
+        fs_op_t op = fs_op_of(res.item);
+        FS_ASSERT(op != FS_OP__COUNT && !fs_op_has(op, FS_OPF_INTERNAL));
         /* A refund is published as a payment is, under its own id: the
          * worker tells them apart by the id's prefix. */
-        if (strcmp(op, "payment_create") == 0 || strcmp(op, "refund_create") == 0) {
+        if (fs_op_has(op, FS_OPF_PUBLISHES)) {
             creation_t *cr = malloc(sizeof(*cr));
             FS_ASSERT(cr != NULL);
             cr->req = req;
             snprintf(cr->payment_id, sizeof(cr->payment_id), "%s",
                      json_string_value(json_object_get(res.item, "id")));
-            cr->payment = strcmp(op, "payment_create") == 0;
+            cr->payment = op == FS_OP_PAYMENT_CREATE;
             const char *currency = json_string_value(json_object_get(res.item, "currency"));
             snprintf(cr->currency, sizeof(cr->currency), "%s", currency != NULL ? currency : "");
             cr->amount = json_integer_value(json_object_get(res.item, "amount"));
-            fs_cache_submit(w->cache, res.item, on_created, cr, false, looked);
+            fs_cache_submit(w->cache, res.item, on_created, cr, looked);
             return;
         }
-        if (strcmp(op, "receipt_get") == 0) {
+        if (fs_op_has(op, FS_OPF_FENCED)) {
+            /* Under the account's Redis lock, fenced (src/lock). */
+            fs_lock_admin_submit(w->locks, res.item, on_result, req);
+            return;
+        }
+        switch (op) {
+        case FS_OP_RECEIPT_GET: {
             receipt_read_t *rd = calloc(1, sizeof(*rd));
             FS_ASSERT(rd != NULL);
             rd->req = req;
@@ -637,22 +638,16 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
             fs_store_submit(w->store, res.item, on_receipt_row, rd);
             return;
         }
-        if (fs_lock_admin_op(op)) {
-            /* Under the account's Redis lock, fenced (src/lock). */
-            fs_lock_admin_submit(w->locks, res.item, on_result, req);
+        case FS_OP_PAYMENT_CANCEL:
+            fs_cache_submit(w->cache, res.item, on_canceled, req, looked);
+            return;
+        case FS_OP_DEAD_REPLAY:
+            fs_cache_submit(w->cache, res.item, on_replayed, req, looked);
+            return;
+        default:
+            fs_cache_submit(w->cache, res.item, on_result, req, looked);
             return;
         }
-        if (strcmp(op, "payment_cancel") == 0) {
-            fs_cache_submit(w->cache, res.item, on_canceled, req, false, looked);
-            return;
-        }
-        if (strcmp(op, "dead_replay") == 0) {
-            fs_cache_submit(w->cache, res.item, on_replayed, req, true, looked);
-            return;
-        }
-        bool list = strstr(op, "_list") != NULL;
-        fs_cache_submit(w->cache, res.item, on_result, req, list, looked);
-        return;
     }
     }
 }

@@ -50,12 +50,6 @@ void fs_lock_guard_free(fs_lock_guard_t *g)
     free(g);
 }
 
-bool fs_lock_admin_op(const char *op)
-{
-    return strcmp(op, "account_adjust") == 0 || strcmp(op, "account_freeze") == 0
-           || strcmp(op, "account_unfreeze") == 0 || strcmp(op, "account_close") == 0;
-}
-
 /* An outcome the store did not give (the lock's), as a result. */
 static void answer(fs_store_cb cb, void *arg, fs_outcome_t o, const char *message)
 {
@@ -116,7 +110,7 @@ static void on_admin_locked(void *arg, fs_lock_status_t st, const fs_lock_t *loc
     }
     a->lock = *lock;
     json_object_set_new(a->item, "fence", json_integer(lock->fence));
-    fs_store_submit_alone(a->g->store, json_incref(a->item), on_admin_result, a);
+    fs_store_submit(a->g->store, json_incref(a->item), on_admin_result, a);
 }
 
 static void on_admin_auth(void *arg, const fs_store_result_t *r)
@@ -140,8 +134,9 @@ void fs_lock_admin_submit(fs_lock_guard_t *g, json_t *item, fs_store_cb cb, void
     *a = (admin_t){.g = g, .item = item, .cb = cb, .arg = arg};
     g->flows++;
     /* The key first: a tenant's key gets 403 without a lock taken. */
-    fs_store_submit(g->store, json_pack("{s:s, s:O}", "op", "admin_auth", "auth",
-                                        json_object_get(item, "auth")),
+    fs_store_submit(g->store,
+                    json_pack("{s:s, s:O}", "op", fs_op_name(FS_OP_ADMIN_AUTH), "auth",
+                              json_object_get(item, "auth")),
                     on_admin_auth, a);
 }
 
@@ -191,10 +186,10 @@ static void on_purge_locked(void *arg, fs_lock_status_t st, const fs_lock_t *loc
                    "Redis unavailable: the idempotency purge runs under PostgreSQL's "
                    "advisory lock until it is back");
         g->fallback_logged = true;
-        fs_store_submit_alone(g->store,
-                              json_pack("{s:s, s:i, s:i}", "op", "purge", "hours", p->hours,
-                                        "max", p->max),
-                              on_purged, p);
+        fs_store_submit(g->store,
+                        json_pack("{s:s, s:i, s:i}", "op", fs_op_name(FS_OP_PURGE), "hours",
+                                  p->hours, "max", p->max),
+                        on_purged, p);
         return;
     }
     g->fallback_logged = false;
@@ -202,12 +197,12 @@ static void on_purge_locked(void *arg, fs_lock_status_t st, const fs_lock_t *loc
     p->lock = *lock;
     char holder[64];
     snprintf(holder, sizeof(holder), "server pid %d", (int)getpid());
-    fs_store_submit_alone(g->store,
-                          json_pack("{s:s, s:s, s:s, s:I, s:s, s:{s:i, s:i}}", "op", "job_run",
-                                    "job", "purge", "resource", lock->resource, "fence",
-                                    (json_int_t)lock->fence, "holder", holder, "args", "hours",
-                                    p->hours, "max", p->max),
-                          on_purged, p);
+    fs_store_submit(g->store,
+                    json_pack("{s:s, s:s, s:s, s:I, s:s, s:{s:i, s:i}}", "op",
+                              fs_op_name(FS_OP_JOB_RUN), "job", "purge", "resource", lock->resource,
+                              "fence", (json_int_t)lock->fence, "holder", holder, "args", "hours",
+                              p->hours, "max", p->max),
+                    on_purged, p);
 }
 
 void fs_lock_purge(fs_lock_guard_t *g, int ttl_hours, int max_rows)
@@ -221,12 +216,13 @@ void fs_lock_purge(fs_lock_guard_t *g, int ttl_hours, int max_rows)
 
 /* --- the requests' checks (pure) ---------------------------------------------- */
 
-bool fs_lock_parse_admin(const char *op, const json_t *body, json_t *item, fs_error_t *err)
+bool fs_lock_parse_admin(fs_op_t op, const json_t *body, json_t *item, fs_error_t *err)
 {
     static const char *const none[] = {NULL};
     static const char *const fields[] = {"amount", "reason", NULL};
-    json_object_set_new(item, "op", json_string(op));
-    if (strcmp(op, "account_adjust") != 0) return fs_validate_known_fields(body, none, err);
+    FS_ASSERT(fs_op_has(op, FS_OPF_ADMIN | FS_OPF_FENCED));
+    fs_op_set(item, op);
+    if (op != FS_OP_ACCOUNT_ADJUST) return fs_validate_known_fields(body, none, err);
     if (!fs_validate_known_fields(body, fields, err)) return false;
     const json_t *v = json_object_get(body, "amount");
     if (v == NULL || json_is_null(v))

@@ -176,9 +176,10 @@ int fs_lock_job_main(const fs_config_t *config, int argc, char **argv)
         goto out;
     }
 
-    if (!run_item(db, json_pack("{s:s, s:s, s:s, s:I, s:s}", "op", "job_start", "job", "purge",
-                                "resource", resource, "fence", (json_int_t)lk.fence,
-                                "holder", holder),
+    if (!run_item(db,
+                  json_pack("{s:s, s:s, s:s, s:I, s:s}", "op", fs_op_name(FS_OP_JOB_START), "job",
+                            "purge", "resource", resource, "fence", (json_int_t)lk.fence, "holder",
+                            holder),
                   outcome, sizeof(outcome), &payload)) {
         rcode = 1;
         goto release;
@@ -208,10 +209,10 @@ int fs_lock_job_main(const fs_config_t *config, int argc, char **argv)
         }
     }
 
-    if (!run_item(db, json_pack("{s:s, s:I, s:I, s:{s:i, s:i}}", "op", "job_finish", "run", run,
-                                "fence", (json_int_t)lk.fence, "args", "hours",
-                                config->idempotency_ttl_hours, "max",
-                                FS_IDEMPOTENCY_PURGE_ROWS_MAX),
+    if (!run_item(db,
+                  json_pack("{s:s, s:I, s:I, s:{s:i, s:i}}", "op", fs_op_name(FS_OP_JOB_FINISH),
+                            "run", run, "fence", (json_int_t)lk.fence, "args", "hours",
+                            config->idempotency_ttl_hours, "max", FS_IDEMPOTENCY_PURGE_ROWS_MAX),
                   outcome, sizeof(outcome), &payload)) {
         rcode = 1;
         goto release;

@@ -31,6 +31,7 @@
 
 #include "../config/config.h"
 #include "../core/core.h"
+#include "../op/op.h"
 #include "../redis/redis.h"
 #include "../store/store.h"
 
@@ -75,11 +76,9 @@ typedef struct fs_lock_guard fs_lock_guard_t;
 
 fs_lock_guard_t *fs_lock_guard_new(struct event_base *base, fs_redis_t *redis, fs_store_t *store);
 
-/* True for the ops that run under an account's lock (account_adjust,
- * account_freeze, account_unfreeze, account_close). */
-bool fs_lock_admin_op(const char *op);
-
-/* Runs an operator's balance operation (item from fs_api_route, taken): its
+/* Runs an operator's balance operation (an op flagged FS_OPF_ADMIN and
+ * FS_OPF_FENCED: account_adjust, account_freeze, account_unfreeze,
+ * account_close; item from fs_api_route, taken): its
  * key must be an admin's (else 403, before Redis is asked), then the lock
  * acct:<item.account> is taken (FS_LOCK_ADMIN_LEASE_MS; 503 unavailable
  * when Redis cannot be reached, 409 lock_busy when held past the retries),
@@ -102,11 +101,11 @@ bool fs_lock_guard_idle(const fs_lock_guard_t *g);
 void fs_lock_guard_close(fs_lock_guard_t *g);
 void fs_lock_guard_free(fs_lock_guard_t *g);
 
-/* The body of an operator's balance operation (op: account_adjust,
- * account_freeze, account_unfreeze, account_close), checked into item: an
+/* The body of an operator's balance operation (op: FS_OP_ACCOUNT_ADJUST,
+ * _FREEZE, _UNFREEZE or _CLOSE), checked into item with its op: an
  * adjustment's amount (signed minor units, not zero) and reason, and its id;
  * the others take no field. Pure: for fs_api_route. */
-bool fs_lock_parse_admin(const char *op, const json_t *body, json_t *item, fs_error_t *err);
+bool fs_lock_parse_admin(fs_op_t op, const json_t *body, json_t *item, fs_error_t *err);
 
 /* --- blocking (the command line) ----------------------------------------- */
 

@@ -32,6 +32,7 @@
 
 #include "../event/event.h"
 #include "../metrics/metrics.h"
+#include "../op/op.h"
 #include "../validate/validate.h"
 
 /* --- the API's checks ---------------------------------------------------- */
@@ -414,10 +415,10 @@ static void finish_flush(fs_notifier_t *n)
     FS_ASSERT(b->count == n->finishing_count);
     n->finishing = n->finishing_tail = NULL;
     n->finishing_count = 0;
-    json_t *item = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:i}", "op", "webhook_finish",
-                             "ids", ids, "attempts", attempts, "delivered", delivered,
-                             "http_status", codes, "errors", errors, "delay_ms", delays,
-                             "retry_period_s", n->config->webhook_retry_period_s);
+    json_t *item = json_pack(
+        "{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:i}", "op", fs_op_name(FS_OP_WEBHOOK_FINISH), "ids",
+        ids, "attempts", attempts, "delivered", delivered, "http_status", codes, "errors", errors,
+        "delay_ms", delays, "retry_period_s", n->config->webhook_retry_period_s);
     fs_store_submit(n->store, item, on_finished, b);
 }
 
@@ -698,10 +699,10 @@ static void start(job_t *job)
      * it, as the documented schedule says. */
     int slack_ms = fs_queue_msg_deliveries(job->msg) > 1 ? FS_NOTIFY_DUE_SLACK_MS : 0;
     fs_store_submit(n->store,
-                    json_pack("{s:s, s:s, s:i, s:i}", "op", "webhook_claim", "delivery", job->id,
-                              "lease_ms",
-                              n->config->webhook_timeout_ms + FS_NOTIFY_LEASE_MARGIN_MS,
-                              "slack_ms", slack_ms),
+                    json_pack("{s:s, s:s, s:i, s:i}", "op", fs_op_name(FS_OP_WEBHOOK_CLAIM),
+                              "delivery", job->id, "lease_ms",
+                              n->config->webhook_timeout_ms + FS_NOTIFY_LEASE_MARGIN_MS, "slack_ms",
+                              slack_ms),
                     on_claimed, job);
 }
 
@@ -878,11 +879,11 @@ static void on_fanout_timer(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&n->mu);
     if (room <= 0) return fanout_again(n, FS_NOTIFY_FANOUT_BUSY_MS);
     n->fanout_reserved = room;
-    fs_store_submit_alone(n->store,
-                          json_pack("{s:s, s:i, s:i, s:i}", "op", "webhook_fanout", "max",
-                                    FS_NOTIFY_FANOUT_MAX, "lease_max", room, "lease_ms",
-                                    n->config->webhook_timeout_ms + FS_NOTIFY_LEASE_MARGIN_MS),
-                          on_fanned_out, n);
+    fs_store_submit(n->store,
+                    json_pack("{s:s, s:i, s:i, s:i}", "op", fs_op_name(FS_OP_WEBHOOK_FANOUT), "max",
+                              FS_NOTIFY_FANOUT_MAX, "lease_max", room, "lease_ms",
+                              n->config->webhook_timeout_ms + FS_NOTIFY_LEASE_MARGIN_MS),
+                    on_fanned_out, n);
 }
 
 static void on_swept(void *arg, const fs_store_result_t *r)
@@ -903,10 +904,10 @@ static void on_sweep_timer(evutil_socket_t fd, short what, void *arg)
     fs_notifier_t *n = arg;
     (void)fd;
     (void)what;
-    fs_store_submit_alone(n->store,
-                          json_pack("{s:s, s:i, s:i}", "op", "webhook_sweep", "older_s",
-                                    n->config->sweep_after_s, "max", FS_NOTIFY_SWEEP_MAX),
-                          on_swept, n);
+    fs_store_submit(n->store,
+                    json_pack("{s:s, s:i, s:i}", "op", fs_op_name(FS_OP_WEBHOOK_SWEEP), "older_s",
+                              n->config->sweep_after_s, "max", FS_NOTIFY_SWEEP_MAX),
+                    on_swept, n);
 }
 
 /* --- set-up and tear-down ------------------------------------------------- */

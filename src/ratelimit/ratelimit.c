@@ -24,6 +24,7 @@
 #include "../core/core.h"
 #include "../auth/auth.h"
 #include "../core/limits.h"
+#include "../op/op.h"
 
 struct fs_ratelimit {
     fs_redis_t *redis;
@@ -314,7 +315,8 @@ static void read_tenant(check_t *c, bool via_redis)
 {
     c->via_redis = via_redis;
     if (c->rl->stopping) return finish(c, NULL);
-    fs_store_submit(c->rl->store, json_pack("{s:s, s:s}", "op", "auth", "auth", c->hash),
+    fs_store_submit(c->rl->store,
+                    json_pack("{s:s, s:s}", "op", fs_op_name(FS_OP_AUTH), "auth", c->hash),
                     on_tenant, c);
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../core/core.h"
+#include "../op/op.h"
 #include "receipt.h"
 
 struct fs_receipt_driver {
@@ -73,9 +74,10 @@ static void round_written(fs_receipt_driver_t *d)
         return next_round(d);
     }
     fs_log(FS_LOG_DEBUG, "receipt", "%zu receipts written", json_array_size(marks));
-    fs_store_submit_alone(d->store, json_pack("{s:s, s:o}", "op", "receipts_stored",
-                                              "receipts", marks),
-                          on_marked, d);
+    fs_store_submit(
+        d->store,
+        json_pack("{s:s, s:o}", "op", fs_op_name(FS_OP_RECEIPTS_STORED), "receipts", marks),
+        on_marked, d);
 }
 
 static void on_written(void *arg, fs_objects_status_t st, char *data, size_t len)
@@ -155,11 +157,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     fs_receipt_driver_t *d = arg;
     (void)fd;
     (void)what;
-    fs_store_submit_alone(d->store,
-                          json_pack("{s:s, s:i, s:i}", "op", "receipts_prepare", "max",
-                                    FS_RECEIPT_BATCH_MAX, "retry_after_s",
-                                    FS_RECEIPT_RETRY_AFTER_S),
-                          on_prepared, d);
+    fs_store_submit(d->store,
+                    json_pack("{s:s, s:i, s:i}", "op", fs_op_name(FS_OP_RECEIPTS_PREPARE), "max",
+                              FS_RECEIPT_BATCH_MAX, "retry_after_s", FS_RECEIPT_RETRY_AFTER_S),
+                    on_prepared, d);
 }
 
 fs_receipt_driver_t *fs_receipt_driver_new(struct event_base *base, fs_store_t *store,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../money/money.h"
+#include "../op/op.h"
 #include "../validate/validate.h"
 
 #define PAYMENT_ID_PREFIX "pay"
@@ -325,10 +326,10 @@ static void on_run(void *arg, const fs_store_result_t *r)
 
 static void run(fs_indexer_t *ix)
 {
-    fs_store_submit_alone(ix->store,
-                          json_pack("{s:s, s:i}", "op", "index_run", "max",
-                                    FS_INDEX_RUN_EVENTS_MAX),
-                          on_run, ix);
+    fs_store_submit(
+        ix->store,
+        json_pack("{s:s, s:i}", "op", fs_op_name(FS_OP_INDEX_RUN), "max", FS_INDEX_RUN_EVENTS_MAX),
+        on_run, ix);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)

@@ -16,6 +16,7 @@
 
 #include "../core/core.h"
 #include "../metrics/metrics.h"
+#include "../op/op.h"
 
 static const char batch_sql[] =
     "SELECT o_idx, o_outcome, o_replayed, o_payload FROM fs_batch($1::jsonb)";
@@ -25,7 +26,7 @@ typedef struct pending {
     json_t *item;
     fs_store_cb cb;
     void *arg;
-    bool solo; /* send alone: a list or purge, or its group failed and is split */
+    bool solo; /* send alone: its op is FS_OPF_SOLO, or its group failed and is split */
 } pending_t;
 
 /* DOWN -> CONNECTING -> SETUP (session settings sent) -> IDLE <-> BUSY */
@@ -570,12 +571,8 @@ static void submit(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg, bool 
 
 void fs_store_submit(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg)
 {
-    submit(s, item, cb, arg, false);
-}
-
-void fs_store_submit_alone(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg)
-{
-    submit(s, item, cb, arg, true);
+    /* The table says what must not share a group (src/op). */
+    submit(s, item, cb, arg, fs_op_has(fs_op_of(item), FS_OPF_SOLO));
 }
 
 bool fs_store_connected(void)

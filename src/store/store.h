@@ -48,14 +48,13 @@ fs_store_t *fs_store_new(struct event_base *base, const fs_store_config_t *confi
 /* Frees the store. Items still queued or in flight get "unavailable". */
 void fs_store_free(fs_store_t *store);
 
-/* Queues item (the store takes the reference). cb is called exactly once, on
- * the loop's thread; when the connection fails as the item is sent, that can
- * happen before this call returns, so the caller must not touch arg after it. */
+/* Queues item (the store takes the reference). An item whose op is flagged
+ * FS_OPF_SOLO (src/op: lists, the key purge, the readers' runs, ...) runs
+ * alone in its own transaction, so that it cannot lengthen a group's locks;
+ * the others are grouped. cb is called exactly once, on the loop's thread;
+ * when the connection fails as the item is sent, that can happen before this
+ * call returns, so the caller must not touch arg after it. */
 void fs_store_submit(fs_store_t *store, json_t *item, fs_store_cb cb, void *arg);
-
-/* As fs_store_submit, but the item runs alone in its own transaction: for
- * work that must not lengthen a group's locks (lists, the key purge). */
-void fs_store_submit_alone(fs_store_t *store, json_t *item, fs_store_cb cb, void *arg);
 
 /* Called once per committed group that changed accounts, with their ids as
  * a JSON array (text valid only during the call), before the group's items

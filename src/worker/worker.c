@@ -28,6 +28,7 @@
 #include "../metrics/metrics.h"
 #include "../objects/objects.h"
 #include "../notify/notify.h"
+#include "../op/op.h"
 #include "../queue/queue.h"
 #include "../health/health.h"
 #include "../redis/redis.h"
@@ -165,7 +166,8 @@ static void retry_as(job_t *job, const char *why, bool counted)
         /* Marked in the database first, so the sweeper leaves it alone; then
          * the fetch thread moves the message. */
         fs_store_submit(w->store,
-                        json_pack("{s:s, s:s}", "op", job->refund ? "refund_dead" : "settle_dead",
+                        json_pack("{s:s, s:s}", "op",
+                                  fs_op_name(job->refund ? FS_OP_REFUND_DEAD : FS_OP_SETTLE_DEAD),
                                   job->refund ? "refund" : "payment", job->payment_id),
                         on_marked_dead, job);
         return;
@@ -232,7 +234,7 @@ static void finish(job_t *job, bool approved, const char *decline_code,
 {
     fs_queue_msg_in_progress(job->msg); /* the ack wait starts again */
     json_t *item = json_pack("{s:s, s:s, s:s}", "op",
-                             job->refund ? "refund_finish" : "settle_finish",
+                             fs_op_name(job->refund ? FS_OP_REFUND_FINISH : FS_OP_SETTLE_FINISH),
                              job->refund ? "refund" : "payment", job->payment_id, "result",
                              approved ? "approved" : "declined");
     /* The API request behind the payment: its events carry it to webhooks. */
@@ -387,7 +389,8 @@ static void start(job_t *job)
         return put_back(job, "circuit breaker open");
     }
     fs_store_submit(w->store,
-                    json_pack("{s:s, s:s}", "op", job->refund ? "refund_claim" : "settle_claim",
+                    json_pack("{s:s, s:s}", "op",
+                              fs_op_name(job->refund ? FS_OP_REFUND_CLAIM : FS_OP_SETTLE_CLAIM),
                               job->refund ? "refund" : "payment", job->payment_id),
                     on_claimed, job);
 }
@@ -527,10 +530,10 @@ static void on_sweep_timer(evutil_socket_t fd, short what, void *arg)
     worker_t *w = arg;
     (void)fd;
     (void)what;
-    fs_store_submit_alone(w->store,
-                          json_pack("{s:s, s:i, s:i}", "op", "settle_sweep", "older_s",
-                                    w->config->sweep_after_s, "max", FS_WORKER_SWEEP_MAX),
-                          on_swept, w);
+    fs_store_submit(w->store,
+                    json_pack("{s:s, s:i, s:i}", "op", fs_op_name(FS_OP_SETTLE_SWEEP), "older_s",
+                              w->config->sweep_after_s, "max", FS_WORKER_SWEEP_MAX),
+                    on_swept, w);
 }
 
 /* --- health and state ---------------------------------------------------- */

@@ -12,6 +12,7 @@
 #include "../../src/api/api.h"
 #include "../../src/auth/auth.h"
 #include "../../src/idempotency/idempotency.h"
+#include "../../src/op/op.h"
 
 #define KEY "Bearer fsk_test"
 /* printf %s fsk_test | sha256sum */
@@ -502,6 +503,38 @@ static void payment_get_and_list_items(void **state)
     json_decref(res.item);
 }
 
+/* Every GET and DELETE route builds an op of the table that the API may
+ * make (src/op: not FS_OPF_INTERNAL), and lists are the SOLO ones. */
+static void routes_build_api_ops(void **state)
+{
+    (void)state;
+    static const struct {
+        fs_method_t method;
+        const char *path;
+        fs_op_t op;
+    } cases[] = {
+        {FS_METHOD_GET, "/v1/accounts", FS_OP_ACCOUNT_LIST},
+        {FS_METHOD_GET, "/v1/accounts/acct_a", FS_OP_ACCOUNT_GET},
+        {FS_METHOD_GET, "/v1/payments", FS_OP_PAYMENT_LIST},
+        {FS_METHOD_GET, "/v1/payments/pay_a", FS_OP_PAYMENT_GET},
+        {FS_METHOD_GET, "/v1/payments/pay_a/receipt", FS_OP_RECEIPT_GET},
+        {FS_METHOD_GET, "/v1/payments/pay_a/refunds", FS_OP_REFUND_LIST},
+        {FS_METHOD_GET, "/v1/events", FS_OP_EVENT_LIST},
+        {FS_METHOD_GET, "/v1/webhook_endpoints", FS_OP_WEBHOOK_ENDPOINT_LIST},
+        {FS_METHOD_DELETE, "/v1/webhook_endpoints/we_a", FS_OP_WEBHOOK_ENDPOINT_DELETE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fs_api_result_t res;
+        route(cases[i].method, cases[i].path, NULL, NULL, KEY, NULL, &res);
+        assert_int_equal(res.action, FS_API_STORE);
+        fs_op_t op = fs_op_of(res.item);
+        assert_int_equal(op, cases[i].op);
+        assert_false(fs_op_has(op, FS_OPF_INTERNAL));
+        assert_int_equal(fs_op_has(op, FS_OPF_SOLO), strstr(fs_op_name(op), "_list") != NULL);
+        json_decref(res.item);
+    }
+}
+
 /* ---- accounts and deposits ---- */
 
 static void account_create_item(void **state)
@@ -641,6 +674,7 @@ int main(void)
         cmocka_unit_test(payment_checks_name_the_parameter),
         cmocka_unit_test(payment_cancel_item),
         cmocka_unit_test(payment_get_and_list_items),
+        cmocka_unit_test(routes_build_api_ops),
         cmocka_unit_test(account_create_item),
         cmocka_unit_test(deposit_item),
         cmocka_unit_test(account_get_and_list_items),
