@@ -38,7 +38,14 @@ BEGIN
         SELECT e.*, row_number() OVER (PARTITION BY e.tenant_id ORDER BY e.txid, e.seq) AS rn
         FROM unnest(evs) e
         WHERE e.type = 'payment.succeeded'
-          AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.payment_id = e.payment_id)
+          -- Those with a receipt already, found by index: a NOT EXISTS here
+          -- became an anti join whose plan, made while receipts was empty,
+          -- read the whole of its index for every event (about 2 ms a
+          -- receipt in make bench).
+          AND NOT e.payment_id = ANY (ARRAY(
+                  SELECT r.payment_id FROM receipts r
+                  WHERE r.payment_id = ANY (ARRAY(SELECT x.payment_id FROM unnest(evs) x
+                                                  WHERE x.type = 'payment.succeeded'))))
     ), n AS (
         SELECT s.tenant_id, count(*) AS n FROM s GROUP BY s.tenant_id
     ), c AS (

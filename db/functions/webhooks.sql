@@ -269,10 +269,14 @@ BEGIN
             FROM webhook_deliveries y
             WHERE q.delivery_seq = ANY (candidates) AND y.seq = q.delivery_seq
               AND y.status = 'pending';
+            -- (An array by index, not NOT EXISTS: an anti join's plan, made
+            -- once per connection, can read the whole table's index for
+            -- each row, as one in receipts.sql did.)
             DELETE FROM webhook_due q
             WHERE q.delivery_seq = ANY (candidates)
-              AND NOT EXISTS (SELECT FROM webhook_deliveries y
-                              WHERE y.seq = q.delivery_seq AND y.status = 'pending');
+              AND q.delivery_seq <> ALL (ARRAY(
+                      SELECT y.seq FROM webhook_deliveries y
+                      WHERE y.seq = ANY (candidates) AND y.status = 'pending'));
         END IF;
         o := 'ok'; p := json_build_object('deliveries', coalesce(data, '[]'::json))::text;
         RETURN;

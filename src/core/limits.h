@@ -258,19 +258,21 @@
 
 /* Puts an object I/O thread makes durable together (fs_objects_put_many):
  * each holds a file open until the batch's flush, so this bounds the file
- * descriptors a batch takes; 64 already makes the flush's cost per object
- * small. */
-#define FS_OBJECTS_PUT_BATCH_MAX 64
+ * descriptors a batch takes (with FS_RECEIPT_WRITERS threads, 256 at most,
+ * well inside the usual limit of 1,024); a round of receipts is then one or
+ * two flushes a writer. */
+#define FS_OBJECTS_PUT_BATCH_MAX 128
 
-/* Events of the receipts feed one prepare takes, and receipts one round
- * writes: at 200 ms a round, 2,500 receipts/s, more than the worker settles. */
+/* Events of the receipts feed one prepare takes (half of them, payment
+ * .created, make none), and receipts one round writes: a round's cost is
+ * mostly its flushes, whatever its size, so rounds are large. */
 #define FS_RECEIPT_BATCH_MAX 500
 
-/* Threads writing a round's receipts: each write waits for two fsyncs, and
- * the filesystem's journal commits concurrent fsyncs together, so four
- * writers store about four times as many receipts per second as one (one
- * could not keep up with settlement under make bench's load). */
-#define FS_RECEIPT_WRITERS 4
+/* Threads writing a round's receipts, each a share of the round made
+ * durable together (fs_objects_put_many): two flushes a share. Written one
+ * by one (two fsyncs each, about 7 ms here), receipts fell 30-50 s behind
+ * settlement in make bench. */
+#define FS_RECEIPT_WRITERS 2
 
 /* An unstored receipt is handed out again this long after it was last
  * handed out (its worker died or its write failed). */

@@ -34,6 +34,7 @@ struct fs_objects_io {
     job_t *queue, *queue_tail;
     job_t *done, *done_tail;
     bool stopping;
+    bool corked; /* queued jobs wait for fs_objects_io_uncork */
     int jobs; /* loop thread only */
 };
 
@@ -79,7 +80,8 @@ static void *io_main(void *arg)
     fs_objects_io_t *io = arg;
     pthread_mutex_lock(&io->mu);
     for (;;) {
-        while (!io->stopping && io->queue == NULL) pthread_cond_wait(&io->cv, &io->mu);
+        while (!io->stopping && (io->queue == NULL || io->corked))
+            pthread_cond_wait(&io->cv, &io->mu);
         if (io->stopping) break;
         /* The puts queued in a row go together (fs_objects_put_many: one
          * flush for all); a get goes alone. */
@@ -172,6 +174,21 @@ int fs_objects_io_get(fs_objects_io_t *io, const char *key, fs_objects_cb cb, vo
 }
 
 bool fs_objects_io_idle(const fs_objects_io_t *io) { return io->jobs == 0; }
+
+void fs_objects_io_cork(fs_objects_io_t *io)
+{
+    pthread_mutex_lock(&io->mu);
+    io->corked = true;
+    pthread_mutex_unlock(&io->mu);
+}
+
+void fs_objects_io_uncork(fs_objects_io_t *io)
+{
+    pthread_mutex_lock(&io->mu);
+    io->corked = false;
+    pthread_cond_signal(&io->cv);
+    pthread_mutex_unlock(&io->mu);
+}
 
 void fs_objects_io_free(fs_objects_io_t *io)
 {

@@ -103,6 +103,13 @@ int fs_objects_io_put(fs_objects_io_t *io, const char *key, const void *data, si
                       fs_objects_cb cb, void *arg);
 int fs_objects_io_get(fs_objects_io_t *io, const char *key, fs_objects_cb cb, void *arg);
 
+/* Between cork and uncork, queued jobs wait: the thread then finds them all
+ * at once, and makes the puts among them durable together (a put queued
+ * alone while the rest are still being queued would cost a flush of its
+ * own). The loop's thread only. */
+void fs_objects_io_cork(fs_objects_io_t *io);
+void fs_objects_io_uncork(fs_objects_io_t *io);
+
 /* True when nothing is queued, running or waiting for its callback. */
 bool fs_objects_io_idle(const fs_objects_io_t *io);
 
