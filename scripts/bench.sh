@@ -284,6 +284,10 @@ raw readers_backlog_s "$catchup_s"
 raw readers_backlog_behind "$readers_behind"
 
 mark=$("${PSQL[@]}" -c "SELECT coalesce(max(seq), 0) FROM payments")
+# The polls below stay on indexes (payment_outbox holds the payments not yet
+# final, by created_at): a poll that read whole tables a few times a second
+# was PostgreSQL CPU charged to the payments.
+mark_ts=$("${PSQL[@]}" -c "SELECT now()")
 event_mark=$("${PSQL[@]}" -c "SELECT coalesce(max(seq), 0) FROM events")
 LC_PROCS=(postgres="$PG_PID" server="$SERVER_PID" worker="$WORKER_PID"
     nats="$NATS_PID" redis="$REDIS_PID" provider_sim="$PROVIDER_PID"
@@ -293,8 +297,8 @@ statements_reset
 python3 bench/cpu.py snapshot "$TMP/cpu-settle-start.json" "${LC_PROCS[@]}"
 load settle "$SETTLE_CONNECTIONS" "$SETTLE_S"
 for ((i = 0; i < FINAL_WAIT_S * 4; i++)); do
-    left=$("${PSQL[@]}" -c "SELECT count(*) FROM payments WHERE seq > $mark
-                            AND status IN ('pending', 'processing')")
+    left=$("${PSQL[@]}" -c "SELECT count(*) FROM payment_outbox
+                            WHERE created_at >= '$mark_ts'")
     [ "$left" -eq 0 ] && break
     sleep 0.25
 done
@@ -303,34 +307,38 @@ raw worker_rss_kb "$(awk '/^VmHWM/ {print $2}' "/proc/$WORKER_PID/status")"
 # search model has every payment in its final status, every succeeded payment
 # has its receipt stored, and every event of the phase is delivered to the
 # receiver. A cheap check (the feeds' cursors past the last event, no
-# delivery pending) runs first, the exact one only once it passes, so that
-# the bench's own polling costs PostgreSQL little.
+# delivery due, no receipt unstored: all by index) ends the measured phase;
+# the exact one, which reads the phase's rows, runs after the CPU snapshot.
 for ((i = 0; i < READERS_WAIT_S * 4; i++)); do
     cheap=$("${PSQL[@]}" -c "
         SELECT (SELECT count(*) FROM (VALUES ('indexer'), ('receipts'), ('webhooks')) f(name)
                 LEFT JOIN feed_cursors c USING (name)
                 WHERE EXISTS (SELECT 1 FROM events e WHERE (e.txid, e.seq)
                               > (coalesce(c.txid, '0'), coalesce(c.seq, 0))))
-             + (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')")
-    if [ "$cheap" -eq 0 ]; then
-        behind=$("${PSQL[@]}" -c "
-            SELECT (SELECT count(*) FROM payments p LEFT JOIN payment_search s
-                      ON s.payment_id = p.id
-                    WHERE p.seq > $mark AND s.status IS DISTINCT FROM p.status)
-                 + (SELECT count(*) FROM payments p LEFT JOIN receipts r
-                      ON r.payment_id = p.id
-                    WHERE p.seq > $mark AND p.status = 'succeeded' AND r.stored_at IS NULL)
-                 + (SELECT count(*) FROM events e
-                    WHERE e.tenant_id = '$TENANT' AND e.seq > $event_mark
-                      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
-                                      WHERE d.endpoint_id = '$ENDPOINT'
-                                        AND d.event_seq = e.seq AND d.status = 'delivered'))")
-        [ "$behind" -eq 0 ] && break
-    fi
+             + (SELECT count(*) FROM webhook_due)
+             + (SELECT count(*) FROM receipts WHERE stored_at IS NULL
+                AND handed_at > now() - interval '1 day')")
+    [ "$cheap" -eq 0 ] && break
     sleep 0.25
 done
 python3 bench/cpu.py snapshot "$TMP/cpu-settle-end.json" "${LC_PROCS[@]}"
 statements "$RESULTS/statements-settle.txt"
+for ((i = 0; i < READERS_WAIT_S * 4; i++)); do
+    behind=$("${PSQL[@]}" -c "
+        SELECT (SELECT count(*) FROM payments p LEFT JOIN payment_search s
+                  ON s.payment_id = p.id
+                WHERE p.seq > $mark AND s.status IS DISTINCT FROM p.status)
+             + (SELECT count(*) FROM payments p LEFT JOIN receipts r
+                  ON r.payment_id = p.id
+                WHERE p.seq > $mark AND p.status = 'succeeded' AND r.stored_at IS NULL)
+             + (SELECT count(*) FROM events e
+                WHERE e.tenant_id = '$TENANT' AND e.seq > $event_mark
+                  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                                  WHERE d.endpoint_id = '$ENDPOINT'
+                                    AND d.event_seq = e.seq AND d.status = 'delivered'))")
+    [ "$behind" -eq 0 ] && break
+    sleep 0.25
+done
 behind=$("${PSQL[@]}" -c "
     SELECT (SELECT count(*) FROM payments p LEFT JOIN payment_search s ON s.payment_id = p.id
             WHERE p.seq > $mark AND s.status IS DISTINCT FROM p.status)

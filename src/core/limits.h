@@ -274,6 +274,12 @@
  * settlement in make bench. */
 #define FS_RECEIPT_WRITERS 2
 
+/* Rounds of receipts writing or waiting for their mark at once: the next
+ * round is prepared while the last one's writes wait for the disk, and its
+ * writes join the writers' next batches. Bounds what the driver holds: this
+ * many rounds of FS_RECEIPT_BATCH_MAX. */
+#define FS_RECEIPT_ROUNDS_MAX 4
+
 /* An unstored receipt is handed out again this long after it was last
  * handed out (its worker died or its write failed). */
 #define FS_RECEIPT_RETRY_AFTER_S 10
@@ -331,6 +337,11 @@
  * latency it adds to a webhook then); otherwise every
  * FS_NOTIFY_FANOUT_INTERVAL_MS (the latency it adds after a quiet spell). */
 #define FS_NOTIFY_FANOUT_MAX 500
+
+/* A fan-out waits (FS_NOTIFY_FANOUT_BUSY_MS) until this many delivery slots
+ * are free: it takes no more events than it can lease deliveries for, and a
+ * fan-out is a transaction of its own, too dear for a handful. */
+#define FS_NOTIFY_FANOUT_ROOM_MIN 32
 #define FS_NOTIFY_FANOUT_BUSY_MS 20
 #define FS_NOTIFY_FANOUT_INTERVAL_MS 200
 

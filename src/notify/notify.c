@@ -877,11 +877,19 @@ static void on_fanout_timer(evutil_socket_t fd, short what, void *arg)
     int room = FS_NOTIFY_INFLIGHT_MAX - n->inflight;
     if (room > 0) n->inflight += room;
     pthread_mutex_unlock(&n->mu);
-    if (room <= 0) return fanout_again(n, FS_NOTIFY_FANOUT_BUSY_MS);
+    if (room < FS_NOTIFY_FANOUT_ROOM_MIN) {
+        slots_release(n, room > 0 ? room : 0);
+        return fanout_again(n, FS_NOTIFY_FANOUT_BUSY_MS);
+    }
     n->fanout_reserved = room;
+    /* No more events than it can lease deliveries for (one an endpoint, so
+     * with one endpoint all of them): the rest wait in the event log, where
+     * they cost nothing, rather than go through the broker and a claim each
+     * (a claim about 1 ms of PostgreSQL in make bench). */
     fs_store_submit(n->store,
                     json_pack("{s:s, s:i, s:i, s:i}", "op", fs_op_name(FS_OP_WEBHOOK_FANOUT), "max",
-                              FS_NOTIFY_FANOUT_MAX, "lease_max", room, "lease_ms",
+                              room < FS_NOTIFY_FANOUT_MAX ? room : FS_NOTIFY_FANOUT_MAX,
+                              "lease_max", room, "lease_ms",
                               n->config->webhook_timeout_ms + FS_NOTIFY_LEASE_MARGIN_MS),
                     on_fanned_out, n);
 }
