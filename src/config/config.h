@@ -17,7 +17,7 @@ typedef struct {
     char database_url[1024];     /* FINSYS_DATABASE_URL, a libpq connection string */
     int batch_items;             /* FINSYS_BATCH_ITEMS, FS_BATCH_ITEMS_DEFAULT */
     int batch_wait_us;           /* FINSYS_BATCH_WAIT_US, FS_BATCH_WAIT_US_DEFAULT */
-    int db_connections;          /* FINSYS_DB_CONNECTIONS per HTTP thread, 2 */
+    int db_connections;          /* FINSYS_DB_CONNECTIONS per HTTP thread, 4 */
     int idempotency_ttl_hours;   /* FINSYS_IDEMPOTENCY_TTL_HOURS, 24 */
     int purge_interval_s;        /* FINSYS_IDEMPOTENCY_PURGE_INTERVAL_S, 60 */
     fs_log_level_t log_level;    /* FINSYS_LOG_LEVEL, info */
