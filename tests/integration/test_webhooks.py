@@ -488,6 +488,20 @@ class KeepAliveReceiver:
         self.server.server_close()
 
 
+def _endpoint_and_payments(pl, receiver, n):
+    """A tenant with an endpoint at receiver for every event, and n payments
+    of 1 made through the pipeline's server; returns (key, endpoint)."""
+    key = _tenant_key()
+    a, b = _funded_pair(pl, key, 10_000)
+    e = _endpoint(pl, key, receiver.url, ["*"])
+    receiver.secret = e["secret"]
+    for _ in range(n):
+        status, p = _api(pl, key, "POST", "/v1/payments",
+                         {"from_account": a, "to_account": b, "amount": 1, "currency": "USD"})
+        assert status == 201, p
+    return key, e
+
+
 def test_many_deliveries_to_one_receiver_share_a_few_connections():
     """Keep-alive: 60 deliveries reach one receiver over at most a couple of
     pools' worth of connections (FS_NOTIFY_HOST_CONNS is 8), not one
@@ -495,15 +509,7 @@ def test_many_deliveries_to_one_receiver_share_a_few_connections():
     pl = Pipeline()
     receiver = KeepAliveReceiver()
     try:
-        key = _tenant_key()
-        a, b = _funded_pair(pl, key, 10_000)
-        e = _endpoint(pl, key, receiver.url, ["*"])
-        receiver.secret = e["secret"]
-        for _ in range(30):
-            status, p = _api(pl, key, "POST", "/v1/payments",
-                             {"from_account": a, "to_account": b, "amount": 1,
-                              "currency": "USD"})
-            assert status == 201, p
+        key, e = _endpoint_and_payments(pl, receiver, 30)
         rows = _delivery_status(e["id"], seconds=60)
         assert len(rows) == 60 and all(r[1] == "1" for r in rows), rows
         assert len(receiver.event_ids()) == 60, len(receiver.got)
@@ -583,15 +589,7 @@ def test_a_burst_of_deliveries_is_updated_in_place():
     pl = Pipeline()
     receiver = Receiver()
     try:
-        key = _tenant_key()
-        a, b = _funded_pair(pl, key, 10_000)
-        e = _endpoint(pl, key, receiver.url, ["*"])
-        receiver.secret = e["secret"]
-        for _ in range(25):
-            status, p = _api(pl, key, "POST", "/v1/payments",
-                             {"from_account": a, "to_account": b, "amount": 1,
-                              "currency": "USD"})
-            assert status == 201, p
+        key, e = _endpoint_and_payments(pl, receiver, 25)
         rows = _delivery_status(e["id"], seconds=60)
         assert len(rows) == 50, rows
         assert _api(pl, key, "DELETE", f"/v1/webhook_endpoints/{e['id']}")[0] == 200
