@@ -174,6 +174,8 @@ DECLARE
     ob_del     text[] := '{}';     -- payments leaving the outbox (final or canceled)
     -- the worker's claims and finishes applied set-based before the loop
     -- (step 2b): the payments done, and what the loop hands back for each
+    cl_ids     text[];             -- claimed or finished by only one item of the group
+    fi_ids     text[];
     cl_done    text[] := '{}';
     cl_out     text[] := '{}';
     fi_done    text[] := '{}';
@@ -277,62 +279,63 @@ BEGIN
     --     names: anything else (a cancel or a second message for the same
     --     payment in the same group, which arrival order must decide) goes
     --     through the loop's item-by-item path, as does an approval whose
-    --     payee's balance is large enough that settling might overflow.
-    WITH named AS (
-        SELECT e.j->>'payment' AS id, count(*) AS n
-        FROM jsonb_array_elements(p_items) e(j)
-        WHERE e.j ? 'payment' GROUP BY e.j->>'payment'
-    ), u AS (
-        UPDATE payments y
-        SET status = 'processing',
-            settle_attempts = CASE WHEN y.status = 'pending' THEN 1
-                                   ELSE y.settle_attempts + 1 END,
-            updated_at = CASE WHEN y.status = 'pending' THEN now() ELSE y.updated_at END,
-            timeline = CASE WHEN y.status = 'pending' THEN y.timeline || fs_step('processing')
-                            ELSE y.timeline END
-        WHERE y.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
-                                JOIN named ON named.id = e.j->>'payment' AND named.n = 1
-                                WHERE e.j->>'op' = 'settle_claim'))
-          AND y.status IN ('pending', 'processing')
-        RETURNING y.id, y.status, y.amount, y.currency, y.settle_attempts)
-    SELECT coalesce(array_agg(u.id), '{}'),
-           coalesce(array_agg(json_build_object('id', u.id, 'status', u.status,
-                                                'amount', u.amount, 'currency', u.currency,
-                                                'settle_attempts', u.settle_attempts)::text),
-                    '{}')
-    INTO cl_done, cl_out FROM u;
-
-    WITH named AS (
-        SELECT e.j->>'payment' AS id, count(*) AS n
-        FROM jsonb_array_elements(p_items) e(j)
-        WHERE e.j ? 'payment' GROUP BY e.j->>'payment'
-    ), r AS (
-        SELECT e.j->>'payment' AS id, e.j->>'result' = 'approved' AS ok,
-               coalesce(e.j->>'decline_code', 'declined') AS code,
-               e.j->>'decline_message' AS msg
-        FROM jsonb_array_elements(p_items) e(j)
-        JOIN named ON named.id = e.j->>'payment' AND named.n = 1
-        WHERE e.j->>'op' = 'settle_finish'
-    ), u AS (
-        UPDATE payments y
-        SET status = CASE WHEN r.ok THEN 'succeeded' ELSE 'failed' END,
-            updated_at = now(), dead_lettered_at = NULL,
-            failure_code = CASE WHEN r.ok THEN y.failure_code ELSE r.code END,
-            failure_message = CASE WHEN r.ok THEN y.failure_message ELSE r.msg END,
-            timeline = y.timeline || fs_step(CASE WHEN r.ok THEN 'succeeded' ELSE 'failed' END)
-        FROM r
-        WHERE y.id = r.id AND y.id = ANY (ARRAY(SELECT r2.id FROM r r2))
-          AND y.status = 'processing'
-          -- No overflow possible, whatever the group's order: balances
-          -- below 2^61 and amounts below 2^53 (256 of them stay below 2^62).
-          AND (NOT r.ok OR (y.amount < 9007199254740992
-                            AND acc_avail[array_position(acc_id, y.to_account)]
-                                < 2305843009213693952
-                            AND acc_pend[array_position(acc_id, y.to_account)]
-                                < 2305843009213693952))
-        RETURNING y.*)
-    SELECT coalesce(array_agg(u.id), '{}'), coalesce(array_agg(u::payments), '{}')
-    INTO fi_done, fi_rows FROM u;
+    --     payee's balance is large enough that settling might overflow. One
+    --     pass over the items finds them; a group with neither (the API's)
+    --     runs nothing more here.
+    SELECT coalesce(array_agg(g.id) FILTER (WHERE g.op = 'settle_claim'), '{}'),
+           coalesce(array_agg(g.id) FILTER (WHERE g.op = 'settle_finish'), '{}')
+    INTO cl_ids, fi_ids
+    FROM (SELECT e.j->>'payment' AS id, min(e.j->>'op') AS op, count(*) AS n
+          FROM jsonb_array_elements(p_items) e(j)
+          WHERE e.j ? 'payment' GROUP BY e.j->>'payment') g
+    WHERE g.n = 1;
+    IF cardinality(cl_ids) > 0 THEN
+        WITH u AS (
+            UPDATE payments y
+            SET status = 'processing',
+                settle_attempts = CASE WHEN y.status = 'pending' THEN 1
+                                       ELSE y.settle_attempts + 1 END,
+                updated_at = CASE WHEN y.status = 'pending' THEN now() ELSE y.updated_at END,
+                timeline = CASE WHEN y.status = 'pending'
+                                THEN y.timeline || fs_step('processing')
+                                ELSE y.timeline END
+            WHERE y.id = ANY (cl_ids) AND y.status IN ('pending', 'processing')
+            RETURNING y.id, y.status, y.amount, y.currency, y.settle_attempts)
+        SELECT coalesce(array_agg(u.id), '{}'),
+               coalesce(array_agg(json_build_object('id', u.id, 'status', u.status,
+                                                    'amount', u.amount, 'currency', u.currency,
+                                                    'settle_attempts', u.settle_attempts)::text),
+                        '{}')
+        INTO cl_done, cl_out FROM u;
+    END IF;
+    IF cardinality(fi_ids) > 0 THEN
+        WITH r AS (
+            SELECT e.j->>'payment' AS id, e.j->>'result' = 'approved' AS ok,
+                   coalesce(e.j->>'decline_code', 'declined') AS code,
+                   e.j->>'decline_message' AS msg
+            FROM jsonb_array_elements(p_items) e(j)
+            WHERE e.j->>'op' = 'settle_finish' AND e.j->>'payment' = ANY (fi_ids)
+        ), u AS (
+            UPDATE payments y
+            SET status = CASE WHEN r.ok THEN 'succeeded' ELSE 'failed' END,
+                updated_at = now(), dead_lettered_at = NULL,
+                failure_code = CASE WHEN r.ok THEN y.failure_code ELSE r.code END,
+                failure_message = CASE WHEN r.ok THEN y.failure_message ELSE r.msg END,
+                timeline = y.timeline
+                           || fs_step(CASE WHEN r.ok THEN 'succeeded' ELSE 'failed' END)
+            FROM r
+            WHERE y.id = r.id AND y.id = ANY (fi_ids) AND y.status = 'processing'
+              -- No overflow possible, whatever the group's order: balances
+              -- below 2^61 and amounts below 2^53 (256 of them stay below 2^62).
+              AND (NOT r.ok OR (y.amount < 9007199254740992
+                                AND acc_avail[array_position(acc_id, y.to_account)]
+                                    < 2305843009213693952
+                                AND acc_pend[array_position(acc_id, y.to_account)]
+                                    < 2305843009213693952))
+            RETURNING y.*)
+        SELECT coalesce(array_agg(u.id), '{}'), coalesce(array_agg(u::payments), '{}')
+        INTO fi_done, fi_rows FROM u;
+    END IF;
 
     -- Each item's payer (or deposit target) and payee, as indexes into acc_*.
     SELECT array_agg(fa.ix::int ORDER BY e.n), array_agg(ta.ix::int ORDER BY e.n)

@@ -266,8 +266,8 @@
  * two flushes a writer. */
 #define FS_OBJECTS_PUT_BATCH_MAX 128
 
-/* Events of the receipts feed one prepare takes (half of them, payment
- * .created, make none), and receipts one round writes: a round's cost is
+/* Events of the receipts feed one prepare takes (the payment.created half
+ * of them make none), and receipts one round writes: a round's cost is
  * mostly its flushes, whatever its size, so rounds are large. */
 #define FS_RECEIPT_BATCH_MAX 500
 
