@@ -34,6 +34,17 @@ ROUTES = {
     ("/admin/api/accounts/{id}/freeze", "post"),
     ("/admin/api/accounts/{id}/unfreeze", "post"),
     ("/admin/api/accounts/{id}/close", "post"),
+    # --- admin console: read routes (docs/console.md; staff session or admin key) ---
+    ("/admin/api/overview", "get"),
+    ("/admin/api/stream", "get"),  # Server-Sent Events
+    ("/admin/api/payments", "get"),
+    ("/admin/api/payments/{id}", "get"),
+    ("/admin/api/payments/{id}/receipt", "get"),  # text/html
+    ("/admin/api/accounts", "get"),
+    ("/admin/api/accounts/{id}", "get"),
+    ("/admin/api/accounts/{id}/journal", "get"),
+    ("/admin/api/tenants", "get"),
+    ("/admin/api/tenants/{id}/keys", "get"),
     ("/v1/webhook_endpoints", "get"),
     ("/v1/webhook_endpoints", "post"),
     ("/v1/webhook_endpoints/{id}", "get"),
