@@ -385,6 +385,13 @@ static void send_file(struct evhttp_request *req, const file_t *f)
         return;
     }
     evhttp_add_header(out, "Content-Type", f->type);
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        /* libevent sends no body for a HEAD, and then no Content-Length:
+         * the GET's is given. */
+        char n[24];
+        snprintf(n, sizeof(n), "%zu", f->len);
+        evhttp_add_header(out, "Content-Length", n);
+    }
     send_body(req, 200, "OK", f->data, f->len);
 }
 

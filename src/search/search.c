@@ -298,6 +298,8 @@ struct fs_indexer {
     struct timeval every;
     uint64_t taken;
     bool failing; /* the last run failed: logged once until one succeeds */
+    fs_indexer_live_fn live; /* the admin console's stream, when set */
+    void *live_arg;
 };
 
 static void run(fs_indexer_t *ix);
@@ -310,6 +312,12 @@ static void on_run(void *arg, const fs_store_result_t *r)
         json_t *p = json_loads(r->payload, 0, NULL);
         ix->taken += (uint64_t)json_integer_value(json_object_get(p, "taken"));
         more = json_is_true(json_object_get(p, "more"));
+        json_t *live = json_object_get(p, "live");
+        if (ix->live != NULL && json_array_size(live) > 0) {
+            char *text = json_dumps(live, JSON_COMPACT);
+            if (text != NULL) ix->live(ix->live_arg, text, strlen(text));
+            free(text);
+        }
         json_decref(p);
         if (ix->failing) fs_log(FS_LOG_INFO, "search", "indexer: running again");
         ix->failing = false;
@@ -326,10 +334,10 @@ static void on_run(void *arg, const fs_store_result_t *r)
 
 static void run(fs_indexer_t *ix)
 {
-    fs_store_submit(
-        ix->store,
-        json_pack("{s:s, s:i}", "op", fs_op_name(FS_OP_INDEX_RUN), "max", FS_INDEX_RUN_EVENTS_MAX),
-        on_run, ix);
+    fs_store_submit(ix->store,
+                    json_pack("{s:s, s:i, s:b}", "op", fs_op_name(FS_OP_INDEX_RUN), "max",
+                              FS_INDEX_RUN_EVENTS_MAX, "live", ix->live != NULL),
+                    on_run, ix);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -354,6 +362,13 @@ fs_indexer_t *fs_indexer_new(struct event_base *base, fs_store_t *store,
     FS_ASSERT(ix->timer != NULL);
     event_add(ix->timer, &ix->every);
     return ix;
+}
+
+void fs_indexer_set_live(fs_indexer_t *indexer, fs_indexer_live_fn fn, void *arg)
+{
+    if (indexer == NULL) return;
+    indexer->live = fn;
+    indexer->live_arg = arg;
 }
 
 uint64_t fs_indexer_taken(const fs_indexer_t *indexer)
