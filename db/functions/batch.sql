@@ -616,7 +616,7 @@ BEGIN
             -- "live": also a summary of the events for the admin console's
             -- stream (src/admin), published by the worker after the commit.
             o := 'ok';
-            p := fs_index_run_live((j->>'max')::int, coalesce((j->>'live')::boolean, false))::text;
+            p := fs_index_run_live((j->>'max')::int, coalesce((j->>'live')::boolean, false));
         ELSIF j->>'op' = 'receipts_prepare' THEN
             -- The worker's receipts feed reader (db/functions/receipts.sql),
             -- sent alone in its own transaction.
