@@ -613,7 +613,10 @@ BEGIN
         ELSIF j->>'op' = 'index_run' THEN
             -- The search indexer (db/functions/search.sql), sent alone by
             -- src/search on the worker's loop.
-            o := 'ok'; p := fs_index_run((j->>'max')::int)::text;
+            -- "live": also a summary of the events for the admin console's
+            -- stream (src/admin), published by the worker after the commit.
+            o := 'ok';
+            p := fs_index_run_live((j->>'max')::int, coalesce((j->>'live')::boolean, false));
         ELSIF j->>'op' = 'receipts_prepare' THEN
             -- The worker's receipts feed reader (db/functions/receipts.sql),
             -- sent alone in its own transaction.

@@ -14,7 +14,12 @@
 -- Takes up to p_max events of the feed and applies them, in the caller's
 -- transaction (the cursor moves with the rows). {"taken": n, "more": bool}:
 -- more when the run came back full, so the driver runs again at once.
-CREATE OR REPLACE FUNCTION fs_index_run(p_max int) RETURNS json
+-- With p_live, the answer also has "live": a summary of
+-- each event taken, in feed order, {id, type, tenant, payment, amount,
+-- currency, status, created_at (the payment's or refund's), at (the
+-- event's)}, which the worker publishes on core NATS for the admin
+-- console's live stream once this transaction has committed (src/admin).
+CREATE OR REPLACE FUNCTION fs_index_run_live(p_max int, p_live boolean) RETURNS text
 LANGUAGE plpgsql
 SET enable_seqscan = off
 AS $$
@@ -23,13 +28,24 @@ DECLARE
     ids   text[];
     ats   timestamptz[];
     types text[];
+    live  text;
 BEGIN
     SELECT count(*), coalesce(array_agg(e.payment_id), '{}'), coalesce(array_agg(e.created_at), '{}'),
-           coalesce(array_agg(e.type), '{}')
-    INTO taken, ids, ats, types
+           coalesce(array_agg(e.type), '{}'),
+           -- Text made by concatenation, not json_build_object (~4x
+           -- slower): every value is FinSys's own (ids, type, tenant,
+           -- currency, status names, timestamps, an integer), none with a
+           -- quote or a backslash to escape.
+           string_agg('{"id":"' || e.id || '","type":"' || e.type || '","tenant":"'
+               || e.tenant_id || '","payment":"' || e.payment_id || '","amount":'
+               || (e.data->>'amount') || ',"currency":"' || (e.data->>'currency')
+               || '","status":"' || (e.data->>'status') || '","created_at":"'
+               || (e.data->>'created_at') || '","at":"' || fs_ts(e.created_at) || '"}', ',')
+               FILTER (WHERE p_live)
+    INTO taken, ids, ats, types, live
     FROM fs_feed_take('indexer', p_max) e;
     IF taken = 0 THEN
-        RETURN json_build_object('taken', 0, 'more', false);
+        RETURN json_build_object('taken', 0, 'more', false)::text;
     END IF;
     -- A payment's first event inserts its row, with everything a search
     -- matches on; later ones only move its status (and the lag's times), an
@@ -62,8 +78,20 @@ BEGIN
                             WHERE u.type <> 'payment.created'))
       AND rs.payment_id = ANY (ARRAY(SELECT u.id FROM unnest(ids, types) AS u(id, type)
                                      WHERE u.type <> 'payment.created'));
-    RETURN json_build_object('taken', taken, 'more', taken >= p_max);
+    -- {"taken" : n, "more" : b, "live" : [...]}: src/search hands the
+    -- text after ', "live" : ' on as it is.
+    IF live IS NOT NULL THEN
+        RETURN rtrim(json_build_object('taken', taken, 'more', taken >= p_max)::text, '}')
+               || ', "live" : [' || live || ']}';
+    END IF;
+    RETURN json_build_object('taken', taken, 'more', taken >= p_max)::text;
 END
+$$;
+
+-- The run without the live summary.
+CREATE OR REPLACE FUNCTION fs_index_run(p_max int) RETURNS json
+LANGUAGE sql AS $$
+    SELECT fs_index_run_live(p_max, false)::json
 $$;
 
 -- The statuses a payment_search row may still show for a payment whose live

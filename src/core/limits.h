@@ -507,4 +507,58 @@
 /* A metric's label value, in bytes (route templates are the longest). */
 #define FS_METRICS_LABEL_LEN_MAX 63
 
+/* --- admin console: static files and the live stream --- */
+
+/* Files of the built console (web/dist) read into memory at start-up: a
+ * Vite build is a few dozen; the bound keeps a wrong FINSYS_WEB_DIR (a home
+ * directory, say) from being read whole. */
+#define FS_ADMIN_STATIC_FILES_MAX 512
+
+/* Their bytes in all: the console with its source maps is a few MiB. */
+#define FS_ADMIN_STATIC_BYTES_MAX (64 * 1024 * 1024)
+
+/* Directory levels walked under FINSYS_WEB_DIR (dist/assets/... is two). */
+#define FS_ADMIN_STATIC_DEPTH_MAX 8
+
+/* A file's name relative to the directory, in bytes. */
+#define FS_ADMIN_STATIC_NAME_LEN_MAX 255
+
+/* Stream clients (GET /admin/api/stream) one server process keeps open,
+ * all loops together: operators, not customers, watch it. Beyond: 503. */
+#define FS_ADMIN_STREAM_CLIENTS_MAX 64
+
+/* Stream clients from one address: a few tabs of a few people behind one
+ * NAT. Beyond: 429. */
+#define FS_ADMIN_STREAM_CLIENTS_PER_ADDR_MAX 8
+
+/* A client whose unsent output grows past this (a stalled or slow reader)
+ * is dropped; its page reconnects and starts again from the overview. */
+#define FS_ADMIN_STREAM_CLIENT_BUFFER_MAX_BYTES (1024 * 1024)
+
+/* The comment line sent to an idle stream, so proxies and the browser keep
+ * it open (docs/console.md: 15 s); FINSYS_ADMIN_STREAM_KEEPALIVE_MS may set
+ * it (tests use less). */
+#define FS_ADMIN_STREAM_KEEPALIVE_MS 15000
+
+/* The reconnect delay the stream tells the browser ("retry:"). */
+#define FS_ADMIN_STREAM_RETRY_MS 2000
+
+/* Messages from the broker waiting for one loop thread; past it the newest
+ * are dropped (the page resyncs from the overview). 100 ms indexer runs make
+ * about 10 a second. */
+#define FS_ADMIN_STREAM_LOOP_QUEUE_MAX 1024
+
+/* Recent payment events the hub keeps for a client that reconnects with
+ * Last-Event-ID: a few seconds of traffic at bench rates. */
+#define FS_ADMIN_STREAM_REPLAY_EVENTS_MAX 4096
+
+/* The worker publishes its breaker state on fs.live.status when it changes
+ * and at least this often. */
+#define FS_ADMIN_LIVE_STATUS_INTERVAL_MS 5000
+
+/* One events message on fs.live.events: a full indexer run
+ * (FS_INDEX_RUN_EVENTS_MAX) of ~300-byte summaries fits, below the broker's
+ * default max_payload of 1 MiB. */
+#define FS_ADMIN_LIVE_MESSAGE_MAX_BYTES (1000 * 1000)
+
 #endif

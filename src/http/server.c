@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../admin/admin.h"
 #include "../api/api.h"
 #include "../lock/lock.h"
 #include "../metrics/metrics.h"
@@ -58,6 +59,8 @@ typedef struct {
     uint64_t drain_deadline_us;
     pthread_t thread;
     fs_objects_io_t *objects_io; /* reads receipts' objects off the loop */
+    /* --- the admin console: its live stream's clients on this loop (src/admin) --- */
+    fs_admin_stream_t *admin_stream;
 } worker_t;
 
 /* When on_request() took the request, in microseconds (fs_now_us), kept in
@@ -174,6 +177,11 @@ static fs_queue_t *queue;
 /* The object store receipts are read from (FINSYS_OBJECTS_DIR), shared by
  * the threads; each reads through an fs_objects_io_t of its own. */
 static fs_objects_t *objects;
+
+/* --- the admin console (src/admin): its files, read at start-up, and the
+ * hub that fans the worker's live messages out to the loops --- */
+static fs_admin_static_t *admin_static;
+static fs_admin_hub_t *admin_hub;
 
 /* A payment (or a refund) being created: published for settlement once
  * committed. */
@@ -546,6 +554,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         send_error(req, err.outcome, err.message, err.param, false);
         return;
     }
+    /* --- the admin console: static files and the live stream (src/admin) --- */
+    if (fs_admin_static_handle(admin_static, req, path)) return;
+    if (fs_admin_stream_handle(w->admin_stream, req, path)) return;
+    /* --- */
     fs_api_request_t ar = {
         .method = method_of(req),
         .path = path != NULL && *path != '\0' ? path : "/",
@@ -708,6 +720,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
         evhttp_del_accept_socket(w->http, w->bound);
         w->bound = NULL;
         if (w->purge_ev != NULL) event_del(w->purge_ev);
+        fs_admin_stream_close_all(w->admin_stream); /* each client gets its end */
         w->drain_deadline_us = fs_now_us() + FS_HTTP_DRAIN_MS * 1000u;
     }
     if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io)
@@ -768,6 +781,12 @@ int fs_http_serve(const fs_config_t *config)
                    config->nats_url, err);
         }
     }
+    /* --- the admin console (src/admin): files from FINSYS_WEB_DIR, the stream's hub --- */
+    char web_dir[4096];
+    fs_admin_static_dir(web_dir, sizeof(web_dir));
+    admin_static = fs_admin_static_open(web_dir);
+    admin_hub = fs_admin_hub_new(queue);
+    /* --- */
     for (int i = 0; i < n; i++) {
         worker_t *w = &workers[i];
         w->index = i;
@@ -789,6 +808,9 @@ int fs_http_serve(const fs_config_t *config)
         w->cache = fs_cache_new(w->base, w->redis, w->store, config->idempotency_ttl_hours * 3600);
         w->objects_io = fs_objects_io_new(w->base, objects);
         w->drain_ev = evtimer_new(w->base, on_drain, w);
+        /* The stream's access check: the admin API key; session auth replaces it. */
+        w->admin_stream = fs_admin_stream_new(admin_hub, w->base, fs_admin_stream_auth_key,
+                                              w->store);
         if (i == 0) {
             w->purge_ev = event_new(w->base, -1, EV_PERSIST, on_purge_timer, w);
             struct timeval tv = {config->purge_interval_s, 0};
@@ -823,11 +845,16 @@ int fs_http_serve(const fs_config_t *config)
         if (w->locks != NULL) fs_lock_guard_free(w->locks);
         fs_cache_free(w->cache); /* answers what waited for Redis */
         fs_objects_io_free(w->objects_io);
+        fs_admin_stream_free(w->admin_stream);
         if (w->http != NULL) evhttp_free(w->http);
         if (w->listener != NULL) evconnlistener_free(w->listener);
         event_base_free(w->base);
     }
     free(workers);
+    fs_admin_hub_free(admin_hub); /* before the queue: it unsubscribes */
+    admin_hub = NULL;
+    fs_admin_static_close(admin_static);
+    admin_static = NULL;
     if (queue != NULL) fs_queue_close(queue);
     queue = NULL;
     fs_objects_close(objects);

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <nats/nats.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -743,4 +744,62 @@ void fs_queue_msg_free(fs_queue_msg_t *m)
     if (m == NULL) return;
     natsMsg_Destroy(m->msg);
     free(m);
+}
+
+/* ---- core NATS (not JetStream): the admin console's live stream ---- */
+
+fs_queue_status_t fs_queue_publish_core(fs_queue_t *q, const char *subject, const void *data,
+                                        size_t len)
+{
+    FS_ASSERT(q != NULL && subject != NULL);
+    if (len > INT_MAX) return FS_QUEUE_INVALID;
+    /* While reconnecting, libnats would buffer it for later: a live view
+     * has no use for old news. */
+    if (!fs_queue_connected(q)) return FS_QUEUE_UNAVAILABLE;
+    return status_of(natsConnection_Publish(q->nc, subject, data, (int)len));
+}
+
+struct fs_queue_sub {
+    natsSubscription *sub;
+    fs_queue_core_cb cb;
+    void *arg;
+};
+
+static void on_core_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    fs_queue_sub_t *s = closure;
+    s->cb(s->arg, natsMsg_GetSubject(msg), natsMsg_GetData(msg),
+          (size_t)natsMsg_GetDataLength(msg));
+    natsMsg_Destroy(msg);
+}
+
+fs_queue_sub_t *fs_queue_subscribe_core(fs_queue_t *q, const char *subject, fs_queue_core_cb cb,
+                                        void *arg)
+{
+    FS_ASSERT(q != NULL && subject != NULL && cb != NULL);
+    fs_queue_sub_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) return NULL;
+    s->cb = cb;
+    s->arg = arg;
+    if (natsConnection_Subscribe(&s->sub, q->nc, subject, on_core_msg, s) != NATS_OK) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void fs_queue_unsubscribe_core(fs_queue_sub_t *s)
+{
+    if (s == NULL) return;
+    /* A drain delivers what is pending and lets the callback return before
+     * the subscription is freed; if the connection is gone, unsubscribe. */
+    if (natsSubscription_Drain(s->sub) == NATS_OK) {
+        natsSubscription_WaitForDrainCompletion(s->sub, FS_QUEUE_CLOSE_WAIT_MS);
+    } else {
+        natsSubscription_Unsubscribe(s->sub);
+    }
+    natsSubscription_Destroy(s->sub);
+    free(s);
 }

@@ -226,4 +226,25 @@ fs_queue_status_t fs_queue_dead_letter_notification(fs_queue_t *q, const char *d
  * delivered again after FS_QUEUE_ACK_WAIT_MS). NULL is a no-op. */
 void fs_queue_msg_free(fs_queue_msg_t *m);
 
+/* ---- core NATS (not JetStream): the admin console's live stream ---- */
+
+/** Publishes data on subject with core NATS: no stream, no ack, no retry; a
+ * message nobody subscribes to is dropped by the broker. Returns at once
+ * (FS_QUEUE_UNAVAILABLE while not connected). Any thread. */
+fs_queue_status_t fs_queue_publish_core(fs_queue_t *q, const char *subject, const void *data,
+                                        size_t len);
+/** Called on a libnats thread (never on an event loop) for each message of
+ * a core subscription; data is valid only during the call. */
+typedef void (*fs_queue_core_cb)(void *arg, const char *subject, const char *data, size_t len);
+/** A core subscription. Opaque. */
+typedef struct fs_queue_sub fs_queue_sub_t;
+/** Subscribes to subject (wildcards allowed); NULL on failure. The callback
+ * runs on a libnats thread, one message at a time per subscription. */
+fs_queue_sub_t *fs_queue_subscribe_core(fs_queue_t *q, const char *subject, fs_queue_core_cb cb,
+                                        void *arg);
+/** Ends the subscription and waits (up to FS_QUEUE_CLOSE_WAIT_MS) until its
+ * callback has returned for the last time; then frees it. NULL is a no-op.
+ * Blocking: for shutdown. */
+void fs_queue_unsubscribe_core(fs_queue_sub_t *sub);
+
 #endif

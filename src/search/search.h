@@ -50,6 +50,13 @@ typedef struct fs_indexer fs_indexer_t;
 fs_indexer_t *fs_indexer_new(struct event_base *base, fs_store_t *store,
                              const fs_config_t *config);
 
+/* The admin console's live stream (src/admin): once set, each run also asks
+ * for a summary of the events it takes (fs_index_run_live), and fn gets it
+ * as JSON array text (valid during the call) after the run committed, on
+ * the loop thread; runs that took nothing call nothing. */
+typedef void (*fs_indexer_live_fn)(void *arg, const char *json, size_t len);
+void fs_indexer_set_live(fs_indexer_t *indexer, fs_indexer_live_fn fn, void *arg);
+
 /* Events indexed by this indexer so far (loop thread). */
 uint64_t fs_indexer_taken(const fs_indexer_t *indexer);
 

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../admin/admin.h"
 #include "../cache/cache.h"
 #include "../metrics/metrics.h"
 #include "../objects/objects.h"
@@ -73,6 +74,10 @@ struct worker {
     fs_indexer_t *indexer; /* the search indexer, on the loop */
     fs_queue_t *queue;
     fs_breaker_t breaker;
+    /* --- the admin console's live stream (src/admin): the breaker's state
+     * as last published on fs.live.status --- */
+    struct event *live_ev;
+    uint64_t live_transitions, live_since_us, live_published_us;
     struct evhttp_connection *provider[FS_WORKER_PROVIDER_CONNECTIONS];
     int next_provider;
     char provider_host[256];
@@ -640,6 +645,42 @@ static int open_provider(worker_t *w)
     return 0;
 }
 
+/* --- the admin console's live stream (src/admin) -------------------------- */
+
+/* The indexer's run committed: its events' summary goes out on core NATS,
+ * fire and forget (nobody listening costs the broker a lookup). */
+static void on_live_events(void *arg, const char *json, size_t len)
+{
+    fs_admin_live_publish_events(arg, json, len);
+}
+
+/* The breaker's state on fs.live.status when it changed, and every
+ * FS_ADMIN_LIVE_STATUS_INTERVAL_MS (a server that starts later learns it). */
+static void on_live_status(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *w = arg;
+    uint64_t now = fs_now_us();
+    bool changed = w->breaker.transitions != w->live_transitions;
+    if (changed) {
+        w->live_transitions = w->breaker.transitions;
+        w->live_since_us = now;
+    }
+    if (!changed && now - w->live_published_us < FS_ADMIN_LIVE_STATUS_INTERVAL_MS * 1000ULL)
+        return;
+    w->live_published_us = now;
+    /* The console's names: closed, open, half_open. */
+    static const char *const states[] = {[FS_BREAKER_CLOSED] = "closed",
+                                         [FS_BREAKER_OPEN] = "open",
+                                         [FS_BREAKER_HALF_OPEN] = "half_open"};
+    char since[32], body[160];
+    fs_search_format_time((int64_t)w->live_since_us, since, sizeof(since));
+    int n = snprintf(body, sizeof(body), "{\"breaker\":{\"state\":\"%s\",\"since\":\"%s\"}}",
+                     states[w->breaker.state], since);
+    fs_admin_live_publish_status(w->queue, body, (size_t)n);
+}
+
 static void *loop_main(void *arg)
 {
     worker_t *w = arg;
@@ -706,6 +747,12 @@ int fs_worker_run(const fs_config_t *config)
             w->redis = fs_redis_new(w->base, config->redis_url, config->redis_timeout_ms);
         w->cache = fs_cache_new(w->base, w->redis, w->store, config->idempotency_ttl_hours * 3600);
         w->indexer = fs_indexer_new(w->base, w->readers, config);
+        /* --- the admin console's live stream (src/admin) --- */
+        fs_indexer_set_live(w->indexer, on_live_events, w->queue);
+        w->live_since_us = fs_now_us();
+        w->live_ev = event_new(w->base, -1, EV_PERSIST, on_live_status, w);
+        struct timeval live_every = {0, 500 * 1000};
+        event_add(w->live_ev, &live_every);
         fs_notifier_t *notifier = fs_notifier_new(config, w->base, w->readers, w->queue);
         w->incoming_ev = event_new(w->base, -1, 0, on_incoming, w);
         w->sweep_ev = event_new(w->base, -1, EV_PERSIST, on_sweep_timer, w);
@@ -767,6 +814,7 @@ int fs_worker_run(const fs_config_t *config)
         }
         event_free(w->incoming_ev);
         event_free(w->sweep_ev);
+        event_free(w->live_ev);
     } else {
         for (int i = 0; i < FS_WORKER_PROVIDER_CONNECTIONS; i++) {
             if (w->provider[i] != NULL) evhttp_connection_free(w->provider[i]);
