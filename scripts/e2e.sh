@@ -35,13 +35,17 @@ fi
 TMP=$(mktemp -d /tmp/finsys-e2e.XXXXXX)
 chmod 755 "$TMP"
 RUN_PID=""
-teardown() {
+stop_stack() {
     # run.sh stops everything it started (by PID) on SIGTERM.
     if [ -n "$RUN_PID" ] && kill -0 "$RUN_PID" 2>/dev/null; then
         kill -TERM "$RUN_PID" 2>/dev/null
-        for ((i = 0; i < 150; i++)); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
+        for ((i = 0; i < 300; i++)); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$RUN_PID" 2>/dev/null || true
     fi
+    RUN_PID=""
+}
+teardown() {
+    stop_stack
     cp "$TMP"/var/*.log "$RESULTS/" 2>/dev/null || true
     rm -rf "$TMP"
 }
@@ -86,6 +90,14 @@ f=$(grep -oE '^# fail [0-9]+' "$RESULTS/e2e.tap" | grep -oE '[0-9]+$' | tail -1)
 p=${p:-0}
 f=${f:-0}
 [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+# A clean stop, then the sanitizers' verdict (with the sanitizer build) on
+# every process of the stack.
+stop_stack
+if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TMP"/var/*.log; then
+    grep -h -A30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TMP"/var/*.log | head -60
+    echo "e2e: a sanitizer reported an error in the stack's logs"
+    f=$((f + 1))
+fi
 echo "e2e: screenshots in $RESULTS"
 echo "e2e: $p passed, $f failed"
 [ "$f" -eq 0 ]
