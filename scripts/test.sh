@@ -124,6 +124,21 @@ else
     failed=$((failed + 1))
 fi
 
+echo "== console end to end"
+# The admin console in headless Chromium against the stack scripts/run.sh
+# starts (make run's, in a temporary directory), with the sanitizer build.
+E2E_OUT=$(mktemp /tmp/finsys-e2e-out.XXXXXX)
+(
+    for v in $(compgen -e | grep '^FINSYS_'); do unset "$v"; done
+    FINSYS_BIN=$PWD/$ASAN_BUILD/finsys bash scripts/e2e.sh
+) 2>&1 | tee "$E2E_OUT"
+p=$(grep -oE '^e2e: [0-9]+ passed' "$E2E_OUT" | grep -oE '[0-9]+' | tail -1)
+f=$(grep -oE '^e2e: [0-9]+ passed, [0-9]+ failed' "$E2E_OUT" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
+[ -z "$p" ] && f=$((${f:-0} + 1))
+passed=$((passed + ${p:-0}))
+failed=$((failed + ${f:-0}))
+rm -f "$E2E_OUT"
+
 echo "== bench smoke"
 # make bench in seconds (BENCH_SMOKE=1) on a stack of its own, with the
 # sanitizer build and its results in a temporary directory: it must run end
