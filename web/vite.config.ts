@@ -29,5 +29,7 @@ export default defineConfig({
     environment: 'jsdom',
     setupFiles: ['./src/test/setup.ts'],
     css: false,
+    // The machine is shared: slow runs are not failures.
+    testTimeout: 20000,
   },
 });
