@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages FinSys needs to build, run, test and bench.
+# Installs the Debian packages FinSys needs to build, run, test and bench
+# (nodejs and npm build the admin console in web/; chromium runs its
+# end-to-end test).
 # Idempotent and quick when everything is present: apt-get runs only for
 # packages that are missing. Needs root (or sudo).
 set -euo pipefail
@@ -12,6 +14,7 @@ PACKAGES=(
     redis-server libhiredis-dev
     prometheus
     clang libclang-rt-14-dev
+    chromium
 )
 
 missing=()
@@ -19,6 +22,10 @@ for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
         || missing+=("$p")
 done
+# Node.js and npm by command, not by package: a nodejs from elsewhere (e.g.
+# NodeSource, which bundles npm and conflicts with Debian's npm) will do.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 SUDO=""

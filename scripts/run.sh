@@ -44,6 +44,13 @@ export FINSYS_HTTP_HOST=$HTTP_HOST FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_WORKER_POR
 export FINSYS_OBJECTS_DIR=${FINSYS_OBJECTS_DIR:-$VAR/objects}
 "$BIN" migrate >/dev/null
 
+# The admin console: built when web/dist is missing or web/ changed.
+if bash scripts/web.sh build; then
+    export FINSYS_WEB_DIR=${FINSYS_WEB_DIR:-$PWD/web/dist}
+else
+    echo "the admin console did not build (scripts/web.sh build); /admin/ is not served" >&2
+fi
+
 if [ ! -s "$VAR/dev-api-key" ]; then
     "$BIN" apikey create --tenant dev >"$VAR/dev-api-key"
     chmod 600 "$VAR/dev-api-key"
@@ -92,6 +99,7 @@ Prometheus:      http://127.0.0.1:$PROMETHEUS_PORT (data in $VAR/prometheus, log
 Dev API key:     $(cat "$VAR/dev-api-key")   (also in $VAR/dev-api-key)
 Try:             curl -H "Authorization: Bearer \$(cat var/dev-api-key)" http://$HTTP_HOST:$HTTP_PORT/v1/accounts
 FinSys is ready at http://$HTTP_HOST:$HTTP_PORT
+console: http://$HTTP_HOST:$HTTP_PORT/admin/
 Press Ctrl-C to stop.
 MSG
 wait "$(cat "$VAR/finsys-server.pid")" || true

@@ -58,6 +58,16 @@ else
     failed=$((failed + 1))
 fi
 
+echo "== admin console (web/)"
+# Its unit tests (vitest), each counted.
+web_out=$(bash scripts/web.sh test 2>&1)
+echo "$web_out" | grep -vE '^web: npm ci$' | tail -60
+p=$(grep -oE '^web: [0-9]+ passed' <<<"$web_out" | grep -oE '[0-9]+')
+f=$(grep -oE '^web: [0-9]+ passed, [0-9]+ failed' <<<"$web_out" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
+[ -z "$p" ] && f=$((${f:-0} + 1))
+passed=$((passed + ${p:-0}))
+failed=$((failed + ${f:-0}))
+
 echo "== integration tests"
 TMP=$(mktemp -d /tmp/finsys-test.XXXXXX)
 chmod 755 "$TMP"

@@ -1,0 +1,239 @@
+import type { Role } from '../lib/roles';
+
+export type Minor = number | string;
+
+export interface ApiErrorBody {
+  type: string;
+  code: string;
+  message: string;
+  param: string | null;
+}
+
+/** What every failed call gives the components: the server's error object (or one made up). */
+export interface ApiError {
+  status: number;
+  error: ApiErrorBody;
+  retryAfter?: string | null;
+}
+
+export interface Staff {
+  id: string;
+  email: string;
+  role: Role;
+  disabled_at?: string | null;
+  created_at?: string;
+}
+
+export interface Session {
+  object: 'session';
+  staff: Staff;
+  csrf_token: string;
+  expires_at: string;
+}
+
+export interface List<T> {
+  object: 'list';
+  data: T[];
+  has_more: boolean;
+  next?: string | null;
+}
+
+export interface TimelineEvent {
+  status: string;
+  at?: string;
+  created_at?: string;
+  [k: string]: unknown;
+}
+
+export interface Payment {
+  id: string;
+  object: 'payment';
+  tenant?: string;
+  from_account: string;
+  to_account: string;
+  amount: Minor;
+  currency: string;
+  amount_refunded: Minor;
+  description: string | null;
+  metadata: Record<string, string>;
+  status: string;
+  failure_code: string | null;
+  failure_message: string | null;
+  created_at: string;
+  updated_at: string;
+  timeline?: TimelineEvent[];
+}
+
+export interface Refund {
+  id: string;
+  object: 'refund';
+  payment: string;
+  amount: Minor;
+  currency: string;
+  status: string;
+  failure_code: string | null;
+  failure_message: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface JournalEntry {
+  id: string;
+  account?: string;
+  bucket?: string;
+  amount: Minor;
+  currency?: string;
+  at?: string;
+  created_at?: string;
+  ref?: string | null;
+  running_balance?: Minor;
+}
+
+export interface WebhookAttempt {
+  at: string;
+  status: number | string | null;
+  error: string | null;
+  duration_ms: number | null;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  endpoint: string;
+  url: string;
+  event_type: string;
+  status: string;
+  attempts: number;
+  last_status: number | string | null;
+  last_error: string | null;
+  created_at: string;
+  delivered_at: string | null;
+  attempt_log: WebhookAttempt[];
+}
+
+export interface PaymentDetail {
+  object: 'payment_detail';
+  payment: Payment;
+  timeline: TimelineEvent[];
+  journal: JournalEntry[];
+  refunds: Refund[];
+  receipt: { number: string; sha256: string; url: string } | null;
+  webhook_deliveries: WebhookDelivery[];
+  provider: ({ attempts?: number; outcome?: string; failure_code?: string | null; failure_message?: string | null } & Record<string, unknown>) | null;
+  request_id: string | null;
+}
+
+export interface Account {
+  id: string;
+  object: 'account';
+  tenant?: string | { id: string; name?: string };
+  currency: string;
+  name: string | null;
+  type: string;
+  status: 'active' | 'frozen' | 'closed' | string;
+  balance: { available: Minor; pending: Minor; currency: string };
+  metadata?: Record<string, string>;
+  created_at: string;
+}
+
+export interface DeadLetter {
+  object: 'dead_letter';
+  kind: 'payment' | 'refund' | 'webhook';
+  id: string;
+  tenant: string | null;
+  dead_lettered_at: string;
+  attempts: number;
+  last_error: string | null;
+  payment?: Payment;
+  refund?: Refund;
+  delivery?: Partial<WebhookDelivery>;
+}
+
+export interface Tenant {
+  id: string;
+  name: string;
+  created_at?: string;
+  rate_limit?: { per_s: number; burst: number; default?: boolean } | null;
+  per_s?: number;
+  burst?: number;
+  key_count?: number;
+  keys?: number;
+  [k: string]: unknown;
+}
+
+export interface ApiKey {
+  id: string;
+  prefix: string;
+  admin: boolean;
+  created_at: string;
+  revoked_at: string | null;
+  secret?: string;
+}
+
+export interface AuditEntry {
+  id: string;
+  at: string;
+  actor: string;
+  actor_email: string | null;
+  role: string | null;
+  action: string;
+  target: string | null;
+  reason: string | null;
+  before: unknown;
+  after: unknown;
+  request_id: string | null;
+}
+
+export interface SeriesPoint {
+  t: string | number;
+  created: number;
+  succeeded: number;
+  failed: number;
+}
+
+export interface VolumeRow {
+  currency: string;
+  created_amount: Minor;
+  succeeded_amount: Minor;
+  count: number;
+}
+
+export interface DeadLetterCounts {
+  payments: number;
+  refunds: number;
+  webhooks: number;
+}
+
+export interface Breaker {
+  state: 'closed' | 'open' | 'half_open' | string;
+  since: string | null;
+}
+
+export interface Overview {
+  object: 'overview';
+  at: string;
+  window_s: number;
+  series: SeriesPoint[];
+  volume_by_currency: VolumeRow[];
+  success_rate: number | null;
+  decline_rate: number | null;
+  settlement_lag_ms: { p50: number | null; p99: number | null };
+  dead_letters: DeadLetterCounts;
+  breaker: Breaker;
+}
+
+export interface PaymentEvent {
+  id: string;
+  type: string;
+  tenant: string;
+  payment: string;
+  amount: Minor;
+  currency: string;
+  status: string;
+  created_at: string;
+  at: string;
+}
+
+export interface StatusEvent {
+  dead_letters?: DeadLetterCounts;
+  breaker?: Breaker;
+}
