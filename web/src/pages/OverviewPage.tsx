@@ -12,6 +12,11 @@ import { formatMoney, minorToDecimal } from '../lib/money';
 import { formatTime } from '../lib/ids';
 import { DotIcon } from '../components/icons';
 import { ErrorState, Loading, PageTitle } from '../components/common';
+import { Link as RouterLink } from 'react-router';
+import Link from '@mui/material/Link';
+import List from '@mui/material/List';
+import ListItem from '@mui/material/ListItem';
+import ListItemText from '@mui/material/ListItemText';
 
 function Stat({ label, value, testId, tone }: { label: string; value: string; testId: string; tone?: 'error' | 'warning' | 'success' }) {
   return (
@@ -140,6 +145,33 @@ export default function OverviewPage() {
                 </ResponsiveContainer>
               )}
             </Box>
+          </Paper>
+          <Paper sx={{ p: 2, gridColumn: '1 / -1' }} data-testid="live-feed">
+            <Typography variant="subtitle1" component="h2">
+              Latest events
+            </Typography>
+            {o.recent.length === 0 ? (
+              <Typography color="text.secondary">No event since this page opened; new ones appear here as they happen.</Typography>
+            ) : (
+              <List dense aria-live="polite">
+                {o.recent.map((e) => (
+                  <ListItem key={e.id ?? `${e.type}-${e.payment}-${e.at}`} disableGutters data-testid="live-event">
+                    <ListItemText
+                      primary={
+                        <>
+                          {e.type} ·{' '}
+                          <Link component={RouterLink} to={`/payments/${e.payment}`}>
+                            {e.payment}
+                          </Link>{' '}
+                          · {formatMoney(String(e.amount), e.currency)}
+                        </>
+                      }
+                      secondary={`${e.tenant} · ${formatTime(e.at ?? e.created_at)}`}
+                    />
+                  </ListItem>
+                ))}
+              </List>
+            )}
           </Paper>
           <Paper sx={{ p: 2, gridColumn: '1 / -1' }}>
             <Typography variant="subtitle1" component="h2">

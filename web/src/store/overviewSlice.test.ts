@@ -88,3 +88,18 @@ describe('overview reducer', () => {
     expect(s.breaker.state).toBe('open');
   });
 });
+
+describe('the latest events', () => {
+  it('lists the newest first and keeps only RECENT_MAX', async () => {
+    const { default: reducer, paymentEvent, snapshotLoaded, RECENT_MAX } = await import('./overviewSlice');
+    let s = reducer(undefined, snapshotLoaded({ object: 'overview', at: '2026-12-05T10:00:00Z', window_s: 300, series: [] } as never));
+    for (let i = 0; i < RECENT_MAX + 3; i++) {
+      s = reducer(
+        s,
+        paymentEvent({ id: `evt_${i}`, type: 'payment.created', tenant: 'ten_a', payment: `pay_${i}`, amount: 100, currency: 'USD', status: 'pending', created_at: '2026-12-05T10:00:00Z', at: '2026-12-05T10:00:00Z' }),
+      );
+    }
+    expect(s.recent).toHaveLength(RECENT_MAX);
+    expect(s.recent[0].payment).toBe(`pay_${RECENT_MAX + 2}`);
+  });
+});

@@ -31,7 +31,11 @@ export interface OverviewState {
   connection: 'connecting' | 'open' | 'reconnecting' | 'closed';
   lastEventAt: string | null;
   seen: string[]; // ids of recent events, to apply each once
+  recent: PaymentEvent[]; // the latest events, newest first (RECENT_MAX)
 }
+
+/** How many of the latest events the overview lists. */
+export const RECENT_MAX = 10;
 
 export const initialOverview: OverviewState = {
   loaded: false,
@@ -47,6 +51,7 @@ export const initialOverview: OverviewState = {
   connection: 'connecting',
   lastEventAt: null,
   seen: [],
+  recent: [],
 };
 
 export function toEpochSeconds(t: string | number): number {
@@ -123,6 +128,8 @@ const overviewSlice = createSlice({
         if (state.seen.length > 500) state.seen.splice(0, state.seen.length - 500);
       }
       state.lastEventAt = e.at ?? e.created_at ?? null;
+      state.recent.unshift(e);
+      if (state.recent.length > RECENT_MAX) state.recent.length = RECENT_MAX;
       const t = toEpochSeconds(e.at ?? e.created_at);
       if (!Number.isFinite(t)) return;
       advance(state, Math.max(t, state.series.length ? state.series[state.series.length - 1].t : t));
