@@ -81,10 +81,10 @@ async function shot(name) {
 
 async function login({ email, password }) {
   await page.goto(`${URL}/admin/`);
-  await page.getByTestId('login-email').locator('input').fill(email);
-  await page.getByTestId('login-password').locator('input').fill(password);
+  await page.getByTestId('login-email').fill(email);
+  await page.getByTestId('login-password').fill(password);
   await page.getByTestId('login-submit').click();
-  await page.getByTestId('nav-logout').waitFor({ timeout: WAIT_MS });
+  await page.getByTestId('logout-button').waitFor({ timeout: WAIT_MS });
 }
 
 before(async () => {
@@ -111,8 +111,8 @@ after(async () => {
 test('the login page refuses a wrong password with the error message', async () => {
   expectedStatus = 401;
   await page.goto(`${URL}/admin/`);
-  await page.getByTestId('login-email').locator('input').fill('nobody@finsys.test');
-  await page.getByTestId('login-password').locator('input').fill('not-the-password');
+  await page.getByTestId('login-email').fill('nobody@finsys.test');
+  await page.getByTestId('login-password').fill('not-the-password');
   await page.getByTestId('login-submit').click();
   await page.getByTestId('login-error').waitFor({ timeout: WAIT_MS });
   await shot('01-login-refused');
@@ -121,9 +121,8 @@ test('the login page refuses a wrong password with the error message', async () 
 test('staff log in with the login make run printed', async () => {
   await login(staffLogin(process.env.E2E_STAFF_LOGIN));
   expectedStatus = 0;
-  await page.getByTestId('overview').waitFor({ timeout: WAIT_MS });
-  await page.getByTestId('live-status').filter({ hasText: /live|connected/i })
-    .waitFor({ timeout: WAIT_MS });
+  await page.locator('[data-testid=stream-status][data-state=open]').waitFor({ timeout: WAIT_MS });
+  await page.getByTestId('overview-series-chart').waitFor({ timeout: WAIT_MS });
   await shot('02-overview');
 });
 
@@ -143,7 +142,7 @@ test('a payment made through the API appears on the live overview within 2 s', a
 test('the payments list filters by account, and the filters are in the URL', async () => {
   await page.getByTestId('nav-payments').click();
   await page.getByTestId('payments-table').waitFor({ timeout: WAIT_MS });
-  await page.getByTestId('filter-account').locator('input').fill(payer);
+  await page.getByLabel('Account').fill(payer);
   await page.getByTestId('filter-apply').click();
   await waitFor('the URL to carry the filter', async () => page.url().includes(`account=${payer}`));
   const rows = page.getByTestId('payment-row');
@@ -163,33 +162,34 @@ test('the payment detail shows its timeline and refunds it from the page', async
     return p.status === 'succeeded';
   }, 30000);
   await page.getByTestId('payment-row').first().click();
-  await page.getByTestId('payment-detail').waitFor({ timeout: WAIT_MS });
-  await page.getByTestId('timeline').getByText(/succeeded/i).first().waitFor({ timeout: WAIT_MS });
+  await page.getByTestId('payment-summary').waitFor({ timeout: WAIT_MS });
+  await page.getByTestId('payment-timeline').getByText(/succeeded/i).first().waitFor({ timeout: WAIT_MS });
   await shot('05-payment-detail');
-  await page.getByTestId('action-refund').click();
-  await page.getByTestId('confirm-reason').locator('textarea, input').first()
-    .fill('customer asked (e2e)');
+  await page.getByTestId('refund-button').click();
+  await page.getByTestId('confirm-reason').fill('customer asked (e2e)');
   await shot('06-refund-confirm');
-  await page.getByTestId('confirm-submit').click();
-  await page.getByTestId('refunds').getByText(/re_/).first().waitFor({ timeout: WAIT_MS });
+  await page.getByTestId('confirm-button').click();
+  await page.getByTestId('payment-refunds').getByText(/re_/).first().waitFor({ timeout: WAIT_MS });
   await waitFor('the refund in the timeline', async () => {
     await page.reload();
-    await page.getByTestId('timeline').waitFor({ timeout: WAIT_MS });
-    return /refund/i.test(await page.getByTestId('timeline').innerText());
+    await page.getByTestId('payment-timeline').waitFor({ timeout: WAIT_MS });
+    return /refund/i.test(await page.getByTestId('payment-timeline').innerText());
   });
   await shot('07-payment-refunded');
 });
 
 test('every page renders: accounts, dead letters, tenants, staff, audit', async () => {
   for (const [nav, id, name] of [
-    ['nav-accounts', 'accounts-page', '08-accounts'],
-    ['nav-dead-letters', 'dead-letters-page', '09-dead-letters'],
-    ['nav-tenants', 'tenants-page', '10-tenants'],
-    ['nav-staff', 'staff-page', '11-staff'],
-    ['nav-audit', 'audit-page', '12-audit'],
+    ['nav-accounts', 'accounts-table', '08-accounts'],
+    ['nav-dead-letters', 'dead-letters-table', '09-dead-letters'],
+    ['nav-tenants', 'tenants-table', '10-tenants'],
+    ['nav-staff', 'staff-table', '11-staff'],
+    ['nav-audit', 'audit-table', '12-audit'],
   ]) {
     await page.getByTestId(nav).click();
-    await page.getByTestId(id).waitFor({ timeout: WAIT_MS });
+    // The list, or its empty state when there is nothing to list.
+    await page.locator(`[data-testid=${id}], [data-testid=empty]`).first()
+      .waitFor({ timeout: WAIT_MS });
     await page.waitForLoadState('networkidle');
     await shot(name);
   }
@@ -200,7 +200,7 @@ test('every page renders: accounts, dead letters, tenants, staff, audit', async 
 test('the console fits a phone-sized screen', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${URL}/admin/payments/${payment.id}`);
-  await page.getByTestId('payment-detail').waitFor({ timeout: WAIT_MS });
+  await page.getByTestId('payment-summary').waitFor({ timeout: WAIT_MS });
   await shot('13-phone-payment-detail');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth
     - document.documentElement.clientWidth);
@@ -210,7 +210,7 @@ test('the console fits a phone-sized screen', async () => {
 
 test('logout ends the session', async () => {
   expectedStatus = 401;
-  await page.getByTestId('nav-logout').click();
+  await page.getByTestId('logout-button').click();
   await page.getByTestId('login-submit').waitFor({ timeout: WAIT_MS });
   const r = await page.evaluate(async () => (await fetch('/admin/api/session')).status);
   assert.equal(r, 401);
@@ -220,8 +220,8 @@ test('a viewer sees no refund button and is refused the route', async () => {
   await login({ email: process.env.E2E_VIEWER_EMAIL, password: process.env.E2E_VIEWER_PASSWORD });
   expectedStatus = 403;
   await page.goto(`${URL}/admin/payments/${payment.id}`);
-  await page.getByTestId('payment-detail').waitFor({ timeout: WAIT_MS });
-  assert.equal(await page.getByTestId('action-refund').count(), 0);
+  await page.getByTestId('payment-summary').waitFor({ timeout: WAIT_MS });
+  assert.equal(await page.getByTestId('refund-button').count(), 0);
   await shot('14-viewer-payment-detail');
   const status = await page.evaluate(async (id) => {
     const s = await (await fetch('/admin/api/session')).json();
@@ -234,7 +234,7 @@ test('a viewer sees no refund button and is refused the route', async () => {
     return r.status;
   }, payment.id);
   assert.equal(status, 403);
-  await page.getByTestId('nav-logout').click();
+  await page.getByTestId('logout-button').click();
 });
 
 test('no console errors on any page', () => {
