@@ -75,6 +75,9 @@ bool fs_admin_static_spa_fallback(const char *name);
  */
 #define FS_ADMIN_LIVE_SUBJECT_EVENTS "fs.live.events"
 #define FS_ADMIN_LIVE_SUBJECT_STATUS "fs.live.status"
+/* A server with a client watching says so (FS_ADMIN_LIVE_WATCH_INTERVAL_MS):
+ * the worker builds the summary only then. */
+#define FS_ADMIN_LIVE_SUBJECT_WATCHING "fs.live.watching"
 
 struct fs_queue;
 typedef struct fs_admin_hub fs_admin_hub_t;
@@ -122,5 +125,13 @@ int fs_admin_stream_clients(const fs_admin_stream_t *st);
  * return at once and drop the message when the broker is away. */
 void fs_admin_live_publish_events(struct fs_queue *queue, const char *json, size_t len);
 void fs_admin_live_publish_status(struct fs_queue *queue, const char *json, size_t len);
+
+/* The worker's ear for FS_ADMIN_LIVE_SUBJECT_WATCHING: fs_admin_live_watched
+ * is true while a server announced a watcher within
+ * FS_ADMIN_LIVE_WATCH_TTL_MS (any thread). NULL queue: never watched. */
+typedef struct fs_admin_live_watch fs_admin_live_watch_t;
+fs_admin_live_watch_t *fs_admin_live_watch_new(struct fs_queue *queue);
+bool fs_admin_live_watched(fs_admin_live_watch_t *watch);
+void fs_admin_live_watch_free(fs_admin_live_watch_t *watch);
 
 #endif

@@ -79,6 +79,7 @@ struct fs_admin_stream {
     void *auth_arg;
     struct event *wake;      /* activated by the hub: pending has messages */
     struct event *keepalive; /* every keepalive interval */
+    struct event *announce;  /* every FS_ADMIN_LIVE_WATCH_INTERVAL_MS */
     client_t *clients;
     atomic_int count; /* read by the hub's thread */
     bool closing;
@@ -112,6 +113,7 @@ struct fs_admin_hub {
     replay_t ring[FS_ADMIN_STREAM_REPLAY_EVENTS_MAX];
     size_t ring_next; /* the slot the next event takes */
     msg_t *status;    /* the last status frame, sent to a client as it connects */
+    uint64_t announced_us; /* the last fs.live.watching this process sent */
 };
 
 /* A reconnecting page may have missed a few seconds: events are kept for
@@ -285,6 +287,31 @@ static void leave(fs_admin_hub_t *hub, const char *addr)
     pthread_mutex_unlock(&hub->mu);
 }
 
+/* Tells the worker that this process has someone watching (or had, for the
+ * Last-Event-ID window), every FS_ADMIN_LIVE_WATCH_INTERVAL_MS at most;
+ * force: now (a first client must not wait a second for its events). */
+static void announce(fs_admin_hub_t *hub, bool force)
+{
+    uint64_t now = fs_now_us();
+    pthread_mutex_lock(&hub->mu);
+    bool watched = hub->clients > 0
+                   || (hub->idle_since_us != 0
+                       && now - hub->idle_since_us <= HUB_KEEP_AFTER_LAST_CLIENT_US);
+    bool due = force || now - hub->announced_us >= FS_ADMIN_LIVE_WATCH_INTERVAL_MS * 1000ULL;
+    if (watched && due) hub->announced_us = now;
+    pthread_mutex_unlock(&hub->mu);
+    if (watched && due && hub->queue != NULL)
+        fs_queue_publish_core(hub->queue, FS_ADMIN_LIVE_SUBJECT_WATCHING, "1", 1);
+}
+
+static void on_announce(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    fs_admin_stream_t *st = arg;
+    announce(st->hub, false);
+}
+
 /* --- clients (loop thread) ----------------------------------------------- */
 
 static void client_remove(client_t *c)
@@ -445,6 +472,7 @@ static void start(fs_admin_stream_t *st, struct evhttp_request *req)
     if (st->clients != NULL) st->clients->prev = c;
     st->clients = c;
     atomic_fetch_add(&st->count, 1);
+    announce(st->hub, true);
 
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     evhttp_add_header(out, "Content-Type", "text/event-stream; charset=utf-8");
@@ -551,9 +579,13 @@ fs_admin_stream_t *fs_admin_stream_new(fs_admin_hub_t *hub, struct event_base *b
     pthread_mutex_init(&st->mu, NULL);
     st->wake = event_new(base, -1, 0, on_wake, st);
     st->keepalive = event_new(base, -1, EV_PERSIST, on_keepalive, st);
-    FS_ASSERT(st->wake != NULL && st->keepalive != NULL);
+    st->announce = event_new(base, -1, EV_PERSIST, on_announce, st);
+    FS_ASSERT(st->wake != NULL && st->keepalive != NULL && st->announce != NULL);
     struct timeval every = {hub->keepalive_ms / 1000, (hub->keepalive_ms % 1000) * 1000};
     event_add(st->keepalive, &every);
+    struct timeval announce_every = {FS_ADMIN_LIVE_WATCH_INTERVAL_MS / 1000,
+                                     (FS_ADMIN_LIVE_WATCH_INTERVAL_MS % 1000) * 1000};
+    event_add(st->announce, &announce_every);
     pthread_mutex_lock(&hub->mu);
     st->hub_next = hub->streams;
     hub->streams = st;
@@ -591,6 +623,7 @@ void fs_admin_stream_free(fs_admin_stream_t *st)
     for (int i = 0; i < st->pending_count; i++) msg_unref(st->pending[i]);
     event_free(st->wake);
     event_free(st->keepalive);
+    event_free(st->announce);
     pthread_mutex_destroy(&st->mu);
     free(st);
 }
@@ -607,4 +640,46 @@ void fs_admin_live_publish_status(fs_queue_t *queue, const char *json, size_t le
 {
     if (queue == NULL || len > FS_ADMIN_LIVE_MESSAGE_MAX_BYTES) return;
     fs_queue_publish_core(queue, FS_ADMIN_LIVE_SUBJECT_STATUS, json, len);
+}
+
+struct fs_admin_live_watch {
+    fs_queue_sub_t *sub;
+    _Atomic uint64_t heard_us; /* the last announcement (0: none yet) */
+};
+
+static void on_watching(void *arg, const char *subject, const char *data, size_t len)
+{
+    (void)subject;
+    (void)data;
+    (void)len;
+    fs_admin_live_watch_t *w = arg;
+    atomic_store_explicit(&w->heard_us, fs_now_us(), memory_order_relaxed);
+}
+
+fs_admin_live_watch_t *fs_admin_live_watch_new(fs_queue_t *queue)
+{
+    fs_admin_live_watch_t *w = calloc(1, sizeof(*w));
+    FS_ASSERT(w != NULL);
+    atomic_init(&w->heard_us, 0);
+    if (queue != NULL) {
+        w->sub = fs_queue_subscribe_core(queue, FS_ADMIN_LIVE_SUBJECT_WATCHING, on_watching, w);
+        if (w->sub == NULL)
+            fs_log(FS_LOG_WARN, "admin", "cannot subscribe to %s: the console's stream is quiet",
+                   FS_ADMIN_LIVE_SUBJECT_WATCHING);
+    }
+    return w;
+}
+
+bool fs_admin_live_watched(fs_admin_live_watch_t *w)
+{
+    if (w == NULL) return false;
+    uint64_t heard = atomic_load_explicit(&w->heard_us, memory_order_relaxed);
+    return heard != 0 && fs_now_us() - heard <= FS_ADMIN_LIVE_WATCH_TTL_MS * 1000ULL;
+}
+
+void fs_admin_live_watch_free(fs_admin_live_watch_t *w)
+{
+    if (w == NULL) return;
+    fs_queue_unsubscribe_core(w->sub); /* on_watching has returned for good */
+    free(w);
 }

@@ -556,6 +556,16 @@
  * and at least this often. */
 #define FS_ADMIN_LIVE_STATUS_INTERVAL_MS 5000
 
+/* While a console watches (a stream client is open, or left less than 30 s
+ * ago and may come back with Last-Event-ID), each server says so on
+ * fs.live.watching this often; the worker's indexer asks PostgreSQL for the
+ * live summary only while it heard that within FS_ADMIN_LIVE_WATCH_TTL_MS
+ * (three announcements: one lost message does not stop the stream). Nobody
+ * watching costs the indexer's runs nothing (building the summary costs
+ * PostgreSQL 3-10 us an event). */
+#define FS_ADMIN_LIVE_WATCH_INTERVAL_MS 1000
+#define FS_ADMIN_LIVE_WATCH_TTL_MS 3500
+
 /* One events message on fs.live.events: a full indexer run
  * (FS_INDEX_RUN_EVENTS_MAX) of ~300-byte summaries fits, below the broker's
  * default max_payload of 1 MiB. */

@@ -299,6 +299,7 @@ struct fs_indexer {
     uint64_t taken;
     bool failing; /* the last run failed: logged once until one succeeds */
     fs_indexer_live_fn live; /* the admin console's stream, when set */
+    fs_indexer_watched_fn watched;
     void *live_arg;
 };
 
@@ -350,9 +351,12 @@ static void on_run(void *arg, const fs_store_result_t *r)
 
 static void run(fs_indexer_t *ix)
 {
+    /* The summary only while a console watches: it costs PostgreSQL a few
+     * microseconds an event. */
+    bool live = ix->live != NULL && ix->watched(ix->live_arg);
     fs_store_submit(ix->store,
                     json_pack("{s:s, s:i, s:b}", "op", fs_op_name(FS_OP_INDEX_RUN), "max",
-                              FS_INDEX_RUN_EVENTS_MAX, "live", ix->live != NULL),
+                              FS_INDEX_RUN_EVENTS_MAX, "live", live),
                     on_run, ix);
 }
 
@@ -380,10 +384,13 @@ fs_indexer_t *fs_indexer_new(struct event_base *base, fs_store_t *store,
     return ix;
 }
 
-void fs_indexer_set_live(fs_indexer_t *indexer, fs_indexer_live_fn fn, void *arg)
+void fs_indexer_set_live(fs_indexer_t *indexer, fs_indexer_live_fn fn,
+                         fs_indexer_watched_fn watched, void *arg)
 {
     if (indexer == NULL) return;
+    FS_ASSERT(fn != NULL && watched != NULL);
     indexer->live = fn;
+    indexer->watched = watched;
     indexer->live_arg = arg;
 }
 

@@ -55,7 +55,10 @@ fs_indexer_t *fs_indexer_new(struct event_base *base, fs_store_t *store,
  * as JSON array text (valid during the call) after the run committed, on
  * the loop thread; runs that took nothing call nothing. */
 typedef void (*fs_indexer_live_fn)(void *arg, const char *json, size_t len);
-void fs_indexer_set_live(fs_indexer_t *indexer, fs_indexer_live_fn fn, void *arg);
+/* Whether anyone watches now: a run asks for the summary only then. */
+typedef bool (*fs_indexer_watched_fn)(void *arg);
+void fs_indexer_set_live(fs_indexer_t *indexer, fs_indexer_live_fn fn,
+                         fs_indexer_watched_fn watched, void *arg);
 
 /* Events indexed by this indexer so far (loop thread). */
 uint64_t fs_indexer_taken(const fs_indexer_t *indexer);

@@ -77,6 +77,7 @@ struct worker {
     /* --- the admin console's live stream (src/admin): the breaker's state
      * as last published on fs.live.status --- */
     struct event *live_ev;
+    fs_admin_live_watch_t *live_watch; /* whether a server has a console watching */
     uint64_t live_transitions, live_since_us, live_published_us;
     struct evhttp_connection *provider[FS_WORKER_PROVIDER_CONNECTIONS];
     int next_provider;
@@ -651,7 +652,16 @@ static int open_provider(worker_t *w)
  * fire and forget (nobody listening costs the broker a lookup). */
 static void on_live_events(void *arg, const char *json, size_t len)
 {
-    fs_admin_live_publish_events(arg, json, len);
+    worker_t *w = arg;
+    fs_admin_live_publish_events(w->queue, json, len);
+}
+
+/* Whether a server announced a console watching (fs.live.watching) lately:
+ * the indexer builds the summary only then. */
+static bool on_live_watched(void *arg)
+{
+    worker_t *w = arg;
+    return fs_admin_live_watched(w->live_watch);
 }
 
 /* The breaker's state on fs.live.status when it changed, and every
@@ -748,7 +758,8 @@ int fs_worker_run(const fs_config_t *config)
         w->cache = fs_cache_new(w->base, w->redis, w->store, config->idempotency_ttl_hours * 3600);
         w->indexer = fs_indexer_new(w->base, w->readers, config);
         /* --- the admin console's live stream (src/admin) --- */
-        fs_indexer_set_live(w->indexer, on_live_events, w->queue);
+        w->live_watch = fs_admin_live_watch_new(w->queue);
+        fs_indexer_set_live(w->indexer, on_live_events, on_live_watched, w);
         w->live_since_us = fs_now_us();
         w->live_ev = event_new(w->base, -1, EV_PERSIST, on_live_status, w);
         struct timeval live_every = {0, 500 * 1000};
@@ -815,6 +826,7 @@ int fs_worker_run(const fs_config_t *config)
         event_free(w->incoming_ev);
         event_free(w->sweep_ev);
         event_free(w->live_ev);
+        fs_admin_live_watch_free(w->live_watch);
     } else {
         for (int i = 0; i < FS_WORKER_PROVIDER_CONNECTIONS; i++) {
             if (w->provider[i] != NULL) evhttp_connection_free(w->provider[i]);
