@@ -475,7 +475,7 @@ $$;
 -- balances, in the same statement (one snapshot) as the entries: the
 -- balance after entry e is the balance now minus the entries newer than e,
 -- which are the entries above this page (one sum over the index range
--- (account_id, id > cursor)) and those above e on this page (a window sum).
+-- (account_id, id >= cursor): the cursor is the last entry shown) and those above e on this page (a window sum).
 -- A page's cost grows with its depth, not with the account's history per
 -- row; the first page sums nothing.
 CREATE OR REPLACE FUNCTION fs_admin_account_journal(j jsonb, OUT o text, OUT p text)
@@ -521,7 +521,7 @@ BEGIN
     above AS (
         SELECT coalesce(sum(e.amount) FILTER (WHERE e.bucket = 'A'), 0) AS a,
                coalesce(sum(e.amount) FILTER (WHERE e.bucket = 'P'), 0) AS p
-        FROM journal_entries e WHERE e.account_id = acct AND e.id > cursor_id),
+        FROM journal_entries e WHERE e.account_id = acct AND e.id >= cursor_id),
     page AS (
         SELECT e.*, row_number() OVER w AS rn,
                coalesce(sum(CASE WHEN e.bucket = 'A' THEN e.amount ELSE 0 END)
