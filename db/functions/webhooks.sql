@@ -187,8 +187,11 @@ BEGIN
                     ARRAY(SELECT jsonb_array_elements_text(j->'delivered')::boolean),
                     ARRAY(SELECT jsonb_array_elements_text(j->'http_status')::int),
                     ARRAY(SELECT jsonb_array_elements_text(j->'errors')),
-                    ARRAY(SELECT jsonb_array_elements_text(j->'delay_ms')::bigint))
-             WITH ORDINALITY AS x(id, attempt, ok, code, err, delay_ms, n)),
+                    ARRAY(SELECT jsonb_array_elements_text(j->'delay_ms')::bigint),
+                    -- optional: how long each POST took (absent: null)
+                    ARRAY(SELECT jsonb_array_elements_text(coalesce(j->'duration_ms', '[]'))::int))
+             WITH ORDINALITY AS x(id, attempt, ok, code, err, delay_ms, duration_ms, n)
+        WHERE x.id IS NOT NULL),
     u AS (
         UPDATE webhook_deliveries y
         SET status = CASE WHEN x.ok THEN 'delivered'
@@ -201,11 +204,25 @@ BEGIN
                                    ELSE now() + make_interval(secs => x.delay_ms / 1000.0) END,
             updated_at = now(),
             last_status = nullif(x.code, 0),
-            last_error = CASE WHEN x.ok THEN NULL ELSE x.err END
+            last_error = CASE WHEN x.ok THEN NULL ELSE x.err END,
+            -- the attempt's line in its log (0020_admin_views.sql), the
+            -- latest 20 kept (FS_ADMIN_ATTEMPT_LOG_MAX)
+            attempt_log = CASE WHEN jsonb_array_length(y.attempt_log) >= 20
+                               THEN y.attempt_log - 0 ELSE y.attempt_log END
+                          || jsonb_build_object('at', fs_ts(now()), 'attempt', x.attempt,
+                                                'status', nullif(x.code, 0),
+                                                'error', CASE WHEN x.ok THEN NULL ELSE x.err END,
+                                                'duration_ms', x.duration_ms)
         FROM x
         WHERE y.seq = substr(x.id, 5)::bigint AND y.status = 'pending'
           AND y.attempts = x.attempt
-        RETURNING x.n, y.seq, y.status, y.next_attempt_at),
+        RETURNING x.n, y.seq, y.tenant_id, y.status, y.next_attempt_at),
+    -- the console's list of dead deliveries (0020_admin_views.sql); no row
+    -- on the happy path
+    dead AS (
+        INSERT INTO webhook_dead (delivery_seq, tenant_id, dead_at)
+        SELECT u.seq, u.tenant_id, now() FROM u WHERE u.status = 'dead'
+        ON CONFLICT (delivery_seq) DO UPDATE SET dead_at = excluded.dead_at),
     gone AS (
         DELETE FROM webhook_due q USING u
         WHERE q.delivery_seq = u.seq AND u.status <> 'pending'),

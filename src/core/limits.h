@@ -571,4 +571,29 @@
  * default max_payload of 1 MiB. */
 #define FS_ADMIN_LIVE_MESSAGE_MAX_BYTES (1000 * 1000)
 
+/* --- admin console: read views (db/functions/admin_views.sql) --- */
+
+/* Attempts a webhook delivery's attempt_log keeps (the latest ones;
+ * fs_webhook_finish appends, 0020_admin_views.sql). A delivery retried for
+ * the whole retry period makes about this many attempts with the doubling
+ * back-off; the attempts column still counts them all. ~90 bytes each. */
+#define FS_ADMIN_ATTEMPT_LOG_MAX 20
+
+/* Items a page of an admin list holds, and the default: as /v1's lists. */
+#define FS_ADMIN_LIST_LIMIT_MAX 100
+#define FS_ADMIN_LIST_LIMIT_DEFAULT 25
+
+/* A list's q (text search, id prefix or name fragment), in characters: a
+ * longer one is a mistake, and the text match costs with its length. */
+#define FS_ADMIN_Q_LEN_MAX 200
+
+/* The overview's window: per-second series and rates over the last this
+ * many seconds of the event log. */
+#define FS_ADMIN_OVERVIEW_WINDOW_S 300
+
+/* Rows of each section of a payment's detail (refunds, journal entries,
+ * webhook deliveries): a payment has a handful; the bound keeps a
+ * pathological one from making an unbounded answer. */
+#define FS_ADMIN_DETAIL_ITEMS_MAX 200
+
 #endif
