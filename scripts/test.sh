@@ -134,6 +134,18 @@ else
     failed=$((failed + 1))
 fi
 
+# With names (bash scripts/test.sh NAME...), only the integration tests
+# whose names contain one run, and the two whole-stack runs below only when
+# a name asks for them ("e2e", "bench"): a developer's quick loop.
+wants() {
+    [ $# -le 1 ] && return 0
+    local want=$1 a
+    shift
+    for a in "$@"; do [[ "$want" == *"$a"* ]] && return 0; done
+    return 1
+}
+
+if wants e2e "$@"; then
 echo "== console end to end"
 # The admin console in headless Chromium against the stack scripts/run.sh
 # starts (make run's, in a temporary directory), with the sanitizer build.
@@ -148,7 +160,9 @@ f=$(grep -oE '^e2e: [0-9]+ passed, [0-9]+ failed' "$E2E_OUT" | grep -oE '[0-9]+ 
 passed=$((passed + ${p:-0}))
 failed=$((failed + ${f:-0}))
 rm -f "$E2E_OUT"
+fi
 
+if wants bench "$@"; then
 echo "== bench smoke"
 # make bench in seconds (BENCH_SMOKE=1) on a stack of its own, with the
 # sanitizer build and its results in a temporary directory: it must run end
@@ -173,6 +187,7 @@ else
     failed=$((failed + 1))
 fi
 rm -rf "$SMOKE"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
