@@ -38,6 +38,11 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     [FS_LOCK_LOST] = {"lock_lost", 409, "api_error"},
     [FS_LOCK_BUSY] = {"lock_busy", 409, "api_error"},
     [FS_ACCOUNT_NOT_EMPTY] = {"account_not_empty", 409, "invalid_request_error"},
+    /* The admin console's (docs/console.md). */
+    [FS_CSRF_FAILED] = {"csrf_failed", 403, "permission_error"},
+    [FS_LOGIN_LOCKED] = {"login_locked", 429, "rate_limit_error"},
+    [FS_INVALID_CREDENTIALS] = {"invalid_credentials", 401, "authentication_error"},
+    [FS_ADMIN_KEY_SCOPE] = {"admin_key_scope", 403, "permission_error"},
 };
 
 const char *fs_http_reason(int status)
