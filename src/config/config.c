@@ -101,6 +101,12 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
         || int_var("FINSYS_RATE_LIMIT_ADDR_BURST", FS_RATE_LIMIT_ADDR_BURST_DEFAULT, 1,
                    FS_RATE_LIMIT_MAX, &c->rate_addr_burst, err, err_len) != 0)
         return -1;
+    if (int_var("FINSYS_ADMIN_COOKIE_SECURE", 0, 0, 1, &c->admin_cookie_secure, err, err_len) != 0
+        || int_var("FINSYS_ADMIN_SESSION_IDLE_S", FS_ADMIN_SESSION_IDLE_S, 1,
+                   FS_ADMIN_SESSION_MAX_S, &c->admin_session_idle_s, err, err_len) != 0
+        || int_var("FINSYS_ADMIN_SESSION_MAX_S", FS_ADMIN_SESSION_MAX_S, 1,
+                   FS_ADMIN_SESSION_MAX_S, &c->admin_session_max_s, err, err_len) != 0)
+        return -1;
     if (str_var("FINSYS_NATS_URL", "nats://127.0.0.1:4222", c->nats_url, sizeof(c->nats_url),
                 err, err_len)
             != 0

@@ -217,3 +217,31 @@ int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin
     snprintf(key_out, key_len, "%s", key);
     return 0;
 }
+
+int fs_store_create_staff(const char *conninfo, const char *email, const char *role,
+                          const char *password_hash, char *id_out, size_t id_len)
+{
+    PGconn *c = connect_blocking(conninfo);
+    if (c == NULL) return 1;
+    char id[FS_ID_BUF_LEN];
+    fs_id_new("stf", id, sizeof(id));
+    const char *p[4] = {id, email, role, password_hash};
+    PGresult *r = PQexecParams(c,
+                               "WITH s AS (INSERT INTO staff (id, email, role, password_hash) "
+                               "VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING "
+                               "RETURNING *), a AS (INSERT INTO audit_log (actor, role, action, "
+                               "target, reason, after) SELECT 'cli', 'admin', 'staff.create', "
+                               "s.id, 'finsys staff create', fs_staff_json(s) FROM s) "
+                               "SELECT count(*) FROM s",
+                               4, NULL, p, NULL, NULL, 0);
+    int rc = 1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        rc = strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? 0 : 2;
+    } else {
+        fprintf(stderr, "finsys: creating the staff user failed: %s", PQerrorMessage(c));
+    }
+    PQclear(r);
+    PQfinish(c);
+    if (rc == 0) snprintf(id_out, id_len, "%s", id);
+    return rc;
+}
