@@ -19,11 +19,15 @@ LANGUAGE sql AS $$
             j->>'reason', p_before, p_after, j->>'rid')
 $$;
 
+-- plpgsql (not sql) here and below: this file is applied before batch.sql,
+-- which defines fs_ts, and a sql function's body is checked at creation.
 CREATE OR REPLACE FUNCTION fs_staff_json(s staff) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('object', 'staff', 'id', s.id, 'email', s.email, 'role', s.role,
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN jsonb_build_object('object', 'staff', 'id', s.id, 'email', s.email, 'role', s.role,
                               'created_at', fs_ts(s.created_at),
-                              'disabled_at', fs_ts(s.disabled_at))
+                              'disabled_at', fs_ts(s.disabled_at));
+END
 $$;
 
 -- admin_session {session: hex SHA-256 of the cookie's token, idle_s}: the
@@ -310,11 +314,13 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION fs_audit_json(a audit_log) RETURNS json
-LANGUAGE sql STABLE AS $$
-    SELECT json_build_object('object', 'audit', 'id', a.id, 'at', fs_ts(a.at), 'actor', a.actor,
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN json_build_object('object', 'audit', 'id', a.id, 'at', fs_ts(a.at), 'actor', a.actor,
                              'actor_email', a.actor_email, 'role', a.role, 'action', a.action,
                              'target', a.target, 'reason', a.reason, 'before', a.before,
-                             'after', a.after, 'request_id', a.request_id)
+                             'after', a.after, 'request_id', a.request_id);
+END
 $$;
 
 -- GET /admin/api/audit: newest first; filters actor, action, target, q (in
@@ -325,14 +331,14 @@ LANGUAGE plpgsql AS $$
 DECLARE
     q     jsonb := j->'params';
     lim   int := coalesce((q->>'limit')::int, 25);
-    after bigint;
+    after_seq bigint;
     t_from timestamptz;
     t_to  timestamptz;
     data  json;
     more  boolean;
 BEGIN
     IF q ? 'starting_after' THEN
-        SELECT y.seq INTO after FROM audit_log y WHERE y.id = q->>'starting_after';
+        SELECT y.seq INTO after_seq FROM audit_log y WHERE y.id = q->>'starting_after';
         IF NOT FOUND THEN
             o := 'invalid_request'; p := fs_err('No such audit entry.', 'starting_after');
             RETURN;
@@ -355,7 +361,7 @@ BEGIN
     INTO data, more
     FROM (SELECT y AS a, row_number() OVER (ORDER BY y.seq DESC) AS rn
           FROM audit_log y
-          WHERE y.seq < coalesce(after, 9223372036854775807)
+          WHERE y.seq < coalesce(after_seq, 9223372036854775807)
             AND (NOT q ? 'actor' OR y.actor = q->>'actor')
             AND (NOT q ? 'action' OR y.action = q->>'action')
             AND (NOT q ? 'target' OR y.target = q->>'target')
