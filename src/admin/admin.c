@@ -36,7 +36,10 @@ fs_role_t fs_admin_role_parse(const char *name)
     return FS_ROLE_NONE;
 }
 
-bool fs_admin_role_allows(fs_role_t role, fs_role_t min) { return role >= min; }
+bool fs_admin_role_allows(fs_role_t role, fs_role_t min)
+{
+    return role >= min;
+}
 
 /* --- the items of the routes ---------------------------------------------- */
 
@@ -48,8 +51,8 @@ static bool reason(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
     if (!fs_validate_string(c->body, "reason", !c->actor->key, FS_ADMIN_REASON_LEN_MAX, &r, err))
         return false;
     if (r != NULL && *r == '\0')
-        return fs_fail(err, FS_INVALID_REQUEST, "reason", "reason must say why (1 to %d characters).",
-                       FS_ADMIN_REASON_LEN_MAX);
+        return fs_fail(err, FS_INVALID_REQUEST, "reason",
+                       "reason must say why (1 to %d characters).", FS_ADMIN_REASON_LEN_MAX);
     json_object_set_new(item, "reason", r != NULL ? json_string(r) : json_null());
     return true;
 }
@@ -100,7 +103,8 @@ static bool build_read(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
         return fs_fail(err, FS_INVALID_REQUEST, NULL, "The query string is malformed.");
     bool ok = true;
     struct evkeyval *kv;
-    TAILQ_FOREACH(kv, &q, next) {
+    TAILQ_FOREACH(kv, &q, next)
+    {
         snprintf(param, sizeof(param), "%s", kv->key);
         bool known = false;
         for (const char *const *p = c->route->params; p != NULL && *p != NULL; p++)
@@ -202,9 +206,9 @@ static bool build_dead_list(const fs_admin_call_t *c, json_t *item, fs_error_t *
 static bool build_replay(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
 {
     /* {id}: a dead-lettered payment, refund or webhook delivery, or "all". */
-    if (strcmp(c->id, "all") != 0 && !fs_validate_id_string(c->id, FS_REFUND_ID_PREFIX)
-        && !fs_validate_id_string(c->id, "whd")
-        && !path_id(c->id, FS_PAYMENT_ID_PREFIX, "dead letter", err))
+    if (strcmp(c->id, "all") != 0 && !fs_validate_id_string(c->id, FS_REFUND_ID_PREFIX) &&
+        !fs_validate_id_string(c->id, "whd") &&
+        !path_id(c->id, FS_PAYMENT_ID_PREFIX, "dead letter", err))
         return false;
     if (!only_reason(c, item, err)) return false;
     fs_op_set(item, FS_OP_DEAD_REPLAY);
@@ -238,8 +242,8 @@ static bool rate_field(const json_t *body, const char *name, json_t *item, fs_er
     const json_t *v = json_object_get(body, name);
     if (v == NULL || json_is_null(v))
         return fs_fail(err, FS_INVALID_REQUEST, name, "Missing required parameter: %s.", name);
-    if (!json_is_integer(v) || json_integer_value(v) < 1
-        || json_integer_value(v) > FS_RATE_LIMIT_MAX)
+    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+        json_integer_value(v) > FS_RATE_LIMIT_MAX)
         return fs_fail(err, FS_INVALID_REQUEST, name, "%s must be an integer from 1 to %d.", name,
                        FS_RATE_LIMIT_MAX);
     json_object_set_new(item, name, json_integer(json_integer_value(v)));
@@ -330,14 +334,14 @@ static bool build_logout(const fs_admin_call_t *c, json_t *item, fs_error_t *err
 /* --- the table ------------------------------------------------------------ */
 
 static const char *const p_payments[] = {
-    "q", "status", "tenant", "account", "currency", "amount_gte", "amount_lte", "created_gte",
-    "created_lte", "sort", "order", "limit", "starting_after", NULL};
+    "q",           "status",      "tenant", "account", "currency", "amount_gte",     "amount_lte",
+    "created_gte", "created_lte", "sort",   "order",   "limit",    "starting_after", NULL};
 static const char *const p_accounts[] = {"q",     "tenant",         "currency", "status",
                                          "limit", "starting_after", NULL};
 static const char *const p_page[] = {"limit", "starting_after", NULL};
 static const char *const p_dead[] = {"kind", "limit", "starting_after", NULL};
-static const char *const p_audit[] = {"actor", "action", "target",         "q",
-                                      "from",  "to",     "limit", "starting_after", NULL};
+static const char *const p_audit[] = {"actor", "action", "target",         "q", "from",
+                                      "to",    "limit",  "starting_after", NULL};
 static const char *const p_none[] = {NULL};
 
 #define GET FS_METHOD_GET
@@ -364,13 +368,12 @@ static const fs_admin_route_t routes[] = {
     {POST, "/admin/api/payments/{id}/cancel", SUPPORT, true, STORE, build_cancel, NULL, NULL},
     {GET, "/admin/api/accounts", VIEWER, false, STORE, build_read, "accounts_list", p_accounts},
     {GET, "/admin/api/accounts/{id}", VIEWER, false, STORE, build_read, "account_get", p_none},
-    {GET, "/admin/api/accounts/{id}/journal", VIEWER, false, STORE, build_read,
-     "account_journal", p_page},
+    {GET, "/admin/api/accounts/{id}/journal", VIEWER, false, STORE, build_read, "account_journal",
+     p_page},
     {POST, "/admin/api/accounts/{id}/freeze", FINANCE, true, STORE, build_freeze, NULL, NULL},
     {POST, "/admin/api/accounts/{id}/unfreeze", FINANCE, true, STORE, build_unfreeze, NULL, NULL},
     {POST, "/admin/api/accounts/{id}/close", FINANCE, true, STORE, build_close, NULL, NULL},
-    {POST, "/admin/api/accounts/{id}/adjustments", FINANCE, true, STORE, build_adjust, NULL,
-     NULL},
+    {POST, "/admin/api/accounts/{id}/adjustments", FINANCE, true, STORE, build_adjust, NULL, NULL},
     {GET, "/admin/api/dead-letters", VIEWER, false, STORE, build_dead_list, "dead_letters_list",
      p_dead},
     {POST, "/admin/api/dead-letters/{id}/replay", SUPPORT, true, STORE, build_replay, NULL, NULL},
@@ -378,12 +381,11 @@ static const fs_admin_route_t routes[] = {
     {POST, "/admin/api/tenants", ADMIN, true, STORE, build_tenant_create, NULL, NULL},
     {POST, "/admin/api/tenants/{id}/limits", ADMIN, true, STORE, build_tenant_limits, NULL, NULL},
     {GET, "/admin/api/tenants/{id}/keys", VIEWER, false, STORE, build_read, "tenant_keys", p_page},
-    {POST, "/admin/api/tenants/{id}/keys", ADMIN, true, FS_ADMIN_KEY_CREATE, build_key_create,
-     NULL, NULL},
+    {POST, "/admin/api/tenants/{id}/keys", ADMIN, true, FS_ADMIN_KEY_CREATE, build_key_create, NULL,
+     NULL},
     {POST, "/admin/api/keys/{id}/revoke", ADMIN, true, STORE, build_key_revoke, NULL, NULL},
     {GET, "/admin/api/staff", ADMIN, false, STORE, build_read, "staff_list", p_page},
-    {POST, "/admin/api/staff", ADMIN, true, FS_ADMIN_STAFF_CREATE, build_staff_create, NULL,
-     NULL},
+    {POST, "/admin/api/staff", ADMIN, true, FS_ADMIN_STAFF_CREATE, build_staff_create, NULL, NULL},
     {GET, "/admin/api/audit", VIEWER, false, STORE, build_read, "audit_list", p_audit},
 };
 #define ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -396,8 +398,8 @@ const fs_admin_route_t *fs_admin_routes(size_t *count)
 
 bool fs_admin_is_admin_path(const char *path)
 {
-    return path != NULL
-           && (strcmp(path, "/admin/api") == 0 || strncmp(path, "/admin/api/", 11) == 0);
+    return path != NULL &&
+           (strcmp(path, "/admin/api") == 0 || strncmp(path, "/admin/api/", 11) == 0);
 }
 
 /* True when path fits template; id gets the segment matched by {id}. */
@@ -461,9 +463,8 @@ const char *fs_admin_route_template(const char *path)
     return "other";
 }
 
-bool fs_admin_build(int route, const char *id, const char *query, const char *body,
-                    size_t body_len, const fs_admin_actor_t *actor, json_t **item,
-                    fs_error_t *err)
+bool fs_admin_build(int route, const char *id, const char *query, const char *body, size_t body_len,
+                    const fs_admin_actor_t *actor, json_t **item, fs_error_t *err)
 {
     FS_ASSERT(route >= 0 && (size_t)route < ROUTES);
     const fs_admin_route_t *r = &routes[route];
@@ -479,17 +480,17 @@ bool fs_admin_build(int route, const char *id, const char *query, const char *bo
                            "POST parameters go in the JSON body, not the query string.");
         if (!fs_validate_body(body, body_len, &parsed, err)) return false;
     } else if (body_len > 0) {
-        return fs_fail(err, FS_INVALID_REQUEST, NULL, "%s takes no body.",
-                       method_word(r->method));
+        return fs_fail(err, FS_INVALID_REQUEST, NULL, "%s takes no body.", method_word(r->method));
     }
     if (r->params == NULL && r->method != FS_METHOD_POST && query != NULL && *query != '\0') {
         json_decref(parsed);
         return fs_fail(err, FS_INVALID_REQUEST, NULL, "This route takes no parameters.");
     }
     json_t *it = json_object();
-    json_object_set_new(it, "actor", json_pack("{s:s, s:s?, s:s}", "id", actor->id, "email",
-                                               actor->email[0] != '\0' ? actor->email : NULL,
-                                               "role", fs_admin_role_name(actor->role)));
+    json_object_set_new(it, "actor",
+                        json_pack("{s:s, s:s?, s:s}", "id", actor->id, "email",
+                                  actor->email[0] != '\0' ? actor->email : NULL, "role",
+                                  fs_admin_role_name(actor->role)));
     fs_admin_call_t call = {r, id, query, parsed, actor};
     bool ok = r->build(&call, it, err);
     json_decref(parsed);
@@ -501,8 +502,7 @@ bool fs_admin_build(int route, const char *id, const char *query, const char *bo
     return true;
 }
 
-bool fs_admin_parse_login(const char *body, size_t body_len,
-                          char email[FS_ADMIN_EMAIL_LEN_MAX + 1],
+bool fs_admin_parse_login(const char *body, size_t body_len, char email[FS_ADMIN_EMAIL_LEN_MAX + 1],
                           char password[FS_ADMIN_PASSWORD_LEN_MAX + 1], fs_error_t *err)
 {
     static const char *const fields[] = {"email", "password", NULL};
@@ -512,9 +512,9 @@ bool fs_admin_parse_login(const char *body, size_t body_len,
         return fs_fail(err, FS_REQUEST_TOO_LARGE, NULL, "The body may be at most %d bytes.",
                        FS_BODY_MAX_BYTES);
     if (!fs_validate_body(body, body_len, &b, err)) return false;
-    bool ok = fs_validate_known_fields(b, fields, err)
-              && fs_validate_string(b, "email", true, FS_ADMIN_EMAIL_LEN_MAX, &e, err)
-              && fs_validate_string(b, "password", true, FS_ADMIN_PASSWORD_LEN_MAX, &p, err);
+    bool ok = fs_validate_known_fields(b, fields, err) &&
+              fs_validate_string(b, "email", true, FS_ADMIN_EMAIL_LEN_MAX, &e, err) &&
+              fs_validate_string(b, "password", true, FS_ADMIN_PASSWORD_LEN_MAX, &p, err);
     if (ok && (*e == '\0' || *p == '\0'))
         ok = fs_fail(err, FS_INVALID_REQUEST, *e == '\0' ? "email" : "password",
                      "email and password must not be empty.");

@@ -47,14 +47,14 @@ bool fs_admin_role_allows(fs_role_t role, fs_role_t min);
 
 /* What the server does with a route once its request is let in. */
 typedef enum {
-    FS_ADMIN_LOGIN,         /* POST /admin/api/session: no actor; checks the password */
-    FS_ADMIN_SESSION_GET,   /* GET /admin/api/session: the session's object */
-    FS_ADMIN_LOGOUT,        /* DELETE /admin/api/session: item, then clear the cookie */
-    FS_ADMIN_STORE,         /* execute the item; the op decides the rest (src/op) */
-    FS_ADMIN_RECEIPT,       /* the item names a receipt's object: read it, answer HTML */
-    FS_ADMIN_KEY_CREATE,    /* the item holds a new key's hash: answer with the secret */
-    FS_ADMIN_STAFF_CREATE,  /* hash the generated password off the loop, then execute */
-    FS_ADMIN_STREAM,        /* GET /admin/api/stream: Server-Sent Events (h-stream's) */
+    FS_ADMIN_LOGIN,        /* POST /admin/api/session: no actor; checks the password */
+    FS_ADMIN_SESSION_GET,  /* GET /admin/api/session: the session's object */
+    FS_ADMIN_LOGOUT,       /* DELETE /admin/api/session: item, then clear the cookie */
+    FS_ADMIN_STORE,        /* execute the item; the op decides the rest (src/op) */
+    FS_ADMIN_RECEIPT,      /* the item names a receipt's object: read it, answer HTML */
+    FS_ADMIN_KEY_CREATE,   /* the item holds a new key's hash: answer with the secret */
+    FS_ADMIN_STAFF_CREATE, /* hash the generated password off the loop, then execute */
+    FS_ADMIN_STREAM,       /* GET /admin/api/stream: Server-Sent Events (h-stream's) */
 } fs_admin_kind_t;
 
 typedef struct fs_admin_call fs_admin_call_t;
@@ -78,7 +78,7 @@ const fs_admin_route_t *fs_admin_routes(size_t *count);
 
 /* The actor of a request, as the server authenticated it. */
 typedef struct {
-    char id[FS_ID_LEN_MAX + 1]; /* stf_... or key_... */
+    char id[FS_ID_LEN_MAX + 1];             /* stf_... or key_... */
     char email[FS_ADMIN_EMAIL_LEN_MAX + 1]; /* "" for a key */
     fs_role_t role;
     bool key; /* an admin API key (reason optional on the old routes) */
@@ -99,8 +99,8 @@ bool fs_admin_is_admin_path(const char *path);
 
 struct fs_admin_call {
     const fs_admin_route_t *route;
-    const char *id;    /* the path's {id} */
-    const char *query; /* raw query string, or NULL */
+    const char *id;     /* the path's {id} */
+    const char *query;  /* raw query string, or NULL */
     const json_t *body; /* parsed JSON body (POST), or NULL */
     const fs_admin_actor_t *actor;
 };
@@ -108,13 +108,11 @@ struct fs_admin_call {
 /* Checks the request of a matched route and builds its item (a new
  * reference the caller owns, in *item, with "actor") or fails with err.
  * query: the raw query; body/body_len: the raw body. */
-bool fs_admin_build(int route, const char *id, const char *query, const char *body,
-                    size_t body_len, const fs_admin_actor_t *actor, json_t **item,
-                    fs_error_t *err);
+bool fs_admin_build(int route, const char *id, const char *query, const char *body, size_t body_len,
+                    const fs_admin_actor_t *actor, json_t **item, fs_error_t *err);
 
 /* The login's body: email (lower-cased into email) and password (copied). */
-bool fs_admin_parse_login(const char *body, size_t body_len,
-                          char email[FS_ADMIN_EMAIL_LEN_MAX + 1],
+bool fs_admin_parse_login(const char *body, size_t body_len, char email[FS_ADMIN_EMAIL_LEN_MAX + 1],
                           char password[FS_ADMIN_PASSWORD_LEN_MAX + 1], fs_error_t *err);
 
 /* The value of cookie name in a Cookie header, copied into out (at most

@@ -44,8 +44,7 @@ static void make_dummy(void)
 {
     FS_ASSERT(crypto_pwhash_str(dummy_hash, "finsys-dummy-password", 21,
                                 crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                crypto_pwhash_MEMLIMIT_INTERACTIVE)
-              == 0);
+                                crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0);
 }
 
 static void push(job_t **list, job_t *job)
@@ -65,8 +64,7 @@ static void run(job_t *job)
     } else {
         job->ok = crypto_pwhash_str(job->hash, job->password, strlen(job->password),
                                     crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                    crypto_pwhash_MEMLIMIT_INTERACTIVE)
-                  == 0;
+                                    crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0;
     }
     sodium_memzero(job->password, sizeof(job->password));
 }
@@ -144,7 +142,10 @@ void fs_admin_hasher_free(fs_admin_hasher_t *h)
     free(h);
 }
 
-bool fs_admin_hasher_idle(const fs_admin_hasher_t *h) { return h->jobs == 0; }
+bool fs_admin_hasher_idle(const fs_admin_hasher_t *h)
+{
+    return h->jobs == 0;
+}
 
 static int submit(fs_admin_hasher_t *h, bool verify, const char *hash, const char *password,
                   fs_admin_hash_cb cb, void *arg)
@@ -171,8 +172,7 @@ int fs_admin_hasher_verify(fs_admin_hasher_t *h, const char *hash, const char *p
     return submit(h, true, hash, password, cb, arg);
 }
 
-int fs_admin_hasher_hash(fs_admin_hasher_t *h, const char *password, fs_admin_hash_cb cb,
-                         void *arg)
+int fs_admin_hasher_hash(fs_admin_hasher_t *h, const char *password, fs_admin_hash_cb cb, void *arg)
 {
     return submit(h, false, NULL, password, cb, arg);
 }

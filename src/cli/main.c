@@ -87,17 +87,19 @@ static const char usage_tenant[] =
     "usage: finsys tenant limits --tenant NAME (--per-s N --burst N | --default)\n"
     "\n"
     "Sets the rate limit of each of the tenant's API keys: N requests a second,\n"
-    "with bursts of up to N at once (1 to " FS_STR(FS_RATE_LIMIT_MAX) "); --default goes back to\n"
-    "FINSYS_RATE_LIMIT_PER_S and FINSYS_RATE_LIMIT_BURST. Takes effect at once\n"
-    "(the keys' limits cached in Redis, FINSYS_REDIS_URL, are cleared).\n";
+    "with bursts of up to N at once (1 to " FS_STR(
+        FS_RATE_LIMIT_MAX) "); --default goes back to\n"
+                           "FINSYS_RATE_LIMIT_PER_S and FINSYS_RATE_LIMIT_BURST. Takes effect at "
+                           "once\n"
+                           "(the keys' limits cached in Redis, FINSYS_REDIS_URL, are cleared).\n";
 
 static const char usage_staff[] =
     "usage: finsys staff create --email EMAIL --role viewer|support|finance|admin "
     "[--password-stdin]\n"
     "\n"
     "Creates a user of the admin console (docs/console.md). The password is\n"
-    "generated and printed once, or read from stdin (--password-stdin, at least\n"
-    FS_STR(FS_ADMIN_PASSWORD_LEN_MIN) " characters); only its argon2id hash is stored.\n";
+    "generated and printed once, or read from stdin (--password-stdin, at least\n" FS_STR(
+        FS_ADMIN_PASSWORD_LEN_MIN) " characters); only its argon2id hash is stored.\n";
 
 static const char usage_admin[] =
     "usage: finsys admin routes\n"
@@ -132,8 +134,8 @@ static int cmd_apikey(const fs_config_t *c, int argc, char **argv)
         }
     }
     if (tenant == NULL || *tenant == '\0' || strlen(tenant) > FS_NAME_LEN_MAX) {
-        fprintf(stderr, "finsys: --tenant NAME (1 to %d bytes) is required\n%s",
-                FS_NAME_LEN_MAX, usage_apikey);
+        fprintf(stderr, "finsys: --tenant NAME (1 to %d bytes) is required\n%s", FS_NAME_LEN_MAX,
+                usage_apikey);
         return 2;
     }
     char key[FS_AUTH_KEY_BUF_LEN];
@@ -162,10 +164,12 @@ static int cmd_staff(const fs_config_t *c, int argc, char **argv)
             return 2;
         }
     }
-    if (email == NULL || strchr(email, '@') == NULL || strlen(email) > FS_ADMIN_EMAIL_LEN_MAX
-        || role == NULL || fs_admin_role_parse(role) == FS_ROLE_NONE) {
-        fprintf(stderr, "finsys: --email (an address) and --role (viewer, support, finance or "
-                        "admin) are required\n%s", usage_staff);
+    if (email == NULL || strchr(email, '@') == NULL || strlen(email) > FS_ADMIN_EMAIL_LEN_MAX ||
+        role == NULL || fs_admin_role_parse(role) == FS_ROLE_NONE) {
+        fprintf(stderr,
+                "finsys: --email (an address) and --role (viewer, support, finance or "
+                "admin) are required\n%s",
+                usage_staff);
         return 2;
     }
     char lower[FS_ADMIN_EMAIL_LEN_MAX + 1], password[FS_ADMIN_PASSWORD_LEN_MAX + 2];
@@ -259,13 +263,12 @@ static int cmd_tenant(const fs_config_t *c, int argc, char **argv)
         }
     }
     bool given = rate.per_s > 0 && rate.burst > 0;
-    if (tenant == NULL || *tenant == '\0' || given == defaults
-        || (!given && (rate.per_s > 0 || rate.burst > 0))) {
+    if (tenant == NULL || *tenant == '\0' || given == defaults ||
+        (!given && (rate.per_s > 0 || rate.burst > 0))) {
         fputs(usage_tenant, stderr);
         return 2;
     }
-    return fs_ratelimit_set_tenant(c->database_url, c->redis_url, tenant,
-                                   defaults ? NULL : &rate);
+    return fs_ratelimit_set_tenant(c->database_url, c->redis_url, tenant, defaults ? NULL : &rate);
 }
 
 int main(int argc, char **argv)

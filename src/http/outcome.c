@@ -112,8 +112,8 @@ static json_t *safe_string(const char *text)
 char *fs_http_error_body(fs_outcome_t o, const char *message, const char *param)
 {
     json_t *e = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "type", fs_http_error_type(o),
-                          "code", fs_http_outcome_code(o), "message", safe_string(message),
-                          "param", param != NULL ? safe_string(param) : json_null());
+                          "code", fs_http_outcome_code(o), "message", safe_string(message), "param",
+                          param != NULL ? safe_string(param) : json_null());
     FS_ASSERT(e != NULL);
     char *text = json_dumps(e, JSON_COMPACT);
     json_decref(e);

@@ -51,18 +51,18 @@ typedef struct {
     struct evhttp *http;
     struct evconnlistener *listener;
     fs_store_t *store;
-    fs_redis_t *redis; /* this loop's connection to Redis; NULL when none is configured */
-    fs_lock_guard_t *locks; /* flows under Redis locks (admin balance ops, the purge) */
+    fs_redis_t *redis;         /* this loop's connection to Redis; NULL when none is configured */
+    fs_lock_guard_t *locks;    /* flows under Redis locks (admin balance ops, the purge) */
     fs_ratelimit_t *ratelimit; /* on redis (or in-process) and store */
-    fs_cache_t *cache; /* account reads and replays from Redis first (src/cache) */
+    fs_cache_t *cache;         /* account reads and replays from Redis first (src/cache) */
     struct event *purge_ev;
     struct event *drain_ev; /* activated by the main thread to stop */
     struct evhttp_bound_socket *bound;
     bool draining;
     uint64_t drain_deadline_us;
     pthread_t thread;
-    fs_objects_io_t *objects_io; /* reads receipts' objects off the loop */
-    fs_admin_hasher_t *hasher;   /* argon2id off the loop (src/admin) */
+    fs_objects_io_t *objects_io;      /* reads receipts' objects off the loop */
+    fs_admin_hasher_t *hasher;        /* argon2id off the loop (src/admin) */
     fs_admin_limiter_t admin_limiter; /* /admin/api per address and per actor */
 } worker_t;
 
@@ -77,14 +77,22 @@ typedef struct {
 static const char *method_name(struct evhttp_request *req)
 {
     switch (evhttp_request_get_command(req)) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    default: return "OTHER";
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    default:
+        return "OTHER";
     }
 }
 
@@ -99,8 +107,8 @@ static void access_log(struct evhttp_request *req, int status)
     double ms = start != NULL ? (double)(fs_now_us() - strtoull(start, NULL, 10)) / 1000.0 : 0;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-    const char *route = fs_admin_is_admin_path(path) ? fs_admin_route_template(path)
-                                                     : fs_api_route_template(path);
+    const char *route =
+        fs_admin_is_admin_path(path) ? fs_admin_route_template(path) : fs_api_route_template(path);
     const char *m = method_name(req);
     fs_log_set_request_id(
         evhttp_find_header(evhttp_request_get_output_headers(req), "X-Request-Id"));
@@ -217,8 +225,7 @@ static void on_created(void *arg, const fs_store_result_t *r)
     /* A publish that fails, or a crash before it, loses nothing: the pending
      * payment row is the outbox, and the worker's sweeper publishes it again. */
     if (publish && fs_queue_publish_payment(queue, cr->payment_id, request_id) != 0) {
-        fs_log(FS_LOG_WARN, "http", "payment %s not published; the sweeper will",
-               cr->payment_id);
+        fs_log(FS_LOG_WARN, "http", "payment %s not published; the sweeper will", cr->payment_id);
     }
     free(cr);
 }
@@ -255,7 +262,8 @@ static void on_replayed(void *arg, const fs_store_result_t *r)
     on_result(req, r);
     size_t i;
     json_t *id;
-    json_array_foreach(ids, i, id) {
+    json_array_foreach(ids, i, id)
+    {
         /* One that fails waits for the sweeper: its mark is cleared. */
         fs_queue_replay_payment(queue, json_string_value(id), request_id);
     }
@@ -291,8 +299,8 @@ static void on_receipt_read(void *arg, fs_objects_status_t st, char *data, size_
         fs_log(FS_LOG_ERROR, "http", "receipt object %s is %s", rd->key,
                st != FS_OBJECTS_OK ? fs_objects_status_name(st) : "damaged (SHA-256 differs)");
         send_error(req, FS_INTERNAL,
-                   "The receipt's document is missing or damaged; the operators are told.",
-                   NULL, false);
+                   "The receipt's document is missing or damaged; the operators are told.", NULL,
+                   false);
     } else if (!fs_receipt_wants_html(accept)) {
         send_typed(req, 200, "application/json", data, len);
     } else if ((html = fs_receipt_html(data, len, &html_len)) != NULL) {
@@ -322,8 +330,8 @@ static void on_receipt_row(void *arg, const fs_store_result_t *r)
     snprintf(rd->sha256, sizeof(rd->sha256), "%s", sha);
     json_decref(p);
     if (fs_objects_io_get(rd->io, rd->key, on_receipt_read, rd) != 0) {
-        send_error(rd->req, FS_OVERLOADED, "Too many receipts are being read; retry shortly.",
-                   NULL, false);
+        send_error(rd->req, FS_OVERLOADED, "Too many receipts are being read; retry shortly.", NULL,
+                   false);
         free(rd);
     }
 }
@@ -527,7 +535,8 @@ static void admin_run(admin_ctx_t *c);
 static void on_admin_finished(void *arg, const fs_store_result_t *r)
 {
     admin_ctx_t *c = arg;
-    if (strcmp(r->outcome, "created") == 0) set_cookie(c, c->token, c->w->config->admin_session_max_s);
+    if (strcmp(r->outcome, "created") == 0)
+        set_cookie(c, c->token, c->w->config->admin_session_max_s);
     admin_send(c, r);
 }
 
@@ -581,9 +590,9 @@ static void admin_login(admin_ctx_t *c, const fs_api_request_t *ar)
         admin_error(c, err.outcome, err.message, err.param);
         return;
     }
-    json_t *item = json_pack("{s:s, s:s, s:i, s:i}", "op", fs_op_name(FS_OP_ADMIN_LOGIN), "email",
-                             c->email, "failures_max", FS_ADMIN_LOGIN_FAILURES_MAX, "window_s",
-                             FS_ADMIN_LOGIN_WINDOW_S);
+    json_t *item =
+        json_pack("{s:s, s:s, s:i, s:i}", "op", fs_op_name(FS_OP_ADMIN_LOGIN), "email", c->email,
+                  "failures_max", FS_ADMIN_LOGIN_FAILURES_MAX, "window_s", FS_ADMIN_LOGIN_WINDOW_S);
     fs_store_submit(c->w->store, item, on_admin_login_row, c);
 }
 
@@ -608,7 +617,8 @@ static void forget_keys(admin_ctx_t *c, json_t *p)
         json_t *all = json_array();
         if (one != NULL) json_array_append(all, one);
         if (json_is_array(hashes)) json_array_extend(all, hashes);
-        json_array_foreach(all, i, h) {
+        json_array_foreach(all, i, h)
+        {
             char key[96];
             snprintf(key, sizeof(key), "fs:auth:%s", json_string_value(h));
             const char *argv[2] = {"DEL", key};
@@ -650,7 +660,10 @@ static void on_admin_written(void *arg, const fs_store_result_t *r)
     admin_free(c);
 }
 
-static void on_admin_plain(void *arg, const fs_store_result_t *r) { admin_send(arg, r); }
+static void on_admin_plain(void *arg, const fs_store_result_t *r)
+{
+    admin_send(arg, r);
+}
 
 static void on_staff_hashed(void *arg, bool ok, const char *hash)
 {
@@ -683,8 +696,8 @@ static void admin_execute(admin_ctx_t *c, json_t *item)
         json_object_set_new(item, "auth", json_string(hash));
         const char *idem = evhttp_find_header(in, "Idempotency-Key");
         fs_error_t err;
-        if (fs_op_has(op, FS_OPF_IDEMPOTENT) && idem != NULL
-            && fs_idempotency_key_check(idem, &err)) {
+        if (fs_op_has(op, FS_OPF_IDEMPOTENT) && idem != NULL &&
+            fs_idempotency_key_check(idem, &err)) {
             char fp[FS_IDEMPOTENCY_FP_HEX_LEN + 1], scoped[FS_AUTH_HASH_HEX_LEN + 1 + 2048];
             json_t *body = json_deep_copy(item);
             json_object_del(body, "rid");
@@ -752,8 +765,7 @@ static void admin_execute(admin_ctx_t *c, json_t *item)
         fs_cache_submit(w->cache, item, on_replayed, req, NULL);
         return;
     }
-    fs_store_submit(w->store, item, op == FS_OP_ADMIN_WRITE ? on_admin_written : on_admin_plain,
-                    c);
+    fs_store_submit(w->store, item, op == FS_OP_ADMIN_WRITE ? on_admin_written : on_admin_plain, c);
 }
 
 /* The actor is known: its limit, its role, the CSRF token, then the route. */
@@ -765,8 +777,7 @@ static void admin_run(admin_ctx_t *c)
         char text[16];
         snprintf(text, sizeof(text), "%d", retry);
         evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", text);
-        admin_error(c, FS_RATE_LIMITED, "Too many admin requests from this user; slow down.",
-                    NULL);
+        admin_error(c, FS_RATE_LIMITED, "Too many admin requests from this user; slow down.", NULL);
         return;
     }
     if (!fs_admin_role_allows(c->actor.role, route->min_role)) {
@@ -877,8 +888,8 @@ static void admin_request(worker_t *w, struct evhttp_request *req, const fs_api_
     char token[FS_ADMIN_TOKEN_LEN + 8];
     const char *key = fs_auth_bearer(ar->authorization);
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    if (key == NULL
-        && fs_admin_cookie(evhttp_find_header(in, "Cookie"), ADMIN_COOKIE, token, sizeof(token))) {
+    if (key == NULL &&
+        fs_admin_cookie(evhttp_find_header(in, "Cookie"), ADMIN_COOKIE, token, sizeof(token))) {
         c->cookie = true;
         fs_admin_token_hash(token, c->session_hash);
         fs_store_submit(w->store,
@@ -913,11 +924,16 @@ static _Atomic(fs_metric_series_t *) duration_series[FS_API_ROUTES_MAX];
 static int method_index(struct evhttp_request *req)
 {
     switch (evhttp_request_get_command(req)) {
-    case EVHTTP_REQ_GET: return 0;
-    case EVHTTP_REQ_HEAD: return 1;
-    case EVHTTP_REQ_POST: return 2;
-    case EVHTTP_REQ_DELETE: return 3;
-    default: return 4;
+    case EVHTTP_REQ_GET:
+        return 0;
+    case EVHTTP_REQ_HEAD:
+        return 1;
+    case EVHTTP_REQ_POST:
+        return 2;
+    case EVHTTP_REQ_DELETE:
+        return 3;
+    default:
+        return 4;
     }
 }
 
@@ -933,8 +949,8 @@ static void on_answered(struct evhttp_request *req, void *arg)
     int status = evhttp_request_get_response_code(req);
     int cls = status < 200 ? 0 : status >= 500 ? 4 : status / 100 - 1;
     int m = method_index(req);
-    fs_metric_series_t *s = atomic_load_explicit(&request_series[route][m][cls],
-                                                 memory_order_relaxed);
+    fs_metric_series_t *s =
+        atomic_load_explicit(&request_series[route][m][cls], memory_order_relaxed);
     if (s == NULL) {
         s = fs_metrics_series(FS_M_HTTP_REQUESTS, fs_api_route_name(route), method_names[m],
                               fs_metrics_status_class(status));
@@ -1132,9 +1148,8 @@ static int bind_worker(worker_t *w)
         return -1;
     }
     w->listener = evconnlistener_new_bind(
-        w->base, NULL, NULL,
-        LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE, 1024,
-        (struct sockaddr *)&ss, ss_len);
+        w->base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE,
+        1024, (struct sockaddr *)&ss, ss_len);
     if (w->listener == NULL) {
         fs_log(FS_LOG_ERROR, "http", "cannot listen on %s: %s", addr_text, strerror(errno));
         return -1;
@@ -1143,9 +1158,9 @@ static int bind_worker(worker_t *w)
     evhttp_set_max_body_size(w->http, FS_BODY_TRANSPORT_MAX_BYTES);
     evhttp_set_max_headers_size(w->http, FS_HEADERS_MAX_BYTES);
     evhttp_set_timeout(w->http, FS_HTTP_TIMEOUT_S);
-    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD
-                                            | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE
-                                            | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                                            EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(w->http, on_request, w);
     w->bound = evhttp_bind_listener(w->http, w->listener);
     if (w->bound == NULL) return -1;
@@ -1167,10 +1182,10 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
         if (w->purge_ev != NULL) event_del(w->purge_ev);
         w->drain_deadline_us = fs_now_us() + FS_HTTP_DRAIN_MS * 1000u;
     }
-    if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io)
-         && fs_lock_guard_idle(w->locks) && fs_ratelimit_idle(w->ratelimit)
-         && fs_cache_idle(w->cache) && fs_admin_hasher_idle(w->hasher))
-        || fs_now_us() >= w->drain_deadline_us) {
+    if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io) &&
+         fs_lock_guard_idle(w->locks) && fs_ratelimit_idle(w->ratelimit) &&
+         fs_cache_idle(w->cache) && fs_admin_hasher_idle(w->hasher)) ||
+        fs_now_us() >= w->drain_deadline_us) {
         /* A moment for the last replies to leave their buffers. */
         struct timeval flush = {0, 100 * 1000};
         event_base_loopexit(w->base, &flush);
@@ -1221,8 +1236,8 @@ int fs_http_serve(const fs_config_t *config)
         queue = fs_queue_open(config->nats_url, err, sizeof(err));
         if (queue == NULL) {
             fs_log(FS_LOG_WARN, "http",
-                   "no broker at %s (%s): payments wait for the worker's sweeper",
-                   config->nats_url, err);
+                   "no broker at %s (%s): payments wait for the worker's sweeper", config->nats_url,
+                   err);
         }
     }
     for (int i = 0; i < n; i++) {
@@ -1239,9 +1254,8 @@ int fs_http_serve(const fs_config_t *config)
         if (config->redis_url[0] != '\0')
             w->redis = fs_redis_new(w->base, config->redis_url, config->redis_timeout_ms);
         w->locks = fs_lock_guard_new(w->base, w->redis, w->store);
-        fs_ratelimit_config_t rc = {
-            .key = {config->rate_per_s, config->rate_burst},
-            .addr = {config->rate_addr_per_s, config->rate_addr_burst}};
+        fs_ratelimit_config_t rc = {.key = {config->rate_per_s, config->rate_burst},
+                                    .addr = {config->rate_addr_per_s, config->rate_addr_burst}};
         w->ratelimit = fs_ratelimit_new(w->redis, w->store, &rc);
         w->cache = fs_cache_new(w->base, w->redis, w->store, config->idempotency_ttl_hours * 3600);
         w->objects_io = fs_objects_io_new(w->base, objects);

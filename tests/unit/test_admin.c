@@ -101,8 +101,7 @@ static void unknown_paths_and_methods(void **state)
     assert_int_equal(fs_admin_match(FS_METHOD_GET, "/admin/api/nope", id, &allow, &err), -1);
     assert_int_equal(err.outcome, FS_NOT_FOUND);
     assert_int_equal(fs_admin_match(FS_METHOD_GET, "/admin/api/payments/", id, &allow, &err), -1);
-    assert_int_equal(fs_admin_match(FS_METHOD_DELETE, "/admin/api/tenants", id, &allow, &err),
-                     -1);
+    assert_int_equal(fs_admin_match(FS_METHOD_DELETE, "/admin/api/tenants", id, &allow, &err), -1);
     assert_int_equal(err.outcome, FS_METHOD_NOT_ALLOWED);
     assert_string_equal(allow, "GET, POST");
     assert_int_equal(fs_admin_match(FS_METHOD_OTHER, "/admin/api/session", id, &allow, &err), -1);
@@ -130,11 +129,10 @@ static void reads_become_admin_read(void **state)
     assert_int_equal(fs_op_of(item), FS_OP_ADMIN_READ);
     assert_string_equal(json_string_value(json_object_get(item, "fn")), "payments_list");
     assert_true(json_is_null(json_object_get(item, "id")));
-    assert_string_equal(json_string_value(json_object_get(json_object_get(item, "params"),
-                                                          "status")),
-                        "failed");
     assert_string_equal(
-        json_string_value(json_object_get(json_object_get(item, "actor"), "role")), "viewer");
+        json_string_value(json_object_get(json_object_get(item, "params"), "status")), "failed");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(item, "actor"), "role")),
+                        "viewer");
     json_decref(item);
 
     assert_false(fs_admin_build(r, id, "bogus=1", NULL, 0, &a, &item, &err));
@@ -238,7 +236,8 @@ static void limiter_counts_per_key_per_minute(void **state)
     (void)state;
     static fs_admin_limiter_t l;
     int retry = 0;
-    for (int i = 0; i < FS_ADMIN_RATE_PER_MIN; i++) assert_true(fs_admin_limit(&l, "a", 600, &retry));
+    for (int i = 0; i < FS_ADMIN_RATE_PER_MIN; i++)
+        assert_true(fs_admin_limit(&l, "a", 600, &retry));
     assert_false(fs_admin_limit(&l, "a", 610, &retry));
     assert_int_equal(retry, 50);
     assert_true(fs_admin_limit(&l, "b", 610, &retry));
