@@ -696,8 +696,13 @@ static void admin_execute(admin_ctx_t *c, json_t *item)
         json_object_set_new(item, "auth", json_string(hash));
         const char *idem = evhttp_find_header(in, "Idempotency-Key");
         fs_error_t err;
-        if (fs_op_has(op, FS_OPF_IDEMPOTENT) && idem != NULL &&
-            fs_idempotency_key_check(idem, &err)) {
+        /* As before the console: an admin key's write names its retry. */
+        if (fs_op_has(op, FS_OPF_IDEMPOTENT) && !fs_idempotency_key_check(idem, &err)) {
+            json_decref(item);
+            admin_error(c, err.outcome, err.message, err.param);
+            return;
+        }
+        if (fs_op_has(op, FS_OPF_IDEMPOTENT)) {
             char fp[FS_IDEMPOTENCY_FP_HEX_LEN + 1], scoped[FS_AUTH_HASH_HEX_LEN + 1 + 2048];
             json_t *body = json_deep_copy(item);
             json_object_del(body, "rid");
