@@ -56,6 +56,13 @@ if [ ! -s "$VAR/dev-api-key" ]; then
     chmod 600 "$VAR/dev-api-key"
 fi
 
+# The first admin console login (docs/console.md), made once, kept with ./var.
+if [ ! -s "$VAR/staff-login" ]; then
+    ADMIN_PASSWORD=$("$BIN" staff create --email admin@finsys.local --role admin)
+    printf 'email: admin@finsys.local\npassword: %s\n' "$ADMIN_PASSWORD" >"$VAR/staff-login"
+    chmod 600 "$VAR/staff-login"
+fi
+
 "$BIN" provider-sim --host "$HTTP_HOST" --port "$PROVIDER_PORT" 2>>"$VAR/provider-sim.log" &
 echo $! >"$VAR/provider-sim.pid"
 export FINSYS_PROVIDER_URL=${FINSYS_PROVIDER_URL:-http://$HTTP_HOST:$PROVIDER_PORT}
@@ -97,6 +104,7 @@ Receipts:        $FINSYS_OBJECTS_DIR
 Metrics:         http://$HTTP_HOST:$HTTP_PORT/metrics and http://$HTTP_HOST:$WORKER_PORT/metrics
 Prometheus:      http://127.0.0.1:$PROMETHEUS_PORT (data in $VAR/prometheus, log $VAR/prometheus.log)
 Dev API key:     $(cat "$VAR/dev-api-key")   (also in $VAR/dev-api-key)
+Admin login:     in $VAR/staff-login (http://$HTTP_HOST:$HTTP_PORT/admin/)
 Try:             curl -H "Authorization: Bearer \$(cat var/dev-api-key)" http://$HTTP_HOST:$HTTP_PORT/v1/accounts
 FinSys is ready at http://$HTTP_HOST:$HTTP_PORT
 console: http://$HTTP_HOST:$HTTP_PORT/admin/

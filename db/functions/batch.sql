@@ -170,6 +170,8 @@ DECLARE
     -- refunds (0003_refunds.sql)
     rf         refunds;
     rdata      json;
+    wdata      json;               -- webhook deliveries a replay made pending
+    admin_changed text;            -- accounts an admin payment action changed
     rf_pay     text[];             -- the payments of the refunds the group finishes
     ob_del     text[] := '{}';     -- payments leaving the outbox (final or canceled)
     -- the worker's claims and finishes applied set-based before the loop
@@ -186,10 +188,19 @@ DECLARE
 BEGIN
     -- 0. Each item's tenant, resolved once: every later step uses this array,
     --    so a key deleted while the group runs cannot split an item's effects.
-    SELECT array_agg(k.tenant_id ORDER BY e.n), array_agg(coalesce(k.is_admin, false) ORDER BY e.n)
+    --    A revoked key is as unknown as a missing one (0019_staff.sql): the
+    --    condition is checked on the row the key's index found. An item of
+    --    fs_admin_payment's nested call (db/functions/admin.sql) names its
+    --    payment's tenant in "as_tenant", honoured only while that function
+    --    has set finsys.as_tenant.
+    SELECT array_agg(coalesce(k.tenant_id,
+                              CASE WHEN e.j ? 'as_tenant'
+                                        AND current_setting('finsys.as_tenant', true) = 'on'
+                                   THEN e.j->>'as_tenant' END) ORDER BY e.n),
+           array_agg(coalesce(k.is_admin, false) ORDER BY e.n)
     INTO item_tenant, item_admin
     FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
-    LEFT JOIN api_keys k ON k.key_hash = decode(e.j->>'auth', 'hex');
+    LEFT JOIN api_keys k ON k.key_hash = decode(e.j->>'auth', 'hex') AND k.revoked_at IS NULL;
 
     -- 1. Claim idempotency keys in (tenant, key) order.
     WITH item AS (
@@ -631,8 +642,34 @@ BEGIN
         ELSIF j->>'op' IN ('job_start', 'job_finish', 'job_run') THEN
             -- Singleton jobs under a Redis lock, fenced (db/functions/locks.sql).
             SELECT jo.o, jo.p INTO o, p FROM fs_job_op(j) jo;
-        ELSIF t IS NULL THEN
+        ELSIF j->>'op' IN ('admin_session', 'admin_login', 'admin_login_finish', 'admin_read',
+                           'admin_write', 'admin_refund', 'admin_cancel') THEN
+            -- The admin console's (db/functions/admin.sql): the server
+            -- authenticated the item's actor and checked its role.
+            IF j->>'op' = 'admin_session' THEN
+                SELECT ad.o, ad.p INTO o, p FROM fs_admin_session(j) ad;
+            ELSIF j->>'op' = 'admin_login' THEN
+                SELECT ad.o, ad.p INTO o, p FROM fs_admin_login(j) ad;
+            ELSIF j->>'op' = 'admin_login_finish' THEN
+                SELECT ad.o, ad.p INTO o, p FROM fs_admin_login_finish(j) ad;
+            ELSIF j->>'op' = 'admin_read' THEN
+                SELECT ad.o, ad.p INTO o, p FROM fs_admin_read(j) ad;
+            ELSIF j->>'op' = 'admin_write' THEN
+                SELECT ad.o, ad.p INTO o, p FROM fs_admin_write(j) ad;
+            ELSE
+                SELECT ad.o, ad.p, ad.changed INTO o, p, admin_changed
+                FROM fs_admin_payment(j) ad;
+            END IF;
+        ELSIF t IS NULL AND NOT (j ? 'actor' AND j->>'op' IN (
+                  'dead_list', 'dead_replay', 'account_adjust', 'account_freeze',
+                  'account_unfreeze', 'account_close')) THEN
             o := 'unauthorized'; p := fs_err('Invalid API key provided.', NULL);
+        ELSIF item_admin[it.n] AND j->>'op' NOT IN (
+                  'auth', 'admin_auth', 'dead_list', 'dead_replay', 'account_adjust',
+                  'account_freeze', 'account_unfreeze', 'account_close') THEN
+            -- Admin API keys are the console's (docs/console.md): not /v1's.
+            o := 'admin_key_scope';
+            p := fs_err('An admin API key may be used only on /admin/api.', NULL);
         ELSIF j ? 'idem' AND NOT (it.n = ANY (owned)) THEN
             SELECT * INTO rec FROM idempotency_keys y WHERE y.tenant_id = t AND y.key = j->>'idem';
             IF NOT FOUND OR rec.outcome IS NULL THEN
@@ -681,17 +718,22 @@ BEGIN
             INTO p FROM tenants y WHERE y.id = t;
             o := 'ok';
 
-        ELSIF j->>'op' IN ('dead_list', 'dead_replay') AND NOT item_admin[it.n] THEN
+        ELSIF j->>'op' IN ('dead_list', 'dead_replay')
+              AND NOT (item_admin[it.n] OR j ? 'actor') THEN
             o := 'forbidden';
             p := fs_err('Only an admin API key (finsys apikey create --admin) may do this.', NULL);
 
         ELSIF j->>'op' IN ('admin_auth', 'account_adjust', 'account_freeze',
-                           'account_unfreeze', 'account_close') AND NOT item_admin[it.n] THEN
+                           'account_unfreeze', 'account_close')
+              AND NOT (item_admin[it.n] OR j ? 'actor') THEN
             o := 'forbidden';
             p := fs_err('Only an admin API key (finsys apikey create --admin) may do this.', NULL);
 
         ELSIF j->>'op' = 'admin_auth' THEN
-            o := 'ok'; p := '{}';
+            -- The key's id: the actor of its audit rows.
+            SELECT json_build_object('id', k.id)::text INTO p FROM api_keys k
+            WHERE k.key_hash = decode(j->>'auth', 'hex');
+            o := 'ok';
 
         ELSIF j->>'op' IN ('account_adjust', 'account_freeze', 'account_unfreeze',
                            'account_close') THEN
@@ -755,14 +797,32 @@ BEGIN
                     ORDER BY z.id LIMIT 1000))
                 RETURNING y.id)
             SELECT json_agg(u.id) INTO rdata FROM u;
-            IF data IS NULL AND rdata IS NULL AND j->>'payment' <> 'all' THEN
+            -- and dead webhook deliveries, pending again (the notifier's
+            -- sweeper sends them)
+            WITH u AS (
+                UPDATE webhook_deliveries y
+                SET status = 'pending', next_attempt_at = now(), updated_at = now()
+                WHERE y.seq = ANY (ARRAY(
+                    SELECT z.seq FROM webhook_deliveries z
+                    WHERE z.status = 'dead' AND (j->>'payment' = 'all' OR z.id = j->>'payment')
+                    ORDER BY z.seq LIMIT 1000))
+                RETURNING y.seq, y.id),
+            due AS (
+                INSERT INTO webhook_due (delivery_seq, due_at) SELECT u.seq, now() FROM u
+                ON CONFLICT (delivery_seq) DO UPDATE SET due_at = now())
+            SELECT json_agg(u.id) INTO wdata FROM u;
+            IF data IS NULL AND rdata IS NULL AND wdata IS NULL AND j->>'payment' <> 'all' THEN
                 o := 'not_found';
                 p := fs_err(format('No dead letter for payment %L', j->>'payment'), 'id');
             ELSE
                 o := 'ok';
                 p := json_build_object('object', 'replay',
                                        'payments', coalesce(data, '[]'::json),
-                                       'refunds', coalesce(rdata, '[]'::json))::text;
+                                       'refunds', coalesce(rdata, '[]'::json),
+                                       'webhook_deliveries', coalesce(wdata, '[]'::json))::text;
+                IF j ? 'actor' THEN
+                    PERFORM fs_audit(j, 'dead_letter.replay', j->>'payment', NULL, p::jsonb);
+                END IF;
             END IF;
 
         ELSIF j->>'op' = 'payment_create' THEN
@@ -1196,8 +1256,10 @@ BEGIN
     --    them. Every write to an account above sets its acc_dirty. Only for
     --    a session that asks (the store sets finsys.report_changes): other
     --    callers (psql, the tests) see one row per item, as ever.
-    SELECT json_agg(u.id)::text INTO o_payload
-    FROM unnest(acc_id, acc_dirty) AS u(id, dirty) WHERE u.dirty;
+    SELECT json_agg(c.id)::text INTO o_payload FROM (
+        SELECT u.id FROM unnest(acc_id, acc_dirty) AS u(id, dirty) WHERE u.dirty
+        UNION
+        SELECT x.id FROM json_array_elements_text(admin_changed::json) x(id)) c;
     IF o_payload IS NOT NULL
        AND coalesce(current_setting('finsys.report_changes', true), '') = 'on' THEN
         o_idx := -1; o_outcome := 'accounts_changed'; o_replayed := false;

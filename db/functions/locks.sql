@@ -128,6 +128,7 @@ DECLARE
     amt bigint;
     tok bigint := (j->>'fence')::bigint;
     res text := 'acct:' || (j->>'account');
+    before jsonb;
 BEGIN
     PERFORM 1 FROM accounts y
     WHERE y.id = ANY (ARRAY(
@@ -147,6 +148,7 @@ BEGIN
         o := 'lock_lost'; p := fs_lock_lost_err(res, tok);
         RETURN;
     END IF;
+    before := fs_account_json(a)::jsonb;
 
     IF j->>'op' IN ('account_freeze', 'account_unfreeze') THEN
         IF a.status = 'closed' THEN
@@ -223,6 +225,13 @@ BEGIN
         END IF;
     ELSE
         RAISE EXCEPTION 'fs_account_admin: unknown op %', j->>'op';
+    END IF;
+    -- The audit row (db/functions/admin.sql), in this transaction: every
+    -- admin request carries its actor (a staff member or an admin key).
+    IF j ? 'actor' AND o IN ('ok', 'created') THEN
+        PERFORM fs_audit(j, replace(j->>'op', '_', '.'), a.id, before,
+                         CASE WHEN o = 'created' THEN p::jsonb
+                              ELSE fs_account_json(a)::jsonb END);
     END IF;
 END
 $$;

@@ -75,8 +75,6 @@ typedef struct client {
 struct fs_admin_stream {
     fs_admin_hub_t *hub;
     struct event_base *base;
-    fs_admin_auth_fn auth;
-    void *auth_arg;
     struct event *wake;      /* activated by the hub: pending has messages */
     struct event *keepalive; /* every keepalive interval */
     struct event *announce;  /* every FS_ADMIN_LIVE_WATCH_INTERVAL_MS */
@@ -496,85 +494,19 @@ static void start(fs_admin_stream_t *st, struct evhttp_request *req)
     evbuffer_free(b);
 }
 
-typedef struct {
-    fs_admin_stream_t *st;
-    struct evhttp_request *req;
-} pending_auth_t;
-
-static void on_auth(void *ctx, fs_outcome_t o, const char *message)
+void fs_admin_stream_start(fs_admin_stream_t *st, struct evhttp_request *req)
 {
-    pending_auth_t *pa = ctx;
-    if (o == FS_OK) {
-        start(pa->st, pa->req);
-    } else {
-        send_refusal(pa->req, o, message != NULL ? message : "Not allowed.");
-    }
-    free(pa);
-}
-
-bool fs_admin_stream_handle(fs_admin_stream_t *st, struct evhttp_request *req, const char *path)
-{
-    if (path == NULL || strcmp(path, "/admin/api/stream") != 0) return false;
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
-        send_refusal(req, FS_METHOD_NOT_ALLOWED, "This route allows only GET.");
-        return true;
-    }
-    pending_auth_t *pa = malloc(sizeof(*pa));
-    FS_ASSERT(pa != NULL);
-    *pa = (pending_auth_t){.st = st, .req = req};
-    st->auth(st->auth_arg, req, on_auth, pa);
-    return true;
-}
-
-/* --- the admin key check (until session auth replaces it) ---------------- */
-
-typedef struct {
-    fs_admin_auth_done_fn done;
-    void *ctx;
-} key_check_t;
-
-static void on_key_checked(void *arg, const fs_store_result_t *r)
-{
-    key_check_t *k = arg;
-    if (strcmp(r->outcome, "ok") == 0) {
-        k->done(k->ctx, FS_OK, NULL);
-    } else {
-        json_t *p = json_loads(r->payload, 0, NULL);
-        k->done(k->ctx, fs_http_outcome_parse(r->outcome),
-                json_string_value(json_object_get(p, "message")));
-        json_decref(p);
-    }
-    free(k);
-}
-
-void fs_admin_stream_auth_key(void *store, struct evhttp_request *req,
-                              fs_admin_auth_done_fn done, void *ctx)
-{
-    const char *key =
-        fs_auth_bearer(evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"));
-    if (key == NULL) {
-        done(ctx, FS_UNAUTHORIZED, "Send an admin API key as 'Authorization: Bearer <key>'.");
-        return;
-    }
-    char hash[FS_AUTH_HASH_HEX_LEN + 1];
-    fs_auth_key_hash(key, hash);
-    key_check_t *k = malloc(sizeof(*k));
-    FS_ASSERT(k != NULL);
-    *k = (key_check_t){.done = done, .ctx = ctx};
-    fs_store_submit(store, json_pack("{s:s, s:s}", "op", fs_op_name(FS_OP_ADMIN_AUTH), "auth", hash),
-                    on_key_checked, k);
+    start(st, req);
 }
 
 /* --- a loop's stream ------------------------------------------------------ */
 
-fs_admin_stream_t *fs_admin_stream_new(fs_admin_hub_t *hub, struct event_base *base,
-                                       fs_admin_auth_fn auth, void *auth_arg)
+fs_admin_stream_t *fs_admin_stream_new(fs_admin_hub_t *hub, struct event_base *base)
 {
-    FS_ASSERT(hub != NULL && base != NULL && auth != NULL);
+    FS_ASSERT(hub != NULL && base != NULL);
     fs_admin_stream_t *st = calloc(1, sizeof(*st));
     FS_ASSERT(st != NULL);
-    *st = (fs_admin_stream_t){.hub = hub, .base = base, .auth = auth, .auth_arg = auth_arg};
+    *st = (fs_admin_stream_t){.hub = hub, .base = base};
     atomic_init(&st->count, 0);
     pthread_mutex_init(&st->mu, NULL);
     st->wake = event_new(base, -1, 0, on_wake, st);

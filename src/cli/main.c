@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../admin/admin.h"
 #include "../auth/auth.h"
 #include "../config/config.h"
 #include "../core/core.h"
@@ -30,6 +31,8 @@ static const char usage_main[] =
     "  provider-sim [options]       run the simulated payment provider\n"
     "  webhook-sink [options]       run a webhook receiver that answers 204 (bench, tests)\n"
     "  job purge [options]          run a singleton job under its Redis lock\n"
+    "  staff create --email E --role R  create an admin console user\n"
+    "  admin routes                 list the admin API's routes and their roles\n"
     "\n"
     "Settings come from FINSYS_* environment variables; see docs/operations.md.\n"
     "Run 'finsys <command> --help' for a command's options.\n";
@@ -84,9 +87,25 @@ static const char usage_tenant[] =
     "usage: finsys tenant limits --tenant NAME (--per-s N --burst N | --default)\n"
     "\n"
     "Sets the rate limit of each of the tenant's API keys: N requests a second,\n"
-    "with bursts of up to N at once (1 to " FS_STR(FS_RATE_LIMIT_MAX) "); --default goes back to\n"
-    "FINSYS_RATE_LIMIT_PER_S and FINSYS_RATE_LIMIT_BURST. Takes effect at once\n"
-    "(the keys' limits cached in Redis, FINSYS_REDIS_URL, are cleared).\n";
+    "with bursts of up to N at once (1 to " FS_STR(
+        FS_RATE_LIMIT_MAX) "); --default goes back to\n"
+                           "FINSYS_RATE_LIMIT_PER_S and FINSYS_RATE_LIMIT_BURST. Takes effect at "
+                           "once\n"
+                           "(the keys' limits cached in Redis, FINSYS_REDIS_URL, are cleared).\n";
+
+static const char usage_staff[] =
+    "usage: finsys staff create --email EMAIL --role viewer|support|finance|admin "
+    "[--password-stdin]\n"
+    "\n"
+    "Creates a user of the admin console (docs/console.md). The password is\n"
+    "generated and printed once, or read from stdin (--password-stdin, at least\n" FS_STR(
+        FS_ADMIN_PASSWORD_LEN_MIN) " characters); only its argon2id hash is stored.\n";
+
+static const char usage_admin[] =
+    "usage: finsys admin routes\n"
+    "\n"
+    "Prints the admin API's routes, one a line: method, path, minimum role,\n"
+    "and whether it changes state (src/admin's table).\n";
 
 static bool wants_help(int argc, char **argv)
 {
@@ -115,13 +134,94 @@ static int cmd_apikey(const fs_config_t *c, int argc, char **argv)
         }
     }
     if (tenant == NULL || *tenant == '\0' || strlen(tenant) > FS_NAME_LEN_MAX) {
-        fprintf(stderr, "finsys: --tenant NAME (1 to %d bytes) is required\n%s",
-                FS_NAME_LEN_MAX, usage_apikey);
+        fprintf(stderr, "finsys: --tenant NAME (1 to %d bytes) is required\n%s", FS_NAME_LEN_MAX,
+                usage_apikey);
         return 2;
     }
     char key[FS_AUTH_KEY_BUF_LEN];
     if (fs_store_create_api_key(c->database_url, tenant, admin, key, sizeof(key)) != 0) return 1;
     printf("%s\n", key);
+    return 0;
+}
+
+static int cmd_staff(const fs_config_t *c, int argc, char **argv)
+{
+    const char *email = NULL, *role = NULL;
+    bool from_stdin = false;
+    if (argc < 1 || strcmp(argv[0], "create") != 0) {
+        fputs(usage_staff, stderr);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--email") == 0 && i + 1 < argc) {
+            email = argv[++i];
+        } else if (strcmp(argv[i], "--role") == 0 && i + 1 < argc) {
+            role = argv[++i];
+        } else if (strcmp(argv[i], "--password-stdin") == 0) {
+            from_stdin = true;
+        } else {
+            fprintf(stderr, "finsys: unknown option '%s'\n%s", argv[i], usage_staff);
+            return 2;
+        }
+    }
+    if (email == NULL || strchr(email, '@') == NULL || strlen(email) > FS_ADMIN_EMAIL_LEN_MAX ||
+        role == NULL || fs_admin_role_parse(role) == FS_ROLE_NONE) {
+        fprintf(stderr,
+                "finsys: --email (an address) and --role (viewer, support, finance or "
+                "admin) are required\n%s",
+                usage_staff);
+        return 2;
+    }
+    char lower[FS_ADMIN_EMAIL_LEN_MAX + 1], password[FS_ADMIN_PASSWORD_LEN_MAX + 2];
+    size_t i = 0;
+    for (; email[i] != '\0'; i++)
+        lower[i] = email[i] >= 'A' && email[i] <= 'Z' ? (char)(email[i] + 32) : email[i];
+    lower[i] = '\0';
+    if (from_stdin) {
+        if (fgets(password, sizeof(password), stdin) == NULL) password[0] = '\0';
+        password[strcspn(password, "\r\n")] = '\0';
+        size_t len = strlen(password);
+        if (len < FS_ADMIN_PASSWORD_LEN_MIN || len > FS_ADMIN_PASSWORD_LEN_MAX) {
+            fprintf(stderr, "finsys: the password must be %d to %d characters\n",
+                    FS_ADMIN_PASSWORD_LEN_MIN, FS_ADMIN_PASSWORD_LEN_MAX);
+            return 2;
+        }
+    } else {
+        fs_admin_password_new(password);
+    }
+    char hash[crypto_pwhash_STRBYTES], id[FS_ID_BUF_LEN];
+    if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+        fprintf(stderr, "finsys: out of memory hashing the password\n");
+        return 1;
+    }
+    int rc = fs_store_create_staff(c->database_url, lower, role, hash, id, sizeof(id));
+    if (rc == 2) fprintf(stderr, "finsys: staff %s exists\n", lower);
+    if (rc != 0) return rc;
+    if (from_stdin) {
+        printf("%s %s %s\n", id, lower, role);
+    } else {
+        printf("%s\n", password);
+    }
+    sodium_memzero(password, sizeof(password));
+    return 0;
+}
+
+static int cmd_admin(int argc, char **argv)
+{
+    if (argc != 1 || strcmp(argv[0], "routes") != 0) {
+        fputs(usage_admin, stderr);
+        return 2;
+    }
+    size_t n;
+    const fs_admin_route_t *r = fs_admin_routes(&n);
+    for (size_t i = 0; i < n; i++) {
+        const char *m = r[i].method == FS_METHOD_GET    ? "GET"
+                        : r[i].method == FS_METHOD_POST ? "POST"
+                                                        : "DELETE";
+        printf("%s %s %s %s\n", m, r[i].path, fs_admin_role_name(r[i].min_role),
+               r[i].writes ? "write" : "read");
+    }
     return 0;
 }
 
@@ -163,13 +263,12 @@ static int cmd_tenant(const fs_config_t *c, int argc, char **argv)
         }
     }
     bool given = rate.per_s > 0 && rate.burst > 0;
-    if (tenant == NULL || *tenant == '\0' || given == defaults
-        || (!given && (rate.per_s > 0 || rate.burst > 0))) {
+    if (tenant == NULL || *tenant == '\0' || given == defaults ||
+        (!given && (rate.per_s > 0 || rate.burst > 0))) {
         fputs(usage_tenant, stderr);
         return 2;
     }
-    return fs_ratelimit_set_tenant(c->database_url, c->redis_url, tenant,
-                                   defaults ? NULL : &rate);
+    return fs_ratelimit_set_tenant(c->database_url, c->redis_url, tenant, defaults ? NULL : &rate);
 }
 
 int main(int argc, char **argv)
@@ -187,6 +286,8 @@ int main(int argc, char **argv)
                         : strcmp(cmd, "provider-sim") == 0 ? fs_provider_sim_usage
                         : strcmp(cmd, "webhook-sink") == 0 ? fs_webhook_sink_usage
                         : strcmp(cmd, "job") == 0          ? fs_lock_job_usage
+                        : strcmp(cmd, "staff") == 0        ? usage_staff
+                        : strcmp(cmd, "admin") == 0        ? usage_admin
                                                            : NULL;
     if (usage == NULL) {
         fprintf(stderr, "finsys: unknown command '%s'\n\n%s", cmd, usage_main);
@@ -203,6 +304,7 @@ int main(int argc, char **argv)
     /* The simulator reads no FINSYS_* setting of the server's. */
     if (strcmp(cmd, "provider-sim") == 0) return fs_provider_sim_main(argc - 2, argv + 2);
     if (strcmp(cmd, "webhook-sink") == 0) return fs_webhook_sink_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "admin") == 0) return cmd_admin(argc - 2, argv + 2);
     fs_config_t config;
     char err[256];
     if (fs_config_load(&config, err, sizeof(err)) != 0) {
@@ -235,5 +337,6 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "job") == 0) return fs_lock_job_main(&config, argc - 2, argv + 2);
     if (strcmp(cmd, "tenant") == 0) return cmd_tenant(&config, argc - 2, argv + 2);
+    if (strcmp(cmd, "staff") == 0) return cmd_staff(&config, argc - 2, argv + 2);
     return cmd_apikey(&config, argc - 2, argv + 2);
 }

@@ -14,8 +14,7 @@
 #define FS_MIGRATIONS_DIR "db/migrations"
 #endif
 
-static int int_var(const char *name, int def, int min, int max, int *out, char *err,
-                   size_t err_len)
+static int int_var(const char *name, int def, int min, int max, int *out, char *err, size_t err_len)
 {
     const char *v = getenv(name);
     *out = def;
@@ -23,8 +22,7 @@ static int int_var(const char *name, int def, int min, int max, int *out, char *
     char *end;
     long n = strtol(v, &end, 10);
     if (*end != '\0' || n < min || n > max) {
-        snprintf(err, err_len, "%s must be an integer from %d to %d (got '%s')", name, min, max,
-                 v);
+        snprintf(err, err_len, "%s must be an integer from %d to %d (got '%s')", name, min, max, v);
         return -1;
     }
     *out = (int)n;
@@ -51,38 +49,29 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
     if (cores < 1) cores = 1;
     if (cores > FS_HTTP_THREADS_MAX) cores = FS_HTTP_THREADS_MAX;
     if (str_var("FINSYS_HTTP_HOST", "127.0.0.1", c->http_host, sizeof(c->http_host), err,
-                err_len)
-            != 0
-        || int_var("FINSYS_HTTP_PORT", 8080, 1, 65535, &c->http_port, err, err_len) != 0
-        || int_var("FINSYS_HTTP_THREADS", (int)cores, 1, FS_HTTP_THREADS_MAX, &c->http_threads,
-                   err, err_len)
-               != 0
-        || str_var("FINSYS_DATABASE_URL", "host=127.0.0.1 port=5432 dbname=finsys user=postgres",
-                   c->database_url, sizeof(c->database_url), err, err_len)
-               != 0
-        || int_var("FINSYS_BATCH_ITEMS", FS_BATCH_ITEMS_DEFAULT, 1, FS_BATCH_ITEMS_MAX,
-                   &c->batch_items, err, err_len)
-               != 0
-        || int_var("FINSYS_BATCH_WAIT_US", FS_BATCH_WAIT_US_DEFAULT, 0, FS_BATCH_WAIT_US_MAX,
-                   &c->batch_wait_us, err, err_len)
-               != 0
-        || int_var("FINSYS_DB_CONNECTIONS", FS_STORE_CONNECTIONS_DEFAULT, 1,
-                   FS_STORE_CONNECTIONS_MAX, &c->db_connections, err, err_len)
-               != 0
-        || int_var("FINSYS_IDEMPOTENCY_TTL_HOURS", FS_IDEMPOTENCY_TTL_HOURS_DEFAULT, 1, 24 * 365,
-                   &c->idempotency_ttl_hours, err, err_len)
-               != 0
-        || int_var("FINSYS_IDEMPOTENCY_PURGE_INTERVAL_S", FS_IDEMPOTENCY_PURGE_INTERVAL_S, 1,
-                   24 * 3600, &c->purge_interval_s, err, err_len)
-               != 0
-        || str_var("FINSYS_MIGRATIONS_DIR", FS_MIGRATIONS_DIR, c->migrations_dir,
-                   sizeof(c->migrations_dir), err, err_len)
-               != 0)
+                err_len) != 0 ||
+        int_var("FINSYS_HTTP_PORT", 8080, 1, 65535, &c->http_port, err, err_len) != 0 ||
+        int_var("FINSYS_HTTP_THREADS", (int)cores, 1, FS_HTTP_THREADS_MAX, &c->http_threads, err,
+                err_len) != 0 ||
+        str_var("FINSYS_DATABASE_URL", "host=127.0.0.1 port=5432 dbname=finsys user=postgres",
+                c->database_url, sizeof(c->database_url), err, err_len) != 0 ||
+        int_var("FINSYS_BATCH_ITEMS", FS_BATCH_ITEMS_DEFAULT, 1, FS_BATCH_ITEMS_MAX,
+                &c->batch_items, err, err_len) != 0 ||
+        int_var("FINSYS_BATCH_WAIT_US", FS_BATCH_WAIT_US_DEFAULT, 0, FS_BATCH_WAIT_US_MAX,
+                &c->batch_wait_us, err, err_len) != 0 ||
+        int_var("FINSYS_DB_CONNECTIONS", FS_STORE_CONNECTIONS_DEFAULT, 1, FS_STORE_CONNECTIONS_MAX,
+                &c->db_connections, err, err_len) != 0 ||
+        int_var("FINSYS_IDEMPOTENCY_TTL_HOURS", FS_IDEMPOTENCY_TTL_HOURS_DEFAULT, 1, 24 * 365,
+                &c->idempotency_ttl_hours, err, err_len) != 0 ||
+        int_var("FINSYS_IDEMPOTENCY_PURGE_INTERVAL_S", FS_IDEMPOTENCY_PURGE_INTERVAL_S, 1,
+                24 * 3600, &c->purge_interval_s, err, err_len) != 0 ||
+        str_var("FINSYS_MIGRATIONS_DIR", FS_MIGRATIONS_DIR, c->migrations_dir,
+                sizeof(c->migrations_dir), err, err_len) != 0)
         return -1;
     if (str_var("FINSYS_REDIS_URL", "redis://127.0.0.1:6379", c->redis_url, sizeof(c->redis_url),
-                err, err_len) != 0
-        || int_var("FINSYS_REDIS_TIMEOUT_MS", FS_REDIS_TIMEOUT_MS_DEFAULT, 1,
-                   FS_REDIS_TIMEOUT_MS_MAX, &c->redis_timeout_ms, err, err_len) != 0)
+                err, err_len) != 0 ||
+        int_var("FINSYS_REDIS_TIMEOUT_MS", FS_REDIS_TIMEOUT_MS_DEFAULT, 1, FS_REDIS_TIMEOUT_MS_MAX,
+                &c->redis_timeout_ms, err, err_len) != 0)
         return -1;
     /* Set but empty: no Redis (docs/operations.md), not the default. */
     const char *redis_env = getenv("FINSYS_REDIS_URL");
@@ -93,70 +82,61 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
         if (!fs_redis_parse_url(c->redis_url, ip, sizeof(ip), &port, err, err_len)) return -1;
     }
     if (int_var("FINSYS_RATE_LIMIT_PER_S", FS_RATE_LIMIT_PER_S_DEFAULT, 1, FS_RATE_LIMIT_MAX,
-                &c->rate_per_s, err, err_len) != 0
-        || int_var("FINSYS_RATE_LIMIT_BURST", FS_RATE_LIMIT_BURST_DEFAULT, 1, FS_RATE_LIMIT_MAX,
-                   &c->rate_burst, err, err_len) != 0
-        || int_var("FINSYS_RATE_LIMIT_ADDR_PER_S", FS_RATE_LIMIT_ADDR_PER_S_DEFAULT, 1,
-                   FS_RATE_LIMIT_MAX, &c->rate_addr_per_s, err, err_len) != 0
-        || int_var("FINSYS_RATE_LIMIT_ADDR_BURST", FS_RATE_LIMIT_ADDR_BURST_DEFAULT, 1,
-                   FS_RATE_LIMIT_MAX, &c->rate_addr_burst, err, err_len) != 0)
+                &c->rate_per_s, err, err_len) != 0 ||
+        int_var("FINSYS_RATE_LIMIT_BURST", FS_RATE_LIMIT_BURST_DEFAULT, 1, FS_RATE_LIMIT_MAX,
+                &c->rate_burst, err, err_len) != 0 ||
+        int_var("FINSYS_RATE_LIMIT_ADDR_PER_S", FS_RATE_LIMIT_ADDR_PER_S_DEFAULT, 1,
+                FS_RATE_LIMIT_MAX, &c->rate_addr_per_s, err, err_len) != 0 ||
+        int_var("FINSYS_RATE_LIMIT_ADDR_BURST", FS_RATE_LIMIT_ADDR_BURST_DEFAULT, 1,
+                FS_RATE_LIMIT_MAX, &c->rate_addr_burst, err, err_len) != 0)
         return -1;
-    if (str_var("FINSYS_NATS_URL", "nats://127.0.0.1:4222", c->nats_url, sizeof(c->nats_url),
-                err, err_len)
-            != 0
-        || str_var("FINSYS_PROVIDER_URL", "http://127.0.0.1:8090", c->provider_url,
-                   sizeof(c->provider_url), err, err_len)
-               != 0
-        || int_var("FINSYS_PROVIDER_TIMEOUT_MS", 2000, 10, 600000, &c->provider_timeout_ms, err,
-                   err_len)
-               != 0
-        || int_var("FINSYS_WORKER_INFLIGHT", FS_WORKER_INFLIGHT_DEFAULT, 1,
-                   FS_WORKER_INFLIGHT_MAX, &c->worker_inflight, err, err_len)
-               != 0
-        || int_var("FINSYS_WORKER_MAX_ATTEMPTS", 8, 1, 100, &c->worker_max_attempts, err,
-                   err_len)
-               != 0
-        || int_var("FINSYS_RETRY_BASE_MS", 200, 1, 60000, &c->retry_base_ms, err, err_len) != 0
-        || int_var("FINSYS_RETRY_CAP_MS", 30000, 1, 3600000, &c->retry_cap_ms, err, err_len)
-               != 0
-        || int_var("FINSYS_BREAKER_WINDOW", 20, 1, 256, &c->breaker_window, err, err_len) != 0
-        || int_var("FINSYS_BREAKER_MIN_CALLS", 10, 1, 256, &c->breaker_min_calls, err, err_len)
-               != 0
-        || int_var("FINSYS_BREAKER_FAILURE_PCT", 50, 1, 100, &c->breaker_failure_pct, err,
-                   err_len)
-               != 0
-        || int_var("FINSYS_BREAKER_OPEN_MS", 5000, 0, 3600000, &c->breaker_open_ms, err,
-                   err_len)
-               != 0
-        || int_var("FINSYS_BREAKER_PROBES", 3, 1, 100, &c->breaker_probes, err, err_len) != 0
-        || int_var("FINSYS_SWEEP_AFTER_S", 30, 1, 86400, &c->sweep_after_s, err, err_len) != 0
-        || int_var("FINSYS_SWEEP_INTERVAL_S", 10, 1, 3600, &c->sweep_interval_s, err, err_len)
-               != 0
-        || int_var("FINSYS_WORKER_PORT", 8081, 0, 65535, &c->worker_port, err, err_len) != 0
-        || int_var("FINSYS_INDEX_INTERVAL_MS", FS_INDEX_INTERVAL_MS_DEFAULT, 0,
-                   FS_INDEX_INTERVAL_MS_MAX, &c->index_interval_ms, err, err_len)
-               != 0)
+    if (int_var("FINSYS_ADMIN_COOKIE_SECURE", 0, 0, 1, &c->admin_cookie_secure, err, err_len) !=
+            0 ||
+        int_var("FINSYS_ADMIN_SESSION_IDLE_S", FS_ADMIN_SESSION_IDLE_S, 1, FS_ADMIN_SESSION_MAX_S,
+                &c->admin_session_idle_s, err, err_len) != 0 ||
+        int_var("FINSYS_ADMIN_SESSION_MAX_S", FS_ADMIN_SESSION_MAX_S, 1, FS_ADMIN_SESSION_MAX_S,
+                &c->admin_session_max_s, err, err_len) != 0)
+        return -1;
+    if (str_var("FINSYS_NATS_URL", "nats://127.0.0.1:4222", c->nats_url, sizeof(c->nats_url), err,
+                err_len) != 0 ||
+        str_var("FINSYS_PROVIDER_URL", "http://127.0.0.1:8090", c->provider_url,
+                sizeof(c->provider_url), err, err_len) != 0 ||
+        int_var("FINSYS_PROVIDER_TIMEOUT_MS", 2000, 10, 600000, &c->provider_timeout_ms, err,
+                err_len) != 0 ||
+        int_var("FINSYS_WORKER_INFLIGHT", FS_WORKER_INFLIGHT_DEFAULT, 1, FS_WORKER_INFLIGHT_MAX,
+                &c->worker_inflight, err, err_len) != 0 ||
+        int_var("FINSYS_WORKER_MAX_ATTEMPTS", 8, 1, 100, &c->worker_max_attempts, err, err_len) !=
+            0 ||
+        int_var("FINSYS_RETRY_BASE_MS", 200, 1, 60000, &c->retry_base_ms, err, err_len) != 0 ||
+        int_var("FINSYS_RETRY_CAP_MS", 30000, 1, 3600000, &c->retry_cap_ms, err, err_len) != 0 ||
+        int_var("FINSYS_BREAKER_WINDOW", 20, 1, 256, &c->breaker_window, err, err_len) != 0 ||
+        int_var("FINSYS_BREAKER_MIN_CALLS", 10, 1, 256, &c->breaker_min_calls, err, err_len) != 0 ||
+        int_var("FINSYS_BREAKER_FAILURE_PCT", 50, 1, 100, &c->breaker_failure_pct, err, err_len) !=
+            0 ||
+        int_var("FINSYS_BREAKER_OPEN_MS", 5000, 0, 3600000, &c->breaker_open_ms, err, err_len) !=
+            0 ||
+        int_var("FINSYS_BREAKER_PROBES", 3, 1, 100, &c->breaker_probes, err, err_len) != 0 ||
+        int_var("FINSYS_SWEEP_AFTER_S", 30, 1, 86400, &c->sweep_after_s, err, err_len) != 0 ||
+        int_var("FINSYS_SWEEP_INTERVAL_S", 10, 1, 3600, &c->sweep_interval_s, err, err_len) != 0 ||
+        int_var("FINSYS_WORKER_PORT", 8081, 0, 65535, &c->worker_port, err, err_len) != 0 ||
+        int_var("FINSYS_INDEX_INTERVAL_MS", FS_INDEX_INTERVAL_MS_DEFAULT, 0,
+                FS_INDEX_INTERVAL_MS_MAX, &c->index_interval_ms, err, err_len) != 0)
         return -1;
     /* Set but empty: no broker (the server then publishes nothing, and its
      * readiness says "disabled"), not the default. */
     const char *nats_env = getenv("FINSYS_NATS_URL");
     if (nats_env != NULL && *nats_env == '\0') c->nats_url[0] = '\0';
-    if (str_var("FINSYS_OBJECTS_DIR", "var/objects", c->objects_dir, sizeof(c->objects_dir),
-                err, err_len)
-            != 0
-        || int_var("FINSYS_RECEIPT_INTERVAL_MS", 200, 10, 3600000, &c->receipt_interval_ms,
-                   err, err_len)
-               != 0)
+    if (str_var("FINSYS_OBJECTS_DIR", "var/objects", c->objects_dir, sizeof(c->objects_dir), err,
+                err_len) != 0 ||
+        int_var("FINSYS_RECEIPT_INTERVAL_MS", 200, 10, 3600000, &c->receipt_interval_ms, err,
+                err_len) != 0)
         return -1;
     if (int_var("FINSYS_WEBHOOK_TIMEOUT_MS", 5000, 10, FS_WEBHOOK_TIMEOUT_MS_MAX,
-                &c->webhook_timeout_ms, err, err_len)
-            != 0
-        || int_var("FINSYS_WEBHOOK_BACKOFF_BASE_MS", 10000, 1, FS_NOTIFY_BACKOFF_MAX_MS,
-                   &c->webhook_backoff_base_ms, err, err_len)
-               != 0
-        || int_var("FINSYS_WEBHOOK_RETRY_PERIOD_S", 86400, 1, 30 * 86400,
-                   &c->webhook_retry_period_s, err, err_len)
-               != 0)
+                &c->webhook_timeout_ms, err, err_len) != 0 ||
+        int_var("FINSYS_WEBHOOK_BACKOFF_BASE_MS", 10000, 1, FS_NOTIFY_BACKOFF_MAX_MS,
+                &c->webhook_backoff_base_ms, err, err_len) != 0 ||
+        int_var("FINSYS_WEBHOOK_RETRY_PERIOD_S", 86400, 1, 30 * 86400, &c->webhook_retry_period_s,
+                err, err_len) != 0)
         return -1;
     if (c->breaker_min_calls > c->breaker_window) {
         snprintf(err, err_len, "FINSYS_BREAKER_MIN_CALLS must not exceed FINSYS_BREAKER_WINDOW");

@@ -62,6 +62,11 @@ typedef struct {
 
     /* Metrics (src/metrics): GET /metrics on the server and the worker. */
     int metrics;                 /* FINSYS_METRICS, 1; 0 = not collected (to measure their cost) */
+
+    /* The admin console (src/admin, docs/console.md). */
+    int admin_cookie_secure;     /* FINSYS_ADMIN_COOKIE_SECURE, 0; 1 = the cookie says Secure */
+    int admin_session_idle_s;    /* FINSYS_ADMIN_SESSION_IDLE_S, FS_ADMIN_SESSION_IDLE_S */
+    int admin_session_max_s;     /* FINSYS_ADMIN_SESSION_MAX_S, FS_ADMIN_SESSION_MAX_S */
 } fs_config_t;
 
 /* Fills config from the environment. Returns 0, or -1 with err filled. */

@@ -42,6 +42,10 @@ typedef enum {
     FS_LOCK_LOST,
     FS_LOCK_BUSY,
     FS_ACCOUNT_NOT_EMPTY,
+    FS_CSRF_FAILED,
+    FS_LOGIN_LOCKED,
+    FS_INVALID_CREDENTIALS,
+    FS_ADMIN_KEY_SCOPE,
     FS_OUTCOME_COUNT
 } fs_outcome_t;
 

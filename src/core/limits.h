@@ -596,4 +596,58 @@
  * pathological one from making an unbounded answer. */
 #define FS_ADMIN_DETAIL_ITEMS_MAX 200
 
+
+/* --- admin console: staff, sessions, audit (src/admin) --- */
+
+/* A session ends after this long without a request (FINSYS_ADMIN_SESSION_IDLE_S
+ * overrides it, for the tests): an unattended console stops being a way in. */
+#define FS_ADMIN_SESSION_IDLE_S (30 * 60)
+
+/* ...and this long after login whatever its use (FINSYS_ADMIN_SESSION_MAX_S):
+ * a stolen cookie is worth a working day at most. */
+#define FS_ADMIN_SESSION_MAX_S (12 * 60 * 60)
+
+/* Failed logins for one email within FS_ADMIN_LOGIN_WINDOW_S that lock it for
+ * the rest of that window: slows password guessing to a crawl while a user
+ * who mistypes a few times is not locked out. */
+#define FS_ADMIN_LOGIN_FAILURES_MAX 5
+#define FS_ADMIN_LOGIN_WINDOW_S (15 * 60)
+
+/* A session token and a CSRF token: 32 random bytes each (256 bits), sent
+ * base64url without padding (43 characters). */
+#define FS_ADMIN_TOKEN_BYTES 32
+#define FS_ADMIN_TOKEN_LEN 43
+
+/* An email address (RFC 5321's path limit) and a login's password: argon2id
+ * hashes any length, but a megabyte password is only a way to burn CPU. */
+#define FS_ADMIN_EMAIL_LEN_MAX 254
+#define FS_ADMIN_PASSWORD_LEN_MAX 256
+#define FS_ADMIN_PASSWORD_LEN_MIN 12
+
+/* A generated password: 20 base62 characters, about 119 bits. */
+#define FS_ADMIN_PASSWORD_GEN_LEN 20
+
+/* The "reason" of a state-changing admin action (docs/console.md). */
+#define FS_ADMIN_REASON_LEN_MAX 500
+
+/* Requests to /admin/api per minute per address and per staff member or
+ * admin key, counted by each server thread (src/admin's limiter): far above
+ * what a person clicking makes, far below a script trying passwords. */
+#define FS_ADMIN_RATE_PER_MIN 600
+
+/* Slots of that limiter's table per thread: more than the addresses and
+ * staff one thread sees in a minute; a colliding key takes the slot over. */
+#define FS_ADMIN_RATE_SLOTS 1024
+
+/* Password hashes and verifications waiting for the hashing thread (about
+ * 50 ms each): past it a login gets 503 rather than a queue of seconds. */
+#define FS_ADMIN_HASH_QUEUE_MAX 64
+
+/* Query parameters of an admin GET data route (the payments list has 13). */
+#define FS_ADMIN_QUERY_PARAMS_MAX 16
+
+/* A page of an admin list (limit), as /v1's. */
+#define FS_ADMIN_LIST_LIMIT_MAX 100
+#define FS_ADMIN_LIST_LIMIT_DEFAULT 25
+
 #endif

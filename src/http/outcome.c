@@ -38,6 +38,11 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     [FS_LOCK_LOST] = {"lock_lost", 409, "api_error"},
     [FS_LOCK_BUSY] = {"lock_busy", 409, "api_error"},
     [FS_ACCOUNT_NOT_EMPTY] = {"account_not_empty", 409, "invalid_request_error"},
+    /* The admin console's (docs/console.md). */
+    [FS_CSRF_FAILED] = {"csrf_failed", 403, "permission_error"},
+    [FS_LOGIN_LOCKED] = {"login_locked", 429, "rate_limit_error"},
+    [FS_INVALID_CREDENTIALS] = {"invalid_credentials", 401, "authentication_error"},
+    [FS_ADMIN_KEY_SCOPE] = {"admin_key_scope", 403, "permission_error"},
 };
 
 const char *fs_http_reason(int status)
@@ -107,8 +112,8 @@ static json_t *safe_string(const char *text)
 char *fs_http_error_body(fs_outcome_t o, const char *message, const char *param)
 {
     json_t *e = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "type", fs_http_error_type(o),
-                          "code", fs_http_outcome_code(o), "message", safe_string(message),
-                          "param", param != NULL ? safe_string(param) : json_null());
+                          "code", fs_http_outcome_code(o), "message", safe_string(message), "param",
+                          param != NULL ? safe_string(param) : json_null());
     FS_ASSERT(e != NULL);
     char *text = json_dumps(e, JSON_COMPACT);
     json_decref(e);

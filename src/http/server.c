@@ -18,6 +18,7 @@
 #include <event2/thread.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@
 
 #include "../admin/admin.h"
 #include "../api/api.h"
+#include "../auth/auth.h"
+#include "../idempotency/idempotency.h"
 #include "../lock/lock.h"
 #include "../metrics/metrics.h"
 #include "../cache/cache.h"
@@ -48,17 +51,19 @@ typedef struct {
     struct evhttp *http;
     struct evconnlistener *listener;
     fs_store_t *store;
-    fs_redis_t *redis; /* this loop's connection to Redis; NULL when none is configured */
-    fs_lock_guard_t *locks; /* flows under Redis locks (admin balance ops, the purge) */
+    fs_redis_t *redis;         /* this loop's connection to Redis; NULL when none is configured */
+    fs_lock_guard_t *locks;    /* flows under Redis locks (admin balance ops, the purge) */
     fs_ratelimit_t *ratelimit; /* on redis (or in-process) and store */
-    fs_cache_t *cache; /* account reads and replays from Redis first (src/cache) */
+    fs_cache_t *cache;         /* account reads and replays from Redis first (src/cache) */
     struct event *purge_ev;
     struct event *drain_ev; /* activated by the main thread to stop */
     struct evhttp_bound_socket *bound;
     bool draining;
     uint64_t drain_deadline_us;
     pthread_t thread;
-    fs_objects_io_t *objects_io; /* reads receipts' objects off the loop */
+    fs_objects_io_t *objects_io;      /* reads receipts' objects off the loop */
+    fs_admin_hasher_t *hasher;        /* argon2id off the loop (src/admin) */
+    fs_admin_limiter_t admin_limiter; /* /admin/api per address and per actor */
     /* --- the admin console: its live stream's clients on this loop (src/admin) --- */
     fs_admin_stream_t *admin_stream;
 } worker_t;
@@ -74,14 +79,22 @@ typedef struct {
 static const char *method_name(struct evhttp_request *req)
 {
     switch (evhttp_request_get_command(req)) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    default: return "OTHER";
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    default:
+        return "OTHER";
     }
 }
 
@@ -95,7 +108,9 @@ static void access_log(struct evhttp_request *req, int status)
     const char *start = evhttp_find_header(evhttp_request_get_input_headers(req), START_HEADER);
     double ms = start != NULL ? (double)(fs_now_us() - strtoull(start, NULL, 10)) / 1000.0 : 0;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *route = fs_api_route_template(uri != NULL ? evhttp_uri_get_path(uri) : NULL);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    const char *route =
+        fs_admin_is_admin_path(path) ? fs_admin_route_template(path) : fs_api_route_template(path);
     const char *m = method_name(req);
     fs_log_set_request_id(
         evhttp_find_header(evhttp_request_get_output_headers(req), "X-Request-Id"));
@@ -217,8 +232,7 @@ static void on_created(void *arg, const fs_store_result_t *r)
     /* A publish that fails, or a crash before it, loses nothing: the pending
      * payment row is the outbox, and the worker's sweeper publishes it again. */
     if (publish && fs_queue_publish_payment(queue, cr->payment_id, request_id) != 0) {
-        fs_log(FS_LOG_WARN, "http", "payment %s not published; the sweeper will",
-               cr->payment_id);
+        fs_log(FS_LOG_WARN, "http", "payment %s not published; the sweeper will", cr->payment_id);
     }
     free(cr);
 }
@@ -255,7 +269,8 @@ static void on_replayed(void *arg, const fs_store_result_t *r)
     on_result(req, r);
     size_t i;
     json_t *id;
-    json_array_foreach(ids, i, id) {
+    json_array_foreach(ids, i, id)
+    {
         /* One that fails waits for the sweeper: its mark is cleared. */
         fs_queue_replay_payment(queue, json_string_value(id), request_id);
     }
@@ -291,8 +306,8 @@ static void on_receipt_read(void *arg, fs_objects_status_t st, char *data, size_
         fs_log(FS_LOG_ERROR, "http", "receipt object %s is %s", rd->key,
                st != FS_OBJECTS_OK ? fs_objects_status_name(st) : "damaged (SHA-256 differs)");
         send_error(req, FS_INTERNAL,
-                   "The receipt's document is missing or damaged; the operators are told.",
-                   NULL, false);
+                   "The receipt's document is missing or damaged; the operators are told.", NULL,
+                   false);
     } else if (!fs_receipt_wants_html(accept)) {
         send_typed(req, 200, "application/json", data, len);
     } else if ((html = fs_receipt_html(data, len, &html_len)) != NULL) {
@@ -322,8 +337,8 @@ static void on_receipt_row(void *arg, const fs_store_result_t *r)
     snprintf(rd->sha256, sizeof(rd->sha256), "%s", sha);
     json_decref(p);
     if (fs_objects_io_get(rd->io, rd->key, on_receipt_read, rd) != 0) {
-        send_error(rd->req, FS_OVERLOADED, "Too many receipts are being read; retry shortly.",
-                   NULL, false);
+        send_error(rd->req, FS_OVERLOADED, "Too many receipts are being read; retry shortly.", NULL,
+                   false);
         free(rd);
     }
 }
@@ -345,7 +360,14 @@ static void send_rejection(struct evhttp_request *req, const fs_error_t *err, co
 static void on_key_checked(void *arg, const fs_store_result_t *r)
 {
     rejection_t *rej = arg;
-    if (strcmp(r->outcome, "ok") == 0) {
+    json_t *p = strcmp(r->outcome, "ok") == 0 ? json_loads(r->payload, 0, NULL) : NULL;
+    bool admin_key = json_is_true(json_object_get(p, "admin"));
+    json_decref(p);
+    if (admin_key && rej->err.outcome != FS_NOT_FOUND) {
+        /* An admin key on /v1 (docs/console.md): scoped out, whatever else. */
+        send_error(rej->req, FS_ADMIN_KEY_SCOPE, "An admin API key may be used only on /admin/api.",
+                   NULL, false);
+    } else if (strcmp(r->outcome, "ok") == 0) {
         send_rejection(rej->req, &rej->err, rej->allow);
     } else {
         on_result(rej->req, r);
@@ -457,6 +479,453 @@ static bool rate_limited(worker_t *w, struct evhttp_request *req, const char *pa
     return true;
 }
 
+/* --- the admin API (src/admin, docs/console.md) ----------------------------
+ *
+ * A request under /admin/api/ is found in src/admin's route table, counted
+ * by this thread's limiter per address, authenticated (the session cookie
+ * fs_admin, or an admin API key), counted per actor, checked against its
+ * route's minimum role and, for a cookie's write, its CSRF token; then its
+ * item is executed with the actor in it. The login's password check runs on
+ * the thread's hasher, never on the loop. */
+
+#define ADMIN_COOKIE "fs_admin"
+
+typedef struct {
+    worker_t *w;
+    struct evhttp_request *req;
+    int route;
+    char id[FS_ID_LEN_MAX + 1];
+    fs_admin_actor_t actor;
+    bool cookie;
+    char session_hash[65];
+    char *session_json; /* the session's object (GET /admin/api/session) */
+    char email[FS_ADMIN_EMAIL_LEN_MAX + 1];
+    char password[FS_ADMIN_PASSWORD_LEN_MAX + 1];
+    char staff_id[FS_ID_LEN_MAX + 1];
+    char token[FS_ADMIN_TOKEN_LEN + 1];
+    char secret[FS_AUTH_KEY_BUF_LEN]; /* a new API key or staff password: answered once */
+    json_t *item;                     /* a staff create waiting for its hash */
+} admin_ctx_t;
+
+static void admin_free(admin_ctx_t *c)
+{
+    sodium_memzero(c->password, sizeof(c->password));
+    sodium_memzero(c->secret, sizeof(c->secret));
+    free(c->session_json);
+    json_decref(c->item);
+    free(c);
+}
+
+static void admin_error(admin_ctx_t *c, fs_outcome_t o, const char *message, const char *param)
+{
+    send_error(c->req, o, message, param, false);
+    admin_free(c);
+}
+
+/* An error answer of the store (its {"message", "param"}), or its success. */
+static void admin_send(admin_ctx_t *c, const fs_store_result_t *r)
+{
+    on_result(c->req, r);
+    admin_free(c);
+}
+
+static void set_cookie(admin_ctx_t *c, const char *token, int max_age_s)
+{
+    char v[256];
+    snprintf(v, sizeof(v), "%s=%s; Path=/admin; Max-Age=%d; HttpOnly; SameSite=Strict%s",
+             ADMIN_COOKIE, token, max_age_s, c->w->config->admin_cookie_secure ? "; Secure" : "");
+    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Set-Cookie", v);
+}
+
+static void admin_run(admin_ctx_t *c);
+
+static void on_admin_finished(void *arg, const fs_store_result_t *r)
+{
+    admin_ctx_t *c = arg;
+    if (strcmp(r->outcome, "created") == 0)
+        set_cookie(c, c->token, c->w->config->admin_session_max_s);
+    admin_send(c, r);
+}
+
+static void on_admin_verified(void *arg, bool ok, const char *hash)
+{
+    admin_ctx_t *c = arg;
+    (void)hash;
+    if (c->w->draining) {
+        admin_error(c, FS_UNAVAILABLE, "FinSys is stopping; retry shortly.", NULL);
+        return;
+    }
+    char rid[REQUEST_ID_LEN_MAX + 1], token_hash[65], csrf[FS_ADMIN_TOKEN_LEN + 1];
+    request_id_of(c->req, rid);
+    fs_admin_token_new(c->token);
+    fs_admin_token_hash(c->token, token_hash);
+    fs_admin_token_new(csrf);
+    json_t *item = json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:i, s:s}", "op",
+                             fs_op_name(FS_OP_ADMIN_LOGIN_FINISH), "email", c->email, "ok", ok,
+                             "staff", c->staff_id, "session", token_hash, "csrf", csrf, "max_s",
+                             c->w->config->admin_session_max_s, "rid", rid);
+    fs_store_submit(c->w->store, item, on_admin_finished, c);
+}
+
+static void on_admin_login_row(void *arg, const fs_store_result_t *r)
+{
+    admin_ctx_t *c = arg;
+    json_t *p = json_loads(r->payload, 0, NULL);
+    if (strcmp(r->outcome, "login_locked") == 0) {
+        char retry[16];
+        snprintf(retry, sizeof(retry), "%d",
+                 (int)json_integer_value(json_object_get(p, "retry_after_s")));
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", retry);
+    }
+    if (strcmp(r->outcome, "ok") != 0) {
+        json_decref(p);
+        admin_send(c, r);
+        return;
+    }
+    const char *hash = json_string_value(json_object_get(p, "hash"));
+    const char *id = json_string_value(json_object_get(p, "id"));
+    snprintf(c->staff_id, sizeof(c->staff_id), "%s", id != NULL ? id : "");
+    int rc = fs_admin_hasher_verify(c->w->hasher, hash, c->password, on_admin_verified, c);
+    json_decref(p);
+    if (rc != 0) admin_error(c, FS_OVERLOADED, "Too many logins at once; retry shortly.", NULL);
+}
+
+static void admin_login(admin_ctx_t *c, const fs_api_request_t *ar)
+{
+    fs_error_t err;
+    if (!fs_admin_parse_login(ar->body, ar->body_len, c->email, c->password, &err)) {
+        admin_error(c, err.outcome, err.message, err.param);
+        return;
+    }
+    json_t *item =
+        json_pack("{s:s, s:s, s:i, s:i}", "op", fs_op_name(FS_OP_ADMIN_LOGIN), "email", c->email,
+                  "failures_max", FS_ADMIN_LOGIN_FAILURES_MAX, "window_s", FS_ADMIN_LOGIN_WINDOW_S);
+    fs_store_submit(c->w->store, item, on_admin_login_row, c);
+}
+
+/* api_key.revoke and tenant.limits name the keys whose cached tenant and
+ * limits (fs:auth:<hash>, src/ratelimit) must go; the hashes are not
+ * answered. */
+static void on_key_forgotten(void *arg, fs_redis_status_t st, const redisReply *reply)
+{
+    /* Not deleted: the cached entry expires on its own (src/ratelimit). */
+    (void)arg;
+    (void)st;
+    (void)reply;
+}
+
+static void forget_keys(admin_ctx_t *c, json_t *p)
+{
+    json_t *hashes = json_object_get(p, "key_hashes");
+    json_t *one = json_object_get(p, "key_hash");
+    size_t i;
+    json_t *h;
+    if (c->w->redis != NULL) {
+        json_t *all = json_array();
+        if (one != NULL) json_array_append(all, one);
+        if (json_is_array(hashes)) json_array_extend(all, hashes);
+        json_array_foreach(all, i, h)
+        {
+            char key[96];
+            snprintf(key, sizeof(key), "fs:auth:%s", json_string_value(h));
+            const char *argv[2] = {"DEL", key};
+            fs_redis_command(c->w->redis, on_key_forgotten, NULL, 2, argv, NULL);
+        }
+        json_decref(all);
+    }
+    json_object_del(p, "key_hashes");
+    json_object_del(p, "key_hash");
+}
+
+static void on_admin_written(void *arg, const fs_store_result_t *r)
+{
+    admin_ctx_t *c = arg;
+    fs_outcome_t o = fs_http_outcome_parse(r->outcome);
+    json_t *p = o == FS_OK || o == FS_CREATED ? json_loads(r->payload, 0, NULL) : NULL;
+    if (p == NULL) {
+        admin_send(c, r);
+        return;
+    }
+    forget_keys(c, p);
+    if (c->secret[0] != '\0') {
+        const fs_admin_route_t *routes = fs_admin_routes(&(size_t){0});
+        bool key = routes[c->route].kind == FS_ADMIN_KEY_CREATE;
+        json_object_set_new(p, key ? "secret" : "password", json_string(c->secret));
+    }
+    if (fs_admin_routes(&(size_t){0})[c->route].kind == FS_ADMIN_LOGOUT) {
+        set_cookie(c, "", 0);
+        access_log(c->req, 204);
+        evhttp_send_reply(c->req, 204, "No Content", NULL);
+        json_decref(p);
+        admin_free(c);
+        return;
+    }
+    char *text = json_dumps(p, JSON_COMPACT);
+    send_text(c->req, fs_http_status(o), text, strlen(text), r->replayed);
+    free(text);
+    json_decref(p);
+    admin_free(c);
+}
+
+static void on_admin_plain(void *arg, const fs_store_result_t *r)
+{
+    admin_send(arg, r);
+}
+
+static void on_staff_hashed(void *arg, bool ok, const char *hash)
+{
+    admin_ctx_t *c = arg;
+    if (!ok || c->w->draining) {
+        admin_error(c, FS_UNAVAILABLE, "The password could not be hashed; retry.", NULL);
+        return;
+    }
+    json_t *item = c->item;
+    c->item = NULL;
+    json_object_set_new(item, "password_hash", json_string(hash));
+    fs_store_submit(c->w->store, item, on_admin_written, c);
+}
+
+/* The actor's item, executed as its op says. */
+static void admin_execute(admin_ctx_t *c, json_t *item)
+{
+    worker_t *w = c->w;
+    const fs_admin_route_t *route = &fs_admin_routes(&(size_t){0})[c->route];
+    char rid[REQUEST_ID_LEN_MAX + 1];
+    request_id_of(c->req, rid);
+    json_object_set_new(item, "rid", json_string(rid));
+    fs_op_t op = fs_op_of(item);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+    if (c->actor.key) {
+        /* An admin key's item keeps its key: the pre-console ops resolve
+         * their tenant and idempotency through it. */
+        char hash[FS_AUTH_HASH_HEX_LEN + 1];
+        fs_auth_key_hash(fs_auth_bearer(evhttp_find_header(in, "Authorization")), hash);
+        json_object_set_new(item, "auth", json_string(hash));
+        const char *idem = evhttp_find_header(in, "Idempotency-Key");
+        fs_error_t err;
+        /* As before the console: an admin key's write names its retry. */
+        if (fs_op_has(op, FS_OPF_IDEMPOTENT) && !fs_idempotency_key_check(idem, &err)) {
+            json_decref(item);
+            admin_error(c, err.outcome, err.message, err.param);
+            return;
+        }
+        if (fs_op_has(op, FS_OPF_IDEMPOTENT)) {
+            char fp[FS_IDEMPOTENCY_FP_HEX_LEN + 1], scoped[FS_AUTH_HASH_HEX_LEN + 1 + 2048];
+            json_t *body = json_deep_copy(item);
+            json_object_del(body, "rid");
+            json_object_del(body, "id");
+            snprintf(scoped, sizeof(scoped), "%s %s", hash, route->path);
+            fs_idempotency_fingerprint("POST", scoped, body, fp);
+            json_decref(body);
+            json_object_set_new(item, "idem", json_string(idem));
+            json_object_set_new(item, "fp", json_string(fp));
+        }
+    }
+    if (c->cookie && route->kind == FS_ADMIN_LOGOUT)
+        json_object_set_new(item, "session", json_string(c->session_hash));
+    switch (route->kind) {
+    case FS_ADMIN_RECEIPT: {
+        receipt_read_t *rd = calloc(1, sizeof(*rd));
+        FS_ASSERT(rd != NULL);
+        rd->req = c->req;
+        rd->io = w->objects_io;
+        c->req = NULL;
+        admin_free(c);
+        fs_store_submit(w->store, item, on_receipt_row, rd);
+        return;
+    }
+    case FS_ADMIN_KEY_CREATE: {
+        char hash[FS_AUTH_HASH_HEX_LEN + 1], prefix[FS_AUTH_KEY_DISPLAY_LEN + 1];
+        fs_auth_key_new(c->secret, sizeof(c->secret));
+        fs_auth_key_hash(c->secret, hash);
+        memcpy(prefix, c->secret, FS_AUTH_KEY_DISPLAY_LEN);
+        prefix[FS_AUTH_KEY_DISPLAY_LEN] = '\0';
+        json_object_set_new(item, "key_hash", json_string(hash));
+        json_object_set_new(item, "prefix", json_string(prefix));
+        fs_store_submit(w->store, item, on_admin_written, c);
+        return;
+    }
+    case FS_ADMIN_STAFF_CREATE:
+        fs_admin_password_new(c->secret);
+        c->item = item;
+        if (fs_admin_hasher_hash(w->hasher, c->secret, on_staff_hashed, c) != 0)
+            admin_error(c, FS_OVERLOADED, "Too many passwords are being hashed; retry shortly.",
+                        NULL);
+        return;
+    default:
+        break;
+    }
+    if (fs_op_has(op, FS_OPF_PUBLISHES)) {
+        creation_t *cr = calloc(1, sizeof(*cr));
+        FS_ASSERT(cr != NULL);
+        cr->req = c->req;
+        snprintf(cr->payment_id, sizeof(cr->payment_id), "%s",
+                 json_string_value(json_object_get(item, "id")));
+        admin_free(c);
+        fs_store_submit(w->store, item, on_created, cr);
+        return;
+    }
+    if (fs_op_has(op, FS_OPF_FENCED)) {
+        struct evhttp_request *req = c->req;
+        admin_free(c);
+        fs_lock_admin_submit(w->locks, item, on_result, req);
+        return;
+    }
+    if (op == FS_OP_DEAD_REPLAY) {
+        struct evhttp_request *req = c->req;
+        admin_free(c);
+        fs_cache_submit(w->cache, item, on_replayed, req, NULL);
+        return;
+    }
+    fs_store_submit(w->store, item, op == FS_OP_ADMIN_WRITE ? on_admin_written : on_admin_plain, c);
+}
+
+/* The actor is known: its limit, its role, the CSRF token, then the route. */
+static void admin_run(admin_ctx_t *c)
+{
+    const fs_admin_route_t *route = &fs_admin_routes(&(size_t){0})[c->route];
+    int retry = 0;
+    if (!fs_admin_limit(&c->w->admin_limiter, c->actor.id, fs_now_us() / 1000000u, &retry)) {
+        char text[16];
+        snprintf(text, sizeof(text), "%d", retry);
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", text);
+        admin_error(c, FS_RATE_LIMITED, "Too many admin requests from this user; slow down.", NULL);
+        return;
+    }
+    if (!fs_admin_role_allows(c->actor.role, route->min_role)) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "This needs the role %s or above; you are %s.",
+                 fs_admin_role_name(route->min_role), fs_admin_role_name(c->actor.role));
+        admin_error(c, FS_FORBIDDEN, msg, NULL);
+        return;
+    }
+    if (c->cookie && route->writes) {
+        json_t *s = json_loads(c->session_json, 0, NULL);
+        const char *want = json_string_value(json_object_get(s, "csrf_token"));
+        const char *given =
+            evhttp_find_header(evhttp_request_get_input_headers(c->req), "X-CSRF-Token");
+        bool ok = want != NULL && given != NULL && fs_admin_equal(want, given);
+        json_decref(s);
+        if (!ok) {
+            admin_error(c, FS_CSRF_FAILED,
+                        "Send the session's csrf_token in the X-CSRF-Token header.", NULL);
+            return;
+        }
+    }
+    if (route->kind == FS_ADMIN_SESSION_GET) {
+        if (!c->cookie) {
+            admin_error(c, FS_UNAUTHORIZED, "No session: an API key has none.", NULL);
+            return;
+        }
+        send_text(c->req, 200, c->session_json, strlen(c->session_json), false);
+        admin_free(c);
+        return;
+    }
+    if (route->kind == FS_ADMIN_STREAM) {
+        fs_admin_stream_start(c->w->admin_stream, c->req);
+        admin_free(c);
+        return;
+    }
+    struct evbuffer *body = evhttp_request_get_input_buffer(c->req);
+    size_t len = evbuffer_get_length(body);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(c->req);
+    json_t *item;
+    fs_error_t err;
+    if (!fs_admin_build(c->route, c->id, uri != NULL ? evhttp_uri_get_query(uri) : NULL,
+                        len > 0 ? (const char *)evbuffer_pullup(body, -1) : NULL, len, &c->actor,
+                        &item, &err)) {
+        admin_error(c, err.outcome, err.message, err.param);
+        return;
+    }
+    admin_execute(c, item);
+}
+
+static void on_admin_session(void *arg, const fs_store_result_t *r)
+{
+    admin_ctx_t *c = arg;
+    json_t *p = strcmp(r->outcome, "ok") == 0 ? json_loads(r->payload, 0, NULL) : NULL;
+    if (p == NULL) {
+        admin_send(c, r);
+        return;
+    }
+    if (c->cookie) {
+        json_t *s = json_object_get(p, "staff");
+        snprintf(c->actor.id, sizeof(c->actor.id), "%s",
+                 json_string_value(json_object_get(s, "id")));
+        snprintf(c->actor.email, sizeof(c->actor.email), "%s",
+                 json_string_value(json_object_get(s, "email")));
+        c->actor.role = fs_admin_role_parse(json_string_value(json_object_get(s, "role")));
+        c->session_json = strdup(r->payload);
+    } else {
+        snprintf(c->actor.id, sizeof(c->actor.id), "%s",
+                 json_string_value(json_object_get(p, "id")));
+        c->actor.role = FS_ROLE_ADMIN;
+        c->actor.key = true;
+    }
+    json_decref(p);
+    admin_run(c);
+}
+
+static void admin_request(worker_t *w, struct evhttp_request *req, const fs_api_request_t *ar)
+{
+    admin_ctx_t *c = calloc(1, sizeof(*c));
+    FS_ASSERT(c != NULL);
+    c->w = w;
+    c->req = req;
+    const char *allow;
+    fs_error_t err;
+    c->route = fs_admin_match(ar->method, ar->path, c->id, &allow, &err);
+    if (c->route < 0) {
+        send_rejection(req, &err, allow);
+        admin_free(c);
+        return;
+    }
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &port);
+    int retry = 0;
+    if (!fs_admin_limit(&w->admin_limiter, addr != NULL ? addr : "", fs_now_us() / 1000000u,
+                        &retry)) {
+        char text[16];
+        snprintf(text, sizeof(text), "%d", retry);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", text);
+        admin_error(c, FS_RATE_LIMITED, "Too many admin requests from this address; slow down.",
+                    NULL);
+        return;
+    }
+    const fs_admin_route_t *route = &fs_admin_routes(&(size_t){0})[c->route];
+    if (route->kind == FS_ADMIN_LOGIN) {
+        admin_login(c, ar);
+        return;
+    }
+    char token[FS_ADMIN_TOKEN_LEN + 8];
+    const char *key = fs_auth_bearer(ar->authorization);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    if (key == NULL &&
+        fs_admin_cookie(evhttp_find_header(in, "Cookie"), ADMIN_COOKIE, token, sizeof(token))) {
+        c->cookie = true;
+        fs_admin_token_hash(token, c->session_hash);
+        fs_store_submit(w->store,
+                        json_pack("{s:s, s:s, s:i}", "op", fs_op_name(FS_OP_ADMIN_SESSION),
+                                  "session", c->session_hash, "idle_s",
+                                  w->config->admin_session_idle_s),
+                        on_admin_session, c);
+        return;
+    }
+    if (key == NULL) {
+        admin_error(c, FS_UNAUTHORIZED,
+                    "Log in (POST /admin/api/session) or send an admin API key as "
+                    "'Authorization: Bearer <key>'.",
+                    NULL);
+        return;
+    }
+    char hash[FS_AUTH_HASH_HEX_LEN + 1];
+    fs_auth_key_hash(key, hash);
+    fs_store_submit(w->store,
+                    json_pack("{s:s, s:s}", "op", fs_op_name(FS_OP_ADMIN_AUTH), "auth", hash),
+                    on_admin_session, c);
+}
+
 /* --- metrics ------------------------------------------------------------ */
 
 /* Each route's series, found once (src/metrics): [route][method][class]. */
@@ -468,11 +937,16 @@ static _Atomic(fs_metric_series_t *) duration_series[FS_API_ROUTES_MAX];
 static int method_index(struct evhttp_request *req)
 {
     switch (evhttp_request_get_command(req)) {
-    case EVHTTP_REQ_GET: return 0;
-    case EVHTTP_REQ_HEAD: return 1;
-    case EVHTTP_REQ_POST: return 2;
-    case EVHTTP_REQ_DELETE: return 3;
-    default: return 4;
+    case EVHTTP_REQ_GET:
+        return 0;
+    case EVHTTP_REQ_HEAD:
+        return 1;
+    case EVHTTP_REQ_POST:
+        return 2;
+    case EVHTTP_REQ_DELETE:
+        return 3;
+    default:
+        return 4;
     }
 }
 
@@ -488,8 +962,8 @@ static void on_answered(struct evhttp_request *req, void *arg)
     int status = evhttp_request_get_response_code(req);
     int cls = status < 200 ? 0 : status >= 500 ? 4 : status / 100 - 1;
     int m = method_index(req);
-    fs_metric_series_t *s = atomic_load_explicit(&request_series[route][m][cls],
-                                                 memory_order_relaxed);
+    fs_metric_series_t *s =
+        atomic_load_explicit(&request_series[route][m][cls], memory_order_relaxed);
     if (s == NULL) {
         s = fs_metrics_series(FS_M_HTTP_REQUESTS, fs_api_route_name(route), method_names[m],
                               fs_metrics_status_class(status));
@@ -554,10 +1028,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         send_error(req, err.outcome, err.message, err.param, false);
         return;
     }
-    /* --- the admin console: static files and the live stream (src/admin) --- */
+    /* The admin console's static files (src/admin): /admin/ but not /admin/api/. */
     if (fs_admin_static_handle(admin_static, req, path)) return;
-    if (fs_admin_stream_handle(w->admin_stream, req, path)) return;
-    /* --- */
     fs_api_request_t ar = {
         .method = method_of(req),
         .path = path != NULL && *path != '\0' ? path : "/",
@@ -567,6 +1039,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         .authorization = evhttp_find_header(in, "Authorization"),
         .idempotency_key = evhttp_find_header(in, "Idempotency-Key"),
     };
+    if (fs_admin_is_admin_path(ar.path)) {
+        admin_request(w, req, &ar);
+        return;
+    }
     fs_api_result_t res;
     fs_api_route(&ar, &res);
     count_request(req, res.route_id);
@@ -687,9 +1163,8 @@ static int bind_worker(worker_t *w)
         return -1;
     }
     w->listener = evconnlistener_new_bind(
-        w->base, NULL, NULL,
-        LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE, 1024,
-        (struct sockaddr *)&ss, ss_len);
+        w->base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE,
+        1024, (struct sockaddr *)&ss, ss_len);
     if (w->listener == NULL) {
         fs_log(FS_LOG_ERROR, "http", "cannot listen on %s: %s", addr_text, strerror(errno));
         return -1;
@@ -698,9 +1173,9 @@ static int bind_worker(worker_t *w)
     evhttp_set_max_body_size(w->http, FS_BODY_TRANSPORT_MAX_BYTES);
     evhttp_set_max_headers_size(w->http, FS_HEADERS_MAX_BYTES);
     evhttp_set_timeout(w->http, FS_HTTP_TIMEOUT_S);
-    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD
-                                            | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE
-                                            | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                                            EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(w->http, on_request, w);
     w->bound = evhttp_bind_listener(w->http, w->listener);
     if (w->bound == NULL) return -1;
@@ -723,10 +1198,10 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
         fs_admin_stream_close_all(w->admin_stream); /* each client gets its end */
         w->drain_deadline_us = fs_now_us() + FS_HTTP_DRAIN_MS * 1000u;
     }
-    if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io)
-         && fs_lock_guard_idle(w->locks) && fs_ratelimit_idle(w->ratelimit)
-         && fs_cache_idle(w->cache))
-        || fs_now_us() >= w->drain_deadline_us) {
+    if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io) &&
+         fs_lock_guard_idle(w->locks) && fs_ratelimit_idle(w->ratelimit) &&
+         fs_cache_idle(w->cache) && fs_admin_hasher_idle(w->hasher)) ||
+        fs_now_us() >= w->drain_deadline_us) {
         /* A moment for the last replies to leave their buffers. */
         struct timeval flush = {0, 100 * 1000};
         event_base_loopexit(w->base, &flush);
@@ -777,8 +1252,8 @@ int fs_http_serve(const fs_config_t *config)
         queue = fs_queue_open(config->nats_url, err, sizeof(err));
         if (queue == NULL) {
             fs_log(FS_LOG_WARN, "http",
-                   "no broker at %s (%s): payments wait for the worker's sweeper",
-                   config->nats_url, err);
+                   "no broker at %s (%s): payments wait for the worker's sweeper", config->nats_url,
+                   err);
         }
     }
     /* --- the admin console (src/admin): files from FINSYS_WEB_DIR, the stream's hub --- */
@@ -801,16 +1276,14 @@ int fs_http_serve(const fs_config_t *config)
         if (config->redis_url[0] != '\0')
             w->redis = fs_redis_new(w->base, config->redis_url, config->redis_timeout_ms);
         w->locks = fs_lock_guard_new(w->base, w->redis, w->store);
-        fs_ratelimit_config_t rc = {
-            .key = {config->rate_per_s, config->rate_burst},
-            .addr = {config->rate_addr_per_s, config->rate_addr_burst}};
+        fs_ratelimit_config_t rc = {.key = {config->rate_per_s, config->rate_burst},
+                                    .addr = {config->rate_addr_per_s, config->rate_addr_burst}};
         w->ratelimit = fs_ratelimit_new(w->redis, w->store, &rc);
         w->cache = fs_cache_new(w->base, w->redis, w->store, config->idempotency_ttl_hours * 3600);
         w->objects_io = fs_objects_io_new(w->base, objects);
+        w->hasher = fs_admin_hasher_new(w->base);
         w->drain_ev = evtimer_new(w->base, on_drain, w);
-        /* The stream's access check: the admin API key; session auth replaces it. */
-        w->admin_stream = fs_admin_stream_new(admin_hub, w->base, fs_admin_stream_auth_key,
-                                              w->store);
+        w->admin_stream = fs_admin_stream_new(admin_hub, w->base);
         if (i == 0) {
             w->purge_ev = event_new(w->base, -1, EV_PERSIST, on_purge_timer, w);
             struct timeval tv = {config->purge_interval_s, 0};
@@ -845,6 +1318,7 @@ int fs_http_serve(const fs_config_t *config)
         if (w->locks != NULL) fs_lock_guard_free(w->locks);
         fs_cache_free(w->cache); /* answers what waited for Redis */
         fs_objects_io_free(w->objects_io);
+        fs_admin_hasher_free(w->hasher);
         fs_admin_stream_free(w->admin_stream);
         if (w->http != NULL) evhttp_free(w->http);
         if (w->listener != NULL) evconnlistener_free(w->listener);

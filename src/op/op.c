@@ -92,6 +92,18 @@ static const fs_op_info_t ops[FS_OP__COUNT] = {
     [FS_OP_WEBHOOK_SWEEP] = {"webhook_sweep", INTERNAL | SOLO},
     [FS_OP_WEBHOOK_CLAIM] = {"webhook_claim", INTERNAL},
     [FS_OP_WEBHOOK_FINISH] = {"webhook_finish", INTERNAL},
+
+    /* The admin console's (src/admin): built by fs_admin_route() after the
+     * server authenticated the actor, never by fs_api_route(). Reads and
+     * writes run alone; a refund is published as /v1's are (its "id"). */
+    [FS_OP_ADMIN_READ] = {"admin_read", READ | SOLO},
+    [FS_OP_ADMIN_WRITE] = {"admin_write", SOLO},
+    [FS_OP_ADMIN_REFUND] = {"admin_refund", SOLO | LOCKS | PUBLISHES},
+    [FS_OP_ADMIN_CANCEL] = {"admin_cancel", SOLO | LOCKS},
+    /* The server's checks of a session's cookie and of a login. */
+    [FS_OP_ADMIN_SESSION] = {"admin_session", INTERNAL},
+    [FS_OP_ADMIN_LOGIN] = {"admin_login", INTERNAL | READ},
+    [FS_OP_ADMIN_LOGIN_FINISH] = {"admin_login_finish", INTERNAL | SOLO},
 };
 
 const char *fs_op_name(fs_op_t op)

@@ -67,6 +67,14 @@ typedef enum {
     FS_OP_WEBHOOK_SWEEP,
     FS_OP_WEBHOOK_CLAIM,
     FS_OP_WEBHOOK_FINISH,
+    /* The admin console's (src/admin, db/functions/admin.sql). */
+    FS_OP_ADMIN_READ,
+    FS_OP_ADMIN_WRITE,
+    FS_OP_ADMIN_REFUND,
+    FS_OP_ADMIN_CANCEL,
+    FS_OP_ADMIN_SESSION,
+    FS_OP_ADMIN_LOGIN,
+    FS_OP_ADMIN_LOGIN_FINISH,
     FS_OP__COUNT /* also "no such op": what fs_op_lookup() gives an unknown name */
 } fs_op_t;
 

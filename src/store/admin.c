@@ -82,12 +82,12 @@ static bool apply_one(PGconn *c, const char *dir, const char *file)
         fprintf(stderr, "finsys: cannot read %s\n", path);
         return false;
     }
-    bool ok = exec_ok(c, PQexec(c, "BEGIN"), "BEGIN") && exec_ok(c, PQexec(c, sql), path)
-              && exec_ok(c,
-                         PQexecParams(c, "INSERT INTO schema_migrations (version) VALUES ($1)",
-                                      1, NULL, params, NULL, NULL, 0),
-                         "recording the migration")
-              && exec_ok(c, PQexec(c, "COMMIT"), "COMMIT");
+    bool ok = exec_ok(c, PQexec(c, "BEGIN"), "BEGIN") && exec_ok(c, PQexec(c, sql), path) &&
+              exec_ok(c,
+                      PQexecParams(c, "INSERT INTO schema_migrations (version) VALUES ($1)", 1,
+                                   NULL, params, NULL, NULL, 0),
+                      "recording the migration") &&
+              exec_ok(c, PQexec(c, "COMMIT"), "COMMIT");
     free(sql);
     if (!ok) {
         PQclear(PQexec(c, "ROLLBACK"));
@@ -165,8 +165,8 @@ static bool exec_params(PGconn *c, const char *sql, int n, const char *const *pa
     return exec_ok(c, PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0), what);
 }
 
-int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin,
-                            char *key_out, size_t key_len)
+int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin, char *key_out,
+                            size_t key_len)
 {
     PGconn *c = connect_blocking(conninfo);
     if (c == NULL) return 1;
@@ -179,13 +179,13 @@ int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin
     prefix[FS_AUTH_KEY_DISPLAY_LEN] = '\0';
 
     const char *p1[2] = {tenant_id, tenant};
-    bool ok = exec_ok(c, PQexec(c, "BEGIN"), "BEGIN")
-              && exec_params(c,
-                             "INSERT INTO tenants (id, name) VALUES ($1, $2) "
-                             "ON CONFLICT (name) DO NOTHING",
-                             2, p1, "creating the tenant");
-    PGresult *r = PQexecParams(c, "SELECT id FROM tenants WHERE name = $1", 1, NULL, &tenant,
-                               NULL, NULL, 0);
+    bool ok = exec_ok(c, PQexec(c, "BEGIN"), "BEGIN") &&
+              exec_params(c,
+                          "INSERT INTO tenants (id, name) VALUES ($1, $2) "
+                          "ON CONFLICT (name) DO NOTHING",
+                          2, p1, "creating the tenant");
+    PGresult *r =
+        PQexecParams(c, "SELECT id FROM tenants WHERE name = $1", 1, NULL, &tenant, NULL, NULL, 0);
     if (ok && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
         snprintf(tenant_id, sizeof(tenant_id), "%s", PQgetvalue(r, 0, 0));
     } else {
@@ -206,14 +206,42 @@ int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin
                          3, p2, "creating the external accounts");
     }
     const char *p3[4] = {hash, tenant_id, prefix, admin ? "true" : "false"};
-    ok = ok
-         && exec_params(c,
-                        "INSERT INTO api_keys (key_hash, tenant_id, prefix, is_admin) "
-                        "VALUES (decode($1, 'hex'), $2, $3, $4)",
-                        4, p3, "creating the API key")
-         && exec_ok(c, PQexec(c, "COMMIT"), "COMMIT");
+    ok = ok &&
+         exec_params(c,
+                     "INSERT INTO api_keys (key_hash, tenant_id, prefix, is_admin) "
+                     "VALUES (decode($1, 'hex'), $2, $3, $4)",
+                     4, p3, "creating the API key") &&
+         exec_ok(c, PQexec(c, "COMMIT"), "COMMIT");
     PQfinish(c);
     if (!ok) return 1;
     snprintf(key_out, key_len, "%s", key);
     return 0;
+}
+
+int fs_store_create_staff(const char *conninfo, const char *email, const char *role,
+                          const char *password_hash, char *id_out, size_t id_len)
+{
+    PGconn *c = connect_blocking(conninfo);
+    if (c == NULL) return 1;
+    char id[FS_ID_BUF_LEN];
+    fs_id_new("stf", id, sizeof(id));
+    const char *p[4] = {id, email, role, password_hash};
+    PGresult *r = PQexecParams(c,
+                               "WITH s AS (INSERT INTO staff (id, email, role, password_hash) "
+                               "VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING "
+                               "RETURNING *), a AS (INSERT INTO audit_log (actor, role, action, "
+                               "target, reason, after) SELECT 'cli', 'admin', 'staff.create', "
+                               "s.id, 'finsys staff create', fs_staff_json(s) FROM s) "
+                               "SELECT count(*) FROM s",
+                               4, NULL, p, NULL, NULL, 0);
+    int rc = 1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        rc = strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? 0 : 2;
+    } else {
+        fprintf(stderr, "finsys: creating the staff user failed: %s", PQerrorMessage(c));
+    }
+    PQclear(r);
+    PQfinish(c);
+    if (rc == 0) snprintf(id_out, id_len, "%s", id);
+    return rc;
 }

@@ -80,4 +80,10 @@ int fs_store_migrate(const char *conninfo, const char *dir);
 int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin,
                             char *key_out, size_t key_len);
 
+/* Creates a staff user (db/migrations/0019_staff.sql) with the argon2id
+ * hash of password, and its audit row (actor "cli"). Blocking (CLI).
+ * Returns 0, 1 on a database error, 2 when the email exists. */
+int fs_store_create_staff(const char *conninfo, const char *email, const char *role,
+                          const char *password_hash, char *id_out, size_t id_len);
+
 #endif
