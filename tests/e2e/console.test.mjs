@@ -199,12 +199,26 @@ test('every page renders: accounts, dead letters, tenants, staff, audit', async 
 
 test('the console fits a phone-sized screen', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto(`${URL}/admin/payments/${payment.id}`);
-  await page.getByTestId('payment-summary').waitFor({ timeout: WAIT_MS });
-  await shot('13-phone-payment-detail');
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth
-    - document.documentElement.clientWidth);
-  assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
+  for (const [path, testId, name] of [
+    ['/admin/', 'overview-series-chart', '13-phone-overview'],
+    [`/admin/payments?account=${payer}`, 'payment-row', '14-phone-payments'],
+    [`/admin/payments/${payment.id}`, 'payment-summary', '15-phone-payment-detail'],
+  ]) {
+    await page.goto(URL + path);
+    await page.getByTestId(testId).first().waitFor({ timeout: WAIT_MS });
+    await shot(name);
+    const { overflow, wide } = await page.evaluate(() => {
+      const width = document.documentElement.clientWidth;
+      // The innermost elements that stick out, to say what to fix.
+      const out = [...document.querySelectorAll('body *')]
+        .filter((e) => e.getBoundingClientRect().right > width + 1
+          && ![...e.children].some((c) => c.getBoundingClientRect().right > width + 1))
+        .slice(0, 5)
+        .map((e) => `${e.tagName.toLowerCase()}.${e.className} "${(e.textContent || '').slice(0, 40)}"`);
+      return { overflow: document.documentElement.scrollWidth - width, wide: out };
+    });
+    assert.ok(overflow <= 1, `${path} is ${overflow}px wider than the screen: ${wide.join('; ')}`);
+  }
   await page.setViewportSize({ width: 1280, height: 800 });
 });
 
@@ -222,7 +236,7 @@ test('a viewer sees no refund button and is refused the route', async () => {
   await page.goto(`${URL}/admin/payments/${payment.id}`);
   await page.getByTestId('payment-summary').waitFor({ timeout: WAIT_MS });
   assert.equal(await page.getByTestId('refund-button').count(), 0);
-  await shot('14-viewer-payment-detail');
+  await shot('16-viewer-payment-detail');
   const status = await page.evaluate(async (id) => {
     const s = await (await fetch('/admin/api/session')).json();
     const r = await fetch(`/admin/api/payments/${id}/refunds`, {

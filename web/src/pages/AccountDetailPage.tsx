@@ -134,7 +134,7 @@ export default function AccountDetailPage() {
       >
         Account {a.id} <CopyButton text={a.id} label="Copy the account id" />
       </PageTitle>
-      <Box sx={{ display: 'grid', gap: 2, gridTemplateColumns: { xs: '1fr 1fr', md: 'repeat(4, 1fr)' }, mb: 2 }}>
+      <Box sx={{ display: 'grid', gap: 2, gridTemplateColumns: { xs: 'minmax(0, 1fr) minmax(0, 1fr)', md: 'repeat(4, minmax(0, 1fr))' }, mb: 2 }}>
         <Paper sx={{ p: 2 }}>
           <Typography variant="body2" color="text.secondary">
             Available

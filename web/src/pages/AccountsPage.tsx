@@ -38,7 +38,7 @@ export default function AccountsPage() {
       <Paper
         component="form"
         role="search"
-        sx={{ p: 2, mb: 2, display: 'grid', gap: 1.5, gridTemplateColumns: { xs: '1fr 1fr', md: '2fr 1fr 1fr 1fr auto' } }}
+        sx={{ p: 2, mb: 2, display: 'grid', gap: 1.5, gridTemplateColumns: { xs: 'minmax(0, 1fr) minmax(0, 1fr)', md: 'minmax(0, 2fr) minmax(0, 1fr) minmax(0, 1fr) minmax(0, 1fr) auto' } }}
         onSubmit={(e) => {
           e.preventDefault();
           cur.reset();

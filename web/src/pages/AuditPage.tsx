@@ -40,7 +40,7 @@ export default function AuditPage() {
       <Paper
         component="form"
         role="search"
-        sx={{ p: 2, mb: 2, display: 'grid', gap: 1.5, gridTemplateColumns: { xs: '1fr 1fr', md: 'repeat(7, 1fr)' } }}
+        sx={{ p: 2, mb: 2, display: 'grid', gap: 1.5, gridTemplateColumns: { xs: 'minmax(0, 1fr) minmax(0, 1fr)', md: 'repeat(7, minmax(0, 1fr))' } }}
         onSubmit={(e) => {
           e.preventDefault();
           cur.reset();

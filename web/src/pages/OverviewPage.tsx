@@ -93,7 +93,7 @@ export default function OverviewPage() {
       {q.isError && !o.loaded && <ErrorState error={q.error} onRetry={() => void q.refetch()} />}
       {!o.loaded && q.isLoading && <Loading />}
       {o.loaded && (
-        <Box sx={{ display: 'grid', gap: 2, gridTemplateColumns: { xs: '1fr 1fr', md: 'repeat(6, 1fr)' } }}>
+        <Box sx={{ display: 'grid', gap: 2, gridTemplateColumns: { xs: 'minmax(0, 1fr) minmax(0, 1fr)', md: 'repeat(6, minmax(0, 1fr))' } }}>
           <Stat label="Payments / s (10 s)" value={pps.toFixed(1)} testId="overview-pps" />
           <Stat label="Success rate" value={pct(o.successRate)} testId="overview-success-rate" tone="success" />
           <Stat label="Decline rate" value={pct(o.declineRate)} testId="overview-decline-rate" tone={o.declineRate && o.declineRate > 0.1 ? 'error' : undefined} />

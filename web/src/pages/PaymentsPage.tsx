@@ -54,7 +54,7 @@ export default function PaymentsPage() {
       <Paper
         component="form"
         role="search"
-        sx={{ p: 2, mb: 2, display: 'grid', gap: 1.5, gridTemplateColumns: { xs: '1fr 1fr', md: 'repeat(5, 1fr)' } }}
+        sx={{ p: 2, mb: 2, display: 'grid', gap: 1.5, gridTemplateColumns: { xs: 'minmax(0, 1fr) minmax(0, 1fr)', md: 'repeat(5, minmax(0, 1fr))' } }}
         onSubmit={(e) => {
           e.preventDefault();
           if (!draftError) go({ ...draft, after: '' });
@@ -126,7 +126,17 @@ export default function PaymentsPage() {
             </TableHead>
             <TableBody>
               {q.data.data.map((p) => (
-                <TableRow key={p.id} hover data-testid="payment-row" data-id={p.id}>
+                <TableRow
+                  key={p.id}
+                  hover
+                  data-testid="payment-row"
+                  data-id={p.id}
+                  sx={{ cursor: 'pointer' }}
+                  onClick={(e) => {
+                    // The whole row opens the payment; its link does by itself.
+                    if (!(e.target as HTMLElement).closest('a')) navigate(`/payments/${encodeURIComponent(p.id)}`);
+                  }}
+                >
                   <TableCell sx={{ wordBreak: 'break-all' }}>
                     <Link component={RouterLink} to={`/payments/${encodeURIComponent(p.id)}`}>
                       {p.id}

@@ -172,7 +172,7 @@ export default function TenantsPage() {
                     </Typography>
                   </TableCell>
                   <TableCell>{limitsOf(t)}</TableCell>
-                  <TableCell align="right">{t.key_count ?? t.keys ?? '—'}</TableCell>
+                  <TableCell align="right">{t.keys ? `${t.keys.active}${t.keys.admin ? ` (${t.keys.admin} admin)` : ''}` : '—'}</TableCell>
                   <TableCell>
                     <Stack direction="row" spacing={1} useFlexGap sx={{ justifyContent: 'flex-end', flexWrap: 'wrap' }}>
                       <Button size="small" onClick={() => setSelected(t.id === selected ? null : t.id)} aria-expanded={t.id === selected}>

@@ -155,8 +155,8 @@ export interface Tenant {
   rate_limit?: { per_s: number; burst: number; default?: boolean } | null;
   per_s?: number;
   burst?: number;
-  key_count?: number;
-  keys?: number;
+  /* API keys: active (not revoked), revoked, and admin among the active. */
+  keys?: { active: number; revoked: number; admin: number };
   [k: string]: unknown;
 }
 
