@@ -13,6 +13,7 @@ import Tooltip from '@mui/material/Tooltip';
 import { useListAuditQuery } from '../store/api';
 import { formatTime } from '../lib/ids';
 import { nextCursor, useCursorStack } from '../lib/useCursor';
+import { auditChanges, type Json } from '../lib/auditDiff';
 import { Empty, ErrorState, Loading, PageTitle, Pager } from '../components/common';
 
 const EMPTY = { actor: '', action: '', target: '', q: '', from: '', to: '' };
@@ -87,8 +88,16 @@ export default function AuditPage() {
                   <TableCell>{a.action}</TableCell>
                   <TableCell sx={{ wordBreak: 'break-all' }}>{a.target ?? '—'}</TableCell>
                   <TableCell sx={{ wordBreak: 'break-word' }}>{a.reason ?? '—'}</TableCell>
-                  <TableCell sx={{ display: { xs: 'none', lg: 'table-cell' }, fontFamily: 'monospace', fontSize: 11, maxWidth: 360, wordBreak: 'break-all' }}>
-                    {a.before !== null && a.before !== undefined ? JSON.stringify(a.before) : '∅'} → {a.after !== null && a.after !== undefined ? JSON.stringify(a.after) : '∅'}
+                  <TableCell sx={{ display: { xs: 'none', lg: 'table-cell' }, fontSize: 12, maxWidth: 360, wordBreak: 'break-all' }}>
+                    {auditChanges(a.before as Json, a.after as Json).map((line) => (
+                      <div key={line}>{line}</div>
+                    ))}
+                    <details>
+                      <summary>Before and after</summary>
+                      <Box component="pre" sx={{ fontSize: 11, whiteSpace: 'pre-wrap', m: 0 }}>
+                        {JSON.stringify({ before: a.before ?? null, after: a.after ?? null }, null, 2)}
+                      </Box>
+                    </details>
                   </TableCell>
                 </TableRow>
               ))}

@@ -103,3 +103,19 @@ describe('the latest events', () => {
     expect(s.recent[0].payment).toBe(`pay_${RECENT_MAX + 2}`);
   });
 });
+
+describe('settlement lag from the stream', () => {
+  it('takes the percentiles of the final payments it heard of', async () => {
+    const { default: reducer, paymentEvent, snapshotLoaded } = await import('./overviewSlice');
+    let s = reducer(undefined, snapshotLoaded({ object: 'overview', at: '2026-12-05T10:00:10Z', window_s: 300, series: [] } as never));
+    expect(s.lagP50).toBeNull();
+    for (const ms of [100, 200, 300]) {
+      s = reducer(
+        s,
+        paymentEvent({ id: `evt_${ms}`, type: 'payment.succeeded', tenant: 't', payment: `pay_${ms}`, amount: 1, currency: 'USD', status: 'succeeded', created_at: '2026-12-05T10:00:00.000Z', at: new Date(Date.parse('2026-12-05T10:00:00.000Z') + ms).toISOString() }),
+      );
+    }
+    expect(s.lagP50).toBe(200);
+    expect(s.lagP99).toBe(300);
+  });
+});

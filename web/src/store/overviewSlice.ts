@@ -32,6 +32,14 @@ export interface OverviewState {
   lastEventAt: string | null;
   seen: string[]; // ids of recent events, to apply each once
   recent: PaymentEvent[]; // the latest events, newest first (RECENT_MAX)
+  lags: number[]; // settlement lags (ms) of the final payments the stream told of
+}
+
+/** Lags kept for the stream's own percentiles (the newest). */
+export const LAGS_MAX = 1000;
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
 /** How many of the latest events the overview lists. */
@@ -47,11 +55,12 @@ export const initialOverview: OverviewState = {
   lagP50: null,
   lagP99: null,
   deadLetters: { payments: 0, refunds: 0, webhooks: 0 },
-  breaker: { state: 'closed', since: null },
+  breaker: { state: 'unknown', since: null },
   connection: 'connecting',
   lastEventAt: null,
   seen: [],
   recent: [],
+  lags: [],
 };
 
 export function toEpochSeconds(t: string | number): number {
@@ -94,6 +103,18 @@ function recomputeRates(state: OverviewState) {
   }
 }
 
+/** A final payment's settlement lag (its event's time minus its creation):
+ * once the stream told of one, the percentiles are the stream's own. */
+function addLag(state: OverviewState, e: PaymentEvent) {
+  const lag = Date.parse(e.at) - Date.parse(e.created_at);
+  if (!Number.isFinite(lag) || lag < 0) return;
+  state.lags.push(lag);
+  if (state.lags.length > LAGS_MAX) state.lags.splice(0, state.lags.length - LAGS_MAX);
+  const sorted = [...state.lags].sort((a, b) => a - b);
+  state.lagP50 = percentile(sorted, 50);
+  state.lagP99 = percentile(sorted, 99);
+}
+
 const overviewSlice = createSlice({
   name: 'overview',
   initialState: initialOverview,
@@ -117,7 +138,9 @@ const overviewSlice = createSlice({
       state.lagP50 = o.settlement_lag_ms?.p50 ?? null;
       state.lagP99 = o.settlement_lag_ms?.p99 ?? null;
       state.deadLetters = o.dead_letters ?? state.deadLetters;
-      state.breaker = o.breaker ?? state.breaker;
+      // The database does not know the breaker (the worker does, and says
+      // so on the stream): a snapshot's "unknown" keeps what the stream said.
+      if (o.breaker && o.breaker.state !== 'unknown') state.breaker = o.breaker;
       if (o.at) advance(state, toEpochSeconds(o.at));
     },
     paymentEvent(state, action: PayloadAction<PaymentEvent>) {
@@ -152,12 +175,14 @@ const overviewSlice = createSlice({
         }
         case 'payment.succeeded': {
           if (bucket) bucket.succeeded++;
+          addLag(state, e);
           const v = ensureVol();
           v.succeeded_amount = addMinor(v.succeeded_amount, e.amount);
           break;
         }
         case 'payment.failed':
           if (bucket) bucket.failed++;
+          addLag(state, e);
           break;
         default:
           // payment.canceled, refund.*: no counter of the overview moves.
