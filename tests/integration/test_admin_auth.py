@@ -51,8 +51,12 @@ class Console:
         data = json.dumps(body).encode() if body is not None else None
         c.request(method, path, body=data, headers=h)
         r = c.getresponse()
-        raw = r.read().decode()
         hdrs = {k.lower(): v for k, v in r.getheaders()}
+        if r.status == 200 and hdrs.get("content-type", "").startswith("text/event-stream"):
+            # The live stream never ends by itself: its status is the answer.
+            c.close()
+            return r.status, hdrs, None
+        raw = r.read().decode()
         c.close()
         js = json.loads(raw) if raw else None
         return r.status, hdrs, js
