@@ -120,7 +120,9 @@ static bool build_read(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
         } else if (strcmp(kv->key, "limit") == 0) {
             char *end;
             long n = strtol(kv->value, &end, 10);
-            if (*kv->value == '\0' || *end != '\0' || n < 1 || n > FS_ADMIN_LIST_LIMIT_MAX)
+            /* Digits only: strtol alone would take " 5" and "+5". */
+            if (kv->value[0] < '0' || kv->value[0] > '9' || *end != '\0' || n < 1
+                || n > FS_ADMIN_LIST_LIMIT_MAX)
                 ok = fs_fail(err, FS_INVALID_REQUEST, param,
                              "limit must be an integer from 1 to %d.", FS_ADMIN_LIST_LIMIT_MAX);
         }

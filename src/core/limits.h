@@ -646,8 +646,4 @@
 /* Query parameters of an admin GET data route (the payments list has 13). */
 #define FS_ADMIN_QUERY_PARAMS_MAX 16
 
-/* A page of an admin list (limit), as /v1's. */
-#define FS_ADMIN_LIST_LIMIT_MAX 100
-#define FS_ADMIN_LIST_LIMIT_DEFAULT 25
-
 #endif
