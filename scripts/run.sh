@@ -104,10 +104,10 @@ Receipts:        $FINSYS_OBJECTS_DIR
 Metrics:         http://$HTTP_HOST:$HTTP_PORT/metrics and http://$HTTP_HOST:$WORKER_PORT/metrics
 Prometheus:      http://127.0.0.1:$PROMETHEUS_PORT (data in $VAR/prometheus, log $VAR/prometheus.log)
 Dev API key:     $(cat "$VAR/dev-api-key")   (also in $VAR/dev-api-key)
-Admin login:     in $VAR/staff-login (http://$HTTP_HOST:$HTTP_PORT/admin/)
+Admin console:   http://$HTTP_HOST:$HTTP_PORT/admin/
+Staff login:     $(sed -n 's/^email: //p' "$VAR/staff-login") / $(sed -n 's/^password: //p' "$VAR/staff-login")   (also in $VAR/staff-login)
 Try:             curl -H "Authorization: Bearer \$(cat var/dev-api-key)" http://$HTTP_HOST:$HTTP_PORT/v1/accounts
 FinSys is ready at http://$HTTP_HOST:$HTTP_PORT
-console: http://$HTTP_HOST:$HTTP_PORT/admin/
 Press Ctrl-C to stop.
 MSG
 wait "$(cat "$VAR/finsys-server.pid")" || true
