@@ -224,6 +224,13 @@ static void on_created(void *arg, const fs_store_result_t *r)
     /* A replay is published too: its first answer may have been lost with
      * its publish (a 503 after the commit); the broker's dedup drops a copy. */
     bool publish = queue != NULL && strcmp(r->outcome, "created") == 0;
+    if (publish && r->replayed) {
+        /* A replay's object is the first request's, not this item's. */
+        json_t *p = json_loads(r->payload, 0, NULL);
+        const char *id = json_string_value(json_object_get(p, "id"));
+        if (id != NULL) snprintf(cr->payment_id, sizeof(cr->payment_id), "%s", id);
+        json_decref(p);
+    }
     if (cr->payment && !r->replayed && strcmp(r->outcome, "created") == 0) {
         fs_metrics_add(FS_M_PAYMENTS_CREATED, cr->currency, NULL, NULL, 1);
         fs_metrics_add(FS_M_PAYMENTS_AMOUNT, cr->currency, "created", NULL, (uint64_t)cr->amount);
@@ -405,7 +412,7 @@ static fs_method_t method_of(struct evhttp_request *req)
 }
 
 static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t res,
-                     const fs_cache_replay_t *looked);
+                     const fs_cache_replay_t *looked, bool plain_key);
 
 /* A request waiting for its rate limits' check (src/ratelimit). */
 typedef struct {
@@ -444,9 +451,9 @@ static void on_gate(void *arg, const fs_rate_verdict_t *v)
          * Redis is not asked again. */
         fs_cache_replay_t looked = {0};
         if (v != NULL && v->replay_looked) looked = (fs_cache_replay_t){v->replay, v->replay_len};
-        dispatch(g->w, req, g->res, &looked);
+        dispatch(g->w, req, g->res, &looked, v != NULL && v->plain_key);
     } else {
-        dispatch(g->w, req, g->res, NULL);
+        dispatch(g->w, req, g->res, NULL, v != NULL && v->plain_key);
     }
     free(g);
 }
@@ -648,9 +655,13 @@ static void on_admin_written(void *arg, const fs_store_result_t *r)
     }
     forget_keys(c, p);
     if (c->secret[0] != '\0') {
+        /* A secret is answered once, by the first answer, and never stored
+         * (an idempotency record holds the object without it): a replay
+         * answers null; the secret made for this request was never used. */
         const fs_admin_route_t *routes = fs_admin_routes(&(size_t){0});
         bool key = routes[c->route].kind == FS_ADMIN_KEY_CREATE;
-        json_object_set_new(p, key ? "secret" : "password", json_string(c->secret));
+        json_object_set_new(p, key ? "secret" : "password",
+                            r->replayed ? json_null() : json_string(c->secret));
     }
     if (fs_admin_routes(&(size_t){0})[c->route].kind == FS_ADMIN_LOGOUT) {
         set_cookie(c, "", 0);
@@ -695,31 +706,39 @@ static void admin_execute(admin_ctx_t *c, json_t *item)
     json_object_set_new(item, "rid", json_string(rid));
     fs_op_t op = fs_op_of(item);
     struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+    const char *idem = evhttp_find_header(in, "Idempotency-Key");
     if (c->actor.key) {
         /* An admin key's item keeps its key: the pre-console ops resolve
-         * their tenant and idempotency through it. */
+         * their tenant through it. */
         char hash[FS_AUTH_HASH_HEX_LEN + 1];
         fs_auth_key_hash(fs_auth_bearer(evhttp_find_header(in, "Authorization")), hash);
         json_object_set_new(item, "auth", json_string(hash));
-        const char *idem = evhttp_find_header(in, "Idempotency-Key");
         fs_error_t err;
-        /* As before the console: an admin key's write names its retry. */
+        /* As before the console: an admin key's write on a pre-console
+         * route names its retry (400 idempotency_key_missing). */
         if (fs_op_has(op, FS_OPF_IDEMPOTENT) && !fs_idempotency_key_check(idem, &err)) {
             json_decref(item);
             admin_error(c, err.outcome, err.message, err.param);
             return;
         }
-        if (fs_op_has(op, FS_OPF_IDEMPOTENT)) {
-            char fp[FS_IDEMPOTENCY_FP_HEX_LEN + 1], scoped[FS_AUTH_HASH_HEX_LEN + 1 + 2048];
-            json_t *body = json_deep_copy(item);
-            json_object_del(body, "rid");
-            json_object_del(body, "id");
-            snprintf(scoped, sizeof(scoped), "%s %s", hash, route->path);
-            fs_idempotency_fingerprint("POST", scoped, body, fp);
-            json_decref(body);
-            json_object_set_new(item, "idem", json_string(idem));
-            json_object_set_new(item, "fp", json_string(fp));
+    }
+    if (idem != NULL && fs_admin_route_idempotent(route)) {
+        /* Any actor's write honours an Idempotency-Key (docs/console.md):
+         * kept under the actor's id (db/functions/batch.sql), its
+         * fingerprint scoped to the actor and the path; optional for a
+         * session (the console sends one per confirmed action). */
+        fs_error_t err;
+        if (!fs_idempotency_key_check(idem, &err)) {
+            json_decref(item);
+            admin_error(c, err.outcome, err.message, err.param);
+            return;
         }
+        const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(c->req);
+        const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+        char fp[FS_IDEMPOTENCY_FP_HEX_LEN + 1];
+        fs_admin_fingerprint(item, c->actor.id, path != NULL ? path : route->path, fp);
+        json_object_set_new(item, "idem", json_string(idem));
+        json_object_set_new(item, "fp", json_string(fp));
     }
     if (c->cookie && route->kind == FS_ADMIN_LOGOUT)
         json_object_set_new(item, "session", json_string(c->session_hash));
@@ -1047,14 +1066,18 @@ static void on_request(struct evhttp_request *req, void *arg)
     fs_api_route(&ar, &res);
     count_request(req, res.route_id);
     if (rate_limited(w, req, ar.path, &res)) return;
-    dispatch(w, req, res, NULL);
+    dispatch(w, req, res, NULL, false);
 }
 
 /* What fs_api_route() decided, once the rate limits let the request in.
  * looked: the item's replay entry as the rate limit's script read it (see
- * fs_cache_submit), or NULL when it was not asked to. */
+ * fs_cache_submit), or NULL when it was not asked to. plain_key: the rate
+ * limit's check knows the key as live and not an admin's, so src/cache may
+ * answer an account read from Redis; otherwise the store answers it (401
+ * for an unknown or revoked key, 403 admin_key_scope for an admin key),
+ * whatever Redis still holds for that key. */
 static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t res,
-                     const fs_cache_replay_t *looked)
+                     const fs_cache_replay_t *looked, bool plain_key)
 {
     switch (res.action) {
     case FS_API_REJECT:
@@ -1131,6 +1154,13 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
             return;
         case FS_OP_DEAD_REPLAY:
             fs_cache_submit(w->cache, res.item, on_replayed, req, looked);
+            return;
+        case FS_OP_ACCOUNT_GET:
+            if (!plain_key) {
+                fs_store_submit(w->store, res.item, on_result, req);
+                return;
+            }
+            fs_cache_submit(w->cache, res.item, on_result, req, looked);
             return;
         default:
             fs_cache_submit(w->cache, res.item, on_result, req, looked);
