@@ -390,6 +390,7 @@ static const fs_admin_route_t routes[] = {
     {GET, "/admin/api/audit", VIEWER, false, STORE, build_read, "audit_list", p_audit},
 };
 #define ROUTES (sizeof(routes) / sizeof(routes[0]))
+_Static_assert(ROUTES <= FS_ADMIN_ROUTES_MAX, "FS_ADMIN_ROUTES_MAX is too small");
 
 const fs_admin_route_t *fs_admin_routes(size_t *count)
 {

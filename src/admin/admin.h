@@ -77,7 +77,7 @@ typedef struct {
     const char *const *params;
 } fs_admin_route_t;
 
-/* The table, in order; *count gets its length. */
+/* The table, in order (at most FS_ADMIN_ROUTES_MAX); *count gets its length. */
 const fs_admin_route_t *fs_admin_routes(size_t *count);
 
 /* The actor of a request, as the server authenticated it. */

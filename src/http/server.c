@@ -413,6 +413,7 @@ static fs_method_t method_of(struct evhttp_request *req)
 
 static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t res,
                      const fs_cache_replay_t *looked, bool plain_key);
+static void count_request(struct evhttp_request *req, int route_id);
 
 /* A request waiting for its rate limits' check (src/ratelimit). */
 typedef struct {
@@ -894,6 +895,9 @@ static void admin_request(worker_t *w, struct evhttp_request *req, const fs_api_
     const char *allow;
     fs_error_t err;
     c->route = fs_admin_match(ar->method, ar->path, c->id, &allow, &err);
+    /* Counted under the admin table's template (after /v1's routes), or
+     * "other" for a path or method it does not have. */
+    count_request(req, c->route >= 0 ? FS_API_ROUTES_MAX + c->route : 0);
     if (c->route < 0) {
         send_rejection(req, &err, allow);
         admin_free(c);
@@ -947,11 +951,23 @@ static void admin_request(worker_t *w, struct evhttp_request *req, const fs_api_
 
 /* --- metrics ------------------------------------------------------------ */
 
-/* Each route's series, found once (src/metrics): [route][method][class]. */
-enum { METHODS = 5, CLASSES = 5 };
+/* Each route's series, found once (src/metrics): [route][method][class].
+ * A route id below FS_API_ROUTES_MAX is /v1's (fs_api_route's route_id, 0
+ * "other"); FS_API_ROUTES_MAX + i is the admin table's route i. */
+enum { METHODS = 5, CLASSES = 5, ROUTE_IDS = FS_API_ROUTES_MAX + FS_ADMIN_ROUTES_MAX };
 static const char *const method_names[METHODS] = {"GET", "HEAD", "POST", "DELETE", "other"};
-static _Atomic(fs_metric_series_t *) request_series[FS_API_ROUTES_MAX][METHODS][CLASSES];
-static _Atomic(fs_metric_series_t *) duration_series[FS_API_ROUTES_MAX];
+static _Atomic(fs_metric_series_t *) request_series[ROUTE_IDS][METHODS][CLASSES];
+static _Atomic(fs_metric_series_t *) duration_series[ROUTE_IDS];
+
+/* A route id's template: the label of its series. */
+static const char *route_label(int route)
+{
+    if (route < FS_API_ROUTES_MAX) return fs_api_route_name(route);
+    size_t count;
+    const fs_admin_route_t *routes = fs_admin_routes(&count);
+    size_t i = (size_t)(route - FS_API_ROUTES_MAX);
+    return i < count ? routes[i].path : "other";
+}
 
 static int method_index(struct evhttp_request *req)
 {
@@ -976,22 +992,22 @@ static int method_index(struct evhttp_request *req)
 static void on_answered(struct evhttp_request *req, void *arg)
 {
     uintptr_t packed = (uintptr_t)arg;
-    int route = (int)(packed % FS_API_ROUTES_MAX);
-    uint64_t start_us = (uint64_t)(packed / FS_API_ROUTES_MAX);
+    int route = (int)(packed % ROUTE_IDS);
+    uint64_t start_us = (uint64_t)(packed / ROUTE_IDS);
     int status = evhttp_request_get_response_code(req);
     int cls = status < 200 ? 0 : status >= 500 ? 4 : status / 100 - 1;
     int m = method_index(req);
     fs_metric_series_t *s =
         atomic_load_explicit(&request_series[route][m][cls], memory_order_relaxed);
     if (s == NULL) {
-        s = fs_metrics_series(FS_M_HTTP_REQUESTS, fs_api_route_name(route), method_names[m],
+        s = fs_metrics_series(FS_M_HTTP_REQUESTS, route_label(route), method_names[m],
                               fs_metrics_status_class(status));
         atomic_store_explicit(&request_series[route][m][cls], s, memory_order_relaxed);
     }
     fs_metrics_series_add(s, 1);
     fs_metric_series_t *d = atomic_load_explicit(&duration_series[route], memory_order_relaxed);
     if (d == NULL) {
-        d = fs_metrics_series(FS_M_HTTP_DURATION, fs_api_route_name(route), NULL, NULL);
+        d = fs_metrics_series(FS_M_HTTP_DURATION, route_label(route), NULL, NULL);
         atomic_store_explicit(&duration_series[route], d, memory_order_relaxed);
     }
     fs_metrics_series_observe(d, (double)(fs_now_us() - start_us) / 1e6);
@@ -1000,7 +1016,8 @@ static void on_answered(struct evhttp_request *req, void *arg)
 static void count_request(struct evhttp_request *req, int route_id)
 {
     if (!fs_metrics_enabled()) return;
-    uintptr_t packed = (uintptr_t)fs_now_us() * FS_API_ROUTES_MAX + (uintptr_t)route_id;
+    FS_ASSERT(route_id >= 0 && route_id < ROUTE_IDS);
+    uintptr_t packed = (uintptr_t)fs_now_us() * ROUTE_IDS + (uintptr_t)route_id;
     evhttp_request_set_on_complete_cb(req, on_answered, (void *)packed);
 }
 
@@ -1090,9 +1107,7 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
                 rej->err.param = rej->param;
             }
             fs_store_submit(w->store,
-                            json_pack("{s:s, s:s}", "op",
-                                      fs_op_name(res.admin ? FS_OP_ADMIN_AUTH : FS_OP_AUTH), "auth",
-                                      res.auth),
+                            json_pack("{s:s, s:s}", "op", fs_op_name(FS_OP_AUTH), "auth", res.auth),
                             on_key_checked, rej);
             return;
         }
@@ -1135,11 +1150,9 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
             fs_cache_submit(w->cache, res.item, on_created, cr, looked);
             return;
         }
-        if (fs_op_has(op, FS_OPF_FENCED)) {
-            /* Under the account's Redis lock, fenced (src/lock). */
-            fs_lock_admin_submit(w->locks, res.item, on_result, req);
-            return;
-        }
+        /* fs_api_route makes no admin op (FS_OPF_ADMIN, FS_OPF_FENCED): the
+         * admin API is src/admin's (admin_execute below). */
+        FS_ASSERT(!fs_op_has(op, FS_OPF_FENCED));
         switch (op) {
         case FS_OP_RECEIPT_GET: {
             receipt_read_t *rd = calloc(1, sizeof(*rd));
@@ -1151,9 +1164,6 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
         }
         case FS_OP_PAYMENT_CANCEL:
             fs_cache_submit(w->cache, res.item, on_canceled, req, looked);
-            return;
-        case FS_OP_DEAD_REPLAY:
-            fs_cache_submit(w->cache, res.item, on_replayed, req, looked);
             return;
         case FS_OP_ACCOUNT_GET:
             if (!plain_key) {
