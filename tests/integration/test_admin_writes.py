@@ -100,10 +100,10 @@ def test_admin_cancel_and_account_writes_replay():
     adj = {"amount": 700, "reason": "goodwill"}
     st, _, first = finance.call("POST", f"/admin/api/accounts/{acct}/adjustments", adj,
                                 headers=h)
-    assert st == 200, first
+    assert st == 201, first
     st, hd, again = finance.call("POST", f"/admin/api/accounts/{acct}/adjustments", adj,
                                  headers=h)
-    assert st == 200 and hd.get("idempotent-replayed") == "true" and again == first, again
+    assert st == 201 and hd.get("idempotent-replayed") == "true" and again == first, again
     assert sql_value(f"SELECT count(*) FROM audit_log WHERE target = '{acct}' "
                      "AND action = 'account.adjust'") == "1"
     assert get(f"/v1/accounts/{acct}").json["balance"]["available"] == 700
