@@ -62,6 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* An op of the table, and one the API may make. */
         fs_op_t op = fs_op_of(res.item);
         if (op == FS_OP__COUNT || fs_op_has(op, FS_OPF_INTERNAL)) abort();
+        /* The admin API is src/admin's: fs_api_route never makes its ops. */
+        if (fs_op_has(op, FS_OPF_ADMIN) || fs_op_has(op, FS_OPF_FENCED)) abort();
         char *text = json_dumps(res.item, JSON_COMPACT);
         if (text == NULL) abort();
         free(text);

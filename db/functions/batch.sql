@@ -126,6 +126,11 @@ DECLARE
     owned      int[];
     item_tenant text[];            -- each item's tenant, from its API key
     item_admin boolean[];          -- and whether that key is an admin key
+    -- each item's idempotency scope (idempotency_keys.tenant_id): its tenant,
+    -- or for an admin console item (one with an "actor", docs/console.md)
+    -- the actor's id (stf_... or key_...): a staff member's keys never meet
+    -- a tenant's nor another actor's
+    item_scope text[];
     -- the accounts the batch names, sorted by id, and their state
     acc_id     text[];
     acc_tenant text[];
@@ -192,22 +197,30 @@ BEGIN
     --    condition is checked on the row the key's index found. An item of
     --    fs_admin_payment's nested call (db/functions/admin.sql) names its
     --    payment's tenant in "as_tenant", honoured only while that function
-    --    has set finsys.as_tenant.
+    --    has set finsys.as_tenant. An item with an "actor" (the admin
+    --    console's, src/admin) keeps its Idempotency-Key under the actor's id.
     SELECT array_agg(coalesce(k.tenant_id,
                               CASE WHEN e.j ? 'as_tenant'
                                         AND current_setting('finsys.as_tenant', true) = 'on'
                                    THEN e.j->>'as_tenant' END) ORDER BY e.n),
-           array_agg(coalesce(k.is_admin, false) ORDER BY e.n)
-    INTO item_tenant, item_admin
+           array_agg(coalesce(k.is_admin, false) ORDER BY e.n),
+           array_agg(CASE WHEN e.j ? 'actor' THEN e.j->'actor'->>'id'
+                          ELSE coalesce(k.tenant_id,
+                                        CASE WHEN e.j ? 'as_tenant'
+                                                  AND current_setting('finsys.as_tenant', true)
+                                                      = 'on'
+                                             THEN e.j->>'as_tenant' END) END ORDER BY e.n)
+    INTO item_tenant, item_admin, item_scope
     FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
     LEFT JOIN api_keys k ON k.key_hash = decode(e.j->>'auth', 'hex') AND k.revoked_at IS NULL;
 
-    -- 1. Claim idempotency keys in (tenant, key) order.
+    -- 1. Claim idempotency keys in (scope, key) order (the scope is the
+    --    tenant, or an admin item's actor).
     WITH item AS (
-        SELECT e.n::int AS n, item_tenant[e.n] AS tenant_id, e.j->>'idem' AS key,
+        SELECT e.n::int AS n, item_scope[e.n] AS tenant_id, e.j->>'idem' AS key,
                decode(e.j->>'fp', 'hex') AS fp
         FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
-        WHERE e.j ? 'idem' AND item_tenant[e.n] IS NOT NULL
+        WHERE e.j ? 'idem' AND item_scope[e.n] IS NOT NULL
     ), first AS (
         SELECT DISTINCT ON (item.tenant_id, item.key) * FROM item
         ORDER BY item.tenant_id, item.key, item.n
@@ -642,6 +655,27 @@ BEGIN
         ELSIF j->>'op' IN ('job_start', 'job_finish', 'job_run') THEN
             -- Singleton jobs under a Redis lock, fenced (db/functions/locks.sql).
             SELECT jo.o, jo.p INTO o, p FROM fs_job_op(j) jo;
+        ELSIF j ? 'actor' AND j ? 'idem' AND NOT (it.n = ANY (owned)) THEN
+            -- An admin console write retried under its Idempotency-Key
+            -- (docs/console.md): the server authenticated the actor, whose
+            -- id scopes the key; the first answer again, or 422 for another
+            -- request. Secrets are never in a stored answer (the server adds
+            -- them to a first answer only).
+            SELECT * INTO rec FROM idempotency_keys y
+            WHERE y.tenant_id = item_scope[it.n] AND y.key = j->>'idem';
+            IF NOT FOUND OR rec.outcome IS NULL THEN
+                o := 'idempotency_key_in_use';
+                p := fs_err('A request with this Idempotency-Key is still in progress; '
+                            'retry later.', NULL);
+            ELSIF rec.fingerprint <> decode(j->>'fp', 'hex') THEN
+                o := 'idempotency_key_reuse';
+                p := fs_err('This Idempotency-Key was used with a different request.', NULL);
+            ELSE
+                o := rec.outcome; p := rec.payload; o_replayed := true;
+            END IF;
+            o_outcome := o; o_payload := p;
+            RETURN NEXT;
+            CONTINUE;
         ELSIF j->>'op' IN ('admin_session', 'admin_login', 'admin_login_finish', 'admin_read',
                            'admin_write', 'admin_refund', 'admin_cancel') THEN
             -- The admin console's (db/functions/admin.sql): the server
@@ -1193,7 +1227,7 @@ BEGIN
         ELSIF o IN ('invalid_request', 'currency_mismatch', 'amount_too_large', 'lock_lost') THEN
             -- A 400 stores nothing, wherever it was decided: the client
             -- corrects the request and retries with the same key.
-            r_tenant := r_tenant || t;
+            r_tenant := r_tenant || item_scope[it.n];
             r_key := r_key || (j->>'idem');
         ELSE
             -- A created payment's answer is its row as created: the record
@@ -1203,7 +1237,7 @@ BEGIN
                 payload = CASE WHEN o = 'created' AND j->>'op' = 'payment_create' THEN NULL
                                ELSE p END,
                 ref = CASE WHEN o = 'created' AND j->>'op' = 'payment_create' THEN j->>'id' END
-            WHERE y.tenant_id = t AND y.key = j->>'idem';
+            WHERE y.tenant_id = item_scope[it.n] AND y.key = j->>'idem';
         END IF;
         o_outcome := o; o_payload := p;
         RETURN NEXT;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../account/account.h"
+#include "../idempotency/idempotency.h"
 #include "../lock/lock.h"
 #include "../op/op.h"
 #include "../transaction/transaction.h"
@@ -391,6 +392,7 @@ static const fs_admin_route_t routes[] = {
     {GET, "/admin/api/audit", VIEWER, false, STORE, build_read, "audit_list", p_audit},
 };
 #define ROUTES (sizeof(routes) / sizeof(routes[0]))
+_Static_assert(ROUTES <= FS_ADMIN_ROUTES_MAX, "FS_ADMIN_ROUTES_MAX is too small");
 
 const fs_admin_route_t *fs_admin_routes(size_t *count)
 {
@@ -502,6 +504,26 @@ bool fs_admin_build(int route, const char *id, const char *query, const char *bo
     }
     *item = it;
     return true;
+}
+
+bool fs_admin_route_idempotent(const fs_admin_route_t *route)
+{
+    return route->writes && route->kind != FS_ADMIN_LOGIN && route->kind != FS_ADMIN_LOGOUT;
+}
+
+void fs_admin_fingerprint(const json_t *item, const char *actor_id, const char *path,
+                          char hex[65])
+{
+    static const char *const generated[] = {"id",       "rid",    "actor",         "auth",
+                                            "key_hash", "prefix", "password_hash", "fence",
+                                            "idem",     "fp",     NULL};
+    json_t *body = json_deep_copy(item);
+    FS_ASSERT(body != NULL);
+    for (const char *const *g = generated; *g != NULL; g++) json_object_del(body, *g);
+    char scoped[FS_ID_LEN_MAX + 2 + 2048];
+    snprintf(scoped, sizeof(scoped), "%s %.2048s", actor_id, path);
+    fs_idempotency_fingerprint("POST", scoped, body, hex);
+    json_decref(body);
 }
 
 bool fs_admin_parse_login(const char *body, size_t body_len, char email[FS_ADMIN_EMAIL_LEN_MAX + 1],

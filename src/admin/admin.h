@@ -77,7 +77,7 @@ typedef struct {
     const char *const *params;
 } fs_admin_route_t;
 
-/* The table, in order; *count gets its length. */
+/* The table, in order (at most FS_ADMIN_ROUTES_MAX); *count gets its length. */
 const fs_admin_route_t *fs_admin_routes(size_t *count);
 
 /* The actor of a request, as the server authenticated it. */
@@ -114,6 +114,19 @@ struct fs_admin_call {
  * query: the raw query; body/body_len: the raw body. */
 bool fs_admin_build(int route, const char *id, const char *query, const char *body, size_t body_len,
                     const fs_admin_actor_t *actor, json_t **item, fs_error_t *err);
+
+/* True when a route's write honours an Idempotency-Key (docs/console.md):
+ * every write but the session's own (login, logout). */
+bool fs_admin_route_idempotent(const fs_admin_route_t *route);
+
+/* The fingerprint of an admin write's item (before the server adds what it
+ * makes itself: a key's hash, a password's hash, a lock's fence), scoped to
+ * the actor and the request's path: the same Idempotency-Key from another
+ * actor, on another path or with another body never matches. Generated ids
+ * ("id"), the request id and the actor's object (its role may change) are
+ * left out. */
+void fs_admin_fingerprint(const json_t *item, const char *actor_id, const char *path,
+                          char hex[65]);
 
 /* The login's body: email (lower-cased into email) and password (copied). */
 bool fs_admin_parse_login(const char *body, size_t body_len, char email[FS_ADMIN_EMAIL_LEN_MAX + 1],

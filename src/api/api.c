@@ -9,7 +9,6 @@
 #include "../auth/auth.h"
 #include "../event/event.h"
 #include "../idempotency/idempotency.h"
-#include "../lock/lock.h"
 #include "../search/search.h"
 #include "../notify/notify.h"
 #include "../op/op.h"
@@ -26,8 +25,6 @@ typedef enum {
     ROUTE_PAYMENTS,
     ROUTE_PAYMENT,
     ROUTE_CANCEL,
-    ROUTE_DEAD_LETTERS,
-    ROUTE_DEAD_REPLAY,
     ROUTE_EVENTS,
     ROUTE_REFUNDS,
     ROUTE_REFUND,
@@ -35,18 +32,15 @@ typedef enum {
     ROUTE_RECEIPT,
     ROUTE_WEBHOOK_ENDPOINTS,
     ROUTE_WEBHOOK_ENDPOINT,
-    /* Operators' balance operations, under the account's lock (src/lock). */
-    ROUTE_ADMIN_ADJUST,
-    ROUTE_ADMIN_FREEZE,
-    ROUTE_ADMIN_UNFREEZE,
-    ROUTE_ADMIN_CLOSE,
     ROUTE_METRICS, /* GET /metrics: Prometheus's scrape (src/metrics) */
     ROUTE_COUNT,
 } route_t;
 
 /* Each route's template: the label of its metrics (src/metrics) and the
  * route of its access log lines, never the raw path, so that ids do not make
- * new series or scatter the logs. */
+ * new series or scatter the logs. The admin API's routes are src/admin's
+ * (fs_admin_route_template): the server sends every /admin/api path there,
+ * never here. */
 static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_NONE] = "other",
     [ROUTE_HEALTHZ] = "/healthz",
@@ -57,8 +51,6 @@ static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_PAYMENTS] = "/v1/payments",
     [ROUTE_PAYMENT] = "/v1/payments/{id}",
     [ROUTE_CANCEL] = "/v1/payments/{id}/cancel",
-    [ROUTE_DEAD_LETTERS] = "/admin/api/dead-letters",
-    [ROUTE_DEAD_REPLAY] = "/admin/api/dead-letters/{id}/replay",
     [ROUTE_EVENTS] = "/v1/events",
     [ROUTE_REFUNDS] = "/v1/payments/{id}/refunds",
     [ROUTE_REFUND] = "/v1/refunds/{id}",
@@ -66,10 +58,6 @@ static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_RECEIPT] = "/v1/payments/{id}/receipt",
     [ROUTE_WEBHOOK_ENDPOINTS] = "/v1/webhook_endpoints",
     [ROUTE_WEBHOOK_ENDPOINT] = "/v1/webhook_endpoints/{id}",
-    [ROUTE_ADMIN_ADJUST] = "/admin/api/accounts/{id}/adjustments",
-    [ROUTE_ADMIN_FREEZE] = "/admin/api/accounts/{id}/freeze",
-    [ROUTE_ADMIN_UNFREEZE] = "/admin/api/accounts/{id}/unfreeze",
-    [ROUTE_ADMIN_CLOSE] = "/admin/api/accounts/{id}/close",
     [ROUTE_METRICS] = "/metrics",
 };
 _Static_assert(ROUTE_COUNT <= FS_API_ROUTES_MAX, "FS_API_ROUTES_MAX is too small");
@@ -110,22 +98,6 @@ static route_t match(const char *path, const char **id)
     if (n == 1 && strcmp(seg[0], "healthz") == 0) return ROUTE_HEALTHZ;
     if (n == 1 && strcmp(seg[0], "readyz") == 0) return ROUTE_READYZ;
     if (n == 1 && strcmp(seg[0], "metrics") == 0) return ROUTE_METRICS;
-    if (n >= 3 && strcmp(seg[0], "admin") == 0 && strcmp(seg[1], "api") == 0
-        && strcmp(seg[2], "dead-letters") == 0) {
-        if (n == 3) return ROUTE_DEAD_LETTERS;
-        *id = seg[3];
-        if (n == 5 && strcmp(seg[4], "replay") == 0) return ROUTE_DEAD_REPLAY;
-        return ROUTE_NONE;
-    }
-    if (n == 5 && strcmp(seg[0], "admin") == 0 && strcmp(seg[1], "api") == 0
-        && strcmp(seg[2], "accounts") == 0) {
-        *id = seg[3];
-        if (strcmp(seg[4], "adjustments") == 0) return ROUTE_ADMIN_ADJUST;
-        if (strcmp(seg[4], "freeze") == 0) return ROUTE_ADMIN_FREEZE;
-        if (strcmp(seg[4], "unfreeze") == 0) return ROUTE_ADMIN_UNFREEZE;
-        if (strcmp(seg[4], "close") == 0) return ROUTE_ADMIN_CLOSE;
-        return ROUTE_NONE;
-    }
     if (n > 4) return ROUTE_NONE;
     if (n < 2 || strcmp(seg[0], "v1") != 0) return ROUTE_NONE;
     bool accounts = strcmp(seg[1], "accounts") == 0;
@@ -168,11 +140,6 @@ static const char *allowed(route_t r)
         return "GET, DELETE";
     case ROUTE_DEPOSITS:
     case ROUTE_CANCEL:
-    case ROUTE_DEAD_REPLAY:
-    case ROUTE_ADMIN_ADJUST:
-    case ROUTE_ADMIN_FREEZE:
-    case ROUTE_ADMIN_UNFREEZE:
-    case ROUTE_ADMIN_CLOSE:
         return "POST";
     default:
         return "GET";
@@ -223,26 +190,6 @@ static bool build_post(route_t r, const char *id, const json_t *body, json_t *it
     case ROUTE_REFUNDS:
         fs_op_set(item, FS_OP_REFUND_CREATE);
         return fs_transaction_parse_refund(id, body, item, err);
-    case ROUTE_DEAD_REPLAY:
-        /* {id} is a dead-lettered payment's or refund's id, or "all". */
-        if (strcmp(id, "all") != 0 && !fs_validate_id_string(id, FS_REFUND_ID_PREFIX)
-            && !path_id(id, FS_PAYMENT_ID_PREFIX, "dead letter", err))
-            return false;
-        if (!fs_validate_known_fields(body, none, err)) return false;
-        fs_op_set(item, FS_OP_DEAD_REPLAY);
-        json_object_set_new(item, "payment", json_string(id));
-        return true;
-    case ROUTE_ADMIN_ADJUST:
-    case ROUTE_ADMIN_FREEZE:
-    case ROUTE_ADMIN_UNFREEZE:
-    case ROUTE_ADMIN_CLOSE:
-        if (!path_id(id, FS_ACCOUNT_ID_PREFIX, "account", err)) return false;
-        json_object_set_new(item, "account", json_string(id));
-        return fs_lock_parse_admin(r == ROUTE_ADMIN_ADJUST   ? FS_OP_ACCOUNT_ADJUST
-                                   : r == ROUTE_ADMIN_FREEZE ? FS_OP_ACCOUNT_FREEZE
-                                   : r == ROUTE_ADMIN_CLOSE  ? FS_OP_ACCOUNT_CLOSE
-                                                             : FS_OP_ACCOUNT_UNFREEZE,
-                                   body, item, err);
     default:
         FS_ASSERT(!"not a POST route");
     }
@@ -286,10 +233,6 @@ static bool build_get(route_t r, const char *id, const char *query, json_t *item
         json_object_set_new(item, "id", json_string(id));
         return true;
     }
-    if (r == ROUTE_DEAD_LETTERS) {
-        fs_op_set(item, FS_OP_DEAD_LIST);
-        return fs_validate_list_query(query, FS_PAYMENT_ID_PREFIX, none, item, err);
-    }
     if (r == ROUTE_SEARCH) {
         /* A list (FS_OPF_SOLO): the store runs it alone, as every list. */
         fs_op_set(item, FS_OP_PAYMENT_SEARCH_LIST);
@@ -325,7 +268,6 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
     const char *id;
     route_t r = match(req->path, &id);
     memset(res, 0, sizeof(*res));
-    res->admin = strncmp(req->path, "/admin/", 7) == 0;
     res->route_name = route_names[r];
     res->route_id = (int)r;
 

@@ -46,9 +46,6 @@ typedef struct {
      * checked before err is given, so that a bad key always gets 401 (as a
      * client expects) and never learns about its request's other faults. */
     char auth[65];
-    /* An /admin/ route: a rejected request's key is checked as an admin's,
-     * so that a tenant's key gets 403 whatever else is wrong. */
-    bool admin;
     /* The route's template ("/v1/payments/{id}", "other" when none
      * matched): what metrics label a request with, never its raw path. */
     const char *route_name;

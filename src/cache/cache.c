@@ -480,13 +480,22 @@ static void on_replay_read(void *arg, fs_redis_status_t st, const redisReply *re
     }
 }
 
+/* True when item's replay is looked up in Redis. An admin console item
+ * (its "actor") keeps its key under the actor (db/functions/batch.sql):
+ * only the database replays it. */
+static bool replay_wanted(const fs_cache_t *c, const json_t *item)
+{
+    return c->redis != NULL && json_string_value(json_object_get(item, "idem")) != NULL &&
+           json_string_value(json_object_get(item, "auth")) != NULL &&
+           json_object_get(item, "actor") == NULL &&
+           fs_op_has(fs_op_of(item), FS_OPF_CACHEABLE);
+}
+
 char *fs_cache_replay_key(const fs_cache_t *c, const json_t *item)
 {
     const char *idem = json_string_value(json_object_get(item, "idem"));
     const char *auth = json_string_value(json_object_get(item, "auth"));
-    if (c->redis == NULL || idem == NULL || auth == NULL ||
-        !fs_op_has(fs_op_of(item), FS_OPF_CACHEABLE))
-        return NULL;
+    if (!replay_wanted(c, item)) return NULL;
     return key_of("fs:idem:%s:%s", auth, idem);
 }
 
@@ -562,9 +571,7 @@ void fs_cache_submit(fs_cache_t *c, json_t *item, fs_store_cb cb, void *arg,
 {
     fs_op_t op = fs_op_of(item);
     if (c->redis != NULL && op == FS_OP_ACCOUNT_GET) return account_read(c, item, cb, arg);
-    if (c->redis != NULL && fs_op_has(op, FS_OPF_CACHEABLE) &&
-        json_object_get(item, "idem") != NULL)
-        return replay_read(c, item, cb, arg, looked);
+    if (replay_wanted(c, item)) return replay_read(c, item, cb, arg, looked);
     submit(c, item, cb, arg);
 }
 

@@ -224,6 +224,13 @@ static void on_created(void *arg, const fs_store_result_t *r)
     /* A replay is published too: its first answer may have been lost with
      * its publish (a 503 after the commit); the broker's dedup drops a copy. */
     bool publish = queue != NULL && strcmp(r->outcome, "created") == 0;
+    if (publish && r->replayed) {
+        /* A replay's object is the first request's, not this item's. */
+        json_t *p = json_loads(r->payload, 0, NULL);
+        const char *id = json_string_value(json_object_get(p, "id"));
+        if (id != NULL) snprintf(cr->payment_id, sizeof(cr->payment_id), "%s", id);
+        json_decref(p);
+    }
     if (cr->payment && !r->replayed && strcmp(r->outcome, "created") == 0) {
         fs_metrics_add(FS_M_PAYMENTS_CREATED, cr->currency, NULL, NULL, 1);
         fs_metrics_add(FS_M_PAYMENTS_AMOUNT, cr->currency, "created", NULL, (uint64_t)cr->amount);
@@ -405,7 +412,8 @@ static fs_method_t method_of(struct evhttp_request *req)
 }
 
 static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t res,
-                     const fs_cache_replay_t *looked);
+                     const fs_cache_replay_t *looked, bool plain_key);
+static void count_request(struct evhttp_request *req, int route_id);
 
 /* A request waiting for its rate limits' check (src/ratelimit). */
 typedef struct {
@@ -444,9 +452,9 @@ static void on_gate(void *arg, const fs_rate_verdict_t *v)
          * Redis is not asked again. */
         fs_cache_replay_t looked = {0};
         if (v != NULL && v->replay_looked) looked = (fs_cache_replay_t){v->replay, v->replay_len};
-        dispatch(g->w, req, g->res, &looked);
+        dispatch(g->w, req, g->res, &looked, v != NULL && v->plain_key);
     } else {
-        dispatch(g->w, req, g->res, NULL);
+        dispatch(g->w, req, g->res, NULL, v != NULL && v->plain_key);
     }
     free(g);
 }
@@ -648,9 +656,13 @@ static void on_admin_written(void *arg, const fs_store_result_t *r)
     }
     forget_keys(c, p);
     if (c->secret[0] != '\0') {
+        /* A secret is answered once, by the first answer, and never stored
+         * (an idempotency record holds the object without it): a replay
+         * answers null; the secret made for this request was never used. */
         const fs_admin_route_t *routes = fs_admin_routes(&(size_t){0});
         bool key = routes[c->route].kind == FS_ADMIN_KEY_CREATE;
-        json_object_set_new(p, key ? "secret" : "password", json_string(c->secret));
+        json_object_set_new(p, key ? "secret" : "password",
+                            r->replayed ? json_null() : json_string(c->secret));
     }
     if (fs_admin_routes(&(size_t){0})[c->route].kind == FS_ADMIN_LOGOUT) {
         set_cookie(c, "", 0);
@@ -695,31 +707,39 @@ static void admin_execute(admin_ctx_t *c, json_t *item)
     json_object_set_new(item, "rid", json_string(rid));
     fs_op_t op = fs_op_of(item);
     struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+    const char *idem = evhttp_find_header(in, "Idempotency-Key");
     if (c->actor.key) {
         /* An admin key's item keeps its key: the pre-console ops resolve
-         * their tenant and idempotency through it. */
+         * their tenant through it. */
         char hash[FS_AUTH_HASH_HEX_LEN + 1];
         fs_auth_key_hash(fs_auth_bearer(evhttp_find_header(in, "Authorization")), hash);
         json_object_set_new(item, "auth", json_string(hash));
-        const char *idem = evhttp_find_header(in, "Idempotency-Key");
         fs_error_t err;
-        /* As before the console: an admin key's write names its retry. */
+        /* As before the console: an admin key's write on a pre-console
+         * route names its retry (400 idempotency_key_missing). */
         if (fs_op_has(op, FS_OPF_IDEMPOTENT) && !fs_idempotency_key_check(idem, &err)) {
             json_decref(item);
             admin_error(c, err.outcome, err.message, err.param);
             return;
         }
-        if (fs_op_has(op, FS_OPF_IDEMPOTENT)) {
-            char fp[FS_IDEMPOTENCY_FP_HEX_LEN + 1], scoped[FS_AUTH_HASH_HEX_LEN + 1 + 2048];
-            json_t *body = json_deep_copy(item);
-            json_object_del(body, "rid");
-            json_object_del(body, "id");
-            snprintf(scoped, sizeof(scoped), "%s %s", hash, route->path);
-            fs_idempotency_fingerprint("POST", scoped, body, fp);
-            json_decref(body);
-            json_object_set_new(item, "idem", json_string(idem));
-            json_object_set_new(item, "fp", json_string(fp));
+    }
+    if (idem != NULL && fs_admin_route_idempotent(route)) {
+        /* Any actor's write honours an Idempotency-Key (docs/console.md):
+         * kept under the actor's id (db/functions/batch.sql), its
+         * fingerprint scoped to the actor and the path; optional for a
+         * session (the console sends one per confirmed action). */
+        fs_error_t err;
+        if (!fs_idempotency_key_check(idem, &err)) {
+            json_decref(item);
+            admin_error(c, err.outcome, err.message, err.param);
+            return;
         }
+        const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(c->req);
+        const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+        char fp[FS_IDEMPOTENCY_FP_HEX_LEN + 1];
+        fs_admin_fingerprint(item, c->actor.id, path != NULL ? path : route->path, fp);
+        json_object_set_new(item, "idem", json_string(idem));
+        json_object_set_new(item, "fp", json_string(fp));
     }
     if (c->cookie && route->kind == FS_ADMIN_LOGOUT)
         json_object_set_new(item, "session", json_string(c->session_hash));
@@ -875,6 +895,9 @@ static void admin_request(worker_t *w, struct evhttp_request *req, const fs_api_
     const char *allow;
     fs_error_t err;
     c->route = fs_admin_match(ar->method, ar->path, c->id, &allow, &err);
+    /* Counted under the admin table's template (after /v1's routes), or
+     * "other" for a path or method it does not have. */
+    count_request(req, c->route >= 0 ? FS_API_ROUTES_MAX + c->route : 0);
     if (c->route < 0) {
         send_rejection(req, &err, allow);
         admin_free(c);
@@ -928,11 +951,23 @@ static void admin_request(worker_t *w, struct evhttp_request *req, const fs_api_
 
 /* --- metrics ------------------------------------------------------------ */
 
-/* Each route's series, found once (src/metrics): [route][method][class]. */
-enum { METHODS = 5, CLASSES = 5 };
+/* Each route's series, found once (src/metrics): [route][method][class].
+ * A route id below FS_API_ROUTES_MAX is /v1's (fs_api_route's route_id, 0
+ * "other"); FS_API_ROUTES_MAX + i is the admin table's route i. */
+enum { METHODS = 5, CLASSES = 5, ROUTE_IDS = FS_API_ROUTES_MAX + FS_ADMIN_ROUTES_MAX };
 static const char *const method_names[METHODS] = {"GET", "HEAD", "POST", "DELETE", "other"};
-static _Atomic(fs_metric_series_t *) request_series[FS_API_ROUTES_MAX][METHODS][CLASSES];
-static _Atomic(fs_metric_series_t *) duration_series[FS_API_ROUTES_MAX];
+static _Atomic(fs_metric_series_t *) request_series[ROUTE_IDS][METHODS][CLASSES];
+static _Atomic(fs_metric_series_t *) duration_series[ROUTE_IDS];
+
+/* A route id's template: the label of its series. */
+static const char *route_label(int route)
+{
+    if (route < FS_API_ROUTES_MAX) return fs_api_route_name(route);
+    size_t count;
+    const fs_admin_route_t *routes = fs_admin_routes(&count);
+    size_t i = (size_t)(route - FS_API_ROUTES_MAX);
+    return i < count ? routes[i].path : "other";
+}
 
 static int method_index(struct evhttp_request *req)
 {
@@ -957,22 +992,22 @@ static int method_index(struct evhttp_request *req)
 static void on_answered(struct evhttp_request *req, void *arg)
 {
     uintptr_t packed = (uintptr_t)arg;
-    int route = (int)(packed % FS_API_ROUTES_MAX);
-    uint64_t start_us = (uint64_t)(packed / FS_API_ROUTES_MAX);
+    int route = (int)(packed % ROUTE_IDS);
+    uint64_t start_us = (uint64_t)(packed / ROUTE_IDS);
     int status = evhttp_request_get_response_code(req);
     int cls = status < 200 ? 0 : status >= 500 ? 4 : status / 100 - 1;
     int m = method_index(req);
     fs_metric_series_t *s =
         atomic_load_explicit(&request_series[route][m][cls], memory_order_relaxed);
     if (s == NULL) {
-        s = fs_metrics_series(FS_M_HTTP_REQUESTS, fs_api_route_name(route), method_names[m],
+        s = fs_metrics_series(FS_M_HTTP_REQUESTS, route_label(route), method_names[m],
                               fs_metrics_status_class(status));
         atomic_store_explicit(&request_series[route][m][cls], s, memory_order_relaxed);
     }
     fs_metrics_series_add(s, 1);
     fs_metric_series_t *d = atomic_load_explicit(&duration_series[route], memory_order_relaxed);
     if (d == NULL) {
-        d = fs_metrics_series(FS_M_HTTP_DURATION, fs_api_route_name(route), NULL, NULL);
+        d = fs_metrics_series(FS_M_HTTP_DURATION, route_label(route), NULL, NULL);
         atomic_store_explicit(&duration_series[route], d, memory_order_relaxed);
     }
     fs_metrics_series_observe(d, (double)(fs_now_us() - start_us) / 1e6);
@@ -981,7 +1016,8 @@ static void on_answered(struct evhttp_request *req, void *arg)
 static void count_request(struct evhttp_request *req, int route_id)
 {
     if (!fs_metrics_enabled()) return;
-    uintptr_t packed = (uintptr_t)fs_now_us() * FS_API_ROUTES_MAX + (uintptr_t)route_id;
+    FS_ASSERT(route_id >= 0 && route_id < ROUTE_IDS);
+    uintptr_t packed = (uintptr_t)fs_now_us() * ROUTE_IDS + (uintptr_t)route_id;
     evhttp_request_set_on_complete_cb(req, on_answered, (void *)packed);
 }
 
@@ -1047,14 +1083,18 @@ static void on_request(struct evhttp_request *req, void *arg)
     fs_api_route(&ar, &res);
     count_request(req, res.route_id);
     if (rate_limited(w, req, ar.path, &res)) return;
-    dispatch(w, req, res, NULL);
+    dispatch(w, req, res, NULL, false);
 }
 
 /* What fs_api_route() decided, once the rate limits let the request in.
  * looked: the item's replay entry as the rate limit's script read it (see
- * fs_cache_submit), or NULL when it was not asked to. */
+ * fs_cache_submit), or NULL when it was not asked to. plain_key: the rate
+ * limit's check knows the key as live and not an admin's, so src/cache may
+ * answer an account read from Redis; otherwise the store answers it (401
+ * for an unknown or revoked key, 403 admin_key_scope for an admin key),
+ * whatever Redis still holds for that key. */
 static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t res,
-                     const fs_cache_replay_t *looked)
+                     const fs_cache_replay_t *looked, bool plain_key)
 {
     switch (res.action) {
     case FS_API_REJECT:
@@ -1067,9 +1107,7 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
                 rej->err.param = rej->param;
             }
             fs_store_submit(w->store,
-                            json_pack("{s:s, s:s}", "op",
-                                      fs_op_name(res.admin ? FS_OP_ADMIN_AUTH : FS_OP_AUTH), "auth",
-                                      res.auth),
+                            json_pack("{s:s, s:s}", "op", fs_op_name(FS_OP_AUTH), "auth", res.auth),
                             on_key_checked, rej);
             return;
         }
@@ -1112,11 +1150,9 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
             fs_cache_submit(w->cache, res.item, on_created, cr, looked);
             return;
         }
-        if (fs_op_has(op, FS_OPF_FENCED)) {
-            /* Under the account's Redis lock, fenced (src/lock). */
-            fs_lock_admin_submit(w->locks, res.item, on_result, req);
-            return;
-        }
+        /* fs_api_route makes no admin op (FS_OPF_ADMIN, FS_OPF_FENCED): the
+         * admin API is src/admin's (admin_execute below). */
+        FS_ASSERT(!fs_op_has(op, FS_OPF_FENCED));
         switch (op) {
         case FS_OP_RECEIPT_GET: {
             receipt_read_t *rd = calloc(1, sizeof(*rd));
@@ -1129,8 +1165,12 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
         case FS_OP_PAYMENT_CANCEL:
             fs_cache_submit(w->cache, res.item, on_canceled, req, looked);
             return;
-        case FS_OP_DEAD_REPLAY:
-            fs_cache_submit(w->cache, res.item, on_replayed, req, looked);
+        case FS_OP_ACCOUNT_GET:
+            if (!plain_key) {
+                fs_store_submit(w->store, res.item, on_result, req);
+                return;
+            }
+            fs_cache_submit(w->cache, res.item, on_result, req, looked);
             return;
         default:
             fs_cache_submit(w->cache, res.item, on_result, req, looked);

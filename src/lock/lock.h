@@ -78,8 +78,10 @@ fs_lock_guard_t *fs_lock_guard_new(struct event_base *base, fs_redis_t *redis, f
 
 /* Runs an operator's balance operation (an op flagged FS_OPF_ADMIN and
  * FS_OPF_FENCED: account_adjust, account_freeze, account_unfreeze,
- * account_close; item from fs_api_route, taken): its
- * key must be an admin's (else 403, before Redis is asked), then the lock
+ * account_close; item from src/admin, taken): an item with an "actor" was
+ * authenticated by the server (a staff session or an admin key); one
+ * without must carry an admin's key ("auth"; else 403, before Redis is
+ * asked). Then the lock
  * acct:<item.account> is taken (FS_LOCK_ADMIN_LEASE_MS; 503 unavailable
  * when Redis cannot be reached, 409 lock_busy when held past the retries),
  * then the item runs alone in the store with "fence" set, and the lock is

@@ -73,22 +73,23 @@ void fs_gcra(const fs_rate_bucket_t *in, int64_t now_us, fs_rate_t rate, fs_rate
  * address's rate and burst; ARGV[3..6]: the key's rate, burst, tenant and
  * admin flag as read from PostgreSQL, or "" to read them from KEYS[1];
  * ARGV[7]: the cache's TTL in seconds. Answers {-1} when KEYS[1] is
- * missing, else {allowed, limit, remaining, reset_ms, retry_ms, tenant} of
- * the bucket with the least room, or of the one that refused. Redis's own
+ * missing, else {allowed, limit, remaining, reset_ms, retry_ms, tenant,
+ * admin ("1", "0", or "" when unknown)} of the bucket with the least room,
+ * or of the one that refused. Redis's own
  * clock (TIME) is every process's clock. KEYS[4], when given, is the
  * request's replay entry (src/cache): read when the request passes, and
- * answered as a seventh element (nil when missing), so that the lookup
+ * answered as an eighth element (nil when missing), so that the lookup
  * costs no round trip of its own. */
 static const fs_redis_script_t gcra_script = {
     .name = "ratelimit",
     .source =
-        "local rate, burst, tenant\n"
+        "local rate, burst, tenant, admin\n"
         "if ARGV[3] == '' then\n"
-        "  local c = redis.call('HMGET', KEYS[1], 'per_s', 'burst', 'tenant')\n"
+        "  local c = redis.call('HMGET', KEYS[1], 'per_s', 'burst', 'tenant', 'admin')\n"
         "  if not c[1] or not c[2] then return {-1} end\n"
-        "  rate, burst, tenant = tonumber(c[1]), tonumber(c[2]), c[3]\n"
+        "  rate, burst, tenant, admin = tonumber(c[1]), tonumber(c[2]), c[3], c[4]\n"
         "else\n"
-        "  rate, burst, tenant = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]\n"
+        "  rate, burst, tenant, admin = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]\n"
         "  redis.call('HSET', KEYS[1], 'per_s', ARGV[3], 'burst', ARGV[4],\n"
         "             'tenant', ARGV[5], 'admin', ARGV[6])\n"
         "  redis.call('EXPIRE', KEYS[1], ARGV[7])\n"
@@ -133,8 +134,8 @@ static const fs_redis_script_t gcra_script = {
         "  if not k.ok and (a.ok or k.retry >= a.retry) then v = k else v = a end\n"
         "end\n"
         "local r = {v.ok and 1 or 0, v.limit, v.remaining, math.ceil(v.reset / 1000),\n"
-        "           math.ceil(v.retry / 1000), tenant or ''}\n"
-        "if KEYS[4] and v.ok then r[7] = redis.call('GET', KEYS[4]) end\n"
+        "           math.ceil(v.retry / 1000), tenant or '', admin or ''}\n"
+        "if KEYS[4] and v.ok then r[8] = redis.call('GET', KEYS[4]) end\n"
         "return r\n",
 };
 
@@ -327,6 +328,7 @@ static void run_local(check_t *c)
     fs_rate_verdict_t v = {0};
     local_check(c->hash, c->rate, c->addr, c->rl->config.addr, &v);
     snprintf(v.tenant, sizeof(v.tenant), "%s", c->tenant);
+    v.plain_key = c->tenant[0] != '\0' && !c->admin; /* read from the store just now */
     finish(c, &v);
 }
 
@@ -339,12 +341,13 @@ static void on_script(void *arg, fs_redis_status_t st, const redisReply *reply)
         redis_up();
         return read_tenant(c, true);
     }
-    /* A seventh element, the replay entry, only when one was asked for and
+    /* An eighth element, the replay entry, only when one was asked for and
      * the request passed. */
-    size_t n = c->replay_key != NULL ? 7 : 6;
+    size_t n = c->replay_key != NULL ? 8 : 7;
     bool ok = st == FS_REDIS_OK && reply->type == REDIS_REPLY_ARRAY
-              && (reply->elements == 6 || reply->elements == n)
-              && reply->element[5]->type == REDIS_REPLY_STRING;
+              && (reply->elements == 7 || reply->elements == n)
+              && reply->element[5]->type == REDIS_REPLY_STRING
+              && reply->element[6]->type == REDIS_REPLY_STRING;
     for (size_t i = 0; ok && i < 5; i++) ok = reply->element[i]->type == REDIS_REPLY_INTEGER;
     if (!ok) {
         if (st == FS_REDIS_ERROR) {
@@ -367,8 +370,10 @@ static void on_script(void *arg, fs_redis_status_t st, const redisReply *reply)
     if (!v.allowed && v.retry_after_s < 1) v.retry_after_s = 1;
     snprintf(v.tenant, sizeof(v.tenant), "%.*s", (int)reply->element[5]->len,
              reply->element[5]->str);
-    if (reply->elements == 7) {
-        const redisReply *e = reply->element[6];
+    v.plain_key = v.tenant[0] != '\0' && reply->element[6]->len == 1 &&
+                  reply->element[6]->str[0] == '0';
+    if (reply->elements == 8) {
+        const redisReply *e = reply->element[7];
         v.replay_looked = true;
         if (e->type == REDIS_REPLY_STRING) {
             v.replay = e->str;

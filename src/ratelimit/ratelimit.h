@@ -54,6 +54,12 @@ typedef struct {
      * store), for the access log; "" when not (the in-process limiter's
      * cached keys). Never used to decide anything. */
     char tenant[72];
+    /* The key is known and live now (its tenant read from the store or
+     * Redis's cache of it) and is not an admin key: what may be answered
+     * from src/cache's account entries. False when not known (an unknown or
+     * revoked key, the in-process limiter's cached keys): the store decides
+     * (401, 403 admin_key_scope). */
+    bool plain_key;
     /* When the check was given a replay key (fs_ratelimit_check) and Redis
      * answered the request with room: replay_looked, and the value stored
      * under that key (replay NULL when there is none), valid only during the

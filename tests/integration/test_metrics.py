@@ -233,3 +233,33 @@ def test_created_and_canceled_count_once_not_replays():
     s = 'finsys_payments_amount_minor_units_total{currency="USD",status="created"}'
     assert _value(after, s) - _value(before, s) == 300
     _promtool(after)
+
+
+def test_admin_requests_counted_by_the_admin_routes_template():
+    """The main server: /admin/api requests are counted in
+    finsys_http_requests_total and its duration under the admin table's
+    template (src/admin), never the raw path; a path the table does not have
+    under "other"."""
+    from harness import URL, get, new_api_key
+
+    port = int(URL.rsplit(":", 1)[1])
+    admin_key = new_api_key("test-metrics-admin", admin=True)
+    before = _scrape(port)
+    assert get("/admin/api/tenants", key=admin_key).status == 200
+    acct = new_account("USD")
+    assert get(f"/admin/api/accounts/{acct}/journal", key=admin_key).status == 200
+    assert get("/admin/api/session", key=None).status == 401
+    assert get("/admin/api/no/such/route", key=admin_key).status == 404
+    after = _scrape(port)
+    for series, n in (
+            ('{route="/admin/api/tenants",method="GET",status_class="2xx"}', 1),
+            ('{route="/admin/api/accounts/{id}/journal",method="GET",status_class="2xx"}', 1),
+            ('{route="/admin/api/session",method="GET",status_class="4xx"}', 1),
+            ('{route="other",method="GET",status_class="4xx"}', 1)):
+        s = "finsys_http_requests_total" + series
+        assert _value(after, s) - _value(before, s) == n, (s, after[-3000:])
+    s = 'finsys_http_request_duration_seconds_count{route="/admin/api/tenants"}'
+    assert _value(after, s) - _value(before, s) == 1, s
+    assert acct not in after
+    _bounded_labels(after)
+    _promtool(after)

@@ -108,6 +108,14 @@ static void unknown_routes_are_not_found(void **state)
         "/readyz/x",
         "/accounts",
         "/v1/accounts/acct_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        /* The admin API is src/admin's (the server sends /admin/api there). */
+        "/admin/api/dead-letters",
+        "/admin/api/dead-letters/all/replay",
+        "/admin/api/dead-letters/pay_a/replay",
+        "/admin/api/accounts/acct_a/adjustments",
+        "/admin/api/accounts/acct_a/freeze",
+        "/admin/api/accounts/acct_a/unfreeze",
+        "/admin/api/accounts/acct_a/close",
     };
     fs_api_result_t res;
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
