@@ -179,10 +179,11 @@ static int cmd_staff_state(const fs_config_t *c, bool disable, int argc, char **
     for (; email[i] != '\0'; i++)
         lower[i] = email[i] >= 'A' && email[i] <= 'Z' ? (char)(email[i] + 32) : email[i];
     lower[i] = '\0';
-    int rc = fs_store_set_staff_disabled(
-        c->database_url, lower, disable,
-        reason != NULL ? reason : disable ? "finsys staff disable" : "finsys staff enable", id,
-        sizeof(id));
+    int rc = fs_store_set_staff_disabled(c->database_url, lower, disable,
+                                         reason != NULL ? reason
+                                         : disable      ? "finsys staff disable"
+                                                        : "finsys staff enable",
+                                         id, sizeof(id));
     if (rc == 2) fprintf(stderr, "finsys: no staff %s\n", lower);
     if (rc != 0) return rc;
     printf("%s %s %s\n", id, lower, disable ? "disabled" : "enabled");

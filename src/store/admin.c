@@ -258,8 +258,8 @@ int fs_store_set_staff_disabled(const char *conninfo, const char *email, bool di
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     const char *p[1] = {text};
-    PGresult *r = PQexecParams(c, "SELECT o, p FROM fs_admin_write($1::jsonb)", 1, NULL, p, NULL,
-                               NULL, 0);
+    PGresult *r =
+        PQexecParams(c, "SELECT o, p FROM fs_admin_write($1::jsonb)", 1, NULL, p, NULL, NULL, 0);
     free(text);
     int rc = 1;
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
