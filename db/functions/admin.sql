@@ -178,8 +178,8 @@ BEGIN
 END
 $$;
 
--- admin_write {action, ...}: the admin's writes on tenants, keys and staff,
--- and session.delete; each with its audit row.
+-- admin_write {action, ...}: the admin's writes on tenants, keys and staff
+-- (create, disable, enable), and session.delete; each with its audit row.
 CREATE OR REPLACE FUNCTION fs_admin_write(j jsonb, OUT o text, OUT p text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -269,6 +269,38 @@ BEGIN
         VALUES (j->>'id', j->>'email', j->>'role', j->>'password_hash') RETURNING * INTO s;
         o := 'created'; p := fs_staff_json(s)::text;
         PERFORM fs_audit(j, act, s.id, NULL, fs_staff_json(s));
+
+    ELSIF act IN ('staff.disable', 'staff.enable') THEN
+        -- By id (the API) or email (finsys staff disable, actor 'cli').
+        -- Idempotent: a disabled member disabled again keeps its
+        -- disabled_at (and gets its audit row, as a revoke does).
+        SELECT * INTO s FROM staff y
+        WHERE (j ? 'staff' AND y.id = j->>'staff') OR (j ? 'email' AND y.email = j->>'email')
+        FOR UPDATE;
+        IF NOT FOUND THEN
+            o := 'not_found';
+            p := fs_err(format('No such staff member: %L', coalesce(j->>'staff', j->>'email')),
+                        CASE WHEN j ? 'staff' THEN 'id' ELSE 'email' END);
+            RETURN;
+        END IF;
+        IF act = 'staff.disable' AND s.id = j->'actor'->>'id' THEN
+            o := 'staff_self_disable';
+            p := fs_err('You cannot disable yourself: another admin must do it.', 'id');
+            RETURN;
+        END IF;
+        before := jsonb_build_object('disabled_at', fs_ts(s.disabled_at));
+        IF act = 'staff.disable' AND s.disabled_at IS NULL THEN
+            UPDATE staff y SET disabled_at = now() WHERE y.id = s.id RETURNING * INTO s;
+        ELSIF act = 'staff.enable' AND s.disabled_at IS NOT NULL THEN
+            UPDATE staff y SET disabled_at = NULL WHERE y.id = s.id RETURNING * INTO s;
+        END IF;
+        -- Its sessions end now (fs_admin_session refuses them anyway).
+        IF s.disabled_at IS NOT NULL THEN
+            DELETE FROM staff_sessions y WHERE y.staff_id = s.id;
+        END IF;
+        o := 'ok'; p := fs_staff_json(s)::text;
+        PERFORM fs_audit(j, act, s.id, before,
+                         jsonb_build_object('disabled_at', fs_ts(s.disabled_at)));
 
     ELSIF act = 'session.delete' THEN
         DELETE FROM staff_sessions y WHERE y.token_hash = decode(j->>'session', 'hex');

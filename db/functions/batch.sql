@@ -847,7 +847,12 @@ BEGIN
             SELECT json_agg(u.id) INTO wdata FROM u;
             IF data IS NULL AND rdata IS NULL AND wdata IS NULL AND j->>'payment' <> 'all' THEN
                 o := 'not_found';
-                p := fs_err(format('No dead letter for payment %L', j->>'payment'), 'id');
+                -- Worded by the id's kind: the route takes refunds' and
+                -- webhook deliveries' ids too.
+                p := fs_err(format('No dead letter for %s %L',
+                                   CASE WHEN j->>'payment' LIKE 're\_%' THEN 'refund'
+                                        WHEN j->>'payment' LIKE 'whd\_%' THEN 'webhook delivery'
+                                        ELSE 'payment' END, j->>'payment'), 'id');
             ELSE
                 o := 'ok';
                 p := json_build_object('object', 'replay',

@@ -326,6 +326,28 @@ static bool build_staff_create(const fs_admin_call_t *c, json_t *item, fs_error_
     return true;
 }
 
+/* staff.disable / staff.enable: the staff member of the path. An admin may
+ * not disable themselves (409 staff_self_disable, db/functions/admin.sql). */
+static bool build_staff_state(const fs_admin_call_t *c, const char *action, json_t *item,
+                              fs_error_t *err)
+{
+    if (!path_id(c->id, "stf", "staff member", err)) return false;
+    if (!only_reason(c, item, err)) return false;
+    write_action(item, action);
+    json_object_set_new(item, "staff", json_string(c->id));
+    return true;
+}
+
+static bool build_staff_disable(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
+{
+    return build_staff_state(c, "staff.disable", item, err);
+}
+
+static bool build_staff_enable(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
+{
+    return build_staff_state(c, "staff.enable", item, err);
+}
+
 static bool build_logout(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
 {
     (void)c;
@@ -389,6 +411,8 @@ static const fs_admin_route_t routes[] = {
     {POST, "/admin/api/keys/{id}/revoke", ADMIN, true, STORE, build_key_revoke, NULL, NULL},
     {GET, "/admin/api/staff", ADMIN, false, STORE, build_read, "staff_list", p_page},
     {POST, "/admin/api/staff", ADMIN, true, FS_ADMIN_STAFF_CREATE, build_staff_create, NULL, NULL},
+    {POST, "/admin/api/staff/{id}/disable", ADMIN, true, STORE, build_staff_disable, NULL, NULL},
+    {POST, "/admin/api/staff/{id}/enable", ADMIN, true, STORE, build_staff_enable, NULL, NULL},
     {GET, "/admin/api/audit", VIEWER, false, STORE, build_read, "audit_list", p_audit},
 };
 #define ROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -32,6 +32,7 @@ static const char usage_main[] =
     "  webhook-sink [options]       run a webhook receiver that answers 204 (bench, tests)\n"
     "  job purge [options]          run a singleton job under its Redis lock\n"
     "  staff create --email E --role R  create an admin console user\n"
+    "  staff disable|enable --email E   disable (or enable again) a console user\n"
     "  admin routes                 list the admin API's routes and their roles\n"
     "\n"
     "Settings come from FINSYS_* environment variables; see docs/operations.md.\n"
@@ -99,7 +100,14 @@ static const char usage_staff[] =
     "\n"
     "Creates a user of the admin console (docs/console.md). The password is\n"
     "generated and printed once, or read from stdin (--password-stdin, at least\n" FS_STR(
-        FS_ADMIN_PASSWORD_LEN_MIN) " characters); only its argon2id hash is stored.\n";
+        FS_ADMIN_PASSWORD_LEN_MIN) " characters); only its argon2id hash is stored.\n"
+                                   "\n"
+                                   "usage: finsys staff disable|enable --email EMAIL "
+                                   "[--reason TEXT]\n"
+                                   "\n"
+                                   "Disables a user (their sessions end at once and they "
+                                   "cannot log in)\n"
+                                   "or enables them again; audited with actor 'cli'.\n";
 
 static const char usage_admin[] =
     "usage: finsys admin routes\n"
@@ -144,10 +152,50 @@ static int cmd_apikey(const fs_config_t *c, int argc, char **argv)
     return 0;
 }
 
+/* finsys staff disable|enable --email E [--reason R]. */
+static int cmd_staff_state(const fs_config_t *c, bool disable, int argc, char **argv)
+{
+    const char *email = NULL, *reason = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--email") == 0 && i + 1 < argc) {
+            email = argv[++i];
+        } else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+            reason = argv[++i];
+        } else {
+            fprintf(stderr, "finsys: unknown option '%s'\n%s", argv[i], usage_staff);
+            return 2;
+        }
+    }
+    if (email == NULL || strchr(email, '@') == NULL || strlen(email) > FS_ADMIN_EMAIL_LEN_MAX) {
+        fprintf(stderr, "finsys: --email (an address) is required\n%s", usage_staff);
+        return 2;
+    }
+    if (reason != NULL && (*reason == '\0' || strlen(reason) > FS_ADMIN_REASON_LEN_MAX)) {
+        fprintf(stderr, "finsys: --reason must be 1 to %d characters\n", FS_ADMIN_REASON_LEN_MAX);
+        return 2;
+    }
+    char lower[FS_ADMIN_EMAIL_LEN_MAX + 1], id[FS_ID_BUF_LEN];
+    size_t i = 0;
+    for (; email[i] != '\0'; i++)
+        lower[i] = email[i] >= 'A' && email[i] <= 'Z' ? (char)(email[i] + 32) : email[i];
+    lower[i] = '\0';
+    int rc = fs_store_set_staff_disabled(c->database_url, lower, disable,
+                                         reason != NULL ? reason
+                                         : disable      ? "finsys staff disable"
+                                                        : "finsys staff enable",
+                                         id, sizeof(id));
+    if (rc == 2) fprintf(stderr, "finsys: no staff %s\n", lower);
+    if (rc != 0) return rc;
+    printf("%s %s %s\n", id, lower, disable ? "disabled" : "enabled");
+    return 0;
+}
+
 static int cmd_staff(const fs_config_t *c, int argc, char **argv)
 {
     const char *email = NULL, *role = NULL;
     bool from_stdin = false;
+    if (argc >= 1 && (strcmp(argv[0], "disable") == 0 || strcmp(argv[0], "enable") == 0))
+        return cmd_staff_state(c, strcmp(argv[0], "disable") == 0, argc, argv);
     if (argc < 1 || strcmp(argv[0], "create") != 0) {
         fputs(usage_staff, stderr);
         return 2;

@@ -46,6 +46,7 @@ typedef enum {
     FS_LOGIN_LOCKED,
     FS_INVALID_CREDENTIALS,
     FS_ADMIN_KEY_SCOPE,
+    FS_STAFF_SELF_DISABLE,
     FS_OUTCOME_COUNT
 } fs_outcome_t;
 

@@ -43,6 +43,8 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     [FS_LOGIN_LOCKED] = {"login_locked", 429, "rate_limit_error"},
     [FS_INVALID_CREDENTIALS] = {"invalid_credentials", 401, "authentication_error"},
     [FS_ADMIN_KEY_SCOPE] = {"admin_key_scope", 403, "permission_error"},
+    /* An admin disabling their own staff member (they would lock themselves out). */
+    [FS_STAFF_SELF_DISABLE] = {"staff_self_disable", 409, "invalid_request_error"},
 };
 
 const char *fs_http_reason(int status)

@@ -244,8 +244,9 @@ static void on_created(void *arg, const fs_store_result_t *r)
     free(cr);
 }
 
-/* A cancel that is not a replay counts in finsys_payments_canceled_total. */
-static void on_canceled(void *arg, const fs_store_result_t *r)
+/* A cancel that is not a replay counts in finsys_payments_canceled_total:
+ * /v1's (on_canceled) and an admin's (on_admin_canceled) alike. */
+static void count_canceled(const fs_store_result_t *r)
 {
     if (!r->replayed && strcmp(r->outcome, "ok") == 0 && fs_metrics_enabled()) {
         json_t *p = json_loads(r->payload, 0, NULL);
@@ -255,6 +256,11 @@ static void on_canceled(void *arg, const fs_store_result_t *r)
             fs_metrics_add(FS_M_PAYMENTS_CANCELED, currency, NULL, NULL, 1);
         json_decref(p);
     }
+}
+
+static void on_canceled(void *arg, const fs_store_result_t *r)
+{
+    count_canceled(r);
     on_result(arg, r);
 }
 
@@ -684,6 +690,12 @@ static void on_admin_plain(void *arg, const fs_store_result_t *r)
     admin_send(arg, r);
 }
 
+static void on_admin_canceled(void *arg, const fs_store_result_t *r)
+{
+    count_canceled(r);
+    admin_send(arg, r);
+}
+
 static void on_staff_hashed(void *arg, bool ok, const char *hash)
 {
     admin_ctx_t *c = arg;
@@ -797,7 +809,11 @@ static void admin_execute(admin_ctx_t *c, json_t *item)
         fs_cache_submit(w->cache, item, on_replayed, req, NULL);
         return;
     }
-    fs_store_submit(w->store, item, op == FS_OP_ADMIN_WRITE ? on_admin_written : on_admin_plain, c);
+    fs_store_submit(w->store, item,
+                    op == FS_OP_ADMIN_WRITE    ? on_admin_written
+                    : op == FS_OP_ADMIN_CANCEL ? on_admin_canceled
+                                               : on_admin_plain,
+                    c);
 }
 
 /* The actor is known: its limit, its role, the CSRF token, then the route. */
@@ -832,11 +848,13 @@ static void admin_run(admin_ctx_t *c)
             return;
         }
     }
+    /* An admin key has no session to read or end (a logout would clear no
+     * cookie and delete nothing). */
+    if ((route->kind == FS_ADMIN_SESSION_GET || route->kind == FS_ADMIN_LOGOUT) && !c->cookie) {
+        admin_error(c, FS_UNAUTHORIZED, "No session: an API key has none.", NULL);
+        return;
+    }
     if (route->kind == FS_ADMIN_SESSION_GET) {
-        if (!c->cookie) {
-            admin_error(c, FS_UNAUTHORIZED, "No session: an API key has none.", NULL);
-            return;
-        }
         send_text(c->req, 200, c->session_json, strlen(c->session_json), false);
         admin_free(c);
         return;

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,5 +244,41 @@ int fs_store_create_staff(const char *conninfo, const char *email, const char *r
     PQclear(r);
     PQfinish(c);
     if (rc == 0) snprintf(id_out, id_len, "%s", id);
+    return rc;
+}
+
+int fs_store_set_staff_disabled(const char *conninfo, const char *email, bool disable,
+                                const char *reason, char *id_out, size_t id_len)
+{
+    PGconn *c = connect_blocking(conninfo);
+    if (c == NULL) return 1;
+    json_t *j = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "action",
+                          disable ? "staff.disable" : "staff.enable", "email", email, "reason",
+                          reason, "actor", "id", "cli", "role", "admin");
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    const char *p[1] = {text};
+    PGresult *r =
+        PQexecParams(c, "SELECT o, p FROM fs_admin_write($1::jsonb)", 1, NULL, p, NULL, NULL, 0);
+    free(text);
+    int rc = 1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        const char *o = PQgetvalue(r, 0, 0);
+        if (strcmp(o, "ok") == 0) {
+            json_t *s = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
+            const char *id = json_string_value(json_object_get(s, "id"));
+            snprintf(id_out, id_len, "%s", id != NULL ? id : "");
+            json_decref(s);
+            rc = 0;
+        } else if (strcmp(o, "not_found") == 0) {
+            rc = 2;
+        } else {
+            fprintf(stderr, "finsys: %s: %s\n", o, PQgetvalue(r, 0, 1));
+        }
+    } else {
+        fprintf(stderr, "finsys: changing the staff user failed: %s", PQerrorMessage(c));
+    }
+    PQclear(r);
+    PQfinish(c);
     return rc;
 }

@@ -86,4 +86,12 @@ int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin
 int fs_store_create_staff(const char *conninfo, const char *email, const char *role,
                           const char *password_hash, char *id_out, size_t id_len);
 
+/* Disables (or enables again) the staff user of email through
+ * db/functions/admin.sql's fs_admin_write (staff.disable, staff.enable: a
+ * disabled user's sessions go), audited with actor "cli" and reason.
+ * Blocking (CLI). Returns 0, 1 on a database error, 2 when no staff has the
+ * email; id_out gets the user's id. */
+int fs_store_set_staff_disabled(const char *conninfo, const char *email, bool disable,
+                                const char *reason, char *id_out, size_t id_len);
+
 #endif

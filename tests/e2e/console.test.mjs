@@ -197,6 +197,22 @@ test('every page renders: accounts, dead letters, tenants, staff, audit', async 
   await page.getByText('payment.refund').first().waitFor({ timeout: WAIT_MS });
 });
 
+test('an admin disables a member of staff, then enables them again', async () => {
+  await page.getByTestId('nav-staff').click();
+  const row = page.getByTestId('staff-row').filter({ hasText: process.env.E2E_VIEWER_EMAIL });
+  for (const [button, reason, state] of [
+    ['disable-staff-button', 'e2e: left the team', 'disabled'],
+    ['enable-staff-button', 'e2e: back again', 'active'],
+  ]) {
+    await row.getByTestId(button).click();
+    await page.getByTestId('confirm-reason').fill(reason);
+    await page.getByTestId('confirm-button').click();
+    await waitFor(`the viewer ${state}`, async () =>
+      (await row.getByTestId('staff-status').innerText()).trim() === state);
+    if (state === 'disabled') await shot('12b-staff-disabled');
+  }
+});
+
 test('the console fits a phone-sized screen', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   for (const [path, testId, name] of [

@@ -205,6 +205,7 @@ def check_ledger():
 ERROR_TYPES = {
     "admin_key_scope": "permission_error", "csrf_failed": "permission_error",
     "login_locked": "rate_limit_error", "invalid_credentials": "authentication_error",
+    "staff_self_disable": "invalid_request_error",
     "invalid_request": "invalid_request_error", "not_found": "invalid_request_error",
     "method_not_allowed": "invalid_request_error", "request_too_large": "invalid_request_error",
     "currency_mismatch": "invalid_request_error", "payment_not_cancelable": "invalid_request_error",

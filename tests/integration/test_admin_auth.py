@@ -260,3 +260,105 @@ def test_admin_session_idle_expiry():
         assert st == 401, js
     finally:
         assert proc.stop() == 0 and proc.sanitizer_clean(), proc.text()[-3000:]
+
+
+def test_admin_staff_disable_and_enable():
+    """Disabling a member ends their sessions at once and refuses their login
+    as a wrong password is refused; enabling lets them in again. Both are
+    audited with before and after, and idempotent; an admin cannot disable
+    themselves."""
+    admin = logged_in("admin")
+    email, pw = new_staff("support")
+    member = Console()
+    st, _, js = member.login(email, pw)
+    assert st == 201, js
+    sid = js["staff"]["id"]
+    h = {"Idempotency-Key": str(uuid.uuid4())}
+    st, hd, js = admin.call("POST", f"/admin/api/staff/{sid}/disable", {"reason": "left"},
+                            headers=h)
+    assert st == 200 and js["id"] == sid and js["disabled_at"], js
+    st, hd, again = admin.call("POST", f"/admin/api/staff/{sid}/disable", {"reason": "left"},
+                               headers=h)
+    assert st == 200 and hd.get("idempotent-replayed") == "true" and again == js, again
+    # Their session: refused at once.
+    st, _, js = member.call("GET", "/admin/api/session")
+    assert st == 401 and js["error"]["code"] == "unauthorized", js
+    assert sql_value(f"SELECT count(*) FROM staff_sessions WHERE staff_id = '{sid}'") == "0"
+    # Their login: the same answer as a wrong password.
+    st, _, js = Console().login(email, pw)
+    assert st == 401 and js["error"]["code"] == "invalid_credentials", js
+    assert js["error"]["message"] == "Wrong email or password.", js
+    # Disabling again (another request) keeps the first disabled_at.
+    first = sql_value(f"SELECT disabled_at FROM staff WHERE id = '{sid}'")
+    st, _, js = admin.call("POST", f"/admin/api/staff/{sid}/disable", {"reason": "again"})
+    assert st == 200 and js["disabled_at"], js
+    assert sql_value(f"SELECT disabled_at FROM staff WHERE id = '{sid}'") == first
+    # The list shows the state.
+    st, _, js = admin.call("GET", "/admin/api/staff?limit=100")
+    assert st == 200, js
+    assert [s["disabled_at"] is not None for s in js["data"] if s["id"] == sid] == [True], js
+    # Enable: they log in again.
+    st, _, js = admin.call("POST", f"/admin/api/staff/{sid}/enable", {"reason": "back"})
+    assert st == 200 and js["disabled_at"] is None, js
+    st, _, js = Console().login(email, pw)
+    assert st == 201, js
+    rows = sql(f"SELECT action, reason, before->>'disabled_at' IS NULL, "
+               f"after->>'disabled_at' IS NULL FROM audit_log WHERE target = '{sid}' "
+               f"AND action LIKE 'staff.%able' ORDER BY seq")
+    assert rows == [["staff.disable", "left", "t", "f"], ["staff.disable", "again", "f", "f"],
+                    ["staff.enable", "back", "f", "t"]], rows
+    # A reason is required; an unknown member is 404.
+    st, _, js = admin.call("POST", f"/admin/api/staff/{sid}/disable", {})
+    assert st == 400 and js["error"]["param"] == "reason", js
+    st, _, js = admin.call("POST", "/admin/api/staff/stf_nosuchmember/disable", {"reason": "r"})
+    assert st == 404 and js["error"]["code"] == "not_found", js
+    # Not themselves.
+    me = admin.call("GET", "/admin/api/session")[2]["staff"]["id"]
+    st, _, js = admin.call("POST", f"/admin/api/staff/{me}/disable", {"reason": "oops"})
+    assert_error_js(js, st, 409, "staff_self_disable")
+    assert "yourself" in js["error"]["message"], js
+    assert admin.call("GET", "/admin/api/session")[0] == 200
+    # A support member may not (the role walk covers every role).
+    support = Console()
+    assert support.login(email, pw)[0] == 201
+    st, _, js = support.call("POST", f"/admin/api/staff/{me}/disable", {"reason": "r"})
+    assert st == 403 and js["error"]["code"] == "forbidden", js
+
+
+def assert_error_js(js, st, status, code):
+    assert st == status and js["error"]["code"] == code, (st, js)
+    assert js["error"]["type"] == "invalid_request_error", js
+
+
+def test_staff_disable_and_enable_from_the_cli():
+    email, pw = new_staff("viewer")
+    member = Console()
+    assert member.login(email, pw)[0] == 201
+    out = subprocess.run([BIN, "staff", "disable", "--email", email.upper()],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.split()[1:] == [email, "disabled"], out
+    sid = out.stdout.split()[0]
+    assert member.call("GET", "/admin/api/session")[0] == 401
+    assert Console().login(email, pw)[0] == 401
+    out = subprocess.run([BIN, "staff", "enable", "--email", email, "--reason", "returned"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.split() == [sid, email, "enabled"], out
+    assert Console().login(email, pw)[0] == 201
+    rows = sql(f"SELECT actor, role, action, reason FROM audit_log WHERE target = '{sid}' "
+               f"AND action LIKE 'staff.%able' ORDER BY seq")
+    assert rows == [["cli", "admin", "staff.disable", "finsys staff disable"],
+                    ["cli", "admin", "staff.enable", "returned"]], rows
+    out = subprocess.run([BIN, "staff", "disable", "--email", "nobody-" + email],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "no staff" in out.stderr, out
+
+
+def test_admin_key_has_no_session_to_delete():
+    admin_key = new_api_key("test-admin-logout", admin=True)
+    key_id = sql_value("SELECT id FROM api_keys ORDER BY created_at DESC LIMIT 1")
+    r = request("DELETE", "/admin/api/session", None, key=admin_key)
+    assert_error(r, 401, "unauthorized", None)
+    assert r.json["error"]["message"] == "No session: an API key has none.", r
+    assert r.header("Set-Cookie") is None, r
+    assert sql_value(f"SELECT count(*) FROM audit_log WHERE actor = '{key_id}' "
+                     "AND action = 'session.delete'") == "0"

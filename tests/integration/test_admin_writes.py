@@ -242,3 +242,17 @@ def _forget_auth(key):
     h = hashlib.sha256(key.encode()).hexdigest()
     subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", port, "DEL", f"fs:auth:{h}"],
                    capture_output=True, timeout=30, check=True)
+
+
+def test_replay_404_names_the_kind_of_id():
+    """The replay's 404 says what the id is: a payment, a refund or a webhook
+    delivery (the route takes all three)."""
+    support = logged_in("support")
+    for ident, kind in (("pay_nodeadletter0000000000", "payment"),
+                        ("re_nodeadletter00000000000", "refund"),
+                        ("whd_nodeadletter0000000000", "webhook delivery")):
+        st, _, js = support.call("POST", f"/admin/api/dead-letters/{ident}/replay",
+                                 {"reason": "retry"})
+        assert st == 404 and js["error"]["code"] == "not_found", js
+        assert js["error"]["message"] == f"No dead letter for {kind} '{ident}'", js
+        assert js["error"]["param"] == "id", js

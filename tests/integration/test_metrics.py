@@ -235,6 +235,29 @@ def test_created_and_canceled_count_once_not_replays():
     _promtool(after)
 
 
+def test_admin_cancel_counts_once_not_replays():
+    """An admin's cancel (POST /admin/api/payments/{id}/cancel) counts in
+    finsys_payments_canceled_total as a /v1 cancel does; its replay (the
+    same Idempotency-Key) does not count again."""
+    from harness import URL, pay
+    from test_admin_auth import logged_in
+
+    port = int(URL.rsplit(":", 1)[1])
+    support = logged_in("support")
+    p = pay(funded_account(1_000), new_account("USD"), 300)
+    assert p.status == 201, p
+    before = _scrape(port)
+    h = {"Idempotency-Key": str(uuid.uuid4())}
+    for replayed in (False, True):
+        st, hd, js = support.call("POST", f"/admin/api/payments/{p.json['id']}/cancel",
+                                  {"reason": "customer asked"}, headers=h)
+        assert st == 200 and js["status"] == "canceled", js
+        assert (hd.get("idempotent-replayed") == "true") == replayed, hd
+    after = _scrape(port)
+    s = 'finsys_payments_canceled_total{currency="USD"}'
+    assert _value(after, s) - _value(before, s) == 1, after[-3000:]
+
+
 def test_admin_requests_counted_by_the_admin_routes_template():
     """The main server: /admin/api requests are counted in
     finsys_http_requests_total and its duration under the admin table's

@@ -77,6 +77,8 @@ static void roles_follow_the_contract(void **state)
         {FS_METHOD_POST, "/admin/api/keys/key_1/revoke", FS_ROLE_ADMIN},
         {FS_METHOD_GET, "/admin/api/staff", FS_ROLE_ADMIN},
         {FS_METHOD_POST, "/admin/api/staff", FS_ROLE_ADMIN},
+        {FS_METHOD_POST, "/admin/api/staff/stf_1/disable", FS_ROLE_ADMIN},
+        {FS_METHOD_POST, "/admin/api/staff/stf_1/enable", FS_ROLE_ADMIN},
         {FS_METHOD_GET, "/admin/api/audit", FS_ROLE_VIEWER},
         {FS_METHOD_POST, "/admin/api/session", FS_ROLE_NONE},
     };
@@ -195,6 +197,18 @@ static void writes_need_a_reason_from_staff(void **state)
     assert_string_equal(json_string_value(json_object_get(item, "email")), "a@b.example");
     assert_string_equal(json_string_value(json_object_get(item, "action")), "staff.create");
     json_decref(item);
+
+    r = route_of(FS_METHOD_POST, "/admin/api/staff/stf_abc/disable", id);
+    assert_false(fs_admin_build(r, id, NULL, "{}", 2, &a, &item, &err));
+    assert_string_equal(err.param, "reason");
+    const char *why = "{\"reason\":\"left the company\"}";
+    assert_true(fs_admin_build(r, id, NULL, why, strlen(why), &a, &item, &err));
+    assert_string_equal(json_string_value(json_object_get(item, "action")), "staff.disable");
+    assert_string_equal(json_string_value(json_object_get(item, "staff")), "stf_abc");
+    json_decref(item);
+    r = route_of(FS_METHOD_POST, "/admin/api/staff/key_abc/enable", id);
+    assert_false(fs_admin_build(r, id, NULL, why, strlen(why), &a, &item, &err));
+    assert_int_equal(err.outcome, FS_NOT_FOUND);
 
     r = route_of(FS_METHOD_POST, "/admin/api/tenants/ten_x/limits", id);
     const char *lim = "{\"per_s\":0,\"burst\":5,\"reason\":\"r\"}";

@@ -9,7 +9,8 @@ import TableContainer from '@mui/material/TableContainer';
 import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
 import TextField from '@mui/material/TextField';
-import { useListStaffQuery } from '../store/api';
+import { useListStaffQuery, useStaffActionMutation } from '../store/api';
+import { useAppSelector } from '../store/store';
 import { useRawCall } from '../store/rawCall';
 import { formatTime } from '../lib/ids';
 import type { Role } from '../lib/roles';
@@ -19,6 +20,29 @@ import { SecretDialog } from '../components/SecretDialog';
 import { Empty, ErrorState, Loading, PageTitle, StatusChip } from '../components/common';
 
 const ROLES: Role[] = ['viewer', 'support', 'finance', 'admin'];
+
+/** Disable (or enable again) a member: admins only, never on one's own row (the server refuses it). */
+export function StaffStateAction({ staff }: { staff: Staff }) {
+  const [act] = useStaffActionMutation();
+  const me = useAppSelector((s) => s.session.staff?.id);
+  if (staff.id === me) return null;
+  const disabled = !!staff.disabled_at;
+  return (
+    <ActionButton
+      need="admin"
+      label={disabled ? 'Enable' : 'Disable'}
+      danger={!disabled}
+      testId={disabled ? 'enable-staff-button' : 'disable-staff-button'}
+      title={`${disabled ? 'Enable' : 'Disable'} ${staff.email}`}
+      description={disabled ? 'They can log in again.' : 'Their sessions end at once and they cannot log in until enabled again.'}
+      confirmLabel={disabled ? 'Enable' : 'Disable'}
+      run={async (reason, idempotencyKey) => {
+        await act({ id: staff.id, action: disabled ? 'enable' : 'disable', reason, idempotencyKey }).unwrap();
+        return `${staff.email} ${disabled ? 'enabled' : 'disabled'}.`;
+      }}
+    />
+  );
+}
 
 export default function StaffPage() {
   const q = useListStaffQuery();
@@ -79,6 +103,7 @@ export default function StaffPage() {
                 <TableCell sx={{ display: { xs: 'none', md: 'table-cell' } }}>Id</TableCell>
                 <TableCell>Status</TableCell>
                 <TableCell sx={{ display: { xs: 'none', md: 'table-cell' } }}>Created</TableCell>
+                <TableCell />
               </TableRow>
             </TableHead>
             <TableBody>
@@ -87,10 +112,13 @@ export default function StaffPage() {
                   <TableCell sx={{ wordBreak: 'break-all' }}>{s.email}</TableCell>
                   <TableCell>{s.role}</TableCell>
                   <TableCell sx={{ display: { xs: 'none', md: 'table-cell' } }}>{s.id}</TableCell>
-                  <TableCell>
+                  <TableCell data-testid="staff-status" title={s.disabled_at ? `Disabled ${formatTime(s.disabled_at)}` : undefined}>
                     <StatusChip status={s.disabled_at ? 'disabled' : 'active'} />
                   </TableCell>
                   <TableCell sx={{ display: { xs: 'none', md: 'table-cell' } }}>{formatTime(s.created_at)}</TableCell>
+                  <TableCell>
+                    <StaffStateAction staff={s} />
+                  </TableCell>
                 </TableRow>
               ))}
             </TableBody>

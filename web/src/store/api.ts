@@ -144,6 +144,15 @@ export const api = createApi({
     }),
 
     listStaff: b.query<List<Staff>, void>({ query: () => '/staff', providesTags: ['Staff'] }),
+    staffAction: b.mutation<Staff, Action & { id: string; action: 'disable' | 'enable' }>({
+      query: ({ id, action, reason, idempotencyKey }) => ({
+        url: `/staff/${enc(id)}/${action}`,
+        method: 'POST',
+        body: { reason },
+        idempotencyKey,
+      }),
+      invalidatesTags: ['Staff', 'Audit'],
+    }),
     listAudit: b.query<List<AuditEntry>, Params>({
       query: (params) => ({ url: '/audit', params }),
       providesTags: ['Audit'],
@@ -173,5 +182,6 @@ export const {
   useListKeysQuery,
   useRevokeKeyMutation,
   useListStaffQuery,
+  useStaffActionMutation,
   useListAuditQuery,
 } = api;
