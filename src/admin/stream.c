@@ -70,6 +70,7 @@ typedef struct client {
     struct evhttp_request *req;
     struct evhttp_connection *conn;
     char addr[64];
+    uint64_t ends_us; /* then it must authenticate again (FS_ADMIN_STREAM_REAUTH_S) */
 } client_t;
 
 struct fs_admin_stream {
@@ -99,6 +100,7 @@ struct fs_admin_hub {
     fs_queue_t *queue;
     fs_queue_sub_t *sub;
     int keepalive_ms;
+    int reauth_s;
 
     pthread_mutex_t mu; /* guards everything below */
     fs_admin_stream_t *streams;
@@ -224,6 +226,9 @@ fs_admin_hub_t *fs_admin_hub_new(fs_queue_t *queue)
     pthread_mutex_init(&hub->mu, NULL);
     hub->queue = queue;
     hub->keepalive_ms = FS_ADMIN_STREAM_KEEPALIVE_MS;
+    hub->reauth_s = FS_ADMIN_STREAM_REAUTH_S;
+    const char *ra = getenv("FINSYS_ADMIN_STREAM_REAUTH_S");
+    if (ra != NULL && atoi(ra) >= 1 && atoi(ra) <= 86400) hub->reauth_s = atoi(ra);
     const char *ka = getenv("FINSYS_ADMIN_STREAM_KEEPALIVE_MS");
     if (ka != NULL && atoi(ka) >= 10 && atoi(ka) <= 600000) hub->keepalive_ms = atoi(ka);
     if (queue != NULL) {
@@ -302,12 +307,23 @@ static void announce(fs_admin_hub_t *hub, bool force)
         fs_queue_publish_core(hub->queue, FS_ADMIN_LIVE_SUBJECT_WATCHING, "1", 1);
 }
 
+/* Every FS_ADMIN_LIVE_WATCH_INTERVAL_MS: the announcement, and the end of
+ * the streams whose authentication is too old (they reconnect through the
+ * session check). */
+static void client_end(client_t *c, const char *last);
+
 static void on_announce(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     fs_admin_stream_t *st = arg;
     announce(st->hub, false);
+    uint64_t now = fs_now_us();
+    for (client_t *c = st->clients, *next; c != NULL; c = next) {
+        next = c->next;
+        if (now >= c->ends_us)
+            client_end(c, "event: end\ndata: {\"reason\":\"reauthenticate\"}\n\n");
+    }
 }
 
 /* --- clients (loop thread) ----------------------------------------------- */
@@ -465,7 +481,8 @@ static void start(fs_admin_stream_t *st, struct evhttp_request *req)
     }
     client_t *c = calloc(1, sizeof(*c));
     FS_ASSERT(c != NULL);
-    *c = (client_t){.st = st, .req = req, .conn = conn, .next = st->clients};
+    *c = (client_t){.st = st, .req = req, .conn = conn, .next = st->clients,
+                    .ends_us = fs_now_us() + (uint64_t)st->hub->reauth_s * 1000000u};
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
     if (st->clients != NULL) st->clients->prev = c;
     st->clients = c;

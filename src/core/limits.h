@@ -564,6 +564,14 @@
  * watching costs the indexer's runs nothing (building the summary costs
  * PostgreSQL 3-10 us an event). */
 #define FS_ADMIN_LIVE_WATCH_INTERVAL_MS 1000
+
+/* A stream is authenticated once, when it opens: it ends after this long
+ * (with "event: end", reason "reauthenticate"), and the browser's
+ * EventSource reconnects through the session check again, Last-Event-ID
+ * carrying the page over the gap. So a disabled member, or a session that
+ * expired or logged out, keeps a stream at most this long.
+ * FINSYS_ADMIN_STREAM_REAUTH_S overrides it (tests). */
+#define FS_ADMIN_STREAM_REAUTH_S 300
 #define FS_ADMIN_LIVE_WATCH_TTL_MS 3500
 
 /* One events message on fs.live.events: a full indexer run

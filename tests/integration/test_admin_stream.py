@@ -95,13 +95,13 @@ def call(method, path, headers=None, body=None, port=None):
 class Stream:
     """An open GET /admin/api/stream, read as SSE frames."""
 
-    def __init__(self, key=None, headers=None, source=None):
+    def __init__(self, key=None, headers=None, source=None, port=None):
         h = {"Accept": "text/event-stream"}
         if key is not None:
             h["Authorization"] = "Bearer " + key
         h.update(headers or {})
         self.conn = http.client.HTTPConnection(
-            "127.0.0.1", stack().port, timeout=10,
+            "127.0.0.1", port or stack().port, timeout=10,
             source_address=(source, 0) if source else None)
         self.conn.request("GET", "/admin/api/stream", headers=h)
         self.resp = self.conn.getresponse()
@@ -330,6 +330,27 @@ def test_an_idle_stream_gets_keep_alives_and_the_breaker_status():
         assert st[0]["data"]["breaker"]["since"].endswith("Z")
     finally:
         s.close()
+
+
+def test_a_stream_ends_when_its_authentication_is_old_and_must_reconnect():
+    """A stream is authenticated once: after FS_ADMIN_STREAM_REAUTH_S (1 s
+    here) it ends with event: end, reason reauthenticate, so a disabled
+    member or an ended session cannot keep one open."""
+    port = free_port()
+    p = Proc("server", [FINSYS_BIN, "server"], port=port, env={
+        "FINSYS_HTTP_PORT": port, "FINSYS_NATS_URL": "", "FINSYS_WEB_DIR": stack().dist,
+        "FINSYS_ADMIN_STREAM_REAUTH_S": 1})
+    try:
+        s = Stream(key=stack().admin_key, port=port)
+        assert s.status == 200, s.status
+        start = time.monotonic()
+        ev = s.until(lambda e: e.get("event") == "end", seconds=5)
+        assert ev["data"] == {"reason": "reauthenticate"}, ev
+        assert s.frame(seconds=5) is None  # the chunked body ended
+        assert 0.9 <= time.monotonic() - start <= 4
+        s.close()
+    finally:
+        assert p.stop() == 0 and p.sanitizer_clean()
 
 
 def test_clients_are_limited_per_address_and_per_process():
