@@ -641,6 +641,8 @@ BEGIN
             -- stream (src/admin), published by the worker after the commit.
             o := 'ok';
             p := fs_index_run_live((j->>'max')::int, coalesce((j->>'live')::boolean, false));
+        ELSIF j->>'op' = 'rollup_run' THEN
+            o := 'ok'; p := fs_rollup_run((j->>'max')::int); -- db/functions/reports.sql
         ELSIF j->>'op' = 'receipts_prepare' THEN
             -- The worker's receipts feed reader (db/functions/receipts.sql),
             -- sent alone in its own transaction.
@@ -1062,6 +1064,8 @@ BEGIN
                 o := 'ok'; p := fs_payment_json(pay)::text;
             END IF;
 
+        ELSIF j->>'op' IN ('statement_get', 'report_daily') THEN
+            SELECT r.o, r.p INTO o, p FROM fs_report_op(t, j) r; -- db/functions/reports.sql
         ELSIF j->>'op' = 'payment_search_list' THEN
             -- GET /v1/payments/search (db/functions/search.sql); sent alone,
             -- as every *_list is.

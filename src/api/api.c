@@ -4,12 +4,14 @@
 #include "api.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "../account/account.h"
 #include "../auth/auth.h"
 #include "../event/event.h"
 #include "../idempotency/idempotency.h"
 #include "../search/search.h"
+#include "../report/report.h"
 #include "../notify/notify.h"
 #include "../op/op.h"
 #include "../transaction/transaction.h"
@@ -33,6 +35,9 @@ typedef enum {
     ROUTE_WEBHOOK_ENDPOINTS,
     ROUTE_WEBHOOK_ENDPOINT,
     ROUTE_METRICS, /* GET /metrics: Prometheus's scrape (src/metrics) */
+    /* Finance (issue 12, src/report). */
+    ROUTE_STATEMENT,
+    ROUTE_REPORTS_DAILY,
     ROUTE_COUNT,
 } route_t;
 
@@ -59,6 +64,8 @@ static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_WEBHOOK_ENDPOINTS] = "/v1/webhook_endpoints",
     [ROUTE_WEBHOOK_ENDPOINT] = "/v1/webhook_endpoints/{id}",
     [ROUTE_METRICS] = "/metrics",
+    [ROUTE_STATEMENT] = "/v1/accounts/{id}/statement",
+    [ROUTE_REPORTS_DAILY] = "/v1/reports/daily",
 };
 _Static_assert(ROUTE_COUNT <= FS_API_ROUTES_MAX, "FS_API_ROUTES_MAX is too small");
 
@@ -108,6 +115,13 @@ static route_t match(const char *path, const char **id)
         return n == 2 ? ROUTE_WEBHOOK_ENDPOINTS : n == 3 ? ROUTE_WEBHOOK_ENDPOINT : ROUTE_NONE;
     }
     if (n == 2) return accounts ? ROUTE_ACCOUNTS : payments ? ROUTE_PAYMENTS : ROUTE_NONE;
+    /* Finance (issue 12): statements and daily reports. */
+    if (n == 3 && strcmp(seg[1], "reports") == 0 && strcmp(seg[2], "daily") == 0)
+        return ROUTE_REPORTS_DAILY;
+    if (n == 4 && accounts && strcmp(seg[3], "statement") == 0) {
+        *id = seg[2];
+        return ROUTE_STATEMENT;
+    }
     *id = seg[2];
     if (n == 3 && strcmp(seg[1], "refunds") == 0) return ROUTE_REFUND;
     /* Before /v1/payments/{id}, which would take "search" for an id. */
@@ -253,6 +267,20 @@ static bool build_get(route_t r, const char *id, const char *query, json_t *item
         fs_op_set(item, FS_OP_WEBHOOK_ENDPOINT_GET);
         json_object_set_new(item, "id", json_string(id));
         return true;
+    }
+    if (r == ROUTE_STATEMENT || r == ROUTE_REPORTS_DAILY) {
+        /* Finance (issue 12): alone, as lists (FS_OPF_SOLO). */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+        if (r == ROUTE_REPORTS_DAILY) {
+            fs_op_set(item, FS_OP_REPORT_DAILY);
+            return fs_report_parse_daily(query, now_us, item, err);
+        }
+        if (!path_id(id, FS_ACCOUNT_ID_PREFIX, "account", err)) return false;
+        fs_op_set(item, FS_OP_STATEMENT_GET);
+        json_object_set_new(item, "id", json_string(id));
+        return fs_report_parse_statement(query, now_us, item, err);
     }
     if (r == ROUTE_ACCOUNTS) {
         fs_op_set(item, FS_OP_ACCOUNT_LIST);

@@ -658,4 +658,34 @@
 /* Query parameters of an admin GET data route (the payments list has 13). */
 #define FS_ADMIN_QUERY_PARAMS_MAX 16
 
+/* --- finance: statements and daily rollups (issue 12) --- */
+
+/* A statement's period (GET /v1/accounts/{id}/statement): at most a year,
+ * so that the walk back through the account's entries since `from` stays
+ * bounded; FS_STATEMENT_DAYS_DEFAULT before `to` when `from` is omitted. */
+#define FS_STATEMENT_DAYS_MAX 366
+#define FS_STATEMENT_DAYS_DEFAULT 31
+
+/* Journal entries on one statement page (keyset on the entry id): 100 by
+ * default, at most 1000 (~200 bytes each, a 200 KB answer). */
+#define FS_STATEMENT_ENTRIES_DEFAULT 100
+#define FS_STATEMENT_ENTRIES_MAX 1000
+
+/* How much longer than any transaction that writes journal entries may run
+ * (the statement timeout is 10 s): a statement walks an account's entries
+ * back to the first one older than `from` minus this, and assumes every
+ * entry with a smaller id is older than `from` (db/functions/reports.sql). */
+#define FS_STATEMENT_SKEW_S 3600
+
+/* Days in one GET /v1/reports/daily (both ends included): at most a year,
+ * at most FS_REPORT_DAYS_MAX x 10 currencies rows; 31 days ending today
+ * (UTC) by default. */
+#define FS_REPORT_DAYS_MAX 366
+#define FS_REPORT_DAYS_DEFAULT 31
+
+/* Events one rollup run takes from the feed `rollups`: one upsert of a few
+ * rows per tenant and day, ~10 ms per thousand events; a full run is
+ * followed by another at once, as the indexer's. */
+#define FS_ROLLUP_RUN_EVENTS_MAX 1000
+
 #endif

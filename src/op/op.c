@@ -61,6 +61,10 @@ static const fs_op_info_t ops[FS_OP__COUNT] = {
     [FS_OP_EVENT_LIST] = {"event_list", READ | SOLO},
     [FS_OP_WEBHOOK_ENDPOINT_LIST] = {"webhook_endpoint_list", READ | SOLO},
     [FS_OP_DEAD_LIST] = {"dead_list", READ | SOLO | ADMIN},
+    /* Finance (issue 12): a statement walks an account's entries of a
+     * period, a report reads up to a year of rollups: alone, as lists. */
+    [FS_OP_STATEMENT_GET] = {"statement_get", READ | SOLO},
+    [FS_OP_REPORT_DAILY] = {"report_daily", READ | SOLO},
 
     /* The server's: readiness, and the key checks of rate limits and of
      * rejected requests. */
@@ -86,6 +90,7 @@ static const fs_op_info_t ops[FS_OP__COUNT] = {
     /* The readers' runs, each over a feed (src/search, src/receipt,
      * src/notify); a delivery's claim and finish are single rows. */
     [FS_OP_INDEX_RUN] = {"index_run", INTERNAL | SOLO},
+    [FS_OP_ROLLUP_RUN] = {"rollup_run", INTERNAL | SOLO},
     [FS_OP_RECEIPTS_PREPARE] = {"receipts_prepare", INTERNAL | SOLO},
     [FS_OP_RECEIPTS_STORED] = {"receipts_stored", INTERNAL | SOLO},
     [FS_OP_WEBHOOK_FANOUT] = {"webhook_fanout", INTERNAL | SOLO},

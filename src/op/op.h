@@ -45,6 +45,9 @@ typedef enum {
     FS_OP_ACCOUNT_FREEZE,
     FS_OP_ACCOUNT_UNFREEZE,
     FS_OP_ACCOUNT_CLOSE,
+    /* Finance (issue 12, db/functions/reports.sql). */
+    FS_OP_STATEMENT_GET,
+    FS_OP_REPORT_DAILY,
     /* FinSys's own. */
     FS_OP_PING,
     FS_OP_AUTH,
@@ -61,6 +64,7 @@ typedef enum {
     FS_OP_REFUND_FINISH,
     FS_OP_REFUND_DEAD,
     FS_OP_INDEX_RUN,
+    FS_OP_ROLLUP_RUN,
     FS_OP_RECEIPTS_PREPARE,
     FS_OP_RECEIPTS_STORED,
     FS_OP_WEBHOOK_FANOUT,

@@ -34,6 +34,7 @@
 #include "../health/health.h"
 #include "../redis/redis.h"
 #include "../search/search.h"
+#include "../report/report.h"
 #include "../receipt/receipt.h"
 #include "../store/store.h"
 #include "../transaction/transaction.h"
@@ -72,6 +73,7 @@ struct worker {
     fs_redis_t *redis;   /* the loop's connection to Redis; NULL when none is configured */
     fs_cache_t *cache;   /* invalidates the accounts settlement changes (src/cache) */
     fs_indexer_t *indexer; /* the search indexer, on the loop */
+    fs_rollups_t *rollups; /* the daily rollups' reader (src/report), on the loop */
     fs_queue_t *queue;
     fs_breaker_t breaker;
     /* --- the admin console's live stream (src/admin): the breaker's state
@@ -757,6 +759,8 @@ int fs_worker_run(const fs_config_t *config)
             w->redis = fs_redis_new(w->base, config->redis_url, config->redis_timeout_ms);
         w->cache = fs_cache_new(w->base, w->redis, w->store, config->idempotency_ttl_hours * 3600);
         w->indexer = fs_indexer_new(w->base, w->readers, config);
+        /* The daily rollups' feed reader runs when the indexer does. */
+        w->rollups = fs_rollups_new(w->base, w->readers, config->index_interval_ms);
         /* --- the admin console's live stream (src/admin) --- */
         w->live_watch = fs_admin_live_watch_new(w->queue);
         fs_indexer_set_live(w->indexer, on_live_events, on_live_watched, w);
@@ -798,6 +802,7 @@ int fs_worker_run(const fs_config_t *config)
         fs_redis_free(w->redis);
         fs_cache_free(w->cache);
         fs_indexer_free(w->indexer);
+        fs_rollups_free(w->rollups);
         fs_receipt_driver_free(w->receipts);
         fs_notifier_free(notifier);
         for (int i = 0; i < FS_WORKER_PROVIDER_CONNECTIONS; i++) {
