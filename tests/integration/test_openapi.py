@@ -36,6 +36,8 @@ V1_ROUTES = {
     ("/v1/webhook_endpoints", "post"),
     ("/v1/webhook_endpoints/{id}", "get"),
     ("/v1/webhook_endpoints/{id}", "delete"),
+    ("/v1/accounts/{id}/statement", "get"),
+    ("/v1/reports/daily", "get"),
 }
 
 ROLES = ("none", "viewer", "support", "finance", "admin")
