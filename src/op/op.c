@@ -61,6 +61,9 @@ static const fs_op_info_t ops[FS_OP__COUNT] = {
     [FS_OP_EVENT_LIST] = {"event_list", READ | SOLO},
     [FS_OP_WEBHOOK_ENDPOINT_LIST] = {"webhook_endpoint_list", READ | SOLO},
     [FS_OP_DEAD_LIST] = {"dead_list", READ | SOLO | ADMIN},
+    /* A day's reconciliation (issue 12): one object of at most
+     * FS_RECON_BREAKS_SHOWN_MAX breaks, read from an index; not a list. */
+    [FS_OP_RECONCILIATION_GET] = {"reconciliation_get", READ},
 
     /* The server's: readiness, and the key checks of rate limits and of
      * rejected requests. */

@@ -45,6 +45,7 @@ typedef enum {
     FS_OP_ACCOUNT_FREEZE,
     FS_OP_ACCOUNT_UNFREEZE,
     FS_OP_ACCOUNT_CLOSE,
+    FS_OP_RECONCILIATION_GET, /* issue 12 */
     /* FinSys's own. */
     FS_OP_PING,
     FS_OP_AUTH,
