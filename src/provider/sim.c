@@ -479,7 +479,8 @@ static void post_break(sim_t *s, struct evhttp_request *req)
                                                                 : OUT_INVALID;
         send_error(req, o, err.message, err.param);
     } else {
-        fs_log(FS_LOG_INFO, "provider", "break injected: %s", body);
+        fs_log(FS_LOG_INFO, "provider", "break injected: %.*s",
+               (int)(len < 512 ? len : 512), body);
         json_t *r = fs_provider_charge_json(c, true);
         json_object_set_new(r, "dropped", json_boolean(c->dropped));
         send_json(req, r);
