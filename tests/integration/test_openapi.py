@@ -36,6 +36,7 @@ V1_ROUTES = {
     ("/v1/webhook_endpoints", "post"),
     ("/v1/webhook_endpoints/{id}", "get"),
     ("/v1/webhook_endpoints/{id}", "delete"),
+    ("/v1/reconciliations/{date}", "get"),  # issue 12
 }
 
 ROLES = ("none", "viewer", "support", "finance", "admin")
