@@ -163,3 +163,23 @@ def test_the_report_pages_and_the_route_checks_its_date():
         assert pl.stop()
     assert_error(get("/v1/reconciliations/yesterday"), 400, "invalid_request", "date")
     assert_error(get("/v1/reconciliations/2026-13-01"), 400, "invalid_request", "date")
+
+
+def test_the_worker_reconciles_the_previous_day_on_its_schedule():
+    redis = OwnRedis()
+    pl = None
+    try:
+        pl = Pipeline(FINSYS_REDIS_URL=redis.url, FINSYS_RECON_INTERVAL_S=1)
+        pid = pl.workers[0].proc.pid
+        yesterday = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+        deadline = time.monotonic() + 30
+        while not sql(f"SELECT 1 FROM job_runs WHERE job = 'reconcile' AND outcome = 'ok' "
+                      f"AND holder = 'finsys worker pid {pid}'"):
+            assert time.monotonic() < deadline, pl.workers[0].text()[-2000:]
+            time.sleep(0.2)
+        assert sql(f"SELECT 1 FROM reconciliations WHERE date = '{yesterday}'") == [["1"]]
+        assert f"reconciled {yesterday}" in pl.workers[0].text()
+    finally:
+        if pl is not None:
+            assert pl.stop()
+        redis.stop()
