@@ -29,8 +29,15 @@ BEGIN
     CREATE TEMP TABLE recon_fin ON COMMIT DROP AS
     SELECT 'payment'::text AS object, y.id, y.tenant_id, y.amount, y.currency, y.status
     FROM payments y
-    WHERE (y.status IN ('succeeded', 'failed') AND y.settle_attempts > 0
-           AND y.updated_at >= d0 AND y.updated_at < d1)
+    -- The day a payment became final is its timeline's succeeded or failed
+    -- step: updated_at moves again with each refund, and a fully refunded
+    -- payment is 'refunded' (the provider approved its charge).
+    WHERE (y.settle_attempts > 0 AND y.status IN ('succeeded', 'failed', 'refunded')
+           AND y.updated_at >= d0
+           AND EXISTS (SELECT 1 FROM jsonb_array_elements(y.timeline) s
+                       WHERE s->>'status' IN ('succeeded', 'failed')
+                         AND (s->>'created_at')::timestamptz >= d0
+                         AND (s->>'created_at')::timestamptz < d1))
        OR y.id IN (SELECT v.id FROM recon_prov v WHERE v.object = 'payment')
     UNION ALL
     SELECT 'refund', r.id, r.tenant_id, r.amount, r.currency, r.status
@@ -58,7 +65,7 @@ BEGIN
               AND m.f_currency <> m.p_currency
         UNION ALL SELECT 'status_mismatch'
             WHERE m.f_status IS NOT NULL AND m.p_status IS NOT NULL
-              AND NOT ((m.f_status = 'succeeded' AND m.p_status = 'approved')
+              AND NOT ((m.f_status IN ('succeeded', 'refunded') AND m.p_status = 'approved')
                        OR (m.f_status = 'failed' AND m.p_status = 'declined'))
     ) k;
 
@@ -123,4 +130,56 @@ LANGUAGE sql STABLE AS $$
     FROM (SELECT 1) one
     LEFT JOIN reconciliations r ON r.date = p_date
     LEFT JOIN reconciliation_tenants t ON t.date = p_date AND t.tenant_id = p_tenant
+$$;
+
+-- GET /admin/api/reconciliations/{id} (role finance; id is the date): the
+-- whole day, every tenant's breaks and those of no tenant (missing_in_finsys),
+-- the first FS_RECON_BREAKS_SHOWN_MAX (1,000) of them.
+CREATE OR REPLACE FUNCTION fs_admin_reconciliation(j jsonb, OUT o text, OUT p text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    d date;
+BEGIN
+    SELECT c.o, c.p INTO o, p FROM fs_admin_check_params(j->'params', ARRAY[]::text[]) c;
+    IF o IS NOT NULL THEN RETURN; END IF;
+    IF coalesce(j->>'id', '') !~ '^\d{4}-\d{2}-\d{2}$' THEN
+        o := 'invalid_request';
+        p := fs_err('The date must be a UTC date YYYY-MM-DD, such as 2026-12-05.', 'date');
+        RETURN;
+    END IF;
+    BEGIN
+        d := (j->>'id')::date;
+    EXCEPTION WHEN others THEN
+        o := 'invalid_request';
+        p := fs_err('The date must be a UTC date YYYY-MM-DD, such as 2026-12-05.', 'date');
+        RETURN;
+    END;
+    o := 'ok';
+    SELECT json_build_object(
+        'object', 'reconciliation', 'date', to_char(d, 'YYYY-MM-DD'),
+        'status', coalesce(r.status, 'not_run'),
+        'provider_lines', coalesce(r.provider_lines, 0),
+        'finsys_lines', coalesce(r.finsys_lines, 0),
+        'matched', coalesce(r.matched, 0), 'breaks_count', coalesce(r.breaks, 0),
+        'truncated', coalesce(r.truncated, false), 'fencing_token', r.token,
+        'reconciled_at', CASE WHEN r.date IS NOT NULL THEN fs_ts(r.finished_at) END,
+        'breaks', coalesce((
+            SELECT json_agg(json_build_object(
+                       'kind', b.kind, 'object', b.object, 'id', b.object_id,
+                       'tenant', b.tenant_id, 'provider_id', b.provider_id,
+                       'finsys', CASE WHEN b.finsys_status IS NOT NULL THEN
+                                     json_build_object('amount', b.finsys_amount,
+                                                       'currency', b.finsys_currency,
+                                                       'status', b.finsys_status) END,
+                       'provider', CASE WHEN b.provider_status IS NOT NULL THEN
+                                       json_build_object('amount', b.provider_amount,
+                                                         'currency', b.provider_currency,
+                                                         'status', b.provider_status) END)
+                   ORDER BY b.seq)
+            FROM (SELECT * FROM reconciliation_breaks x WHERE x.date = d
+                  ORDER BY x.seq LIMIT 1000) b), '[]'::json),
+        'has_more', coalesce(r.breaks, 0) > 1000)::text
+    INTO p
+    FROM (SELECT 1) one LEFT JOIN reconciliations r ON r.date = d;
+END
 $$;

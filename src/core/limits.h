@@ -651,7 +651,7 @@
  * 50 ms each): past it a login gets 503 rather than a queue of seconds. */
 #define FS_ADMIN_HASH_QUEUE_MAX 64
 
-/* Routes of the admin API's table (src/admin; 28 today): its metrics are
+/* Routes of the admin API's table (src/admin; 29 today): its metrics are
  * kept by route after /v1's FS_API_ROUTES_MAX (src/http/server.c). */
 #define FS_ADMIN_ROUTES_MAX 48
 

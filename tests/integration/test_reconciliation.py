@@ -16,7 +16,7 @@ import uuid
 
 from harness import FINSYS_BIN, assert_error, funded_account, get, new_account, new_api_key, sql
 from test_locks import OwnRedis
-from test_settle_pipeline import Pipeline, _http, _wait_final
+from test_settle_pipeline import Pipeline, _admin_key, _http, _wait_final
 
 
 def _today():
@@ -119,6 +119,19 @@ def test_a_clean_day_is_ok_and_each_injected_break_is_reported():
         assert sql(f"SELECT kind, provider_amount FROM reconciliation_breaks "
                    f"WHERE date = '{_today()}' AND object_id = '{stranger}'") == \
             [["missing_in_finsys", "777"]]
+        # The operators' view (role finance): the whole day, with it.
+        admin = get(f"/admin/api/reconciliations/{_today()}", key=_admin_key())
+        assert admin.status == 200, admin
+        assert admin.json["status"] == "breaks" and admin.json["breaks_count"] >= 5
+        whole = {(b["kind"], b["id"]): b for b in admin.json["breaks"]}
+        assert whole[("missing_in_finsys", stranger)]["tenant"] is None
+        assert whole[("missing_in_finsys", stranger)]["provider"]["amount"] == 777
+        assert whole[("amount_mismatch", p1)]["tenant"] is not None
+        assert get(f"/admin/api/reconciliations/{_today()}", key=key).status == 403
+        assert_error(get("/admin/api/reconciliations/2026-02-30", key=_admin_key()), 400,
+                     "invalid_request", "date")
+        assert get("/admin/api/reconciliations/2001-01-01",
+                   key=_admin_key()).json["status"] == "not_run"
         other = get(f"/v1/reconciliations/{_today()}")
         assert other.status == 200
         assert not {p1, p2, p3, refund, stranger} & {b["id"] for b in other.json["breaks"]}
