@@ -271,9 +271,9 @@ json_t *fs_provider_report(const fs_provider_table_t *charges, const fs_provider
     for (size_t i = 0; i < shown; i++) {
         const fs_provider_charge_t *c = lines[i].c;
         json_t *l = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:s, s:s, s:s?, s:I}", "type",
-                              lines[i].refund ? "refund" : "charge", "id", c->id,
-                              "idempotency_key", c->idempotency_key, "payment_id", c->payment_id,
-                              "amount", (json_int_t)c->amount, "currency", c->currency, "status",
+                              lines[i].refund ? "refund" : "charge", "id", c->id, "idempotency_key",
+                              c->idempotency_key, "payment_id", c->payment_id, "amount",
+                              (json_int_t)c->amount, "currency", c->currency, "status",
                               c->approved ? "approved" : "declined", "decline_code",
                               c->decline_code, "created", (json_int_t)c->created);
         FS_ASSERT(l != NULL);

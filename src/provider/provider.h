@@ -18,6 +18,9 @@
  *                          a simulated 500, or an answer delayed past the
  *                          caller's timeout
  *   GET  /charges/{key}    the recorded charge (404 if none)
+ *   GET  /reports/settlements?date=  a day's charges and refunds, in pages
+ *                          (issue 12's reconciliation)
+ *   POST /breaks           alter, drop or add a recorded charge (tests)
  *   GET  /control          the current configuration
  *   POST /control          change it (same fields as the flags; all or nothing)
  *   GET  /stats            counters since start

@@ -70,8 +70,7 @@ static json_t *http_get_json(const char *host, int port, const char *path, char 
 {
     fetch_t f = {.base = event_base_new(), .body = evbuffer_new()};
     FS_ASSERT(f.base != NULL && f.body != NULL);
-    struct evhttp_connection *conn =
-        evhttp_connection_base_new(f.base, NULL, host, (uint16_t)port);
+    struct evhttp_connection *conn = evhttp_connection_base_new(f.base, NULL, host, (uint16_t)port);
     FS_ASSERT(conn != NULL);
     evhttp_connection_set_timeout(conn, FS_RECON_HTTP_TIMEOUT_S);
     evhttp_connection_set_retries(conn, 0);
@@ -146,8 +145,9 @@ static json_t *fetch_report(const fs_config_t *config, const char *date, redisCo
         if (!more) break;
         if (now_ms() - extended > FS_RECON_LEASE_MS / FS_LOCK_EXTEND_DIVISOR) {
             if (fs_lock_extend_blocking(rc, lk, FS_RECON_LEASE_MS) != 1)
-                fs_log(FS_LOG_WARN, "recon", "the lock's lease was lost while fetching; "
-                                             "committing only if the fence still lets it");
+                fs_log(FS_LOG_WARN, "recon",
+                       "the lock's lease was lost while fetching; "
+                       "committing only if the fence still lets it");
             extended = now_ms();
         }
     }
@@ -161,8 +161,8 @@ fail:
 }
 
 /* One item through fs_batch, blocking; false when PostgreSQL failed. */
-static bool run_item(PGconn *db, json_t *item, char *outcome, size_t outcome_len,
-                     json_t **payload, char *err, size_t err_len)
+static bool run_item(PGconn *db, json_t *item, char *outcome, size_t outcome_len, json_t **payload,
+                     char *err, size_t err_len)
 {
     json_t *items = json_pack("[o]", item);
     char *text = json_dumps(items, JSON_COMPACT);
@@ -195,8 +195,8 @@ int fs_recon_run(const fs_config_t *config, const char *date, const char *holder
         snprintf(err, err_len, "reconcile needs Redis (FINSYS_REDIS_URL) for its lock");
         return FS_RECON_FAILED;
     }
-    redisContext *rc = fs_redis_connect_blocking(config->redis_url, config->redis_timeout_ms,
-                                                 err, err_len);
+    redisContext *rc =
+        fs_redis_connect_blocking(config->redis_url, config->redis_timeout_ms, err, err_len);
     if (rc == NULL) return FS_RECON_FAILED;
     PGconn *db = PQconnectdb(config->database_url);
     if (PQstatus(db) != CONNECTION_OK) {
@@ -208,8 +208,8 @@ int fs_recon_run(const fs_config_t *config, const char *date, const char *holder
     fs_lock_t lk;
     long deadline = now_ms() + wait_ms;
     fs_lock_status_t st;
-    while ((st = fs_lock_acquire_blocking(rc, RESOURCE, FS_RECON_LEASE_MS, &lk)) == FS_LOCK_HELD
-           && now_ms() < deadline)
+    while ((st = fs_lock_acquire_blocking(rc, RESOURCE, FS_RECON_LEASE_MS, &lk)) == FS_LOCK_HELD &&
+           now_ms() < deadline)
         sleep_ms(FS_LOCK_RETRY_MS);
     int code = FS_RECON_OK;
     if (st != FS_LOCK_ACQUIRED) {
@@ -226,10 +226,10 @@ int fs_recon_run(const fs_config_t *config, const char *date, const char *holder
     }
     char outcome[64];
     json_t *payload = NULL;
-    json_t *item = json_pack("{s:s, s:s, s:s, s:I, s:s, s:{s:s, s:o, s:i}}", "op",
-                             fs_op_name(FS_OP_JOB_RUN), "job", "reconcile", "resource", RESOURCE,
-                             "fence", (json_int_t)lk.fence, "holder", holder, "args", "date",
-                             date, "lines", lines, "max", FS_RECON_BREAKS_MAX);
+    json_t *item =
+        json_pack("{s:s, s:s, s:s, s:I, s:s, s:{s:s, s:o, s:i}}", "op", fs_op_name(FS_OP_JOB_RUN),
+                  "job", "reconcile", "resource", RESOURCE, "fence", (json_int_t)lk.fence, "holder",
+                  holder, "args", "date", date, "lines", lines, "max", FS_RECON_BREAKS_MAX);
     if (!run_item(db, item, outcome, sizeof(outcome), &payload, err, err_len)) {
         code = FS_RECON_FAILED;
     } else if (strcmp(outcome, "ok") != 0) {
@@ -290,11 +290,11 @@ int fs_recon_main(const fs_config_t *config, int argc, char **argv)
     snprintf(holder, sizeof(holder), "finsys reconcile pid %d", (int)getpid());
     json_t *result = NULL;
     int code = fs_recon_run(config, date, holder, wait, &result, err, sizeof(err));
-    json_t *line = result != NULL ? result : json_pack("{s:s}", "outcome",
-                                                         code == FS_RECON_LOCK_HELD ? "lock_held"
-                                                         : code == FS_RECON_LOCK_LOST
-                                                             ? "lock_lost"
-                                                             : "failed");
+    json_t *line = result != NULL ? result
+                                  : json_pack("{s:s}", "outcome",
+                                              code == FS_RECON_LOCK_HELD   ? "lock_held"
+                                              : code == FS_RECON_LOCK_LOST ? "lock_lost"
+                                                                           : "failed");
     json_object_set_new(line, "job", json_string("reconcile"));
     json_object_set_new(line, "date", json_string(date));
     char *text = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
@@ -352,8 +352,7 @@ static void *scheduler_main(void *arg)
             fs_log(FS_LOG_INFO, "recon", "reconciled %s: %s", date, text);
             free(text);
         } else if (code == FS_RECON_LOCK_HELD) {
-            fs_log(FS_LOG_INFO, "recon", "reconciliation of %s: another run holds the lock",
-                   date);
+            fs_log(FS_LOG_INFO, "recon", "reconciliation of %s: another run holds the lock", date);
         } else {
             fs_log(FS_LOG_WARN, "recon", "reconciliation of %s failed: %s", date, err);
         }

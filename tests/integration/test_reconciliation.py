@@ -43,11 +43,13 @@ def _reconcile(pl, redis, date="today"):
 
 
 def _settled_day(pl, key):
-    """Three payments and a refund of a new tenant's, settled through pl."""
+    """Three payments and a refund of a new tenant's, settled through pl, and a
+    fourth payment refunded in full (status refunded: it still matches the
+    provider's approved charge)."""
     a = funded_account(100_000, key=key)
     b = new_account("USD", key=key)
     ids = []
-    for amount in (1000, 2000, 3000):
+    for amount in (1000, 2000, 3000, 500):
         st, body = _http(pl.http_port, "POST", "/v1/payments",
                          {"from_account": a, "to_account": b, "amount": amount,
                           "currency": "USD"},
@@ -59,11 +61,16 @@ def _settled_day(pl, key):
                      {"Authorization": "Bearer " + key, "Idempotency-Key": str(uuid.uuid4())})
     assert st == 201, body
     refund = body["id"]
+    st, body = _http(pl.http_port, "POST", f"/v1/payments/{ids[3]}/refunds", {},
+                     {"Authorization": "Bearer " + key, "Idempotency-Key": str(uuid.uuid4())})
+    assert st == 201, body
     deadline = time.monotonic() + 60
-    while sql(f"SELECT status FROM refunds WHERE id = '{refund}'")[0][0] != "succeeded":
+    while sql(f"SELECT count(*) FROM refunds WHERE id IN ('{refund}', '{body['id']}') "
+              f"AND status = 'succeeded'")[0][0] != "2":
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    return ids, refund
+    assert sql(f"SELECT status FROM payments WHERE id = '{ids[3]}'") == [["refunded"]]
+    return ids[:3], refund
 
 
 def test_a_clean_day_is_ok_and_each_injected_break_is_reported():
@@ -83,7 +90,7 @@ def test_a_clean_day_is_ok_and_each_injected_break_is_reported():
         r = get(f"/v1/reconciliations/{_today()}", key=key)
         assert r.status == 200, r
         assert r.json["status"] == "ok", r.json
-        assert r.json["matched"] == 4 and r.json["breaks"] == [], r.json
+        assert r.json["matched"] == 6 and r.json["breaks"] == [], r.json
 
         # One break of each kind, injected at the provider.
         for body in ({"action": "alter", "idempotency_key": p1, "amount": 1001},
@@ -102,7 +109,7 @@ def test_a_clean_day_is_ok_and_each_injected_break_is_reported():
         r = get(f"/v1/reconciliations/{_today()}", key=key)
         assert r.status == 200, r
         rec = r.json
-        assert rec["status"] == "breaks" and rec["matched"] == 0, rec
+        assert rec["status"] == "breaks" and rec["matched"] == 2, rec
         kinds = {(b["kind"], b["id"]): b for b in rec["breaks"]}
         assert set(kinds) == {("amount_mismatch", p1), ("status_mismatch", p2),
                               ("currency_mismatch", p3), ("missing_at_provider", refund)}, rec

@@ -179,9 +179,9 @@ static void dates_parse_and_format(void **state)
     fs_date_format(t, out, sizeof(out));
     assert_string_equal(out, "2024-02-29");
     assert_true(fs_date_parse("2000-02-29", &t));
-    const char *bad[] = {"2023-02-29", "1900-02-29", "2026-13-01", "2026-00-10", "2026-04-31",
-                         "2026-1-05",  "2026-12-5",  "20261205",   "yesterday",  "1969-12-31",
-                         "2026-12-05x", "",          NULL};
+    const char *bad[] = {"2023-02-29",  "1900-02-29", "2026-13-01", "2026-00-10", "2026-04-31",
+                         "2026-1-05",   "2026-12-5",  "20261205",   "yesterday",  "1969-12-31",
+                         "2026-12-05x", "",           NULL};
     for (int i = 0; bad[i] != NULL; i++) assert_false(fs_date_parse(bad[i], &t));
     assert_false(fs_date_parse(NULL, &t));
 }
