@@ -203,3 +203,37 @@ def test_the_worker_reconciles_the_previous_day_on_its_schedule():
         if pl is not None:
             assert pl.stop()
         redis.stop()
+
+
+def test_a_run_needs_the_lock_and_a_stale_token_changes_nothing():
+    pl = Pipeline()
+    redis = OwnRedis()
+    env = dict(os.environ, FINSYS_REDIS_URL=redis.url,
+               FINSYS_PROVIDER_URL=f"http://127.0.0.1:{pl.sim_port}")
+    argv = [FINSYS_BIN, "reconcile", "--date", "2001-01-02"]
+    try:
+        # Another holder: exit 4, nothing written.
+        redis.cli("SET", "lock:job:reconcile", "someone-else", "PX", "60000")
+        r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 4 and json.loads(r.stdout)["outcome"] == "lock_held", r
+        assert sql("SELECT 1 FROM reconciliations WHERE date = '2001-01-02'") == []
+        redis.cli("DEL", "lock:job:reconcile")
+
+        r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r
+        token = json.loads(r.stdout)["token"]
+        before = sql("SELECT run_id FROM reconciliations WHERE date = '2001-01-02'")
+        # A newer holder's token went through (a Redis that lost its counter):
+        # the run is refused by the fence and the result stays; it raises the
+        # counter, so the next run works.
+        sql(f"UPDATE fencing SET token = {token + 1000} WHERE resource = 'job:reconcile'")
+        r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 3 and json.loads(r.stdout)["outcome"] == "lock_lost", r
+        assert sql("SELECT run_id FROM reconciliations WHERE date = '2001-01-02'") == before
+        r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r
+        assert json.loads(r.stdout)["token"] > token + 1000
+        assert sql("SELECT run_id FROM reconciliations WHERE date = '2001-01-02'") != before
+    finally:
+        redis.stop()
+        assert pl.stop()
