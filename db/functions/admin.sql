@@ -445,6 +445,8 @@ BEGIN
     WHEN 'staff_list' THEN SELECT r.o, r.p INTO o, p FROM fs_admin_staff_list(j) r;
     WHEN 'audit_list' THEN SELECT r.o, r.p INTO o, p FROM fs_admin_audit_list(j) r;
     WHEN 'payment_receipt' THEN SELECT r.o, r.p INTO o, p FROM fs_admin_payment_receipt(j) r;
+    -- Finance: a day's reconciliation against the provider (reconcile.sql).
+    WHEN 'reconciliation' THEN SELECT r.o, r.p INTO o, p FROM fs_admin_reconciliation(j) r;
     ELSE
         RAISE EXCEPTION 'fs_admin_read: unknown fn %', j->>'fn';
     END CASE;

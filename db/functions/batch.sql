@@ -1196,6 +1196,11 @@ BEGIN
                 o := 'ok'; p := fs_refund_json(rf)::text;
             END IF;
 
+        ELSIF j->>'op' = 'reconciliation_get' THEN
+            -- The tenant's share of a day's reconciliation (reconcile.sql).
+            o := 'ok';
+            p := fs_reconciliation_json(t, (j->>'date')::date, (j->>'limit')::int);
+
         ELSIF j->>'op' = 'refund_list' THEN
             -- A payment's refunds, newest first.
             lim := (j->>'limit')::int;

@@ -54,6 +54,10 @@ BEGIN
             ORDER BY created_at LIMIT (args->>'max')::int));
         GET DIAGNOSTICS n = ROW_COUNT;
         RETURN jsonb_build_object('purged', n);
+    ELSIF p_job = 'reconcile' THEN
+        -- The day's provider report against the ledger (reconcile.sql).
+        RETURN fs_reconcile((args->>'date')::date, args->'lines', (args->>'max')::int,
+                            (args->>'run')::bigint, (args->>'token')::bigint);
     END IF;
     RAISE EXCEPTION 'fs_job_work: unknown job %', p_job;
 END
@@ -95,7 +99,9 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    UPDATE job_runs y SET outcome = 'ok', result = fs_job_work(run.job, j->'args'),
+    UPDATE job_runs y SET outcome = 'ok',
+                          result = fs_job_work(run.job, coalesce(j->'args', '{}')
+                                               || jsonb_build_object('run', run.id, 'token', tok)),
                           finished_at = clock_timestamp()
     WHERE y.id = run.id RETURNING * INTO run;
     o := 'ok';

@@ -414,6 +414,10 @@ static const fs_admin_route_t routes[] = {
     {POST, "/admin/api/staff/{id}/disable", ADMIN, true, STORE, build_staff_disable, NULL, NULL},
     {POST, "/admin/api/staff/{id}/enable", ADMIN, true, STORE, build_staff_enable, NULL, NULL},
     {GET, "/admin/api/audit", VIEWER, false, STORE, build_read, "audit_list", p_audit},
+    /* Finance: a day's reconciliation against the provider (issue 12); the
+     * {id} is the date, YYYY-MM-DD. */
+    {GET, "/admin/api/reconciliations/{id}", FINANCE, false, STORE, build_read, "reconciliation",
+     p_none},
 };
 #define ROUTES (sizeof(routes) / sizeof(routes[0]))
 _Static_assert(ROUTES <= FS_ADMIN_ROUTES_MAX, "FS_ADMIN_ROUTES_MAX is too small");

@@ -38,6 +38,8 @@ typedef enum {
     /* Finance (issue 12, src/report). */
     ROUTE_STATEMENT,
     ROUTE_REPORTS_DAILY,
+    /* Finance: reconciliation against the provider (issue 12). */
+    ROUTE_RECONCILIATION,
     ROUTE_COUNT,
 } route_t;
 
@@ -66,6 +68,7 @@ static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_METRICS] = "/metrics",
     [ROUTE_STATEMENT] = "/v1/accounts/{id}/statement",
     [ROUTE_REPORTS_DAILY] = "/v1/reports/daily",
+    [ROUTE_RECONCILIATION] = "/v1/reconciliations/{date}",
 };
 _Static_assert(ROUTE_COUNT <= FS_API_ROUTES_MAX, "FS_API_ROUTES_MAX is too small");
 
@@ -124,6 +127,7 @@ static route_t match(const char *path, const char **id)
     }
     *id = seg[2];
     if (n == 3 && strcmp(seg[1], "refunds") == 0) return ROUTE_REFUND;
+    if (n == 3 && strcmp(seg[1], "reconciliations") == 0) return ROUTE_RECONCILIATION;
     /* Before /v1/payments/{id}, which would take "search" for an id. */
     if (n == 3 && payments && strcmp(seg[2], "search") == 0) return ROUTE_SEARCH;
     if (n == 3) return accounts ? ROUTE_ACCOUNT : payments ? ROUTE_PAYMENT : ROUTE_NONE;
@@ -236,6 +240,20 @@ static bool build_get(route_t r, const char *id, const char *query, json_t *item
         if (!path_id(id, FS_REFUND_ID_PREFIX, "refund", err)) return false;
         fs_op_set(item, FS_OP_REFUND_GET);
         json_object_set_new(item, "id", json_string(id));
+        return true;
+    }
+    if (r == ROUTE_RECONCILIATION) {
+        int64_t day_start;
+        if (query != NULL && *query != '\0') {
+            return fs_fail(err, FS_INVALID_REQUEST, NULL, "This route takes no parameters.");
+        }
+        if (!fs_date_parse(id, &day_start)) {
+            return fs_fail(err, FS_INVALID_REQUEST, "date",
+                           "The date must be a UTC date YYYY-MM-DD, such as 2026-12-05.");
+        }
+        fs_op_set(item, FS_OP_RECONCILIATION_GET);
+        json_object_set_new(item, "date", json_string(id));
+        json_object_set_new(item, "limit", json_integer(FS_RECON_BREAKS_SHOWN_MAX));
         return true;
     }
     if (r == ROUTE_RECEIPT) {

@@ -14,6 +14,7 @@
 #include "../core/core.h"
 #include "../http/http.h"
 #include "../lock/lock.h"
+#include "../recon/recon.h"
 #include "../provider/provider.h"
 #include "../ratelimit/ratelimit.h"
 #include "../store/store.h"
@@ -31,6 +32,7 @@ static const char usage_main[] =
     "  provider-sim [options]       run the simulated payment provider\n"
     "  webhook-sink [options]       run a webhook receiver that answers 204 (bench, tests)\n"
     "  job purge [options]          run a singleton job under its Redis lock\n"
+    "  reconcile --date D           reconcile a day against the provider's report\n"
     "  staff create --email E --role R  create an admin console user\n"
     "  staff disable|enable --email E   disable (or enable again) a console user\n"
     "  admin routes                 list the admin API's routes and their roles\n"
@@ -334,6 +336,7 @@ int main(int argc, char **argv)
                         : strcmp(cmd, "provider-sim") == 0 ? fs_provider_sim_usage
                         : strcmp(cmd, "webhook-sink") == 0 ? fs_webhook_sink_usage
                         : strcmp(cmd, "job") == 0          ? fs_lock_job_usage
+                        : strcmp(cmd, "reconcile") == 0    ? fs_recon_usage
                         : strcmp(cmd, "staff") == 0        ? usage_staff
                         : strcmp(cmd, "admin") == 0        ? usage_admin
                                                            : NULL;
@@ -384,6 +387,7 @@ int main(int argc, char **argv)
         return fs_store_migrate(config.database_url, config.migrations_dir);
     }
     if (strcmp(cmd, "job") == 0) return fs_lock_job_main(&config, argc - 2, argv + 2);
+    if (strcmp(cmd, "reconcile") == 0) return fs_recon_main(&config, argc - 2, argv + 2);
     if (strcmp(cmd, "tenant") == 0) return cmd_tenant(&config, argc - 2, argv + 2);
     if (strcmp(cmd, "staff") == 0) return cmd_staff(&config, argc - 2, argv + 2);
     return cmd_apikey(&config, argc - 2, argv + 2);

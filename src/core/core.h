@@ -113,4 +113,12 @@ void fs_random_base62(char *out, size_t len);
 /* Monotonic clock in microseconds. */
 uint64_t fs_now_us(void);
 
+/* A calendar date "YYYY-MM-DD" (UTC, proleptic Gregorian, years 1970..9999):
+ * true with *day_start its first second in Unix time; false when s is not
+ * exactly such a date (issue 12's reconciliation dates). */
+bool fs_date_parse(const char *s, int64_t *day_start);
+
+/* The UTC date of Unix time t as "YYYY-MM-DD" in out (at least 11 bytes). */
+void fs_date_format(int64_t t, char *out, size_t out_len);
+
 #endif

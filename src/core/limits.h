@@ -651,7 +651,7 @@
  * 50 ms each): past it a login gets 503 rather than a queue of seconds. */
 #define FS_ADMIN_HASH_QUEUE_MAX 64
 
-/* Routes of the admin API's table (src/admin; 28 today): its metrics are
+/* Routes of the admin API's table (src/admin; 29 today): its metrics are
  * kept by route after /v1's FS_API_ROUTES_MAX (src/http/server.c). */
 #define FS_ADMIN_ROUTES_MAX 48
 
@@ -687,5 +687,46 @@
  * rows per tenant and day, ~10 ms per thousand events; a full run is
  * followed by another at once, as the indexer's. */
 #define FS_ROLLUP_RUN_EVENTS_MAX 1000
+
+/* --- finance: reconciliation (issue 12) --- */
+
+/* Lines per page of the provider simulator's settlement report (GET
+ * /reports/settlements): a page of 1,000 lines is about 250 KB of JSON, so
+ * neither side buffers much; more pages come with ?after=<key>. */
+#define FS_RECON_REPORT_PAGE_MAX 1000
+
+/* Provider lines one reconciliation holds (the whole day is matched in one
+ * transaction, sent as one jsonb of about 200 bytes a line): 1,000,000 lines
+ * is about 200 MB, a day at 11 payments/s sustained. A bigger day fails with a
+ * clear error rather than matching part of it. */
+#define FS_RECON_LINES_MAX 1000000
+
+/* Breaks written per reconciliation: past it the run is recorded with
+ * status "breaks" and truncated = true (a day with a million breaks is an
+ * outage, not something to list). */
+#define FS_RECON_BREAKS_MAX 100000
+
+/* Breaks shown by GET /v1/reconciliations/{date}: one answer stays small;
+ * the counts are always complete. */
+#define FS_RECON_BREAKS_SHOWN_MAX 1000
+
+/* How often the worker reconciles the previous day (FINSYS_RECON_INTERVAL_S
+ * overrides, for tests and drills): once a day. A run finds the day already
+ * reconciled harmlessly: it replaces the result with the same. */
+#define FS_RECON_INTERVAL_S (24 * 3600)
+#define FS_RECON_INTERVAL_S_MIN 1
+#define FS_RECON_INTERVAL_S_MAX (7 * 24 * 3600)
+
+/* The reconciliation's lock, job:reconcile: its lease, extended while the
+ * report is fetched (every lease / FS_LOCK_EXTEND_DIVISOR). */
+#define FS_RECON_LEASE_MS 30000
+
+/* One HTTP call to the provider's report: a page is small and the provider
+ * near; past it the run fails (exit 1) and the next one tries again. */
+#define FS_RECON_HTTP_TIMEOUT_S 30
+
+/* A report page's body: FS_RECON_REPORT_PAGE_MAX lines of at most ~600 bytes
+ * (keys up to 255 bytes). */
+#define FS_RECON_PAGE_BODY_MAX_BYTES (1024 * 1024)
 
 #endif

@@ -65,6 +65,9 @@ static const fs_op_info_t ops[FS_OP__COUNT] = {
      * period, a report reads up to a year of rollups: alone, as lists. */
     [FS_OP_STATEMENT_GET] = {"statement_get", READ | SOLO},
     [FS_OP_REPORT_DAILY] = {"report_daily", READ | SOLO},
+    /* A day's reconciliation (issue 12): one object of at most
+     * FS_RECON_BREAKS_SHOWN_MAX breaks, read from an index; not a list. */
+    [FS_OP_RECONCILIATION_GET] = {"reconciliation_get", READ},
 
     /* The server's: readiness, and the key checks of rate limits and of
      * rejected requests. */

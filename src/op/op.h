@@ -48,6 +48,7 @@ typedef enum {
     /* Finance (issue 12, db/functions/reports.sql). */
     FS_OP_STATEMENT_GET,
     FS_OP_REPORT_DAILY,
+    FS_OP_RECONCILIATION_GET, /* issue 12 */
     /* FinSys's own. */
     FS_OP_PING,
     FS_OP_AUTH,

@@ -213,3 +213,177 @@ json_t *fs_provider_charge_json(const fs_provider_charge_t *c, bool with_repeats
     if (with_repeats) json_object_set_new(j, "repeats", json_integer((json_int_t)c->repeats));
     return j;
 }
+
+size_t fs_provider_table_slots(const fs_provider_table_t *t)
+{
+    return t->slots_len;
+}
+
+fs_provider_charge_t *fs_provider_table_slot(const fs_provider_table_t *t, size_t i)
+{
+    FS_ASSERT(i < t->slots_len);
+    return t->slots[i];
+}
+
+/* ---- the settlement report and injected breaks (issue 12) ---- */
+
+typedef struct {
+    const fs_provider_charge_t *c;
+    bool refund;
+} report_line_t;
+
+static int line_cmp(const void *a, const void *b)
+{
+    const report_line_t *x = a, *y = b;
+    int k = strcmp(x->c->idempotency_key, y->c->idempotency_key);
+    return k != 0 ? k : (int)x->refund - (int)y->refund;
+}
+
+/* Appends to *lines the charges of t recorded on the day and after `after`. */
+static void report_collect(const fs_provider_table_t *t, bool refund, int64_t day_start,
+                           const char *after, report_line_t **lines, size_t *n, size_t *cap)
+{
+    for (size_t i = 0; i < t->slots_len; i++) {
+        const fs_provider_charge_t *c = t->slots[i];
+        if (c == NULL || c->dropped || c->created < day_start || c->created >= day_start + 86400)
+            continue;
+        if (*after != '\0' && strcmp(c->idempotency_key, after) <= 0) continue;
+        if (*n == *cap) {
+            *cap = *cap == 0 ? 256 : *cap * 2;
+            *lines = realloc(*lines, *cap * sizeof(**lines));
+            FS_ASSERT(*lines != NULL);
+        }
+        (*lines)[(*n)++] = (report_line_t){c, refund};
+    }
+}
+
+json_t *fs_provider_report(const fs_provider_table_t *charges, const fs_provider_table_t *refunds,
+                           const char *date, int64_t day_start, const char *after, int limit)
+{
+    FS_ASSERT(limit >= 1 && limit <= FS_RECON_REPORT_PAGE_MAX);
+    report_line_t *lines = NULL;
+    size_t n = 0, cap = 0;
+    report_collect(charges, false, day_start, after, &lines, &n, &cap);
+    report_collect(refunds, true, day_start, after, &lines, &n, &cap);
+    if (n > 0) qsort(lines, n, sizeof(*lines), line_cmp);
+    json_t *data = json_array();
+    size_t shown = n < (size_t)limit ? n : (size_t)limit;
+    for (size_t i = 0; i < shown; i++) {
+        const fs_provider_charge_t *c = lines[i].c;
+        json_t *l = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:s, s:s, s:s?, s:I}", "type",
+                              lines[i].refund ? "refund" : "charge", "id", c->id, "idempotency_key",
+                              c->idempotency_key, "payment_id", c->payment_id, "amount",
+                              (json_int_t)c->amount, "currency", c->currency, "status",
+                              c->approved ? "approved" : "declined", "decline_code",
+                              c->decline_code, "created", (json_int_t)c->created);
+        FS_ASSERT(l != NULL);
+        json_array_append_new(data, l);
+    }
+    bool more = n > shown;
+    json_t *r = json_pack("{s:s, s:o, s:b, s:s?}", "date", date, "data", data, "has_more", more,
+                          "next_after", more ? lines[shown - 1].c->idempotency_key : NULL);
+    FS_ASSERT(r != NULL);
+    free(lines);
+    return r;
+}
+
+fs_provider_charge_t *fs_provider_break(fs_provider_table_t *charges, fs_provider_table_t *refunds,
+                                        const json_t *body, int64_t now, fs_error_t *err)
+{
+    static const char *const allowed[] = {"action",   "type",   "idempotency_key", "amount",
+                                          "currency", "status", "created",         NULL};
+    if (!json_is_object(body)) {
+        fs_fail(err, FS_INVALID_REQUEST, NULL, "The body must be a JSON object.");
+        return NULL;
+    }
+    if (!fs_validate_known_fields(body, allowed, err)) return NULL;
+    const char *action, *type, *key, *status = NULL;
+    if (!fs_validate_string(body, "action", true, 16, &action, err) ||
+        !fs_validate_string(body, "type", false, 16, &type, err) ||
+        !fs_validate_string(body, "idempotency_key", true, FS_PROVIDER_KEY_LEN_MAX, &key, err) ||
+        !fs_validate_string(body, "status", false, 16, &status, err))
+        return NULL;
+    bool add = strcmp(action, "add") == 0, drop = strcmp(action, "drop") == 0;
+    if (!add && !drop && strcmp(action, "alter") != 0) {
+        fs_fail(err, FS_INVALID_REQUEST, "action", "action must be alter, drop or add.");
+        return NULL;
+    }
+    bool refund = type != NULL && strcmp(type, "refund") == 0;
+    if (type != NULL && !refund && strcmp(type, "charge") != 0) {
+        fs_fail(err, FS_INVALID_REQUEST, "type", "type must be charge or refund.");
+        return NULL;
+    }
+    if (status != NULL && strcmp(status, "approved") != 0 && strcmp(status, "declined") != 0) {
+        fs_fail(err, FS_INVALID_REQUEST, "status", "status must be approved or declined.");
+        return NULL;
+    }
+    int64_t amount = 0, created = now;
+    bool has_amount = json_object_get(body, "amount") != NULL;
+    if (has_amount && !fs_validate_amount(body, "amount", &amount, err)) return NULL;
+    const json_t *cr = json_object_get(body, "created");
+    if (cr != NULL) {
+        if (!json_is_integer(cr) || json_integer_value(cr) < 0) {
+            fs_fail(err, FS_INVALID_REQUEST, "created", "created must be Unix seconds.");
+            return NULL;
+        }
+        created = (int64_t)json_integer_value(cr);
+    }
+    const char *currency = NULL;
+    if (!fs_validate_string(body, "currency", add, 3, &currency, err)) return NULL;
+    if (currency != NULL) {
+        bool upper = strlen(currency) == 3;
+        for (int i = 0; upper && i < 3; i++) upper = currency[i] >= 'A' && currency[i] <= 'Z';
+        if (!upper) {
+            fs_fail(err, FS_INVALID_REQUEST, "currency", "currency must be 3 upper-case letters.");
+            return NULL;
+        }
+    }
+    fs_provider_table_t *t = refund ? refunds : charges;
+    fs_provider_charge_t *c = fs_provider_table_find(t, key);
+    if (add) {
+        if (c != NULL) {
+            fs_fail(err, FS_IDEMPOTENCY_KEY_REUSE, "idempotency_key",
+                    "A charge with this idempotency_key is recorded; alter it instead.");
+            return NULL;
+        }
+        if (!has_amount) {
+            fs_fail(err, FS_INVALID_REQUEST, "amount", "add needs an amount.");
+            return NULL;
+        }
+        fs_provider_charge_request_t r;
+        memset(&r, 0, sizeof(r));
+        if (!fs_provider_key_valid(key, strlen(key))) {
+            fs_fail(err, FS_INVALID_REQUEST, "idempotency_key",
+                    "idempotency_key must be printable ASCII.");
+            return NULL;
+        }
+        snprintf(r.idempotency_key, sizeof(r.idempotency_key), "%s", key);
+        snprintf(r.payment_id, sizeof(r.payment_id), "%s", key);
+        r.amount = amount;
+        memcpy(r.currency, currency, 4);
+        bool approved = status == NULL || strcmp(status, "approved") == 0;
+        c = fs_provider_table_add(t, &r, approved, approved ? NULL : "card_declined", created);
+        if (c == NULL) {
+            fs_fail(err, FS_OVERLOADED, NULL, "The simulator holds its maximum of charges.");
+            return NULL;
+        }
+        if (refund) fs_id_new("rf", c->id, sizeof(c->id));
+        return c;
+    }
+    if (c == NULL) {
+        fs_fail(err, FS_NOT_FOUND, "idempotency_key", "No charge is recorded with this key.");
+        return NULL;
+    }
+    if (drop) {
+        c->dropped = true;
+        return c;
+    }
+    if (has_amount) c->amount = amount;
+    if (currency != NULL) memcpy(c->currency, currency, 4);
+    if (status != NULL) {
+        c->approved = strcmp(status, "approved") == 0;
+        c->decline_code = c->approved ? NULL : "card_declined";
+    }
+    if (cr != NULL) c->created = created;
+    return c;
+}

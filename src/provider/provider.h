@@ -18,6 +18,9 @@
  *                          a simulated 500, or an answer delayed past the
  *                          caller's timeout
  *   GET  /charges/{key}    the recorded charge (404 if none)
+ *   GET  /reports/settlements?date=  a day's charges and refunds, in pages
+ *                          (issue 12's reconciliation)
+ *   POST /breaks           alter, drop or add a recorded charge (tests)
  *   GET  /control          the current configuration
  *   POST /control          change it (same fields as the flags; all or nothing)
  *   GET  /stats            counters since start
@@ -212,6 +215,7 @@ typedef struct {
     const char *decline_code; /* static; NULL when approved */
     int64_t created;          /* Unix time, seconds */
     uint64_t repeats;         /* calls answered from this record */
+    bool dropped;             /* POST /breaks "drop": left out of the report */
     const char *payment_id;   /* NULL when absent */
     const char *request_id;   /* NULL when absent */
     char idempotency_key[];
@@ -232,6 +236,33 @@ fs_provider_charge_t *fs_provider_table_find(const fs_provider_table_t *t, const
 fs_provider_charge_t *fs_provider_table_add(fs_provider_table_t *t,
                                             const fs_provider_charge_request_t *r, bool approved,
                                             const char *decline_code, int64_t created);
+
+/* Slot i of the table (0 <= i < fs_provider_table_slots(t)): a charge or
+ * NULL. The order is the table's and changes when it grows. */
+size_t fs_provider_table_slots(const fs_provider_table_t *t);
+fs_provider_charge_t *fs_provider_table_slot(const fs_provider_table_t *t, size_t i);
+
+/* The settlement report (GET /reports/settlements, issue 12): the charges
+ * and refunds recorded on the UTC day starting at day_start (Unix seconds)
+ * and not dropped, by idempotency key, those after `after` ("" for the
+ * first page), at most limit (1..FS_RECON_REPORT_PAGE_MAX). Answers
+ * {"date", "data": [{"type": "charge"|"refund", "id", "idempotency_key",
+ * "payment_id", "amount", "currency", "status", "created"}...], "has_more",
+ * "next_after"}; date is copied. Scans both tables (O(n log n) a page: a
+ * test tool's report). The caller owns the result. */
+json_t *fs_provider_report(const fs_provider_table_t *charges, const fs_provider_table_t *refunds,
+                           const char *date, int64_t day_start, const char *after, int limit);
+
+/* Breaks injected for tests (POST /breaks): body {"action": "alter" | "drop"
+ * | "add", "type": "charge" | "refund", "idempotency_key", "amount"?,
+ * "currency"?, "status"? ("approved" | "declined"), "created"?}. alter sets
+ * the given fields of a recorded charge; drop leaves it out of the report;
+ * add records one nobody asked for (amount and currency required; status
+ * approved unless given; created now unless given). Returns the charge, or
+ * NULL with err (400 invalid_request, 404 not_found, 409 when add names a
+ * recorded key, 507 limit). Borrows body. */
+fs_provider_charge_t *fs_provider_break(fs_provider_table_t *charges, fs_provider_table_t *refunds,
+                                        const json_t *body, int64_t now, fs_error_t *err);
 
 /* The charge as POST /charges answers it; with_repeats adds "repeats" (for
  * GET /charges/{key}). The caller owns the result. */

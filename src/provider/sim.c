@@ -35,7 +35,8 @@ const char fs_provider_sim_usage[] =
     "\n"
     "A simulated payment provider (card network or bank) on its own port, until\n"
     "SIGINT or SIGTERM. POST /charges, GET /charges/{key}, POST /refunds,\n"
-    "GET /refunds/{key}, GET|POST /control, GET /stats, GET /healthz; see\n"
+    "GET /refunds/{key}, GET /reports/settlements?date=, POST /breaks,\n"
+    "GET|POST /control, GET /stats, GET /healthz; see\n"
     "docs/operations.md.\n"
     "\n"
     "  --host ADDR               address to listen on (127.0.0.1)\n"
@@ -421,6 +422,72 @@ static void post_control(sim_t *s, struct evhttp_request *req)
     json_decref(fields);
 }
 
+/* GET /reports/settlements?date=YYYY-MM-DD[&after=KEY][&limit=N] (issue 12). */
+static void get_report(sim_t *s, struct evhttp_request *req, const char *query)
+{
+    struct evkeyvalq q;
+    q.tqh_first = NULL;
+    q.tqh_last = &q.tqh_first;
+    if (query != NULL && evhttp_parse_query_str(query, &q) != 0) {
+        send_error(req, OUT_INVALID, "The query string is malformed.", NULL);
+        return;
+    }
+    const char *date = evhttp_find_header(&q, "date");
+    const char *after = evhttp_find_header(&q, "after");
+    const char *lim = evhttp_find_header(&q, "limit");
+    int64_t day_start;
+    int limit = FS_RECON_REPORT_PAGE_MAX;
+    char message[128];
+    if (!fs_date_parse(date, &day_start)) {
+        send_error(req, OUT_INVALID, "date must be a date YYYY-MM-DD (UTC).", "date");
+    } else if (after != NULL && !fs_provider_key_valid(after, strlen(after))) {
+        send_error(req, OUT_INVALID, "after must be an idempotency key from next_after.",
+                   "after");
+    } else if (lim != NULL && ((limit = atoi(lim)) < 1 || limit > FS_RECON_REPORT_PAGE_MAX)) {
+        snprintf(message, sizeof(message), "limit must be 1 to %d.", FS_RECON_REPORT_PAGE_MAX);
+        send_error(req, OUT_INVALID, message, "limit");
+    } else {
+        send_json(req, fs_provider_report(s->charges, s->refunds, date, day_start,
+                                          after != NULL ? after : "", limit));
+    }
+    evhttp_clear_headers(&q);
+}
+
+/* POST /breaks: alter, drop or add a recorded charge or refund (tests). */
+static void post_break(sim_t *s, struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    if (len > FS_PROVIDER_BODY_MAX_BYTES) {
+        send_error(req, OUT_TOO_LARGE, "The body is too large.", NULL);
+        return;
+    }
+    json_error_t jerr;
+    const char *body = len > 0 ? (const char *)evbuffer_pullup(in, -1) : "{}";
+    json_t *j = json_loadb(body, len > 0 ? len : 2, JSON_REJECT_DUPLICATES, &jerr);
+    if (j == NULL) {
+        send_error(req, OUT_INVALID, "The body is not valid JSON.", NULL);
+        return;
+    }
+    fs_error_t err;
+    fs_provider_charge_t *c = fs_provider_break(s->charges, s->refunds, j, (int64_t)time(NULL),
+                                                &err);
+    if (c == NULL) {
+        outcome_t o = err.outcome == FS_NOT_FOUND              ? OUT_NOT_FOUND
+                      : err.outcome == FS_IDEMPOTENCY_KEY_REUSE ? OUT_KEY_REUSE
+                      : err.outcome == FS_OVERLOADED            ? OUT_CHARGE_LIMIT
+                                                                : OUT_INVALID;
+        send_error(req, o, err.message, err.param);
+    } else {
+        fs_log(FS_LOG_INFO, "provider", "break injected: %.*s",
+               (int)(len < 512 ? len : 512), body);
+        json_t *r = fs_provider_charge_json(c, true);
+        json_object_set_new(r, "dropped", json_boolean(c->dropped));
+        send_json(req, r);
+    }
+    json_decref(j);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     sim_t *s = arg;
@@ -442,6 +509,18 @@ static void on_request(struct evhttp_request *req, void *arg)
             get_charge(s, req, path + 9, path[1] == 'r');
         } else {
             send_method_not_allowed(req, "GET");
+        }
+    } else if (strcmp(path, "/reports/settlements") == 0) {
+        if (get) {
+            get_report(s, req, evhttp_uri_get_query(uri));
+        } else {
+            send_method_not_allowed(req, "GET");
+        }
+    } else if (strcmp(path, "/breaks") == 0) {
+        if (post) {
+            post_break(s, req);
+        } else {
+            send_method_not_allowed(req, "POST");
         }
     } else if (strcmp(path, "/control") == 0) {
         if (get) {

@@ -36,6 +36,7 @@
 #include "../search/search.h"
 #include "../report/report.h"
 #include "../receipt/receipt.h"
+#include "../recon/recon.h"
 #include "../store/store.h"
 #include "../transaction/transaction.h"
 #include "breaker.h"
@@ -776,6 +777,9 @@ int fs_worker_run(const fs_config_t *config)
         w->receipts = fs_receipt_driver_new(w->base, w->readers, w->objects,
                                             config->receipt_interval_ms);
 
+        /* The daily reconciliation (src/recon): blocking, on its own thread. */
+        fs_recon_scheduler_t *recon = fs_recon_scheduler_start(config);
+
         pthread_t loop;
         pthread_create(&loop, NULL, loop_main, w);
         pthread_create(&w->fetcher, NULL, fetch_main, w);
@@ -792,6 +796,7 @@ int fs_worker_run(const fs_config_t *config)
         event_base_loopexit(w->base, NULL);
         pthread_join(loop, NULL);
         pthread_join(w->fetcher, NULL);
+        fs_recon_scheduler_stop(recon);
 
         /* What is left is put back at once for another worker (or this one
          * after a restart); the store answers its callbacks first. */

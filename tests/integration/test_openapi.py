@@ -38,6 +38,7 @@ V1_ROUTES = {
     ("/v1/webhook_endpoints/{id}", "delete"),
     ("/v1/accounts/{id}/statement", "get"),
     ("/v1/reports/daily", "get"),
+    ("/v1/reconciliations/{date}", "get"),  # issue 12
 }
 
 ROLES = ("none", "viewer", "support", "finance", "admin")

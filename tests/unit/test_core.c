@@ -161,6 +161,31 @@ static void clock_is_monotonic(void **state)
     assert_true(b >= a);
 }
 
+/* Reconciliation dates (issue 12): exactly YYYY-MM-DD, real days only. */
+static void dates_parse_and_format(void **state)
+{
+    (void)state;
+    int64_t t;
+    char out[16];
+    assert_true(fs_date_parse("1970-01-01", &t));
+    assert_int_equal(t, 0);
+    assert_true(fs_date_parse("2026-12-05", &t));
+    assert_int_equal(t, 1796428800);
+    fs_date_format(t + 86399, out, sizeof(out));
+    assert_string_equal(out, "2026-12-05");
+    fs_date_format(t + 86400, out, sizeof(out));
+    assert_string_equal(out, "2026-12-06");
+    assert_true(fs_date_parse("2024-02-29", &t));
+    fs_date_format(t, out, sizeof(out));
+    assert_string_equal(out, "2024-02-29");
+    assert_true(fs_date_parse("2000-02-29", &t));
+    const char *bad[] = {"2023-02-29",  "1900-02-29", "2026-13-01", "2026-00-10", "2026-04-31",
+                         "2026-1-05",   "2026-12-5",  "20261205",   "yesterday",  "1969-12-31",
+                         "2026-12-05x", "",           NULL};
+    for (int i = 0; bad[i] != NULL; i++) assert_false(fs_date_parse(bad[i], &t));
+    assert_false(fs_date_parse(NULL, &t));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +198,7 @@ int main(void)
         cmocka_unit_test(log_level_names_parse),
         cmocka_unit_test(log_respects_the_level),
         cmocka_unit_test(clock_is_monotonic),
+        cmocka_unit_test(dates_parse_and_format),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

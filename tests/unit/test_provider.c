@@ -497,6 +497,91 @@ static void key_form(void **state)
     assert_false(fs_provider_key_valid(k, FS_PROVIDER_KEY_LEN_MAX + 1));
 }
 
+/* The settlement report and injected breaks (issue 12). */
+static fs_provider_charge_t *brk(fs_provider_table_t *c, fs_provider_table_t *r, const char *json,
+                                 int64_t now, fs_error_t *err)
+{
+    json_t *j = json_loads(json, 0, NULL);
+    assert_non_null(j);
+    fs_provider_charge_t *ch = fs_provider_break(c, r, j, now, err);
+    json_decref(j);
+    return ch;
+}
+
+static void report_lists_the_day_in_pages_and_breaks_change_it(void **state)
+{
+    (void)state;
+    fs_provider_table_t *c = fs_provider_table_new(100), *r = fs_provider_table_new(100);
+    const int64_t day = 1796428800; /* 2026-12-05 */
+    fs_error_t err;
+    assert_non_null(brk(c, r,
+                        "{\"action\":\"add\",\"idempotency_key\":\"pay_b\","
+                        "\"amount\":200,\"currency\":\"USD\"}",
+                        day + 10, &err));
+    assert_non_null(brk(c, r,
+                        "{\"action\":\"add\",\"idempotency_key\":\"pay_a\","
+                        "\"amount\":100,\"currency\":\"USD\"}",
+                        day + 20, &err));
+    assert_non_null(brk(c, r,
+                        "{\"action\":\"add\",\"type\":\"refund\",\"idempotency_key\":"
+                        "\"re_c\",\"amount\":50,\"currency\":\"USD\"}",
+                        day + 30, &err));
+    /* The day before: not in the report. */
+    assert_non_null(brk(c, r,
+                        "{\"action\":\"add\",\"idempotency_key\":\"pay_0\","
+                        "\"amount\":1,\"currency\":\"USD\"}",
+                        day - 1, &err));
+    json_t *p1 = fs_provider_report(c, r, "2026-12-05", day, "", 2);
+    json_t *data = json_object_get(p1, "data");
+    assert_int_equal(json_array_size(data), 2);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(data, 0), "idempotency_key")), "pay_a");
+    assert_true(json_is_true(json_object_get(p1, "has_more")));
+    assert_string_equal(json_string_value(json_object_get(p1, "next_after")), "pay_b");
+    json_t *p2 = fs_provider_report(c, r, "2026-12-05", day, "pay_b", 2);
+    data = json_object_get(p2, "data");
+    assert_int_equal(json_array_size(data), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(data, 0), "type")),
+                        "refund");
+    assert_false(json_is_true(json_object_get(p2, "has_more")));
+    json_decref(p1);
+    json_decref(p2);
+
+    /* alter, drop; errors name the field. */
+    fs_provider_charge_t *a = brk(c, r,
+                                  "{\"action\":\"alter\",\"idempotency_key\":\"pay_a\","
+                                  "\"amount\":101,\"status\":\"declined\"}",
+                                  day, &err);
+    assert_non_null(a);
+    assert_int_equal(a->amount, 101);
+    assert_false(a->approved);
+    assert_non_null(brk(c, r, "{\"action\":\"drop\",\"idempotency_key\":\"pay_b\"}", day, &err));
+    json_t *p3 = fs_provider_report(c, r, "2026-12-05", day, "", 10);
+    assert_int_equal(json_array_size(json_object_get(p3, "data")), 2);
+    json_decref(p3);
+    assert_null(brk(c, r, "{\"action\":\"alter\",\"idempotency_key\":\"nope\"}", day, &err));
+    assert_int_equal(err.outcome, FS_NOT_FOUND);
+    assert_null(brk(c, r,
+                    "{\"action\":\"add\",\"idempotency_key\":\"pay_a\",\"amount\":1,"
+                    "\"currency\":\"USD\"}",
+                    day, &err));
+    assert_int_equal(err.outcome, FS_IDEMPOTENCY_KEY_REUSE);
+    assert_null(brk(c, r, "{\"action\":\"zap\",\"idempotency_key\":\"pay_a\"}", day, &err));
+    assert_string_equal(err.param, "action");
+    assert_null(brk(c, r,
+                    "{\"action\":\"alter\",\"idempotency_key\":\"pay_a\","
+                    "\"currency\":\"usd\"}",
+                    day, &err));
+    assert_string_equal(err.param, "currency");
+    assert_null(brk(c, r,
+                    "{\"action\":\"add\",\"idempotency_key\":\"pay_z\","
+                    "\"currency\":\"USD\"}",
+                    day, &err));
+    assert_string_equal(err.param, "amount");
+    fs_provider_table_free(c);
+    fs_provider_table_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -513,6 +598,7 @@ int main(void)
         cmocka_unit_test(charge_requests_are_checked),
         cmocka_unit_test(table_records_each_key_once),
         cmocka_unit_test(key_form),
+        cmocka_unit_test(report_lists_the_day_in_pages_and_breaks_change_it),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
