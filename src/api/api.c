@@ -8,6 +8,7 @@
 #include "../account/account.h"
 #include "../auth/auth.h"
 #include "../event/event.h"
+#include "../export/export.h"
 #include "../idempotency/idempotency.h"
 #include "../search/search.h"
 #include "../notify/notify.h"
@@ -32,6 +33,10 @@ typedef enum {
     ROUTE_RECEIPT,
     ROUTE_WEBHOOK_ENDPOINTS,
     ROUTE_WEBHOOK_ENDPOINT,
+    /* --- exports (issue 12) --- */
+    ROUTE_EXPORTS,
+    ROUTE_EXPORT,
+    ROUTE_EXPORT_DOWNLOAD,
     ROUTE_METRICS, /* GET /metrics: Prometheus's scrape (src/metrics) */
     ROUTE_COUNT,
 } route_t;
@@ -58,6 +63,10 @@ static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_RECEIPT] = "/v1/payments/{id}/receipt",
     [ROUTE_WEBHOOK_ENDPOINTS] = "/v1/webhook_endpoints",
     [ROUTE_WEBHOOK_ENDPOINT] = "/v1/webhook_endpoints/{id}",
+    /* --- exports (issue 12) --- */
+    [ROUTE_EXPORTS] = "/v1/exports",
+    [ROUTE_EXPORT] = "/v1/exports/{id}",
+    [ROUTE_EXPORT_DOWNLOAD] = "/v1/exports/{id}/download",
     [ROUTE_METRICS] = "/metrics",
 };
 _Static_assert(ROUTE_COUNT <= FS_API_ROUTES_MAX, "FS_API_ROUTES_MAX is too small");
@@ -107,6 +116,12 @@ static route_t match(const char *path, const char **id)
         if (n == 3) *id = seg[2];
         return n == 2 ? ROUTE_WEBHOOK_ENDPOINTS : n == 3 ? ROUTE_WEBHOOK_ENDPOINT : ROUTE_NONE;
     }
+    /* --- exports (issue 12) --- */
+    if (strcmp(seg[1], "exports") == 0) {
+        if (n >= 3) *id = seg[2];
+        if (n == 4 && strcmp(seg[3], "download") == 0) return ROUTE_EXPORT_DOWNLOAD;
+        return n == 2 ? ROUTE_EXPORTS : n == 3 ? ROUTE_EXPORT : ROUTE_NONE;
+    }
     if (n == 2) return accounts ? ROUTE_ACCOUNTS : payments ? ROUTE_PAYMENTS : ROUTE_NONE;
     *id = seg[2];
     if (n == 3 && strcmp(seg[1], "refunds") == 0) return ROUTE_REFUND;
@@ -136,6 +151,8 @@ static const char *allowed(route_t r)
     case ROUTE_REFUNDS:
     case ROUTE_WEBHOOK_ENDPOINTS:
         return "GET, POST";
+    case ROUTE_EXPORTS:
+        return "POST";
     case ROUTE_WEBHOOK_ENDPOINT:
         return "GET, DELETE";
     case ROUTE_DEPOSITS:
@@ -181,6 +198,9 @@ static bool build_post(route_t r, const char *id, const json_t *body, json_t *it
     case ROUTE_WEBHOOK_ENDPOINTS:
         fs_op_set(item, FS_OP_WEBHOOK_ENDPOINT_CREATE);
         return fs_notify_parse_endpoint_create(body, item, err);
+    case ROUTE_EXPORTS:
+        fs_op_set(item, FS_OP_EXPORT_CREATE);
+        return fs_export_parse_create(body, item, err);
     case ROUTE_CANCEL:
         if (!path_id(id, FS_PAYMENT_ID_PREFIX, "payment", err)) return false;
         if (!fs_validate_known_fields(body, none, err)) return false;
@@ -230,6 +250,14 @@ static bool build_get(route_t r, const char *id, const char *query, json_t *item
         }
         if (!path_id(id, FS_PAYMENT_ID_PREFIX, "payment", err)) return false;
         fs_op_set(item, FS_OP_RECEIPT_GET);
+        json_object_set_new(item, "id", json_string(id));
+        return true;
+    }
+    if (r == ROUTE_EXPORT || r == ROUTE_EXPORT_DOWNLOAD) {
+        if (query != NULL && *query != '\0')
+            return fs_fail(err, FS_INVALID_REQUEST, NULL, "This route takes no parameters.");
+        if (!path_id(id, "exp", "export", err)) return false;
+        fs_op_set(item, r == ROUTE_EXPORT ? FS_OP_EXPORT_GET : FS_OP_EXPORT_DOWNLOAD);
         json_object_set_new(item, "id", json_string(id));
         return true;
     }

@@ -45,6 +45,9 @@ typedef enum {
     FS_OP_ACCOUNT_FREEZE,
     FS_OP_ACCOUNT_UNFREEZE,
     FS_OP_ACCOUNT_CLOSE,
+    FS_OP_EXPORT_CREATE,
+    FS_OP_EXPORT_GET,
+    FS_OP_EXPORT_DOWNLOAD,
     /* FinSys's own. */
     FS_OP_PING,
     FS_OP_AUTH,
