@@ -36,6 +36,9 @@ V1_ROUTES = {
     ("/v1/webhook_endpoints", "post"),
     ("/v1/webhook_endpoints/{id}", "get"),
     ("/v1/webhook_endpoints/{id}", "delete"),
+    ("/v1/exports", "post"),
+    ("/v1/exports/{id}", "get"),
+    ("/v1/exports/{id}/download", "get"),
 }
 
 ROLES = ("none", "viewer", "support", "finance", "admin")
