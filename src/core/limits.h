@@ -688,7 +688,12 @@
 /* How often an idle export thread looks for work (ms). */
 #define FS_EXPORT_POLL_MS 500
 
-/* Bytes of an export's filters object as given (JSON). */
-#define FS_EXPORT_FILTERS_BYTES_MAX 1024
+/* The export thread's nice value (Linux: per thread): it yields the CPU to
+ * the worker's settlement and readers. */
+#define FS_EXPORT_NICE 10
+
+/* Bytes of one string filter of an export (a status, currency, account id
+ * or date-time: all far shorter). */
+#define FS_EXPORT_FILTER_LEN_MAX 64
 
 #endif

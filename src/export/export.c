@@ -32,7 +32,8 @@ static bool string_filter(const json_t *filters, const char *name, const char **
     const json_t *v = json_object_get(filters, name);
     *out = NULL;
     if (v == NULL) return true;
-    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 64) {
+    if (!json_is_string(v) || json_string_length(v) == 0 ||
+        json_string_length(v) > FS_EXPORT_FILTER_LEN_MAX) {
         return fs_fail(err, FS_INVALID_REQUEST, NULL, "filters.%s must be a non-empty string.",
                        name);
     }

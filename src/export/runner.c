@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../money/money.h"
 #include "export.h"
@@ -430,6 +433,10 @@ static void wait_ms(fs_export_runner_t *r, int ms)
 static void *runner_main(void *arg)
 {
     fs_export_runner_t *r = arg;
+    /* Below the worker's other threads for the CPU (Linux's nice is per
+     * thread): an export is not in a hurry, settlement is. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), FS_EXPORT_NICE) != 0)
+        fs_log(FS_LOG_WARN, "export", "cannot lower the export thread's priority");
     while (!stopping(r)) {
         if (r->c == NULL || PQstatus(r->c) != CONNECTION_OK) {
             PQfinish(r->c);

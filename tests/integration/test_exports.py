@@ -301,6 +301,42 @@ def test_a_large_export_streams_with_a_small_worker():
     assert len(rows) == n and rows[-1]["amount"] == f"{n // 100}.{n % 100:02d}"
 
 
+def test_payment_latency_while_exporting():
+    """A measurement, run only with FINSYS_TEST_EXPORT_MEASURE=<rows> (never
+    asserted): the latency of sequential POST /v1/payments alone, then while
+    an export of that many rows runs on the worker."""
+    n = int(os.environ.get("FINSYS_TEST_EXPORT_MEASURE", "0"))
+    if n == 0:
+        return
+    _pipeline()
+    tenant, key = _tenant()
+    a, b = new_account("USD", key=key), new_account("USD", key=key)
+    sql(f"INSERT INTO payments (id, tenant_id, from_account, to_account, amount, currency, "
+        f"description, status) SELECT 'pay_m' || g || '{uuid.uuid4().hex[:8]}', '{tenant}', "
+        f"'{a}', '{b}', g, 'USD', 'row ' || g, 'succeeded' FROM generate_series(1, {n}) g")
+    src, dst = new_account("USD", key=key), new_account("USD", key=key)
+    deposit(src, 10**12, key=key)
+
+    def one():
+        t0 = time.monotonic()
+        r = post("/v1/payments", {"from_account": src, "to_account": dst, "amount": 1,
+                                  "currency": "USD"}, key=key)
+        assert r.status == 201, r
+        return time.monotonic() - t0
+
+    def summary(xs):
+        xs = sorted(xs)
+        return (f"{len(xs)} payments, p50 {xs[len(xs) // 2] * 1000:.2f} ms, "
+                f"p99 {xs[int(len(xs) * 0.99)] * 1000:.2f} ms")
+
+    alone = [one() for _ in range(500)]
+    eid = _export(key, "payments").json["id"]
+    during = []
+    while get(f"/v1/exports/{eid}", key=key).json["status"] in ("pending", "running"):
+        during += [one() for _ in range(20)]
+    print(f"    alone: {summary(alone)}; during a {n}-row export: {summary(during)}")
+
+
 def test_zz_the_worker_stops_clean():
     global _pl
     if _pl is not None:
