@@ -267,6 +267,22 @@ def test_too_many_running_exports_is_429_and_a_stale_one_is_taken_again():
     assert post("/v1/exports", {"type": "daily"}, key=key, idem=k).status == 202
 
 
+def test_a_failed_export_shows_why_and_has_no_download():
+    tenant, key = _tenant()
+    eid = "exp_failed" + uuid.uuid4().hex[:12]
+    sql(f"INSERT INTO exports (id, tenant_id, type, status, attempts, error, finished_at) "
+        f"VALUES ('{eid}', '{tenant}', 'payments', 'failed', 3, 'Gave up after 3 attempts.', "
+        f"now())")
+    e = get(f"/v1/exports/{eid}", key=key).json
+    assert e["status"] == "failed" and e["error"] == "Gave up after 3 attempts.", e
+    assert e["download_url"] is None and e["finished_at"] is not None
+    r = get(f"/v1/exports/{eid}/download", key=key)
+    assert_error(r, 404, "not_found", "id")
+    assert "failed" in r.error["message"], r
+    assert_error(get(f"/v1/exports/{eid}?x=1", key=key), 400, "invalid_request", None)
+    assert post(f"/v1/exports/{eid}", {}, key=key).status == 405
+
+
 def _hwm_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
