@@ -188,8 +188,8 @@ static const char *const payments_sql =
     "y.to_account, y.currency, y.amount, y.amount_refunded, y.description "
     "FROM payments y WHERE y.tenant_id = $1 "
     "AND ($2::text IS NULL OR y.status = $2) AND ($3::text IS NULL OR y.currency = $3) "
-    "AND ($4::timestamptz IS NULL OR y.created_at >= $4) "
-    "AND ($5::timestamptz IS NULL OR y.created_at <= $5) ORDER BY y.seq";
+    "AND ($4::timestamptz IS NULL OR y.created_at >= $4::timestamptz) "
+    "AND ($5::timestamptz IS NULL OR y.created_at <= $5::timestamptz) ORDER BY y.seq";
 static const char *const payments_head[] = {"id",
                                             "created_at",
                                             "updated_at",
@@ -213,10 +213,9 @@ static const char *const daily_sql =
     "coalesce(sum(y.amount) FILTER (WHERE y.status = 'succeeded'), 0), "
     "count(*) FILTER (WHERE y.amount_refunded > 0), coalesce(sum(y.amount_refunded), 0), "
     "count(*) FILTER (WHERE y.status = 'failed') "
-    "FROM payments y WHERE y.tenant_id = $1 AND ($2::text IS NULL OR $2 IS NOT NULL) "
-    "AND ($3::text IS NULL OR y.currency = $3) "
-    "AND ($4::timestamptz IS NULL OR y.created_at >= $4) "
-    "AND ($5::timestamptz IS NULL OR y.created_at <= $5) GROUP BY 1, 2 ORDER BY 1, 2";
+    "FROM payments y WHERE y.tenant_id = $1 AND ($3::text IS NULL OR y.currency = $3) "
+    "AND ($4::timestamptz IS NULL OR y.created_at >= $4::timestamptz) "
+    "AND ($5::timestamptz IS NULL OR y.created_at <= $5::timestamptz) GROUP BY 1, 2 ORDER BY 1, 2";
 static const char *const daily_head[] = {"date",
                                          "currency",
                                          "payments",
@@ -236,10 +235,9 @@ static const char *const daily_head[] = {"date",
 static const char *const statement_sql =
     "DECLARE fs_export NO SCROLL CURSOR FOR "
     "SELECT j.id, fs_ts(j.created_at), j.ref_id, j.amount FROM journal_entries j "
-    "WHERE j.account_id = $2 AND j.bucket = 'A' AND $1::text IS NOT NULL "
-    "AND ($3::text IS NULL OR $3 IS NOT NULL) "
-    "AND ($4::timestamptz IS NULL OR j.created_at >= $4) "
-    "AND ($5::timestamptz IS NULL OR j.created_at <= $5) ORDER BY j.id";
+    "WHERE j.account_id = $2 AND j.bucket = 'A' "
+    "AND ($4::timestamptz IS NULL OR j.created_at >= $4::timestamptz) "
+    "AND ($5::timestamptz IS NULL OR j.created_at <= $5::timestamptz) ORDER BY j.id";
 static const char *const statement_head[] = {
     "kind",         "entry_id", "created_at",    "reference", "currency",
     "amount_minor", "amount",   "balance_minor", "balance",   NULL};
@@ -289,7 +287,12 @@ static bool make(job_t *j)
     const char *params[5] = {j->tenant, statement ? filter(j, "account") : filter(j, "status"),
                              filter(j, "currency"), filter(j, "created_gte"),
                              filter(j, "created_lte")};
-    PGresult *res = PQexecParams(c, sql, 5, NULL, params, NULL, NULL, 0);
+    /* All text: a type given need not be used by the query (the daily
+     * totals ignore $2, the statement $1 and $3: its account was checked to
+     * be the tenant's when the export was made and again by the opening
+     * balance). */
+    static const Oid types[5] = {25, 25, 25, 25, 25}; /* text */
+    PGresult *res = PQexecParams(c, sql, 5, types, params, NULL, NULL, 0);
     bool ok = command_ok(c, res, "DECLARE", j->error, sizeof(j->error));
     PQclear(res);
     char fetch[64];
