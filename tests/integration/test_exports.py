@@ -5,6 +5,7 @@ test's data is a tenant of its own, so the CSVs hold exactly what the test
 made. A worker of the test's own (test_settle_pipeline's Pipeline) makes
 them."""
 
+import atexit
 import csv
 import hashlib
 import io
@@ -28,7 +29,18 @@ def _pipeline():
         # the worker's RSS. A small one measures the worker's own memory.
         asan = os.environ.get("ASAN_OPTIONS", "")
         _pl = Pipeline(ASAN_OPTIONS=(asan + ":" if asan else "") + "quarantine_size_mb=1")
+        # Stopped by test_zz_the_worker_stops_clean, or here when a run
+        # selects only some of these tests.
+        atexit.register(_stop_pipeline)
     return _pl
+
+
+def _stop_pipeline():
+    global _pl
+    if _pl is not None:
+        pl, _pl = _pl, None
+        return pl.stop()
+    return True
 
 
 def _pay(key, src, dst, amount, **extra):
@@ -354,7 +366,4 @@ def test_payment_latency_while_exporting():
 
 
 def test_zz_the_worker_stops_clean():
-    global _pl
-    if _pl is not None:
-        pl, _pl = _pl, None
-        assert pl.stop()
+    assert _stop_pipeline()
