@@ -1231,6 +1231,8 @@ BEGIN
         ELSIF j->>'op' IN ('webhook_endpoint_create', 'webhook_endpoint_get',
                            'webhook_endpoint_list', 'webhook_endpoint_delete') THEN
             SELECT wh.o, wh.p INTO o, p FROM fs_webhook_api(j, t) wh;
+        ELSIF j->>'op' IN ('export_create', 'export_get', 'export_download') THEN
+            SELECT ex.o, ex.p INTO o, p FROM fs_export_api(j, t) ex;
 
         ELSE
             RAISE EXCEPTION 'fs_batch: unknown op %', j->>'op';
@@ -1238,9 +1240,11 @@ BEGIN
 
         IF NOT j ? 'idem' OR o = 'unauthorized' THEN
             NULL;
-        ELSIF o IN ('invalid_request', 'currency_mismatch', 'amount_too_large', 'lock_lost') THEN
+        ELSIF o IN ('invalid_request', 'currency_mismatch', 'amount_too_large', 'lock_lost')
+              OR (o = 'rate_limited' AND j->>'op' = 'export_create') THEN
             -- A 400 stores nothing, wherever it was decided: the client
-            -- corrects the request and retries with the same key.
+            -- corrects the request and retries with the same key. (So is
+            -- an export refused for too many running: retried later.)
             r_tenant := r_tenant || item_scope[it.n];
             r_key := r_key || (j->>'idem');
         ELSE

@@ -9,6 +9,7 @@
 #include "../account/account.h"
 #include "../auth/auth.h"
 #include "../event/event.h"
+#include "../export/export.h"
 #include "../idempotency/idempotency.h"
 #include "../search/search.h"
 #include "../report/report.h"
@@ -34,6 +35,10 @@ typedef enum {
     ROUTE_RECEIPT,
     ROUTE_WEBHOOK_ENDPOINTS,
     ROUTE_WEBHOOK_ENDPOINT,
+    /* --- exports (issue 12) --- */
+    ROUTE_EXPORTS,
+    ROUTE_EXPORT,
+    ROUTE_EXPORT_DOWNLOAD,
     ROUTE_METRICS, /* GET /metrics: Prometheus's scrape (src/metrics) */
     /* Finance (issue 12, src/report). */
     ROUTE_STATEMENT,
@@ -65,6 +70,10 @@ static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_RECEIPT] = "/v1/payments/{id}/receipt",
     [ROUTE_WEBHOOK_ENDPOINTS] = "/v1/webhook_endpoints",
     [ROUTE_WEBHOOK_ENDPOINT] = "/v1/webhook_endpoints/{id}",
+    /* --- exports (issue 12) --- */
+    [ROUTE_EXPORTS] = "/v1/exports",
+    [ROUTE_EXPORT] = "/v1/exports/{id}",
+    [ROUTE_EXPORT_DOWNLOAD] = "/v1/exports/{id}/download",
     [ROUTE_METRICS] = "/metrics",
     [ROUTE_STATEMENT] = "/v1/accounts/{id}/statement",
     [ROUTE_REPORTS_DAILY] = "/v1/reports/daily",
@@ -117,6 +126,12 @@ static route_t match(const char *path, const char **id)
         if (n == 3) *id = seg[2];
         return n == 2 ? ROUTE_WEBHOOK_ENDPOINTS : n == 3 ? ROUTE_WEBHOOK_ENDPOINT : ROUTE_NONE;
     }
+    /* --- exports (issue 12) --- */
+    if (strcmp(seg[1], "exports") == 0) {
+        if (n >= 3) *id = seg[2];
+        if (n == 4 && strcmp(seg[3], "download") == 0) return ROUTE_EXPORT_DOWNLOAD;
+        return n == 2 ? ROUTE_EXPORTS : n == 3 ? ROUTE_EXPORT : ROUTE_NONE;
+    }
     if (n == 2) return accounts ? ROUTE_ACCOUNTS : payments ? ROUTE_PAYMENTS : ROUTE_NONE;
     /* Finance (issue 12): statements and daily reports. */
     if (n == 3 && strcmp(seg[1], "reports") == 0 && strcmp(seg[2], "daily") == 0)
@@ -154,6 +169,8 @@ static const char *allowed(route_t r)
     case ROUTE_REFUNDS:
     case ROUTE_WEBHOOK_ENDPOINTS:
         return "GET, POST";
+    case ROUTE_EXPORTS:
+        return "POST";
     case ROUTE_WEBHOOK_ENDPOINT:
         return "GET, DELETE";
     case ROUTE_DEPOSITS:
@@ -199,6 +216,9 @@ static bool build_post(route_t r, const char *id, const json_t *body, json_t *it
     case ROUTE_WEBHOOK_ENDPOINTS:
         fs_op_set(item, FS_OP_WEBHOOK_ENDPOINT_CREATE);
         return fs_notify_parse_endpoint_create(body, item, err);
+    case ROUTE_EXPORTS:
+        fs_op_set(item, FS_OP_EXPORT_CREATE);
+        return fs_export_parse_create(body, item, err);
     case ROUTE_CANCEL:
         if (!path_id(id, FS_PAYMENT_ID_PREFIX, "payment", err)) return false;
         if (!fs_validate_known_fields(body, none, err)) return false;
@@ -262,6 +282,14 @@ static bool build_get(route_t r, const char *id, const char *query, json_t *item
         }
         if (!path_id(id, FS_PAYMENT_ID_PREFIX, "payment", err)) return false;
         fs_op_set(item, FS_OP_RECEIPT_GET);
+        json_object_set_new(item, "id", json_string(id));
+        return true;
+    }
+    if (r == ROUTE_EXPORT || r == ROUTE_EXPORT_DOWNLOAD) {
+        if (query != NULL && *query != '\0')
+            return fs_fail(err, FS_INVALID_REQUEST, NULL, "This route takes no parameters.");
+        if (!path_id(id, "exp", "export", err)) return false;
+        fs_op_set(item, r == ROUTE_EXPORT ? FS_OP_EXPORT_GET : FS_OP_EXPORT_DOWNLOAD);
         json_object_set_new(item, "id", json_string(id));
         return true;
     }

@@ -394,7 +394,7 @@ bool fs_cache_outcome_stored(const char *outcome, bool replayed)
     /* What fs_batch() stores under a key (db/functions/batch.sql, the end of
      * its loop); an outcome not named here is simply not cached. */
     static const char *const stored[] = {
-        "ok", "created", "not_found", "forbidden", "insufficient_funds", "account_inactive",
+        "ok", "created", "accepted", "not_found", "forbidden", "insufficient_funds", "account_inactive",
         "payment_not_cancelable", "payment_not_refundable", "refund_exceeds_amount", NULL};
     if (replayed) return true; /* the database's own stored answer */
     for (int i = 0; stored[i] != NULL; i++) {

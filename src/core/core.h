@@ -47,6 +47,8 @@ typedef enum {
     FS_INVALID_CREDENTIALS,
     FS_ADMIN_KEY_SCOPE,
     FS_STAFF_SELF_DISABLE,
+    /* Taken, done in the background (an export: 202). */
+    FS_ACCEPTED,
     FS_OUTCOME_COUNT
 } fs_outcome_t;
 

@@ -729,4 +729,42 @@
  * (keys up to 255 bytes). */
 #define FS_RECON_PAGE_BODY_MAX_BYTES (1024 * 1024)
 
+/* --- finance: exports (issue 12) --- */
+
+/* Rows of one export: a million (the issue's largest; about 100 MB of CSV,
+ * streamed). Past it the export fails naming the limit: narrow the filters
+ * (a created range) and make several. */
+#define FS_EXPORT_ROWS_MAX 1000000
+
+/* Exports of one tenant pending or running at once: each holds a worker's
+ * export thread and a database cursor for seconds; past it POST /v1/exports
+ * is 429 until one finishes. */
+#define FS_EXPORT_CONCURRENT_PER_TENANT 2
+
+/* Rows fetched from the cursor at a time: memory is one page of rows plus
+ * one CSV chunk, whatever the export's size. */
+#define FS_EXPORT_PAGE_ROWS 1000
+
+/* Bytes of CSV gathered before a write to the object store's temp file. */
+#define FS_EXPORT_CHUNK_BYTES (64 * 1024)
+
+/* A running export whose worker has not finished it within this lease is
+ * taken again by any worker (a crash mid-export leaves it running). Far
+ * above a million-row export's time (seconds; docs/operations.md). */
+#define FS_EXPORT_LEASE_S 600
+
+/* Tries of one export (a crash each time) before it is marked failed. */
+#define FS_EXPORT_ATTEMPTS_MAX 3
+
+/* How often an idle export thread looks for work (ms). */
+#define FS_EXPORT_POLL_MS 500
+
+/* The export thread's nice value (Linux: per thread): it yields the CPU to
+ * the worker's settlement and readers. */
+#define FS_EXPORT_NICE 10
+
+/* Bytes of one string filter of an export (a status, currency, account id
+ * or date-time: all far shorter). */
+#define FS_EXPORT_FILTER_LEN_MAX 64
+
 #endif

@@ -45,6 +45,8 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     [FS_ADMIN_KEY_SCOPE] = {"admin_key_scope", 403, "permission_error"},
     /* An admin disabling their own staff member (they would lock themselves out). */
     [FS_STAFF_SELF_DISABLE] = {"staff_self_disable", 409, "invalid_request_error"},
+    /* Taken, made in the background (POST /v1/exports). */
+    [FS_ACCEPTED] = {"accepted", 202, NULL},
 };
 
 const char *fs_http_reason(int status)

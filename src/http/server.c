@@ -163,7 +163,7 @@ static void on_result(void *arg, const fs_store_result_t *r)
 {
     struct evhttp_request *req = arg;
     fs_outcome_t o = fs_http_outcome_parse(r->outcome);
-    if (o == FS_OK || o == FS_CREATED) {
+    if (o == FS_OK || o == FS_CREATED || o == FS_ACCEPTED) {
         send_text(req, fs_http_status(o), r->payload, strlen(r->payload), r->replayed);
         return;
     }
@@ -351,6 +351,74 @@ static void on_receipt_row(void *arg, const fs_store_result_t *r)
     json_decref(p);
     if (fs_objects_io_get(rd->io, rd->key, on_receipt_read, rd) != 0) {
         send_error(rd->req, FS_OVERLOADED, "Too many receipts are being read; retry shortly.", NULL,
+                   false);
+        free(rd);
+    }
+}
+
+/* GET /v1/exports/{id}/download: the store names the export's object; the
+ * loop's object I/O thread opens it and hashes it (the whole file, off the
+ * loop), and the loop sends the open file (evbuffer_add_file: sendfile, no
+ * copy in memory, whatever its size) once its SHA-256 matches the row's. */
+typedef struct {
+    struct evhttp_request *req;
+    fs_objects_io_t *io;
+    char sha256[65];
+    char key[FS_OBJECT_KEY_LEN_MAX + 1];
+    char filename[96];
+} export_read_t;
+
+static void on_export_opened(void *arg, fs_objects_status_t st, int fd, size_t len, const char *sha)
+{
+    export_read_t *rd = arg;
+    struct evhttp_request *req = rd->req;
+    if (st == FS_OBJECTS_UNAVAILABLE) {
+        send_error(req, FS_UNAVAILABLE, "FinSys is stopping; retry shortly.", NULL, false);
+    } else if (st != FS_OBJECTS_OK || strcmp(sha, rd->sha256) != 0) {
+        fs_log(FS_LOG_ERROR, "http", "export object %s is %s", rd->key,
+               st != FS_OBJECTS_OK ? fs_objects_status_name(st) : "damaged (SHA-256 differs)");
+        send_error(req, FS_INTERNAL,
+                   "The export's file is missing or damaged; make the export again.", NULL, false);
+        if (fd >= 0) close(fd);
+    } else {
+        access_log(req, 200);
+        struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+        evhttp_add_header(out, "Content-Type", "text/csv; charset=utf-8");
+        char disp[160];
+        snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", rd->filename);
+        evhttp_add_header(out, "Content-Disposition", disp);
+        struct evbuffer *buf = evbuffer_new();
+        if (len == 0) {
+            close(fd);
+        } else if (evbuffer_add_file(buf, fd, 0, (ev_off_t)len) != 0) {
+            close(fd);
+        }
+        evhttp_send_reply(req, 200, fs_http_reason(200), buf);
+        evbuffer_free(buf);
+    }
+    free(rd);
+}
+
+static void on_export_row(void *arg, const fs_store_result_t *r)
+{
+    export_read_t *rd = arg;
+    json_t *p = strcmp(r->outcome, "ok") == 0 ? json_loads(r->payload, 0, NULL) : NULL;
+    const char *key = json_string_value(json_object_get(p, "key"));
+    const char *sha = json_string_value(json_object_get(p, "sha256"));
+    if (p == NULL || key == NULL || sha == NULL) {
+        json_decref(p);
+        on_result(rd->req, r); /* not_found saying why, or the store's failure */
+        free(rd);
+        return;
+    }
+    snprintf(rd->key, sizeof(rd->key), "%s", key);
+    snprintf(rd->sha256, sizeof(rd->sha256), "%s", sha);
+    snprintf(rd->filename, sizeof(rd->filename), "%.40s-%.40s.csv",
+             json_string_value(json_object_get(p, "type")),
+             json_string_value(json_object_get(p, "id")));
+    json_decref(p);
+    if (fs_objects_io_open(rd->io, rd->key, on_export_opened, rd) != 0) {
+        send_error(rd->req, FS_OVERLOADED, "Too many files are being read; retry shortly.", NULL,
                    false);
         free(rd);
     }
@@ -1178,6 +1246,14 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
             rd->req = req;
             rd->io = w->objects_io;
             fs_store_submit(w->store, res.item, on_receipt_row, rd);
+            return;
+        }
+        case FS_OP_EXPORT_DOWNLOAD: {
+            export_read_t *rd = calloc(1, sizeof(*rd));
+            FS_ASSERT(rd != NULL);
+            rd->req = req;
+            rd->io = w->objects_io;
+            fs_store_submit(w->store, res.item, on_export_row, rd);
             return;
         }
         case FS_OP_PAYMENT_CANCEL:

@@ -6,9 +6,12 @@
  * and freed by the loop's thread once its callback returned. `jobs` counts
  * jobs that exist; only the loop's thread changes it.
  */
+#include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "../core/core.h"
@@ -17,6 +20,10 @@
 typedef struct job {
     struct job *next;
     bool put;
+    bool open; /* fs_objects_io_open: fd, len, sha */
+    int fd;
+    char sha[65];
+    fs_objects_open_cb open_cb;
     char key[FS_OBJECT_KEY_LEN_MAX + 1];
     char *data; /* put: the copy to write; get: the bytes read */
     size_t len;
@@ -56,6 +63,14 @@ static void deliver(fs_objects_io_t *io, job_t *list)
         char *data = list->put ? NULL : list->data;
         if (list->put) free(list->data);
         io->jobs--;
+        if (list->open) {
+            if (list->status != FS_OBJECTS_OK && list->fd >= 0) close(list->fd);
+            list->open_cb(list->arg, list->status, list->status == FS_OBJECTS_OK ? list->fd : -1,
+                          list->len, list->sha);
+            free(list);
+            list = next;
+            continue;
+        }
         /* The callback owns a get's bytes, whatever its status. */
         list->cb(list->arg, list->status, data, data != NULL ? list->len : 0);
         free(list);
@@ -73,6 +88,31 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     io->done = io->done_tail = NULL;
     pthread_mutex_unlock(&io->mu);
     deliver(io, list);
+}
+
+/* fs_objects_io_open's work: the file opened, read once in chunks for its
+ * hash, and handed back open at its start. */
+static void open_and_hash(fs_objects_t *store, job_t *job)
+{
+    job->status = fs_objects_open_read(store, job->key, &job->fd, &job->len);
+    if (job->status != FS_OBJECTS_OK) return;
+    crypto_hash_sha256_state h;
+    crypto_hash_sha256_init(&h);
+    unsigned char buf[64 * 1024];
+    for (;;) {
+        ssize_t n = read(job->fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            job->status = FS_OBJECTS_IO_ERROR;
+            return;
+        }
+        if (n == 0) break;
+        crypto_hash_sha256_update(&h, buf, (unsigned long long)n);
+    }
+    unsigned char out[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&h, out);
+    sodium_bin2hex(job->sha, sizeof(job->sha), out, sizeof(out));
+    if (lseek(job->fd, 0, SEEK_SET) != 0) job->status = FS_OBJECTS_IO_ERROR;
 }
 
 static void *io_main(void *arg)
@@ -103,6 +143,8 @@ static void *io_main(void *arg)
                 puts[i] = (fs_objects_put_t){batch[i]->key, batch[i]->data, batch[i]->len};
             fs_objects_put_many(io->store, n, puts, st);
             for (size_t i = 0; i < n; i++) batch[i]->status = st[i];
+        } else if (batch[0]->open) {
+            open_and_hash(io->store, batch[0]);
         } else {
             job_t *job = batch[0];
             job->status = fs_objects_get(io->store, job->key, &job->data, &job->len);
@@ -171,6 +213,15 @@ int fs_objects_io_put(fs_objects_io_t *io, const char *key, const void *data, si
 int fs_objects_io_get(fs_objects_io_t *io, const char *key, fs_objects_cb cb, void *arg)
 {
     return submit(io, job_new(key, cb, arg));
+}
+
+int fs_objects_io_open(fs_objects_io_t *io, const char *key, fs_objects_open_cb cb, void *arg)
+{
+    job_t *job = job_new(key, NULL, arg);
+    job->open = true;
+    job->fd = -1;
+    job->open_cb = cb;
+    return submit(io, job);
 }
 
 bool fs_objects_io_idle(const fs_objects_io_t *io) { return io->jobs == 0; }

@@ -277,8 +277,109 @@ static void dir_put_many(fs_objects_t *store, size_t n, const fs_objects_put_t *
 
 static void dir_close(fs_objects_t *store) { free(store); }
 
-static const fs_objects_ops_t dir_ops = {
-    .put = dir_put, .get = dir_get, .close = dir_close, .put_many = dir_put_many};
+/* The streaming writer: dir_put in three steps. */
+struct fs_objects_writer {
+    fs_objects_t *store;
+    char path[PATH_MAX], tmp[PATH_MAX];
+    size_t dir_len;
+    int fd;
+};
+
+static fs_objects_writer_t *dir_writer_open(fs_objects_t *store, const char *key,
+                                            fs_objects_status_t *status)
+{
+    dir_store_t *s = (dir_store_t *)store;
+    fs_objects_writer_t *w = calloc(1, sizeof(*w));
+    FS_ASSERT(w != NULL);
+    w->store = store;
+    w->fd = -1;
+    if (snprintf(w->path, sizeof(w->path), "%s/%s", s->root, key) >= (int)sizeof(w->path)) {
+        *status = FS_OBJECTS_BAD_KEY;
+        free(w);
+        return NULL;
+    }
+    char *slash = strrchr(w->path, '/');
+    FS_ASSERT(slash != NULL);
+    w->dir_len = (size_t)(slash - w->path);
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%.*s", (int)w->dir_len, w->path);
+    char rnd[17];
+    fs_random_base62(rnd, 16);
+    rnd[16] = '\0';
+    if (make_dirs(dir, strlen(dir)) != 0) {
+        *status = io_error("mkdir", dir);
+    } else if (snprintf(w->tmp, sizeof(w->tmp), "%s/.%s.%s.tmp", dir, slash + 1, rnd) >=
+               (int)sizeof(w->tmp)) {
+        *status = FS_OBJECTS_BAD_KEY;
+    } else if ((w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
+        *status = io_error("create", w->tmp);
+    } else {
+        *status = FS_OBJECTS_OK;
+        return w;
+    }
+    free(w);
+    return NULL;
+}
+
+static fs_objects_status_t dir_writer_write(fs_objects_writer_t *w, const void *data, size_t len)
+{
+    return write_all(w->fd, data, len) == 0 ? FS_OBJECTS_OK : io_error("write", w->tmp);
+}
+
+static void dir_writer_abort(fs_objects_writer_t *w)
+{
+    if (w->fd >= 0) close(w->fd);
+    unlink(w->tmp);
+    free(w);
+}
+
+static fs_objects_status_t dir_writer_commit(fs_objects_writer_t *w)
+{
+    fs_objects_status_t st = FS_OBJECTS_OK;
+    if (fsync(w->fd) != 0) st = io_error("fsync", w->tmp);
+    int rc = close(w->fd);
+    w->fd = -1;
+    if (st == FS_OBJECTS_OK && rc != 0) st = io_error("close", w->tmp);
+    if (st == FS_OBJECTS_OK && rename(w->tmp, w->path) != 0) st = io_error("rename to", w->path);
+    if (st != FS_OBJECTS_OK) {
+        dir_writer_abort(w);
+        return st;
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%.*s", (int)w->dir_len, w->path);
+    if (fsync_dir(dir) != 0) st = io_error("fsync", dir);
+    free(w);
+    return st;
+}
+
+static fs_objects_status_t dir_open_read(fs_objects_t *store, const char *key, int *fd, size_t *len)
+{
+    dir_store_t *s = (dir_store_t *)store;
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", s->root, key) >= (int)sizeof(path)) {
+        return FS_OBJECTS_BAD_KEY;
+    }
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0) return errno == ENOENT ? FS_OBJECTS_NOT_FOUND : io_error("open", path);
+    struct stat st;
+    if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(f);
+        return FS_OBJECTS_NOT_FOUND;
+    }
+    *fd = f;
+    *len = (size_t)st.st_size;
+    return FS_OBJECTS_OK;
+}
+
+static const fs_objects_ops_t dir_ops = {.put = dir_put,
+                                         .get = dir_get,
+                                         .close = dir_close,
+                                         .put_many = dir_put_many,
+                                         .writer_open = dir_writer_open,
+                                         .writer_write = dir_writer_write,
+                                         .writer_commit = dir_writer_commit,
+                                         .writer_abort = dir_writer_abort,
+                                         .open_read = dir_open_read};
 
 fs_objects_t *fs_objects_open_dir(const char *dir, char *err, size_t err_len)
 {
@@ -352,4 +453,40 @@ fs_objects_status_t fs_objects_get(fs_objects_t *store, const char *key, char **
 void fs_objects_close(fs_objects_t *store)
 {
     if (store != NULL) store->ops->close(store);
+}
+
+fs_objects_writer_t *fs_objects_writer_open(fs_objects_t *store, const char *key,
+                                            fs_objects_status_t *status)
+{
+    if (!fs_objects_key_is_valid(key)) {
+        *status = FS_OBJECTS_BAD_KEY;
+        return NULL;
+    }
+    FS_ASSERT(store->ops->writer_open != NULL);
+    fs_objects_writer_t *w = store->ops->writer_open(store, key, status);
+    return w;
+}
+
+fs_objects_status_t fs_objects_writer_write(fs_objects_writer_t *w, const void *data, size_t len)
+{
+    return len == 0 ? FS_OBJECTS_OK : w->store->ops->writer_write(w, data, len);
+}
+
+fs_objects_status_t fs_objects_writer_commit(fs_objects_writer_t *w)
+{
+    return w->store->ops->writer_commit(w);
+}
+
+void fs_objects_writer_abort(fs_objects_writer_t *w)
+{
+    if (w != NULL) w->store->ops->writer_abort(w);
+}
+
+fs_objects_status_t fs_objects_open_read(fs_objects_t *store, const char *key, int *fd, size_t *len)
+{
+    *fd = -1;
+    *len = 0;
+    if (!fs_objects_key_is_valid(key)) return FS_OBJECTS_BAD_KEY;
+    FS_ASSERT(store->ops->open_read != NULL);
+    return store->ops->open_read(store, key, fd, len);
 }

@@ -57,6 +57,14 @@ typedef struct {
      * durable together (one flush for all) does it here. NULL: put each. */
     void (*put_many)(fs_objects_t *store, size_t n, const struct fs_objects_put *puts,
                      fs_objects_status_t *out);
+    /* Streaming (exports): a writer whose bytes become the object only at
+     * commit, and a read of an object of any size as an open fd. */
+    struct fs_objects_writer *(*writer_open)(fs_objects_t *store, const char *key,
+                                             fs_objects_status_t *status);
+    fs_objects_status_t (*writer_write)(struct fs_objects_writer *w, const void *data, size_t len);
+    fs_objects_status_t (*writer_commit)(struct fs_objects_writer *w);
+    void (*writer_abort)(struct fs_objects_writer *w);
+    fs_objects_status_t (*open_read)(fs_objects_t *store, const char *key, int *fd, size_t *len);
 } fs_objects_ops_t;
 
 struct fs_objects {
@@ -78,6 +86,29 @@ fs_objects_status_t fs_objects_get(fs_objects_t *store, const char *key, char **
 void fs_objects_put_many(fs_objects_t *store, size_t n, const fs_objects_put_t *puts,
                          fs_objects_status_t *out);
 void fs_objects_close(fs_objects_t *store);
+
+/* --- streaming (blocking too) ----------------------------------------- */
+
+/* An object written in pieces, of any size (an export's CSV): the pieces go
+ * to a temporary dot-file in the key's directory, and commit makes it the
+ * object as fs_objects_put does (fsync, rename, fsync of the directory):
+ * atomic and durable. Until commit no reader sees any of it; abort (or a
+ * crash: the dot-file is left, never named by a key) throws it away. Only
+ * the caller's chunk is in memory at any time. */
+typedef struct fs_objects_writer fs_objects_writer_t;
+
+/* NULL with *status set when the key is bad or the file cannot be made. */
+fs_objects_writer_t *fs_objects_writer_open(fs_objects_t *store, const char *key,
+                                            fs_objects_status_t *status);
+fs_objects_status_t fs_objects_writer_write(fs_objects_writer_t *w, const void *data, size_t len);
+/* Commit and abort free w, whatever they return. */
+fs_objects_status_t fs_objects_writer_commit(fs_objects_writer_t *w);
+void fs_objects_writer_abort(fs_objects_writer_t *w);
+
+/* Opens the object under key for reading, of any size: *fd (the caller
+ * closes it) and its size. */
+fs_objects_status_t fs_objects_open_read(fs_objects_t *store, const char *key, int *fd,
+                                         size_t *len);
 
 /* Whether key follows the rules above. */
 bool fs_objects_key_is_valid(const char *key);
@@ -102,6 +133,14 @@ fs_objects_io_t *fs_objects_io_new(struct event_base *base, fs_objects_t *store)
 int fs_objects_io_put(fs_objects_io_t *io, const char *key, const void *data, size_t len,
                       fs_objects_cb cb, void *arg);
 int fs_objects_io_get(fs_objects_io_t *io, const char *key, fs_objects_cb cb, void *arg);
+
+/* Opens a large object for the loop to send without reading it into memory
+ * (an export's download): the thread opens it and computes its SHA-256 (the
+ * whole file read in chunks, off the loop), and cb gets the open fd (the
+ * callback owns it; -1 unless FS_OBJECTS_OK), its size and the hex hash. */
+typedef void (*fs_objects_open_cb)(void *arg, fs_objects_status_t status, int fd, size_t len,
+                                   const char *sha256_hex);
+int fs_objects_io_open(fs_objects_io_t *io, const char *key, fs_objects_open_cb cb, void *arg);
 
 /* Between cork and uncork, queued jobs wait: the thread then finds them all
  * at once, and makes the puts among them durable together (a put queued

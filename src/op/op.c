@@ -32,6 +32,8 @@ static const fs_op_info_t ops[FS_OP__COUNT] = {
     [FS_OP_PAYMENT_CANCEL] = {"payment_cancel", IDEMPOTENT | CACHEABLE | LOCKS},
     [FS_OP_REFUND_CREATE] = {"refund_create", IDEMPOTENT | CACHEABLE | LOCKS | PUBLISHES},
     [FS_OP_WEBHOOK_ENDPOINT_CREATE] = {"webhook_endpoint_create", IDEMPOTENT | CACHEABLE},
+    /* A CSV made by the worker's export thread (src/export); 202. */
+    [FS_OP_EXPORT_CREATE] = {"export_create", IDEMPOTENT | CACHEABLE},
     /* Clears dead-letter marks of any number of payments; the server
      * publishes the ids its answer names (not PUBLISHES: not the item's id). */
     [FS_OP_DEAD_REPLAY] = {"dead_replay", IDEMPOTENT | CACHEABLE | ADMIN | SOLO},
@@ -49,6 +51,9 @@ static const fs_op_info_t ops[FS_OP__COUNT] = {
     [FS_OP_WEBHOOK_ENDPOINT_GET] = {"webhook_endpoint_get", READ},
     /* The row names the receipt's object; the server reads the object. */
     [FS_OP_RECEIPT_GET] = {"receipt_get", READ},
+    [FS_OP_EXPORT_GET] = {"export_get", READ},
+    /* The row names the export's object; the server streams the file. */
+    [FS_OP_EXPORT_DOWNLOAD] = {"export_download", READ},
     /* DELETE: deleting twice deletes once; no Idempotency-Key. */
     [FS_OP_WEBHOOK_ENDPOINT_DELETE] = {"webhook_endpoint_delete", 0},
 

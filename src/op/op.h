@@ -49,6 +49,9 @@ typedef enum {
     FS_OP_STATEMENT_GET,
     FS_OP_REPORT_DAILY,
     FS_OP_RECONCILIATION_GET, /* issue 12 */
+    FS_OP_EXPORT_CREATE,
+    FS_OP_EXPORT_GET,
+    FS_OP_EXPORT_DOWNLOAD,
     /* FinSys's own. */
     FS_OP_PING,
     FS_OP_AUTH,

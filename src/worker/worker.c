@@ -37,6 +37,7 @@
 #include "../report/report.h"
 #include "../receipt/receipt.h"
 #include "../recon/recon.h"
+#include "../export/export.h"
 #include "../store/store.h"
 #include "../transaction/transaction.h"
 #include "breaker.h"
@@ -101,6 +102,7 @@ struct worker {
     pthread_t fetcher;
     fs_objects_t *objects;          /* FINSYS_OBJECTS_DIR */
     fs_receipt_driver_t *receipts; /* makes receipts on the loop */
+    fs_export_runner_t *exports;   /* makes exports' CSVs, on a thread of its own */
 };
 
 /* --- jobs ------------------------------------------------------------- */
@@ -776,6 +778,7 @@ int fs_worker_run(const fs_config_t *config)
         event_add(w->sweep_ev, &every);
         w->receipts = fs_receipt_driver_new(w->base, w->readers, w->objects,
                                             config->receipt_interval_ms);
+        w->exports = fs_export_runner_new(config, w->objects);
 
         /* The daily reconciliation (src/recon): blocking, on its own thread. */
         fs_recon_scheduler_t *recon = fs_recon_scheduler_start(config);
@@ -797,6 +800,7 @@ int fs_worker_run(const fs_config_t *config)
         pthread_join(loop, NULL);
         pthread_join(w->fetcher, NULL);
         fs_recon_scheduler_stop(recon);
+        fs_export_runner_free(w->exports); /* an export in progress goes back to pending */
 
         /* What is left is put back at once for another worker (or this one
          * after a restart); the store answers its callbacks first. */

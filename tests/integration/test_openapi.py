@@ -39,6 +39,9 @@ V1_ROUTES = {
     ("/v1/accounts/{id}/statement", "get"),
     ("/v1/reports/daily", "get"),
     ("/v1/reconciliations/{date}", "get"),  # issue 12
+    ("/v1/exports", "post"),
+    ("/v1/exports/{id}", "get"),
+    ("/v1/exports/{id}/download", "get"),
 }
 
 ROLES = ("none", "viewer", "support", "finance", "admin")

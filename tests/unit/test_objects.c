@@ -264,6 +264,52 @@ static void io_thread_answers_on_the_loop(void **state)
     fs_objects_close(s);
 }
 
+/* The streaming writer: nothing is visible before commit, an object larger
+ * than FS_OBJECT_BYTES_MAX lands whole, abort leaves nothing, and
+ * open_read gives the bytes back as an fd. */
+static void a_streamed_object_appears_whole_at_commit(void **state)
+{
+    (void)state;
+    char err[256];
+    fs_objects_t *s = fs_objects_open_dir(root, err, sizeof(err));
+    assert_non_null(s);
+    fs_objects_status_t st;
+    fs_objects_writer_t *w = fs_objects_writer_open(s, "exports/ten_a/exp_1.csv", &st);
+    assert_non_null(w);
+    char chunk[64 * 1024];
+    memset(chunk, 'x', sizeof(chunk));
+    size_t total = 0;
+    for (int i = 0; i < 40; i++) { /* 2.5 MiB: past FS_OBJECT_BYTES_MAX */
+        assert_int_equal(fs_objects_writer_write(w, chunk, sizeof(chunk)), FS_OBJECTS_OK);
+        total += sizeof(chunk);
+    }
+    int fd;
+    size_t len;
+    assert_int_equal(fs_objects_open_read(s, "exports/ten_a/exp_1.csv", &fd, &len),
+                     FS_OBJECTS_NOT_FOUND);
+    assert_int_equal(fs_objects_writer_commit(w), FS_OBJECTS_OK);
+    assert_int_equal(fs_objects_open_read(s, "exports/ten_a/exp_1.csv", &fd, &len), FS_OBJECTS_OK);
+    assert_int_equal(len, total);
+    char first[4];
+    assert_int_equal(read(fd, first, 4), 4);
+    assert_memory_equal(first, "xxxx", 4);
+    close(fd);
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/exports/ten_a", root);
+    assert_int_equal(dot_files(dir), 0);
+
+    w = fs_objects_writer_open(s, "exports/ten_a/exp_2.csv", &st);
+    assert_non_null(w);
+    assert_int_equal(fs_objects_writer_write(w, "a,b\r\n", 5), FS_OBJECTS_OK);
+    fs_objects_writer_abort(w);
+    assert_int_equal(fs_objects_open_read(s, "exports/ten_a/exp_2.csv", &fd, &len),
+                     FS_OBJECTS_NOT_FOUND);
+    assert_int_equal(dot_files(dir), 0);
+    assert_null(fs_objects_writer_open(s, "../escape.csv", &st));
+    assert_int_equal(st, FS_OBJECTS_BAD_KEY);
+    fs_objects_close(s);
+}
+
 int main(void)
 {
     evthread_use_pthreads();
@@ -274,6 +320,7 @@ int main(void)
         cmocka_unit_test(missing_bad_and_oversized_objects_are_refused),
         cmocka_unit_test(an_unusable_root_is_refused),
         cmocka_unit_test(io_thread_answers_on_the_loop),
+        cmocka_unit_test(a_streamed_object_appears_whole_at_commit),
     };
     return cmocka_run_group_tests(tests, make_root, remove_root);
 }
