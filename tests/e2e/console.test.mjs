@@ -184,6 +184,7 @@ test('every page renders: accounts, dead letters, tenants, staff, audit', async 
     ['nav-dead-letters', 'dead-letters-table', '09-dead-letters'],
     ['nav-tenants', 'tenants-table', '10-tenants'],
     ['nav-staff', 'staff-table', '11-staff'],
+    ['nav-reconciliation', 'recon-summary', '11b-reconciliation'],
     ['nav-audit', 'audit-table', '12-audit'],
   ]) {
     await page.getByTestId(nav).click();

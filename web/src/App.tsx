@@ -17,6 +17,7 @@ import AccountDetailPage from './pages/AccountDetailPage';
 import DeadLettersPage from './pages/DeadLettersPage';
 import TenantsPage from './pages/TenantsPage';
 import StaffPage from './pages/StaffPage';
+import ReconciliationPage from './pages/ReconciliationPage';
 import AuditPage from './pages/AuditPage';
 import { Empty } from './components/common';
 
@@ -76,10 +77,26 @@ export default function App() {
           }
         />
         <Route path="audit" element={<AuditPage />} />
+        <Route
+          path="reconciliation"
+          element={
+            <>
+              <RoleGate need="finance">
+                <ReconciliationPage />
+              </RoleGate>
+              <FinanceDenied />
+            </>
+          }
+        />
         <Route path="*" element={<Empty>No such page. <Button href="/admin/">Overview</Button></Empty>} />
       </Route>
     </Routes>
   );
+}
+
+function FinanceDenied() {
+  const role = useAppSelector((s) => s.session.staff?.role);
+  return role === 'finance' || role === 'admin' ? null : <Empty>Only finance and admin staff see reconciliations.</Empty>;
 }
 
 function StaffDenied() {

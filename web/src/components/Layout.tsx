@@ -29,6 +29,7 @@ const NAV: { to: string; label: string; need: Role; end?: boolean }[] = [
   { to: '/accounts', label: 'Accounts', need: 'viewer' },
   { to: '/dead-letters', label: 'Dead letters', need: 'viewer' },
   { to: '/tenants', label: 'Tenants & keys', need: 'viewer' },
+  { to: '/reconciliation', label: 'Reconciliation', need: 'finance' },
   { to: '/staff', label: 'Staff', need: 'admin' },
   { to: '/audit', label: 'Audit log', need: 'viewer' },
 ];

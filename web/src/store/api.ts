@@ -14,6 +14,7 @@ import type {
   Session,
   Staff,
   Tenant,
+  Reconciliation,
 } from './types';
 
 type Params = Record<string, string | undefined>;
@@ -28,7 +29,7 @@ const enc = encodeURIComponent;
 export const api = createApi({
   reducerPath: 'api',
   baseQuery,
-  tagTypes: ['Session', 'Payment', 'Account', 'DeadLetter', 'Tenant', 'Key', 'Staff', 'Audit', 'Overview'],
+  tagTypes: ['Session', 'Payment', 'Account', 'DeadLetter', 'Tenant', 'Key', 'Staff', 'Audit', 'Overview', 'Reconciliation'],
   endpoints: (b) => ({
     getSession: b.query<Session, void>({ query: () => '/session', providesTags: ['Session'] }),
     login: b.mutation<Session, { email: string; password: string }>({
@@ -37,6 +38,10 @@ export const api = createApi({
     logout: b.mutation<null, void>({ query: () => ({ url: '/session', method: 'DELETE' }) }),
 
     getOverview: b.query<Overview, void>({ query: () => '/overview', providesTags: ['Overview'] }),
+    getReconciliation: b.query<Reconciliation, string>({
+      query: (date) => `/reconciliations/${encodeURIComponent(date)}`,
+      providesTags: ['Reconciliation'],
+    }),
 
     listPayments: b.query<List<Payment>, Params>({
       query: (params) => ({ url: '/payments', params }),
@@ -165,6 +170,7 @@ export const {
   useLoginMutation,
   useLogoutMutation,
   useGetOverviewQuery,
+  useGetReconciliationQuery,
   useListPaymentsQuery,
   useGetPaymentQuery,
   useRefundPaymentMutation,

@@ -237,3 +237,32 @@ export interface StatusEvent {
   dead_letters?: DeadLetterCounts;
   breaker?: Breaker;
 }
+
+/** A day's reconciliation against the provider (GET /admin/api/reconciliations/{date}). */
+export interface ReconciliationSide {
+  amount: Minor;
+  currency: string;
+  status: string;
+}
+export interface ReconciliationBreak {
+  kind: string; // missing_at_provider, missing_in_finsys, amount_mismatch, status_mismatch, currency_mismatch
+  object: string; // payment | refund
+  id: string | null;
+  tenant: string | null;
+  provider_id: string | null;
+  finsys: ReconciliationSide | null;
+  provider: ReconciliationSide | null;
+}
+export interface Reconciliation {
+  object: 'reconciliation';
+  date: string;
+  status: 'not_run' | 'ok' | 'breaks' | string;
+  provider_lines: number;
+  finsys_lines: number;
+  matched: number;
+  breaks_count: number;
+  truncated: boolean;
+  reconciled_at: string | null;
+  breaks: ReconciliationBreak[];
+  has_more: boolean;
+}
