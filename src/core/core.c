@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "core.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <ctype.h>
@@ -32,13 +33,25 @@ bool fs_fail(fs_error_t *err, fs_outcome_t outcome, const char *param, const cha
     return false;
 }
 
-void fs_log_set_level(fs_log_level_t level) { atomic_store(&log_level, (int)level); }
+void fs_log_set_level(fs_log_level_t level)
+{
+    atomic_store(&log_level, (int)level);
+}
 
-fs_log_level_t fs_log_get_level(void) { return (fs_log_level_t)atomic_load(&log_level); }
+fs_log_level_t fs_log_get_level(void)
+{
+    return (fs_log_level_t)atomic_load(&log_level);
+}
 
-const char *fs_log_level_name(fs_log_level_t level) { return level_names[level]; }
+const char *fs_log_level_name(fs_log_level_t level)
+{
+    return level_names[level];
+}
 
-bool fs_log_enabled(fs_log_level_t level) { return (int)level >= atomic_load(&log_level); }
+bool fs_log_enabled(fs_log_level_t level)
+{
+    return (int)level >= atomic_load(&log_level);
+}
 
 void fs_log_set_request_id(const char *request_id)
 {
@@ -112,8 +125,8 @@ bool fs_log_level_parse(const char *name, fs_log_level_t *out)
     return false;
 }
 
-static void log_line(fs_log_level_t level, const char *module, json_t *fields,
-                     const char *fmt, va_list ap)
+static void log_line(fs_log_level_t level, const char *module, json_t *fields, const char *fmt,
+                     va_list ap)
 {
     char raw[1024], msg[1024], stamp[40];
     vsnprintf(raw, sizeof(raw), fmt, ap);
@@ -126,8 +139,8 @@ static void log_line(fs_log_level_t level, const char *module, json_t *fields,
     size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(stamp + n, sizeof(stamp) - n, ".%06ldZ", ts.tv_nsec / 1000);
 
-    json_t *line = json_pack("{s:s, s:s, s:s, s:s}", "time", stamp, "level",
-                             level_names[level], "module", module, "message", msg);
+    json_t *line = json_pack("{s:s, s:s, s:s, s:s}", "time", stamp, "level", level_names[level],
+                             "module", module, "message", msg);
     if (line == NULL) {
         json_decref(fields);
         return;
@@ -153,8 +166,7 @@ void fs_log(fs_log_level_t level, const char *module, const char *fmt, ...)
     va_end(ap);
 }
 
-void fs_log_fields(fs_log_level_t level, const char *module, json_t *fields, const char *fmt,
-                   ...)
+void fs_log_fields(fs_log_level_t level, const char *module, json_t *fields, const char *fmt, ...)
 {
     if (!fs_log_enabled(level)) {
         json_decref(fields);
@@ -202,8 +214,7 @@ void fs_assert_fail(const char *cond, const char *file, int line)
 
 void fs_random_base62(char *out, size_t len)
 {
-    static const char alphabet[] =
-        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     /* One getrandom() per 64 bytes (randombytes_uniform makes one per
      * character: 48 system calls a request under perf). Bytes of 248 and
      * above are dropped, so that byte % 62 has no modulo bias (248 = 4 * 62). */
@@ -237,6 +248,13 @@ uint64_t fs_now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void fs_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }
 
 /* Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil). */

@@ -76,8 +76,8 @@ void fs_log(fs_log_level_t level, const char *module, const char *fmt, ...)
 /* As fs_log, with the members of fields (a JSON object; the reference is
  * taken, may be NULL) added to the line: the access log's route, status... */
 typedef struct json_t json_t;
-void fs_log_fields(fs_log_level_t level, const char *module, json_t *fields, const char *fmt,
-                   ...) __attribute__((format(printf, 4, 5)));
+void fs_log_fields(fs_log_level_t level, const char *module, json_t *fields, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void fs_log_set_level(fs_log_level_t level);
 fs_log_level_t fs_log_get_level(void);
 const char *fs_log_level_name(fs_log_level_t level);
@@ -96,9 +96,9 @@ void fs_log_reload(const char *file);
 #define FS_STR_(x) #x
 #define FS_STR(x) FS_STR_(x)
 
-#define FS_ASSERT(cond)                                                         \
-    do {                                                                        \
-        if (!(cond)) fs_assert_fail(#cond, __FILE__, __LINE__);                 \
+#define FS_ASSERT(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond)) fs_assert_fail(#cond, __FILE__, __LINE__);                                    \
     } while (0)
 _Noreturn void fs_assert_fail(const char *cond, const char *file, int line);
 
@@ -114,6 +114,9 @@ void fs_random_base62(char *out, size_t len);
 
 /* Monotonic clock in microseconds. */
 uint64_t fs_now_us(void);
+
+/* Sleeps ms milliseconds, through signals (the CLI's blocking jobs). */
+void fs_sleep_ms(long ms);
 
 /* A calendar date "YYYY-MM-DD" (UTC, proleptic Gregorian, years 1970..9999):
  * true with *day_start its first second in Unix time; false when s is not

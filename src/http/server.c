@@ -334,20 +334,34 @@ static void on_receipt_read(void *arg, fs_objects_status_t st, char *data, size_
     free(rd);
 }
 
-static void on_receipt_row(void *arg, const fs_store_result_t *r)
+/* The store's answer naming an object (a receipt's, an export's): its key
+ * and SHA-256 copied out, and the answer (a new reference) for its other
+ * fields. NULL when it names none: the request is answered then (not_found
+ * saying why, or the store's failure). */
+static json_t *object_row(struct evhttp_request *req, const fs_store_result_t *r,
+                          char key_out[FS_OBJECT_KEY_LEN_MAX + 1], char sha_out[65])
 {
-    receipt_read_t *rd = arg;
     json_t *p = strcmp(r->outcome, "ok") == 0 ? json_loads(r->payload, 0, NULL) : NULL;
     const char *key = json_string_value(json_object_get(p, "key"));
     const char *sha = json_string_value(json_object_get(p, "sha256"));
     if (p == NULL || key == NULL || sha == NULL) {
         json_decref(p);
-        on_result(rd->req, r); /* not_found saying why, or the store's failure */
+        on_result(req, r);
+        return NULL;
+    }
+    snprintf(key_out, FS_OBJECT_KEY_LEN_MAX + 1, "%s", key);
+    snprintf(sha_out, 65, "%s", sha);
+    return p;
+}
+
+static void on_receipt_row(void *arg, const fs_store_result_t *r)
+{
+    receipt_read_t *rd = arg;
+    json_t *p = object_row(rd->req, r, rd->key, rd->sha256);
+    if (p == NULL) {
         free(rd);
         return;
     }
-    snprintf(rd->key, sizeof(rd->key), "%s", key);
-    snprintf(rd->sha256, sizeof(rd->sha256), "%s", sha);
     json_decref(p);
     if (fs_objects_io_get(rd->io, rd->key, on_receipt_read, rd) != 0) {
         send_error(rd->req, FS_OVERLOADED, "Too many receipts are being read; retry shortly.", NULL,
@@ -402,17 +416,11 @@ static void on_export_opened(void *arg, fs_objects_status_t st, int fd, size_t l
 static void on_export_row(void *arg, const fs_store_result_t *r)
 {
     export_read_t *rd = arg;
-    json_t *p = strcmp(r->outcome, "ok") == 0 ? json_loads(r->payload, 0, NULL) : NULL;
-    const char *key = json_string_value(json_object_get(p, "key"));
-    const char *sha = json_string_value(json_object_get(p, "sha256"));
-    if (p == NULL || key == NULL || sha == NULL) {
-        json_decref(p);
-        on_result(rd->req, r); /* not_found saying why, or the store's failure */
+    json_t *p = object_row(rd->req, r, rd->key, rd->sha256);
+    if (p == NULL) {
         free(rd);
         return;
     }
-    snprintf(rd->key, sizeof(rd->key), "%s", key);
-    snprintf(rd->sha256, sizeof(rd->sha256), "%s", sha);
     snprintf(rd->filename, sizeof(rd->filename), "%.40s-%.40s.csv",
              json_string_value(json_object_get(p, "type")),
              json_string_value(json_object_get(p, "id")));

@@ -28,46 +28,24 @@ const char fs_lock_job_usage[] =
     "fencing token checked in PostgreSQL (docs/operations.md, \"Locks\").\n"
     "  purge          delete idempotency keys older than FINSYS_IDEMPOTENCY_TTL_HOURS\n"
     "  --hold-ms N    hold the lock N ms before the work (a long job; drills, tests)\n"
-    "  --lease-ms N   the lock's lease (default " FS_STR(FS_LOCK_JOB_LEASE_MS) ")\n"
-    "  --wait-ms N    when another holds the lock, keep trying this long (default 0)\n"
-    "  --resource R   the lock's resource (default job:purge)\n"
-    "Prints one JSON line. Exit status: 0 done, 1 failure (Redis or PostgreSQL\n"
-    "unavailable), 2 usage, 3 lock lost (a newer holder's token went through;\n"
-    "nothing was done), 4 the lock is held by another.\n"
-    "  FINSYS_REDIS_URL  FINSYS_REDIS_TIMEOUT_MS  FINSYS_DATABASE_URL\n";
+    "  --lease-ms N   the lock's lease (default " FS_STR(
+        FS_LOCK_JOB_LEASE_MS) ")\n"
+                              "  --wait-ms N    when another holds the lock, keep trying this long "
+                              "(default 0)\n"
+                              "  --resource R   the lock's resource (default job:purge)\n"
+                              "Prints one JSON line. Exit status: 0 done, 1 failure (Redis or "
+                              "PostgreSQL\n"
+                              "unavailable), 2 usage, 3 lock lost (a newer holder's token went "
+                              "through;\n"
+                              "nothing was done), 4 the lock is held by another.\n"
+                              "  FINSYS_REDIS_URL  FINSYS_REDIS_TIMEOUT_MS  FINSYS_DATABASE_URL\n";
 
-static void sleep_ms(long ms)
+/* One item through fs_batch, blocking; the failure on stderr. */
+static bool run_item(PGconn *db, json_t *item, char *outcome, size_t outcome_len, json_t **payload)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static long now_ms(void)
-{
-    return (long)(fs_now_us() / 1000);
-}
-
-/* One item through fs_batch (the write path), blocking. The outcome and
- * payload are copied out; false when PostgreSQL failed. */
-static bool run_item(PGconn *db, json_t *item, char *outcome, size_t outcome_len,
-                     json_t **payload)
-{
-    json_t *items = json_pack("[o]", item);
-    char *text = json_dumps(items, JSON_COMPACT);
-    json_decref(items);
-    const char *params[] = {text};
-    PGresult *res = PQexecParams(db, "SELECT o_outcome, o_payload FROM fs_batch($1::jsonb)", 1,
-                                 NULL, params, NULL, NULL, 0);
-    free(text);
-    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-    if (!ok) {
-        fprintf(stderr, "finsys: PostgreSQL: %s", PQerrorMessage(db));
-    } else {
-        snprintf(outcome, outcome_len, "%s", PQgetvalue(res, 0, 0));
-        *payload = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
-    }
-    PQclear(res);
+    char err[512];
+    bool ok = fs_store_run_blocking(db, item, outcome, outcome_len, payload, err, sizeof(err));
+    if (!ok) fprintf(stderr, "finsys: %s", err);
     return ok;
 }
 
@@ -109,8 +87,8 @@ int fs_lock_job_main(const fs_config_t *config, int argc, char **argv)
                 return 2;
             }
         } else if (strcmp(argv[i], "--lease-ms") == 0 && has) {
-            if (!parse_ms(argv[++i], FS_LOCK_LEASE_MS_MAX, &lease)
-                || lease < FS_LOCK_LEASE_MS_MIN) {
+            if (!parse_ms(argv[++i], FS_LOCK_LEASE_MS_MAX, &lease) ||
+                lease < FS_LOCK_LEASE_MS_MIN) {
                 fprintf(stderr, "finsys: --lease-ms is %d to %d\n", FS_LOCK_LEASE_MS_MIN,
                         FS_LOCK_LEASE_MS_MAX);
                 return 2;
@@ -124,8 +102,7 @@ int fs_lock_job_main(const fs_config_t *config, int argc, char **argv)
             resource = argv[++i];
             size_t len = strlen(resource);
             if (len == 0 || len > FS_LOCK_RESOURCE_LEN_MAX) {
-                fprintf(stderr, "finsys: --resource is 1 to %d bytes\n",
-                        FS_LOCK_RESOURCE_LEN_MAX);
+                fprintf(stderr, "finsys: --resource is 1 to %d bytes\n", FS_LOCK_RESOURCE_LEN_MAX);
                 return 2;
             }
         } else {
@@ -138,8 +115,8 @@ int fs_lock_job_main(const fs_config_t *config, int argc, char **argv)
         return 1;
     }
     char err[256];
-    redisContext *rc = fs_redis_connect_blocking(config->redis_url, config->redis_timeout_ms,
-                                                 err, sizeof(err));
+    redisContext *rc =
+        fs_redis_connect_blocking(config->redis_url, config->redis_timeout_ms, err, sizeof(err));
     if (rc == NULL) {
         fprintf(stderr, "finsys: %s\n", err);
         return 1;
@@ -154,11 +131,11 @@ int fs_lock_job_main(const fs_config_t *config, int argc, char **argv)
 
     /* Take the lock, trying again every FS_LOCK_RETRY_MS up to --wait-ms. */
     fs_lock_t lk;
-    long deadline = now_ms() + wait;
+    long deadline = (long)(fs_now_us() / 1000) + wait;
     fs_lock_status_t st;
-    while ((st = fs_lock_acquire_blocking(rc, resource, (int)lease, &lk)) == FS_LOCK_HELD
-           && now_ms() < deadline)
-        sleep_ms(FS_LOCK_RETRY_MS);
+    while ((st = fs_lock_acquire_blocking(rc, resource, (int)lease, &lk)) == FS_LOCK_HELD &&
+           (long)(fs_now_us() / 1000) < deadline)
+        fs_sleep_ms(FS_LOCK_RETRY_MS);
     int rcode = 0;
     char outcome[64] = "";
     json_t *payload = NULL;
@@ -188,15 +165,15 @@ int fs_lock_job_main(const fs_config_t *config, int argc, char **argv)
     json_int_t run = json_integer_value(json_object_get(payload, "run"));
     json_decref(payload);
     payload = NULL;
-    fprintf(stderr, "finsys: job purge run %lld started with fencing token %lld\n",
-            (long long)run, (long long)lk.fence);
+    fprintf(stderr, "finsys: job purge run %lld started with fencing token %lld\n", (long long)run,
+            (long long)lk.fence);
 
     /* The long work: keep the lease while it lasts. A lease found lost ends
      * the wait; the fence below decides whether the work may commit. */
-    long end = now_ms() + hold, step = lease / FS_LOCK_EXTEND_DIVISOR;
-    while (now_ms() < end) {
-        long left = end - now_ms();
-        sleep_ms(left < step ? left : step);
+    long end = (long)(fs_now_us() / 1000) + hold, step = lease / FS_LOCK_EXTEND_DIVISOR;
+    while ((long)(fs_now_us() / 1000) < end) {
+        long left = end - (long)(fs_now_us() / 1000);
+        fs_sleep_ms(left < step ? left : step);
         int ext = fs_lock_extend_blocking(rc, &lk, (int)lease);
         if (ext == 0) {
             fprintf(stderr, "finsys: the lock's lease was lost; committing only if the "

@@ -33,18 +33,6 @@ const char fs_recon_usage[] =
     "lock is held by another run.\n"
     "  FINSYS_PROVIDER_URL  FINSYS_REDIS_URL  FINSYS_DATABASE_URL\n";
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static long now_ms(void)
-{
-    return (long)(fs_now_us() / 1000);
-}
-
 /* --- one blocking GET on a private event_base ---------------------------- */
 
 typedef struct {
@@ -114,7 +102,7 @@ static json_t *fetch_report(const fs_config_t *config, const char *date, redisCo
     }
     json_t *lines = json_array();
     char *after = NULL;
-    long extended = now_ms();
+    long extended = (long)(fs_now_us() / 1000);
     for (;;) {
         char path[1024];
         char *enc = after != NULL ? evhttp_uriencode(after, -1, 0) : NULL;
@@ -143,12 +131,12 @@ static json_t *fetch_report(const fs_config_t *config, const char *date, redisCo
         if (more) after = strdup(next);
         json_decref(page);
         if (!more) break;
-        if (now_ms() - extended > FS_RECON_LEASE_MS / FS_LOCK_EXTEND_DIVISOR) {
+        if ((long)(fs_now_us() / 1000) - extended > FS_RECON_LEASE_MS / FS_LOCK_EXTEND_DIVISOR) {
             if (fs_lock_extend_blocking(rc, lk, FS_RECON_LEASE_MS) != 1)
                 fs_log(FS_LOG_WARN, "recon",
                        "the lock's lease was lost while fetching; "
                        "committing only if the fence still lets it");
-            extended = now_ms();
+            extended = (long)(fs_now_us() / 1000);
         }
     }
     evhttp_uri_free(uri);
@@ -158,28 +146,6 @@ fail:
     evhttp_uri_free(uri);
     json_decref(lines);
     return NULL;
-}
-
-/* One item through fs_batch, blocking; false when PostgreSQL failed. */
-static bool run_item(PGconn *db, json_t *item, char *outcome, size_t outcome_len, json_t **payload,
-                     char *err, size_t err_len)
-{
-    json_t *items = json_pack("[o]", item);
-    char *text = json_dumps(items, JSON_COMPACT);
-    json_decref(items);
-    const char *params[] = {text};
-    PGresult *res = PQexecParams(db, "SELECT o_outcome, o_payload FROM fs_batch($1::jsonb)", 1,
-                                 NULL, params, NULL, NULL, 0);
-    free(text);
-    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-    if (!ok) {
-        snprintf(err, err_len, "PostgreSQL: %s", PQerrorMessage(db));
-    } else {
-        snprintf(outcome, outcome_len, "%s", PQgetvalue(res, 0, 0));
-        *payload = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
-    }
-    PQclear(res);
-    return ok;
 }
 
 int fs_recon_run(const fs_config_t *config, const char *date, const char *holder, long wait_ms,
@@ -206,11 +172,11 @@ int fs_recon_run(const fs_config_t *config, const char *date, const char *holder
         return FS_RECON_FAILED;
     }
     fs_lock_t lk;
-    long deadline = now_ms() + wait_ms;
+    long deadline = (long)(fs_now_us() / 1000) + wait_ms;
     fs_lock_status_t st;
     while ((st = fs_lock_acquire_blocking(rc, RESOURCE, FS_RECON_LEASE_MS, &lk)) == FS_LOCK_HELD &&
-           now_ms() < deadline)
-        sleep_ms(FS_LOCK_RETRY_MS);
+           (long)(fs_now_us() / 1000) < deadline)
+        fs_sleep_ms(FS_LOCK_RETRY_MS);
     int code = FS_RECON_OK;
     if (st != FS_LOCK_ACQUIRED) {
         snprintf(err, err_len, "%s",
@@ -230,7 +196,7 @@ int fs_recon_run(const fs_config_t *config, const char *date, const char *holder
         json_pack("{s:s, s:s, s:s, s:I, s:s, s:{s:s, s:o, s:i}}", "op", fs_op_name(FS_OP_JOB_RUN),
                   "job", "reconcile", "resource", RESOURCE, "fence", (json_int_t)lk.fence, "holder",
                   holder, "args", "date", date, "lines", lines, "max", FS_RECON_BREAKS_MAX);
-    if (!run_item(db, item, outcome, sizeof(outcome), &payload, err, err_len)) {
+    if (!fs_store_run_blocking(db, item, outcome, sizeof(outcome), &payload, err, err_len)) {
         code = FS_RECON_FAILED;
     } else if (strcmp(outcome, "ok") != 0) {
         const char *msg = json_string_value(json_object_get(payload, "message"));

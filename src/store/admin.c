@@ -166,6 +166,27 @@ static bool exec_params(PGconn *c, const char *sql, int n, const char *const *pa
     return exec_ok(c, PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0), what);
 }
 
+bool fs_store_run_blocking(PGconn *db, json_t *item, char *outcome, size_t outcome_len,
+                           json_t **payload, char *err, size_t err_len)
+{
+    json_t *items = json_pack("[o]", item);
+    char *text = json_dumps(items, JSON_COMPACT);
+    json_decref(items);
+    const char *params[] = {text};
+    PGresult *res = PQexecParams(db, "SELECT o_outcome, o_payload FROM fs_batch($1::jsonb)", 1,
+                                 NULL, params, NULL, NULL, 0);
+    free(text);
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    if (!ok) {
+        snprintf(err, err_len, "PostgreSQL: %s", PQerrorMessage(db));
+    } else {
+        snprintf(outcome, outcome_len, "%s", PQgetvalue(res, 0, 0));
+        *payload = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    }
+    PQclear(res);
+    return ok;
+}
+
 int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin, char *key_out,
                             size_t key_len)
 {

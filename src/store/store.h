@@ -26,10 +26,10 @@
 typedef struct fs_store fs_store_t;
 
 typedef struct {
-    const char *conninfo;    /* libpq connection string */
-    int batch_items;         /* 1..FS_BATCH_ITEMS_MAX */
-    int batch_wait_us;       /* 0..FS_BATCH_WAIT_US_MAX */
-    int connections;         /* 1..FS_STORE_CONNECTIONS_MAX */
+    const char *conninfo; /* libpq connection string */
+    int batch_items;      /* 1..FS_BATCH_ITEMS_MAX */
+    int batch_wait_us;    /* 0..FS_BATCH_WAIT_US_MAX */
+    int connections;      /* 1..FS_STORE_CONNECTIONS_MAX */
 } fs_store_config_t;
 
 /* An item's result. outcome is the name fs_batch() gives ("created",
@@ -77,12 +77,20 @@ int fs_store_migrate(const char *conninfo, const char *dir);
 
 /* Creates the tenant if missing (with an external account per currency) and
  * a new API key for it; writes the key into key_out. Blocking (CLI). */
-int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin,
-                            char *key_out, size_t key_len);
+int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin, char *key_out,
+                            size_t key_len);
 
 /* Creates a staff user (db/migrations/0019_staff.sql) with the argon2id
  * hash of password, and its audit row (actor "cli"). Blocking (CLI).
  * Returns 0, 1 on a database error, 2 when the email exists. */
+/* One item through fs_batch() on a blocking connection (the CLI's jobs:
+ * finsys job, finsys reconcile): its outcome and payload (a new reference,
+ * NULL when not JSON) copied out. False, with why in err, when PostgreSQL
+ * failed. */
+struct pg_conn;
+bool fs_store_run_blocking(struct pg_conn *db, json_t *item, char *outcome, size_t outcome_len,
+                           json_t **payload, char *err, size_t err_len);
+
 int fs_store_create_staff(const char *conninfo, const char *email, const char *role,
                           const char *password_hash, char *id_out, size_t id_len);
 
