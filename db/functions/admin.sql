@@ -10,6 +10,19 @@
 -- One audit row, in the caller's transaction. j carries "actor"
 -- {id, email, role}, "reason" and "rid" (the request id). Secrets never go
 -- into before/after.
+-- A session as GET and POST /admin/api/session answer it (docs/console.md).
+-- PL/pgSQL: this file is loaded before batch.sql, which defines fs_ts.
+CREATE OR REPLACE FUNCTION fs_admin_session_json(s staff, ss staff_sessions) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN json_build_object('object', 'session',
+                             'staff', json_build_object('id', s.id, 'email', s.email,
+                                                        'role', s.role),
+                             'csrf_token', ss.csrf_token,
+                             'expires_at', fs_ts(ss.expires_at))::text;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION fs_audit(j jsonb, p_action text, p_target text, p_before jsonb,
                                     p_after jsonb) RETURNS void
 LANGUAGE sql AS $$
@@ -58,11 +71,7 @@ BEGIN
         RETURNING * INTO ss;
     END IF;
     o := 'ok';
-    p := json_build_object('object', 'session',
-                           'staff', json_build_object('id', s.id, 'email', s.email,
-                                                      'role', s.role),
-                           'csrf_token', ss.csrf_token,
-                           'expires_at', fs_ts(ss.expires_at))::text;
+    p := fs_admin_session_json(s, ss);
 END
 $$;
 
@@ -126,11 +135,7 @@ BEGIN
                      'session.create', s.id, NULL,
                      jsonb_build_object('expires_at', fs_ts(ss.expires_at)));
     o := 'created';
-    p := json_build_object('object', 'session',
-                           'staff', json_build_object('id', s.id, 'email', s.email,
-                                                      'role', s.role),
-                           'csrf_token', ss.csrf_token,
-                           'expires_at', fs_ts(ss.expires_at))::text;
+    p := fs_admin_session_json(s, ss);
 END
 $$;
 
