@@ -45,6 +45,14 @@ LANGUAGE sql STABLE AS $$
         'metadata', a.metadata, 'created_at', fs_ts(a.created_at))
 $$;
 
+-- The status a payment was created in: requires_review when its risk rules
+-- sent it to review (docs/risk.md), else pending. Its risk never changes, so
+-- neither does this.
+CREATE OR REPLACE FUNCTION fs_first_status(risk jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN risk->>'decision' = 'review' THEN 'requires_review' ELSE 'pending' END
+$$;
+
 CREATE OR REPLACE FUNCTION fs_payment_json(p payments) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
@@ -53,8 +61,9 @@ LANGUAGE sql STABLE AS $$
         'amount_refunded', p.amount_refunded,
         'description', p.description, 'metadata', p.metadata, 'status', p.status,
         'failure_code', p.failure_code, 'failure_message', p.failure_message,
+        'risk', p.risk, 'review', p.review,
         'created_at', fs_ts(p.created_at), 'updated_at', fs_ts(p.updated_at),
-        'timeline', (jsonb_build_array(jsonb_build_object('status', 'pending',
+        'timeline', (jsonb_build_array(jsonb_build_object('status', fs_first_status(p.risk),
                                                           'created_at', fs_ts(p.created_at)))
                      || p.timeline)::json)
 $$;
@@ -67,24 +76,28 @@ LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_array(jsonb_build_object('status', status, 'created_at', fs_ts(now())))
 $$;
 
--- A payment as POST /v1/payments answered it when it was created: pending,
--- with its one timeline step. fs_batch() renders the 201 with this, and a
--- replay of it from the payment's row (0016_idempotency_ref.sql), so the two
--- are the same bytes: every argument is a field that never changes.
+-- A payment as POST /v1/payments answered it when it was created: pending
+-- (or requires_review), with its one timeline step. fs_batch() renders the
+-- 201 with this, and a replay of it from the payment's row
+-- (0016_idempotency_ref.sql), so the two are the same bytes: every argument
+-- is a field that never changes.
 CREATE OR REPLACE FUNCTION fs_payment_created_json(p_id text, p_from text, p_to text,
                                                    p_amount bigint, p_currency text,
                                                    p_description text, p_metadata jsonb,
-                                                   p_created timestamptz) RETURNS text
+                                                   p_created timestamptz,
+                                                   p_risk jsonb) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', p_id, 'object', 'payment', 'from_account', p_from,
         'to_account', p_to, 'amount', p_amount, 'currency', p_currency,
         'amount_refunded', 0,
         'description', p_description, 'metadata', p_metadata,
-        'status', 'pending', 'failure_code', NULL, 'failure_message', NULL,
+        'status', fs_first_status(p_risk), 'failure_code', NULL, 'failure_message', NULL,
+        'risk', p_risk, 'review', NULL,
         'created_at', fs_ts(p_created), 'updated_at', fs_ts(p_created),
         'timeline', json_build_array(
-            json_build_object('status', 'pending', 'created_at', fs_ts(p_created))))::text
+            json_build_object('status', fs_first_status(p_risk),
+                              'created_at', fs_ts(p_created))))::text
 $$;
 
 -- What the worker reads of a payment it finished (src/worker): its status and
@@ -103,6 +116,72 @@ CREATE OR REPLACE FUNCTION fs_list_json(data json, has_more boolean) RETURNS tex
 LANGUAGE sql IMMUTABLE AS $$
     SELECT json_build_object('object', 'list', 'data', coalesce(data, '[]'::json),
                              'has_more', has_more)::text
+$$;
+
+-- A payer's count and sum of accepted payments within a velocity rule's
+-- window of win minutes (docs/risk.md "Windows"), from its counters row
+-- (0024_risk.sql): minute buckets for a window up to an hour, hour buckets
+-- beyond; the current bucket and the ones before it that the window spans.
+CREATE OR REPLACE FUNCTION fs_risk_window(c risk_counters, win int, now_min int,
+                                          OUT n bigint, OUT s bigint)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(sum(u.n), 0), coalesce(sum(u.s), 0)
+    FROM unnest(CASE WHEN win <= 60 THEN c.m_at ELSE c.h_at END,
+                CASE WHEN win <= 60 THEN c.m_n ELSE c.h_n END,
+                CASE WHEN win <= 60 THEN c.m_sum ELSE c.h_sum END) AS u(at, n, s)
+    WHERE u.at > CASE WHEN win <= 60 THEN now_min - win ELSE now_min / 60 - win / 60 END
+$$;
+
+-- A counters row with n more payments totalling s in the minute now_min:
+-- added to the last bucket when it is this minute's (hour's), else a new
+-- one; buckets no window can reach any more are dropped from the front
+-- (minute buckets after an hour, hour buckets after 168 hours: the longest
+-- window, FS_RISK_WINDOW_MINUTES_MAX in src/core/limits.h). Each bucket is
+-- dropped once, so the cost per group is a few expressions.
+CREATE OR REPLACE FUNCTION fs_risk_add(c risk_counters, p_n int, p_s bigint, now_min int)
+RETURNS risk_counters
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    k int := cardinality(c.m_at);
+    h int := now_min / 60;
+BEGIN
+    IF k > 0 AND c.m_at[k] = now_min THEN
+        c.m_n[k] := c.m_n[k] + p_n;
+        c.m_sum[k] := c.m_sum[k] + p_s;
+    ELSE
+        c.m_at := c.m_at || now_min;
+        c.m_n := c.m_n || p_n;
+        c.m_sum := c.m_sum || p_s;
+    END IF;
+    k := cardinality(c.h_at);
+    IF k > 0 AND c.h_at[k] = h THEN
+        c.h_n[k] := c.h_n[k] + p_n;
+        c.h_sum[k] := c.h_sum[k] + p_s;
+    ELSE
+        c.h_at := c.h_at || h;
+        c.h_n := c.h_n || p_n;
+        c.h_sum := c.h_sum || p_s;
+    END IF;
+    IF c.m_at[1] <= now_min - 60 THEN
+        k := 1;
+        WHILE k < cardinality(c.m_at) AND c.m_at[k] <= now_min - 60 LOOP
+            k := k + 1;
+        END LOOP;
+        c.m_at := c.m_at[k:];
+        c.m_n := c.m_n[k:];
+        c.m_sum := c.m_sum[k:];
+    END IF;
+    IF c.h_at[1] <= h - 168 THEN
+        k := 1;
+        WHILE k < cardinality(c.h_at) AND c.h_at[k] <= h - 168 LOOP
+            k := k + 1;
+        END LOOP;
+        c.h_at := c.h_at[k:];
+        c.h_n := c.h_n[k:];
+        c.h_sum := c.h_sum[k:];
+    END IF;
+    RETURN c;
+END
 $$;
 
 CREATE OR REPLACE FUNCTION fs_batch(p_items jsonb)
@@ -190,6 +269,56 @@ DECLARE
     more       boolean;
     o          text;
     p          text;
+    -- risk rules (0024_risk.sql, docs/risk.md): the live rules of the
+    -- group's paying tenants, sorted by tenant, each tenant's as the range
+    -- rt_lo[x] .. rt_hi[x] of rt_tenant[x]; their parameters in typed arrays
+    rk_n       int := 0;
+    rk_id      text[];
+    rk_tenant  text[];
+    rk_kind    text[];
+    rk_action  text[];
+    rk_mode    text[];
+    rk_score   int[];
+    rk_amount  bigint[];
+    rk_cur     text[];
+    rk_count   bigint[];
+    rk_win     int[];              -- a velocity rule's window, minutes
+    rk_age     int[];              -- new_account_amount's age, hours
+    rk_list    text[];
+    rk_party   text[];
+    rk_key     text[];
+    rk_value   text[];
+    rk_allowed text[];             -- ',USD,EUR,'
+    rt_tenant  text[];
+    rt_lo      int[];
+    rt_hi      int[];
+    rt_vel     boolean[];          -- the tenant has a velocity rule: count its payments
+    -- each (account x, rule r)'s window count and sum at (x - 1) * rk_n + r,
+    -- read under the account's lock and kept up to date through the group
+    vel_n      bigint[];
+    vel_sum    bigint[];
+    acc_created timestamptz[];
+    acc_paid   boolean[];          -- made a payment earlier in the group
+    acc_rn     int[];              -- the group's accepted payments per payer
+    acc_rsum   bigint[];
+    listed     text[];             -- list || ':' || account of the group's accounts
+    it_risk    jsonb[];            -- each accepted payment's risk, by item
+    rv_items   int[] := '{}';      -- items created in requires_review
+    r          int;
+    hit        boolean;
+    r_allow    boolean;
+    r_block    text;               -- the first active block rule matched
+    r_review   boolean;
+    r_score    int;
+    r_match    jsonb;
+    r_risk     jsonb;
+    now_min    int := floor(extract(epoch FROM now()) / 60)::int;
+    -- balance alerts (docs/risk.md): each account's thresholds and side
+    acc_alo    bigint[];
+    acc_ahi    bigint[];
+    acc_aside  "char"[];
+    side       "char";
+    any_alert  boolean;            -- some account of the group has a threshold
 BEGIN
     -- 0. Each item's tenant, resolved once: every later step uses this array,
     --    so a key deleted while the group runs cannot split an item's effects.
@@ -260,7 +389,8 @@ BEGIN
         UNION ALL
         SELECT py.from_account FROM payments py
         WHERE py.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
-                                 WHERE e.j->>'op' IN ('payment_cancel', 'settle_finish')))
+                                 WHERE e.j->>'op' IN ('payment_cancel', 'settle_finish',
+                                                      'payment_review')))
         UNION ALL
         SELECT py.to_account FROM payments py
         WHERE py.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
@@ -276,9 +406,12 @@ BEGIN
            array_agg(l.currency ORDER BY l.id), array_agg(l.type ORDER BY l.id),
            array_agg(l.status ORDER BY l.id), array_agg(l.available ORDER BY l.id),
            array_agg(l.pending ORDER BY l.id), array_agg(false),
-           array_agg(l.event_seq ORDER BY l.id)
+           array_agg(l.event_seq ORDER BY l.id), array_agg(l.created_at ORDER BY l.id),
+           array_agg(l.alert_below ORDER BY l.id), array_agg(l.alert_above ORDER BY l.id),
+           array_agg(l.alert_side ORDER BY l.id),
+           coalesce(bool_or(l.alert_below IS NOT NULL OR l.alert_above IS NOT NULL), false)
     INTO acc_id, acc_tenant, acc_cur, acc_type, acc_status, acc_avail, acc_pend, acc_dirty,
-         acc_evseq
+         acc_evseq, acc_created, acc_alo, acc_ahi, acc_aside, any_alert
     FROM (SELECT * FROM accounts y WHERE y.id = ANY (acc_id) ORDER BY y.id FOR UPDATE) l;
 
     -- Then every payment row the group changes, in id order too, so that
@@ -288,7 +421,8 @@ BEGIN
     WHERE y.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
                             WHERE e.j->>'op' IN ('payment_cancel', 'settle_claim',
                                                  'settle_finish', 'settle_dead',
-                                                 'refund_create')) || rf_pay)
+                                                 'refund_create', 'payment_review'))
+                      || rf_pay)
     ORDER BY y.id FOR UPDATE;
     -- And last the refund rows the group changes, in id order.
     PERFORM 1 FROM refunds y
@@ -368,6 +502,71 @@ BEGIN
     LEFT JOIN unnest(acc_id) WITH ORDINALITY AS fa(id, ix)
            ON fa.id = coalesce(e.j->>'from', e.j->>'account')
     LEFT JOIN unnest(acc_id) WITH ORDINALITY AS ta(id, ix) ON ta.id = e.j->>'to';
+
+    -- 2c. Risk rules (docs/risk.md): the live rules of the tenants making
+    --     payments in this group, loaded once, and what they need read under
+    --     the accounts' locks taken above: the list entries naming the
+    --     group's accounts and each payer's window counts. A group without
+    --     payments, or whose tenants have no rules, reads one index here.
+    SELECT coalesce(array_agg(k.id ORDER BY k.tenant_id, k.seq), '{}'),
+           array_agg(k.tenant_id ORDER BY k.tenant_id, k.seq),
+           array_agg(k.kind ORDER BY k.tenant_id, k.seq),
+           array_agg(k.action ORDER BY k.tenant_id, k.seq),
+           array_agg(k.mode ORDER BY k.tenant_id, k.seq),
+           array_agg(k.score ORDER BY k.tenant_id, k.seq),
+           array_agg((k.params->>'amount')::bigint ORDER BY k.tenant_id, k.seq),
+           array_agg(k.params->>'currency' ORDER BY k.tenant_id, k.seq),
+           array_agg((k.params->>'count')::bigint ORDER BY k.tenant_id, k.seq),
+           array_agg((k.params->>'window_minutes')::int ORDER BY k.tenant_id, k.seq),
+           array_agg(coalesce((k.params->>'account_age_hours')::int, 24)
+                     ORDER BY k.tenant_id, k.seq),
+           array_agg(coalesce(k.params->>'list', 'blocklist') ORDER BY k.tenant_id, k.seq),
+           array_agg(coalesce(k.params->>'party', 'either') ORDER BY k.tenant_id, k.seq),
+           array_agg(k.params->>'key' ORDER BY k.tenant_id, k.seq),
+           array_agg(k.params->>'value' ORDER BY k.tenant_id, k.seq),
+           array_agg(CASE WHEN k.kind = 'currency_not_allowed'
+                          THEN ',' || array_to_string(ARRAY(
+                                   SELECT jsonb_array_elements_text(k.params->'allowed')), ',')
+                               || ',' END ORDER BY k.tenant_id, k.seq)
+    INTO rk_id, rk_tenant, rk_kind, rk_action, rk_mode, rk_score, rk_amount, rk_cur, rk_count,
+         rk_win, rk_age, rk_list, rk_party, rk_key, rk_value, rk_allowed
+    FROM risk_rules k
+    WHERE k.tenant_id = ANY (ARRAY(SELECT item_tenant[e.n]
+                                   FROM jsonb_array_elements(p_items) WITH ORDINALITY e(j, n)
+                                   WHERE e.j->>'op' = 'payment_create'))
+      AND k.deleted_at IS NULL;
+    rk_n := cardinality(rk_id);
+    IF rk_n > 0 THEN
+        SELECT array_agg(g.t ORDER BY g.lo), array_agg(g.lo ORDER BY g.lo),
+               array_agg(g.hi ORDER BY g.lo), array_agg(g.vel ORDER BY g.lo)
+        INTO rt_tenant, rt_lo, rt_hi, rt_vel
+        FROM (SELECT u.t, min(u.n)::int AS lo, max(u.n)::int AS hi,
+                     bool_or(u.w IS NOT NULL) AS vel
+              FROM unnest(rk_tenant, rk_win) WITH ORDINALITY AS u(t, w, n) GROUP BY u.t) g;
+        IF 'listed' = ANY (rk_kind) THEN
+            SELECT coalesce(array_agg(l.list || ':' || l.value), '{}') INTO listed
+            FROM risk_list_entries l
+            WHERE l.value = ANY (acc_id) AND l.tenant_id = ANY (rt_tenant);
+        END IF;
+        acc_paid := array_fill(false, ARRAY[coalesce(cardinality(acc_id), 0)]);
+        IF true = ANY (rt_vel) THEN
+            -- Each (account, velocity rule of its tenant)'s count and sum,
+            -- by an index probe of the account's counters row (exact: only
+            -- a holder of the account's lock changes it, and we hold it).
+            SELECT array_agg(coalesce(w.n, 0) ORDER BY ua.ix, uk.ix),
+                   array_agg(coalesce(w.s, 0) ORDER BY ua.ix, uk.ix)
+            INTO vel_n, vel_sum
+            FROM unnest(acc_id, acc_tenant) WITH ORDINALITY AS ua(id, tenant, ix)
+            CROSS JOIN unnest(rk_tenant, rk_win) WITH ORDINALITY AS uk(tenant, win, ix)
+            LEFT JOIN LATERAL (
+                SELECT ws.n, ws.s FROM risk_counters c
+                CROSS JOIN fs_risk_window(c, uk.win, now_min) ws
+                WHERE uk.win IS NOT NULL AND uk.tenant = ua.tenant AND c.account_id = ua.id) w
+            ON true;
+            acc_rn := array_fill(0, ARRAY[coalesce(cardinality(acc_id), 0)]);
+            acc_rsum := array_fill(0::bigint, ARRAY[coalesce(cardinality(acc_id), 0)]);
+        END IF;
+    END IF;
 
     -- 3. Decide each item in arrival order.
     FOR it IN
@@ -720,7 +919,7 @@ BEGIN
                 IF rec.ref IS NOT NULL THEN
                     SELECT fs_payment_created_json(y.id, y.from_account, y.to_account, y.amount,
                                                    y.currency, y.description, y.metadata,
-                                                   y.created_at)
+                                                   y.created_at, y.risk)
                     INTO p FROM payments y WHERE y.id = rec.ref;
                     IF NOT FOUND THEN
                         -- Made by an earlier item of this group: its row is
@@ -729,8 +928,8 @@ BEGIN
                         SELECT fs_payment_created_json(e.j->>'id', e.j->>'from', e.j->>'to',
                                                        (e.j->>'amount')::bigint,
                                                        e.j->>'currency', e.j->>'description',
-                                                       e.j->'metadata', now())
-                        INTO p FROM jsonb_array_elements(p_items) e(j)
+                                                       e.j->'metadata', now(), it_risk[e.n])
+                        INTO p FROM jsonb_array_elements(p_items) WITH ORDINALITY e(j, n)
                         WHERE e.j->>'id' = rec.ref AND e.j->>'op' = 'payment_create'
                         LIMIT 1;
                     END IF;
@@ -894,17 +1093,129 @@ BEGIN
                 p := fs_err(format('Account %s has insufficient available funds.', acc_id[f]),
                             'amount');
             ELSE
-                acc_avail[f] := acc_avail[f] - amt;
-                acc_pend[f] := acc_pend[f] + amt;
-                acc_dirty[f] := true;
-                acc_evseq[f] := acc_evseq[f] + 1;
-                paid := paid || it.n;
-                o := 'created';
-                p := fs_payment_created_json(j->>'id', acc_id[f], acc_id[d], amt, acc_cur[f],
-                                             j->>'description', j->'metadata', now());
-                e_rows := e_rows || ROW(t, acc_id[f], acc_evseq[f],
-                                        'payment.created', j->>'id',
-                                        p::jsonb, j->>'rid')::fs_event_row;
+                -- The tenant's risk rules, on the state locked above
+                -- (docs/risk.md): every rule is evaluated (shadow ones too,
+                -- recorded, deciding nothing); an active allow wins, then a
+                -- block, then a review.
+                r_risk := NULL;
+                r_block := NULL;
+                x := array_position(rt_tenant, t);
+                IF x IS NOT NULL THEN
+                    r_allow := false;
+                    r_review := false;
+                    r_score := 0;
+                    r_match := '[]';
+                    FOR r IN rt_lo[x] .. rt_hi[x] LOOP
+                        IF rk_kind[r] = 'amount_above' THEN
+                            hit := acc_cur[f] = rk_cur[r] AND amt > rk_amount[r];
+                        ELSIF rk_kind[r] = 'velocity_count' THEN
+                            hit := vel_n[(f - 1) * rk_n + r] >= rk_count[r];
+                        ELSIF rk_kind[r] = 'velocity_amount' THEN
+                            hit := acc_cur[f] = rk_cur[r]
+                                   AND vel_sum[(f - 1) * rk_n + r] + amt > rk_amount[r];
+                        ELSIF rk_kind[r] = 'new_account_amount' THEN
+                            hit := acc_cur[f] = rk_cur[r] AND amt > rk_amount[r]
+                                   AND acc_created[f] > now() - make_interval(hours => rk_age[r])
+                                   AND NOT acc_paid[f];
+                            IF hit THEN
+                                -- its first payment: an index probe, only
+                                -- for a new account's large payment
+                                hit := NOT EXISTS (SELECT 1 FROM payments y
+                                                   WHERE y.from_account = acc_id[f]);
+                            END IF;
+                        ELSIF rk_kind[r] = 'listed' THEN
+                            hit := (rk_party[r] <> 'payee'
+                                    AND rk_list[r] || ':' || acc_id[f] = ANY (listed))
+                                   OR (rk_party[r] <> 'payer'
+                                       AND rk_list[r] || ':' || acc_id[d] = ANY (listed));
+                        ELSIF rk_kind[r] = 'currency_not_allowed' THEN
+                            hit := strpos(rk_allowed[r], ',' || acc_cur[f] || ',') = 0;
+                        ELSE -- metadata_equals
+                            hit := j->'metadata'->>rk_key[r] = rk_value[r];
+                        END IF;
+                        IF hit THEN
+                            r_match := r_match || jsonb_build_object(
+                                'id', rk_id[r], 'action', rk_action[r], 'mode', rk_mode[r]);
+                            IF rk_mode[r] = 'active' THEN
+                                r_score := r_score + rk_score[r];
+                                IF rk_action[r] = 'allow' THEN
+                                    r_allow := true;
+                                ELSIF rk_action[r] = 'block' THEN
+                                    r_block := coalesce(r_block, rk_id[r]);
+                                ELSIF rk_action[r] = 'review' THEN
+                                    r_review := true;
+                                END IF;
+                            END IF;
+                        END IF;
+                    END LOOP;
+                    IF r_allow THEN
+                        r_block := NULL;
+                        r_review := false;
+                    END IF;
+                    r_risk := jsonb_build_object(
+                        'score', least(r_score, 100),
+                        'decision', CASE WHEN r_block IS NOT NULL THEN 'block'
+                                         WHEN r_review THEN 'review' ELSE 'allow' END,
+                        'rules_matched', r_match);
+                END IF;
+                IF r_block IS NOT NULL THEN
+                    -- Blocked: nothing held, no payment; the attempt is an
+                    -- event of the payer's, and the 402 names the rule.
+                    o := 'payment_blocked';
+                    p := json_build_object(
+                        'message', format('This payment was blocked by risk rule %s.', r_block),
+                        'param', NULL, 'rule', r_block, 'risk', r_risk)::text;
+                    acc_evseq[f] := acc_evseq[f] + 1;
+                    acc_dirty[f] := true;
+                    e_rows := e_rows || ROW(t, acc_id[f], acc_evseq[f], 'payment.blocked',
+                                            j->>'id',
+                                            jsonb_build_object(
+                                                'id', j->>'id', 'object', 'payment',
+                                                'from_account', acc_id[f],
+                                                'to_account', acc_id[d], 'amount', amt,
+                                                'currency', acc_cur[f],
+                                                'description', j->>'description',
+                                                'metadata', j->'metadata',
+                                                'status', 'blocked', 'risk', r_risk,
+                                                'created_at', ts),
+                                            j->>'rid')::fs_event_row;
+                ELSE
+                    acc_avail[f] := acc_avail[f] - amt;
+                    acc_pend[f] := acc_pend[f] + amt;
+                    acc_dirty[f] := true;
+                    acc_evseq[f] := acc_evseq[f] + 1;
+                    paid := paid || it.n;
+                    o := 'created';
+                    p := fs_payment_created_json(j->>'id', acc_id[f], acc_id[d], amt, acc_cur[f],
+                                                 j->>'description', j->'metadata', now(),
+                                                 r_risk);
+                    e_rows := e_rows || ROW(t, acc_id[f], acc_evseq[f],
+                                            'payment.created', j->>'id',
+                                            p::jsonb, j->>'rid')::fs_event_row;
+                    IF x IS NOT NULL THEN
+                        it_risk[it.n] := r_risk;
+                        acc_paid[f] := true;
+                        IF r_review THEN
+                            -- Held, not sent to settlement (no outbox row):
+                            -- POST /v1/payments/{id}/review decides.
+                            rv_items := rv_items || it.n;
+                            acc_evseq[f] := acc_evseq[f] + 1;
+                            e_rows := e_rows || ROW(t, acc_id[f], acc_evseq[f],
+                                                    'payment.flagged', j->>'id',
+                                                    p::jsonb, j->>'rid')::fs_event_row;
+                        END IF;
+                        IF rt_vel[x] THEN
+                            -- one more payment in every window of the payer
+                            acc_rn[f] := acc_rn[f] + 1;
+                            acc_rsum[f] := acc_rsum[f] + amt;
+                            FOR r IN rt_lo[x] .. rt_hi[x] LOOP
+                                vel_n[(f - 1) * rk_n + r] := vel_n[(f - 1) * rk_n + r] + 1;
+                                vel_sum[(f - 1) * rk_n + r] := vel_sum[(f - 1) * rk_n + r]
+                                                               + amt;
+                            END LOOP;
+                        END IF;
+                    END IF;
+                END IF;
             END IF;
 
         ELSIF j->>'op' = 'deposit' THEN
@@ -955,10 +1266,10 @@ BEGIN
             WHERE y.id = j->>'payment' AND y.tenant_id = t FOR UPDATE;
             IF NOT FOUND THEN
                 o := 'not_found'; p := fs_err(format('No such payment: %L', j->>'payment'), 'id');
-            ELSIF pay.status <> 'pending' THEN
+            ELSIF pay.status NOT IN ('pending', 'requires_review') THEN
                 o := 'payment_not_cancelable';
-                p := fs_err(format('Payment %s is %s; only a pending payment can be canceled.',
-                                   pay.id, pay.status), 'id');
+                p := fs_err(format('Payment %s is %s; only a pending payment (or one in '
+                                   'review) can be canceled.', pay.id, pay.status), 'id');
             ELSE
                 f := array_position(acc_id, pay.from_account);
                 acc_avail[f] := acc_avail[f] + pay.amount;
@@ -978,6 +1289,52 @@ BEGIN
                 e_rows := e_rows || ROW(pay.tenant_id, pay.from_account, acc_evseq[f],
                                         'payment.canceled', pay.id,
                                         p::jsonb, j->>'rid')::fs_event_row;
+            END IF;
+
+        ELSIF j->>'op' = 'payment_review' THEN
+            -- A payment its risk rules sent to review (docs/risk.md):
+            -- approve sends it to settlement (pending, in the outbox; the
+            -- server publishes it), reject releases its hold (canceled,
+            -- review_rejected). Its row and payer are locked (step 2).
+            SELECT * INTO pay FROM payments y
+            WHERE y.id = j->>'payment' AND y.tenant_id = t FOR UPDATE;
+            IF NOT FOUND THEN
+                o := 'not_found'; p := fs_err(format('No such payment: %L', j->>'payment'), 'id');
+            ELSIF pay.status <> 'requires_review' THEN
+                o := 'payment_not_reviewable';
+                p := fs_err(format('Payment %s is %s; only a payment in requires_review can be '
+                                   'reviewed.', pay.id, pay.status), 'id');
+            ELSE
+                f := array_position(acc_id, pay.from_account);
+                r_risk := jsonb_build_object('decision', j->>'decision', 'reason', j->>'reason',
+                                             'reviewed_at', ts, 'actor', j->'actor'->>'id');
+                IF j->>'decision' = 'approve' THEN
+                    UPDATE payments y SET status = 'pending', updated_at = now(), review = r_risk,
+                                          timeline = y.timeline || fs_step('pending')
+                    WHERE y.id = pay.id RETURNING * INTO pay;
+                    INSERT INTO payment_outbox (payment_id, created_at) VALUES (pay.id, now());
+                ELSE
+                    acc_avail[f] := acc_avail[f] + pay.amount;
+                    acc_pend[f] := acc_pend[f] - pay.amount;
+                    j_acct := j_acct || pay.from_account || pay.from_account;
+                    j_bucket := j_bucket || 'P'::"char" || 'A'::"char";
+                    j_amount := j_amount || (-pay.amount) || pay.amount;
+                    j_cur := j_cur || pay.currency || pay.currency;
+                    j_ref := j_ref || pay.id || pay.id;
+                    UPDATE payments y SET status = 'canceled', updated_at = now(), review = r_risk,
+                                          failure_code = 'review_rejected',
+                                          failure_message = j->>'reason',
+                                          timeline = y.timeline || fs_step('canceled')
+                    WHERE y.id = pay.id RETURNING * INTO pay;
+                END IF;
+                acc_dirty[f] := true;
+                o := 'ok'; p := fs_payment_json(pay)::text;
+                acc_evseq[f] := acc_evseq[f] + 1;
+                e_rows := e_rows || ROW(pay.tenant_id, pay.from_account, acc_evseq[f],
+                                        CASE WHEN j->>'decision' = 'approve'
+                                             THEN 'payment.review_approved'
+                                             ELSE 'payment.review_rejected' END,
+                                        pay.id, p::jsonb, j->>'rid')::fs_event_row;
             END IF;
 
         ELSIF j->>'op' = 'account_create' THEN
@@ -1267,9 +1624,38 @@ BEGIN
     --    Rows are found by `= ANY(array)`, an index condition whatever the
     --    statistics say; a join with unnest() could be planned as a scan of
     --    the table, and these plans are made once per connection.
+    --    Balance alerts (docs/risk.md), edge-triggered: an account with a
+    --    threshold that this commit leaves on another side than the last
+    --    commit did gets its event, once, in this transaction.
+    FOR x IN 1 .. CASE WHEN any_alert THEN cardinality(acc_id) ELSE 0 END LOOP
+        IF acc_dirty[x] AND (acc_alo[x] IS NOT NULL OR acc_ahi[x] IS NOT NULL) THEN
+            side := CASE WHEN acc_avail[x] < acc_alo[x] THEN 'b'
+                         WHEN acc_avail[x] > acc_ahi[x] THEN 'a' ELSE 'n' END;
+            IF side <> acc_aside[x] THEN
+                acc_aside[x] := side;
+                IF side <> 'n' THEN
+                    acc_evseq[x] := acc_evseq[x] + 1;
+                    e_rows := e_rows || ROW(acc_tenant[x], acc_id[x], acc_evseq[x],
+                                            CASE WHEN side = 'b' THEN 'account.balance_below'
+                                                 ELSE 'account.balance_above' END,
+                                            '',
+                                            jsonb_build_object(
+                                                'object', 'balance_alert',
+                                                'account', acc_id[x],
+                                                'available', acc_avail[x],
+                                                'threshold', CASE WHEN side = 'b'
+                                                                  THEN acc_alo[x]
+                                                                  ELSE acc_ahi[x] END,
+                                                'currency', acc_cur[x], 'created_at', ts),
+                                            NULL)::fs_event_row;
+                END IF;
+            END IF;
+        END IF;
+    END LOOP;
     UPDATE accounts y SET available = acc_avail[array_position(acc_id, y.id)],
                           pending = acc_pend[array_position(acc_id, y.id)],
-                          event_seq = acc_evseq[array_position(acc_id, y.id)]
+                          event_seq = acc_evseq[array_position(acc_id, y.id)],
+                          alert_side = acc_aside[array_position(acc_id, y.id)]
     WHERE y.id = ANY (ARRAY(SELECT u.id FROM unnest(acc_id, acc_dirty) AS u(id, dirty)
                             WHERE u.dirty));
     INSERT INTO deposits (id, tenant_id, account_id, amount, currency)
@@ -1277,16 +1663,30 @@ BEGIN
     --    Accepted payments and their hold entries come straight from the
     --    items (their accounts, currency and tenant were checked above).
     INSERT INTO payments (id, tenant_id, from_account, to_account, amount, currency,
-                          description, metadata, status, created_at, updated_at)
+                          description, metadata, status, risk, created_at, updated_at)
     SELECT e.j->>'id', item_tenant[e.n], e.j->>'from', e.j->>'to', (e.j->>'amount')::bigint,
-           e.j->>'currency', e.j->>'description', e.j->'metadata', 'pending', now(), now()
+           e.j->>'currency', e.j->>'description', e.j->'metadata',
+           CASE WHEN e.n = ANY (rv_items) THEN 'requires_review' ELSE 'pending' END,
+           it_risk[e.n], now(), now()
     FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
     WHERE e.n = ANY (paid);
     --    The outbox (0012_hot_status.sql): in with the payment, out when it
-    --    is final or canceled.
+    --    is final or canceled. A payment in review goes in when approved.
     INSERT INTO payment_outbox (payment_id, created_at)
     SELECT e.j->>'id', now() FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
-    WHERE e.n = ANY (paid);
+    WHERE e.n = ANY (paid) AND NOT e.n = ANY (rv_items);
+    --    The payers' window counters (risk_counters), for tenants with a
+    --    velocity rule: the group's payments of each, in one statement.
+    IF acc_rn IS NOT NULL THEN
+        INSERT INTO risk_counters AS c (account_id, m_at, m_n, m_sum, h_at, h_n, h_sum)
+        SELECT u.id, ARRAY[now_min], ARRAY[u.n], ARRAY[u.s], ARRAY[now_min / 60], ARRAY[u.n],
+               ARRAY[u.s]
+        FROM unnest(acc_id, acc_rn, acc_rsum) AS u(id, n, s) WHERE u.n > 0
+        ON CONFLICT (account_id) DO UPDATE
+        SET (m_at, m_n, m_sum, h_at, h_n, h_sum) =
+            (SELECT b.m_at, b.m_n, b.m_sum, b.h_at, b.h_n, b.h_sum
+             FROM fs_risk_add(c, excluded.m_n[1], excluded.m_sum[1], now_min) b);
+    END IF;
     DELETE FROM payment_outbox ob WHERE ob.payment_id = ANY (ob_del);
     INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
     SELECT e.j->>'from', l.bucket, l.sign * (e.j->>'amount')::bigint, e.j->>'currency',

@@ -28,6 +28,7 @@ typedef enum {
     ROUTE_PAYMENTS,
     ROUTE_PAYMENT,
     ROUTE_CANCEL,
+    ROUTE_REVIEW,
     ROUTE_EVENTS,
     ROUTE_REFUNDS,
     ROUTE_REFUND,
@@ -63,6 +64,7 @@ static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_PAYMENTS] = "/v1/payments",
     [ROUTE_PAYMENT] = "/v1/payments/{id}",
     [ROUTE_CANCEL] = "/v1/payments/{id}/cancel",
+    [ROUTE_REVIEW] = "/v1/payments/{id}/review",
     [ROUTE_EVENTS] = "/v1/events",
     [ROUTE_REFUNDS] = "/v1/payments/{id}/refunds",
     [ROUTE_REFUND] = "/v1/refunds/{id}",
@@ -149,6 +151,7 @@ static route_t match(const char *path, const char **id)
     if (payments && strcmp(seg[3], "refunds") == 0) return ROUTE_REFUNDS;
     if (accounts && strcmp(seg[3], "deposits") == 0) return ROUTE_DEPOSITS;
     if (payments && strcmp(seg[3], "cancel") == 0) return ROUTE_CANCEL;
+    if (payments && strcmp(seg[3], "review") == 0) return ROUTE_REVIEW;
     if (payments && strcmp(seg[3], "receipt") == 0) return ROUTE_RECEIPT;
     return ROUTE_NONE;
 }
@@ -175,6 +178,7 @@ static const char *allowed(route_t r)
         return "GET, DELETE";
     case ROUTE_DEPOSITS:
     case ROUTE_CANCEL:
+    case ROUTE_REVIEW:
         return "POST";
     default:
         return "GET";
@@ -225,6 +229,11 @@ static bool build_post(route_t r, const char *id, const json_t *body, json_t *it
         fs_op_set(item, FS_OP_PAYMENT_CANCEL);
         json_object_set_new(item, "payment", json_string(id));
         return true;
+    case ROUTE_REVIEW:
+        if (!path_id(id, FS_PAYMENT_ID_PREFIX, "payment", err)) return false;
+        fs_op_set(item, FS_OP_PAYMENT_REVIEW);
+        json_object_set_new(item, "payment", json_string(id));
+        return fs_transaction_parse_review(body, item, err);
     case ROUTE_REFUNDS:
         fs_op_set(item, FS_OP_REFUND_CREATE);
         return fs_transaction_parse_refund(id, body, item, err);

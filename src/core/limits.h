@@ -299,9 +299,9 @@
 /* An endpoint's URL, in bytes: http://IP:PORT/path fits easily. */
 #define FS_WEBHOOK_URL_LEN_MAX 2048
 
-/* Event types in one endpoint's list: every type there is (7) and "*", with
+/* Event types in one endpoint's list: every type there is (13) and "*", with
  * room for the types to come. */
-#define FS_WEBHOOK_EVENTS_MAX 16
+#define FS_WEBHOOK_EVENTS_MAX 24
 
 /* Deliveries one worker has in flight (claimed or leased by the fan-out,
  * waiting for a connection, being POSTed, or being recorded). Each holds its
@@ -766,5 +766,16 @@
 /* Bytes of one string filter of an export (a status, currency, account id
  * or date-time: all far shorter). */
 #define FS_EXPORT_FILTER_LEN_MAX 64
+
+/* --- risk review and the write path's rules (issue 12, docs/risk.md) --- */
+
+/* Bytes of a review's reason (POST /v1/payments/{id}/review): a note for
+ * the audit trail, kept on the payment and in its event. */
+#define FS_REVIEW_REASON_LEN_MAX 500
+
+/* The longest velocity window, in minutes (7 days): the window counters keep
+ * hour buckets this far back (fs_risk_add in db/functions/batch.sql drops
+ * older ones at 168 hours), so a longer window could not be counted. */
+#define FS_RISK_WINDOW_MINUTES_MAX (7 * 24 * 60)
 
 #endif

@@ -9,8 +9,11 @@
 #include "../validate/validate.h"
 
 const char *const fs_event_types[] = {
-    "payment.created", "payment.succeeded", "payment.failed",  "payment.canceled",
-    "refund.created",  "refund.succeeded",  "refund.failed",   NULL,
+    "payment.created", "payment.succeeded", "payment.failed", "payment.canceled",
+    "refund.created", "refund.succeeded", "refund.failed",
+    /* risk rules and balance alerts (docs/risk.md) */
+    "payment.flagged", "payment.blocked", "payment.review_approved",
+    "payment.review_rejected", "account.balance_below", "account.balance_above", NULL,
 };
 
 bool fs_event_type_known(const char *type)
@@ -33,9 +36,7 @@ bool fs_event_parse_list(const char *query, json_t *item, fs_error_t *err)
     const char *type = json_string_value(json_object_get(item, "type"));
     if (type != NULL && !fs_event_type_known(type)) {
         return fs_fail(err, FS_INVALID_REQUEST, "type",
-                       "type must be one of payment.created, payment.succeeded, "
-                       "payment.failed, payment.canceled, refund.created, refund.succeeded, "
-                       "refund.failed.");
+                       "type must be one of " FS_EVENT_TYPES_TEXT ".");
     }
     return true;
 }

@@ -22,6 +22,12 @@
 
 /* Every event type, NULL-terminated. */
 extern const char *const fs_event_types[];
+/* The same, as text for errors. */
+#define FS_EVENT_TYPES_TEXT                                                                    \
+    "payment.created, payment.succeeded, payment.failed, payment.canceled, refund.created, "  \
+    "refund.succeeded, refund.failed, payment.flagged, payment.blocked, "                     \
+    "payment.review_approved, payment.review_rejected, account.balance_below, "               \
+    "account.balance_above"
 
 /* True when type is one of fs_event_types. */
 bool fs_event_type_known(const char *type);

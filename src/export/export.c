@@ -10,11 +10,9 @@
 #include "../account/account.h"
 #include "../money/money.h"
 #include "../search/search.h"
+#include "../transaction/transaction.h"
 #include "../validate/validate.h"
 
-/* The statuses a payments export may filter on: a payment's own. */
-static const char *const statuses[] = {"pending", "processing", "succeeded",
-                                       "failed",  "canceled",   NULL};
 
 static bool one_of(const char *s, const char *const *list)
 {
@@ -98,11 +96,9 @@ bool fs_export_parse_create(const json_t *body, json_t *item, fs_error_t *err)
         }
         if (v == NULL) continue;
         if (strcmp(*f, "status") == 0) {
-            if (!one_of(v, statuses))
+            if (!one_of(v, fs_payment_statuses))
                 ok = fail_param(err, *f,
-                                "filters.status must be one of pending, processing, succeeded, "
-                                "failed, canceled%s.",
-                                "");
+                                "filters.status must be one of " FS_PAYMENT_STATUSES_TEXT "%s.", "");
             else
                 json_object_set_new(out, *f, json_string(v));
         } else if (strcmp(*f, "currency") == 0) {

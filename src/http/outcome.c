@@ -47,6 +47,8 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     [FS_STAFF_SELF_DISABLE] = {"staff_self_disable", 409, "invalid_request_error"},
     /* Taken, made in the background (POST /v1/exports). */
     [FS_ACCEPTED] = {"accepted", 202, NULL},
+    [FS_PAYMENT_BLOCKED] = {"payment_blocked", 402, "payment_error"},
+    [FS_PAYMENT_NOT_REVIEWABLE] = {"payment_not_reviewable", 409, "invalid_request_error"},
 };
 
 const char *fs_http_reason(int status)

@@ -224,6 +224,14 @@ static void on_created(void *arg, const fs_store_result_t *r)
     /* A replay is published too: its first answer may have been lost with
      * its publish (a 503 after the commit); the broker's dedup drops a copy. */
     bool publish = queue != NULL && strcmp(r->outcome, "created") == 0;
+    if (publish && cr->payment && strstr(r->payload, "requires_review") != NULL) {
+        /* Held for review by a risk rule (docs/risk.md): settled only once
+         * approved (on_reviewed). Parsed only when the word appears at all. */
+        json_t *p = json_loads(r->payload, 0, NULL);
+        const char *status = json_string_value(json_object_get(p, "status"));
+        if (status != NULL && strcmp(status, "requires_review") == 0) publish = false;
+        json_decref(p);
+    }
     if (publish && r->replayed) {
         /* A replay's object is the first request's, not this item's. */
         json_t *p = json_loads(r->payload, 0, NULL);
@@ -262,6 +270,28 @@ static void on_canceled(void *arg, const fs_store_result_t *r)
 {
     count_canceled(r);
     on_result(arg, r);
+}
+
+/* A review (docs/risk.md): an approval sends the payment to settlement, as
+ * its creation would have; its outbox row (written with the approval) covers
+ * a publish lost here. A replay is published again: the broker drops a copy. */
+static void on_reviewed(void *arg, const fs_store_result_t *r)
+{
+    struct evhttp_request *req = arg;
+    char request_id[REQUEST_ID_LEN_MAX + 1];
+    request_id_of(req, request_id);
+    char id[FS_ID_LEN_MAX + 1] = "";
+    if (queue != NULL && strcmp(r->outcome, "ok") == 0) {
+        json_t *p = json_loads(r->payload, 0, NULL);
+        const char *status = json_string_value(json_object_get(p, "status"));
+        const char *pid = json_string_value(json_object_get(p, "id"));
+        if (status != NULL && pid != NULL && strcmp(status, "pending") == 0)
+            snprintf(id, sizeof(id), "%s", pid);
+        json_decref(p);
+    }
+    on_result(req, r);
+    if (id[0] != '\0' && fs_queue_publish_payment(queue, id, request_id) != 0)
+        fs_log(FS_LOG_WARN, "http", "payment %s not published; the sweeper will", id);
 }
 
 /* An operator's replay of dead letters: each payment whose mark the database
@@ -1266,6 +1296,9 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
         }
         case FS_OP_PAYMENT_CANCEL:
             fs_cache_submit(w->cache, res.item, on_canceled, req, looked);
+            return;
+        case FS_OP_PAYMENT_REVIEW:
+            fs_cache_submit(w->cache, res.item, on_reviewed, req, looked);
             return;
         case FS_OP_ACCOUNT_GET:
             if (!plain_key) {

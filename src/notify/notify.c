@@ -121,9 +121,8 @@ static bool events_parse(const json_t *body, json_t *item, fs_error_t *err)
         if (type == NULL || (strcmp(type, "*") != 0 && !fs_event_type_known(type))) {
             json_decref(out);
             return fs_fail(err, FS_INVALID_REQUEST, "events",
-                           "events[%zu] must be \"*\" or one of payment.created, "
-                           "payment.succeeded, payment.failed, payment.canceled, "
-                           "refund.created, refund.succeeded, refund.failed.", i);
+                           "events[%zu] must be \"*\" or one of " FS_EVENT_TYPES_TEXT ".",
+                           i);
         }
         bool seen = false;
         size_t k;

@@ -30,6 +30,10 @@ static const fs_op_info_t ops[FS_OP__COUNT] = {
     [FS_OP_DEPOSIT] = {"deposit", IDEMPOTENT | CACHEABLE | LOCKS},
     [FS_OP_PAYMENT_CREATE] = {"payment_create", IDEMPOTENT | CACHEABLE | LOCKS | PUBLISHES},
     [FS_OP_PAYMENT_CANCEL] = {"payment_cancel", IDEMPOTENT | CACHEABLE | LOCKS},
+    /* A review of a payment its risk rules held (docs/risk.md): an approval
+     * is published by the server (on_reviewed), not by PUBLISHES (its
+     * answer is 200, and only an approval goes to settlement). */
+    [FS_OP_PAYMENT_REVIEW] = {"payment_review", IDEMPOTENT | CACHEABLE | LOCKS},
     [FS_OP_REFUND_CREATE] = {"refund_create", IDEMPOTENT | CACHEABLE | LOCKS | PUBLISHES},
     [FS_OP_WEBHOOK_ENDPOINT_CREATE] = {"webhook_endpoint_create", IDEMPOTENT | CACHEABLE},
     /* A CSV made by the worker's export thread (src/export); 202. */

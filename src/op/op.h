@@ -30,6 +30,7 @@ typedef enum {
     FS_OP_PAYMENT_LIST,
     FS_OP_PAYMENT_SEARCH_LIST,
     FS_OP_PAYMENT_CANCEL,
+    FS_OP_PAYMENT_REVIEW, /* risk review (issue 12, docs/risk.md) */
     FS_OP_RECEIPT_GET,
     FS_OP_REFUND_CREATE,
     FS_OP_REFUND_GET,

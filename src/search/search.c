@@ -14,14 +14,12 @@
 
 #include "../money/money.h"
 #include "../op/op.h"
+#include "../transaction/transaction.h"
 #include "../validate/validate.h"
 
 #define PAYMENT_ID_PREFIX "pay"
 #define ACCOUNT_ID_PREFIX "acct"
 
-const char *const fs_search_statuses[] = {
-    "pending", "processing", "succeeded", "failed", "canceled", "refunded", NULL,
-};
 
 /* --- time ---------------------------------------------------------------- */
 
@@ -171,15 +169,14 @@ static bool parse_q(const char *v, json_t *item, fs_error_t *err)
 
 static bool parse_status(const char *v, json_t *item, fs_error_t *err)
 {
-    for (const char *const *s = fs_search_statuses; *s != NULL; s++) {
+    for (const char *const *s = fs_payment_statuses; *s != NULL; s++) {
         if (strcmp(v, *s) == 0) {
             json_object_set_new(item, "status", json_string(v));
             return true;
         }
     }
     return fs_fail(err, FS_INVALID_REQUEST, "status",
-                   "status must be one of pending, processing, succeeded, failed, canceled, "
-                   "refunded.");
+                   "status must be one of " FS_PAYMENT_STATUSES_TEXT ".");
 }
 
 /* One parameter of the query; name is its name, copied to outlive the query. */

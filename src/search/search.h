@@ -22,12 +22,10 @@
 #include "../core/core.h"
 #include "../store/store.h"
 
-/* The statuses a search may filter on (NULL-terminated). */
-extern const char *const fs_search_statuses[];
 
 /* Checks the query string of GET /v1/payments/search and copies it into item
  * (op payment_search_list): q (1..FS_SEARCH_Q_LEN_MAX bytes of UTF-8), status
- * (one of fs_search_statuses), account (acct_ id), currency (a supported ISO
+ * (one of fs_payment_statuses), account (acct_ id), currency (a supported ISO
  * code), amount_gte/amount_lte (integers 0..INT64_MAX, gte <= lte),
  * created_gte/created_lte (RFC 3339 date-times, normalized to UTC with
  * microseconds; gte <= lte), limit and starting_after (pay_ id). An unknown,

@@ -9,8 +9,8 @@
 #include "../money/money.h"
 #include "../validate/validate.h"
 
-static const char *const statuses[] = {"pending",  "processing", "succeeded", "failed",
-                                       "canceled", "refunded",   NULL};
+const char *const fs_payment_statuses[] = {"requires_review", "pending",  "processing", "succeeded",
+                                          "failed",          "canceled", "refunded",   NULL};
 
 bool fs_transaction_parse_create(const json_t *body, json_t *item, fs_error_t *err)
 {
@@ -60,13 +60,12 @@ bool fs_transaction_parse_list(const char *query, json_t *item, fs_error_t *err)
     const char *status = json_string_value(json_object_get(item, "status"));
     if (status != NULL) {
         bool known = false;
-        for (const char *const *s = statuses; *s != NULL; s++) {
+        for (const char *const *s = fs_payment_statuses; *s != NULL; s++) {
             if (strcmp(status, *s) == 0) known = true;
         }
         if (!known) {
             return fs_fail(err, FS_INVALID_REQUEST, "status",
-                           "status must be one of pending, processing, succeeded, failed, "
-                           "canceled, refunded.");
+                           "status must be one of " FS_PAYMENT_STATUSES_TEXT ".");
         }
     }
     return true;
@@ -99,6 +98,22 @@ bool fs_transaction_parse_refund(const char *payment, const json_t *body, json_t
     fs_id_new(FS_REFUND_ID_PREFIX, id, sizeof(id));
     json_object_set_new(item, "id", json_string(id));
     json_object_set_new(item, "max", json_integer(FS_REFUNDS_PER_PAYMENT_MAX));
+    return true;
+}
+
+bool fs_transaction_parse_review(const json_t *body, json_t *item, fs_error_t *err)
+{
+    static const char *const fields[] = {"decision", "reason", NULL};
+    const char *decision, *reason;
+    if (!fs_validate_known_fields(body, fields, err)) return false;
+    if (!fs_validate_string(body, "decision", true, FS_ID_LEN_MAX, &decision, err)) return false;
+    if (strcmp(decision, "approve") != 0 && strcmp(decision, "reject") != 0)
+        return fs_fail(err, FS_INVALID_REQUEST, "decision",
+                       "decision must be approve or reject.");
+    if (!fs_validate_string(body, "reason", false, FS_REVIEW_REASON_LEN_MAX, &reason, err))
+        return false;
+    json_object_set_new(item, "decision", json_string(decision));
+    if (reason != NULL) json_object_set_new(item, "reason", json_string(reason));
     return true;
 }
 

@@ -22,6 +22,17 @@
  * metadata and a new id. */
 bool fs_transaction_parse_create(const json_t *body, json_t *item, fs_error_t *err);
 
+/* A payment's statuses (NULL-terminated), the one list every status filter
+ * checks against (GET /v1/payments, search, exports), and the same as text
+ * for their errors. requires_review: held by a risk rule (docs/risk.md). */
+extern const char *const fs_payment_statuses[];
+#define FS_PAYMENT_STATUSES_TEXT \
+    "requires_review, pending, processing, succeeded, failed, canceled, refunded"
+
+/* A review of a payment in requires_review (docs/risk.md): POST
+ * /v1/payments/{id}/review {decision: approve|reject, reason}: fills item. */
+bool fs_transaction_parse_review(const json_t *body, json_t *item, fs_error_t *err);
+
 /* GET /v1/payments?account=&status=&limit=&starting_after=: fills item. */
 bool fs_transaction_parse_list(const char *query, json_t *item, fs_error_t *err);
 
