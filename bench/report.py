@@ -66,6 +66,8 @@ def figures(d):
         "payments_created": created,
         "non_2xx": wrk.get("errors_status"),
         "socket_errors": wrk.get("errors_socket"),
+        # live risk rules evaluated on every payment (BENCH_RISK; docs/risk.md)
+        "risk_rules": g("risk_rules"),
         # (c) the life cycle: created, settled, indexed, receipted, delivered
         "settled_per_s": rnd(settled_per_s, 0),
         "settle_ratio": ratio(settled_per_s, pgbench),
@@ -105,7 +107,7 @@ def figures(d):
         out[f"cpu_budget_{phase}_payments"] = cpu.get("payments")
     # Counts and rates rounded to units are integers.
     for k in ("payments_per_s", "pgbench_tps", "pgbench_clients", "payments_created",
-              "settled_per_s", "settle_payments", "settled_payments", "webhook_events",
+              "risk_rules", "settled_per_s", "settle_payments", "settled_payments", "webhook_events",
               "webhook_delivered", "webhook_attempts", "webhook_sink_received",
               "readers_backlog_events"):
         if out[k] is not None:

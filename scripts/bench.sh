@@ -181,6 +181,29 @@ VACUUM ANALYZE;
 SQL
 "${PSQL[@]}" -c "SELECT id FROM accounts WHERE tenant_id = '$TENANT' AND type = 'user'" \
     >"$TMP/accounts.txt"
+# A realistic rule set (docs/risk.md), evaluated on every payment of both
+# phases: one rule of each kind, as a risk team would start, set so that the
+# bench's payments (1..1000 cents between funded accounts) pass them all but
+# the shadow rule, which matches about 1% and is recorded. BENCH_RISK=0 runs
+# without rules: the A/B of their cost (docs/architecture.md).
+RISK_RULES=0
+if [ "${BENCH_RISK:-1}" = 1 ]; then
+    "${PSQL[@]}" >/dev/null <<SQL
+INSERT INTO risk_rules (id, tenant_id, name, kind, params, action, mode, score) VALUES
+ ('rr_bench1', '$TENANT', 'large', 'amount_above', '{"amount": 10000000, "currency": "USD"}', 'review', 'active', 50),
+ ('rr_bench2', '$TENANT', 'burst', 'velocity_count', '{"count": 10000, "window_minutes": 10}', 'block', 'active', 90),
+ ('rr_bench3', '$TENANT', 'daily volume', 'velocity_amount', '{"amount": 100000000000, "currency": "USD", "window_minutes": 1440}', 'review', 'active', 50),
+ ('rr_bench4', '$TENANT', 'new and large', 'new_account_amount', '{"amount": 5000000, "currency": "USD", "account_age_hours": 24}', 'review', 'active', 50),
+ ('rr_bench5', '$TENANT', 'block list', 'listed', '{"list": "blocklist", "party": "either"}', 'block', 'active', 90),
+ ('rr_bench6', '$TENANT', 'currencies', 'currency_not_allowed', '{"allowed": ["USD", "EUR", "GBP"]}', 'block', 'active', 90),
+ ('rr_bench7', '$TENANT', 'test traffic', 'metadata_equals', '{"key": "channel", "value": "test"}', 'review', 'active', 50),
+ ('rr_bench8', '$TENANT', 'trial: over 990', 'amount_above', '{"amount": 990, "currency": "USD"}', 'block', 'shadow', 90);
+INSERT INTO risk_list_entries (id, tenant_id, list, value)
+SELECT 'rle_bench' || g, '$TENANT', 'blocklist', 'acct_blocked' || g FROM generate_series(1, 100) g;
+SQL
+    RISK_RULES=8
+fi
+raw risk_rules "$RISK_RULES"
 # Start both measurements from a checkpoint, so neither pays for the
 # other's (or the set-up's) dirty pages and full-page writes.
 "${PSQL[@]}" -c "CHECKPOINT"

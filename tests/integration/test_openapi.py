@@ -27,6 +27,7 @@ V1_ROUTES = {
     ("/v1/payments/search", "get"),
     ("/v1/payments/{id}", "get"),
     ("/v1/payments/{id}/cancel", "post"),
+    ("/v1/payments/{id}/review", "post"),
     ("/v1/events", "get"),
     ("/v1/payments/{id}/refunds", "get"),
     ("/v1/payments/{id}/refunds", "post"),

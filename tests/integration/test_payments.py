@@ -11,6 +11,7 @@ PAYMENT_ID = re.compile(r"^pay_[0-9A-Za-z]{24}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 PAYMENT_FIELDS = {"id", "object", "from_account", "to_account", "amount", "currency",
                   "amount_refunded", "description", "metadata", "status", "failure_code", "failure_message",
+                  "risk", "review",
                   "created_at", "updated_at", "timeline"}
 
 

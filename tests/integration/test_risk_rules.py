@@ -275,3 +275,34 @@ def test_balance_alerts_fire_once_per_crossing_in_the_commit():
     assert ev[0]["data"]["object"]["threshold"] == 2000
     assert sql_value(f"SELECT alert_side FROM accounts WHERE id = '{a}'") == "a"
     assert tenant_of(a)
+
+
+def test_a_payment_in_review_settles_only_once_approved():
+    """With a broker, a worker and the provider simulator: a payment held
+    for review is not sent to settlement; its approval sends it."""
+    import time
+
+    from test_settle_pipeline import Pipeline, _http, _wait_final
+    key, tenant = _tenant()
+    _rule(tenant, "amount_above", {"amount": 100, "currency": "USD"}, "review")
+    a, b = _funded(key, 1000), new_account("USD", key=key)
+    pl = Pipeline()
+    try:
+        auth = {"Authorization": "Bearer " + key}
+        status, p = _http(pl.http_port, "POST", "/v1/payments",
+                          {"from_account": a, "to_account": b, "amount": 300, "currency": "USD"},
+                          dict(auth, **{"Idempotency-Key": str(uuid.uuid4())}))
+        assert status == 201 and p["status"] == "requires_review", (status, p)
+        time.sleep(1.5)  # time enough for the worker to have settled it, were it sent
+        assert sql_value(f"SELECT status FROM payments WHERE id = '{p['id']}'") \
+            == "requires_review"
+        assert pl.charge(p["id"]) is None
+        status, q = _http(pl.http_port, "POST", f"/v1/payments/{p['id']}/review",
+                          {"decision": "approve"},
+                          dict(auth, **{"Idempotency-Key": str(uuid.uuid4())}))
+        assert status == 200 and q["status"] == "pending", (status, q)
+        assert _wait_final([p["id"]]) == {p["id"]: "succeeded"}
+        assert pl.charge(p["id"])["status"] == "approved"
+        assert balance(a, key=key) == (700, 0) and balance(b, key=key) == (300, 0)
+    finally:
+        assert pl.stop()
