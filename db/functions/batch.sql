@@ -118,70 +118,45 @@ LANGUAGE sql IMMUTABLE AS $$
                              'has_more', has_more)::text
 $$;
 
--- A payer's count and sum of accepted payments within a velocity rule's
--- window of win minutes (docs/risk.md "Windows"), from its counters row
--- (0024_risk.sql): minute buckets for a window up to an hour, hour buckets
--- beyond; the current bucket and the ones before it that the window spans.
-CREATE OR REPLACE FUNCTION fs_risk_window(c risk_counters, win int, now_min int,
-                                          OUT n bigint, OUT s bigint)
+-- Window counters (accounts.win_*, 0024_risk.sql; docs/risk.md "Windows").
+-- A tier is sorted bucket starts `at` and running totals `cum` at each
+-- bucket's end, with `base` the total before the first kept bucket.
+--
+-- The total of the buckets after `cutoff` (a window's, when cutoff is the
+-- last start the window excludes): one binary search (width_bucket counts
+-- the starts <= cutoff) and a subtraction. Inlined by the planner (a single
+-- expression), as are the three below.
+CREATE OR REPLACE FUNCTION fs_rc_window(at int[], cum numeric[], base numeric, cutoff int)
+RETURNS numeric
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce(sum(u.n), 0), coalesce(sum(u.s), 0)
-    FROM unnest(CASE WHEN win <= 60 THEN c.m_at ELSE c.h_at END,
-                CASE WHEN win <= 60 THEN c.m_n ELSE c.h_n END,
-                CASE WHEN win <= 60 THEN c.m_sum ELSE c.h_sum END) AS u(at, n, s)
-    WHERE u.at > CASE WHEN win <= 60 THEN now_min - win ELSE now_min / 60 - win / 60 END
+    SELECT cum[cardinality(cum)] - coalesce(cum[width_bucket(cutoff, at)], base)
 $$;
 
--- A counters row with n more payments totalling s in the minute now_min:
--- added to the last bucket when it is this minute's (hour's), else a new
--- one; buckets no window can reach any more are dropped from the front
--- (minute buckets after an hour, hour buckets after 168 hours: the longest
--- window, FS_RISK_WINDOW_MINUTES_MAX in src/core/limits.h). Each bucket is
--- dropped once, so the cost per group is a few expressions.
-CREATE OR REPLACE FUNCTION fs_risk_add(c risk_counters, p_n int, p_s bigint, now_min int)
-RETURNS risk_counters
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-    k int := cardinality(c.m_at);
-    h int := now_min / 60;
-BEGIN
-    IF k > 0 AND c.m_at[k] = now_min THEN
-        c.m_n[k] := c.m_n[k] + p_n;
-        c.m_sum[k] := c.m_sum[k] + p_s;
-    ELSE
-        c.m_at := c.m_at || now_min;
-        c.m_n := c.m_n || p_n;
-        c.m_sum := c.m_sum || p_s;
-    END IF;
-    k := cardinality(c.h_at);
-    IF k > 0 AND c.h_at[k] = h THEN
-        c.h_n[k] := c.h_n[k] + p_n;
-        c.h_sum[k] := c.h_sum[k] + p_s;
-    ELSE
-        c.h_at := c.h_at || h;
-        c.h_n := c.h_n || p_n;
-        c.h_sum := c.h_sum || p_s;
-    END IF;
-    IF c.m_at[1] <= now_min - 60 THEN
-        k := 1;
-        WHILE k < cardinality(c.m_at) AND c.m_at[k] <= now_min - 60 LOOP
-            k := k + 1;
-        END LOOP;
-        c.m_at := c.m_at[k:];
-        c.m_n := c.m_n[k:];
-        c.m_sum := c.m_sum[k:];
-    END IF;
-    IF c.h_at[1] <= h - 168 THEN
-        k := 1;
-        WHILE k < cardinality(c.h_at) AND c.h_at[k] <= h - 168 LOOP
-            k := k + 1;
-        END LOOP;
-        c.h_at := c.h_at[k:];
-        c.h_n := c.h_n[k:];
-        c.h_sum := c.h_sum[k:];
-    END IF;
-    RETURN c;
-END
+-- A tier after adding `add` in the bucket starting at `now` (the last one
+-- when it starts there or later: a transaction whose now() is a little
+-- behind another's adds to the later bucket, so starts stay sorted), the
+-- buckets that start at or before now - span dropped from the front: each
+-- is dropped once, in the group that passes it.
+CREATE OR REPLACE FUNCTION fs_rc_at(at int[], now int, span int) RETURNS int[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT (CASE WHEN at[cardinality(at)] >= now THEN at ELSE at || now END)
+           [width_bucket(now - span, at) + 1 :]
+$$;
+
+CREATE OR REPLACE FUNCTION fs_rc_cum(at int[], cum numeric[], now int, span int, add numeric)
+RETURNS numeric[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT (CASE WHEN at[cardinality(at)] >= now
+                 THEN cum[1 : cardinality(cum) - 1] || (cum[cardinality(cum)] + add)
+                 ELSE cum || (cum[cardinality(cum)] + add) END)
+           [width_bucket(now - span, at) + 1 :]
+$$;
+
+-- The total before the first bucket kept by fs_rc_at.
+CREATE OR REPLACE FUNCTION fs_rc_base(at int[], cum numeric[], base numeric, now int, span int)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(cum[width_bucket(now - span, at)], base)
 $$;
 
 CREATE OR REPLACE FUNCTION fs_batch(p_items jsonb)
@@ -275,7 +250,7 @@ DECLARE
     rk_n       int := 0;
     rk_id      text[];
     rk_tenant  text[];
-    rk_kind    text[];
+    rk_k       int[];              -- the kind as a code: 1 amount_above .. 7 metadata_equals
     rk_action  text[];
     rk_mode    text[];
     rk_score   int[];
@@ -283,7 +258,7 @@ DECLARE
     rk_cur     text[];
     rk_count   bigint[];
     rk_win     int[];              -- a velocity rule's window, minutes
-    rk_age     int[];              -- new_account_amount's age, hours
+    rk_age     interval[];         -- new_account_amount's account age
     rk_list    text[];
     rk_party   text[];
     rk_key     text[];
@@ -295,16 +270,18 @@ DECLARE
     rt_vel     boolean[];          -- the tenant has a velocity rule: count its payments
     -- each (account x, rule r)'s window count and sum at (x - 1) * rk_n + r,
     -- read under the account's lock and kept up to date through the group
-    vel_n      bigint[];
-    vel_sum    bigint[];
+    vel_n      numeric[];
+    vel_sum    numeric[];
     acc_created timestamptz[];
     acc_paid   boolean[];          -- made a payment earlier in the group
     acc_rn     int[];              -- the group's accepted payments per payer
-    acc_rsum   bigint[];
+    acc_rsum   numeric[];
+    any_vel    boolean := false;   -- some paying tenant has a velocity rule
     listed     text[];             -- list || ':' || account of the group's accounts
     it_risk    jsonb[];            -- each accepted payment's risk, by item
     rv_items   int[] := '{}';      -- items created in requires_review
     r          int;
+    v          int;
     hit        boolean;
     r_allow    boolean;
     r_block    text;               -- the first active block rule matched
@@ -510,7 +487,10 @@ BEGIN
     --     payments, or whose tenants have no rules, reads one index here.
     SELECT coalesce(array_agg(k.id ORDER BY k.tenant_id, k.seq), '{}'),
            array_agg(k.tenant_id ORDER BY k.tenant_id, k.seq),
-           array_agg(k.kind ORDER BY k.tenant_id, k.seq),
+           array_agg(CASE k.kind WHEN 'amount_above' THEN 1 WHEN 'velocity_count' THEN 2
+                                 WHEN 'velocity_amount' THEN 3 WHEN 'new_account_amount' THEN 4
+                                 WHEN 'listed' THEN 5 WHEN 'currency_not_allowed' THEN 6
+                                 ELSE 7 END ORDER BY k.tenant_id, k.seq),
            array_agg(k.action ORDER BY k.tenant_id, k.seq),
            array_agg(k.mode ORDER BY k.tenant_id, k.seq),
            array_agg(k.score ORDER BY k.tenant_id, k.seq),
@@ -518,7 +498,7 @@ BEGIN
            array_agg(k.params->>'currency' ORDER BY k.tenant_id, k.seq),
            array_agg((k.params->>'count')::bigint ORDER BY k.tenant_id, k.seq),
            array_agg((k.params->>'window_minutes')::int ORDER BY k.tenant_id, k.seq),
-           array_agg(coalesce((k.params->>'account_age_hours')::int, 24)
+           array_agg(make_interval(hours => coalesce((k.params->>'account_age_hours')::int, 24))
                      ORDER BY k.tenant_id, k.seq),
            array_agg(coalesce(k.params->>'list', 'blocklist') ORDER BY k.tenant_id, k.seq),
            array_agg(coalesce(k.params->>'party', 'either') ORDER BY k.tenant_id, k.seq),
@@ -528,7 +508,7 @@ BEGIN
                           THEN ',' || array_to_string(ARRAY(
                                    SELECT jsonb_array_elements_text(k.params->'allowed')), ',')
                                || ',' END ORDER BY k.tenant_id, k.seq)
-    INTO rk_id, rk_tenant, rk_kind, rk_action, rk_mode, rk_score, rk_amount, rk_cur, rk_count,
+    INTO rk_id, rk_tenant, rk_k, rk_action, rk_mode, rk_score, rk_amount, rk_cur, rk_count,
          rk_win, rk_age, rk_list, rk_party, rk_key, rk_value, rk_allowed
     FROM risk_rules k
     WHERE k.tenant_id = ANY (ARRAY(SELECT item_tenant[e.n]
@@ -543,28 +523,51 @@ BEGIN
         FROM (SELECT u.t, min(u.n)::int AS lo, max(u.n)::int AS hi,
                      bool_or(u.w IS NOT NULL) AS vel
               FROM unnest(rk_tenant, rk_win) WITH ORDINALITY AS u(t, w, n) GROUP BY u.t) g;
-        IF 'listed' = ANY (rk_kind) THEN
+        IF 5 = ANY (rk_k) THEN
             SELECT coalesce(array_agg(l.list || ':' || l.value), '{}') INTO listed
             FROM risk_list_entries l
             WHERE l.value = ANY (acc_id) AND l.tenant_id = ANY (rt_tenant);
         END IF;
         acc_paid := array_fill(false, ARRAY[coalesce(cardinality(acc_id), 0)]);
-        IF true = ANY (rt_vel) THEN
-            -- Each (account, velocity rule of its tenant)'s count and sum,
-            -- by an index probe of the account's counters row (exact: only
-            -- a holder of the account's lock changes it, and we hold it).
-            SELECT array_agg(coalesce(w.n, 0) ORDER BY ua.ix, uk.ix),
-                   array_agg(coalesce(w.s, 0) ORDER BY ua.ix, uk.ix)
-            INTO vel_n, vel_sum
-            FROM unnest(acc_id, acc_tenant) WITH ORDINALITY AS ua(id, tenant, ix)
-            CROSS JOIN unnest(rk_tenant, rk_win) WITH ORDINALITY AS uk(tenant, win, ix)
-            LEFT JOIN LATERAL (
-                SELECT ws.n, ws.s FROM risk_counters c
-                CROSS JOIN fs_risk_window(c, uk.win, now_min) ws
-                WHERE uk.win IS NOT NULL AND uk.tenant = ua.tenant AND c.account_id = ua.id) w
-            ON true;
-            acc_rn := array_fill(0, ARRAY[coalesce(cardinality(acc_id), 0)]);
-            acc_rsum := array_fill(0::bigint, ARRAY[coalesce(cardinality(acc_id), 0)]);
+        acc_rn := array_fill(0, ARRAY[coalesce(cardinality(acc_id), 0)]);
+        acc_rsum := array_fill(0::numeric, ARRAY[coalesce(cardinality(acc_id), 0)]);
+        any_vel := true = ANY (rt_vel);
+        IF any_vel THEN
+            -- Each payer's count and sum in each velocity window of its
+            -- tenant, at (payer - 1) * rk_n + rule, as they were before this
+            -- group (its own payments are acc_rn / acc_rsum): one index probe
+            -- of the payer's row (locked above) and a binary search per window.
+            -- Exact: only a holder of the payer's lock changes the row, and
+            -- we hold it.
+            vel_n := array_fill(0::numeric, ARRAY[cardinality(acc_id) * rk_n]);
+            vel_sum := array_fill(0::numeric, ARRAY[cardinality(acc_id) * rk_n]);
+            FOR rec IN
+                SELECT (ua.ix - 1) * rk_n + uk.ix AS i,
+                       CASE WHEN uk.win <= 60
+                            THEN fs_rc_window(c.m_at, c.m_cn, c.m_bn, now_min - uk.win)
+                            ELSE fs_rc_window(c.h_at, c.h_cn, c.h_bn,
+                                              now_min / 60 - uk.win / 60) END AS n,
+                       CASE WHEN uk.win <= 60
+                            THEN fs_rc_window(c.m_at, c.m_cs, c.m_bs, now_min - uk.win)
+                            ELSE fs_rc_window(c.h_at, c.h_cs, c.h_bs,
+                                              now_min / 60 - uk.win / 60) END AS s
+                FROM (SELECT y.id, y.win_m_at AS m_at, y.win_m_cn AS m_cn, y.win_m_cs AS m_cs,
+                             y.win_m_bn AS m_bn, y.win_m_bs AS m_bs, y.win_h_at AS h_at,
+                             y.win_h_cn AS h_cn, y.win_h_cs AS h_cs, y.win_h_bn AS h_bn,
+                             y.win_h_bs AS h_bs
+                      FROM accounts y
+                      WHERE y.id = ANY (ARRAY(
+                          SELECT e.j->>'from' FROM jsonb_array_elements(p_items) e(j)
+                          WHERE e.j->>'op' = 'payment_create'))
+                        AND y.win_m_at IS NOT NULL) c
+                JOIN unnest(acc_id, acc_tenant) WITH ORDINALITY AS ua(id, tenant, ix)
+                  ON ua.id = c.id
+                JOIN unnest(rk_tenant, rk_win) WITH ORDINALITY AS uk(tenant, win, ix)
+                  ON uk.tenant = ua.tenant AND uk.win IS NOT NULL
+            LOOP
+                vel_n[rec.i] := rec.n;
+                vel_sum[rec.i] := rec.s;
+            END LOOP;
         END IF;
     END IF;
 
@@ -1106,32 +1109,33 @@ BEGIN
                     r_score := 0;
                     r_match := '[]';
                     FOR r IN rt_lo[x] .. rt_hi[x] LOOP
-                        IF rk_kind[r] = 'amount_above' THEN
-                            hit := acc_cur[f] = rk_cur[r] AND amt > rk_amount[r];
-                        ELSIF rk_kind[r] = 'velocity_count' THEN
-                            hit := vel_n[(f - 1) * rk_n + r] >= rk_count[r];
-                        ELSIF rk_kind[r] = 'velocity_amount' THEN
-                            hit := acc_cur[f] = rk_cur[r]
-                                   AND vel_sum[(f - 1) * rk_n + r] + amt > rk_amount[r];
-                        ELSIF rk_kind[r] = 'new_account_amount' THEN
-                            hit := acc_cur[f] = rk_cur[r] AND amt > rk_amount[r]
-                                   AND acc_created[f] > now() - make_interval(hours => rk_age[r])
-                                   AND NOT acc_paid[f];
-                            IF hit THEN
-                                -- its first payment: an index probe, only
-                                -- for a new account's large payment
-                                hit := NOT EXISTS (SELECT 1 FROM payments y
-                                                   WHERE y.from_account = acc_id[f]);
-                            END IF;
-                        ELSIF rk_kind[r] = 'listed' THEN
-                            hit := (rk_party[r] <> 'payee'
-                                    AND rk_list[r] || ':' || acc_id[f] = ANY (listed))
-                                   OR (rk_party[r] <> 'payer'
-                                       AND rk_list[r] || ':' || acc_id[d] = ANY (listed));
-                        ELSIF rk_kind[r] = 'currency_not_allowed' THEN
-                            hit := strpos(rk_allowed[r], ',' || acc_cur[f] || ',') = 0;
-                        ELSE -- metadata_equals
-                            hit := j->'metadata'->>rk_key[r] = rk_value[r];
+                        -- One expression a rule (a chain of IFs costs a
+                        -- statement per kind tried). NULL from kind 4: its
+                        -- cheap conditions hold, the first-payment probe
+                        -- decides. Velocity counts are the payer's before
+                        -- the group (vel_*) plus its payments in the group.
+                        v := (f - 1) * rk_n + r;
+                        hit := CASE rk_k[r]
+                            WHEN 1 THEN amt > rk_amount[r] AND acc_cur[f] = rk_cur[r]
+                            WHEN 2 THEN vel_n[v] + acc_rn[f] >= rk_count[r]
+                            WHEN 3 THEN vel_sum[v] + acc_rsum[f] + amt > rk_amount[r]
+                                        AND acc_cur[f] = rk_cur[r]
+                            WHEN 4 THEN CASE WHEN amt > rk_amount[r] AND acc_cur[f] = rk_cur[r]
+                                                  AND NOT acc_paid[f]
+                                                  AND acc_created[f] > now() - rk_age[r]
+                                             THEN NULL ELSE false END
+                            WHEN 5 THEN (rk_party[r] <> 'payee'
+                                         AND rk_list[r] || ':' || acc_id[f] = ANY (listed))
+                                        OR (rk_party[r] <> 'payer'
+                                            AND rk_list[r] || ':' || acc_id[d] = ANY (listed))
+                            WHEN 6 THEN strpos(rk_allowed[r], ',' || acc_cur[f] || ',') = 0
+                            ELSE j->'metadata'->>rk_key[r] = rk_value[r] END;
+                        IF hit IS NULL AND rk_k[r] = 4 THEN
+                            -- a new account's large payment: its first? (an
+                            -- index probe; earlier ones of the group are in
+                            -- acc_paid)
+                            hit := NOT EXISTS (SELECT 1 FROM payments y
+                                               WHERE y.from_account = acc_id[f]);
                         END IF;
                         IF hit THEN
                             r_match := r_match || jsonb_build_object(
@@ -1152,11 +1156,15 @@ BEGIN
                         r_block := NULL;
                         r_review := false;
                     END IF;
-                    r_risk := jsonb_build_object(
-                        'score', least(r_score, 100),
-                        'decision', CASE WHEN r_block IS NOT NULL THEN 'block'
-                                         WHEN r_review THEN 'review' ELSE 'allow' END,
-                        'rules_matched', r_match);
+                    IF r_match = '[]' THEN
+                        r_risk := '{"score": 0, "decision": "allow", "rules_matched": []}';
+                    ELSE
+                        r_risk := jsonb_build_object(
+                            'score', least(r_score, 100),
+                            'decision', CASE WHEN r_block IS NOT NULL THEN 'block'
+                                             WHEN r_review THEN 'review' ELSE 'allow' END,
+                            'rules_matched', r_match);
+                    END IF;
                 END IF;
                 IF r_block IS NOT NULL THEN
                     -- Blocked: nothing held, no payment; the attempt is an
@@ -1208,11 +1216,6 @@ BEGIN
                             -- one more payment in every window of the payer
                             acc_rn[f] := acc_rn[f] + 1;
                             acc_rsum[f] := acc_rsum[f] + amt;
-                            FOR r IN rt_lo[x] .. rt_hi[x] LOOP
-                                vel_n[(f - 1) * rk_n + r] := vel_n[(f - 1) * rk_n + r] + 1;
-                                vel_sum[(f - 1) * rk_n + r] := vel_sum[(f - 1) * rk_n + r]
-                                                               + amt;
-                            END LOOP;
                         END IF;
                     END IF;
                 END IF;
@@ -1657,7 +1660,54 @@ BEGIN
                           event_seq = acc_evseq[array_position(acc_id, y.id)],
                           alert_side = acc_aside[array_position(acc_id, y.id)]
     WHERE y.id = ANY (ARRAY(SELECT u.id FROM unnest(acc_id, acc_dirty) AS u(id, dirty)
-                            WHERE u.dirty));
+                            WHERE u.dirty))
+      AND NOT any_vel;
+    --    With a velocity rule, the payers' window counters too: the group's
+    --    payments of each added to its current buckets (fs_rc_*), buckets
+    --    no window reaches dropped (minute buckets after an hour, hour
+    --    buckets after 168: the longest window, FS_RISK_WINDOW_MINUTES_MAX
+    --    in src/core/limits.h).
+    UPDATE accounts y SET available = acc_avail[array_position(acc_id, y.id)],
+                          pending = acc_pend[array_position(acc_id, y.id)],
+                          event_seq = acc_evseq[array_position(acc_id, y.id)],
+                          alert_side = acc_aside[array_position(acc_id, y.id)],
+                          (win_m_at, win_m_cn, win_m_cs, win_m_bn, win_m_bs,
+                           win_h_at, win_h_cn, win_h_cs, win_h_bn, win_h_bs) =
+        (SELECT CASE WHEN w.n = 0 THEN y.win_m_at
+                     WHEN y.win_m_at IS NULL THEN ARRAY[now_min]
+                     ELSE fs_rc_at(y.win_m_at, now_min, 60) END,
+                CASE WHEN w.n = 0 THEN y.win_m_cn
+                     WHEN y.win_m_at IS NULL THEN ARRAY[w.n::numeric]
+                     ELSE fs_rc_cum(y.win_m_at, y.win_m_cn, now_min, 60, w.n) END,
+                CASE WHEN w.n = 0 THEN y.win_m_cs
+                     WHEN y.win_m_at IS NULL THEN ARRAY[w.s]
+                     ELSE fs_rc_cum(y.win_m_at, y.win_m_cs, now_min, 60, w.s) END,
+                CASE WHEN w.n = 0 THEN y.win_m_bn
+                     WHEN y.win_m_at IS NULL THEN 0
+                     ELSE fs_rc_base(y.win_m_at, y.win_m_cn, y.win_m_bn, now_min, 60) END,
+                CASE WHEN w.n = 0 THEN y.win_m_bs
+                     WHEN y.win_m_at IS NULL THEN 0
+                     ELSE fs_rc_base(y.win_m_at, y.win_m_cs, y.win_m_bs, now_min, 60) END,
+                CASE WHEN w.n = 0 THEN y.win_h_at
+                     WHEN y.win_h_at IS NULL THEN ARRAY[now_min / 60]
+                     ELSE fs_rc_at(y.win_h_at, now_min / 60, 168) END,
+                CASE WHEN w.n = 0 THEN y.win_h_cn
+                     WHEN y.win_h_at IS NULL THEN ARRAY[w.n::numeric]
+                     ELSE fs_rc_cum(y.win_h_at, y.win_h_cn, now_min / 60, 168, w.n) END,
+                CASE WHEN w.n = 0 THEN y.win_h_cs
+                     WHEN y.win_h_at IS NULL THEN ARRAY[w.s]
+                     ELSE fs_rc_cum(y.win_h_at, y.win_h_cs, now_min / 60, 168, w.s) END,
+                CASE WHEN w.n = 0 THEN y.win_h_bn
+                     WHEN y.win_h_at IS NULL THEN 0
+                     ELSE fs_rc_base(y.win_h_at, y.win_h_cn, y.win_h_bn, now_min / 60, 168) END,
+                CASE WHEN w.n = 0 THEN y.win_h_bs
+                     WHEN y.win_h_at IS NULL THEN 0
+                     ELSE fs_rc_base(y.win_h_at, y.win_h_cs, y.win_h_bs, now_min / 60, 168) END
+         FROM (SELECT acc_rn[array_position(acc_id, y.id)] AS n,
+                      acc_rsum[array_position(acc_id, y.id)] AS s) w)
+    WHERE y.id = ANY (ARRAY(SELECT u.id FROM unnest(acc_id, acc_dirty) AS u(id, dirty)
+                            WHERE u.dirty))
+      AND any_vel;
     INSERT INTO deposits (id, tenant_id, account_id, amount, currency)
     SELECT * FROM unnest(d_id, d_tenant, d_acct, d_amount, d_cur);
     --    Accepted payments and their hold entries come straight from the
@@ -1675,18 +1725,6 @@ BEGIN
     INSERT INTO payment_outbox (payment_id, created_at)
     SELECT e.j->>'id', now() FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
     WHERE e.n = ANY (paid) AND NOT e.n = ANY (rv_items);
-    --    The payers' window counters (risk_counters), for tenants with a
-    --    velocity rule: the group's payments of each, in one statement.
-    IF acc_rn IS NOT NULL THEN
-        INSERT INTO risk_counters AS c (account_id, m_at, m_n, m_sum, h_at, h_n, h_sum)
-        SELECT u.id, ARRAY[now_min], ARRAY[u.n], ARRAY[u.s], ARRAY[now_min / 60], ARRAY[u.n],
-               ARRAY[u.s]
-        FROM unnest(acc_id, acc_rn, acc_rsum) AS u(id, n, s) WHERE u.n > 0
-        ON CONFLICT (account_id) DO UPDATE
-        SET (m_at, m_n, m_sum, h_at, h_n, h_sum) =
-            (SELECT b.m_at, b.m_n, b.m_sum, b.h_at, b.h_n, b.h_sum
-             FROM fs_risk_add(c, excluded.m_n[1], excluded.m_sum[1], now_min) b);
-    END IF;
     DELETE FROM payment_outbox ob WHERE ob.payment_id = ANY (ob_del);
     INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
     SELECT e.j->>'from', l.bucket, l.sign * (e.j->>'amount')::bigint, e.j->>'currency',

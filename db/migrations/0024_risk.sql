@@ -46,22 +46,28 @@ CREATE TABLE risk_list_entries (
 CREATE INDEX risk_list_entries_value ON risk_list_entries (value, tenant_id);
 CREATE INDEX risk_list_entries_tenant_seq ON risk_list_entries (tenant_id, seq);
 
--- Window counters of an account's accepted payments (as payer), kept only
--- while its tenant has a velocity rule: minute buckets for the last hour and
--- hour buckets for the longest window (FS_RISK_WINDOW_MINUTES_MAX). Each
--- bucket is (start, count, sum of amounts); the arrays are sorted by start.
--- Changed only under the account's row lock (fs_batch step 2), so a count
--- read under that lock is exact. One row per account, rewritten by the
--- group that adds to it (fs_risk_bump).
-CREATE TABLE risk_counters (
-    account_id text PRIMARY KEY,
-    m_at       integer[] NOT NULL DEFAULT '{}', -- epoch minutes
-    m_n        integer[] NOT NULL DEFAULT '{}',
-    m_sum      bigint[]  NOT NULL DEFAULT '{}',
-    h_at       integer[] NOT NULL DEFAULT '{}', -- epoch hours
-    h_n        integer[] NOT NULL DEFAULT '{}',
-    h_sum      bigint[]  NOT NULL DEFAULT '{}'
-) WITH (fillfactor = 50); -- rewritten by every payment of its account: room for HOT updates
+-- Window counters of an account's accepted payments (as payer), kept in
+-- its row (updated by every payment anyway: no row, index probe or WAL
+-- record of their own) and only while its tenant has a velocity rule
+-- (NULL otherwise): minute buckets for the last hour and hour buckets for
+-- the longest window (FS_RISK_WINDOW_MINUTES_MAX). Each tier is its
+-- buckets' starts (sorted, ascending) and the running totals of count and
+-- amount at the end of each bucket, with the totals before the first kept
+-- bucket (*_bn, *_bs): a window's count is one subtraction after a binary
+-- search (width_bucket), never a walk of the buckets. Changed only under the
+-- row's lock (fs_batch step 2), so a count read under it is exact. Numeric
+-- totals: no overflow, whatever the volume.
+ALTER TABLE accounts
+    ADD COLUMN win_m_at integer[], -- epoch minutes
+    ADD COLUMN win_m_cn numeric[], -- running count
+    ADD COLUMN win_m_cs numeric[], -- running sum of amounts
+    ADD COLUMN win_m_bn numeric,
+    ADD COLUMN win_m_bs numeric,
+    ADD COLUMN win_h_at integer[], -- epoch hours
+    ADD COLUMN win_h_cn numeric[],
+    ADD COLUMN win_h_cs numeric[],
+    ADD COLUMN win_h_bn numeric,
+    ADD COLUMN win_h_bs numeric;
 
 -- Payments: the decision that made them, and a review's outcome.
 -- risk: {score, decision, rules_matched: [{id, action, mode}]}, null when the

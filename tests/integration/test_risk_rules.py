@@ -83,8 +83,8 @@ def test_race_of_32_payments_against_a_10_payment_window_lets_exactly_10_through
     assert balance(a, key=key) == (100000 - 100, 100)
     # the counters say what the payments table says, and nothing else moved
     assert sql_value(f"SELECT count(*) FROM payments WHERE from_account = '{a}'") == "10"
-    assert sql_value(f"SELECT (SELECT sum(n) FROM unnest(m_n) n) FROM risk_counters "
-                     f"WHERE account_id = '{a}'") == "10"
+    assert sql_value(f"SELECT win_m_cn[cardinality(win_m_cn)] - win_m_bn FROM accounts "
+                     f"WHERE id = '{a}'") == "10"
     assert _events(a, key).count("payment.blocked") == 22
     assert check_ledger() == []
 
@@ -241,12 +241,13 @@ def test_velocity_amount_and_hour_windows():
     assert r.json["status"] == "requires_review", r
     assert [m["id"] for m in r.json["risk"]["rules_matched"]] == [vol]
     # buckets out of the window stop counting: move them back three hours
-    sql(f"UPDATE risk_counters SET h_at = array(SELECT x - 3 FROM unnest(h_at) x), "
-        f"m_at = array(SELECT x - 180 FROM unnest(m_at) x) WHERE account_id = '{a}'")
+    sql(f"UPDATE accounts SET win_h_at = array(SELECT x - 3 FROM unnest(win_h_at) x), "
+        f"win_m_at = array(SELECT x - 180 FROM unnest(win_m_at) x) WHERE id = '{a}'")
     assert _pay(key, a, b, 900).json["status"] == "pending"
-    # the old buckets are dropped by the next write
-    n = sql_value(f"SELECT cardinality(h_at) FROM risk_counters WHERE account_id = '{a}'")
-    assert n == "2", n  # the moved one (within 168 hours) and the current hour
+    # the old buckets are dropped by the next write, their totals kept as the base
+    n = sql_value(f"SELECT cardinality(win_h_at) || ' ' || cardinality(win_m_at) || ' ' "
+                  f"|| win_m_bn || ' ' || win_m_bs FROM accounts WHERE id = '{a}'")
+    assert n == "2 1 3 1001", n  # hours: the moved one (within 168) and this one
 
 
 def test_balance_alerts_fire_once_per_crossing_in_the_commit():
