@@ -49,6 +49,10 @@ typedef enum {
     FS_STAFF_SELF_DISABLE,
     /* Taken, done in the background (an export: 202). */
     FS_ACCEPTED,
+    /* Risk rules (docs/risk.md): a payment a rule blocked, a review of a
+     * payment not in review. */
+    FS_PAYMENT_BLOCKED,
+    FS_PAYMENT_NOT_REVIEWABLE,
     FS_OUTCOME_COUNT
 } fs_outcome_t;
 

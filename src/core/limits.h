@@ -767,4 +767,15 @@
  * or date-time: all far shorter). */
 #define FS_EXPORT_FILTER_LEN_MAX 64
 
+/* --- risk metrics (issue 12) --- */
+
+/* Distinct rule ids finsys_risk_rule_matches_total keeps as its rule label
+ * (src/metrics); matches of ids past it count under rule="other". Rule ids
+ * are unbounded (each tenant makes its own, up to FS_RISK_RULES_MAX live),
+ * and one id may appear with each of 3 actions x 2 modes (a rule's action
+ * and mode can be changed): 200 ids is at most 1,206 series with "other",
+ * about 120 KB of /metrics and 270 KB of slots at worst, while a fleet's
+ * busiest rules, the ones a dashboard shows, are far fewer. */
+#define FS_METRICS_RISK_RULES_MAX 200
+
 #endif
