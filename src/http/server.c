@@ -213,7 +213,8 @@ static fs_admin_hub_t *admin_hub;
 typedef struct {
     struct evhttp_request *req;
     char payment_id[FS_ID_LEN_MAX + 1];
-    bool payment;     /* not a refund: counted in finsys_payments_created_total */
+    bool payment;     /* not a refund: counted in finsys_payments_created_total and
+                         finsys_risk_decisions_total */
     char currency[8]; /* its currency and amount, for the metrics */
     int64_t amount;
 } creation_t;
