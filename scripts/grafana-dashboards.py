@@ -158,6 +158,20 @@ def overview():
         panel("stat", "Payments created in range",
               [q("sum by (currency) (increase(finsys_payments_created_total[$__range]))",
                  "{{currency}}")], w=12, h=5, decimals=0),
+        panel("timeseries", "Risk decisions",
+              [q("sum by (decision) (rate(finsys_risk_decisions_total[5m]))", "{{decision}}")],
+              w=12, unit="ops", stack=True,
+              description="New payments' risk decisions (docs/risk.md); payments of tenants "
+                          "without rules have none. Alerts FinSysRiskBlockSpike and "
+                          "FinSysRiskReviewSpike fire when blocks or reviews over 5 minutes "
+                          "are 3 times the hour before's, at 0.05/s or more."),
+        panel("timeseries", "Risk rules: top 10 by matches",
+              [q("topk(10, sum by (rule, action, mode) "
+                 "(rate(finsys_risk_rule_matches_total[5m])))",
+                 "{{rule}} {{action}} {{mode}}")], w=12, unit="ops",
+              description="The rules that match the most payments, shadow rules included "
+                          "(mode shadow: counted, changes nothing). Rule ids past the "
+                          "server's FS_METRICS_RISK_RULES_MAX count as rule \"other\"."),
         panel("timeseries", "Resident memory",
               [q("process_resident_memory_bytes", "{{job}} {{instance}}")], w=8,
               unit="bytes"),

@@ -129,7 +129,13 @@ AS $$
             'canceled', json_build_object('count', r.canceled_count,
                                           'volume', r.canceled_volume),
             'refunds', json_build_object('count', r.refunds_count,
-                                         'volume', r.refunds_volume))
+                                         'volume', r.refunds_volume),
+            'flagged', json_build_object('count', r.flagged_count,
+                                         'volume', r.flagged_volume),
+            'blocked', json_build_object('count', r.blocked_count,
+                                         'volume', r.blocked_volume),
+            'review_rejected', json_build_object('count', r.review_rejected_count,
+                                                 'volume', r.review_rejected_volume))
             ORDER BY r.day, r.currency), '[]'::json))::text
     FROM daily_rollups r
     WHERE r.tenant_id = t AND r.day BETWEEN (j->>'from')::date AND (j->>'to')::date
@@ -141,9 +147,12 @@ $$;
 -- daily_rollups with one upsert, in the transaction that moves the feed's
 -- cursor, so no event is counted twice or missed. Each event's figures come
 -- from its object as it was (data: the payment or refund), so no other
--- table is read: payment.created/succeeded/failed/canceled count the
+-- table is read: payment.created/succeeded/failed/canceled and the risk
+-- rules' payment.flagged/review_rejected (0025_rollup_risk.sql) count the
 -- payment on its creation day, refund.succeeded the refund on its creation
--- day; other types are taken and ignored. Returns {"taken", "more"}.
+-- day, payment.blocked (an attempt: no payment, no created_at in its data)
+-- on the day of its event; other types are taken and ignored. Returns
+-- {"taken", "more"}.
 CREATE OR REPLACE FUNCTION fs_rollup_run(p_max int) RETURNS text
 LANGUAGE plpgsql
 AS $$
@@ -151,20 +160,23 @@ DECLARE
     n int;
 BEGIN
     WITH ev AS MATERIALIZED (
-        SELECT e.tenant_id, e.type, e.data FROM fs_feed_take('rollups', p_max) e),
+        SELECT e.tenant_id, e.type, e.data, e.created_at FROM fs_feed_take('rollups', p_max) e),
     f AS (
         SELECT ev.tenant_id,
-               ((ev.data->>'created_at')::timestamptz AT TIME ZONE 'UTC')::date AS day,
+               (coalesce((ev.data->>'created_at')::timestamptz, ev.created_at)
+                AT TIME ZONE 'UTC')::date AS day,
                ev.data->>'currency' AS currency, ev.type,
                (ev.data->>'amount')::bigint AS amount
         FROM ev
         WHERE ev.type IN ('payment.created', 'payment.succeeded', 'payment.failed',
-                          'payment.canceled', 'refund.succeeded')),
+                          'payment.canceled', 'refund.succeeded', 'payment.flagged',
+                          'payment.blocked', 'payment.review_rejected')),
     up AS (
         INSERT INTO daily_rollups AS r (
             tenant_id, day, currency, payments_count, payments_volume, succeeded_count,
             succeeded_volume, declined_count, declined_volume, canceled_count,
-            canceled_volume, refunds_count, refunds_volume)
+            canceled_volume, refunds_count, refunds_volume, flagged_count, flagged_volume,
+            blocked_count, blocked_volume, review_rejected_count, review_rejected_volume)
         SELECT f.tenant_id, f.day, f.currency,
                count(*) FILTER (WHERE f.type = 'payment.created'),
                coalesce(sum(f.amount) FILTER (WHERE f.type = 'payment.created'), 0),
@@ -175,7 +187,13 @@ BEGIN
                count(*) FILTER (WHERE f.type = 'payment.canceled'),
                coalesce(sum(f.amount) FILTER (WHERE f.type = 'payment.canceled'), 0),
                count(*) FILTER (WHERE f.type = 'refund.succeeded'),
-               coalesce(sum(f.amount) FILTER (WHERE f.type = 'refund.succeeded'), 0)
+               coalesce(sum(f.amount) FILTER (WHERE f.type = 'refund.succeeded'), 0),
+               count(*) FILTER (WHERE f.type = 'payment.flagged'),
+               coalesce(sum(f.amount) FILTER (WHERE f.type = 'payment.flagged'), 0),
+               count(*) FILTER (WHERE f.type = 'payment.blocked'),
+               coalesce(sum(f.amount) FILTER (WHERE f.type = 'payment.blocked'), 0),
+               count(*) FILTER (WHERE f.type = 'payment.review_rejected'),
+               coalesce(sum(f.amount) FILTER (WHERE f.type = 'payment.review_rejected'), 0)
         FROM f GROUP BY f.tenant_id, f.day, f.currency
         ON CONFLICT (tenant_id, day, currency) DO UPDATE SET
             payments_count = r.payments_count + excluded.payments_count,
@@ -188,6 +206,12 @@ BEGIN
             canceled_volume = r.canceled_volume + excluded.canceled_volume,
             refunds_count = r.refunds_count + excluded.refunds_count,
             refunds_volume = r.refunds_volume + excluded.refunds_volume,
+            flagged_count = r.flagged_count + excluded.flagged_count,
+            flagged_volume = r.flagged_volume + excluded.flagged_volume,
+            blocked_count = r.blocked_count + excluded.blocked_count,
+            blocked_volume = r.blocked_volume + excluded.blocked_volume,
+            review_rejected_count = r.review_rejected_count + excluded.review_rejected_count,
+            review_rejected_volume = r.review_rejected_volume + excluded.review_rejected_volume,
             updated_at = now()
         RETURNING 1)
     SELECT count(*) INTO n FROM ev;

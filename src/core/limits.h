@@ -774,8 +774,19 @@
 #define FS_REVIEW_REASON_LEN_MAX 500
 
 /* The longest velocity window, in minutes (7 days): the window counters keep
- * hour buckets this far back (fs_risk_add in db/functions/batch.sql drops
+ * hour buckets this far back (fs_rc_at in db/functions/batch.sql drops
  * older ones at 168 hours), so a longer window could not be counted. */
 #define FS_RISK_WINDOW_MINUTES_MAX (7 * 24 * 60)
+
+/* --- risk metrics (issue 12) --- */
+
+/* Distinct rule ids finsys_risk_rule_matches_total keeps as its rule label
+ * (src/metrics); matches of ids past it count under rule="other". Rule ids
+ * are unbounded (each tenant makes its own, up to FS_RISK_RULES_MAX live),
+ * and one id may appear with each of 3 actions x 2 modes (a rule's action
+ * and mode can be changed): 200 ids is at most 1,206 series with "other",
+ * about 120 KB of /metrics and 270 KB of slots at worst, while a fleet's
+ * busiest rules, the ones a dashboard shows, are far fewer. */
+#define FS_METRICS_RISK_RULES_MAX 200
 
 #endif

@@ -156,6 +156,11 @@ static void daily_row(job_t *j, state_t *s, const PGresult *res, int i)
     fs_export_csv_field(&j->buf, cell(res, i, 6), false);
     amount_fields(j, cell(res, i, 7), cur);
     fs_export_csv_field(&j->buf, cell(res, i, 8), false);
+    /* The risk rules' (docs/risk.md): flagged, blocked, review_rejected. */
+    for (int k = 9; k < 15; k += 2) {
+        fs_export_csv_field(&j->buf, cell(res, i, k), false);
+        amount_fields(j, cell(res, i, k + 1), cur);
+    }
     fs_export_csv_end(&j->buf);
 }
 
@@ -205,17 +210,40 @@ static const char *const payments_head[] = {"id",
                                             NULL};
 
 /* Per UTC day and currency, straight from payments (the rollups may take
- * this over). */
+ * this over), and the risk rules' figures (docs/risk.md): payments sent to
+ * review (their risk's decision, which never changes), those a review
+ * rejected (canceled with failure_code review_rejected), and blocked
+ * attempts, which are no payments: their payment.blocked events, on the day
+ * of the event (found by the partial index events_blocked, 0025). A day with
+ * only blocked attempts has a row with no payments. */
 static const char *const daily_sql =
     "DECLARE fs_export NO SCROLL CURSOR FOR "
-    "SELECT to_char((y.created_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD'), y.currency, "
-    "count(*), sum(y.amount), count(*) FILTER (WHERE y.status = 'succeeded'), "
-    "coalesce(sum(y.amount) FILTER (WHERE y.status = 'succeeded'), 0), "
-    "count(*) FILTER (WHERE y.amount_refunded > 0), coalesce(sum(y.amount_refunded), 0), "
-    "count(*) FILTER (WHERE y.status = 'failed') "
+    "WITH p AS (SELECT to_char((y.created_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS day, "
+    "y.currency, count(*) AS n, sum(y.amount) AS v, "
+    "count(*) FILTER (WHERE y.status = 'succeeded') AS sn, "
+    "coalesce(sum(y.amount) FILTER (WHERE y.status = 'succeeded'), 0) AS sv, "
+    "count(*) FILTER (WHERE y.amount_refunded > 0) AS rn, "
+    "coalesce(sum(y.amount_refunded), 0) AS rv, "
+    "count(*) FILTER (WHERE y.status = 'failed') AS dn, "
+    "count(*) FILTER (WHERE y.risk->>'decision' = 'review') AS qn, "
+    "coalesce(sum(y.amount) FILTER (WHERE y.risk->>'decision' = 'review'), 0) AS qv, "
+    "count(*) FILTER (WHERE y.failure_code = 'review_rejected') AS jn, "
+    "coalesce(sum(y.amount) FILTER (WHERE y.failure_code = 'review_rejected'), 0) AS jv "
     "FROM payments y WHERE y.tenant_id = $1 AND ($3::text IS NULL OR y.currency = $3) "
     "AND ($4::timestamptz IS NULL OR y.created_at >= $4::timestamptz) "
-    "AND ($5::timestamptz IS NULL OR y.created_at <= $5::timestamptz) GROUP BY 1, 2 ORDER BY 1, 2";
+    "AND ($5::timestamptz IS NULL OR y.created_at <= $5::timestamptz) GROUP BY 1, 2), "
+    "b AS (SELECT to_char((e.created_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS day, "
+    "e.data->>'currency' AS currency, count(*) AS bn, "
+    "coalesce(sum((e.data->>'amount')::bigint), 0) AS bv "
+    "FROM events e WHERE e.tenant_id = $1 AND e.type = 'payment.blocked' "
+    "AND ($3::text IS NULL OR e.data->>'currency' = $3) "
+    "AND ($4::timestamptz IS NULL OR e.created_at >= $4::timestamptz) "
+    "AND ($5::timestamptz IS NULL OR e.created_at <= $5::timestamptz) GROUP BY 1, 2) "
+    "SELECT coalesce(p.day, b.day), coalesce(p.currency, b.currency), coalesce(p.n, 0), "
+    "coalesce(p.v, 0), coalesce(p.sn, 0), coalesce(p.sv, 0), coalesce(p.rn, 0), "
+    "coalesce(p.rv, 0), coalesce(p.dn, 0), coalesce(p.qn, 0), coalesce(p.qv, 0), "
+    "coalesce(b.bn, 0), coalesce(b.bv, 0), coalesce(p.jn, 0), coalesce(p.jv, 0) "
+    "FROM p FULL JOIN b ON b.day = p.day AND b.currency = p.currency ORDER BY 1, 2";
 static const char *const daily_head[] = {"date",
                                          "currency",
                                          "payments",
@@ -228,6 +256,15 @@ static const char *const daily_head[] = {"date",
                                          "refunded_volume_minor",
                                          "refunded_volume",
                                          "failed",
+                                         "flagged",
+                                         "flagged_volume_minor",
+                                         "flagged_volume",
+                                         "blocked",
+                                         "blocked_volume_minor",
+                                         "blocked_volume",
+                                         "review_rejected",
+                                         "review_rejected_volume_minor",
+                                         "review_rejected_volume",
                                          NULL};
 
 /* The account's available balance's entries (bucket A), in the order they

@@ -10,6 +10,8 @@
 #ifndef FS_HTTP_H
 #define FS_HTTP_H
 
+#include <jansson.h>
+
 #include "../config/config.h"
 #include "../core/core.h"
 
@@ -29,5 +31,12 @@ const char *fs_http_reason(int status);
 
 /* Renders {"error": {"type", "code", "message", "param"}}; caller frees. */
 char *fs_http_error_body(fs_outcome_t outcome, const char *message, const char *param);
+
+/* The same, with the members of the object fields (NULL: none) added to the
+ * error object after those four, which fields cannot replace: what an
+ * outcome says beyond its message (a blocked payment's "rule" and "risk",
+ * docs/risk.md). */
+char *fs_http_error_body_with(fs_outcome_t outcome, const char *message, const char *param,
+                              const json_t *fields);
 
 #endif

@@ -47,6 +47,8 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     [FS_STAFF_SELF_DISABLE] = {"staff_self_disable", 409, "invalid_request_error"},
     /* Taken, made in the background (POST /v1/exports). */
     [FS_ACCEPTED] = {"accepted", 202, NULL},
+    /* Risk rules (docs/risk.md). A blocked payment's error also names the
+     * rule and carries the decision (its payload's "rule" and "risk"). */
     [FS_PAYMENT_BLOCKED] = {"payment_blocked", 402, "payment_error"},
     [FS_PAYMENT_NOT_REVIEWABLE] = {"payment_not_reviewable", 409, "invalid_request_error"},
 };
@@ -117,11 +119,26 @@ static json_t *safe_string(const char *text)
 
 char *fs_http_error_body(fs_outcome_t o, const char *message, const char *param)
 {
-    json_t *e = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "type", fs_http_error_type(o),
-                          "code", fs_http_outcome_code(o), "message", safe_string(message), "param",
+    return fs_http_error_body_with(o, message, param, NULL);
+}
+
+char *fs_http_error_body_with(fs_outcome_t o, const char *message, const char *param,
+                              const json_t *fields)
+{
+    json_t *e = json_pack("{s:s, s:s, s:o, s:o}", "type", fs_http_error_type(o), "code",
+                          fs_http_outcome_code(o), "message", safe_string(message), "param",
                           param != NULL ? safe_string(param) : json_null());
     FS_ASSERT(e != NULL);
-    char *text = json_dumps(e, JSON_COMPACT);
-    json_decref(e);
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)fields, key, value)
+    {
+        /* The four every error has are the outcome's and the arguments'. */
+        if (json_object_get(e, key) == NULL) json_object_set(e, key, value);
+    }
+    json_t *body = json_pack("{s:o}", "error", e);
+    FS_ASSERT(body != NULL);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
     return text;
 }

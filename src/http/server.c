@@ -147,16 +147,23 @@ static void send_typed(struct evhttp_request *req, int status, const char *conte
     evbuffer_free(buf);
 }
 
-static void send_error(struct evhttp_request *req, fs_outcome_t o, const char *message,
-                       const char *param, bool replayed)
+/* fields: more members of the error object, or NULL (fs_http_error_body_with). */
+static void send_error_with(struct evhttp_request *req, fs_outcome_t o, const char *message,
+                            const char *param, const json_t *fields, bool replayed)
 {
-    char *body = fs_http_error_body(o, message, param);
+    char *body = fs_http_error_body_with(o, message, param, fields);
     if (fs_http_status(o) == 503) {
         /* The database is back within seconds or the queue has drained. */
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
     }
     send_text(req, fs_http_status(o), body, strlen(body), replayed);
     free(body);
+}
+
+static void send_error(struct evhttp_request *req, fs_outcome_t o, const char *message,
+                       const char *param, bool replayed)
+{
+    send_error_with(req, o, message, param, NULL, replayed);
 }
 
 static void on_result(void *arg, const fs_store_result_t *r)
@@ -167,11 +174,14 @@ static void on_result(void *arg, const fs_store_result_t *r)
         send_text(req, fs_http_status(o), r->payload, strlen(r->payload), r->replayed);
         return;
     }
-    /* An error's payload is {"message", "param"} from the store. */
+    /* An error's payload is {"message", "param"} from the store, and
+     * whatever else the outcome says, which goes into the error object as
+     * it is (payment_blocked's "rule" and "risk"). */
     json_t *p = json_loads(r->payload, 0, NULL);
     const char *message = json_string_value(json_object_get(p, "message"));
     const char *param = json_string_value(json_object_get(p, "param"));
-    send_error(req, o, message != NULL ? message : "The request failed.", param, r->replayed);
+    send_error_with(req, o, message != NULL ? message : "The request failed.", param, p,
+                    r->replayed);
     json_decref(p);
 }
 
@@ -203,7 +213,8 @@ static fs_admin_hub_t *admin_hub;
 typedef struct {
     struct evhttp_request *req;
     char payment_id[FS_ID_LEN_MAX + 1];
-    bool payment;     /* not a refund: counted in finsys_payments_created_total */
+    bool payment;     /* not a refund: counted in finsys_payments_created_total and
+                         finsys_risk_decisions_total */
     char currency[8]; /* its currency and amount, for the metrics */
     int64_t amount;
 } creation_t;
@@ -242,6 +253,10 @@ static void on_created(void *arg, const fs_store_result_t *r)
     if (cr->payment && !r->replayed && strcmp(r->outcome, "created") == 0) {
         fs_metrics_add(FS_M_PAYMENTS_CREATED, cr->currency, NULL, NULL, 1);
         fs_metrics_add(FS_M_PAYMENTS_AMOUNT, cr->currency, "created", NULL, (uint64_t)cr->amount);
+        fs_metrics_count_risk(r->payload);
+    } else if (cr->payment && !r->replayed && strcmp(r->outcome, "payment_blocked") == 0) {
+        /* Its error payload carries the decision as the payment would. */
+        fs_metrics_count_risk(r->payload);
     }
     on_result(cr->req, r); /* the answer first: it is committed */
     /* A publish that fails, or a crash before it, loses nothing: the pending

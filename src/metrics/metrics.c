@@ -1,16 +1,18 @@
 /*
  * metrics.c: the registry and its text exposition (see metrics.h).
  *
- * Each family has FS_METRICS_SERIES_MAX slots. A series is found by a scan of
- * the slots published so far (an acquire load of their count); a new one is
- * written under the family's mutex and then published by a release store, so
- * a reader never sees a half-written slot. Values are relaxed atomics: a
- * scrape may see one counter a moment ahead of another, never a torn value.
+ * Each family has FS_METRICS_SERIES_MAX slots (or its own series_max). A
+ * series is found by a scan of the slots published so far (an acquire load
+ * of their count); a new one is written under the family's mutex and then
+ * published by a release store, so a reader never sees a half-written slot.
+ * Values are relaxed atomics: a scrape may see one counter a moment ahead of
+ * another, never a torn value.
  */
 #define _GNU_SOURCE
 #include "metrics.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -53,6 +55,7 @@ struct family {
     const double *bounds; /* a histogram's upper bounds, ascending */
     int bounds_n;
     double scale; /* a histogram's sum is kept as an integer of value * scale */
+    int series_max; /* its slots; 0: FS_METRICS_SERIES_MAX */
     pthread_mutex_t mu;
     _Atomic int n;
     series_t *series;
@@ -66,6 +69,14 @@ static const double items_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 
 #define SECONDS seconds_bounds, (int)(sizeof(seconds_bounds) / sizeof(seconds_bounds[0])), 1e9
 #define ITEMS items_bounds, (int)(sizeof(items_bounds) / sizeof(items_bounds[0])), 1
+#define NO_BOUNDS NULL, 0, 0
+
+/* finsys_risk_rule_matches_total's slots: every kept rule id and "other",
+ * each with every action and mode, so its own bound is never what sends a
+ * match to "other" (FS_METRICS_RISK_RULES_MAX is). */
+#define RISK_ACTIONS_N 3
+#define RISK_MODES_N 2
+#define RISK_RULE_SERIES_MAX ((FS_METRICS_RISK_RULES_MAX + 1) * RISK_ACTIONS_N * RISK_MODES_N)
 
 static family_t families[FS_M_COUNT] = {
     [FS_M_BUILD_INFO] = {"finsys_build_info", "The FinSys build: version and commit.", GAUGE,
@@ -139,12 +150,27 @@ static family_t families[FS_M_COUNT] = {
     [FS_M_READINESS] = {"finsys_readiness",
                         "Whether a dependency answers: 1 ready, 0 not (database, redis, nats).",
                         GAUGE, {"dependency"}},
+    [FS_M_RISK_DECISIONS] = {"finsys_risk_decisions_total",
+                             "Risk decisions of new payments (docs/risk.md), by decision (allow, "
+                             "review, block) and mode (active).",
+                             COUNTER, {"decision", "mode"}},
+    [FS_M_RISK_RULE_MATCHES] = {"finsys_risk_rule_matches_total",
+                                "Risk rules matched by new payments, shadow rules included, by "
+                                "rule id (\"other\" past the kept ids), action and mode.",
+                                COUNTER, {"rule", "action", "mode"}, NO_BOUNDS,
+                                RISK_RULE_SERIES_MAX},
 };
 
 static bool enabled = true;
 static double start_time_s;
 
 static series_t *find(fs_metric_id_t id, const char *l1, const char *l2, const char *l3);
+
+static int series_max_of(const family_t *f)
+{
+    return f->series_max > 0 ? f->series_max : FS_METRICS_SERIES_MAX;
+}
+
 static int labels_of(const family_t *f)
 {
     int n = 0;
@@ -162,7 +188,7 @@ void fs_metrics_init(bool on)
         family_t *f = &families[i];
         if (f->series != NULL) continue;
         pthread_mutex_init(&f->mu, NULL);
-        f->series = calloc(FS_METRICS_SERIES_MAX, sizeof(series_t));
+        f->series = calloc((size_t)series_max_of(f), sizeof(series_t));
         FS_ASSERT(f->series != NULL);
     }
     /* Families without labels exist from the start, at 0. */
@@ -203,7 +229,7 @@ static series_t *find(fs_metric_id_t id, const char *l1, const char *l2, const c
     for (int i = 0; i < n && s == NULL; i++) {
         if (same(&f->series[i], nl, given)) s = &f->series[i];
     }
-    if (s == NULL && n >= FS_METRICS_SERIES_MAX - 1) {
+    if (s == NULL && n >= series_max_of(f) - 1) {
         /* The last slot counts what no longer fits. */
         static const char *const other[LABELS_MAX] = {"other", "other", "other"};
         for (int k = 0; k < nl; k++) given[k] = other[k];
@@ -212,7 +238,7 @@ static series_t *find(fs_metric_id_t id, const char *l1, const char *l2, const c
         if (same(&f->series[i], nl, given)) s = &f->series[i];
     }
     if (s == NULL) {
-        FS_ASSERT(n < FS_METRICS_SERIES_MAX);
+        FS_ASSERT(n < series_max_of(f));
         s = &f->series[n];
         s->family = f;
         for (int k = 0; k < nl; k++)
@@ -285,6 +311,153 @@ const char *fs_metrics_status_class(int status)
     if (c < 1) c = 1;
     if (c > 5) c = 5;
     return classes[c - 1];
+}
+
+/* --- risk decisions (docs/risk.md) ------------------------------------------ */
+
+/* The rule ids kept as labels, at most FS_METRICS_RISK_RULES_MAX: written
+ * under the mutex and published by a release store of the count, as a
+ * family's slots are, so a reader scans them without the lock. */
+static struct {
+    pthread_mutex_t mu;
+    _Atomic int n;
+    char ids[FS_METRICS_RISK_RULES_MAX][FS_METRICS_LABEL_LEN_MAX + 1];
+} rule_ids = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static const char *const risk_decisions[] = {"allow", "review", "block", NULL};
+static const char *const risk_modes[] = {"active", "shadow", NULL};
+
+/* A rule id as the API makes them ("rr_" then letters, digits and "_"),
+ * short enough to be a label whole. */
+static bool is_rule_id(const char *id)
+{
+    size_t len = id != NULL ? strlen(id) : 0;
+    if (len <= 3 || len > FS_METRICS_LABEL_LEN_MAX || strncmp(id, "rr_", 3) != 0) return false;
+    for (size_t i = 3; i < len; i++) {
+        char c = id[i];
+        bool ok =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* The rule label of id: id itself when it is kept or there is still room
+ * to keep it, else "other" (so is anything that is not a rule id). */
+static const char *rule_label(const char *id)
+{
+    if (!is_rule_id(id)) return "other";
+    int n = atomic_load_explicit(&rule_ids.n, memory_order_acquire);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(rule_ids.ids[i], id) == 0) return rule_ids.ids[i];
+    }
+    pthread_mutex_lock(&rule_ids.mu);
+    n = atomic_load_explicit(&rule_ids.n, memory_order_relaxed);
+    int i = 0;
+    while (i < n && strcmp(rule_ids.ids[i], id) != 0) i++;
+    if (i == n && n < FS_METRICS_RISK_RULES_MAX) {
+        snprintf(rule_ids.ids[n], sizeof(rule_ids.ids[n]), "%s", id);
+        atomic_store_explicit(&rule_ids.n, n + 1, memory_order_release);
+    }
+    const char *label = i < FS_METRICS_RISK_RULES_MAX ? rule_ids.ids[i] : "other";
+    pthread_mutex_unlock(&rule_ids.mu);
+    return label;
+}
+
+/* value if it is one of names (NULL-terminated), else "other". */
+static const char *one_of(const char *value, const char *const *names)
+{
+    for (; value != NULL && *names != NULL; names++) {
+        if (strcmp(value, *names) == 0) return *names;
+    }
+    return "other";
+}
+
+static bool is_json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The value of the key whose quoted name starts at key (key_len bytes with
+ * its quotes): past blanks, the colon and blanks. NULL when no colon follows
+ * (the bytes were the end of a string, not a key). PostgreSQL writes
+ * "key" : value (json_build_object) or "key": value (jsonb), jansson
+ * "key":value; all three are read. */
+static const char *value_of(const char *key, size_t key_len)
+{
+    const char *p = key + key_len;
+    while (is_json_space(*p)) p++;
+    if (*p != ':') return NULL;
+    p++;
+    while (is_json_space(*p)) p++;
+    return p;
+}
+
+/* Where text holds needle, when it holds it exactly once; else NULL. */
+static const char *only_once(const char *text, const char *needle)
+{
+    const char *at = strstr(text, needle);
+    return at != NULL && strstr(at + 1, needle) == NULL ? at : NULL;
+}
+
+/* The slow path: the payload parsed, its top-level "risk" counted. */
+static void count_risk_parsed(const char *payload)
+{
+    json_t *root = json_loads(payload, 0, NULL);
+    json_t *risk = json_object_get(root, "risk");
+    if (json_is_object(risk)) {
+        const char *decision = json_string_value(json_object_get(risk, "decision"));
+        fs_metrics_add(FS_M_RISK_DECISIONS, one_of(decision, risk_decisions), "active", NULL, 1);
+        size_t i;
+        json_t *rule;
+        json_array_foreach(json_object_get(risk, "rules_matched"), i, rule)
+        {
+            const char *id = json_string_value(json_object_get(rule, "id"));
+            const char *action = json_string_value(json_object_get(rule, "action"));
+            const char *mode = json_string_value(json_object_get(rule, "mode"));
+            fs_metrics_add(FS_M_RISK_RULE_MATCHES, rule_label(id), one_of(action, risk_decisions),
+                           one_of(mode, risk_modes), 1);
+        }
+    }
+    json_decref(root);
+}
+
+fs_metrics_risk_text_t fs_metrics_risk_text(const char *payload)
+{
+    static const char matched_key[] = "\"rules_matched\"";
+    static const char decision_key[] = "\"decision\"";
+    if (payload == NULL) return FS_METRICS_RISK_NONE;
+    /* A non-null risk always has rules_matched: without it, nothing to count. */
+    const char *m = strstr(payload, matched_key);
+    if (m == NULL) return FS_METRICS_RISK_NONE;
+    /* The usual decision, allow with no match, read from the text. Each key
+     * must be there once: a metadata key of the same name (metadata values
+     * are strings, so it cannot hold the [] or "allow" read here, but could
+     * stand beside the real ones) sends the payload to the parser. */
+    const char *mv = only_once(m, matched_key) == m ? value_of(m, sizeof(matched_key) - 1) : NULL;
+    const char *d = only_once(payload, decision_key);
+    const char *dv = d != NULL ? value_of(d, sizeof(decision_key) - 1) : NULL;
+    if (mv != NULL && dv != NULL && strncmp(dv, "\"allow\"", 7) == 0 && *mv == '[') {
+        const char *p = mv + 1;
+        while (is_json_space(*p)) p++;
+        if (*p == ']') return FS_METRICS_RISK_ALLOW;
+    }
+    return FS_METRICS_RISK_PARSE;
+}
+
+void fs_metrics_count_risk(const char *payload)
+{
+    if (!enabled) return;
+    switch (fs_metrics_risk_text(payload)) {
+    case FS_METRICS_RISK_NONE:
+        return;
+    case FS_METRICS_RISK_ALLOW:
+        fs_metrics_add(FS_M_RISK_DECISIONS, "allow", "active", NULL, 1);
+        return;
+    case FS_METRICS_RISK_PARSE:
+        count_risk_parsed(payload);
+        return;
+    }
 }
 
 /* --- exposition ------------------------------------------------------------ */

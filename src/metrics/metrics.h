@@ -46,7 +46,9 @@ typedef enum {
     FS_M_PROVIDER_REQUESTS,   /* outcome */
     FS_M_WEBHOOK_DELIVERIES,  /* outcome */
     FS_M_RATELIMIT_LIMITED,
-    FS_M_READINESS, /* dependency */
+    FS_M_READINESS,         /* dependency */
+    FS_M_RISK_DECISIONS,    /* decision, mode */
+    FS_M_RISK_RULE_MATCHES, /* rule, action, mode */
     FS_M_COUNT
 } fs_metric_id_t;
 
@@ -79,6 +81,33 @@ fs_metric_series_t *fs_metrics_series(fs_metric_id_t id, const char *l1, const c
                                       const char *l3);
 void fs_metrics_series_add(fs_metric_series_t *s, uint64_t n);
 void fs_metrics_series_observe(fs_metric_series_t *s, double value);
+
+/* Counts the risk decision of a payment answer (docs/risk.md): payload is
+ * the 201's payment, or the error payload of a payment_blocked, both with
+ * the decision at the top level as "risk": {"score", "decision",
+ * "rules_matched": [{"id", "action", "mode"}]}. Adds one to
+ * finsys_risk_decisions_total{decision, mode="active"} and one to
+ * finsys_risk_rule_matches_total{rule, action, mode} per matched rule (shadow
+ * ones too); a payload whose risk is null (the tenant has no rules), or with
+ * no risk, counts nothing. Rule labels are the first
+ * FS_METRICS_RISK_RULES_MAX distinct ids seen, then "other".
+ *
+ * Cheap for what nearly every payment is: no "rules_matched" in the text
+ * (risk null) is one strstr; an allow with no match is a few more; only a
+ * payload with matches or another decision is parsed. The caller counts
+ * each decision once: not an idempotent replay. */
+void fs_metrics_count_risk(const char *payload);
+
+/* How fs_metrics_count_risk() reads a payload, from its text alone: no risk
+ * to count, an allow with no match, or it must be parsed (matches, another
+ * decision, or a text it cannot be sure of). */
+typedef enum {
+    FS_METRICS_RISK_NONE,
+    FS_METRICS_RISK_ALLOW,
+    FS_METRICS_RISK_PARSE,
+} fs_metrics_risk_text_t;
+
+fs_metrics_risk_text_t fs_metrics_risk_text(const char *payload);
 
 /* The status class of an HTTP status: "2xx".."5xx" ("1xx" below 200). */
 const char *fs_metrics_status_class(int status);

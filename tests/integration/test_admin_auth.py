@@ -117,6 +117,9 @@ def test_admin_wrong_password_and_lockout():
     st, h, js = c.login(email, pw)
     assert st == 429 and js["error"]["code"] == "login_locked", js
     assert int(h["retry-after"]) > 0
+    # What the store says beyond message and param is in the error object
+    # (src/http/server.c on_result: a blocked payment's rule and risk too).
+    assert js["error"]["retry_after_s"] == int(h["retry-after"]), (js, h)
     st, _, js = c.call("POST", "/admin/api/session", {"email": email})
     assert st == 400 and js["error"]["param"] == "password"
 

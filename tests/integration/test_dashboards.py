@@ -70,7 +70,7 @@ def test_alert_rules_pass_promtool_check():
     names = [n for n, _ in _alerts()]
     for wanted in ("FinsysHighErrorRatio", "FinsysHighLatencyP99", "FinsysCircuitBreakerOpen",
                    "FinsysDeadLettersPresent", "FinsysQueueLagGrowing",
-                   "FinsysReadinessFailing"):
+                   "FinsysReadinessFailing", "FinSysRiskBlockSpike", "FinSysRiskReviewSpike"):
         assert wanted in names, (wanted, names)
     assert len(names) == len(set(names)), names
 
@@ -99,6 +99,19 @@ def test_alert_rules_unit_tests():
         shutil.copy(os.path.join(PROM, "alerts_test.yml"), d)
         r = _promtool("test", "rules", "alerts_test.yml", cwd=d)
         assert r.returncode != 0 and "FinsysHighErrorRatio" in r.stdout + r.stderr, r.stdout
+    # The risk spikes' too (docs/risk.md): a spike that must be 30 times the
+    # hour before, not 3, no longer fires where a block spike must; and a
+    # decision with no series in the hour before must count it as 0 there.
+    for old, new, alert in (("> 3 * (", "> 30 * (", "FinSysRiskBlockSpike"),
+                            (" or vector(0))", ")", "FinSysRiskReviewSpike")):
+        with tempfile.TemporaryDirectory(dir=TEST_TMP) as d:
+            text = open(os.path.join(PROM, "alerts.yml")).read()
+            assert text.count(old) == 2, old
+            open(os.path.join(d, "alerts.yml"), "w").write(text.replace(old, new))
+            shutil.copy(os.path.join(PROM, "alerts_test.yml"), d)
+            r = _promtool("test", "rules", "alerts_test.yml", cwd=d)
+            assert r.returncode != 0 and f"alertname: {alert}," in r.stdout + r.stderr, \
+                (old, r.stdout)
 
 
 def _dashboards():

@@ -9,6 +9,7 @@ import atexit
 import csv
 import hashlib
 import io
+import json
 import os
 import time
 import uuid
@@ -218,6 +219,80 @@ def test_a_daily_export_equals_a_query_over_payments():
     assert rows[0]["volume"] == "7.05" and rows[1]["volume"] == "3.50", rows
     e = _wait(key, _export(key, "daily", {"currency": "EUR"}).json["id"])
     assert [x["currency"] for x in _download(key, e)[1]] == ["EUR"]
+
+
+def _blocked_sql(tenant, src, dst, amount, currency, at):
+    """A blocked attempt as the risk rules' write path records it
+    (docs/risk.md): an event payment.blocked on the payer, numbered by it,
+    and no payment."""
+    pid = "pay_" + uuid.uuid4().hex[:24]
+    data = json.dumps({"id": pid, "object": "payment", "from_account": src, "to_account": dst,
+                       "amount": amount, "currency": currency, "description": None,
+                       "metadata": {}, "status": "blocked",
+                       "risk": {"score": 90, "decision": "block", "rules_matched": [
+                           {"id": "rr_test", "action": "block", "mode": "active"}]}})
+    sql(f"WITH a AS (UPDATE accounts SET event_seq = event_seq + 1 WHERE id = '{src}' "
+        f"RETURNING event_seq) INSERT INTO events (tenant_id, account_id, account_seq, type, "
+        f"payment_id, data, created_at) SELECT '{tenant}', '{src}', a.event_seq, "
+        f"'payment.blocked', '{pid}', '{data}'::jsonb, '{at}' FROM a")
+    return pid
+
+
+def test_a_daily_export_counts_reviews_rejections_and_blocks():
+    """The risk rules' figures of the daily CSV (docs/risk.md): payments
+    sent to review (their risk's decision), those a review rejected, and
+    blocked attempts (events, no payment: a day of only blocks has a row),
+    each equal to a query over payments and events."""
+    _pipeline()
+    tenant, key = _tenant()
+    a, b = new_account("USD", key=key), new_account("USD", key=key)
+    c, d = new_account("EUR", key=key), new_account("EUR", key=key)
+    review = '{"score": 50, "decision": "review", "rules_matched": []}'
+    for amount, status, failure, risk, day in (
+            (100, "succeeded", None, review, "2026-01-01 10:00Z"),    # approved
+            (200, "canceled", "review_rejected", review, "2026-01-01 11:00Z"),
+            (300, "pending", None, None, "2026-01-01 12:00Z"),
+            (400, "canceled", None, None, "2026-01-01 13:00Z")):      # by the tenant
+        pid = _pay_sql(tenant, a, b, amount, "USD", status, created=f"'{day}'")
+        sql(f"UPDATE payments SET risk = {'NULL' if risk is None else repr(risk) + '::jsonb'}, "
+            f"failure_code = {'NULL' if failure is None else repr(failure)} WHERE id = '{pid}'")
+    pid = _pay_sql(tenant, c, d, 50, "EUR", "requires_review", created="'2026-01-02 09:00Z'")
+    sql(f"UPDATE payments SET risk = '{review}'::jsonb WHERE id = '{pid}'")
+    _blocked_sql(tenant, a, b, 700, "USD", "2026-01-01 05:00Z")
+    _blocked_sql(tenant, a, b, 900, "USD", "2026-01-03 01:00Z")    # a day of only blocks
+    _blocked_sql(tenant, c, d, 1100, "EUR", "2026-01-02 10:00Z")
+    e = _wait(key, _export(key, "daily").json["id"])
+    _, rows = _download(key, e)
+    expected = sql(f"""
+        WITH p AS (
+            SELECT to_char((created_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS day, currency,
+                   count(*) AS n, count(*) FILTER (WHERE risk->>'decision' = 'review') AS fn,
+                   coalesce(sum(amount) FILTER (WHERE risk->>'decision' = 'review'), 0) AS fv,
+                   count(*) FILTER (WHERE failure_code = 'review_rejected') AS jn,
+                   coalesce(sum(amount) FILTER (WHERE failure_code = 'review_rejected'), 0) AS jv
+            FROM payments WHERE tenant_id = '{tenant}' GROUP BY 1, 2),
+        x AS (
+            SELECT to_char((created_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS day,
+                   data->>'currency' AS currency, count(*) AS bn,
+                   sum((data->>'amount')::bigint) AS bv
+            FROM events WHERE tenant_id = '{tenant}' AND type = 'payment.blocked' GROUP BY 1, 2)
+        SELECT coalesce(p.day, x.day), coalesce(p.currency, x.currency), coalesce(p.n, 0),
+               coalesce(p.fn, 0), coalesce(p.fv, 0), coalesce(x.bn, 0), coalesce(x.bv, 0),
+               coalesce(p.jn, 0), coalesce(p.jv, 0)
+        FROM p FULL JOIN x ON x.day = p.day AND x.currency = p.currency ORDER BY 1, 2""")
+    got = [[r["date"], r["currency"], r["payments"], r["flagged"], r["flagged_volume_minor"],
+            r["blocked"], r["blocked_volume_minor"], r["review_rejected"],
+            r["review_rejected_volume_minor"]] for r in rows]
+    assert got == [[str(v) for v in row] for row in expected], (got, expected)
+    assert got == [["2026-01-01", "USD", "4", "2", "300", "1", "700", "1", "200"],
+                   ["2026-01-02", "EUR", "1", "1", "50", "1", "1100", "0", "0"],
+                   ["2026-01-03", "USD", "0", "0", "0", "1", "900", "0", "0"]], got
+    assert rows[0]["flagged_volume"] == "3.00" and rows[1]["blocked_volume"] == "11.00", rows
+    assert rows[2]["volume_minor"] == "0" and rows[2]["volume"] == "0.00", rows
+    # The filters hold for the blocked attempts too.
+    e = _wait(key, _export(key, "daily", {"currency": "USD",
+                                          "created_gte": "2026-01-02T00:00:00Z"}).json["id"])
+    assert [[r["date"], r["blocked"]] for r in _download(key, e)[1]] == [["2026-01-03", "1"]]
 
 
 def test_post_is_idempotent_and_bad_requests_name_the_parameter():

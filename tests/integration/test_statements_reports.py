@@ -192,7 +192,12 @@ def _rollups_caught_up(seconds=60):
 
 
 def _direct(tenant):
-    """The figures straight from payments and refunds, as docs define them."""
+    """The figures straight from payments, refunds and events, as docs
+    define them: payments and succeeded refunds by creation day; canceled
+    by the tenant (a review's rejection is its own figure); the risk
+    rules' figures (docs/risk.md) from their events by type, a flagged or
+    rejected payment on its creation day (the payments row's) and a blocked
+    attempt, which has no payment, on its event's day."""
     rows = sql(f"""
         WITH p AS (
             SELECT to_char((created_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS day, currency,
@@ -202,18 +207,42 @@ def _direct(tenant):
                        AS sv,
                    count(*) FILTER (WHERE status = 'failed') AS dn,
                    coalesce(sum(amount) FILTER (WHERE status = 'failed'), 0) AS dv,
-                   count(*) FILTER (WHERE status = 'canceled') AS cn,
-                   coalesce(sum(amount) FILTER (WHERE status = 'canceled'), 0) AS cv
+                   count(*) FILTER (WHERE status = 'canceled'
+                                    AND failure_code IS DISTINCT FROM 'review_rejected') AS cn,
+                   coalesce(sum(amount) FILTER (WHERE status = 'canceled' AND failure_code
+                                                IS DISTINCT FROM 'review_rejected'), 0) AS cv
             FROM payments WHERE tenant_id = '{tenant}' GROUP BY 1, 2),
         r AS (
             SELECT to_char((created_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS day, currency,
                    count(*) AS n, sum(amount) AS v
-            FROM refunds WHERE tenant_id = '{tenant}' AND status = 'succeeded' GROUP BY 1, 2)
-        SELECT coalesce(p.day, r.day), coalesce(p.currency, r.currency),
+            FROM refunds WHERE tenant_id = '{tenant}' AND status = 'succeeded' GROUP BY 1, 2),
+        x AS (
+            SELECT to_char((CASE WHEN e.type = 'payment.blocked' THEN e.created_at
+                                 ELSE y.created_at END AT TIME ZONE 'UTC')::date,
+                           'YYYY-MM-DD') AS day,
+                   coalesce(y.currency, e.data->>'currency') AS currency,
+                   count(*) FILTER (WHERE e.type = 'payment.flagged') AS fn,
+                   coalesce(sum(y.amount) FILTER (WHERE e.type = 'payment.flagged'), 0) AS fv,
+                   count(*) FILTER (WHERE e.type = 'payment.blocked') AS bn,
+                   coalesce(sum((e.data->>'amount')::bigint)
+                            FILTER (WHERE e.type = 'payment.blocked'), 0) AS bv,
+                   count(*) FILTER (WHERE e.type = 'payment.review_rejected') AS jn,
+                   coalesce(sum(y.amount) FILTER (WHERE e.type = 'payment.review_rejected'), 0)
+                       AS jv
+            FROM events e
+            LEFT JOIN payments y ON y.id = e.payment_id AND e.type <> 'payment.blocked'
+            WHERE e.tenant_id = '{tenant}'
+              AND e.type IN ('payment.flagged', 'payment.blocked', 'payment.review_rejected')
+            GROUP BY 1, 2),
+        k AS (SELECT day, currency FROM p UNION SELECT day, currency FROM r
+              UNION SELECT day, currency FROM x)
+        SELECT k.day, k.currency,
                coalesce(p.n, 0), coalesce(p.v, 0), coalesce(p.sn, 0), coalesce(p.sv, 0),
                coalesce(p.dn, 0), coalesce(p.dv, 0), coalesce(p.cn, 0), coalesce(p.cv, 0),
-               coalesce(r.n, 0), coalesce(r.v, 0)
-        FROM p FULL JOIN r ON p.day = r.day AND p.currency = r.currency ORDER BY 1, 2""")
+               coalesce(r.n, 0), coalesce(r.v, 0), coalesce(x.fn, 0), coalesce(x.fv, 0),
+               coalesce(x.bn, 0), coalesce(x.bv, 0), coalesce(x.jn, 0), coalesce(x.jv, 0)
+        FROM k LEFT JOIN p USING (day, currency) LEFT JOIN r USING (day, currency)
+        LEFT JOIN x USING (day, currency) ORDER BY 1, 2""")
     return [[x[0], x[1]] + [int(v) for v in x[2:]] for x in rows]
 
 
@@ -221,7 +250,58 @@ def _as_rows(report):
     return [[d["date"], d["currency"], d["payments"]["count"], d["payments"]["volume"],
              d["succeeded"]["count"], d["succeeded"]["volume"], d["declined"]["count"],
              d["declined"]["volume"], d["canceled"]["count"], d["canceled"]["volume"],
-             d["refunds"]["count"], d["refunds"]["volume"]] for d in report["data"]]
+             d["refunds"]["count"], d["refunds"]["volume"], d["flagged"]["count"],
+             d["flagged"]["volume"], d["blocked"]["count"], d["blocked"]["volume"],
+             d["review_rejected"]["count"], d["review_rejected"]["volume"]]
+            for d in report["data"]]
+
+
+RISK = ('{"score": 90, "decision": "%s", "rules_matched": '
+        '[{"id": "rr_test", "action": "%s", "mode": "active"}]}')
+
+
+def _risk_event(tenant, account, type_, payment_id, data, at="now()"):
+    """An event of the risk rules' write path (docs/risk.md), written as
+    fs_batch() writes events: numbered by the account (its event_seq, under
+    its row lock). data: SQL of the event's jsonb."""
+    sql(f"""
+        WITH a AS (UPDATE accounts SET event_seq = event_seq + 1 WHERE id = '{account}'
+                   RETURNING event_seq)
+        INSERT INTO events (tenant_id, account_id, account_seq, type, payment_id, data,
+                            created_at)
+        SELECT '{tenant}', '{account}', a.event_seq, '{type_}', '{payment_id}', {data}, {at}
+        FROM a""")
+
+
+def _simulate_risk_events(tenant, ids, payers, payees):
+    """The events the risk rules' write path makes, until it is merged:
+    payments sent to review (payment.flagged), some of them rejected
+    (payment.review_rejected), and blocked attempts (payment.blocked), one
+    of them three days ago. Returns the blocked attempts' ids."""
+    for pid in ids[:6]:
+        _risk_event(tenant, sql_value(f"SELECT from_account FROM payments WHERE id = '{pid}'"),
+                    "payment.flagged", pid,
+                    f"(SELECT fs_payment_json(y)::jsonb || jsonb_build_object("
+                    f"'status', 'requires_review', 'risk', '{RISK % ('review', 'review')}'::jsonb)"
+                    f" FROM payments y WHERE y.id = '{pid}')")
+    for pid in ids[:3]:
+        _risk_event(tenant, sql_value(f"SELECT from_account FROM payments WHERE id = '{pid}'"),
+                    "payment.review_rejected", pid,
+                    f"(SELECT fs_payment_json(y)::jsonb || jsonb_build_object("
+                    f"'status', 'canceled', 'failure_code', 'review_rejected', 'risk', "
+                    f"'{RISK % ('review', 'review')}'::jsonb) FROM payments y WHERE y.id = '{pid}')")
+    blocked = []
+    for cur, amount, at in (("USD", 700, "now()"), ("USD", 900, "now()"), ("EUR", 1100, "now()"),
+                            ("USD", 1300, "now() - interval '3 days'")):
+        pid = unknown_id("pay")
+        data = {"id": pid, "object": "payment", "from_account": payers[cur][1],
+                "to_account": payees[cur], "amount": amount, "currency": cur,
+                "description": None, "metadata": {}, "status": "blocked",
+                "risk": json.loads(RISK % ("block", "block"))}
+        _risk_event(tenant, payers[cur][1], "payment.blocked", pid,
+                    "'" + json.dumps(data).replace("'", "''") + "'::jsonb", at)
+        blocked.append(pid)
+    return blocked
 
 
 def test_rollup_equals_query_after_a_load_with_declines_and_refunds():
@@ -261,6 +341,7 @@ def test_rollup_equals_query_after_a_load_with_declines_and_refunds():
                             f"'{tenant}' AND status IN ('pending', 'processing')")):
             assert time.monotonic() < deadline
             time.sleep(0.1)
+        blocked = _simulate_risk_events(tenant, ids, payers, payees)
         _rollups_caught_up()
         rep = _report(key=key)
         assert rep.status == 200, rep
@@ -268,6 +349,18 @@ def test_rollup_equals_query_after_a_load_with_declines_and_refunds():
         assert _as_rows(rep.json) == direct, (rep.json, direct)
         assert sum(r[6] for r in direct) > 0 and sum(r[10] for r in direct) > 0
         assert sum(r[8] for r in direct) == 1
+        # The risk rules' figures: each event counted once, on its day.
+        amounts = {p: int(sql_value(f"SELECT amount FROM payments WHERE id = '{p}'"))
+                   for p in ids[:6]}
+        assert (sum(r[12] for r in direct), sum(r[13] for r in direct)) == \
+            (6, sum(amounts.values()))
+        assert (sum(r[16] for r in direct), sum(r[17] for r in direct)) == \
+            (3, sum(amounts[p] for p in ids[:3]))
+        assert (sum(r[14] for r in direct), sum(r[15] for r in direct)) == (4, 4000)
+        assert len(blocked) == 4
+        # The attempt of three days ago is a day of its own: no payment.
+        old = [r for r in direct if r[14] == 1 and r[15] == 1300]
+        assert len(old) == 1 and old[0][2] == 0, direct
         eur = _report(key=key, currency="EUR")
         assert _as_rows(eur.json) == [r for r in direct if r[1] == "EUR"]
     finally:

@@ -81,6 +81,13 @@ static void known_statuses(void **state)
     assert_int_equal(fs_http_status(FS_INTERNAL), 500);
     assert_string_equal(fs_http_outcome_code(FS_INSUFFICIENT_FUNDS), "insufficient_funds");
     assert_string_equal(fs_http_error_type(FS_UNAUTHORIZED), "authentication_error");
+    /* Risk rules (docs/risk.md). */
+    assert_int_equal(fs_http_status(FS_PAYMENT_BLOCKED), 402);
+    assert_string_equal(fs_http_error_type(FS_PAYMENT_BLOCKED), "payment_error");
+    assert_int_equal(fs_http_outcome_parse("payment_blocked"), FS_PAYMENT_BLOCKED);
+    assert_int_equal(fs_http_status(FS_PAYMENT_NOT_REVIEWABLE), 409);
+    assert_string_equal(fs_http_error_type(FS_PAYMENT_NOT_REVIEWABLE), "invalid_request_error");
+    assert_int_equal(fs_http_outcome_parse("payment_not_reviewable"), FS_PAYMENT_NOT_REVIEWABLE);
 }
 
 /* Parses an error body and checks its shape; returns the "error" object
@@ -182,6 +189,40 @@ static void error_body_survives_a_long_invalid_message(void **state)
     json_decref(doc);
 }
 
+/* The store's error payload may say more than message and param: a blocked
+ * payment's {"message", "param", "rule", "risk"} (docs/risk.md). The rest
+ * goes into the error object as it is; the four every error has stay the
+ * outcome's and the arguments'. */
+static void error_body_carries_more_fields(void **state)
+{
+    (void)state;
+    json_t *payload = json_loads(
+        "{\"message\" : \"A risk rule blocked the payment.\", \"param\" : null, \"rule\" : "
+        "\"rr_1\", \"risk\" : {\"score\" : 90, \"decision\" : \"block\", \"rules_matched\" : "
+        "[{\"id\" : \"rr_1\", \"action\" : \"block\", \"mode\" : \"active\"}]}, \"code\" : \"x\", "
+        "\"type\" : \"y\"}",
+        0, NULL);
+    assert_non_null(payload);
+    char *text = fs_http_error_body_with(FS_PAYMENT_BLOCKED, "Blocked.", NULL, payload);
+    assert_non_null(text);
+    json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    free(text);
+    assert_int_equal(json_object_size(doc), 1);
+    json_t *e = json_object_get(doc, "error");
+    assert_string_equal(json_string_value(json_object_get(e, "code")), "payment_blocked");
+    assert_string_equal(json_string_value(json_object_get(e, "type")), "payment_error");
+    assert_string_equal(json_string_value(json_object_get(e, "message")), "Blocked.");
+    assert_true(json_is_null(json_object_get(e, "param")));
+    assert_string_equal(json_string_value(json_object_get(e, "rule")), "rr_1");
+    assert_true(json_equal(json_object_get(e, "risk"), json_object_get(payload, "risk")));
+    assert_int_equal(json_object_size(e), 6);
+    json_decref(doc);
+    json_decref(payload);
+    /* No fields: the four (parse_error_body checks). */
+    e = parse_error_body(fs_http_error_body_with(FS_NOT_FOUND, "m", "id", NULL), &doc);
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +236,7 @@ int main(void)
         cmocka_unit_test(error_body_escapes_json),
         cmocka_unit_test(error_body_survives_invalid_utf8),
         cmocka_unit_test(error_body_survives_a_long_invalid_message),
+        cmocka_unit_test(error_body_carries_more_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

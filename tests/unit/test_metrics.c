@@ -47,6 +47,7 @@ static void every_family_has_help_and_type(void **state)
         "finsys_provider_request_duration_seconds histogram",
         "finsys_provider_requests_total counter", "finsys_webhook_deliveries_total counter",
         "finsys_ratelimit_limited_total counter", "finsys_readiness gauge",
+        "finsys_risk_decisions_total counter", "finsys_risk_rule_matches_total counter",
         "process_resident_memory_bytes gauge", "process_cpu_seconds_total counter",
         "process_open_fds gauge", "process_start_time_seconds gauge"};
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
@@ -136,6 +137,203 @@ static void series_are_bounded(void **state)
     free(text);
 }
 
+/* --- risk decisions: fs_metrics_count_risk --------------------------------- */
+
+/* A sample's value now, 0 when the series does not exist (yet). */
+static long long now_of(const char *series)
+{
+    char *text = fs_metrics_render(NULL);
+    long long v = sample(text, series);
+    free(text);
+    return v < 0 ? 0 : v;
+}
+
+#define DECISION(d) "finsys_risk_decisions_total{decision=\"" d "\",mode=\"active\"}"
+#define MATCH(rule, action, mode)                                                                  \
+    "finsys_risk_rule_matches_total{rule=\"" rule "\",action=\"" action "\",mode=\"" mode "\"}"
+
+/* Counts of the three decisions and of a few rule series, before and after. */
+typedef struct {
+    long long allow, review, block, other;
+} decisions_t;
+
+static decisions_t decisions_now(void)
+{
+    return (decisions_t){now_of(DECISION("allow")), now_of(DECISION("review")),
+                         now_of(DECISION("block")), now_of(DECISION("other"))};
+}
+
+static void assert_decided(decisions_t before, long long allow, long long review, long long block)
+{
+    decisions_t after = decisions_now();
+    assert_int_equal(after.allow - before.allow, allow);
+    assert_int_equal(after.review - before.review, review);
+    assert_int_equal(after.block - before.block, block);
+    assert_int_equal(after.other, before.other);
+}
+
+/* What PostgreSQL makes: json_build_object writes "key" : value, a jsonb
+ * (payments.risk) "key": value with its keys reordered (psql, 16). */
+static void risk_null_or_absent_counts_nothing(void **state)
+{
+    (void)state;
+    decisions_t before = decisions_now();
+    fs_metrics_count_risk("{\"id\" : \"pay_1\", \"status\" : \"pending\", \"risk\" : null}");
+    fs_metrics_count_risk("{\"id\" : \"pay_1\", \"status\" : \"pending\"}");
+    fs_metrics_count_risk(NULL);
+    /* Metadata keys named as risk's are not risk (metadata values are strings). */
+    fs_metrics_count_risk("{\"metadata\" : {\"decision\": \"allow\", \"rules_matched\": \"[]\"}, "
+                          "\"risk\" : null}");
+    fs_metrics_count_risk("{\"metadata\" : {\"k\": \"\\\"rules_matched\"}, \"risk\" : null}");
+    fs_metrics_count_risk("not json \"rules_matched\" : [{");
+    assert_decided(before, 0, 0, 0);
+}
+
+static void allow_without_matches_in_every_spacing(void **state)
+{
+    (void)state;
+    decisions_t before = decisions_now();
+    /* json_build_object's, jsonb's, jansson's compact form. */
+    fs_metrics_count_risk("{\"id\" : \"pay_1\", \"risk\" : {\"score\" : 0, \"decision\" : "
+                          "\"allow\", \"rules_matched\" : []}, \"status\" : \"pending\"}");
+    fs_metrics_count_risk("{\"id\" : \"pay_1\", \"risk\" : {\"score\": 0, \"decision\": \"allow\", "
+                          "\"rules_matched\": []}}");
+    fs_metrics_count_risk("{\"risk\":{\"score\":0,\"decision\":\"allow\",\"rules_matched\":[ ]}}");
+    assert_decided(before, 3, 0, 0);
+}
+
+/* The hot path: what is read from the text alone, and what is parsed. The
+ * bytes are PostgreSQL's (psql 16): json_build_object writes "key" : value,
+ * a jsonb (payments.risk, embedded) "key": value. */
+static void risk_text_is_read_without_parsing_when_it_can(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *payload;
+        fs_metrics_risk_text_t read;
+    } cases[] = {
+        {"{\"id\" : \"pay_1\", \"risk\" : null, \"status\" : \"pending\"}", FS_METRICS_RISK_NONE},
+        {"{\"id\" : \"pay_1\"}", FS_METRICS_RISK_NONE},
+        {NULL, FS_METRICS_RISK_NONE},
+        {"{\"risk\" : {\"score\" : 0, \"decision\" : \"allow\", \"rules_matched\" : []}}",
+         FS_METRICS_RISK_ALLOW},
+        {"{\"risk\" : {\"score\": 0, \"decision\": \"allow\", \"rules_matched\": []}}",
+         FS_METRICS_RISK_ALLOW},
+        {"{\"risk\":{\"score\":0,\"decision\":\"allow\",\"rules_matched\":[\n]}}",
+         FS_METRICS_RISK_ALLOW},
+        /* Matches, or another decision: parsed. */
+        {"{\"risk\" : {\"score\" : 0, \"decision\" : \"allow\", \"rules_matched\" : [{\"id\" : "
+         "\"rr_1\", \"action\" : \"allow\", \"mode\" : \"active\"}]}}",
+         FS_METRICS_RISK_PARSE},
+        {"{\"risk\": {\"score\": 50, \"decision\": \"review\", \"rules_matched\": []}}",
+         FS_METRICS_RISK_PARSE},
+        /* A metadata key named like risk's: parsed rather than guessed. */
+        {"{\"metadata\" : {\"decision\": \"x\"}, \"risk\" : {\"score\" : 0, \"decision\" : "
+         "\"allow\", \"rules_matched\" : []}}",
+         FS_METRICS_RISK_PARSE},
+        {"{\"metadata\" : {\"rules_matched\": \"x\"}, \"risk\" : {\"score\" : 0, \"decision\" : "
+         "\"allow\", \"rules_matched\" : []}}",
+         FS_METRICS_RISK_PARSE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (fs_metrics_risk_text(cases[i].payload) != cases[i].read)
+            fail_msg("case %zu: %s", i, cases[i].payload != NULL ? cases[i].payload : "NULL");
+    }
+}
+
+static void matches_are_counted_by_rule_action_and_mode(void **state)
+{
+    (void)state;
+    decisions_t before = decisions_now();
+    long long shadow = now_of(MATCH("rr_shadow1", "block", "shadow"));
+    long long review = now_of(MATCH("rr_review1", "review", "active"));
+    long long block = now_of(MATCH("rr_block1", "block", "active"));
+    /* An allow with a shadow match, as jsonb renders payments.risk. */
+    fs_metrics_count_risk("{\"id\" : \"pay_1\", \"risk\" : {\"score\": 0, \"decision\": \"allow\", "
+                          "\"rules_matched\": [{\"id\": \"rr_shadow1\", \"mode\": \"shadow\", "
+                          "\"action\": \"block\"}]}}");
+    /* A review (the payment requires_review) with two matches. */
+    fs_metrics_count_risk(
+        "{\"id\" : \"pay_2\", \"status\" : \"requires_review\", \"risk\" : {\"score\" : 90, "
+        "\"decision\" : \"review\", \"rules_matched\" : [{\"id\" : \"rr_review1\", \"action\" : "
+        "\"review\", \"mode\" : \"active\"}, {\"id\" : \"rr_shadow1\", \"action\" : \"block\", "
+        "\"mode\" : \"shadow\"}]}}");
+    /* A blocked attempt's error payload. */
+    fs_metrics_count_risk("{\"message\" : \"A risk rule blocked the payment.\", \"param\" : null, "
+                          "\"rule\" : \"rr_block1\", \"risk\" : {\"score\" : 90, \"decision\" : "
+                          "\"block\", \"rules_matched\" : [{\"id\" : \"rr_block1\", \"action\" : "
+                          "\"block\", \"mode\" : \"active\"}]}}");
+    /* An allow whose metadata has a key "decision": parsed, not misread. */
+    fs_metrics_count_risk("{\"metadata\" : {\"decision\": \"block\"}, \"risk\" : {\"score\" : 0, "
+                          "\"decision\" : \"allow\", \"rules_matched\" : []}}");
+    fs_metrics_count_risk("{\"metadata\" : {\"decision\": \"allow\"}, \"risk\" : {\"score\" : 50, "
+                          "\"decision\" : \"review\", \"rules_matched\" : []}}");
+    assert_decided(before, 2, 2, 1);
+    assert_int_equal(now_of(MATCH("rr_shadow1", "block", "shadow")) - shadow, 2);
+    assert_int_equal(now_of(MATCH("rr_review1", "review", "active")) - review, 1);
+    assert_int_equal(now_of(MATCH("rr_block1", "block", "active")) - block, 1);
+}
+
+/* What is not a rule id, an action or a mode is labelled "other". */
+static void unknown_labels_are_other(void **state)
+{
+    (void)state;
+    long long other = now_of(MATCH("other", "other", "other"));
+    long long bad_id = now_of(MATCH("other", "review", "active"));
+    fs_metrics_count_risk(
+        "{\"risk\" : {\"decision\" : \"review\", \"rules_matched\" : ["
+        "{\"id\" : \"rr_x\", \"action\" : \"zap\", \"mode\" : \"loud\"}, "
+        "{\"id\" : \"acct_1\", \"action\" : \"review\", \"mode\" : \"active\"}, "
+        "{\"id\" : \"rr_\\\"}\", \"action\" : \"review\", \"mode\" : \"active\"}, "
+        "{\"action\" : \"review\", \"mode\" : \"active\"}]}}");
+    assert_int_equal(now_of(MATCH("rr_x", "other", "other")), 1);
+    assert_int_equal(now_of(MATCH("other", "other", "other")), other);
+    assert_int_equal(now_of(MATCH("other", "review", "active")) - bad_id, 3);
+}
+
+/* At most FS_METRICS_RISK_RULES_MAX rule ids are labels; the matches of
+ * the ids past it count under rule="other". Runs after the other risk tests:
+ * the ids they kept count toward the bound. */
+static void rule_labels_are_bounded(void **state)
+{
+    (void)state;
+    char *text = fs_metrics_render(NULL);
+    int kept = 0;
+    for (const char *p = text;
+         (p = strstr(p, "\nfinsys_risk_rule_matches_total{rule=\"rr_")) != NULL; p++)
+        kept++;
+    free(text);
+    assert_true(kept > 0 && kept < FS_METRICS_RISK_RULES_MAX);
+    long long other = now_of(MATCH("other", "block", "active"));
+    int extra = 10;
+    for (int i = 0; i < FS_METRICS_RISK_RULES_MAX + extra; i++) {
+        char payload[256];
+        snprintf(payload, sizeof(payload),
+                 "{\"risk\" : {\"decision\" : \"block\", \"rules_matched\" : [{\"id\" : "
+                 "\"rr_bound%04d\", \"action\" : \"block\", \"mode\" : \"active\"}]}}",
+                 i);
+        fs_metrics_count_risk(payload);
+        fs_metrics_count_risk(payload); /* a kept id stays kept */
+    }
+    text = fs_metrics_render(NULL);
+    int rules = 0;
+    for (const char *p = text;
+         (p = strstr(p, "\nfinsys_risk_rule_matches_total{rule=\"rr_")) != NULL; p++)
+        rules++;
+    assert_int_equal(rules, FS_METRICS_RISK_RULES_MAX);
+    /* The first ids got the room left; the rest are other, twice each. */
+    assert_int_equal(sample(text, MATCH("rr_bound0000", "block", "active")), 2);
+    char last[128];
+    snprintf(last, sizeof(last), MATCH("rr_bound%04d", "block", "active"),
+             FS_METRICS_RISK_RULES_MAX - kept - 1);
+    assert_int_equal(sample(text, last), 2);
+    snprintf(last, sizeof(last), MATCH("rr_bound%04d", "block", "active"),
+             FS_METRICS_RISK_RULES_MAX - kept);
+    assert_int_equal(sample(text, last), -1);
+    assert_int_equal(sample(text, MATCH("other", "block", "active")) - other, 2 * (kept + extra));
+    free(text);
+}
+
 /* Requests are labelled with their route's template, never the raw path. */
 static void routes_have_templates(void **state)
 {
@@ -180,6 +378,12 @@ int main(void)
         cmocka_unit_test(counters_histograms_and_labels),
         cmocka_unit_test(threads_lose_no_count),
         cmocka_unit_test(series_are_bounded),
+        cmocka_unit_test(risk_null_or_absent_counts_nothing),
+        cmocka_unit_test(allow_without_matches_in_every_spacing),
+        cmocka_unit_test(risk_text_is_read_without_parsing_when_it_can),
+        cmocka_unit_test(matches_are_counted_by_rule_action_and_mode),
+        cmocka_unit_test(unknown_labels_are_other),
+        cmocka_unit_test(rule_labels_are_bounded),
         cmocka_unit_test(routes_have_templates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
