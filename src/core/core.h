@@ -49,6 +49,9 @@ typedef enum {
     FS_STAFF_SELF_DISABLE,
     /* Taken, done in the background (an export: 202). */
     FS_ACCEPTED,
+    /* --- risk rules (issue 12) --- */
+    /* POST /v1/risk_lists of a value already on that list: 409. */
+    FS_RISK_LIST_ENTRY_EXISTS,
     FS_OUTCOME_COUNT
 } fs_outcome_t;
 

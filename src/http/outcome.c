@@ -47,6 +47,9 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     [FS_STAFF_SELF_DISABLE] = {"staff_self_disable", 409, "invalid_request_error"},
     /* Taken, made in the background (POST /v1/exports). */
     [FS_ACCEPTED] = {"accepted", 202, NULL},
+    /* --- risk rules (issue 12) --- */
+    /* The value is on that list already (the answer names its entry). */
+    [FS_RISK_LIST_ENTRY_EXISTS] = {"risk_list_entry_exists", 409, "invalid_request_error"},
 };
 
 const char *fs_http_reason(int status)
