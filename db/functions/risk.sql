@@ -356,9 +356,11 @@ $$;
 -- --- the console's (docs/console.md) --------------------------------------
 
 -- The console's writes: the API's op on the tenant of the path (create) or
--- of the object (update, delete), then its audit row with before and
--- after, in the same transaction. j is admin_write's item: "action", the
--- actor, "reason", and what src/risk made of the body.
+-- of the object (update, delete), answered as /v1 answers it, then its audit
+-- row in the same transaction: target the rule or entry, before and after
+-- its object with "tenant" (null before a create, and after an entry's
+-- delete; a deleted rule's after has its deleted_at). j is admin_write's
+-- item: "action", the actor, "reason", and what src/risk made of the body.
 CREATE OR REPLACE FUNCTION fs_risk_admin_write(j jsonb, OUT o text, OUT p text)
 LANGUAGE plpgsql
 SET enable_seqscan = off
@@ -421,12 +423,10 @@ BEGIN
     IF op = 'risk_rule_delete' THEN
         after := after || jsonb_build_object('deleted_at', fs_ts(r.deleted_at));
     END IF;
-    PERFORM fs_audit(j, act, coalesce(j->>'id', after->>'id'), before,
+    -- The answer is /v1's; the audit row names the tenant too.
+    PERFORM fs_audit(j, act, coalesce(j->>'id', after->>'id'),
+                     before || jsonb_build_object('tenant', t),
                      after || jsonb_build_object('tenant', t));
-    -- The console's answer names the tenant, as its other objects do.
-    IF op <> 'risk_list_entry_delete' AND op <> 'risk_rule_delete' THEN
-        p := (p::jsonb || jsonb_build_object('tenant', t))::text;
-    END IF;
 END
 $$;
 

@@ -411,11 +411,16 @@ static bool build_risk_rule_update(const fs_admin_call_t *c, json_t *item, fs_er
     return risk_write(c, "risk_rule.update", fs_risk_parse_rule_update, item, err);
 }
 
+/* The body's one "reason" is both the audit row's and the entry's: why the
+ * staff member put the account on the list. */
 static bool build_risk_list_entry_create(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
 {
     if (!path_id(c->id, "ten", "tenant", err)) return false;
     json_object_set_new(item, "tenant", json_string(c->id));
-    return risk_write(c, "risk_list_entry.create", fs_risk_parse_list_entry_create, item, err);
+    if (!risk_write(c, "risk_list_entry.create", fs_risk_parse_list_entry_create, item, err))
+        return false;
+    json_object_set(json_object_get(item, "entry"), "reason", json_object_get(item, "reason"));
+    return true;
 }
 
 /* A DELETE's body holds only its reason. */

@@ -791,8 +791,9 @@
 /* A list's name: 1 to 64 of [a-z0-9_] ("blocklist", "trusted_payers"). */
 #define FS_RISK_LIST_NAME_LEN_MAX 64
 
-/* A list entry's reason, in bytes (as an admin action's reason). */
-#define FS_RISK_LIST_REASON_LEN_MAX 500
+/* A list entry's reason, in bytes: as an admin action's reason, which an
+ * entry the console makes takes as its own. */
+#define FS_RISK_LIST_REASON_LEN_MAX FS_ADMIN_REASON_LEN_MAX
 
 /* Velocity windows (window_minutes): 1 minute to 7 days. The counters keep
  * minute buckets for the last FS_RISK_WINDOW_MINUTE_BUCKETS minutes and hour
