@@ -215,6 +215,7 @@ ERROR_TYPES = {
     "payment_not_refundable": "invalid_request_error",
     "refund_exceeds_amount": "invalid_request_error", "account_inactive": "invalid_request_error",
     "rate_limited": "rate_limit_error",
+    "risk_list_entry_exists": "invalid_request_error",
 }
 
 
