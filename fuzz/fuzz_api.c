@@ -1,7 +1,7 @@
 /*
  * fuzz_api.c: libFuzzer target for request routing, parsing and validation
  * (fs_api_route and everything it calls). The input is split into lines:
- *   line 1: method (GET, POST or anything else)
+ *   line 1: method (GET, POST, DELETE, PATCH or anything else)
  *   line 2: path      line 3: query      line 4: Authorization
  *   line 5: Idempotency-Key              the rest: the body
  * An empty line stands for "absent". Run by `make fuzz` (scripts/fuzz.sh).
@@ -42,6 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                   : strcmp(m, "GET") == 0  ? FS_METHOD_GET
                   : strcmp(m, "POST") == 0 ? FS_METHOD_POST
                   : strcmp(m, "DELETE") == 0 ? FS_METHOD_DELETE
+                  : strcmp(m, "PATCH") == 0  ? FS_METHOD_PATCH
                                              : FS_METHOD_OTHER,
         .path = pa != NULL ? pa : "/",
         .query = next_line(&p, end, query, sizeof(query)),

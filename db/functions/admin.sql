@@ -184,7 +184,8 @@ END
 $$;
 
 -- admin_write {action, ...}: the admin's writes on tenants, keys and staff
--- (create, disable, enable), and session.delete; each with its audit row.
+-- (create, disable, enable), a tenant's risk rules and lists (risk.sql), and
+-- session.delete; each with its audit row.
 CREATE OR REPLACE FUNCTION fs_admin_write(j jsonb, OUT o text, OUT p text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -307,6 +308,10 @@ BEGIN
         PERFORM fs_audit(j, act, s.id, before,
                          jsonb_build_object('disabled_at', fs_ts(s.disabled_at)));
 
+    ELSIF act IN ('risk_rule.create', 'risk_rule.update', 'risk_rule.delete',
+                  'risk_list_entry.create', 'risk_list_entry.delete') THEN
+        -- A tenant's risk rules and lists (db/functions/risk.sql), audited there.
+        SELECT r.o, r.p INTO o, p FROM fs_risk_admin_write(j) r;
     ELSIF act = 'session.delete' THEN
         DELETE FROM staff_sessions y WHERE y.token_hash = decode(j->>'session', 'hex');
         o := 'ok'; p := '{}';
@@ -452,6 +457,9 @@ BEGIN
     WHEN 'payment_receipt' THEN SELECT r.o, r.p INTO o, p FROM fs_admin_payment_receipt(j) r;
     -- Finance: a day's reconciliation against the provider (reconcile.sql).
     WHEN 'reconciliation' THEN SELECT r.o, r.p INTO o, p FROM fs_admin_reconciliation(j) r;
+    -- A tenant's risk rules and list entries (db/functions/risk.sql).
+    WHEN 'risk_rules' THEN SELECT r.o, r.p INTO o, p FROM fs_admin_risk_rules(j) r;
+    WHEN 'risk_lists' THEN SELECT r.o, r.p INTO o, p FROM fs_admin_risk_lists(j) r;
     ELSE
         RAISE EXCEPTION 'fs_admin_read: unknown fn %', j->>'fn';
     END CASE;

@@ -1593,6 +1593,13 @@ BEGIN
             SELECT wh.o, wh.p INTO o, p FROM fs_webhook_api(j, t) wh;
         ELSIF j->>'op' IN ('export_create', 'export_get', 'export_download') THEN
             SELECT ex.o, ex.p INTO o, p FROM fs_export_api(j, t) ex;
+        ELSIF j->>'op' IN ('risk_rule_create', 'risk_rule_get', 'risk_rule_list',
+                           'risk_rule_update', 'risk_rule_delete', 'risk_list_entry_create',
+                           'risk_list_entry_list', 'risk_list_entry_delete',
+                           'balance_alerts_set', 'balance_alerts_get') THEN
+            -- Risk rules, lists and balance alerts (db/functions/risk.sql);
+            -- each sent alone (FS_OPF_SOLO).
+            SELECT rk.o, rk.p INTO o, p FROM fs_risk_api(j, t) rk;
 
         ELSE
             RAISE EXCEPTION 'fs_batch: unknown op %', j->>'op';

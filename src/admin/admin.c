@@ -16,6 +16,7 @@
 #include "../idempotency/idempotency.h"
 #include "../lock/lock.h"
 #include "../op/op.h"
+#include "../risk/risk.h"
 #include "../transaction/transaction.h"
 #include "../validate/validate.h"
 
@@ -348,6 +349,101 @@ static bool build_staff_enable(const fs_admin_call_t *c, json_t *item, fs_error_
     return build_staff_state(c, "staff.enable", item, err);
 }
 
+/* --- risk rules and lists of a tenant (issue 12, docs/risk.md) --------------
+ * The /v1 checks (src/risk) on the body without "reason"; the rule's or
+ * entry's fields go in the item's "rule" or "entry", apart from the admin
+ * write's own "action" and "reason". db/functions/risk.sql runs them as the
+ * tenant's own request would, then writes the audit row. */
+
+/* A list read's starting_after: an id of prefix (the SQL then says whether
+ * it names one of the tenant's). */
+static bool starting_after(const json_t *item, const char *prefix, fs_error_t *err)
+{
+    const char *after =
+        json_string_value(json_object_get(json_object_get(item, "params"), "starting_after"));
+    if (after == NULL || fs_validate_id_string(after, prefix)) return true;
+    return fs_fail(err, FS_INVALID_REQUEST, "starting_after",
+                   "starting_after must be an id starting with %s_.", prefix);
+}
+
+static bool build_risk_rules_read(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
+{
+    if (!path_id(c->id, "ten", "tenant", err) || !build_read(c, item, err)) return false;
+    return starting_after(item, FS_RISK_RULE_ID_PREFIX, err);
+}
+
+static bool build_risk_lists_read(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
+{
+    if (!path_id(c->id, "ten", "tenant", err) || !build_read(c, item, err)) return false;
+    const char *list = json_string_value(json_object_get(json_object_get(item, "params"), "list"));
+    if (list != NULL && !fs_risk_list_name_valid(list))
+        return fs_fail(err, FS_INVALID_REQUEST, "list",
+                       "list must be 1 to %d of a-z, 0-9 and _ (such as blocklist).",
+                       FS_RISK_LIST_NAME_LEN_MAX);
+    return starting_after(item, FS_RISK_LIST_ENTRY_ID_PREFIX, err);
+}
+
+/* A create or update of a tenant's risk object: path checked by the caller;
+ * reason, then the /v1 parser on the rest of the body. */
+static bool risk_write(const fs_admin_call_t *c, const char *action,
+                       bool (*parse)(const json_t *, json_t *, fs_error_t *), json_t *item,
+                       fs_error_t *err)
+{
+    if (!reason(c, item, err)) return false;
+    json_t *rest = without_reason(c->body);
+    bool ok = parse(rest, item, err);
+    json_decref(rest);
+    write_action(item, action);
+    return ok;
+}
+
+static bool build_risk_rule_create(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
+{
+    if (!path_id(c->id, "ten", "tenant", err)) return false;
+    json_object_set_new(item, "tenant", json_string(c->id));
+    return risk_write(c, "risk_rule.create", fs_risk_parse_rule_create, item, err);
+}
+
+static bool build_risk_rule_update(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
+{
+    if (!path_id(c->id, FS_RISK_RULE_ID_PREFIX, "risk rule", err)) return false;
+    json_object_set_new(item, "id", json_string(c->id));
+    return risk_write(c, "risk_rule.update", fs_risk_parse_rule_update, item, err);
+}
+
+/* The body's one "reason" is both the audit row's and the entry's: why the
+ * staff member put the account on the list. */
+static bool build_risk_list_entry_create(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
+{
+    if (!path_id(c->id, "ten", "tenant", err)) return false;
+    json_object_set_new(item, "tenant", json_string(c->id));
+    if (!risk_write(c, "risk_list_entry.create", fs_risk_parse_list_entry_create, item, err))
+        return false;
+    json_object_set(json_object_get(item, "entry"), "reason", json_object_get(item, "reason"));
+    return true;
+}
+
+/* A DELETE's body holds only its reason. */
+static bool risk_delete(const fs_admin_call_t *c, const char *prefix, const char *what,
+                        const char *action, json_t *item, fs_error_t *err)
+{
+    if (!path_id(c->id, prefix, what, err) || !only_reason(c, item, err)) return false;
+    write_action(item, action);
+    json_object_set_new(item, "id", json_string(c->id));
+    return true;
+}
+
+static bool build_risk_rule_delete(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
+{
+    return risk_delete(c, FS_RISK_RULE_ID_PREFIX, "risk rule", "risk_rule.delete", item, err);
+}
+
+static bool build_risk_list_entry_delete(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
+{
+    return risk_delete(c, FS_RISK_LIST_ENTRY_ID_PREFIX, "risk list entry", "risk_list_entry.delete",
+                       item, err);
+}
+
 static bool build_logout(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
 {
     (void)c;
@@ -368,9 +464,11 @@ static const char *const p_dead[] = {"kind", "limit", "starting_after", NULL};
 static const char *const p_audit[] = {"actor", "action", "target",         "q", "from",
                                       "to",    "limit",  "starting_after", NULL};
 static const char *const p_none[] = {NULL};
+static const char *const p_risk_lists[] = {"list", "limit", "starting_after", NULL};
 
 #define GET FS_METHOD_GET
 #define POST FS_METHOD_POST
+#define PATCH FS_METHOD_PATCH
 #define DEL FS_METHOD_DELETE
 #define NONE FS_ROLE_NONE
 #define VIEWER FS_ROLE_VIEWER
@@ -418,6 +516,22 @@ static const fs_admin_route_t routes[] = {
      * {id} is the date, YYYY-MM-DD. */
     {GET, "/admin/api/reconciliations/{id}", FINANCE, false, STORE, build_read, "reconciliation",
      p_none},
+    /* Risk rules and lists of a tenant (issue 12, docs/risk.md): read by
+     * every role; written by finance and above (there is no risk role:
+     * finance is the role that already freezes and adjusts accounts). A
+     * DELETE's body carries its reason. */
+    {GET, "/admin/api/tenants/{id}/risk_rules", VIEWER, false, STORE, build_risk_rules_read,
+     "risk_rules", p_page},
+    {POST, "/admin/api/tenants/{id}/risk_rules", FINANCE, true, STORE, build_risk_rule_create, NULL,
+     NULL},
+    {PATCH, "/admin/api/risk_rules/{id}", FINANCE, true, STORE, build_risk_rule_update, NULL, NULL},
+    {DEL, "/admin/api/risk_rules/{id}", FINANCE, true, STORE, build_risk_rule_delete, NULL, NULL},
+    {GET, "/admin/api/tenants/{id}/risk_lists", VIEWER, false, STORE, build_risk_lists_read,
+     "risk_lists", p_risk_lists},
+    {POST, "/admin/api/tenants/{id}/risk_lists", FINANCE, true, STORE, build_risk_list_entry_create,
+     NULL, NULL},
+    {DEL, "/admin/api/risk_lists/{id}", FINANCE, true, STORE, build_risk_list_entry_delete, NULL,
+     NULL},
 };
 #define ROUTES (sizeof(routes) / sizeof(routes[0]))
 _Static_assert(ROUTES <= FS_ADMIN_ROUTES_MAX, "FS_ADMIN_ROUTES_MAX is too small");
@@ -457,7 +571,10 @@ static bool fits(const char *tpl, const char *path, char id[FS_ID_LEN_MAX + 1])
 
 static const char *method_word(fs_method_t m)
 {
-    return m == FS_METHOD_GET ? "GET" : m == FS_METHOD_POST ? "POST" : "DELETE";
+    return m == FS_METHOD_GET     ? "GET"
+           : m == FS_METHOD_POST  ? "POST"
+           : m == FS_METHOD_PATCH ? "PATCH"
+                                  : "DELETE";
 }
 
 int fs_admin_match(fs_method_t method, const char *path, char id[FS_ID_LEN_MAX + 1],
@@ -503,18 +620,23 @@ bool fs_admin_build(int route, const char *id, const char *query, const char *bo
     FS_ASSERT(r->build != NULL);
     *item = NULL;
     json_t *parsed = NULL;
-    if (r->method == FS_METHOD_POST) {
+    /* A write's JSON body: a POST's, a PATCH's, and a DELETE's of the store
+     * (its reason; not the logout's, which takes none). */
+    bool has_body = r->method == FS_METHOD_POST || r->method == FS_METHOD_PATCH ||
+                    (r->method == FS_METHOD_DELETE && r->kind == FS_ADMIN_STORE);
+    if (has_body) {
         if (body_len > FS_BODY_MAX_BYTES)
             return fs_fail(err, FS_REQUEST_TOO_LARGE, NULL, "The body may be at most %d bytes.",
                            FS_BODY_MAX_BYTES);
         if (query != NULL && *query != '\0')
             return fs_fail(err, FS_INVALID_REQUEST, NULL,
-                           "POST parameters go in the JSON body, not the query string.");
+                           "%s parameters go in the JSON body, not the query string.",
+                           method_word(r->method));
         if (!fs_validate_body(body, body_len, &parsed, err)) return false;
     } else if (body_len > 0) {
         return fs_fail(err, FS_INVALID_REQUEST, NULL, "%s takes no body.", method_word(r->method));
     }
-    if (r->params == NULL && r->method != FS_METHOD_POST && query != NULL && *query != '\0') {
+    if (r->params == NULL && !has_body && query != NULL && *query != '\0') {
         json_decref(parsed);
         return fs_fail(err, FS_INVALID_REQUEST, NULL, "This route takes no parameters.");
     }

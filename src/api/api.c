@@ -13,6 +13,7 @@
 #include "../idempotency/idempotency.h"
 #include "../search/search.h"
 #include "../report/report.h"
+#include "../risk/risk.h"
 #include "../notify/notify.h"
 #include "../op/op.h"
 #include "../transaction/transaction.h"
@@ -46,6 +47,12 @@ typedef enum {
     ROUTE_REPORTS_DAILY,
     /* Finance: reconciliation against the provider (issue 12). */
     ROUTE_RECONCILIATION,
+    /* --- risk rules (issue 12, src/risk) --- */
+    ROUTE_RISK_RULES,
+    ROUTE_RISK_RULE,
+    ROUTE_RISK_LISTS,
+    ROUTE_RISK_LIST_ENTRY,
+    ROUTE_BALANCE_ALERTS,
     ROUTE_COUNT,
 } route_t;
 
@@ -80,6 +87,12 @@ static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_STATEMENT] = "/v1/accounts/{id}/statement",
     [ROUTE_REPORTS_DAILY] = "/v1/reports/daily",
     [ROUTE_RECONCILIATION] = "/v1/reconciliations/{date}",
+    /* --- risk rules (issue 12) --- */
+    [ROUTE_RISK_RULES] = "/v1/risk_rules",
+    [ROUTE_RISK_RULE] = "/v1/risk_rules/{id}",
+    [ROUTE_RISK_LISTS] = "/v1/risk_lists",
+    [ROUTE_RISK_LIST_ENTRY] = "/v1/risk_lists/{id}",
+    [ROUTE_BALANCE_ALERTS] = "/v1/accounts/{id}/balance_alerts",
 };
 _Static_assert(ROUTE_COUNT <= FS_API_ROUTES_MAX, "FS_API_ROUTES_MAX is too small");
 
@@ -134,6 +147,17 @@ static route_t match(const char *path, const char **id)
         if (n == 4 && strcmp(seg[3], "download") == 0) return ROUTE_EXPORT_DOWNLOAD;
         return n == 2 ? ROUTE_EXPORTS : n == 3 ? ROUTE_EXPORT : ROUTE_NONE;
     }
+    /* --- risk rules (issue 12) --- */
+    bool rules = strcmp(seg[1], "risk_rules") == 0, lists = strcmp(seg[1], "risk_lists") == 0;
+    if (rules || lists) {
+        if (n == 3) *id = seg[2];
+        if (n == 2) return rules ? ROUTE_RISK_RULES : ROUTE_RISK_LISTS;
+        return n == 3 ? (rules ? ROUTE_RISK_RULE : ROUTE_RISK_LIST_ENTRY) : ROUTE_NONE;
+    }
+    if (n == 4 && accounts && strcmp(seg[3], "balance_alerts") == 0) {
+        *id = seg[2];
+        return ROUTE_BALANCE_ALERTS;
+    }
     if (n == 2) return accounts ? ROUTE_ACCOUNTS : payments ? ROUTE_PAYMENTS : ROUTE_NONE;
     /* Finance (issue 12): statements and daily reports. */
     if (n == 3 && strcmp(seg[1], "reports") == 0 && strcmp(seg[2], "daily") == 0)
@@ -171,7 +195,14 @@ static const char *allowed(route_t r)
     case ROUTE_PAYMENTS:
     case ROUTE_REFUNDS:
     case ROUTE_WEBHOOK_ENDPOINTS:
+    case ROUTE_RISK_RULES:
+    case ROUTE_RISK_LISTS:
+    case ROUTE_BALANCE_ALERTS:
         return "GET, POST";
+    case ROUTE_RISK_RULE:
+        return "GET, PATCH, DELETE";
+    case ROUTE_RISK_LIST_ENTRY:
+        return "DELETE";
     case ROUTE_EXPORTS:
         return "POST";
     case ROUTE_WEBHOOK_ENDPOINT:
@@ -191,6 +222,7 @@ static bool method_ok(route_t r, fs_method_t m)
     if (m == FS_METHOD_GET) return strstr(a, "GET") != NULL;
     if (m == FS_METHOD_POST) return strstr(a, "POST") != NULL;
     if (m == FS_METHOD_DELETE) return strstr(a, "DELETE") != NULL;
+    if (m == FS_METHOD_PATCH) return strstr(a, "PATCH") != NULL;
     return false;
 }
 
@@ -237,15 +269,90 @@ static bool build_post(route_t r, const char *id, const json_t *body, json_t *it
     case ROUTE_REFUNDS:
         fs_op_set(item, FS_OP_REFUND_CREATE);
         return fs_transaction_parse_refund(id, body, item, err);
+    /* --- risk rules (issue 12) --- */
+    case ROUTE_RISK_RULES:
+        fs_op_set(item, FS_OP_RISK_RULE_CREATE);
+        return fs_risk_parse_rule_create(body, item, err);
+    case ROUTE_RISK_LISTS:
+        fs_op_set(item, FS_OP_RISK_LIST_ENTRY_CREATE);
+        return fs_risk_parse_list_entry_create(body, item, err);
+    case ROUTE_BALANCE_ALERTS:
+        if (!path_id(id, FS_ACCOUNT_ID_PREFIX, "account", err)) return false;
+        fs_op_set(item, FS_OP_BALANCE_ALERTS_SET);
+        json_object_set_new(item, "account", json_string(id));
+        return fs_risk_parse_balance_alerts(body, item, err);
     default:
         FS_ASSERT(!"not a POST route");
     }
+}
+
+/* PATCH: a partial update, its body checked as a POST's. */
+static bool build_patch(route_t r, const char *id, const json_t *body, json_t *item,
+                        fs_error_t *err)
+{
+    FS_ASSERT(r == ROUTE_RISK_RULE);
+    if (!path_id(id, FS_RISK_RULE_ID_PREFIX, "risk rule", err)) return false;
+    fs_op_set(item, FS_OP_RISK_RULE_UPDATE);
+    json_object_set_new(item, "id", json_string(id));
+    return fs_risk_parse_rule_update(body, item, err);
+}
+
+/* DELETE: the object of the path; no query, no body (checked by the caller). */
+static bool build_delete(route_t r, const char *id, const char *query, json_t *item,
+                         fs_error_t *err)
+{
+    if (query != NULL && *query != '\0')
+        return fs_fail(err, FS_INVALID_REQUEST, NULL, "This route takes no parameters.");
+    if (r == ROUTE_WEBHOOK_ENDPOINT) {
+        if (!path_id(id, FS_WEBHOOK_ENDPOINT_ID_PREFIX, "webhook endpoint", err)) return false;
+        fs_op_set(item, FS_OP_WEBHOOK_ENDPOINT_DELETE);
+    } else if (r == ROUTE_RISK_RULE) {
+        if (!path_id(id, FS_RISK_RULE_ID_PREFIX, "risk rule", err)) return false;
+        fs_op_set(item, FS_OP_RISK_RULE_DELETE);
+    } else {
+        FS_ASSERT(r == ROUTE_RISK_LIST_ENTRY);
+        if (!path_id(id, FS_RISK_LIST_ENTRY_ID_PREFIX, "risk list entry", err)) return false;
+        fs_op_set(item, FS_OP_RISK_LIST_ENTRY_DELETE);
+    }
+    json_object_set_new(item, "id", json_string(id));
+    return true;
+}
+
+/* GET of the risk routes (issue 12): each runs alone (FS_OPF_SOLO). */
+static bool build_get_risk(route_t r, const char *id, const char *query, json_t *item,
+                           fs_error_t *err)
+{
+    static const char *const none[] = {NULL};
+    if (r == ROUTE_RISK_RULES) {
+        fs_op_set(item, FS_OP_RISK_RULE_LIST);
+        return fs_validate_list_query(query, FS_RISK_RULE_ID_PREFIX, none, item, err);
+    }
+    if (r == ROUTE_RISK_LISTS) {
+        fs_op_set(item, FS_OP_RISK_LIST_ENTRY_LIST);
+        return fs_risk_parse_list_query(query, item, err);
+    }
+    if (query != NULL && *query != '\0')
+        return fs_fail(err, FS_INVALID_REQUEST, NULL, "This route takes no parameters.");
+    if (r == ROUTE_RISK_RULE) {
+        if (!path_id(id, FS_RISK_RULE_ID_PREFIX, "risk rule", err)) return false;
+        fs_op_set(item, FS_OP_RISK_RULE_GET);
+        json_object_set_new(item, "id", json_string(id));
+        return true;
+    }
+    FS_ASSERT(r == ROUTE_BALANCE_ALERTS);
+    if (!path_id(id, FS_ACCOUNT_ID_PREFIX, "account", err)) return false;
+    fs_op_set(item, FS_OP_BALANCE_ALERTS_GET);
+    json_object_set_new(item, "account", json_string(id));
+    return true;
 }
 
 static bool build_get(route_t r, const char *id, const char *query, json_t *item,
                       fs_error_t *err)
 {
     static const char *const none[] = {NULL};
+    if (r == ROUTE_RISK_RULES || r == ROUTE_RISK_RULE || r == ROUTE_RISK_LISTS ||
+        r == ROUTE_BALANCE_ALERTS)
+        return build_get_risk(r, id, query, item, err);
     if (r == ROUTE_ACCOUNT || r == ROUTE_PAYMENT) {
         bool acct = r == ROUTE_ACCOUNT;
         if (query != NULL && *query != '\0') {
@@ -391,13 +498,12 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
     }
     if (req->method == FS_METHOD_DELETE) {
         /* Deleting twice deletes once (the second gets 404): no
-         * Idempotency-Key, no body. */
-        if (!build_get(r, id, req->query, res->item, &res->err)) return reject(res);
+         * Idempotency-Key, no body. The route says what is deleted. */
+        if (!build_delete(r, id, req->query, res->item, &res->err)) return reject(res);
         if (req->body_len > 0) {
             fs_fail(&res->err, FS_INVALID_REQUEST, NULL, "DELETE takes no body.");
             return reject(res);
         }
-        fs_op_set(res->item, FS_OP_WEBHOOK_ENDPOINT_DELETE);
         res->action = FS_API_STORE;
         return;
     }
@@ -410,12 +516,15 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
     if (!fs_idempotency_key_check(req->idempotency_key, &res->err)) return reject(res);
     if (req->query != NULL && *req->query != '\0') {
         fs_fail(&res->err, FS_INVALID_REQUEST, NULL,
-                "POST parameters go in the JSON body, not the query string.");
+                "%s parameters go in the JSON body, not the query string.",
+                req->method == FS_METHOD_PATCH ? "PATCH" : "POST");
         return reject(res);
     }
     json_t *body;
     if (!fs_validate_body(req->body, req->body_len, &body, &res->err)) return reject(res);
-    bool ok = build_post(r, id, body, res->item, &res->err);
+    bool patch = req->method == FS_METHOD_PATCH;
+    bool ok = patch ? build_patch(r, id, body, res->item, &res->err)
+                    : build_post(r, id, body, res->item, &res->err);
     if (ok) {
         /* The key's hash is part of what is fingerprinted: another key of
          * the same tenant (an admin's, say) reusing an Idempotency-Key gets
@@ -423,7 +532,7 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
         char fp[FS_IDEMPOTENCY_FP_HEX_LEN + 1];
         char scoped[FS_AUTH_HASH_HEX_LEN + 1 + 2048];
         snprintf(scoped, sizeof(scoped), "%s %s", res->auth, req->path);
-        fs_idempotency_fingerprint("POST", scoped, body, fp);
+        fs_idempotency_fingerprint(patch ? "PATCH" : "POST", scoped, body, fp);
         json_object_set_new(res->item, "idem", json_string(req->idempotency_key));
         json_object_set_new(res->item, "fp", json_string(fp));
         res->action = FS_API_STORE;

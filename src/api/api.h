@@ -17,7 +17,15 @@
 
 #include "../core/core.h"
 
-typedef enum { FS_METHOD_GET, FS_METHOD_POST, FS_METHOD_DELETE, FS_METHOD_OTHER } fs_method_t;
+/* PATCH: a partial update (PATCH /v1/risk_rules/{id}), a JSON body under an
+ * Idempotency-Key as a POST's. */
+typedef enum {
+    FS_METHOD_GET,
+    FS_METHOD_POST,
+    FS_METHOD_DELETE,
+    FS_METHOD_PATCH,
+    FS_METHOD_OTHER
+} fs_method_t;
 
 typedef struct {
     fs_method_t method;

@@ -395,7 +395,8 @@ bool fs_cache_outcome_stored(const char *outcome, bool replayed)
      * its loop); an outcome not named here is simply not cached. */
     static const char *const stored[] = {
         "ok", "created", "accepted", "not_found", "forbidden", "insufficient_funds", "account_inactive",
-        "payment_not_cancelable", "payment_not_refundable", "refund_exceeds_amount", NULL};
+        "payment_not_cancelable", "payment_not_refundable", "refund_exceeds_amount",
+        "risk_list_entry_exists", NULL};
     if (replayed) return true; /* the database's own stored answer */
     for (int i = 0; stored[i] != NULL; i++) {
         if (strcmp(outcome, stored[i]) == 0) return true;

@@ -266,9 +266,10 @@ static int cmd_admin(int argc, char **argv)
     size_t n;
     const fs_admin_route_t *r = fs_admin_routes(&n);
     for (size_t i = 0; i < n; i++) {
-        const char *m = r[i].method == FS_METHOD_GET    ? "GET"
-                        : r[i].method == FS_METHOD_POST ? "POST"
-                                                        : "DELETE";
+        const char *m = r[i].method == FS_METHOD_GET     ? "GET"
+                        : r[i].method == FS_METHOD_POST  ? "POST"
+                        : r[i].method == FS_METHOD_PATCH ? "PATCH"
+                                                         : "DELETE";
         printf("%s %s %s %s\n", m, r[i].path, fs_admin_role_name(r[i].min_role),
                r[i].writes ? "write" : "read");
     }

@@ -53,6 +53,9 @@ typedef enum {
      * not in review (409). */
     FS_PAYMENT_BLOCKED,
     FS_PAYMENT_NOT_REVIEWABLE,
+    /* --- risk rules (issue 12) --- */
+    /* POST /v1/risk_lists of a value already on that list: 409. */
+    FS_RISK_LIST_ENTRY_EXISTS,
     FS_OUTCOME_COUNT
 } fs_outcome_t;
 

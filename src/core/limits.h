@@ -651,7 +651,7 @@
  * 50 ms each): past it a login gets 503 rather than a queue of seconds. */
 #define FS_ADMIN_HASH_QUEUE_MAX 64
 
-/* Routes of the admin API's table (src/admin; 29 today): its metrics are
+/* Routes of the admin API's table (src/admin; 38 today): its metrics are
  * kept by route after /v1's FS_API_ROUTES_MAX (src/http/server.c). */
 #define FS_ADMIN_ROUTES_MAX 48
 
@@ -773,11 +773,6 @@
  * the audit trail, kept on the payment and in its event. */
 #define FS_REVIEW_REASON_LEN_MAX 500
 
-/* The longest velocity window, in minutes (7 days): the window counters keep
- * hour buckets this far back (fs_rc_at in db/functions/batch.sql drops
- * older ones at 168 hours), so a longer window could not be counted. */
-#define FS_RISK_WINDOW_MINUTES_MAX (7 * 24 * 60)
-
 /* --- risk metrics (issue 12) --- */
 
 /* Distinct rule ids finsys_risk_rule_matches_total keeps as its rule label
@@ -788,5 +783,63 @@
  * about 120 KB of /metrics and 270 KB of slots at worst, while a fleet's
  * busiest rules, the ones a dashboard shows, are far fewer. */
 #define FS_METRICS_RISK_RULES_MAX 200
+/* --- risk rules (issue 12) --- */
+
+/* Live (not deleted) rules of one tenant. Every payment of the tenant is
+ * decided against each of them inside the commit that checks its funds,
+ * under the payer's row lock (db/functions/batch.sql, step 3): a rule costs
+ * every payment some work while that lock is held. 50 holds a risk team's
+ * rule set with room to spare. Past it POST /v1/risk_rules is 400
+ * invalid_request saying so (nothing is kept under the Idempotency-Key:
+ * delete a rule and send the same request again). */
+#define FS_RISK_RULES_MAX 50
+
+/* Entries of one tenant's lists, all lists together. The write path finds
+ * the entries naming the accounts a group locked through an index, so the
+ * size costs a payment nothing; the bound keeps a runaway script from
+ * filling the table (a list of every account is not a block list). Past it
+ * POST /v1/risk_lists is 400 invalid_request, as the rules' limit. */
+#define FS_RISK_LIST_ENTRIES_MAX 100000
+
+/* A rule's name, in bytes of UTF-8: a label for people (as an account's). */
+#define FS_RISK_RULE_NAME_LEN_MAX FS_NAME_LEN_MAX
+
+/* A list's name: 1 to 64 of [a-z0-9_] ("blocklist", "trusted_payers"). */
+#define FS_RISK_LIST_NAME_LEN_MAX 64
+
+/* A list entry's reason, in bytes: as an admin action's reason, which an
+ * entry the console makes takes as its own. */
+#define FS_RISK_LIST_REASON_LEN_MAX FS_ADMIN_REASON_LEN_MAX
+
+/* Velocity windows (window_minutes): 1 minute to 7 days. The counters keep
+ * minute buckets for the last FS_RISK_WINDOW_MINUTE_BUCKETS minutes and hour
+ * buckets up to FS_RISK_WINDOW_MINUTES_MAX (0024_risk.sql), so a window
+ * longer than an hour must be a whole number of hours: anything else could
+ * not be counted exactly. */
+#define FS_RISK_WINDOW_MINUTES_MAX 10080
+#define FS_RISK_WINDOW_MINUTE_BUCKETS 60
+
+/* velocity_count's count: a payer's accepted payments in a window. A
+ * million is beyond any human payer; the counters are 32-bit. */
+#define FS_RISK_COUNT_MAX 1000000
+
+/* new_account_amount's account_age_hours: 1 hour to a year, a day when not
+ * given (docs/risk.md). */
+#define FS_RISK_ACCOUNT_AGE_HOURS_MAX 8760
+#define FS_RISK_ACCOUNT_AGE_HOURS_DEFAULT 24
+
+/* currency_not_allowed's allowed: at most 50 codes (a payment is compared
+ * with each; more than 50 allowed currencies is better said as a short
+ * block list of the others). */
+#define FS_RISK_ALLOWED_CURRENCIES_MAX 50
+
+/* metadata_equals: the key (1..64 bytes) and the string value (at most 256
+ * bytes) a payment's metadata is compared with. */
+#define FS_RISK_METADATA_KEY_LEN_MAX 64
+#define FS_RISK_METADATA_VALUE_LEN_MAX 256
+
+/* A rule's score: 0..100 (a payment's score is the sum of its matched
+ * active rules' scores, capped at this). */
+#define FS_RISK_SCORE_MAX 100
 
 #endif

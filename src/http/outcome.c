@@ -51,6 +51,9 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
      * rule and carries the decision (its payload's "rule" and "risk"). */
     [FS_PAYMENT_BLOCKED] = {"payment_blocked", 402, "payment_error"},
     [FS_PAYMENT_NOT_REVIEWABLE] = {"payment_not_reviewable", 409, "invalid_request_error"},
+    /* --- risk rules (issue 12) --- */
+    /* The value is on that list already (the answer names its entry). */
+    [FS_RISK_LIST_ENTRY_EXISTS] = {"risk_list_entry_exists", 409, "invalid_request_error"},
 };
 
 const char *fs_http_reason(int status)

@@ -533,6 +533,8 @@ static fs_method_t method_of(struct evhttp_request *req)
         return FS_METHOD_POST;
     case EVHTTP_REQ_DELETE:
         return FS_METHOD_DELETE;
+    case EVHTTP_REQ_PATCH:
+        return FS_METHOD_PATCH;
     default:
         return FS_METHOD_OTHER;
     }
@@ -1093,8 +1095,9 @@ static void admin_request(worker_t *w, struct evhttp_request *req, const fs_api_
 /* Each route's series, found once (src/metrics): [route][method][class].
  * A route id below FS_API_ROUTES_MAX is /v1's (fs_api_route's route_id, 0
  * "other"); FS_API_ROUTES_MAX + i is the admin table's route i. */
-enum { METHODS = 5, CLASSES = 5, ROUTE_IDS = FS_API_ROUTES_MAX + FS_ADMIN_ROUTES_MAX };
-static const char *const method_names[METHODS] = {"GET", "HEAD", "POST", "DELETE", "other"};
+enum { METHODS = 6, CLASSES = 5, ROUTE_IDS = FS_API_ROUTES_MAX + FS_ADMIN_ROUTES_MAX };
+static const char *const method_names[METHODS] = {"GET",    "HEAD",  "POST",
+                                                  "DELETE", "PATCH", "other"};
 static _Atomic(fs_metric_series_t *) request_series[ROUTE_IDS][METHODS][CLASSES];
 static _Atomic(fs_metric_series_t *) duration_series[ROUTE_IDS];
 
@@ -1119,8 +1122,10 @@ static int method_index(struct evhttp_request *req)
         return 2;
     case EVHTTP_REQ_DELETE:
         return 3;
-    default:
+    case EVHTTP_REQ_PATCH:
         return 4;
+    default:
+        return 5;
     }
 }
 

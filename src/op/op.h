@@ -53,6 +53,17 @@ typedef enum {
     FS_OP_EXPORT_CREATE,
     FS_OP_EXPORT_GET,
     FS_OP_EXPORT_DOWNLOAD,
+    /* --- risk rules (issue 12, db/functions/risk.sql) --- */
+    FS_OP_RISK_RULE_CREATE,
+    FS_OP_RISK_RULE_GET,
+    FS_OP_RISK_RULE_LIST,
+    FS_OP_RISK_RULE_UPDATE,
+    FS_OP_RISK_RULE_DELETE,
+    FS_OP_RISK_LIST_ENTRY_CREATE,
+    FS_OP_RISK_LIST_ENTRY_LIST,
+    FS_OP_RISK_LIST_ENTRY_DELETE,
+    FS_OP_BALANCE_ALERTS_SET,
+    FS_OP_BALANCE_ALERTS_GET,
     /* FinSys's own. */
     FS_OP_PING,
     FS_OP_AUTH,

@@ -216,6 +216,7 @@ ERROR_TYPES = {
     "refund_exceeds_amount": "invalid_request_error", "account_inactive": "invalid_request_error",
     "rate_limited": "rate_limit_error",
     "payment_blocked": "payment_error", "payment_not_reviewable": "invalid_request_error",
+    "risk_list_entry_exists": "invalid_request_error",
 }
 
 

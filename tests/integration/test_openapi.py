@@ -43,6 +43,17 @@ V1_ROUTES = {
     ("/v1/exports", "post"),
     ("/v1/exports/{id}", "get"),
     ("/v1/exports/{id}/download", "get"),
+    # risk rules, lists and balance alerts (issue 12, docs/risk.md)
+    ("/v1/risk_rules", "get"),
+    ("/v1/risk_rules", "post"),
+    ("/v1/risk_rules/{id}", "get"),
+    ("/v1/risk_rules/{id}", "patch"),
+    ("/v1/risk_rules/{id}", "delete"),
+    ("/v1/risk_lists", "get"),
+    ("/v1/risk_lists", "post"),
+    ("/v1/risk_lists/{id}", "delete"),
+    ("/v1/accounts/{id}/balance_alerts", "get"),
+    ("/v1/accounts/{id}/balance_alerts", "post"),
 }
 
 ROLES = ("none", "viewer", "support", "finance", "admin")
@@ -62,7 +73,7 @@ def admin_table():
                          timeout=60, check=True).stdout
     table = {}
     for line in out.splitlines():
-        m = re.fullmatch(r"(GET|POST|DELETE) (/admin/api/\S+) (\w+) (read|write)", line)
+        m = re.fullmatch(r"(GET|POST|PATCH|DELETE) (/admin/api/\S+) (\w+) (read|write)", line)
         assert m, f"`finsys admin routes` printed a line of an unknown form: {line!r}"
         method, path, role, kind = m.groups()
         assert role in ROLES, line
@@ -163,7 +174,7 @@ def test_openapi_admin_roles_and_csrf():
 def test_openapi_routes_answer():
     """The routes are the server's: each documented method is routed (it
     gets past the router without a key: 401, or for the login, which needs
-    none, 400 for its empty body), and each other of GET, POST and DELETE
+    none, 400 for its empty body), and each other of GET, POST and PATCH
     on the same path gets 405 with an Allow header naming exactly the
     documented methods. An admin route's {id} is tried as a payment id and
     as "all"."""
@@ -176,7 +187,7 @@ def test_openapi_routes_answer():
         prefix = "acct_" if path.startswith("/v1/accounts/") else "pay_"
         ids = [prefix + "0" * 24] + (["all"] if path.startswith("/admin/") else [])
         for url in sorted({path.replace("{id}", i) for i in ids}):
-            for method in sorted({"GET", "POST"} | methods):
+            for method in sorted({"GET", "POST", "PATCH"} | methods):
                 r = request(method, url, body={} if method == "POST" else None, key=None)
                 if (path, method.lower()) == LOGIN:
                     assert r.status == 400 and r.error.get("param") == "email", (method, url, r)

@@ -69,11 +69,18 @@ static void flags_say_what_the_code_does(void **state)
          * (db/functions/admin.sql): alone, as a list. */
         /* A statement and a daily report (issue 12) read a page of a
          * period: alone too. */
-        bool list = strstr(name, "_list") != NULL || i == FS_OP_ADMIN_READ
-                    || i == FS_OP_STATEMENT_GET || i == FS_OP_REPORT_DAILY;
+        /* Risk rules, lists and balance alerts (issue 12) run alone, reads
+         * too: a group loads its rules once and writes its accounts'
+         * alert sides back from arrays (src/op/op.c). */
+        bool risk = strncmp(name, "risk_", 5) == 0 || strncmp(name, "balance_alerts_", 15) == 0;
+        /* A list's name ends in _list (risk_list_entry_create is no list). */
+        size_t len = strlen(name);
+        bool list = (len > 5 && strcmp(name + len - 5, "_list") == 0) || i == FS_OP_ADMIN_READ ||
+                    i == FS_OP_STATEMENT_GET || i == FS_OP_REPORT_DAILY;
+        if (risk) assert_true(fs_op_has((fs_op_t)i, FS_OPF_SOLO));
         if (list) assert_true(fs_op_has((fs_op_t)i, FS_OPF_SOLO | FS_OPF_READ));
         if (fs_op_has((fs_op_t)i, FS_OPF_READ) && !fs_op_has((fs_op_t)i, FS_OPF_INTERNAL))
-            assert_int_equal(fs_op_has((fs_op_t)i, FS_OPF_SOLO), list);
+            assert_int_equal(fs_op_has((fs_op_t)i, FS_OPF_SOLO), list || risk);
         /* A read neither publishes nor locks; an internal op is never
          * replayed from the cache. */
         if (fs_op_has((fs_op_t)i, FS_OPF_READ))
@@ -104,6 +111,15 @@ static void flags_say_what_the_code_does(void **state)
     assert_true(fs_op_has(FS_OP_WEBHOOK_FANOUT, FS_OPF_INTERNAL | FS_OPF_SOLO));
     assert_true(fs_op_has(FS_OP_PURGE, FS_OPF_INTERNAL | FS_OPF_SOLO));
     assert_false(fs_op_has(FS_OP_WEBHOOK_CLAIM, FS_OPF_SOLO));
+    /* Risk (issue 12): the writes carry an Idempotency-Key but a DELETE;
+     * setting thresholds locks its account. */
+    assert_true(fs_op_has(FS_OP_RISK_RULE_CREATE, FS_OPF_IDEMPOTENT | FS_OPF_SOLO));
+    assert_true(fs_op_has(FS_OP_RISK_RULE_UPDATE, FS_OPF_IDEMPOTENT | FS_OPF_SOLO));
+    assert_true(fs_op_has(FS_OP_RISK_LIST_ENTRY_CREATE, FS_OPF_IDEMPOTENT | FS_OPF_SOLO));
+    assert_false(fs_op_has(FS_OP_RISK_RULE_DELETE, FS_OPF_IDEMPOTENT));
+    assert_true(fs_op_has(FS_OP_BALANCE_ALERTS_SET,
+                          FS_OPF_IDEMPOTENT | FS_OPF_SOLO | FS_OPF_LOCKS_ACCOUNTS));
+    assert_true(fs_op_has(FS_OP_BALANCE_ALERTS_GET, FS_OPF_READ | FS_OPF_SOLO));
 }
 
 /* --- the table against batch.sql ---------------------------------------- */
