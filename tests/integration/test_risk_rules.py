@@ -57,7 +57,11 @@ def test_no_rules_no_risk():
 
 def test_race_of_32_payments_against_a_10_payment_window_lets_exactly_10_through():
     key, tenant = _tenant()
-    rule = _rule(tenant, "velocity_count", {"count": 10, "window_minutes": 60}, "block")
+    # made through the API: what it stores is what the write path reads
+    made = post("/v1/risk_rules", {"kind": "velocity_count", "action": "block",
+                                   "params": {"count": 10, "window_minutes": 60}}, key=key)
+    assert made.status == 201, made
+    rule = made.json["id"]
     a, b = _funded(key, 100000), new_account("USD", key=key)
     answers = [None] * 32
     barrier = threading.Barrier(32)
