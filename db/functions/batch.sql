@@ -511,7 +511,7 @@ BEGIN
     INTO rk_id, rk_tenant, rk_k, rk_action, rk_mode, rk_score, rk_amount, rk_cur, rk_count,
          rk_win, rk_age, rk_list, rk_party, rk_key, rk_value, rk_allowed
     FROM risk_rules k
-    WHERE k.tenant_id = ANY (ARRAY(SELECT item_tenant[e.n]
+    WHERE k.tenant_id = ANY (ARRAY(SELECT DISTINCT item_tenant[e.n]
                                    FROM jsonb_array_elements(p_items) WITH ORDINALITY e(j, n)
                                    WHERE e.j->>'op' = 'payment_create'))
       AND k.deleted_at IS NULL;
