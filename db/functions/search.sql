@@ -98,15 +98,19 @@ $$;
 -- status is s: s itself, and those it can leave without an event the indexer
 -- would see first (pending -> processing has none; the others have theirs, but
 -- may not be indexed yet). Filtering the read model on these and the live row
--- on s makes a status filter exact for every payment indexed at all.
+-- on s makes a status filter exact for every payment indexed at all. A
+-- payment created in review (requires_review, docs/risk.md) leaves it for
+-- pending or canceled, and may be indexed before the review's event is.
 CREATE OR REPLACE FUNCTION fs_search_status_sources(s text) RETURNS text[]
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE s
-        WHEN 'pending' THEN ARRAY['pending']
-        WHEN 'processing' THEN ARRAY['pending', 'processing']
-        WHEN 'canceled' THEN ARRAY['pending', 'canceled']
-        WHEN 'refunded' THEN ARRAY['pending', 'processing', 'succeeded', 'refunded']
-        ELSE ARRAY['pending', 'processing', s] END
+        WHEN 'requires_review' THEN ARRAY['requires_review']
+        WHEN 'pending' THEN ARRAY['requires_review', 'pending']
+        WHEN 'processing' THEN ARRAY['requires_review', 'pending', 'processing']
+        WHEN 'canceled' THEN ARRAY['requires_review', 'pending', 'canceled']
+        WHEN 'refunded' THEN ARRAY['requires_review', 'pending', 'processing', 'succeeded',
+                                   'refunded']
+        ELSE ARRAY['requires_review', 'pending', 'processing', s] END
 $$;
 
 -- GET /v1/payments/search for tenant t: j holds the checked parameters (see

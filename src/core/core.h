@@ -30,6 +30,7 @@ typedef enum {
     FS_AMOUNT_TOO_LARGE,
     FS_PAYMENT_NOT_CANCELABLE,
     FS_PAYMENT_NOT_REFUNDABLE,
+    FS_PAYMENT_NOT_REVIEWABLE, /* a review of a payment not in requires_review (docs/risk.md) */
     FS_REFUND_EXCEEDS_AMOUNT,
     FS_IDEMPOTENCY_KEY_MISSING,
     FS_IDEMPOTENCY_KEY_REUSE,

@@ -27,6 +27,7 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     [FS_AMOUNT_TOO_LARGE] = {"amount_too_large", 400, "invalid_request_error"},
     [FS_PAYMENT_NOT_CANCELABLE] = {"payment_not_cancelable", 409, "invalid_request_error"},
     [FS_PAYMENT_NOT_REFUNDABLE] = {"payment_not_refundable", 409, "invalid_request_error"},
+    [FS_PAYMENT_NOT_REVIEWABLE] = {"payment_not_reviewable", 409, "invalid_request_error"},
     [FS_REFUND_EXCEEDS_AMOUNT] = {"refund_exceeds_amount", 409, "invalid_request_error"},
     [FS_IDEMPOTENCY_KEY_MISSING] = {"idempotency_key_missing", 400, "idempotency_error"},
     [FS_IDEMPOTENCY_KEY_REUSE] = {"idempotency_key_reuse", 422, "idempotency_error"},

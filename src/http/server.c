@@ -772,6 +772,33 @@ static void on_admin_canceled(void *arg, const fs_store_result_t *r)
     admin_send(arg, r);
 }
 
+/* A review's decision (docs/risk.md): an approved payment is pending again
+ * and is published for settlement once committed, as a new one is
+ * (on_created). It was published on its creation already (in review, the
+ * settler left it): fs_queue_publish_approved's message id is its own, so
+ * the broker's dedup window of that first message cannot drop this one. A
+ * replay publishes again (its first answer may have been lost with its
+ * publish); the dedup drops the copy. A publish that fails waits for the
+ * sweeper: the pending payment is in the outbox. */
+static void on_admin_reviewed(void *arg, const fs_store_result_t *r)
+{
+    admin_ctx_t *c = arg;
+    char payment[FS_ID_LEN_MAX + 1] = "";
+    if (queue != NULL && strcmp(r->outcome, "ok") == 0) {
+        json_t *p = json_loads(r->payload, 0, NULL);
+        const char *status = json_string_value(json_object_get(p, "status"));
+        const char *id = json_string_value(json_object_get(p, "id"));
+        if (status != NULL && id != NULL && strcmp(status, "pending") == 0)
+            snprintf(payment, sizeof(payment), "%s", id);
+        json_decref(p);
+    }
+    char request_id[REQUEST_ID_LEN_MAX + 1];
+    request_id_of(c->req, request_id);
+    admin_send(c, r); /* the answer first: it is committed */
+    if (payment[0] != '\0' && fs_queue_publish_approved(queue, payment, request_id) != 0)
+        fs_log(FS_LOG_WARN, "http", "payment %s not published; the sweeper will", payment);
+}
+
 static void on_staff_hashed(void *arg, bool ok, const char *hash)
 {
     admin_ctx_t *c = arg;
@@ -888,6 +915,7 @@ static void admin_execute(admin_ctx_t *c, json_t *item)
     fs_store_submit(w->store, item,
                     op == FS_OP_ADMIN_WRITE    ? on_admin_written
                     : op == FS_OP_ADMIN_CANCEL ? on_admin_canceled
+                    : op == FS_OP_ADMIN_REVIEW ? on_admin_reviewed
                                                : on_admin_plain,
                     c);
 }
