@@ -12,7 +12,15 @@ export function TenantPicker({ value, onChange, all, testId, minWidth = 220 }: {
   const tenants = q.data?.data ?? [];
   const known = !value || tenants.some((t) => t.id === value);
   return (
-    <TextField size="small" select label="Tenant" value={q.data || !value ? value : ''} onChange={(e) => onChange(e.target.value)} sx={{ minWidth }} slotProps={{ htmlInput: { 'data-testid': testId } }}>
+    <TextField
+      size="small"
+      select
+      label="Tenant"
+      value={q.data || !value ? value : ''}
+      onChange={(e) => onChange(e.target.value)}
+      sx={{ minWidth }}
+      slotProps={{ htmlInput: { 'data-testid': testId }, select: { displayEmpty: !!all }, inputLabel: all ? { shrink: true } : undefined }}
+    >
       {all ? (
         <MenuItem value="">{all}</MenuItem>
       ) : (

@@ -22,10 +22,10 @@ const DECISION_COLORS: Record<string, 'success' | 'warning' | 'error' | 'default
 };
 
 /** The score out of 100, colored by how far it is. */
-export function ScoreChip({ score }: { score: number | null | undefined }) {
+export function ScoreChip({ score, testId = 'risk-score' }: { score: number | null | undefined; testId?: string }) {
   if (score === null || score === undefined) return <>—</>;
   const color = score >= 80 ? 'error' : score >= 40 ? 'warning' : 'default';
-  return <Chip size="small" label={`${score}/100`} color={color} variant="outlined" data-testid="risk-score" />;
+  return <Chip size="small" label={`${score}/100`} color={color} variant="outlined" data-testid={testId} />;
 }
 
 /** One matched rule: its id (a link to the tenant's rules), its action and mode. */
@@ -120,7 +120,7 @@ export function ReviewActions({ payment, size = 'small' }: { payment: Payment; s
   if (payment.status !== 'requires_review') return null;
   const what = `${payment.id} (${formatMoney(payment.amount, payment.currency)})`;
   return (
-    <Stack direction="row" spacing={1} sx={{ flexWrap: 'wrap' }}>
+    <Stack direction={{ xs: 'column', sm: 'row' }} spacing={1} useFlexGap sx={{ flexWrap: 'wrap', alignItems: 'flex-start' }}>
       <ActionButton
         need={REVIEW_ROLE}
         label="Approve"

@@ -52,6 +52,8 @@ export default function ReportsPage() {
   const series = useMemo(() => (r ? dailySeries(r, currency, figures) : []), [r, currency, figures]);
   const totals = useMemo(() => (r ? totalsOf(r, currency, figures) : {}), [r, currency, figures]);
   const empty = r !== undefined && !r.data.some((d) => d.currency === currency);
+  // The legend in the figures' order (created, succeeded, ...), not by name.
+  const legendOrder = (item: { dataKey?: unknown }) => figures.indexOf(String(item.dataKey).replace(/_(count|volume)$/, ''));
 
   return (
     <>
@@ -104,7 +106,7 @@ export default function ReportsPage() {
                   <XAxis dataKey="date" minTickGap={24} />
                   <YAxis allowDecimals={false} />
                   <Tooltip />
-                  <Legend />
+                  <Legend itemSorter={legendOrder} />
                   {figures.map((f) => (
                     <Bar key={f} dataKey={`${f}_count`} name={figureLabel(f)} fill={FIGURE_COLORS[f] ?? '#0891b2'} isAnimationActive={false} />
                   ))}
@@ -123,7 +125,7 @@ export default function ReportsPage() {
                   <XAxis dataKey="date" minTickGap={24} />
                   <YAxis tickFormatter={(v: number) => compact.format(v)} />
                   <Tooltip content={<VolumeTooltip currency={currency} />} />
-                  <Legend />
+                  <Legend itemSorter={legendOrder} />
                   {figures.map((f) => (
                     <Line key={f} type="monotone" dataKey={`${f}_volume`} name={figureLabel(f)} stroke={FIGURE_COLORS[f] ?? '#0891b2'} dot={false} isAnimationActive={false} />
                   ))}

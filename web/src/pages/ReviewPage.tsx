@@ -5,6 +5,7 @@
 // and the page's cursor are in the URL.
 import { useMemo } from 'react';
 import { Link as RouterLink, useLocation, useNavigate } from 'react-router';
+import Box from '@mui/material/Box';
 import Link from '@mui/material/Link';
 import Paper from '@mui/material/Paper';
 import Table from '@mui/material/Table';
@@ -51,7 +52,7 @@ export default function ReviewPage() {
   return (
     <>
       <PageTitle>Review queue</PageTitle>
-      <Paper sx={{ p: 2, mb: 2, display: 'flex', gap: 2, flexWrap: 'wrap', alignItems: 'center' }}>
+      <Paper sx={{ p: 2, mb: 2, display: 'flex', gap: 2, flexWrap: 'wrap', alignItems: 'center' }} data-testid="review-filters">
         <TenantPicker value={tenant} onChange={(t) => go(t, '')} all="Every tenant" testId="review-tenant" />
         <Typography variant="body2" color="text.secondary">
           Oldest first. Each payment's amount is held until it is approved (sent to settlement) or rejected (canceled, the hold released).
@@ -70,7 +71,7 @@ export default function ReviewPage() {
                 <TableCell sx={{ display: { xs: 'none', md: 'table-cell' } }}>Accounts</TableCell>
                 <TableCell sx={{ display: { xs: 'none', sm: 'table-cell' } }}>Tenant</TableCell>
                 <TableCell sx={{ display: { xs: 'none', sm: 'table-cell' } }}>Created</TableCell>
-                <TableCell>Risk</TableCell>
+                <TableCell sx={{ display: { xs: 'none', sm: 'table-cell' } }}>Risk</TableCell>
                 <TableCell sx={{ display: { xs: 'none', md: 'table-cell' } }}>Rules matched</TableCell>
                 <TableCell>Decide</TableCell>
               </TableRow>
@@ -85,6 +86,10 @@ export default function ReviewPage() {
                   </TableCell>
                   <TableCell align="right">
                     <Money minor={p.amount} currency={p.currency} />
+                    {/* On a phone the risk column is hidden: its score shows here. */}
+                    <Box sx={{ display: { xs: 'block', sm: 'none' }, mt: 0.5 }}>
+                      <ScoreChip score={p.risk?.score} testId="risk-score-phone" />
+                    </Box>
                   </TableCell>
                   <TableCell sx={{ display: { xs: 'none', md: 'table-cell' }, fontSize: 12, wordBreak: 'break-all' }}>
                     <Link component={RouterLink} to={`/accounts/${encodeURIComponent(p.from_account)}`}>
@@ -97,7 +102,7 @@ export default function ReviewPage() {
                   </TableCell>
                   <TableCell sx={{ display: { xs: 'none', sm: 'table-cell' }, wordBreak: 'break-all' }}>{p.tenant ?? '—'}</TableCell>
                   <TableCell sx={{ display: { xs: 'none', sm: 'table-cell' }, whiteSpace: 'nowrap' }}>{formatTime(p.created_at)}</TableCell>
-                  <TableCell>
+                  <TableCell sx={{ display: { xs: 'none', sm: 'table-cell' } }}>
                     <ScoreChip score={p.risk?.score} />
                   </TableCell>
                   <TableCell sx={{ display: { xs: 'none', md: 'table-cell' } }}>

@@ -188,28 +188,36 @@ function RuleRow({ rule, tenant }: { rule: RiskRule; tenant: string }) {
   const unchanged = changes.action === rule.action && changes.mode === rule.mode && changes.score === rule.score;
   return (
     <TableRow data-testid="rule-row" data-id={rule.id} sx={{ verticalAlign: 'top', opacity: rule.mode === 'shadow' ? 0.85 : 1 }}>
-      <TableCell sx={{ wordBreak: 'break-all' }}>
+      <TableCell sx={{ wordBreak: 'break-all', display: { xs: 'none', sm: 'table-cell' } }}>
         <Typography variant="body2">{rule.name ?? '—'}</Typography>
         <Typography variant="caption" color="text.secondary">
           {rule.id}
         </Typography>
       </TableCell>
       <TableCell>
+        {/* On a phone the name column is hidden: the name leads here. */}
+        {rule.name && (
+          <Typography variant="body2" sx={{ display: { xs: 'block', sm: 'none' }, fontWeight: 600 }}>
+            {rule.name}
+          </Typography>
+        )}
         <Typography variant="body2">{KIND_LABELS[rule.kind as RuleKind] ?? rule.kind}</Typography>
         <Typography variant="caption" color="text.secondary" data-testid="rule-params">
           {describeParams(rule.kind, rule.params)}
         </Typography>
       </TableCell>
       <TableCell>
-        <Chip size="small" label={rule.action} color={ACTION_COLORS[rule.action] ?? 'default'} />
+        <Stack spacing={0.5} sx={{ alignItems: 'flex-start' }}>
+          <Chip size="small" label={rule.action} color={ACTION_COLORS[rule.action] ?? 'default'} />
+          <Chip size="small" label={rule.mode} variant="outlined" data-testid="rule-mode-chip" />
+        </Stack>
       </TableCell>
-      <TableCell>
-        <Chip size="small" label={rule.mode} variant="outlined" data-testid="rule-mode-chip" />
+      <TableCell align="right" sx={{ display: { xs: 'none', sm: 'table-cell' } }}>
+        {rule.score}
       </TableCell>
-      <TableCell align="right">{rule.score}</TableCell>
       <TableCell sx={{ display: { xs: 'none', md: 'table-cell' }, whiteSpace: 'nowrap' }}>{formatTime(rule.updated_at)}</TableCell>
       <TableCell>
-        <Stack direction="row" spacing={1}>
+        <Stack direction={{ xs: 'column', sm: 'row' }} spacing={1}>
           <ActionButton
             need={RISK_WRITE_ROLE}
             label="Edit"
@@ -283,11 +291,12 @@ function Rules({ tenant }: { tenant: string }) {
           <Table size="small" data-testid="rules-table">
             <TableHead>
               <TableRow>
-                <TableCell>Name</TableCell>
+                <TableCell sx={{ display: { xs: 'none', sm: 'table-cell' } }}>Name</TableCell>
                 <TableCell>Matches</TableCell>
-                <TableCell>Action</TableCell>
-                <TableCell>Mode</TableCell>
-                <TableCell align="right">Score</TableCell>
+                <TableCell>Action, mode</TableCell>
+                <TableCell align="right" sx={{ display: { xs: 'none', sm: 'table-cell' } }}>
+                  Score
+                </TableCell>
                 <TableCell sx={{ display: { xs: 'none', md: 'table-cell' } }}>Updated</TableCell>
                 <TableCell />
               </TableRow>
