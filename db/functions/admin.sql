@@ -2,10 +2,10 @@
 -- staff sessions and logins, the audit log's writer, the admin writes that
 -- are not fs_batch's own ops, and fs_admin_read, the one dispatcher of the
 -- console's GET data routes. fs_batch() calls these for its ops
--- admin_session, admin_login, admin_login_finish, admin_write, admin_refund
--- and admin_read. The server has authenticated the item's "actor" and
--- checked its role before any of these runs; none raises for a business
--- outcome: each returns an outcome o and a payload p.
+-- admin_session, admin_login, admin_login_finish, admin_write, admin_refund,
+-- admin_cancel, admin_review and admin_read. The server has authenticated
+-- the item's "actor" and checked its role before any of these runs; none
+-- raises for a business outcome: each returns an outcome o and a payload p.
 
 -- One audit row, in the caller's transaction. j carries "actor"
 -- {id, email, role}, "reason" and "rid" (the request id). Secrets never go
@@ -143,6 +143,10 @@ $$;
 -- the item runs through a nested fs_batch() as its tenant
 -- (finsys.as_tenant, honoured for items that carry "as_tenant"), then the
 -- audit row. changed: the accounts the nested call changed (for the caches).
+-- admin_refund nests refund_create, admin_cancel payment_cancel, and
+-- admin_review (docs/risk.md) payment_review {payment, decision, reason,
+-- actor}: the review keeps its reason and its actor, which the payment
+-- records in its "review".
 CREATE OR REPLACE FUNCTION fs_admin_payment(j jsonb, OUT o text, OUT p text, OUT changed text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -157,10 +161,18 @@ BEGIN
         RETURN;
     END IF;
     before := fs_payment_json(pay)::jsonb;
-    inner_item := (j - 'actor' - 'auth' - 'idem' - 'fp' - 'reason' - 'action')
-                  || jsonb_build_object('op', CASE WHEN j->>'op' = 'admin_refund'
-                                                   THEN 'refund_create' ELSE 'payment_cancel' END,
-                                        'as_tenant', pay.tenant_id);
+    IF j->>'op' = 'admin_review' THEN
+        inner_item := jsonb_build_object('op', 'payment_review', 'payment', pay.id,
+                                         'decision', j->>'decision', 'reason', j->'reason',
+                                         'actor', j->'actor', 'rid', j->'rid',
+                                         'as_tenant', pay.tenant_id);
+    ELSE
+        inner_item := (j - 'actor' - 'auth' - 'idem' - 'fp' - 'reason' - 'action')
+                      || jsonb_build_object('op', CASE WHEN j->>'op' = 'admin_refund'
+                                                       THEN 'refund_create'
+                                                       ELSE 'payment_cancel' END,
+                                            'as_tenant', pay.tenant_id);
+    END IF;
     PERFORM set_config('finsys.as_tenant', 'on', true);
     FOR r IN SELECT * FROM fs_batch(jsonb_build_array(inner_item)) LOOP
         IF r.o_idx = 0 THEN
@@ -172,12 +184,17 @@ BEGIN
     PERFORM set_config('finsys.as_tenant', 'off', true);
     IF o IN ('ok', 'created') THEN
         SELECT * INTO pay FROM payments y WHERE y.id = pay.id;
-        PERFORM fs_audit(j, CASE WHEN j->>'op' = 'admin_refund' THEN 'payment.refund'
-                                 ELSE 'payment.cancel' END,
+        PERFORM fs_audit(j, CASE j->>'op' WHEN 'admin_refund' THEN 'payment.refund'
+                                          WHEN 'admin_review' THEN 'payment.review'
+                                          ELSE 'payment.cancel' END,
                          pay.id, before,
-                         CASE WHEN j->>'op' = 'admin_refund'
+                         CASE j->>'op'
+                              WHEN 'admin_refund'
                               THEN jsonb_build_object('payment', fs_payment_json(pay),
                                                       'refund', p::jsonb)
+                              WHEN 'admin_review'
+                              THEN jsonb_build_object('decision', j->>'decision',
+                                                      'payment', fs_payment_json(pay))
                               ELSE fs_payment_json(pay)::jsonb END);
     END IF;
 END
@@ -460,6 +477,8 @@ BEGIN
     -- A tenant's risk rules and list entries (db/functions/risk.sql).
     WHEN 'risk_rules' THEN SELECT r.o, r.p INTO o, p FROM fs_admin_risk_rules(j) r;
     WHEN 'risk_lists' THEN SELECT r.o, r.p INTO o, p FROM fs_admin_risk_lists(j) r;
+    -- Finance: the daily rollups summed across tenants (admin_views.sql).
+    WHEN 'report_daily' THEN SELECT r.o, r.p INTO o, p FROM fs_admin_report_daily(j) r;
     ELSE
         RAISE EXCEPTION 'fs_admin_read: unknown fn %', j->>'fn';
     END CASE;

@@ -31,6 +31,7 @@
 --   FS_ADMIN_Q_LEN_MAX 200, FS_ADMIN_OVERVIEW_WINDOW_S 300
 --   FS_ADMIN_DETAIL_ITEMS_MAX 200
 --   FS_ADMIN_ATTEMPT_LOG_MAX 20 (in fs_webhook_finish, webhooks.sql)
+--   FS_ADMIN_REPORT_DAYS_MAX 366 (checked by src/report)
 
 -- An object as /v1 renders it, with "tenant" added last (the text keeps
 -- the renderer's key order, which a jsonb round trip would not).
@@ -38,6 +39,23 @@ CREATE OR REPLACE FUNCTION fs_admin_tenanted(x json, tenant text) RETURNS json
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     RETURN (left(x::text, -1) || ',"tenant":' || to_json(tenant)::text || '}')::json;
+END
+$$;
+
+-- A payment as the console shows it: as /v1 renders it (fs_payment_json),
+-- "tenant" last, and its "risk" and "review" (0024_risk.sql, docs/risk.md;
+-- null when it has none) added when the renderer does not carry them
+-- itself: the review queue and the detail show them either way.
+CREATE OR REPLACE FUNCTION fs_admin_payment_json(y payments) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    x json := fs_payment_json(y);
+BEGIN
+    IF x->'risk' IS NULL THEN
+        x := (left(x::text, -1) || ',"risk":' || coalesce(y.risk::text, 'null')
+              || ',"review":' || coalesce(y.review::text, 'null') || '}')::json;
+    END IF;
+    RETURN fs_admin_tenanted(x, y.tenant_id);
 END
 $$;
 
@@ -172,10 +190,10 @@ BEGIN
     IF q ? 'q' AND (length(q->>'q') NOT BETWEEN 1 AND 200) THEN
         p := fs_err('q must be 1 to 200 characters', 'q'); RETURN;
     END IF;
-    IF q ? 'status' AND q->>'status' NOT IN ('pending', 'processing', 'succeeded', 'failed',
-                                             'canceled', 'refunded') THEN
-        p := fs_err('status must be one of pending, processing, succeeded, failed, canceled, '
-                    'refunded', 'status');
+    IF q ? 'status' AND q->>'status' NOT IN ('requires_review', 'pending', 'processing',
+                                             'succeeded', 'failed', 'canceled', 'refunded') THEN
+        p := fs_err('status must be one of requires_review, pending, processing, succeeded, '
+                    'failed, canceled, refunded', 'status');
         RETURN;
     END IF;
     IF q ? 'currency' AND NOT EXISTS (SELECT 1 FROM currencies c WHERE c.code = q->>'currency') THEN
@@ -231,7 +249,7 @@ BEGIN
         order_by := format('rs.amount %s, rs.seq %s', ord, ord);
     END IF;
     EXECUTE format(
-        'SELECT json_agg(fs_admin_tenanted(fs_payment_json(s.y), (s.y).tenant_id) ORDER BY s.rn)'
+        'SELECT json_agg(fs_admin_payment_json(s.y) ORDER BY s.rn)'
         '           FILTER (WHERE s.rn <= $13),'
         '       coalesce(max(s.rn) > $13, false),'
         '       max((s.y).id) FILTER (WHERE s.rn = $13)'
@@ -348,12 +366,12 @@ BEGIN
                              'created_at', fs_ts(r.created_at), 'stored_at', fs_ts(r.stored_at))
     INTO receipt FROM receipts r WHERE r.payment_id = y.id;
 
+    -- The payment's own timeline (fs_payment_json's: its first status, a
+    -- review's, then each step), with "at" for "created_at".
     SELECT json_agg(json_build_object('status', s->>'status', 'at', s->>'created_at')
                     ORDER BY n)
     INTO timeline
-    FROM jsonb_array_elements(jsonb_build_array(jsonb_build_object(
-             'status', 'pending', 'created_at', fs_ts(y.created_at))) || y.timeline)
-         WITH ORDINALITY AS t(s, n);
+    FROM json_array_elements(fs_payment_json(y)->'timeline') WITH ORDINALITY AS t(s, n);
 
     -- What FinSys keeps of the provider's answers: the calls made
     -- (settle_attempts), the final outcome and its failure, and when.
@@ -374,7 +392,7 @@ BEGIN
     o := 'ok';
     p := json_build_object(
         'object', 'payment_detail',
-        'payment', fs_admin_tenanted(fs_payment_json(y), y.tenant_id),
+        'payment', fs_admin_payment_json(y),
         'timeline', coalesce(timeline, '[]'::json),
         'journal', coalesce(journal, '[]'::json),
         'refunds', coalesce(refunds, '[]'::json),
@@ -569,7 +587,7 @@ BEGIN
                                   'tenant', y.tenant_id,
                                   'dead_lettered_at', fs_ts(y.dead_lettered_at),
                                   'attempts', y.settle_attempts, 'last_error', y.failure_message,
-                                  'payment', fs_admin_tenanted(fs_payment_json(y), y.tenant_id))
+                                  'payment', fs_admin_payment_json(y))
                     AS item
          FROM payments y
          WHERE 'payment' = ANY (kinds)
@@ -857,5 +875,65 @@ BEGIN
                                                'p99', round((p99 * 1000)::numeric, 1)),
         'dead_letters', dead,
         'breaker', json_build_object('state', 'unknown', 'since', NULL))::text;
+END
+$$;
+
+-- GET /admin/api/reports/daily (role finance): the daily rollups
+-- (0021_rollups.sql) of every tenant, or of one (tenant), summed by day and
+-- currency, oldest first, with each currency's totals over the period.
+-- params: from and to (UTC days, both included; checked and defaulted by
+-- src/report, at most FS_ADMIN_REPORT_DAYS_MAX days apart), currency,
+-- tenant. Rows are rendered as /v1/reports/daily's (fs_rollup_json,
+-- reports.sql), and every count and volume column of daily_rollups is
+-- summed, found in the catalog: the pairs a migration adds are answered too.
+-- Read through the primary key's (tenant_id, day) prefix, one range per
+-- tenant; the statement is planned with its values (EXECUTE).
+CREATE OR REPLACE FUNCTION fs_admin_report_daily(j jsonb, OUT o text, OUT p text)
+LANGUAGE plpgsql
+SET enable_seqscan = on
+AS $$
+DECLARE
+    q      jsonb := coalesce(j->'params', '{}');
+    tens   text[];
+    sums   text;
+    data   json;
+    totals json;
+BEGIN
+    SELECT c.o, c.p INTO o, p
+    FROM fs_admin_check_params(q, ARRAY['from', 'to', 'currency', 'tenant']) c;
+    IF o IS NOT NULL THEN RETURN; END IF;
+    IF q ? 'tenant' THEN
+        IF NOT EXISTS (SELECT 1 FROM tenants y WHERE y.id = q->>'tenant') THEN
+            o := 'invalid_request';
+            p := fs_err(format('No such tenant: %L', q->>'tenant'), 'tenant');
+            RETURN;
+        END IF;
+        tens := ARRAY[q->>'tenant'];
+    ELSE
+        tens := ARRAY(SELECT y.id FROM tenants y ORDER BY y.id);
+    END IF;
+    SELECT string_agg(format('%L, sum(r.%I)', a.attname, a.attname), ', ' ORDER BY a.attnum)
+    INTO sums
+    FROM pg_attribute a
+    WHERE a.attrelid = 'daily_rollups'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+      AND (a.attname LIKE '%\_count' OR a.attname LIKE '%\_volume');
+    EXECUTE format(
+        'SELECT json_agg(fs_rollup_json(''daily_rollup'', s.day, s.currency, s.f)'
+        '                ORDER BY s.day, s.currency) FILTER (WHERE s.day IS NOT NULL),'
+        '       json_agg(fs_rollup_json(''rollup_total'', NULL, s.currency, s.f)'
+        '                ORDER BY s.currency) FILTER (WHERE s.day IS NULL)'
+        ' FROM (SELECT r.day, r.currency, json_build_object(%s) AS f'
+        '       FROM daily_rollups r'
+        '       WHERE r.tenant_id = ANY ($1) AND r.day BETWEEN $2 AND $3'
+        '         AND ($4::text IS NULL OR r.currency = $4)'
+        '       GROUP BY GROUPING SETS ((r.day, r.currency), (r.currency))) s', sums)
+    INTO data, totals
+    USING tens, (q->>'from')::date, (q->>'to')::date, q->>'currency';
+    o := 'ok';
+    p := json_build_object(
+        'object', 'daily_report', 'from', q->>'from', 'to', q->>'to',
+        'currency', q->>'currency', 'tenant', q->>'tenant',
+        'as_of', (SELECT fs_ts(c.updated_at) FROM feed_cursors c WHERE c.name = 'rollups'),
+        'data', coalesce(data, '[]'::json), 'totals', coalesce(totals, '[]'::json))::text;
 END
 $$;

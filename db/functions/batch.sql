@@ -881,7 +881,7 @@ BEGIN
             RETURN NEXT;
             CONTINUE;
         ELSIF j->>'op' IN ('admin_session', 'admin_login', 'admin_login_finish', 'admin_read',
-                           'admin_write', 'admin_refund', 'admin_cancel') THEN
+                           'admin_write', 'admin_refund', 'admin_cancel', 'admin_review') THEN
             -- The admin console's (db/functions/admin.sql): the server
             -- authenticated the item's actor and checked its role.
             IF j->>'op' = 'admin_session' THEN

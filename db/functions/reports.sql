@@ -105,6 +105,30 @@ BEGIN
 END
 $$;
 
+-- One rollup as the reports answer it (GET /v1/reports/daily, and summed
+-- across tenants GET /admin/api/reports/daily): {object, date (when
+-- p_day is not null), currency}, then each column pair <x>_count,
+-- <x>_volume of f as "<x>": {count, volume} ("payments" for payments_*), in
+-- column order. f is the row (to_json(r)) or its sums by column name, so a
+-- pair a migration adds to daily_rollups is answered by both reports with
+-- no change here.
+CREATE OR REPLACE FUNCTION fs_rollup_json(p_object text, p_day date, p_currency text, f json)
+RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_object_agg(x.k, x.v ORDER BY x.n) FROM (
+        SELECT 'object' AS k, to_json(p_object) AS v, -3::bigint AS n
+        UNION ALL
+        SELECT 'date', to_json(to_char(p_day, 'YYYY-MM-DD')), -2 WHERE p_day IS NOT NULL
+        UNION ALL
+        SELECT 'currency', to_json(p_currency), -1
+        UNION ALL
+        SELECT left(c.key, -6),
+               json_build_object('count', c.value, 'volume', f->(left(c.key, -6) || '_volume')),
+               c.n
+        FROM json_each(f) WITH ORDINALITY AS c(key, value, n)
+        WHERE c.key LIKE '%\_count') x
+$$;
+
 -- GET /v1/reports/daily. j: from, to (UTC days, inclusive, checked by
 -- src/report), currency (optional). One object per day and currency that
 -- has any figure, oldest first: at most FS_REPORT_DAYS_MAX days times the
@@ -117,26 +141,8 @@ AS $$
         'object', 'daily_report', 'from', j->>'from', 'to', j->>'to',
         'currency', j->>'currency',
         'as_of', (SELECT fs_ts(c.updated_at) FROM feed_cursors c WHERE c.name = 'rollups'),
-        'data', coalesce(json_agg(json_build_object(
-            'object', 'daily_rollup', 'date', to_char(r.day, 'YYYY-MM-DD'),
-            'currency', r.currency,
-            'payments', json_build_object('count', r.payments_count,
-                                          'volume', r.payments_volume),
-            'succeeded', json_build_object('count', r.succeeded_count,
-                                           'volume', r.succeeded_volume),
-            'declined', json_build_object('count', r.declined_count,
-                                          'volume', r.declined_volume),
-            'canceled', json_build_object('count', r.canceled_count,
-                                          'volume', r.canceled_volume),
-            'refunds', json_build_object('count', r.refunds_count,
-                                         'volume', r.refunds_volume),
-            'flagged', json_build_object('count', r.flagged_count,
-                                         'volume', r.flagged_volume),
-            'blocked', json_build_object('count', r.blocked_count,
-                                         'volume', r.blocked_volume),
-            'review_rejected', json_build_object('count', r.review_rejected_count,
-                                                 'volume', r.review_rejected_volume))
-            ORDER BY r.day, r.currency), '[]'::json))::text
+        'data', coalesce(json_agg(fs_rollup_json('daily_rollup', r.day, r.currency, to_json(r))
+                                  ORDER BY r.day, r.currency), '[]'::json))::text
     FROM daily_rollups r
     WHERE r.tenant_id = t AND r.day BETWEEN (j->>'from')::date AND (j->>'to')::date
       AND (NOT j ? 'currency' OR r.currency = j->>'currency')

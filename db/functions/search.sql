@@ -97,8 +97,10 @@ $$;
 -- The statuses a payment_search row may still show for a payment whose live
 -- status is s: s itself, and those it can leave without an event the indexer
 -- would see first (pending -> processing has none; the others have theirs, but
--- may not be indexed yet; a payment in review may have been reviewed since). Filtering the read model on these and the live row
--- on s makes a status filter exact for every payment indexed at all.
+-- may not be indexed yet). Filtering the read model on these and the live row
+-- on s makes a status filter exact for every payment indexed at all. A
+-- payment created in review (requires_review, docs/risk.md) leaves it for
+-- pending or canceled, and may be indexed before the review's event is.
 CREATE OR REPLACE FUNCTION fs_search_status_sources(s text) RETURNS text[]
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE s

@@ -11,12 +11,14 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "../account/account.h"
 #include "../idempotency/idempotency.h"
 #include "../lock/lock.h"
 #include "../op/op.h"
 #include "../risk/risk.h"
+#include "../report/report.h"
 #include "../transaction/transaction.h"
 #include "../validate/validate.h"
 
@@ -159,6 +161,40 @@ static bool build_cancel(const fs_admin_call_t *c, json_t *item, fs_error_t *err
     fs_op_set(item, FS_OP_ADMIN_CANCEL);
     json_object_set_new(item, "payment", json_string(c->id));
     return true;
+}
+
+/* POST /admin/api/payments/{id}/review {decision, reason}: fs_batch's
+ * payment_review, nested as its tenant (docs/risk.md). */
+static bool build_review(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
+{
+    static const char *const fields[] = {"decision", "reason", NULL};
+    const char *d;
+    if (!path_id(c->id, FS_PAYMENT_ID_PREFIX, "payment", err)) return false;
+    if (!fs_validate_known_fields(c->body, fields, err)) return false;
+    if (!fs_validate_string(c->body, "decision", true, FS_ADMIN_REVIEW_DECISION_LEN_MAX, &d, err))
+        return false;
+    if (strcmp(d, "approve") != 0 && strcmp(d, "reject") != 0)
+        return fs_fail(err, FS_INVALID_REQUEST, "decision", "decision must be approve or reject.");
+    if (!reason(c, item, err)) return false;
+    fs_op_set(item, FS_OP_ADMIN_REVIEW);
+    json_object_set_new(item, "payment", json_string(c->id));
+    json_object_set_new(item, "decision", json_string(d));
+    return true;
+}
+
+/* GET /admin/api/reports/daily: the daily rollups across tenants, its
+ * period checked and defaulted as /v1's (src/report). */
+static bool build_report_daily(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
+{
+    fs_op_set(item, FS_OP_ADMIN_READ);
+    json_object_set_new(item, "fn", json_string(c->route->fn));
+    json_object_set_new(item, "id", json_null());
+    json_t *params = json_object();
+    json_object_set_new(item, "params", params);
+    struct timespec now; /* the wall clock: the days are UTC dates */
+    clock_gettime(CLOCK_REALTIME, &now);
+    return fs_report_parse_daily_all(c->query, (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000,
+                                     params, err);
 }
 
 static bool build_account(const fs_admin_call_t *c, fs_op_t op, json_t *item, fs_error_t *err)
@@ -465,6 +501,7 @@ static const char *const p_audit[] = {"actor", "action", "target",         "q", 
                                       "to",    "limit",  "starting_after", NULL};
 static const char *const p_none[] = {NULL};
 static const char *const p_risk_lists[] = {"list", "limit", "starting_after", NULL};
+static const char *const p_report[] = {"from", "to", "currency", "tenant", NULL};
 
 #define GET FS_METHOD_GET
 #define POST FS_METHOD_POST
@@ -489,6 +526,8 @@ static const fs_admin_route_t routes[] = {
      "payment_receipt", p_none},
     {POST, "/admin/api/payments/{id}/refunds", SUPPORT, true, STORE, build_refund, NULL, NULL},
     {POST, "/admin/api/payments/{id}/cancel", SUPPORT, true, STORE, build_cancel, NULL, NULL},
+    /* The review queue's decision (docs/risk.md): who may cancel may. */
+    {POST, "/admin/api/payments/{id}/review", SUPPORT, true, STORE, build_review, NULL, NULL},
     {GET, "/admin/api/accounts", VIEWER, false, STORE, build_read, "accounts_list", p_accounts},
     {GET, "/admin/api/accounts/{id}", VIEWER, false, STORE, build_read, "account_get", p_none},
     {GET, "/admin/api/accounts/{id}/journal", VIEWER, false, STORE, build_read, "account_journal",
@@ -532,6 +571,10 @@ static const fs_admin_route_t routes[] = {
      NULL, NULL},
     {DEL, "/admin/api/risk_lists/{id}", FINANCE, true, STORE, build_risk_list_entry_delete, NULL,
      NULL},
+    /* Finance: the daily rollups across tenants (issue 12); its parameters
+     * are checked by src/report (build_report_daily). */
+    {GET, "/admin/api/reports/daily", FINANCE, false, STORE, build_report_daily, "report_daily",
+     p_report},
 };
 #define ROUTES (sizeof(routes) / sizeof(routes[0]))
 _Static_assert(ROUTES <= FS_ADMIN_ROUTES_MAX, "FS_ADMIN_ROUTES_MAX is too small");

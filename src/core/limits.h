@@ -841,5 +841,18 @@
 /* A rule's score: 0..100 (a payment's score is the sum of its matched
  * active rules' scores, capped at this). */
 #define FS_RISK_SCORE_MAX 100
+/* --- console: review and reports (issue 12) --- */
+
+/* Days in one GET /admin/api/reports/daily (both ends included): a year,
+ * as /v1's FS_REPORT_DAYS_MAX. Across tenants the read is one index range
+ * per tenant (daily_rollups' (tenant_id, day) prefix) and the answer at most
+ * FS_ADMIN_REPORT_DAYS_MAX x 10 currencies rows, summed over the tenants;
+ * 31 days ending today (UTC) when from and to are left out. */
+#define FS_ADMIN_REPORT_DAYS_MAX 366
+#define FS_ADMIN_REPORT_DAYS_DEFAULT 31
+
+/* Bytes of a review's decision ("approve" or "reject"): anything longer is
+ * refused before it is compared. */
+#define FS_ADMIN_REVIEW_DECISION_LEN_MAX 16
 
 #endif

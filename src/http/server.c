@@ -287,26 +287,42 @@ static void on_canceled(void *arg, const fs_store_result_t *r)
     on_result(arg, r);
 }
 
-/* A review (docs/risk.md): an approval sends the payment to settlement, as
- * its creation would have; its outbox row (written with the approval) covers
- * a publish lost here. A replay is published again: the broker drops a copy. */
+/* A review's decision (docs/risk.md), from /v1 (on_reviewed) or the console
+ * (on_admin_reviewed): an approved payment is pending and is published for
+ * settlement once committed, as a new one is (on_created, which left it
+ * unpublished while in review). fs_queue_publish_approved's message id is
+ * its own, so no dedup window of an earlier message can drop it. A replay
+ * publishes again (its first answer may have been lost with its publish);
+ * the dedup drops the copy. A publish that fails waits for the sweeper: the
+ * approval put the payment in the outbox. Copies the approved payment's id
+ * to id (empty when there is none to publish). */
+static void approved_payment(const fs_store_result_t *r, char id[FS_ID_LEN_MAX + 1])
+{
+    id[0] = '\0';
+    if (queue == NULL || strcmp(r->outcome, "ok") != 0) return;
+    json_t *p = json_loads(r->payload, 0, NULL);
+    const char *status = json_string_value(json_object_get(p, "status"));
+    const char *pid = json_string_value(json_object_get(p, "id"));
+    if (status != NULL && pid != NULL && strcmp(status, "pending") == 0)
+        snprintf(id, FS_ID_LEN_MAX + 1, "%s", pid);
+    json_decref(p);
+}
+
+static void publish_approved(const char *id, const char *request_id)
+{
+    if (id[0] != '\0' && fs_queue_publish_approved(queue, id, request_id) != 0)
+        fs_log(FS_LOG_WARN, "http", "payment %s not published; the sweeper will", id);
+}
+
 static void on_reviewed(void *arg, const fs_store_result_t *r)
 {
     struct evhttp_request *req = arg;
     char request_id[REQUEST_ID_LEN_MAX + 1];
     request_id_of(req, request_id);
-    char id[FS_ID_LEN_MAX + 1] = "";
-    if (queue != NULL && strcmp(r->outcome, "ok") == 0) {
-        json_t *p = json_loads(r->payload, 0, NULL);
-        const char *status = json_string_value(json_object_get(p, "status"));
-        const char *pid = json_string_value(json_object_get(p, "id"));
-        if (status != NULL && pid != NULL && strcmp(status, "pending") == 0)
-            snprintf(id, sizeof(id), "%s", pid);
-        json_decref(p);
-    }
-    on_result(req, r);
-    if (id[0] != '\0' && fs_queue_publish_payment(queue, id, request_id) != 0)
-        fs_log(FS_LOG_WARN, "http", "payment %s not published; the sweeper will", id);
+    char id[FS_ID_LEN_MAX + 1];
+    approved_payment(r, id);
+    on_result(req, r); /* the answer first: it is committed */
+    publish_approved(id, request_id);
 }
 
 /* An operator's replay of dead letters: each payment whose mark the database
@@ -819,6 +835,18 @@ static void on_admin_canceled(void *arg, const fs_store_result_t *r)
     admin_send(arg, r);
 }
 
+/* The console's review (approved_payment above). */
+static void on_admin_reviewed(void *arg, const fs_store_result_t *r)
+{
+    admin_ctx_t *c = arg;
+    char id[FS_ID_LEN_MAX + 1];
+    approved_payment(r, id);
+    char request_id[REQUEST_ID_LEN_MAX + 1];
+    request_id_of(c->req, request_id);
+    admin_send(c, r); /* the answer first: it is committed */
+    publish_approved(id, request_id);
+}
+
 static void on_staff_hashed(void *arg, bool ok, const char *hash)
 {
     admin_ctx_t *c = arg;
@@ -935,6 +963,7 @@ static void admin_execute(admin_ctx_t *c, json_t *item)
     fs_store_submit(w->store, item,
                     op == FS_OP_ADMIN_WRITE    ? on_admin_written
                     : op == FS_OP_ADMIN_CANCEL ? on_admin_canceled
+                    : op == FS_OP_ADMIN_REVIEW ? on_admin_reviewed
                                                : on_admin_plain,
                     c);
 }

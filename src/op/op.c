@@ -136,6 +136,11 @@ static const fs_op_info_t ops[FS_OP__COUNT] = {
     [FS_OP_ADMIN_WRITE] = {"admin_write", SOLO},
     [FS_OP_ADMIN_REFUND] = {"admin_refund", SOLO | LOCKS | PUBLISHES},
     [FS_OP_ADMIN_CANCEL] = {"admin_cancel", SOLO | LOCKS},
+    /* A payment in review approved or rejected (docs/risk.md): fs_batch's
+     * payment_review nested as admin_cancel's payment_cancel is. Not
+     * PUBLISHES: the server publishes an approved payment (its answer's
+     * "id" when it is pending again), not the item's "id". */
+    [FS_OP_ADMIN_REVIEW] = {"admin_review", SOLO | LOCKS},
     /* The server's checks of a session's cookie and of a login. */
     [FS_OP_ADMIN_SESSION] = {"admin_session", INTERNAL},
     [FS_OP_ADMIN_LOGIN] = {"admin_login", INTERNAL | READ},

@@ -92,6 +92,7 @@ typedef enum {
     FS_OP_ADMIN_WRITE,
     FS_OP_ADMIN_REFUND,
     FS_OP_ADMIN_CANCEL,
+    FS_OP_ADMIN_REVIEW, /* a review queue's decision (docs/risk.md) */
     FS_OP_ADMIN_SESSION,
     FS_OP_ADMIN_LOGIN,
     FS_OP_ADMIN_LOGIN_FINISH,

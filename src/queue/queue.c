@@ -457,6 +457,15 @@ fs_queue_status_t fs_queue_publish_notification(fs_queue_t *q, const char *deliv
     return publish(q, &lanes[LANE_NOTIFICATIONS], delivery_id, NULL, delivery_id);
 }
 
+fs_queue_status_t fs_queue_publish_approved(fs_queue_t *q, const char *payment_id,
+                                            const char *request_id)
+{
+    char msg_id[FS_ID_LEN_MAX + 16];
+    snprintf(msg_id, sizeof(msg_id), "%.*s.approved", FS_ID_LEN_MAX,
+             payment_id != NULL ? payment_id : "");
+    return publish(q, &lanes[LANE_PAYMENTS], payment_id, request_id, msg_id);
+}
+
 fs_queue_status_t fs_queue_replay_payment(fs_queue_t *q, const char *payment_id,
                                           const char *request_id)
 {

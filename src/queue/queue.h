@@ -143,6 +143,13 @@ fs_queue_status_t fs_queue_publish_payment(fs_queue_t *q, const char *payment_id
 fs_queue_status_t fs_queue_replay_payment(fs_queue_t *q, const char *payment_id,
                                           const char *request_id);
 
+/** As fs_queue_publish_payment, for a payment approved in review
+ * (docs/risk.md): the message id is "<payment id>.approved", so the dedup
+ * window of the message its creation published cannot drop it, while a
+ * second publish of the same approval is dropped. */
+fs_queue_status_t fs_queue_publish_approved(fs_queue_t *q, const char *payment_id,
+                                            const char *request_id);
+
 /** As fs_queue_publish_payment, for a webhook delivery to attempt: on
  * fs.notifications.deliver, Nats-Msg-Id delivery_id, body
  * {"delivery_id":"...","request_id":""}. Safe on an event loop thread. */

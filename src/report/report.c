@@ -14,6 +14,7 @@
 #include "../money/money.h"
 #include "../op/op.h"
 #include "../search/search.h"
+#include "../validate/validate.h"
 
 #define DAY_US (86400LL * 1000000LL)
 
@@ -154,16 +155,32 @@ static bool daily_param(const char *name, const char *v, json_t *item, fs_error_
     return fs_fail(err, FS_INVALID_REQUEST, name, "Unknown parameter: %s.", name);
 }
 
-bool fs_report_parse_daily(const char *query, int64_t now_us, json_t *item, fs_error_t *err)
+/* The admin report's parameters: /v1's, and tenant (a tenant's id). */
+static bool daily_all_param(const char *name, const char *v, json_t *item, fs_error_t *err)
 {
-    if (!each_param(query, daily_param, item, err)) return false;
+    if (strcmp(name, "tenant") == 0) {
+        if (!fs_validate_id_string(v, "ten"))
+            return fs_fail(err, FS_INVALID_REQUEST, name,
+                           "tenant must be a tenant's id (ten_ and letters or digits).");
+        json_object_set_new(item, "tenant", json_string(v));
+        return true;
+    }
+    return daily_param(name, v, item, err);
+}
+
+/* The period of a daily report: from and to (days, both included), to
+ * defaulting to today and from to days_default days ending on to, at most
+ * days_max days; into item as YYYY-MM-DD. */
+static bool daily_period(int64_t now_us, int days_max, int days_default, json_t *item,
+                         fs_error_t *err)
+{
     const json_t *f = json_object_get(item, "from_us"), *t = json_object_get(item, "to_us");
     int64_t to = t != NULL ? json_integer_value(t) : now_us - now_us % DAY_US;
-    int64_t from = f != NULL ? json_integer_value(f) : to - (FS_REPORT_DAYS_DEFAULT - 1) * DAY_US;
+    int64_t from = f != NULL ? json_integer_value(f) : to - (days_default - 1) * DAY_US;
     if (from > to) return fs_fail(err, FS_INVALID_REQUEST, "from", "from must not be after to.");
-    if ((to - from) / DAY_US + 1 > FS_REPORT_DAYS_MAX)
+    if ((to - from) / DAY_US + 1 > days_max)
         return fs_fail(err, FS_INVALID_REQUEST, "from",
-                       "A report covers at most %d days (both ends included).", FS_REPORT_DAYS_MAX);
+                       "A report covers at most %d days (both ends included).", days_max);
     char text[32];
     fs_search_format_time(from, text, sizeof(text));
     text[10] = '\0';
@@ -174,6 +191,19 @@ bool fs_report_parse_daily(const char *query, int64_t now_us, json_t *item, fs_e
     json_object_del(item, "to_us");
     json_object_set_new(item, "to", json_string(text));
     return true;
+}
+
+bool fs_report_parse_daily(const char *query, int64_t now_us, json_t *item, fs_error_t *err)
+{
+    return each_param(query, daily_param, item, err) &&
+           daily_period(now_us, FS_REPORT_DAYS_MAX, FS_REPORT_DAYS_DEFAULT, item, err);
+}
+
+bool fs_report_parse_daily_all(const char *query, int64_t now_us, json_t *params, fs_error_t *err)
+{
+    return each_param(query, daily_all_param, params, err) &&
+           daily_period(now_us, FS_ADMIN_REPORT_DAYS_MAX, FS_ADMIN_REPORT_DAYS_DEFAULT, params,
+                        err);
 }
 
 /* --- the rollup reader's driver ------------------------------------------ */

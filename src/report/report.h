@@ -33,6 +33,12 @@ bool fs_report_parse_statement(const char *query, int64_t now_us, json_t *item, 
  * (a supported code). */
 bool fs_report_parse_daily(const char *query, int64_t now_us, json_t *item, fs_error_t *err);
 
+/* GET /admin/api/reports/daily (the console's, across tenants): as
+ * fs_report_parse_daily, with tenant (a tenant's id, optional) and periods
+ * of at most FS_ADMIN_REPORT_DAYS_MAX days (FS_ADMIN_REPORT_DAYS_DEFAULT by
+ * default), into params (from, to, currency, tenant). */
+bool fs_report_parse_daily_all(const char *query, int64_t now_us, json_t *params, fs_error_t *err);
+
 typedef struct fs_rollups fs_rollups_t;
 
 /* Starts the rollup reader on base's loop, every interval_ms (0: off, NULL). */

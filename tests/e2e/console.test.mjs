@@ -2,9 +2,10 @@
 // Chromium (Debian's, driven by playwright-core) against the stack that
 // scripts/e2e.sh started with scripts/run.sh. The tests run in order and
 // share one browser: log in, watch a payment made through the API appear on
-// the live overview, find it in the list, open it, refund it, log out; then a
-// viewer, who is refused the refund. Every page is photographed into
-// E2E_RESULTS_DIR.
+// the live overview, find it in the list, open it, refund it, see it in the
+// day's report, make a review rule and approve a payment it sends to the
+// review queue, log out; then a viewer, who is refused the refund. Every
+// page is photographed into E2E_RESULTS_DIR.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -214,12 +215,151 @@ test('an admin disables a member of staff, then enables them again', async () =>
   }
 });
 
+// A call of the admin API from the page, with the session's CSRF token: what
+// the console's own calls are. Returns {status, body}.
+async function adminCall(method, path, body) {
+  return page.evaluate(async ([m, p, b]) => {
+    const s = await (await fetch('/admin/api/session')).json();
+    const r = await fetch(p, {
+      method: m,
+      headers: { 'content-type': 'application/json', 'x-csrf-token': s.csrf_token,
+        ...(m === 'GET' ? {} : { 'idempotency-key': crypto.randomUUID() }) },
+      body: b === undefined ? undefined : JSON.stringify(b),
+    });
+    const text = await r.text();
+    return { status: r.status, body: text ? JSON.parse(text) : null };
+  }, [method, path, body]);
+}
+
+let tenant; // the dev tenant's id (the API key's)
+
+test('the review queue, reports and risk rules pages render', async () => {
+  tenant = (await adminCall('GET', `/admin/api/accounts/${payer}`)).body.tenant;
+  tenant = typeof tenant === 'object' ? tenant.id : tenant;
+  assert.match(tenant, /^ten_/);
+  await page.getByTestId('nav-review').click();
+  await page.locator('[data-testid=review-table], [data-testid=empty]').first()
+    .waitFor({ timeout: WAIT_MS });
+  await shot('12c-review-queue');
+  // Today's report has the payment made above (rolled up by the worker).
+  await page.getByTestId('nav-reports').click();
+  await waitFor('the payment in the report', async () => {
+    await page.getByTestId('report-totals').waitFor({ timeout: WAIT_MS });
+    const created = await page.locator('[data-testid=report-total][data-figure=payments]').innerText();
+    if (/\b[1-9]\d*\b/.test(created.split('\t')[1] ?? created)) return true;
+    await page.reload();
+    return false;
+  });
+  await page.getByTestId('report-count-chart').locator('svg').first().waitFor({ timeout: WAIT_MS });
+  await page.getByTestId('report-volume-chart').locator('svg').first().waitFor({ timeout: WAIT_MS });
+  assert.match(page.url(), /currency=USD|reports$/);
+  await shot('12d-reports');
+  // The period and currency are in the URL: the page from the URL alone.
+  const day = new Date().toISOString().slice(0, 10);
+  await page.goto(`${URL}/admin/reports?from=${day}&to=${day}&currency=USD`);
+  await page.getByTestId('report-totals').waitFor({ timeout: WAIT_MS });
+  // Created today: the one payment of the dev tenant so far, in dollars and cents.
+  assert.match(await page.locator('[data-testid=report-total][data-figure=payments]').innerText(),
+    /\$43\.21/);
+  await page.getByTestId('nav-risk').click();
+  await page.getByTestId('empty').first().waitFor({ timeout: WAIT_MS });
+  await shot('12e-risk-rules-pick-a-tenant');
+});
+
+// Risk rules through the console, and a payment they send to review,
+// approved from the queue. Needs the risk rules routes (the risk-api
+// branch): skipped only when they answer 404. The review part needs the
+// write path (a review rule's payment in requires_review): skipped, saying
+// so, when the payment is not put in review.
+test('a review rule made on the risk page sends a payment to the queue, approved there', async (t) => {
+  expectedStatus = 404;
+  const probe = await adminCall('GET', `/admin/api/tenants/${tenant}/risk_rules`);
+  await page.waitForTimeout(300); // the browser's log of the 404, if any, comes first
+  expectedStatus = 0;
+  if (probe.status === 404 && probe.body?.error?.message?.startsWith('Unrecognized request URL')) {
+    t.skip('the risk rules routes answer 404 (not merged yet)');
+    return;
+  }
+  assert.equal(probe.status, 200, JSON.stringify(probe.body));
+  await page.goto(`${URL}/admin/risk?tenant=${tenant}`);
+  await page.locator('[data-testid=rules-table], [data-testid=empty]').first()
+    .waitFor({ timeout: WAIT_MS });
+  // A rule by the form: metadata e2e_review = yes goes to review.
+  await page.getByTestId('new-rule-button').click();
+  await page.getByRole('combobox', { name: 'Kind' }).click();
+  await page.getByRole('option', { name: /Metadata equals/ }).click();
+  await page.getByTestId('rule-name').fill('e2e review');
+  await page.getByTestId('rule-key').fill('e2e_review');
+  await page.getByTestId('rule-value').fill('yes');
+  await page.getByTestId('confirm-reason').fill('e2e: a rule that sends tagged payments to review');
+  await shot('12f-risk-rule-form');
+  await page.getByTestId('confirm-button').click();
+  const row = page.getByTestId('rule-row').filter({ hasText: 'e2e review' });
+  await row.waitFor({ timeout: WAIT_MS });
+  const rule = await row.getAttribute('data-id');
+  // The block list: add an account, see it, remove it.
+  await page.getByTestId('add-entry-button').click();
+  await page.getByTestId('entry-value').fill(globalThis.payee);
+  await page.getByTestId('confirm-reason').fill('e2e: on the list for a moment');
+  await page.getByTestId('confirm-button').click();
+  const entry = page.getByTestId('entry-row').filter({ hasText: globalThis.payee });
+  await entry.waitFor({ timeout: WAIT_MS });
+  await shot('12g-risk-rules');
+  await entry.getByTestId('remove-entry-button').click();
+  await page.getByTestId('confirm-reason').fill('e2e: off the list again');
+  await page.getByTestId('confirm-button').click();
+  await entry.waitFor({ state: 'detached', timeout: WAIT_MS });
+
+  const flagged = await api('POST', '/v1/payments', {
+    from_account: payer, to_account: globalThis.payee, amount: 777, currency: 'USD',
+    description: 'e2e review', metadata: { e2e_review: 'yes' },
+  });
+  try {
+    if (flagged.status !== 'requires_review') {
+      t.skip(`the write path did not put the payment in review (status ${flagged.status})`);
+      return;
+    }
+    await page.getByTestId('nav-review').click();
+    const queued = page.locator(`[data-testid=review-row][data-id="${flagged.id}"]`);
+    await waitFor('the payment in the queue (indexed)', async () => {
+      if (await queued.count()) return true;
+      await page.reload();
+      await page.locator('[data-testid=review-table], [data-testid=empty]').first()
+        .waitFor({ timeout: WAIT_MS });
+      return false;
+    });
+    assert.match(await queued.innerText(), new RegExp(rule));
+    await shot('12h-review-queue-with-a-payment');
+    await queued.getByTestId('approve-button').click();
+    await page.getByTestId('confirm-reason').fill('e2e: known customer');
+    await page.getByTestId('confirm-button').click();
+    await queued.waitFor({ state: 'detached', timeout: WAIT_MS });
+    await waitFor('the approved payment to settle', async () =>
+      (await api('GET', `/v1/payments/${flagged.id}`)).status === 'succeeded', 30000);
+    await page.goto(`${URL}/admin/payments/${flagged.id}`);
+    await page.getByTestId('payment-review').waitFor({ timeout: WAIT_MS });
+    assert.match(await page.getByTestId('payment-review').innerText(), /approve/);
+    await shot('12i-payment-approved-in-review');
+  } finally {
+    // The rule goes, whatever happened: later payments are not tagged, but
+    // the page shows an empty list again.
+    await page.goto(`${URL}/admin/risk?tenant=${tenant}`);
+    const r = page.locator(`[data-testid=rule-row][data-id="${rule}"]`);
+    await r.getByTestId('delete-rule-button').click();
+    await page.getByTestId('confirm-reason').fill('e2e: done');
+    await page.getByTestId('confirm-button').click();
+    await r.waitFor({ state: 'detached', timeout: WAIT_MS });
+  }
+});
+
 test('the console fits a phone-sized screen', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   for (const [path, testId, name] of [
     ['/admin/', 'overview-series-chart', '13-phone-overview'],
     [`/admin/payments?account=${payer}`, 'payment-row', '14-phone-payments'],
     [`/admin/payments/${payment.id}`, 'payment-summary', '15-phone-payment-detail'],
+    ['/admin/review', 'review-filters', '15b-phone-review'],
+    ['/admin/reports', 'report-controls', '15c-phone-reports'],
   ]) {
     await page.goto(URL + path);
     await page.getByTestId(testId).first().waitFor({ timeout: WAIT_MS });

@@ -110,8 +110,13 @@ def test_payments_list_filters_sorts_and_pages():
     first = full["data"][-1]
     assert first["tenant"] == tenant and first["object"] == "payment"
     assert first["status"] == "succeeded" and first["timeline"][-1]["status"] == "succeeded"
-    v1 = sql_value(f"SELECT fs_payment_json(p)::text FROM payments p WHERE id = '{ids[0]}'")
-    assert {k: v for k, v in first.items() if k != "tenant"} == json.loads(v1)
+    v1 = json.loads(sql_value(f"SELECT fs_payment_json(p)::text FROM payments p "
+                              f"WHERE id = '{ids[0]}'"))
+    # (and its risk and review, null here, when /v1's renderer has not them
+    # yet: the console shows them either way)
+    assert first["risk"] is None and first["review"] is None, first
+    assert {k: v for k, v in first.items()
+            if k != "tenant" and (k in v1 or k not in ("risk", "review"))} == v1
 
     # pagination: every sort and order, no duplicates, no gaps
     seqs = {p["id"]: i for i, p in enumerate(made)}

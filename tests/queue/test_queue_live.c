@@ -266,6 +266,41 @@ static void test_same_payment_id_is_stored_once(void **state)
     wait_stream_msgs(FS_QUEUE_STREAM_PAYMENTS, before);
 }
 
+/* A payment approved in review (docs/risk.md) was published on its creation
+ * (the settler left it, in review): its approval is published under an id
+ * of its own, so the dedup window of the first message cannot drop it,
+ * while a second publish of the approval is stored once. */
+static void test_an_approval_is_not_dropped_by_the_creations_dedup(void **state)
+{
+    (void)state;
+    char id[64], want[96];
+    new_id("pay", id, sizeof(id));
+    uint64_t before = stream_msgs(FS_QUEUE_STREAM_PAYMENTS);
+    publish_and_flush(id, "req_created");
+    fs_queue_msg_t *m = fetch_one(id, 2000);
+    assert_int_equal(fs_queue_msg_ack(m), FS_QUEUE_OK);
+    fs_queue_msg_free(m);
+    wait_stream_msgs(FS_QUEUE_STREAM_PAYMENTS, before);
+
+    assert_int_equal(fs_queue_publish_approved(queue, id, "req_approved1"), FS_QUEUE_OK);
+    assert_int_equal(fs_queue_publish_approved(queue, id, "req_approved2"), FS_QUEUE_OK);
+    assert_int_equal(fs_queue_publish_payment(queue, id, "req_created_again"), FS_QUEUE_OK);
+    assert_int_equal(fs_queue_flush(queue, 5000), FS_QUEUE_OK);
+    assert_int_equal(stream_msgs(FS_QUEUE_STREAM_PAYMENTS), before + 1);
+    natsMsg *raw = NULL;
+    assert_int_equal(
+        js_GetLastMsg(&raw, js, FS_QUEUE_STREAM_PAYMENTS, FS_QUEUE_SUBJECT_PAYMENTS, NULL, NULL),
+        NATS_OK);
+    snprintf(want, sizeof(want), "%s.approved", id);
+    assert_header(raw, "Nats-Msg-Id", want);
+    natsMsg_Destroy(raw);
+    m = fetch_one(id, 2000);
+    assert_string_equal(fs_queue_msg_request_id(m), "req_approved1");
+    assert_int_equal(fs_queue_msg_ack(m), FS_QUEUE_OK);
+    fs_queue_msg_free(m);
+    wait_stream_msgs(FS_QUEUE_STREAM_PAYMENTS, before);
+}
+
 static void test_message_carries_ids_and_delivery_count(void **state)
 {
     (void)state;
@@ -550,6 +585,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_makes_streams_and_consumer),
         cmocka_unit_test(test_same_payment_id_is_stored_once),
+        cmocka_unit_test(test_an_approval_is_not_dropped_by_the_creations_dedup),
         cmocka_unit_test(test_message_carries_ids_and_delivery_count),
         cmocka_unit_test(test_nak_with_delay_redelivers_after_the_delay),
         cmocka_unit_test(test_dead_letter_moves_the_message_with_a_reason),

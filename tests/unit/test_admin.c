@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include <sodium.h>
 
@@ -80,6 +81,8 @@ static void roles_follow_the_contract(void **state)
         {FS_METHOD_POST, "/admin/api/staff/stf_1/disable", FS_ROLE_ADMIN},
         {FS_METHOD_POST, "/admin/api/staff/stf_1/enable", FS_ROLE_ADMIN},
         {FS_METHOD_GET, "/admin/api/audit", FS_ROLE_VIEWER},
+        {FS_METHOD_POST, "/admin/api/payments/pay_1/review", FS_ROLE_SUPPORT},
+        {FS_METHOD_GET, "/admin/api/reports/daily", FS_ROLE_FINANCE},
         {FS_METHOD_POST, "/admin/api/session", FS_ROLE_NONE},
     };
     size_t n;
@@ -216,6 +219,119 @@ static void writes_need_a_reason_from_staff(void **state)
     assert_string_equal(err.param, "per_s");
 }
 
+/* The review queue's decision (docs/risk.md): admin_review, nesting
+ * payment_review; a decision of approve or reject and, from staff, a
+ * reason. */
+static void review_builds_admin_review(void **state)
+{
+    (void)state;
+    char id[FS_ID_LEN_MAX + 1];
+    fs_admin_actor_t a = staff(FS_ROLE_SUPPORT);
+    json_t *item;
+    fs_error_t err;
+    int r = route_of(FS_METHOD_POST, "/admin/api/payments/pay_abc/review", id);
+    assert_true(r >= 0);
+    const char *ok = "{\"decision\":\"approve\",\"reason\":\"known customer\"}";
+    assert_true(fs_admin_build(r, id, NULL, ok, strlen(ok), &a, &item, &err));
+    assert_int_equal(fs_op_of(item), FS_OP_ADMIN_REVIEW);
+    assert_true(fs_op_has(FS_OP_ADMIN_REVIEW, FS_OPF_SOLO | FS_OPF_LOCKS_ACCOUNTS));
+    assert_false(fs_op_has(FS_OP_ADMIN_REVIEW, FS_OPF_PUBLISHES));
+    assert_string_equal(json_string_value(json_object_get(item, "payment")), "pay_abc");
+    assert_string_equal(json_string_value(json_object_get(item, "decision")), "approve");
+    assert_string_equal(json_string_value(json_object_get(item, "reason")), "known customer");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(item, "actor"), "id")),
+                        "stf_test");
+    json_decref(item);
+
+    static const struct {
+        const char *body;
+        const char *param;
+    } bad[] = {
+        {"{\"reason\":\"r\"}", "decision"},
+        {"{\"decision\":\"maybe\",\"reason\":\"r\"}", "decision"},
+        {"{\"decision\":\"APPROVE\",\"reason\":\"r\"}", "decision"},
+        {"{\"decision\":1,\"reason\":\"r\"}", "decision"},
+        {"{\"decision\":\"reject\"}", "reason"},
+        {"{\"decision\":\"reject\",\"reason\":\"\"}", "reason"},
+        {"{\"decision\":\"reject\",\"reason\":\"r\",\"amount\":1}", "amount"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_false(
+            fs_admin_build(r, id, NULL, bad[i].body, strlen(bad[i].body), &a, &item, &err));
+        assert_int_equal(err.outcome, FS_INVALID_REQUEST);
+        assert_string_equal(err.param, bad[i].param);
+    }
+    /* Not a payment's id: 404, as every payment route. */
+    r = route_of(FS_METHOD_POST, "/admin/api/payments/re_abc/review", id);
+    assert_false(fs_admin_build(r, id, NULL, ok, strlen(ok), &a, &item, &err));
+    assert_int_equal(err.outcome, FS_NOT_FOUND);
+    /* An admin key may leave the reason out (recorded as null). */
+    fs_admin_actor_t key = {.role = FS_ROLE_ADMIN, .key = true};
+    snprintf(key.id, sizeof(key.id), "key_1");
+    const char *bare = "{\"decision\":\"reject\"}";
+    r = route_of(FS_METHOD_POST, "/admin/api/payments/pay_abc/review", id);
+    assert_true(fs_admin_build(r, id, NULL, bare, strlen(bare), &key, &item, &err));
+    assert_true(json_is_null(json_object_get(item, "reason")));
+    json_decref(item);
+}
+
+/* The daily report across tenants: its period checked and defaulted by
+ * src/report, at most FS_ADMIN_REPORT_DAYS_MAX days; tenant a tenant's id. */
+static void report_checks_its_period(void **state)
+{
+    (void)state;
+    char id[FS_ID_LEN_MAX + 1];
+    fs_admin_actor_t a = staff(FS_ROLE_FINANCE);
+    json_t *item;
+    fs_error_t err;
+    int r = route_of(FS_METHOD_GET, "/admin/api/reports/daily", id);
+    assert_true(r >= 0);
+    assert_true(fs_admin_build(r, id, "from=2026-01-01&to=2026-01-31&currency=EUR&tenant=ten_abc",
+                               NULL, 0, &a, &item, &err));
+    assert_int_equal(fs_op_of(item), FS_OP_ADMIN_READ);
+    assert_string_equal(json_string_value(json_object_get(item, "fn")), "report_daily");
+    json_t *p = json_object_get(item, "params");
+    assert_string_equal(json_string_value(json_object_get(p, "from")), "2026-01-01");
+    assert_string_equal(json_string_value(json_object_get(p, "to")), "2026-01-31");
+    assert_string_equal(json_string_value(json_object_get(p, "currency")), "EUR");
+    assert_string_equal(json_string_value(json_object_get(p, "tenant")), "ten_abc");
+    json_decref(item);
+    /* Defaults: FS_ADMIN_REPORT_DAYS_DEFAULT days ending today. */
+    assert_true(fs_admin_build(r, id, NULL, NULL, 0, &a, &item, &err));
+    p = json_object_get(item, "params");
+    char today[16], first[16];
+    time_t t = time(NULL), f = t - (FS_ADMIN_REPORT_DAYS_DEFAULT - 1) * 86400;
+    strftime(today, sizeof(today), "%Y-%m-%d", gmtime(&t));
+    strftime(first, sizeof(first), "%Y-%m-%d", gmtime(&f));
+    assert_string_equal(json_string_value(json_object_get(p, "to")), today);
+    assert_string_equal(json_string_value(json_object_get(p, "from")), first);
+    assert_null(json_object_get(p, "tenant"));
+    json_decref(item);
+
+    static const struct {
+        const char *query;
+        const char *param;
+    } bad[] = {
+        {"from=2026-02-01&to=2026-01-01", "from"},
+        {"from=2024-01-01&to=2025-01-01", "from"}, /* 367 days */
+        {"from=2026-13-01", "from"},
+        {"to=yesterday", "to"},
+        {"currency=usd", "currency"},
+        {"tenant=acct_1", "tenant"},
+        {"tenant=", "tenant"},
+        {"days=3", "days"},
+        {"currency=USD&currency=EUR", "currency"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_false(fs_admin_build(r, id, bad[i].query, NULL, 0, &a, &item, &err));
+        assert_int_equal(err.outcome, FS_INVALID_REQUEST);
+        assert_string_equal(err.param, bad[i].param);
+    }
+    /* A year, both ends included, is the most. */
+    assert_true(fs_admin_build(r, id, "from=2024-01-01&to=2024-12-31", NULL, 0, &a, &item, &err));
+    json_decref(item);
+}
+
 static void login_cookie_tokens(void **state)
 {
     (void)state;
@@ -266,6 +382,8 @@ int main(void)
         cmocka_unit_test(unknown_paths_and_methods),
         cmocka_unit_test(reads_become_admin_read),
         cmocka_unit_test(writes_need_a_reason_from_staff),
+        cmocka_unit_test(review_builds_admin_review),
+        cmocka_unit_test(report_checks_its_period),
         cmocka_unit_test(login_cookie_tokens),
         cmocka_unit_test(limiter_counts_per_key_per_minute),
     };

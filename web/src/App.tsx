@@ -6,7 +6,8 @@ import { useGetSessionQuery } from './store/api';
 import { sessionStarted } from './store/sessionSlice';
 import { useAppDispatch, useAppSelector } from './store/store';
 import { ErrorState, Loading } from './components/common';
-import { RoleGate } from './components/RoleGate';
+import { RoleGate, useCan } from './components/RoleGate';
+import type { Role } from './lib/roles';
 import Layout from './components/Layout';
 import LoginPage from './pages/LoginPage';
 import OverviewPage from './pages/OverviewPage';
@@ -19,6 +20,9 @@ import TenantsPage from './pages/TenantsPage';
 import StaffPage from './pages/StaffPage';
 import ReconciliationPage from './pages/ReconciliationPage';
 import AuditPage from './pages/AuditPage';
+import ReviewPage from './pages/ReviewPage';
+import ReportsPage from './pages/ReportsPage';
+import RiskRulesPage from './pages/RiskRulesPage';
 import { Empty } from './components/common';
 
 /** Learns who is logged in (and the CSRF token) from GET /admin/api/session. */
@@ -88,10 +92,38 @@ export default function App() {
             </>
           }
         />
+        <Route
+          path="review"
+          element={
+            <>
+              <RoleGate need="support">
+                <ReviewPage />
+              </RoleGate>
+              <Denied need="support">Only support, finance and admin staff review payments.</Denied>
+            </>
+          }
+        />
+        <Route
+          path="reports"
+          element={
+            <>
+              <RoleGate need="finance">
+                <ReportsPage />
+              </RoleGate>
+              <Denied need="finance">Only finance and admin staff see reports.</Denied>
+            </>
+          }
+        />
+        <Route path="risk" element={<RiskRulesPage />} />
         <Route path="*" element={<Empty>No such page. <Button href="/admin/">Overview</Button></Empty>} />
       </Route>
     </Routes>
   );
+}
+
+/** What a role below `need` sees instead of the page (the server refuses it too). */
+function Denied({ need, children }: { need: Role; children: React.ReactNode }) {
+  return useCan(need) ? null : <Empty>{children}</Empty>;
 }
 
 function FinanceDenied() {

@@ -26,10 +26,13 @@ const WIDTH = 220;
 const NAV: { to: string; label: string; need: Role; end?: boolean }[] = [
   { to: '/', label: 'Overview', need: 'viewer', end: true },
   { to: '/payments', label: 'Payments', need: 'viewer' },
+  { to: '/review', label: 'Review queue', need: 'support' },
   { to: '/accounts', label: 'Accounts', need: 'viewer' },
   { to: '/dead-letters', label: 'Dead letters', need: 'viewer' },
   { to: '/tenants', label: 'Tenants & keys', need: 'viewer' },
   { to: '/reconciliation', label: 'Reconciliation', need: 'finance' },
+  { to: '/reports', label: 'Reports', need: 'finance' },
+  { to: '/risk', label: 'Risk rules', need: 'viewer' },
   { to: '/staff', label: 'Staff', need: 'admin' },
   { to: '/audit', label: 'Audit log', need: 'viewer' },
 ];

@@ -88,6 +88,7 @@ const STATUS_COLORS: Record<string, 'default' | 'success' | 'error' | 'warning' 
   canceled: 'default',
   refunded: 'info',
   pending: 'warning',
+  requires_review: 'warning',
   processing: 'info',
   frozen: 'warning',
   open: 'error',

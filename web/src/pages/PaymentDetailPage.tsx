@@ -25,6 +25,7 @@ import { formatMoney, minorToJsonNumber, parseMajor } from '../lib/money';
 import { formatTime } from '../lib/ids';
 import { ActionButton } from '../components/ConfirmAction';
 import { CopyButton, Empty, ErrorState, Loading, Money, PageTitle, StatusChip } from '../components/common';
+import { ReviewActions, ReviewSummary, RiskSummary } from '../components/risk';
 
 function Section({ title, children, testId }: { title: string; children: React.ReactNode; testId?: string }) {
   return (
@@ -54,7 +55,8 @@ function KV({ rows }: { rows: [string, React.ReactNode][] }) {
   );
 }
 
-const CANCELABLE = new Set(['pending', 'processing']);
+// A payment in review can be canceled too (docs/risk.md).
+const CANCELABLE = new Set(['requires_review', 'pending', 'processing']);
 
 export default function PaymentDetailPage() {
   const { id = '' } = useParams();
@@ -76,7 +78,8 @@ export default function PaymentDetailPage() {
     <>
       <PageTitle
         actions={
-          <Stack direction="row" spacing={1}>
+          <Stack direction="row" spacing={1} useFlexGap sx={{ flexWrap: 'wrap' }}>
+            <ReviewActions payment={p} />
             <ActionButton
               need="support"
               label="Refund"
@@ -172,6 +175,22 @@ export default function PaymentDetailPage() {
             </Box>
           )}
         </Section>
+
+        {(p.risk || p.review || p.status === 'requires_review') && (
+          <Section title={p.status === 'requires_review' ? 'Risk: waiting for review' : 'Risk'} testId="payment-risk-section">
+            <Stack spacing={2}>
+              {p.risk ? <RiskSummary risk={p.risk} tenant={p.tenant} /> : <Empty>No risk decision recorded.</Empty>}
+              {p.review && (
+                <Box>
+                  <Typography variant="subtitle2" component="h3" gutterBottom>
+                    Review
+                  </Typography>
+                  <ReviewSummary review={p.review} />
+                </Box>
+              )}
+            </Stack>
+          </Section>
+        )}
 
         <Section title="Provider">
           {d.provider ? (

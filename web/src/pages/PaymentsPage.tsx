@@ -21,7 +21,7 @@ import { formatTime } from '../lib/ids';
 import { nextCursor } from '../lib/useCursor';
 import { Empty, ErrorState, Loading, Money, PageTitle, Pager, StatusChip } from '../components/common';
 
-const STATUSES = ['pending', 'processing', 'succeeded', 'failed', 'canceled', 'refunded'];
+const STATUSES = ['requires_review', 'pending', 'processing', 'succeeded', 'failed', 'canceled', 'refunded'];
 
 export default function PaymentsPage() {
   const location = useLocation();

@@ -15,9 +15,21 @@ import type {
   Staff,
   Tenant,
   Reconciliation,
+  DailyReport,
+  RiskRule,
+  RiskListEntry,
 } from './types';
 
 type Params = Record<string, string | undefined>;
+/** What a rule is made of (POST /admin/api/tenants/{id}/risk_rules, less the reason). */
+export interface RiskRuleInput {
+  name: string | null;
+  kind: string;
+  params: Record<string, unknown>;
+  action: 'allow' | 'review' | 'block';
+  mode: 'active' | 'shadow';
+  score: number;
+}
 /** Every action carries its reason and the Idempotency-Key of its confirmation. */
 interface Action {
   reason: string;
@@ -29,7 +41,21 @@ const enc = encodeURIComponent;
 export const api = createApi({
   reducerPath: 'api',
   baseQuery,
-  tagTypes: ['Session', 'Payment', 'Account', 'DeadLetter', 'Tenant', 'Key', 'Staff', 'Audit', 'Overview', 'Reconciliation'],
+  tagTypes: [
+    'Session',
+    'Payment',
+    'Account',
+    'DeadLetter',
+    'Tenant',
+    'Key',
+    'Staff',
+    'Audit',
+    'Overview',
+    'Reconciliation',
+    'Report',
+    'RiskRule',
+    'RiskList',
+  ],
   endpoints: (b) => ({
     getSession: b.query<Session, void>({ query: () => '/session', providesTags: ['Session'] }),
     login: b.mutation<Session, { email: string; password: string }>({
@@ -68,6 +94,80 @@ export const api = createApi({
         idempotencyKey,
       }),
       invalidatesTags: (_r, _e, a) => [{ type: 'Payment', id: a.id }, 'Payment', 'Audit'],
+    }),
+
+    /** The review queue's decision (docs/risk.md): approve sends the payment to settlement, reject cancels it. */
+    reviewPayment: b.mutation<Payment, Action & { id: string; decision: 'approve' | 'reject' }>({
+      query: ({ id, decision, reason, idempotencyKey }) => ({
+        url: `/payments/${enc(id)}/review`,
+        method: 'POST',
+        body: { decision, reason },
+        idempotencyKey,
+      }),
+      invalidatesTags: (_r, _e, a) => [{ type: 'Payment', id: a.id }, 'Payment', 'Audit', 'Overview'],
+    }),
+
+    /** Daily rollups of every tenant (or one), summed: from, to (YYYY-MM-DD), currency, tenant. */
+    getDailyReport: b.query<DailyReport, Params>({
+      query: (params) => ({ url: '/reports/daily', params }),
+      providesTags: ['Report'],
+    }),
+
+    // A tenant's risk rules and list entries (docs/risk.md): read by every
+    // role, written by finance and admin, each write with its reason and
+    // Idempotency-Key as every console action.
+    listRiskRules: b.query<List<RiskRule>, { tenant: string } & Params>({
+      query: ({ tenant, ...params }) => ({ url: `/tenants/${enc(tenant)}/risk_rules`, params }),
+      providesTags: (_r, _e, a) => [{ type: 'RiskRule', id: a.tenant }],
+    }),
+    createRiskRule: b.mutation<RiskRule, Action & { tenant: string; rule: RiskRuleInput }>({
+      query: ({ tenant, rule, reason, idempotencyKey }) => ({
+        url: `/tenants/${enc(tenant)}/risk_rules`,
+        method: 'POST',
+        body: { ...rule, reason },
+        idempotencyKey,
+      }),
+      invalidatesTags: (_r, _e, a) => [{ type: 'RiskRule', id: a.tenant }, 'Audit'],
+    }),
+    updateRiskRule: b.mutation<RiskRule, Action & { id: string; tenant: string; changes: Partial<RiskRuleInput> }>({
+      query: ({ id, changes, reason, idempotencyKey }) => ({
+        url: `/risk_rules/${enc(id)}`,
+        method: 'PATCH',
+        body: { ...changes, reason },
+        idempotencyKey,
+      }),
+      invalidatesTags: (_r, _e, a) => [{ type: 'RiskRule', id: a.tenant }, 'Audit'],
+    }),
+    deleteRiskRule: b.mutation<unknown, Action & { id: string; tenant: string }>({
+      query: ({ id, reason, idempotencyKey }) => ({
+        url: `/risk_rules/${enc(id)}`,
+        method: 'DELETE',
+        body: { reason },
+        idempotencyKey,
+      }),
+      invalidatesTags: (_r, _e, a) => [{ type: 'RiskRule', id: a.tenant }, 'Audit'],
+    }),
+    listRiskListEntries: b.query<List<RiskListEntry>, { tenant: string } & Params>({
+      query: ({ tenant, ...params }) => ({ url: `/tenants/${enc(tenant)}/risk_lists`, params }),
+      providesTags: (_r, _e, a) => [{ type: 'RiskList', id: a.tenant }],
+    }),
+    addRiskListEntry: b.mutation<RiskListEntry, Action & { tenant: string; list: string; value: string }>({
+      query: ({ tenant, list, value, reason, idempotencyKey }) => ({
+        url: `/tenants/${enc(tenant)}/risk_lists`,
+        method: 'POST',
+        body: { list, value, reason },
+        idempotencyKey,
+      }),
+      invalidatesTags: (_r, _e, a) => [{ type: 'RiskList', id: a.tenant }, 'Audit'],
+    }),
+    deleteRiskListEntry: b.mutation<unknown, Action & { id: string; tenant: string }>({
+      query: ({ id, reason, idempotencyKey }) => ({
+        url: `/risk_lists/${enc(id)}`,
+        method: 'DELETE',
+        body: { reason },
+        idempotencyKey,
+      }),
+      invalidatesTags: (_r, _e, a) => [{ type: 'RiskList', id: a.tenant }, 'Audit'],
     }),
 
     listAccounts: b.query<List<Account>, Params>({
@@ -116,6 +216,8 @@ export const api = createApi({
     }),
 
     listTenants: b.query<List<Tenant>, void>({ query: () => '/tenants', providesTags: ['Tenant'] }),
+    /** Tenants for a picker: the first FS_ADMIN_LIST_LIMIT_MAX (100). */
+    listTenantOptions: b.query<List<Tenant>, void>({ query: () => ({ url: '/tenants', params: { limit: '100' } }), providesTags: ['Tenant'] }),
     createTenant: b.mutation<Tenant, Action & { name: string }>({
       query: ({ name, reason, idempotencyKey }) => ({
         url: '/tenants',
@@ -175,6 +277,15 @@ export const {
   useGetPaymentQuery,
   useRefundPaymentMutation,
   useCancelPaymentMutation,
+  useReviewPaymentMutation,
+  useGetDailyReportQuery,
+  useListRiskRulesQuery,
+  useCreateRiskRuleMutation,
+  useUpdateRiskRuleMutation,
+  useDeleteRiskRuleMutation,
+  useListRiskListEntriesQuery,
+  useAddRiskListEntryMutation,
+  useDeleteRiskListEntryMutation,
   useListAccountsQuery,
   useGetAccountQuery,
   useGetJournalQuery,
@@ -183,6 +294,7 @@ export const {
   useListDeadLettersQuery,
   useReplayDeadLetterMutation,
   useListTenantsQuery,
+  useListTenantOptionsQuery,
   useCreateTenantMutation,
   useSetLimitsMutation,
   useListKeysQuery,

@@ -62,6 +62,33 @@ export interface Payment {
   created_at: string;
   updated_at: string;
   timeline?: TimelineEvent[];
+  /** The risk rules' decision when it was made (docs/risk.md); null when its tenant had no rule. */
+  risk?: PaymentRisk | null;
+  /** A review's outcome, once a payment in requires_review was approved or rejected. */
+  review?: PaymentReview | null;
+}
+
+/** A rule that matched a payment: its id, action and mode (a shadow rule changes nothing). */
+export interface RuleMatch {
+  id: string;
+  action: 'allow' | 'review' | 'block' | string;
+  mode: 'active' | 'shadow' | string;
+}
+
+export interface PaymentRisk {
+  score: number;
+  decision: 'allow' | 'review' | 'block' | string;
+  rules_matched: RuleMatch[];
+}
+
+/** Who reviewed: the staff member's (or admin key's) id, with email and role when known. */
+export type ReviewActor = string | { id: string; email?: string | null; role?: string | null };
+
+export interface PaymentReview {
+  decision: 'approve' | 'reject' | string;
+  reason: string | null;
+  reviewed_at: string;
+  actor: ReviewActor | null;
 }
 
 export interface Refund {
@@ -265,4 +292,58 @@ export interface Reconciliation {
   reconciled_at: string | null;
   breaks: ReconciliationBreak[];
   has_more: boolean;
+}
+
+/** A count and a volume (minor units) of a daily rollup. */
+export interface RollupFigure {
+  count: number;
+  volume: Minor;
+}
+
+/**
+ * A day's (or, in totals, a period's) figures of one currency: payments
+ * (created), succeeded, declined, canceled, refunds, and whatever other
+ * figures the server's daily_rollups has (flagged, blocked, ...).
+ */
+export interface DailyRollup {
+  object: 'daily_rollup' | 'rollup_total';
+  date?: string;
+  currency: string;
+  [figure: string]: RollupFigure | string | undefined;
+}
+
+/** GET /admin/api/reports/daily: the rollups of every tenant (or one), summed. */
+export interface DailyReport {
+  object: 'daily_report';
+  from: string;
+  to: string;
+  currency: string | null;
+  tenant?: string | null;
+  as_of: string | null;
+  data: DailyRollup[];
+  totals?: DailyRollup[];
+}
+
+/** A tenant's risk rule (docs/risk.md); the console's routes are /admin/api/tenants/{id}/risk_rules. */
+export interface RiskRule {
+  id: string;
+  object: 'risk_rule';
+  name: string | null;
+  kind: string;
+  params: Record<string, unknown>;
+  action: 'allow' | 'review' | 'block';
+  mode: 'active' | 'shadow';
+  score: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** An entry of a tenant's list (a block list): an account id, and why. */
+export interface RiskListEntry {
+  id: string;
+  object: 'risk_list_entry';
+  list: string;
+  value: string;
+  reason: string | null;
+  created_at: string;
 }
