@@ -162,8 +162,8 @@ def overview():
               [q("sum by (decision) (rate(finsys_risk_decisions_total[5m]))", "{{decision}}")],
               w=12, unit="ops", stack=True,
               description="New payments' risk decisions (docs/risk.md); payments of tenants "
-                          "without rules have none. Alerts FinSysRiskBlockSpike and "
-                          "FinSysRiskReviewSpike fire when blocks or reviews over 5 minutes "
+                          "without rules have none. Alerts FinsysRiskBlockSpike and "
+                          "FinsysRiskReviewSpike fire when blocks or reviews over 5 minutes "
                           "are 3 times the hour before's, at 0.05/s or more."),
         panel("timeseries", "Risk rules: top 10 by matches",
               [q("topk(10, sum by (rule, action, mode) "

@@ -70,7 +70,7 @@ def test_alert_rules_pass_promtool_check():
     names = [n for n, _ in _alerts()]
     for wanted in ("FinsysHighErrorRatio", "FinsysHighLatencyP99", "FinsysCircuitBreakerOpen",
                    "FinsysDeadLettersPresent", "FinsysQueueLagGrowing",
-                   "FinsysReadinessFailing", "FinSysRiskBlockSpike", "FinSysRiskReviewSpike"):
+                   "FinsysReadinessFailing", "FinsysRiskBlockSpike", "FinsysRiskReviewSpike"):
         assert wanted in names, (wanted, names)
     assert len(names) == len(set(names)), names
 
@@ -102,8 +102,8 @@ def test_alert_rules_unit_tests():
     # The risk spikes' too (docs/risk.md): a spike that must be 30 times the
     # hour before, not 3, no longer fires where a block spike must; and a
     # decision with no series in the hour before must count it as 0 there.
-    for old, new, alert in (("> 3 * (", "> 30 * (", "FinSysRiskBlockSpike"),
-                            (" or vector(0))", ")", "FinSysRiskReviewSpike")):
+    for old, new, alert in (("> 3 * (", "> 30 * (", "FinsysRiskBlockSpike"),
+                            (" or vector(0))", ")", "FinsysRiskReviewSpike")):
         with tempfile.TemporaryDirectory(dir=TEST_TMP) as d:
             text = open(os.path.join(PROM, "alerts.yml")).read()
             assert text.count(old) == 2, old
