@@ -19,6 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/stack.sh
+source bench/fixtures.sh
 
 if [ -n "${BENCH_SMOKE:-}" ]; then
     : "${BENCH_DURATION_S:=3}" "${BENCH_SETTLE_S:=3}" "${BENCH_PGBENCH_S:=2}"
@@ -155,52 +156,19 @@ raw pgbench_clients "$best_clients"
 # FinSys is measured (it halved the payments/s it measured).
 "${PSQL[@]}" -c "DROP TABLE pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers"
 
-# ---- FinSys: schema, a tenant, and funded accounts (made in SQL for speed:
-# the same rows, entries and balances that deposits through the API make).
+# ---- FinSys: schema, a tenant, and funded accounts (bench/fixtures.sh: made
+# in SQL for speed, the same rows, entries and balances that deposits through
+# the API make).
 "$BIN" migrate >/dev/null
 KEY=$("$BIN" apikey create --tenant bench)
 TENANT=$("${PSQL[@]}" -c "SELECT id FROM tenants WHERE name = 'bench'")
-"${PSQL[@]}" >/dev/null <<SQL
-BEGIN;
-INSERT INTO accounts (id, tenant_id, currency, name, type, available)
-SELECT 'acct_bench' || lpad(g::text, 6, '0'), '$TENANT', 'USD', 'bench', 'user', 1000000000000
-FROM generate_series(1, $ACCOUNTS) g;
-INSERT INTO deposits (id, tenant_id, account_id, amount, currency)
-SELECT 'dep_bench' || lpad(g::text, 6, '0'), '$TENANT', 'acct_bench' || lpad(g::text, 6, '0'),
-       1000000000000, 'USD' FROM generate_series(1, $ACCOUNTS) g;
-INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
-SELECT 'acct_bench' || lpad(g::text, 6, '0'), 'A', 1000000000000, 'USD',
-       'dep_bench' || lpad(g::text, 6, '0') FROM generate_series(1, $ACCOUNTS) g
-UNION ALL
-SELECT (SELECT id FROM accounts WHERE tenant_id = '$TENANT' AND currency = 'USD'
-        AND type = 'external'), 'A', -1000000000000 * $ACCOUNTS, 'USD', 'dep_bench_all';
-UPDATE accounts SET available = -1000000000000 * $ACCOUNTS
-WHERE tenant_id = '$TENANT' AND currency = 'USD' AND type = 'external';
-COMMIT;
-VACUUM ANALYZE;
-SQL
-"${PSQL[@]}" -c "SELECT id FROM accounts WHERE tenant_id = '$TENANT' AND type = 'user'" \
-    >"$TMP/accounts.txt"
-# A realistic rule set (docs/risk.md), evaluated on every payment of both
-# phases: one rule of each kind, as a risk team would start, set so that the
-# bench's payments (1..1000 cents between funded accounts) pass them all but
-# the shadow rule, which matches about 1% and is recorded. BENCH_RISK=0 runs
-# without rules: the A/B of their cost (docs/architecture.md).
+bench_accounts "$TENANT" "$ACCOUNTS"
+# A realistic rule set (bench_risk_rules), evaluated on every payment of both
+# phases. BENCH_RISK=0 runs without rules: the A/B of their cost
+# (docs/architecture.md).
 RISK_RULES=0
 if [ "${BENCH_RISK:-1}" = 1 ]; then
-    "${PSQL[@]}" >/dev/null <<SQL
-INSERT INTO risk_rules (id, tenant_id, name, kind, params, action, mode, score) VALUES
- ('rr_bench1', '$TENANT', 'large', 'amount_above', '{"amount": 10000000, "currency": "USD"}', 'review', 'active', 50),
- ('rr_bench2', '$TENANT', 'burst', 'velocity_count', '{"count": 10000, "window_minutes": 10}', 'block', 'active', 90),
- ('rr_bench3', '$TENANT', 'daily volume', 'velocity_amount', '{"amount": 100000000000, "currency": "USD", "window_minutes": 1440}', 'review', 'active', 50),
- ('rr_bench4', '$TENANT', 'new and large', 'new_account_amount', '{"amount": 5000000, "currency": "USD", "account_age_hours": 24}', 'review', 'active', 50),
- ('rr_bench5', '$TENANT', 'block list', 'listed', '{"list": "blocklist", "party": "either"}', 'block', 'active', 90),
- ('rr_bench6', '$TENANT', 'currencies', 'currency_not_allowed', '{"allowed": ["USD", "EUR", "GBP"]}', 'block', 'active', 90),
- ('rr_bench7', '$TENANT', 'test traffic', 'metadata_equals', '{"key": "channel", "value": "test"}', 'review', 'active', 50),
- ('rr_bench8', '$TENANT', 'trial: over 990', 'amount_above', '{"amount": 990, "currency": "USD"}', 'block', 'shadow', 90);
-INSERT INTO risk_list_entries (id, tenant_id, list, value)
-SELECT 'rle_bench' || g, '$TENANT', 'blocklist', 'acct_blocked' || g FROM generate_series(1, 100) g;
-SQL
+    bench_risk_rules "$TENANT"
     RISK_RULES=8
 fi
 raw risk_rules "$RISK_RULES"

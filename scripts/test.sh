@@ -135,8 +135,8 @@ else
 fi
 
 # With names (bash scripts/test.sh NAME...), only the integration tests
-# whose names contain one run, and the two whole-stack runs below only when
-# a name asks for them ("e2e", "bench"): a developer's quick loop.
+# whose names contain one run, and the whole-stack runs below only when a
+# name asks for them ("e2e", "bench", "export"): a developer's quick loop.
 wants() {
     [ $# -le 1 ] && return 0
     local want=$1 a
@@ -182,6 +182,33 @@ if (
 else
     echo "bench smoke: FAILED"
     tail -30 "$SMOKE/bench.out"
+    cat "$SMOKE/keys.out" 2>/dev/null
+    grep -h -A20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMOKE"/*.log | head -40
+    failed=$((failed + 1))
+fi
+rm -rf "$SMOKE"
+fi
+
+if wants bench_export_cost "$@"; then
+echo "== export cost smoke"
+# bench/export_cost.sh in seconds (EXPORT_COST_SMOKE=1: 2,000 rows, 2 rounds
+# of 2 s a side) on a stack of its own, with the sanitizer build and its
+# results in a temporary directory: it must run end to end, write every key
+# of bench/export_cost_keys.txt, and leave no sanitizer report in the logs
+# of the server and the worker. No thresholds.
+SMOKE=$(mktemp -d /tmp/finsys-export-cost-smoke.XXXXXX)
+if (
+    for v in $(compgen -e | grep '^FINSYS_'); do unset "$v"; done
+    EXPORT_COST_SMOKE=1 BENCH_RESULTS_DIR=$SMOKE FINSYS_BIN=$PWD/$ASAN_BUILD/finsys \
+        bash bench/export_cost.sh >"$SMOKE/run.out" 2>&1
+) && python3 bench/check_keys.py "$SMOKE/export_cost.json" bench/export_cost_keys.txt \
+    >"$SMOKE/keys.out" 2>&1 \
+    && ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMOKE"/*.log; then
+    echo "export cost smoke: ran, every key of bench/export_cost_keys.txt written"
+    passed=$((passed + 1))
+else
+    echo "export cost smoke: FAILED"
+    tail -30 "$SMOKE/run.out"
     cat "$SMOKE/keys.out" 2>/dev/null
     grep -h -A20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMOKE"/*.log | head -40
     failed=$((failed + 1))

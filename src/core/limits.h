@@ -760,7 +760,9 @@
 #define FS_EXPORT_POLL_MS 500
 
 /* The export thread's nice value (Linux: per thread): it yields the CPU to
- * the worker's settlement and readers. */
+ * the worker's settlement and readers. Its PostgreSQL backend's too (nice
+ * and autogroup), when the worker may set it (src/export/peer.c): it
+ * yields to the payment path's backends. */
 #define FS_EXPORT_NICE 10
 
 /* Bytes of one string filter of an export (a status, currency, account id

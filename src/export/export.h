@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 #include "../config/config.h"
 #include "../core/core.h"
@@ -52,6 +54,38 @@ void fs_export_buf_free(fs_export_buf_t *b);
 void fs_export_csv_field(fs_export_buf_t *b, const char *field, bool first);
 /* Ends a record: CRLF. */
 void fs_export_csv_end(fs_export_buf_t *b);
+
+/* --- the export's backend (peer.c) ----------------------------------------- */
+
+struct sockaddr;
+
+/* Whether process pid holds the other end of the connected socket fd: for
+ * TCP, the connection's other end is listed in this network namespace's
+ * /proc/net/tcp (or tcp6) and its socket is among /proc/<pid>/fd; for a Unix
+ * socket, pid is a child of the process that accepted it (PostgreSQL: the
+ * postmaster forks a backend per connection). false, with why, when it is
+ * not or cannot be told (the peer on another machine or in another PID
+ * namespace, /proc/<pid>/fd not ours to read). The runner renices its
+ * backend only then (pg_backend_pid() is a PID in the database's
+ * namespace). */
+bool fs_export_peer_is(int fd, pid_t pid, char *why, size_t why_len);
+
+/* Lowers process pid's CPU priority to nice (never raises it): its nice
+ * value (setpriority) and, when it leads a session and the kernel has
+ * autogroups, its autogroup's (/proc/<pid>/autogroup: under autogroup
+ * scheduling a nice value counts only within the group, and each
+ * PostgreSQL backend is a session of its own). false, with why, when not
+ * permitted (this process must be root or pid's user). */
+bool fs_export_renice(pid_t pid, int nice, char *why, size_t why_len);
+
+/* An address as /proc/net/tcp{,6} prints it ("0100007F:1538" is
+ * 127.0.0.1:5432 on a little-endian machine). false for other families or
+ * when out is too small. */
+bool fs_export_proc_net_addr(const struct sockaddr *sa, char *out, size_t out_len);
+
+/* The inode of the socket listed in f (a /proc/net/tcp{,6} table, header
+ * first) with these local and remote addresses; 0 when none is. */
+unsigned long fs_export_proc_net_inode(FILE *f, const char *local, const char *remote);
 
 /* --- the worker's runner -------------------------------------------------- */
 

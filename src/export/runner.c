@@ -32,6 +32,7 @@ struct fs_export_runner {
     char conninfo[1024];
     fs_objects_t *objects;
     PGconn *c;
+    bool backend_said; /* nice_backend's outcome logged (once) */
 };
 
 /* One export being made. */
@@ -470,6 +471,36 @@ static void wait_ms(fs_export_runner_t *r, int ms)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* The backend serving this connection does about as much of an export's
+ * work as this thread (it walks the index and the table, formats the
+ * timestamps, sends the rows), and at nice 0 it took its full share of the
+ * cores from the payment path's backends (bench/export_cost.sh,
+ * docs/architecture.md "Exports"). So it goes to FS_EXPORT_NICE too, when it
+ * is a process of this machine proven to hold the other end of this very
+ * connection (fs_export_peer_is: PQbackendPID is a PID in the database's
+ * namespace) and this worker may renice it (as root, or as PostgreSQL's
+ * user): its nice value and its autogroup's (fs_export_renice). Otherwise
+ * it is said once, and exports run as before. */
+static void nice_backend(fs_export_runner_t *r)
+{
+    pid_t pid = (pid_t)PQbackendPID(r->c);
+    char why[256] = "";
+    bool ok = fs_export_peer_is(PQsocket(r->c), pid, why, sizeof(why));
+    ok = ok && fs_export_renice(pid, FS_EXPORT_NICE, why, sizeof(why));
+    if (r->backend_said) return;
+    r->backend_said = true;
+    if (ok)
+        fs_log(FS_LOG_INFO, "export",
+               "the export's PostgreSQL backend (PID %ld) runs at nice %d (its autogroup too, "
+               "where it has one of its own)",
+               (long)pid, FS_EXPORT_NICE);
+    else
+        fs_log(FS_LOG_WARN, "export",
+               "the export's PostgreSQL backend keeps its priority (%s): an export takes "
+               "CPU from the payment path's backends as a query at nice 0 would",
+               why);
+}
+
 static void *runner_main(void *arg)
 {
     fs_export_runner_t *r = arg;
@@ -487,6 +518,7 @@ static void *runner_main(void *arg)
                 continue;
             }
             PQsetNoticeProcessor(r->c, quiet, NULL);
+            nice_backend(r);
         }
         char lease[16], attempts[16];
         snprintf(lease, sizeof(lease), "%d", FS_EXPORT_LEASE_S);

@@ -1,8 +1,20 @@
 /*
  * test_export.c: the checks of POST /v1/exports and the CSV rules
- * (src/export/export.c).
+ * (src/export/export.c), and the proof that a process holds the other end
+ * of a connection (src/export/peer.c).
  */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -114,12 +126,179 @@ static void bodies_are_checked_naming_the_parameter(void **state)
     json_decref(item);
 }
 
+static void addresses_are_written_as_proc_net_tcp_does(void **state)
+{
+    (void)state;
+    char out[64];
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(5432)};
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fs_export_proc_net_addr((struct sockaddr *)&in, out, sizeof(out)));
+    /* The 32 bits as stored, read as a host integer: 127.0.0.1 is
+     * 0100007F on a little-endian machine, 7F000001 on a big-endian one. */
+    char want[64];
+    snprintf(want, sizeof(want), "%08X:1538", (unsigned)in.sin_addr.s_addr);
+    assert_string_equal(out, want);
+    assert_false(fs_export_proc_net_addr((struct sockaddr *)&in, out, 8));
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(80)};
+    in6.sin6_addr = in6addr_loopback;
+    assert_true(fs_export_proc_net_addr((struct sockaddr *)&in6, out, sizeof(out)));
+    assert_int_equal(strlen(out), 32 + 5);
+    assert_string_equal(out + 32, ":0050");
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    assert_false(fs_export_proc_net_addr((struct sockaddr *)&un, out, sizeof(out)));
+}
+
+static void the_socket_is_found_in_a_proc_net_table(void **state)
+{
+    (void)state;
+    static const char table[] =
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+        "timeout inode\n"
+        "   0: 0100007F:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000   102"
+        "        0 41001 1 0000000000000000 100 0 0 10 0\n"
+        "   1: 0100007F:1538 0100007F:A1B2 01 00000000:00000000 00:00000000 00000000   102"
+        "        0 41077 1 0000000000000000 20 4 30 10 -1\n"
+        "   2: 0100007F:A1B2 0100007F:1538 01 00000000:00000000 00:00000000 00000000     0"
+        "        0 41076 1 0000000000000000 20 4 30 10 -1\n";
+    FILE *f = fmemopen((void *)table, sizeof(table) - 1, "r");
+    assert_non_null(f);
+    assert_int_equal(fs_export_proc_net_inode(f, "0100007F:1538", "0100007F:A1B2"), 41077);
+    rewind(f);
+    assert_int_equal(fs_export_proc_net_inode(f, "0100007F:A1B2", "0100007F:1538"), 41076);
+    rewind(f);
+    assert_int_equal(fs_export_proc_net_inode(f, "0100007F:1538", "0100007F:0001"), 0);
+    fclose(f);
+}
+
+/* A TCP connection on loopback: this process holds both ends, its parent
+ * neither. */
+static void a_tcp_peer_is_the_process_holding_the_other_end(void **state)
+{
+    (void)state;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(l >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof(a);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+    int s = accept(l, NULL, NULL);
+    assert_true(s >= 0);
+    char why[256];
+    assert_true(fs_export_peer_is(c, getpid(), why, sizeof(why)));
+    assert_false(fs_export_peer_is(c, getppid(), why, sizeof(why)));
+    assert_false(fs_export_peer_is(c, 0, why, sizeof(why)));
+    close(s); /* the other end closed: held by no process */
+    assert_false(fs_export_peer_is(c, getpid(), why, sizeof(why)));
+    assert_false(fs_export_peer_is(l, getpid(), why, sizeof(why))); /* not connected */
+    close(c);
+    close(l);
+}
+
+/* A Unix socket: the peer is a child of the listener (as a backend is of
+ * the postmaster). */
+static void a_unix_peer_is_a_child_of_the_listener(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/finsys-test-peer.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s/s", dir);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(l, 1), 0);
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        pause();
+        _exit(0);
+    }
+    char why[256];
+    assert_true(fs_export_peer_is(c, child, why, sizeof(why)));
+    assert_false(fs_export_peer_is(c, getpid(), why, sizeof(why)));
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    close(c);
+    close(l);
+    unlink(a.sun_path);
+    rmdir(dir);
+}
+
+/* The nice of /proc/<pid>/autogroup, -100 without one (no autogroups). */
+static int autogroup_nice(pid_t pid)
+{
+    char path[64], text[128];
+    snprintf(path, sizeof(path), "/proc/%ld/autogroup", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return -100;
+    int nice = -100;
+    if (fgets(text, sizeof(text), f) != NULL) {
+        const char *at = strstr(text, " nice ");
+        if (at == NULL || sscanf(at, " nice %d", &nice) != 1) nice = -100;
+    }
+    fclose(f);
+    return nice;
+}
+
+static pid_t child(bool own_session)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (own_session) setsid();
+        pause();
+        _exit(0);
+    }
+    for (int i = 0; own_session && getsid(pid) != pid && i < 1000; i++) usleep(1000);
+    return pid;
+}
+
+static void stop(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* A session leader (as each PostgreSQL backend is) gets the nice value and
+ * its autogroup's; a process in another's session only the nice value:
+ * its autogroup is shared (here, with this test). Never raised. */
+static void renice_lowers_the_process_and_its_own_autogroup(void **state)
+{
+    (void)state;
+    char why[256];
+    pid_t leader = child(true);
+    assert_int_equal(getsid(leader), leader);
+    assert_true(fs_export_renice(leader, 10, why, sizeof(why)));
+    assert_int_equal(getpriority(PRIO_PROCESS, (id_t)leader), 10);
+    if (autogroup_nice(leader) != -100) assert_int_equal(autogroup_nice(leader), 10);
+    assert_true(fs_export_renice(leader, 5, why, sizeof(why)));
+    assert_int_equal(getpriority(PRIO_PROCESS, (id_t)leader), 10);
+    stop(leader);
+
+    int mine = autogroup_nice(getpid());
+    pid_t member = child(false);
+    assert_true(fs_export_renice(member, 10, why, sizeof(why)));
+    assert_int_equal(getpriority(PRIO_PROCESS, (id_t)member), 10);
+    assert_int_equal(autogroup_nice(getpid()), mine);
+    stop(member);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(amounts_are_formatted_by_the_exponent),
         cmocka_unit_test(fields_are_quoted_per_rfc_4180),
         cmocka_unit_test(bodies_are_checked_naming_the_parameter),
+        cmocka_unit_test(addresses_are_written_as_proc_net_tcp_does),
+        cmocka_unit_test(the_socket_is_found_in_a_proc_net_table),
+        cmocka_unit_test(a_tcp_peer_is_the_process_holding_the_other_end),
+        cmocka_unit_test(a_unix_peer_is_a_child_of_the_listener),
+        cmocka_unit_test(renice_lowers_the_process_and_its_own_autogroup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
