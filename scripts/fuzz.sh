@@ -15,6 +15,6 @@ SRC+=(fuzz/fuzz_api.c)
 # shellcheck disable=SC2046
 clang -std=c17 -g -O1 -D_POSIX_C_SOURCE=200809L -fsanitize=fuzzer,address,undefined \
     -fno-sanitize-recover=undefined "${SRC[@]}" \
-    $(pkg-config --cflags --libs jansson libsodium libevent libevent_pthreads libpq libnats) -lpthread -lm -o "$OUT/fuzz_api"
+    $(pkg-config --cflags --libs jansson libsodium libevent libevent_pthreads libpq libnats hiredis) -lpthread -lm -o "$OUT/fuzz_api"
 "$OUT/fuzz_api" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -print_final_stats=1 \
     -artifact_prefix="$OUT/" fuzz/corpus-work fuzz/corpus

@@ -216,5 +216,20 @@ fi
 rm -rf "$SMOKE"
 fi
 
+if wants fuzz "$@"; then
+echo "== fuzz smoke"
+# make fuzz for a few seconds (FUZZ_SECONDS): the fuzzer must still build
+# from every module (clang, libFuzzer, ASan and UBSan) and run the API's
+# router over the seed corpus without a crash. Its findings are make fuzz's.
+if FUZZ_SECONDS=${FUZZ_SMOKE_SECONDS:-3} bash scripts/fuzz.sh >"${TMPDIR:-/tmp}/finsys-fuzz.out" 2>&1; then
+    echo "fuzz smoke: built and ran"
+    passed=$((passed + 1))
+else
+    echo "fuzz smoke: FAILED"
+    tail -30 "${TMPDIR:-/tmp}/finsys-fuzz.out"
+    failed=$((failed + 1))
+fi
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
