@@ -14,29 +14,9 @@ import os
 import statistics
 import sys
 
-
-def load_raw(path):
-    raw = {}
-    with open(path) as f:
-        for line in f:
-            name, _, value = line.rstrip("\n").partition("\t")
-            try:
-                raw[name] = float(value)
-            except ValueError:
-                raw[name] = None
-    return raw
-
-
-def load_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def rnd(x, digits=1):
-    return None if x is None else round(x, digits)
+# The readers of make bench's report, shared (bench/report.py).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import load_json, load_raw, rnd  # noqa: E402
 
 
 def pct(a, b):

@@ -16,7 +16,10 @@ def load_raw(path):
     with open(path) as f:
         for line in f:
             name, _, value = line.rstrip("\n").partition("\t")
-            raw[name] = None if value == "" else float(value)
+            try:
+                raw[name] = float(value)
+            except ValueError:  # empty: not measured
+                raw[name] = None
     return raw
 
 
