@@ -268,22 +268,38 @@ DECLARE
     rt_lo      int[];
     rt_hi      int[];
     rt_vel     boolean[];          -- the tenant has a velocity rule: count its payments
-    -- each (account x, rule r)'s window count and sum at (x - 1) * rk_n + r,
-    -- read under the account's lock and kept up to date through the group
+    -- each (account x, rule r)'s window count and sum at (x - 1) * rk_n + r
+    -- before the group, read under the account's lock when a payment of x
+    -- falls outside its bounds (acc_vread)
     vel_n      numeric[];
     vel_sum    numeric[];
     acc_created timestamptz[];
     acc_paid   boolean[];          -- made a payment earlier in the group
+    acc_vread  boolean[];          -- its vel_n / vel_sum are read
+    acc_mtn    numeric[];          -- its window tiers' totals: minutes' count
+    acc_mts    numeric[];          -- ... and sum
+    acc_htn    numeric[];          -- hours' count
+    acc_hts    numeric[];          -- ... and sum
     acc_rn     int[];              -- the group's accepted payments per payer
     acc_rsum   numeric[];
     any_vel    boolean := false;   -- some paying tenant has a velocity rule
-    rt_meta    boolean[];          -- the tenant has a metadata_equals rule
+    -- each tenant's bounds inside which none of its rules matches (step 2c)
+    rt_ok      boolean[];          -- its bounds are made from these rules
+    -- the bounds are used (finsys.risk_bounds is not 'off': the test that
+    -- holds them to the rules one by one, test_risk_bounds.py, turns them off)
+    rb_on      boolean;
+    rt_meta    boolean[];          -- it has a metadata_equals rule
+    rt_list    boolean[];          -- a listed rule
+    rt_curn    int[];              -- so many currency_not_allowed rules
+    rt_curok   jsonb[];            -- {currency: true} that all of them allow
+    rt_amax    jsonb[];            -- {currency: lowest amount_above}
+    rt_namax   jsonb[];            -- {currency: lowest new_account_amount}
+    rt_nage    interval[];         -- the longest new_account_amount age
+    rt_cm      bigint[];           -- the lowest velocity_count of windows <= 60 min
+    rt_ch      bigint[];           -- ... > 60 min
+    rt_sm      jsonb[];            -- {currency: lowest velocity_amount}, <= 60 min
+    rt_sh      jsonb[];            -- ... > 60 min
     listed_acc text[];             -- the group's accounts on some list
-    -- each account's bounds inside which no rule of its tenant matches
-    acc_rflag  boolean[];          -- listed, or its currency refused: never inside
-    acc_amax   bigint[];           -- the largest amount no amount rule matches
-    acc_hn     numeric[];          -- payments of the group before a count rule matches
-    acc_hs     numeric[];          -- its group's total before an amount window matches
     listed     text[];             -- list || ':' || account of the group's accounts
     it_risk    jsonb[];            -- each accepted payment's risk, by item
     rv_items   int[] := '{}';      -- items created in requires_review
@@ -392,9 +408,16 @@ BEGIN
            array_agg(l.status), array_agg(l.available), array_agg(l.pending), array_agg(false),
            array_agg(l.event_seq), array_agg(l.created_at), array_agg(l.alert_below),
            array_agg(l.alert_above), array_agg(l.alert_side),
-           coalesce(bool_or(l.alert_below IS NOT NULL OR l.alert_above IS NOT NULL), false)
+           coalesce(bool_or(l.alert_below IS NOT NULL OR l.alert_above IS NOT NULL), false),
+           -- what each window tier holds in all (no window of a tier holds
+           -- more): step 2c's bounds for the velocity rules
+           array_agg(coalesce(l.win_m_cn[cardinality(l.win_m_cn)] - l.win_m_bn, 0)),
+           array_agg(coalesce(l.win_m_cs[cardinality(l.win_m_cs)] - l.win_m_bs, 0)),
+           array_agg(coalesce(l.win_h_cn[cardinality(l.win_h_cn)] - l.win_h_bn, 0)),
+           array_agg(coalesce(l.win_h_cs[cardinality(l.win_h_cs)] - l.win_h_bs, 0))
     INTO acc_id, acc_tenant, acc_cur, acc_type, acc_status, acc_avail, acc_pend, acc_dirty,
-         acc_evseq, acc_created, acc_alo, acc_ahi, acc_aside, any_alert
+         acc_evseq, acc_created, acc_alo, acc_ahi, acc_aside, any_alert,
+         acc_mtn, acc_mts, acc_htn, acc_hts
     FROM (SELECT * FROM accounts y WHERE y.id = ANY (acc_id) ORDER BY y.id FOR UPDATE) l;
 
     -- Then every payment row the group changes, in id order too, so that
@@ -520,14 +543,28 @@ BEGIN
           ORDER BY k.tenant_id, k.seq) k;
     rk_n := cardinality(rk_id);
     IF rk_n > 0 THEN
+        -- Each tenant's range of rules, and the bounds inside which none of
+        -- them can match (shadow ones included; risk_rule_bounds, made when
+        -- the rules change): step 3 decides a payment inside them with one
+        -- expression instead of a statement per rule, and runs the rules one
+        -- by one only outside them (the bench's rules: 1% of its payments).
+        -- Bounds made from other rules than these (rt_ok false) are not used.
         SELECT array_agg(g.t ORDER BY g.lo), array_agg(g.lo ORDER BY g.lo),
                array_agg(g.hi ORDER BY g.lo), array_agg(g.vel ORDER BY g.lo),
-               array_agg(g.meta ORDER BY g.lo)
-        INTO rt_tenant, rt_lo, rt_hi, rt_vel, rt_meta
+               array_agg(coalesce(b.rules = g.hi - g.lo + 1, false) ORDER BY g.lo),
+               array_agg(b.meta ORDER BY g.lo), array_agg(b.list ORDER BY g.lo),
+               array_agg(b.curn ORDER BY g.lo), array_agg(b.curok ORDER BY g.lo),
+               array_agg(b.amax ORDER BY g.lo), array_agg(b.namax ORDER BY g.lo),
+               array_agg(b.nage ORDER BY g.lo), array_agg(b.cm ORDER BY g.lo),
+               array_agg(b.ch ORDER BY g.lo), array_agg(b.sm ORDER BY g.lo),
+               array_agg(b.sh ORDER BY g.lo)
+        INTO rt_tenant, rt_lo, rt_hi, rt_vel, rt_ok, rt_meta, rt_list, rt_curn, rt_curok,
+             rt_amax, rt_namax, rt_nage, rt_cm, rt_ch, rt_sm, rt_sh
         FROM (SELECT u.t, min(u.n)::int AS lo, max(u.n)::int AS hi,
-                     bool_or(u.w IS NOT NULL) AS vel, bool_or(u.k = 7) AS meta
-              FROM unnest(rk_tenant, rk_win, rk_k) WITH ORDINALITY AS u(t, w, k, n)
-              GROUP BY u.t) g;
+                     bool_or(u.w IS NOT NULL) AS vel
+              FROM unnest(rk_tenant, rk_win) WITH ORDINALITY AS u(t, w, n) GROUP BY u.t) g
+        LEFT JOIN risk_rule_bounds b ON b.tenant_id = g.t;
+        rb_on := coalesce(current_setting('finsys.risk_bounds', true), '') <> 'off';
         IF 5 = ANY (rk_k) THEN
             SELECT coalesce(array_agg(l.list || ':' || l.value), '{}'),
                    coalesce(array_agg(DISTINCT l.value), '{}')
@@ -536,72 +573,10 @@ BEGIN
             WHERE l.value = ANY (acc_id) AND l.tenant_id = ANY (rt_tenant);
         END IF;
         acc_paid := array_fill(false, ARRAY[coalesce(cardinality(acc_id), 0)]);
+        acc_vread := acc_paid;
         acc_rn := array_fill(0, ARRAY[coalesce(cardinality(acc_id), 0)]);
         acc_rsum := array_fill(0::numeric, ARRAY[coalesce(cardinality(acc_id), 0)]);
         any_vel := true = ANY (rt_vel);
-        IF any_vel THEN
-            -- Each payer's count and sum in each velocity window of its
-            -- tenant, at (payer - 1) * rk_n + rule, as they were before this
-            -- group (its own payments are acc_rn / acc_rsum): one index probe
-            -- of the payer's row (locked above) and a binary search per window.
-            -- Exact: only a holder of the payer's lock changes the row, and
-            -- we hold it.
-            SELECT array_agg(coalesce(w.n, 0) ORDER BY g.i),
-                   array_agg(coalesce(w.s, 0) ORDER BY g.i)
-            INTO vel_n, vel_sum
-            FROM generate_series(1, cardinality(acc_id) * rk_n) g(i)
-            LEFT JOIN (
-                SELECT (ua.ix - 1) * rk_n + uk.ix AS i,
-                       CASE WHEN uk.win <= 60
-                            THEN fs_rc_window(c.m_at, c.m_cn, c.m_bn, now_min - uk.win)
-                            ELSE fs_rc_window(c.h_at, c.h_cn, c.h_bn,
-                                              now_min / 60 - uk.win / 60) END AS n,
-                       CASE WHEN uk.win <= 60
-                            THEN fs_rc_window(c.m_at, c.m_cs, c.m_bs, now_min - uk.win)
-                            ELSE fs_rc_window(c.h_at, c.h_cs, c.h_bs,
-                                              now_min / 60 - uk.win / 60) END AS s
-                FROM (SELECT y.id, y.win_m_at AS m_at, y.win_m_cn AS m_cn, y.win_m_cs AS m_cs,
-                             y.win_m_bn AS m_bn, y.win_m_bs AS m_bs, y.win_h_at AS h_at,
-                             y.win_h_cn AS h_cn, y.win_h_cs AS h_cs, y.win_h_bn AS h_bn,
-                             y.win_h_bs AS h_bs
-                      FROM accounts y
-                      WHERE y.id = ANY (ARRAY(
-                          SELECT e.j->>'from' FROM jsonb_array_elements(p_items) e(j)
-                          WHERE e.j->>'op' = 'payment_create'))
-                        AND y.win_m_at IS NOT NULL) c
-                JOIN unnest(acc_id, acc_tenant) WITH ORDINALITY AS ua(id, tenant, ix)
-                  ON ua.id = c.id
-                JOIN unnest(rk_tenant, rk_win) WITH ORDINALITY AS uk(tenant, win, ix)
-                  ON uk.tenant = ua.tenant AND uk.win IS NOT NULL) w ON w.i = g.i;
-        END IF;
-        -- Each account's bounds under which none of its tenant's rules can
-        -- match (shadow ones included): step 3 decides a payment inside them
-        -- with one expression instead of a statement per rule, and runs the
-        -- rules one by one only outside them (the bench's rules: 1% of its
-        -- payments). An account on a list or in a currency a rule refuses
-        -- is always outside; so is a payment with a key of a metadata rule.
-        SELECT array_agg(coalesce(q.flag, false) ORDER BY ac.ix),
-               array_agg(coalesce(q.amax, 9223372036854775807) ORDER BY ac.ix),
-               array_agg(coalesce(q.hn, 9223372036854775807) ORDER BY ac.ix),
-               array_agg(coalesce(q.hs, 9223372036854775807) ORDER BY ac.ix)
-        INTO acc_rflag, acc_amax, acc_hn, acc_hs
-        FROM unnest(acc_id, acc_tenant, acc_cur, acc_created)
-             WITH ORDINALITY AS ac(id, tenant, cur, created, ix)
-        LEFT JOIN unnest(rt_tenant, rt_lo, rt_hi) AS ut(tenant, lo, hi) ON ut.tenant = ac.tenant
-        LEFT JOIN LATERAL (
-            SELECT bool_or(CASE rk_k[g.r] WHEN 5 THEN ac.id = ANY (listed_acc)
-                                        WHEN 6 THEN strpos(rk_allowed[g.r], ',' || ac.cur || ',') = 0
-                                        ELSE false END) AS flag,
-                   -- amount_above, and new_account_amount while the account is new
-                   min(CASE WHEN rk_cur[g.r] = ac.cur
-                                 AND (rk_k[g.r] = 1
-                                      OR (rk_k[g.r] = 4 AND ac.created > now() - rk_age[g.r]))
-                            THEN rk_amount[g.r] END) AS amax,
-                   min(CASE WHEN rk_k[g.r] = 2
-                            THEN rk_count[g.r] - vel_n[(ac.ix - 1) * rk_n + g.r] END) AS hn,
-                   min(CASE WHEN rk_k[g.r] = 3 AND rk_cur[g.r] = ac.cur
-                            THEN rk_amount[g.r] - vel_sum[(ac.ix - 1) * rk_n + g.r] END) AS hs
-            FROM generate_series(ut.lo, ut.hi) g(r)) q ON true;
     END IF;
 
     -- 3. Decide each item in arrival order.
@@ -1136,9 +1111,20 @@ BEGIN
                 r_risk := NULL;
                 r_block := NULL;
                 x := array_position(rt_tenant, t);
-                IF x IS NOT NULL
-                   AND NOT (acc_rflag[f] OR acc_rflag[d]) AND amt <= acc_amax[f]
-                   AND acc_rn[f] < acc_hn[f] AND acc_rsum[f] + amt <= acc_hs[f]
+                IF x IS NOT NULL AND rt_ok[x] AND rb_on
+                   AND NOT (rt_list[x] AND (acc_id[f] = ANY (listed_acc)
+                                            OR acc_id[d] = ANY (listed_acc)))
+                   AND (rt_curn[x] = 0 OR coalesce(rt_curok[x] ? acc_cur[f], false))
+                   AND amt <= coalesce((rt_amax[x]->>acc_cur[f])::bigint, 9223372036854775807)
+                   AND (amt <= coalesce((rt_namax[x]->>acc_cur[f])::bigint, 9223372036854775807)
+                        OR acc_created[f] <= now() - rt_nage[x])
+                   -- (least() skips NULLs: no such rule)
+                   AND acc_rn[f] < coalesce(least(rt_cm[x] - acc_mtn[f], rt_ch[x] - acc_htn[f]),
+                                            9223372036854775807)
+                   AND acc_rsum[f] + amt
+                       <= coalesce(least((rt_sm[x]->>acc_cur[f])::numeric - acc_mts[f],
+                                         (rt_sh[x]->>acc_cur[f])::numeric - acc_hts[f]),
+                                   9223372036854775807)
                    AND NOT (rt_meta[x]
                             AND coalesce(j->'metadata' ?| rk_key[rt_lo[x] : rt_hi[x]], false))
                 THEN
@@ -1146,6 +1132,40 @@ BEGIN
                     r_review := false;
                     r_risk := '{"score": 0, "decision": "allow", "rules_matched": []}';
                 ELSIF x IS NOT NULL THEN
+                    IF rt_vel[x] AND NOT acc_vread[f] THEN
+                        -- The payer's count and sum in each velocity window
+                        -- of its tenant, at (payer - 1) * rk_n + rule, as
+                        -- they were before this group (its payments in the
+                        -- group are acc_rn / acc_rsum): one probe of its row
+                        -- (locked above) and a binary search per window.
+                        -- Exact: only a holder of the payer's lock changes
+                        -- the row, and we hold it.
+                        acc_vread[f] := true;
+                        IF vel_n IS NULL THEN
+                            vel_n := array_fill(0::numeric, ARRAY[cardinality(acc_id) * rk_n]);
+                            vel_sum := vel_n;
+                        END IF;
+                        FOR rec IN
+                            SELECT (f - 1) * rk_n + uk.ix AS i,
+                                   CASE WHEN uk.win <= 60
+                                        THEN fs_rc_window(y.win_m_at, y.win_m_cn, y.win_m_bn,
+                                                          now_min - uk.win)
+                                        ELSE fs_rc_window(y.win_h_at, y.win_h_cn, y.win_h_bn,
+                                                          now_min / 60 - uk.win / 60) END AS n,
+                                   CASE WHEN uk.win <= 60
+                                        THEN fs_rc_window(y.win_m_at, y.win_m_cs, y.win_m_bs,
+                                                          now_min - uk.win)
+                                        ELSE fs_rc_window(y.win_h_at, y.win_h_cs, y.win_h_bs,
+                                                          now_min / 60 - uk.win / 60) END AS s
+                            FROM accounts y
+                            JOIN unnest(rk_tenant, rk_win) WITH ORDINALITY AS uk(tenant, win, ix)
+                              ON uk.tenant = t AND uk.win IS NOT NULL
+                            WHERE y.id = acc_id[f] AND y.win_m_at IS NOT NULL
+                        LOOP
+                            vel_n[rec.i] := rec.n;
+                            vel_sum[rec.i] := rec.s;
+                        END LOOP;
+                    END IF;
                     r_allow := false;
                     r_review := false;
                     r_score := 0;
@@ -1704,59 +1724,48 @@ BEGIN
             END IF;
         END IF;
     END LOOP;
+    --    Every account the group changed but the payers whose windows it
+    --    counts, then those (a statement each: the payees' rows need none of
+    --    the window arithmetic): the group's payments of each payer added to
+    --    its current buckets (fs_rc_*), buckets no window reaches dropped
+    --    (minute buckets after an hour, hour buckets after 168: the longest
+    --    window, FS_RISK_WINDOW_MINUTES_MAX in src/core/limits.h).
     UPDATE accounts y SET available = acc_avail[array_position(acc_id, y.id)],
                           pending = acc_pend[array_position(acc_id, y.id)],
                           event_seq = acc_evseq[array_position(acc_id, y.id)],
                           alert_side = acc_aside[array_position(acc_id, y.id)]
-    WHERE y.id = ANY (ARRAY(SELECT u.id FROM unnest(acc_id, acc_dirty) AS u(id, dirty)
-                            WHERE u.dirty))
-      AND NOT any_vel;
-    --    With a velocity rule, the payers' window counters too: the group's
-    --    payments of each added to its current buckets (fs_rc_*), buckets
-    --    no window reaches dropped (minute buckets after an hour, hour
-    --    buckets after 168: the longest window, FS_RISK_WINDOW_MINUTES_MAX
-    --    in src/core/limits.h).
+    WHERE y.id = ANY (ARRAY(SELECT u.id FROM unnest(acc_id, acc_dirty, acc_rn) AS u(id, dirty, rn)
+                            WHERE u.dirty AND (NOT any_vel OR u.rn = 0)));
     UPDATE accounts y SET available = acc_avail[array_position(acc_id, y.id)],
                           pending = acc_pend[array_position(acc_id, y.id)],
                           event_seq = acc_evseq[array_position(acc_id, y.id)],
                           alert_side = acc_aside[array_position(acc_id, y.id)],
                           (win_m_at, win_m_cn, win_m_cs, win_m_bn, win_m_bs,
                            win_h_at, win_h_cn, win_h_cs, win_h_bn, win_h_bs) =
-        (SELECT CASE WHEN w.n = 0 THEN y.win_m_at
-                     WHEN y.win_m_at IS NULL THEN ARRAY[now_min]
+        (SELECT CASE WHEN y.win_m_at IS NULL THEN ARRAY[now_min]
                      ELSE fs_rc_at(y.win_m_at, now_min, 60) END,
-                CASE WHEN w.n = 0 THEN y.win_m_cn
-                     WHEN y.win_m_at IS NULL THEN ARRAY[w.n::numeric]
+                CASE WHEN y.win_m_at IS NULL THEN ARRAY[w.n::numeric]
                      ELSE fs_rc_cum(y.win_m_at, y.win_m_cn, now_min, 60, w.n) END,
-                CASE WHEN w.n = 0 THEN y.win_m_cs
-                     WHEN y.win_m_at IS NULL THEN ARRAY[w.s]
+                CASE WHEN y.win_m_at IS NULL THEN ARRAY[w.s]
                      ELSE fs_rc_cum(y.win_m_at, y.win_m_cs, now_min, 60, w.s) END,
-                CASE WHEN w.n = 0 THEN y.win_m_bn
-                     WHEN y.win_m_at IS NULL THEN 0
+                CASE WHEN y.win_m_at IS NULL THEN 0
                      ELSE fs_rc_base(y.win_m_at, y.win_m_cn, y.win_m_bn, now_min, 60) END,
-                CASE WHEN w.n = 0 THEN y.win_m_bs
-                     WHEN y.win_m_at IS NULL THEN 0
+                CASE WHEN y.win_m_at IS NULL THEN 0
                      ELSE fs_rc_base(y.win_m_at, y.win_m_cs, y.win_m_bs, now_min, 60) END,
-                CASE WHEN w.n = 0 THEN y.win_h_at
-                     WHEN y.win_h_at IS NULL THEN ARRAY[now_min / 60]
+                CASE WHEN y.win_h_at IS NULL THEN ARRAY[now_min / 60]
                      ELSE fs_rc_at(y.win_h_at, now_min / 60, 168) END,
-                CASE WHEN w.n = 0 THEN y.win_h_cn
-                     WHEN y.win_h_at IS NULL THEN ARRAY[w.n::numeric]
+                CASE WHEN y.win_h_at IS NULL THEN ARRAY[w.n::numeric]
                      ELSE fs_rc_cum(y.win_h_at, y.win_h_cn, now_min / 60, 168, w.n) END,
-                CASE WHEN w.n = 0 THEN y.win_h_cs
-                     WHEN y.win_h_at IS NULL THEN ARRAY[w.s]
+                CASE WHEN y.win_h_at IS NULL THEN ARRAY[w.s]
                      ELSE fs_rc_cum(y.win_h_at, y.win_h_cs, now_min / 60, 168, w.s) END,
-                CASE WHEN w.n = 0 THEN y.win_h_bn
-                     WHEN y.win_h_at IS NULL THEN 0
+                CASE WHEN y.win_h_at IS NULL THEN 0
                      ELSE fs_rc_base(y.win_h_at, y.win_h_cn, y.win_h_bn, now_min / 60, 168) END,
-                CASE WHEN w.n = 0 THEN y.win_h_bs
-                     WHEN y.win_h_at IS NULL THEN 0
+                CASE WHEN y.win_h_at IS NULL THEN 0
                      ELSE fs_rc_base(y.win_h_at, y.win_h_cs, y.win_h_bs, now_min / 60, 168) END
          FROM (SELECT acc_rn[array_position(acc_id, y.id)] AS n,
                       acc_rsum[array_position(acc_id, y.id)] AS s) w)
-    WHERE y.id = ANY (ARRAY(SELECT u.id FROM unnest(acc_id, acc_dirty) AS u(id, dirty)
-                            WHERE u.dirty))
-      AND any_vel;
+    WHERE any_vel
+      AND y.id = ANY (ARRAY(SELECT u.id FROM unnest(acc_id, acc_rn) AS u(id, rn) WHERE u.rn > 0));
     INSERT INTO deposits (id, tenant_id, account_id, amount, currency)
     SELECT * FROM unnest(d_id, d_tenant, d_acct, d_amount, d_cur);
     --    Accepted payments and their hold entries come straight from the

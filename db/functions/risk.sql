@@ -478,3 +478,68 @@ BEGIN
         'next', CASE WHEN pg.more THEN pg.data->(lim - 1)->>'id' END)::text);
 END
 $$;
+
+-- Remakes the bounds of these tenants' live rules (risk_rule_bounds,
+-- 0026_risk_bounds.sql): called by the triggers on risk_rules. Each tenant's
+-- rule changes are serialised (the API's lock, taken here too), so the rows
+-- read after the lock are every committed rule plus this transaction's own.
+CREATE OR REPLACE FUNCTION fs_risk_bounds_refresh(p_tenants text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(727100124, hashtext(tn))
+    FROM unnest(p_tenants) tn ORDER BY tn;
+    DELETE FROM risk_rule_bounds b WHERE b.tenant_id = ANY (p_tenants);
+    WITH u AS (
+        SELECT k.tenant_id AS t, k.kind, k.params->>'currency' AS cur,
+               (k.params->>'amount')::bigint AS amount, (k.params->>'count')::bigint AS count,
+               (k.params->>'window_minutes')::int AS win,
+               make_interval(hours => coalesce((k.params->>'account_age_hours')::int, 24)) AS age,
+               k.params->'allowed' AS allowed
+        FROM risk_rules k WHERE k.tenant_id = ANY (p_tenants) AND k.deleted_at IS NULL
+    ), c AS (
+        -- the amount bounds, by currency
+        SELECT u.t, jsonb_object_agg(u.cur, u.amax) FILTER (WHERE u.amax IS NOT NULL) AS amax,
+               jsonb_object_agg(u.cur, u.namax) FILTER (WHERE u.namax IS NOT NULL) AS namax,
+               jsonb_object_agg(u.cur, u.sm) FILTER (WHERE u.sm IS NOT NULL) AS sm,
+               jsonb_object_agg(u.cur, u.sh) FILTER (WHERE u.sh IS NOT NULL) AS sh
+        FROM (SELECT u.t, u.cur,
+                     min(u.amount) FILTER (WHERE u.kind = 'amount_above') AS amax,
+                     min(u.amount) FILTER (WHERE u.kind = 'new_account_amount') AS namax,
+                     min(u.amount) FILTER (WHERE u.kind = 'velocity_amount' AND u.win <= 60) AS sm,
+                     min(u.amount) FILTER (WHERE u.kind = 'velocity_amount' AND u.win > 60) AS sh
+              FROM u WHERE u.cur IS NOT NULL GROUP BY u.t, u.cur) u
+        GROUP BY u.t
+    ), ok AS (
+        -- the currencies that every currency_not_allowed rule allows
+        SELECT ca.t, jsonb_object_agg(ca.cur, true) AS curok
+        FROM (SELECT u.t, xc.cur, count(*) AS cnt
+              FROM u, jsonb_array_elements_text(u.allowed) AS xc(cur)
+              WHERE u.kind = 'currency_not_allowed' GROUP BY u.t, xc.cur) ca
+        JOIN (SELECT u.t, count(*) AS cnt FROM u WHERE u.kind = 'currency_not_allowed'
+              GROUP BY u.t) cb ON cb.t = ca.t AND cb.cnt = ca.cnt
+        GROUP BY ca.t
+    )
+    INSERT INTO risk_rule_bounds (tenant_id, rules, meta, list, curn, curok, amax, namax, nage,
+                                  cm, ch, sm, sh)
+    SELECT g.t, g.rules, g.meta, g.list, g.curn, ok.curok, c.amax, c.namax, g.nage, g.cm, g.ch,
+           c.sm, c.sh
+    FROM (SELECT u.t, count(*) AS rules, bool_or(u.kind = 'metadata_equals') AS meta,
+                 bool_or(u.kind = 'listed') AS list,
+                 count(*) FILTER (WHERE u.kind = 'currency_not_allowed') AS curn,
+                 max(u.age) FILTER (WHERE u.kind = 'new_account_amount') AS nage,
+                 min(u.count) FILTER (WHERE u.kind = 'velocity_count' AND u.win <= 60) AS cm,
+                 min(u.count) FILTER (WHERE u.kind = 'velocity_count' AND u.win > 60) AS ch
+          FROM u GROUP BY u.t) g
+    LEFT JOIN c ON c.t = g.t
+    LEFT JOIN ok ON ok.t = g.t;
+END
+$$;
+
+-- Tenants whose live rules have no bounds yet (rules made before
+-- 0026_risk_bounds.sql, whose triggers make them since): made once, here,
+-- as the migration's functions did not exist while it ran. Until then their
+-- payments take the rule-by-rule path (fs_batch checks the count).
+SELECT fs_risk_bounds_refresh(ARRAY(
+    SELECT DISTINCT y.tenant_id FROM risk_rules y
+    WHERE y.deleted_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM risk_rule_bounds b WHERE b.tenant_id = y.tenant_id)));
