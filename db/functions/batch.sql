@@ -280,6 +280,7 @@ DECLARE
     acc_mts    numeric[];          -- ... and sum
     acc_htn    numeric[];          -- hours' count
     acc_hts    numeric[];          -- ... and sum
+    acc_lists  text[];             -- the lists naming it, ',list,..,' (accounts.risk_lists)
     acc_rn     int[];              -- the group's accepted payments per payer
     acc_rsum   numeric[];
     any_vel    boolean := false;   -- some paying tenant has a velocity rule
@@ -299,8 +300,6 @@ DECLARE
     rt_ch      bigint[];           -- ... > 60 min
     rt_sm      jsonb[];            -- {currency: lowest velocity_amount}, <= 60 min
     rt_sh      jsonb[];            -- ... > 60 min
-    listed_acc text[];             -- the group's accounts on some list
-    listed     text[];             -- list || ':' || account of the group's accounts
     it_risk    jsonb[];            -- each accepted payment's risk, by item
     rv_items   int[] := '{}';      -- items created in requires_review
     r          int;
@@ -414,10 +413,11 @@ BEGIN
            array_agg(coalesce(l.win_m_cn[cardinality(l.win_m_cn)] - l.win_m_bn, 0)),
            array_agg(coalesce(l.win_m_cs[cardinality(l.win_m_cs)] - l.win_m_bs, 0)),
            array_agg(coalesce(l.win_h_cn[cardinality(l.win_h_cn)] - l.win_h_bn, 0)),
-           array_agg(coalesce(l.win_h_cs[cardinality(l.win_h_cs)] - l.win_h_bs, 0))
+           array_agg(coalesce(l.win_h_cs[cardinality(l.win_h_cs)] - l.win_h_bs, 0)),
+           array_agg(l.risk_lists)
     INTO acc_id, acc_tenant, acc_cur, acc_type, acc_status, acc_avail, acc_pend, acc_dirty,
          acc_evseq, acc_created, acc_alo, acc_ahi, acc_aside, any_alert,
-         acc_mtn, acc_mts, acc_htn, acc_hts
+         acc_mtn, acc_mts, acc_htn, acc_hts, acc_lists
     FROM (SELECT * FROM accounts y WHERE y.id = ANY (acc_id) ORDER BY y.id FOR UPDATE) l;
 
     -- Then every payment row the group changes, in id order too, so that
@@ -565,13 +565,6 @@ BEGIN
               FROM unnest(rk_tenant, rk_win) WITH ORDINALITY AS u(t, w, n) GROUP BY u.t) g
         LEFT JOIN risk_rule_bounds b ON b.tenant_id = g.t;
         rb_on := coalesce(current_setting('finsys.risk_bounds', true), '') <> 'off';
-        IF 5 = ANY (rk_k) THEN
-            SELECT coalesce(array_agg(l.list || ':' || l.value), '{}'),
-                   coalesce(array_agg(DISTINCT l.value), '{}')
-            INTO listed, listed_acc
-            FROM risk_list_entries l
-            WHERE l.value = ANY (acc_id) AND l.tenant_id = ANY (rt_tenant);
-        END IF;
         acc_paid := array_fill(false, ARRAY[coalesce(cardinality(acc_id), 0)]);
         acc_vread := acc_paid;
         acc_rn := array_fill(0, ARRAY[coalesce(cardinality(acc_id), 0)]);
@@ -1112,8 +1105,8 @@ BEGIN
                 r_block := NULL;
                 x := array_position(rt_tenant, t);
                 IF x IS NOT NULL AND rt_ok[x] AND rb_on
-                   AND NOT (rt_list[x] AND (acc_id[f] = ANY (listed_acc)
-                                            OR acc_id[d] = ANY (listed_acc)))
+                   AND NOT (rt_list[x] AND (acc_lists[f] IS NOT NULL
+                                            OR acc_lists[d] IS NOT NULL))
                    AND (rt_curn[x] = 0 OR coalesce(rt_curok[x] ? acc_cur[f], false))
                    AND amt <= coalesce((rt_amax[x]->>acc_cur[f])::bigint, 9223372036854775807)
                    AND (amt <= coalesce((rt_namax[x]->>acc_cur[f])::bigint, 9223372036854775807)
@@ -1187,9 +1180,10 @@ BEGIN
                                                   AND acc_created[f] > now() - rk_age[r]
                                              THEN NULL ELSE false END
                             WHEN 5 THEN (rk_party[r] <> 'payee'
-                                         AND rk_list[r] || ':' || acc_id[f] = ANY (listed))
+                                         AND strpos(acc_lists[f], ',' || rk_list[r] || ',') > 0)
                                         OR (rk_party[r] <> 'payer'
-                                            AND rk_list[r] || ':' || acc_id[d] = ANY (listed))
+                                            AND strpos(acc_lists[d], ',' || rk_list[r] || ',')
+                                                > 0)
                             WHEN 6 THEN strpos(rk_allowed[r], ',' || acc_cur[f] || ',') = 0
                             ELSE j->'metadata'->>rk_key[r] = rk_value[r] END;
                         IF hit IS NULL AND rk_k[r] = 4 THEN

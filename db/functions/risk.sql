@@ -535,6 +535,19 @@ BEGIN
 END
 $$;
 
+-- Remakes accounts.risk_lists of the accounts these values name
+-- (0026_risk_bounds.sql): called by the triggers on risk_list_entries. The
+-- rows are locked in id order, as fs_batch locks them.
+CREATE OR REPLACE FUNCTION fs_risk_lists_refresh(p_values text[]) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE accounts a
+    SET risk_lists = (SELECT ',' || string_agg(DISTINCT l.list, ',') || ','
+                      FROM risk_list_entries l
+                      WHERE l.value = a.id AND l.tenant_id = a.tenant_id)
+    WHERE a.id = ANY (ARRAY(SELECT y.id FROM accounts y WHERE y.id = ANY (p_values)
+                            ORDER BY y.id FOR UPDATE));
+$$;
+
 -- Tenants whose live rules have no bounds yet (rules made before
 -- 0026_risk_bounds.sql, whose triggers make them since): made once, here,
 -- as the migration's functions did not exist while it ran. Until then their

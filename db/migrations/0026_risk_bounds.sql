@@ -1,4 +1,7 @@
--- 0026_risk_bounds: each tenant's live risk rules summed up as the bounds
+-- 0026_risk_bounds: what fs_batch needs of the risk rules, made when they
+-- change instead of in every group (docs/risk.md "What a rule costs").
+--
+-- Each tenant's live risk rules summed up as the bounds
 -- inside which none of them can match (docs/risk.md "What a rule costs").
 -- fs_batch decides a payment inside its tenant's bounds with one expression
 -- and runs the rules one by one only outside them; the bounds depend on the
@@ -40,3 +43,40 @@ CREATE TRIGGER risk_rules_updated AFTER UPDATE ON risk_rules
     REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION fs_risk_rules_changed();
 CREATE TRIGGER risk_rules_deleted AFTER DELETE ON risk_rules
     REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION fs_risk_rules_changed();
+
+-- The lists naming each account (',list,list,'; NULL: on none), in its own
+-- row, which every payment locks and reads anyway: a `listed` rule looks the
+-- payer and payee up there instead of probing risk_list_entries for every
+-- account of every group. Kept by the triggers below (an entry names an
+-- account by id; ids are made by FinSys, so no account can be made after an
+-- entry that names it).
+ALTER TABLE accounts ADD COLUMN risk_lists text;
+UPDATE accounts a SET risk_lists = x.lists
+FROM (SELECT l.value, l.tenant_id, ',' || string_agg(DISTINCT l.list, ',') || ',' AS lists
+      FROM risk_list_entries l GROUP BY l.value, l.tenant_id) x
+WHERE a.id = x.value AND a.tenant_id = x.tenant_id;
+
+CREATE FUNCTION fs_risk_list_entries_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM fs_risk_lists_refresh(ARRAY(SELECT DISTINCT c.value FROM changed c));
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION fs_risk_list_entries_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM fs_risk_lists_refresh(ARRAY(SELECT c.value FROM changed c
+                                        UNION SELECT g.value FROM gone g));
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER risk_list_entries_inserted AFTER INSERT ON risk_list_entries
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION fs_risk_list_entries_changed();
+CREATE TRIGGER risk_list_entries_deleted AFTER DELETE ON risk_list_entries
+    REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION fs_risk_list_entries_changed();
+CREATE TRIGGER risk_list_entries_updated AFTER UPDATE ON risk_list_entries
+    REFERENCING OLD TABLE AS gone NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION fs_risk_list_entries_updated();

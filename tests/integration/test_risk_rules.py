@@ -210,6 +210,15 @@ def test_lists_currencies_and_new_accounts():
     assert _pay(key, c, a, 1).status == 402  # c has no funds: the funds check comes first
     deposit(c, 100, key=key)
     assert _pay(key, c, a, 1).status == 201
+    # on another list only: no match; off the block list: no match either
+    # (the account's own row names its lists, kept by triggers: 0026)
+    sql(f"INSERT INTO risk_list_entries (id, tenant_id, list, value) "
+        f"VALUES ('rle_{uuid.uuid4().hex[:20]}', '{tenant}', 'watch', '{c}')")
+    assert sql_value(f"SELECT risk_lists FROM accounts WHERE id = '{c}'") == ",blocklist,watch,"
+    sql(f"DELETE FROM risk_list_entries WHERE value = '{c}' AND list = 'blocklist'")
+    assert _pay(key, a, c, 10).status == 201
+    sql(f"DELETE FROM risk_list_entries WHERE value = '{c}'")
+    assert sql_value(f"SELECT risk_lists FROM accounts WHERE id = '{c}'") is None
 
     cur = _rule(tenant, "currency_not_allowed", {"allowed": ["USD"]}, "review")
     e1, e2 = _funded(key, 1000, "EUR"), new_account("EUR", key=key)
