@@ -49,6 +49,9 @@ def figures(d):
     created = g("api_payments")
     duration = wrk.get("duration_s")
     pps = created / duration if created is not None and duration else None
+    per_s = lambda n, s: n / s if n is not None and s else None  # noqa: E731
+    nr_pps = per_s(g("norules_payments"), g("norules_s"))
+    ab_pps = per_s(g("rules_ab_payments"), g("rules_ab_s"))
     span = g("settle_span_s")
     final = g("settle_final")
     settled_per_s = final / span if final is not None and span else None
@@ -71,6 +74,12 @@ def figures(d):
         "socket_errors": wrk.get("errors_socket"),
         # live risk rules evaluated on every payment (BENCH_RISK; docs/risk.md)
         "risk_rules": g("risk_rules"),
+        # rounds of the same ingest without and with them (BENCH_RISK_AB), and
+        # what they cost: the share of payments/s they take
+        "norules_payments_per_s": rnd(nr_pps, 0),
+        "rules_ab_payments_per_s": rnd(ab_pps, 0),
+        "risk_ingest_cost_pct": (None if ab_pps is None or not nr_pps
+                                 else rnd(100 * (1 - ab_pps / nr_pps), 1)),
         # (c) the life cycle: created, settled, indexed, receipted, delivered
         "settled_per_s": rnd(settled_per_s, 0),
         "settle_ratio": ratio(settled_per_s, pgbench),
@@ -109,7 +118,9 @@ def figures(d):
         out[f"cpu_budget_{phase}_machine_busy_cores"] = cpu.get("machine_busy_cores")
         out[f"cpu_budget_{phase}_payments"] = cpu.get("payments")
     # Counts and rates rounded to units are integers.
-    for k in ("payments_per_s", "pgbench_tps", "pgbench_clients", "payments_created",
+    for k in ("payments_per_s", "norules_payments_per_s", "rules_ab_payments_per_s",
+              "pgbench_tps", "pgbench_clients",
+              "payments_created",
               "risk_rules", "settled_per_s", "settle_payments", "settled_payments", "webhook_events",
               "webhook_delivered", "webhook_attempts", "webhook_sink_received",
               "readers_backlog_events"):
@@ -166,6 +177,11 @@ def print_targets(out):
         ("readers done with every payment", out["readers_caught_up"], out["readers_caught_up"]),
         ("every webhook delivered", out["webhooks_all_delivered"], out["webhooks_all_delivered"]),
     ]
+    if out["risk_ingest_cost_pct"] is not None:
+        rows.append(("risk rules cost <= 10% of ingest (%: "
+                     f"{fmt(out['rules_ab_payments_per_s'])}/s with, "
+                     f"{fmt(out['norules_payments_per_s'])}/s without)", out["risk_ingest_cost_pct"],
+                     le(out["risk_ingest_cost_pct"], 10)))
     print()
     for name, value, ok in rows:
         shown = value if isinstance(value, bool) else fmt(value)

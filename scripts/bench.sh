@@ -25,6 +25,7 @@ if [ -n "${BENCH_SMOKE:-}" ]; then
     : "${BENCH_DURATION_S:=3}" "${BENCH_SETTLE_S:=3}" "${BENCH_PGBENCH_S:=2}"
     : "${BENCH_PGBENCH_CLIENTS:=4}" "${BENCH_PGBENCH_SCALE:=1}" "${BENCH_ACCOUNTS:=200}"
     : "${BENCH_CONNECTIONS:=8}" "${BENCH_SETTLE_CONNECTIONS:=8}" "${BENCH_WARMUP_S:=1}"
+    : "${BENCH_RISK_AB_ROUND_S:=1}"
 fi
 BIN=${FINSYS_BIN:-build/finsys}
 DURATION=${BENCH_DURATION_S:-30}
@@ -34,6 +35,8 @@ PGBENCH_S=${BENCH_PGBENCH_S:-10}
 PGBENCH_CLIENTS=${BENCH_PGBENCH_CLIENTS:-4 8 16 32}
 PGBENCH_SCALE=${BENCH_PGBENCH_SCALE:-16}
 WARMUP_S=${BENCH_WARMUP_S:-5}
+# (b0): each of the 4 rounds of the rules' A/B (2 without, 2 with).
+AB_ROUND_S=${BENCH_RISK_AB_ROUND_S:-15}
 # (c): payments created by BENCH_SETTLE_CONNECTIONS connections for
 # BENCH_SETTLE_S (64: with the worker sharing the cores, creation then runs at
 # what settlement keeps up with; 16 settled half as many).
@@ -195,6 +198,30 @@ NATS_PID=$(cat "$TMP/nats.pid")
 # A short warm-up: connections, plans and WAL segments as in steady state.
 load warm "$CONNECTIONS" "$WARMUP_S"
 "${PSQL[@]}" -c "CHECKPOINT"
+
+# (b0) What the rules cost, in this run: rounds of the same ingest without
+# and with them (soft-deleted for the rounds without; triggers remake their
+# bounds), in the order without, with, with, without, so that the database
+# growing under the load slows both sides alike. BENCH_RISK_AB=0 skips it
+# (the figure then needs a BENCH_RISK=0 run of its own). Settlement does not
+# evaluate rules: its A/B is a BENCH_RISK=0 run.
+if [ "$RISK_RULES" -gt 0 ] && [ "${BENCH_RISK_AB:-1}" = 1 ]; then
+    echo "ingest without and with the rules: 4 rounds of ${AB_ROUND_S}s"
+    for side in off on on off; do
+        if [ "$side" = off ]; then deleted="now()"; else deleted="NULL"; fi
+        "${PSQL[@]}" -c "UPDATE risk_rules SET deleted_at = $deleted WHERE tenant_id = '$TENANT'"
+        before=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")
+        load "ab-$side" "$CONNECTIONS" "$AB_ROUND_S"
+        after=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")
+        secs=$(sed -n 's/^WRK_RESULT .*"duration_s":\([0-9.]*\).*/\1/p' "$TMP/ab-$side.out")
+        echo "$side $((after - before)) ${secs:-0}" >>"$TMP/ab.txt"
+    done
+    raw norules_payments "$(awk '$1 == "off" {n += $2} END {print n}' "$TMP/ab.txt")"
+    raw norules_s "$(awk '$1 == "off" {s += $3} END {print s}' "$TMP/ab.txt")"
+    raw rules_ab_payments "$(awk '$1 == "on" {n += $2} END {print n}' "$TMP/ab.txt")"
+    raw rules_ab_s "$(awk '$1 == "on" {s += $3} END {print s}' "$TMP/ab.txt")"
+    "${PSQL[@]}" -c "CHECKPOINT"
+fi
 
 statements_reset
 before=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")

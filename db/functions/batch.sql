@@ -510,10 +510,10 @@ BEGIN
     LEFT JOIN unnest(acc_id) WITH ORDINALITY AS ta(id, ix) ON ta.id = e.j->>'to';
 
     -- 2c. Risk rules (docs/risk.md): the live rules of the tenants making
-    --     payments in this group, loaded once, and what they need read under
-    --     the accounts' locks taken above: the list entries naming the
-    --     group's accounts and each payer's window counts. A group without
-    --     payments, or whose tenants have no rules, reads one index here.
+    --     payments in this group, loaded once, with each tenant's bounds
+    --     (what the accounts' rows give them, window totals and lists, came
+    --     with the rows locked above). A group without payments, or whose
+    --     tenants have no rules, reads one index here.
     SELECT coalesce(array_agg(k.id), '{}'), array_agg(k.tenant_id),
            array_agg(CASE k.kind WHEN 'amount_above' THEN 1 WHEN 'velocity_count' THEN 2
                                  WHEN 'velocity_amount' THEN 3 WHEN 'new_account_amount' THEN 4
