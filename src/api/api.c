@@ -463,13 +463,15 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
 
     if (r == ROUTE_NONE) {
         fs_fail(&res->err, FS_NOT_FOUND, NULL, "Unrecognized request URL: %.128s.", req->path);
-        return reject(res);
+        reject(res);
+        return;
     }
     if (!method_ok(r, req->method)) {
         res->allow = allowed(r);
         fs_fail(&res->err, FS_METHOD_NOT_ALLOWED, NULL, "This route allows only %s.",
                 res->allow);
-        return reject(res);
+        reject(res);
+        return;
     }
     if (r == ROUTE_HEALTHZ || r == ROUTE_READYZ) {
         res->action = r == ROUTE_HEALTHZ ? FS_API_HEALTH : FS_API_READY;
@@ -485,24 +487,32 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
     if (key == NULL) {
         fs_fail(&res->err, FS_UNAUTHORIZED, NULL,
                 "Send your API key as 'Authorization: Bearer <key>'.");
-        return reject(res);
+        reject(res);
+        return;
     }
     fs_auth_key_hash(key, res->auth);
     res->item = json_object();
     json_object_set_new(res->item, "auth", json_string(res->auth));
 
     if (req->method == FS_METHOD_GET) {
-        if (!build_get(r, id, req->query, res->item, &res->err)) return reject(res);
+        if (!build_get(r, id, req->query, res->item, &res->err)) {
+            reject(res);
+            return;
+        }
         res->action = FS_API_STORE;
         return;
     }
     if (req->method == FS_METHOD_DELETE) {
         /* Deleting twice deletes once (the second gets 404): no
          * Idempotency-Key, no body. The route says what is deleted. */
-        if (!build_delete(r, id, req->query, res->item, &res->err)) return reject(res);
+        if (!build_delete(r, id, req->query, res->item, &res->err)) {
+            reject(res);
+            return;
+        }
         if (req->body_len > 0) {
             fs_fail(&res->err, FS_INVALID_REQUEST, NULL, "DELETE takes no body.");
-            return reject(res);
+            reject(res);
+            return;
         }
         res->action = FS_API_STORE;
         return;
@@ -511,17 +521,25 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
     if (req->body_len > FS_BODY_MAX_BYTES) {
         fs_fail(&res->err, FS_REQUEST_TOO_LARGE, NULL, "The body may be at most %d bytes.",
                 FS_BODY_MAX_BYTES);
-        return reject(res);
+        reject(res);
+        return;
     }
-    if (!fs_idempotency_key_check(req->idempotency_key, &res->err)) return reject(res);
+    if (!fs_idempotency_key_check(req->idempotency_key, &res->err)) {
+        reject(res);
+        return;
+    }
     if (req->query != NULL && *req->query != '\0') {
         fs_fail(&res->err, FS_INVALID_REQUEST, NULL,
                 "%s parameters go in the JSON body, not the query string.",
                 req->method == FS_METHOD_PATCH ? "PATCH" : "POST");
-        return reject(res);
+        reject(res);
+        return;
     }
     json_t *body;
-    if (!fs_validate_body(req->body, req->body_len, &body, &res->err)) return reject(res);
+    if (!fs_validate_body(req->body, req->body_len, &body, &res->err)) {
+        reject(res);
+        return;
+    }
     bool patch = req->method == FS_METHOD_PATCH;
     bool ok = patch ? build_patch(r, id, body, res->item, &res->err)
                     : build_post(r, id, body, res->item, &res->err);

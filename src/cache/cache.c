@@ -66,7 +66,8 @@ static void submit(fs_cache_t *c, json_t *item, fs_store_cb cb, void *arg)
     if (c->closed) {
         json_decref(item);
         fs_store_result_t r = {.outcome = "unavailable", .replayed = false, .payload = stopping};
-        return cb(arg, &r);
+        cb(arg, &r);
+        return;
     }
     fs_store_submit(c->store, item, cb, arg);
 }
@@ -137,7 +138,10 @@ static char *key_of(const char *fmt, const char *a, const char *b)
 static void deliver(fs_cache_t *c, fs_store_cb cb, void *arg, const fs_store_result_t *r)
 {
     c->busy--;
-    if (c->bumps_done >= c->bumps_sent) return cb(arg, r);
+    if (c->bumps_done >= c->bumps_sent) {
+        cb(arg, r);
+        return;
+    }
     c->busy++;
     waiter_t *wt = calloc(1, sizeof(*wt));
     FS_ASSERT(wt != NULL);
@@ -340,7 +344,8 @@ static void on_account_read(void *arg, fs_redis_status_t st, const redisReply *r
         void *cb_arg = a->arg;
         acct_free(a);
         c->busy--;
-        return cb(cb_arg, &r);
+        cb(cb_arg, &r);
+        return;
     }
     if (ok) {
         c->stats.account_misses++;
@@ -370,7 +375,8 @@ static void account_read(fs_cache_t *c, json_t *item, fs_store_cb cb, void *arg)
         /* An invalidation is owed: the database answers, nothing is filled. */
         c->stats.account_bypassed++;
         a->item = NULL;
-        return submit(c, item, on_account_result, a);
+        submit(c, item, on_account_result, a);
+        return;
     }
     char gen_ttl[16];
     snprintf(gen_ttl, sizeof(gen_ttl), "%d", FS_CACHE_GEN_TTL_S);
@@ -511,7 +517,10 @@ static void replay_read(fs_cache_t *c, json_t *item, fs_store_cb cb, void *arg,
     FS_ASSERT(rp->key != NULL);
     snprintf(rp->fp, sizeof(rp->fp), "%s", fp);
     c->busy++;
-    if (looked != NULL) return replay_found(rp, looked->entry, looked->len);
+    if (looked != NULL) {
+        replay_found(rp, looked->entry, looked->len);
+        return;
+    }
     const char *argv[] = {"GET", rp->key};
     fs_redis_command(c->redis, on_replay_read, rp, 2, argv, NULL);
 }
@@ -571,8 +580,14 @@ void fs_cache_submit(fs_cache_t *c, json_t *item, fs_store_cb cb, void *arg,
                      const fs_cache_replay_t *looked)
 {
     fs_op_t op = fs_op_of(item);
-    if (c->redis != NULL && op == FS_OP_ACCOUNT_GET) return account_read(c, item, cb, arg);
-    if (replay_wanted(c, item)) return replay_read(c, item, cb, arg, looked);
+    if (c->redis != NULL && op == FS_OP_ACCOUNT_GET) {
+        account_read(c, item, cb, arg);
+        return;
+    }
+    if (replay_wanted(c, item)) {
+        replay_read(c, item, cb, arg, looked);
+        return;
+    }
     submit(c, item, cb, arg);
 }
 

@@ -1523,6 +1523,8 @@ int fs_http_serve(const fs_config_t *config)
                config->http_port, n);
         int sig;
         while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) fs_log_reload(config->log_level_file);
+    }
+    if (rc == 0) {
         fs_log(FS_LOG_INFO, "http", "signal %d: stopping", sig);
     }
     for (int i = 0; i < started; i++) event_active(workers[i].drain_ev, EV_TIMEOUT, 0);

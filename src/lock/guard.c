@@ -100,13 +100,15 @@ static void on_admin_locked(void *arg, fs_lock_status_t st, const fs_lock_t *loc
         answer(a->cb, a->arg, FS_UNAVAILABLE,
                "The account lock service (Redis) is unavailable; nothing was changed. "
                "Retry shortly.");
-        return admin_done(a);
+        admin_done(a);
+        return;
     }
     if (st == FS_LOCK_HELD) {
         answer(a->cb, a->arg, FS_LOCK_BUSY,
                "Another operation on this account holds its lock; nothing was changed. "
                "Retry shortly.");
-        return admin_done(a);
+        admin_done(a);
+        return;
     }
     a->lock = *lock;
     json_object_set_new(a->item, "fence", json_integer(lock->fence));
@@ -127,7 +129,8 @@ static void on_admin_auth(void *arg, const fs_store_result_t *r)
     admin_t *a = arg;
     if (strcmp(r->outcome, "ok") != 0 || a->g->closing) {
         a->cb(a->arg, r); /* forbidden, unauthorized, unavailable */
-        return admin_done(a);
+        admin_done(a);
+        return;
     }
     admin_lock(a);
 }
@@ -141,7 +144,10 @@ void fs_lock_admin_submit(fs_lock_guard_t *g, json_t *item, fs_store_cb cb, void
     /* An item with an "actor" was authenticated by the server (a staff
      * session or an admin key, src/admin), and a session's has no key to
      * check: straight to the lock. */
-    if (json_object_get(item, "actor") != NULL) return admin_lock(a);
+    if (json_object_get(item, "actor") != NULL) {
+        admin_lock(a);
+        return;
+    }
     /* Otherwise the key first: a tenant's key gets 403 without a lock taken. */
     fs_store_submit(g->store,
                     json_pack("{s:s, s:O}", "op", fs_op_name(FS_OP_ADMIN_AUTH), "auth",

@@ -111,13 +111,18 @@ static void on_acquire_reply(void *arg, fs_redis_status_t st, const redisReply *
     if (st != FS_REDIS_OK || reply->type != REDIS_REPLY_INTEGER) {
         if (st == FS_REDIS_ERROR)
             fs_log(FS_LOG_WARN, "lock", "lock %s: Redis error %s", a->lock.resource, reply->str);
-        return finish_acquire(a, FS_LOCK_UNAVAILABLE);
+        finish_acquire(a, FS_LOCK_UNAVAILABLE);
+        return;
     }
     if (reply->integer > 0) {
         a->lock.fence = reply->integer;
-        return finish_acquire(a, FS_LOCK_ACQUIRED);
+        finish_acquire(a, FS_LOCK_ACQUIRED);
+        return;
     }
-    if (a->retries-- <= 0 || a->base == NULL) return finish_acquire(a, FS_LOCK_HELD);
+    if (a->retries-- <= 0 || a->base == NULL) {
+        finish_acquire(a, FS_LOCK_HELD);
+        return;
+    }
     if (a->retry_ev == NULL) {
         a->retry_ev = evtimer_new(a->base, on_retry, a);
         FS_ASSERT(a->retry_ev != NULL);

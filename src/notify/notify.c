@@ -596,8 +596,10 @@ static void post(job_t *job)
     char addr[64], target[FS_WEBHOOK_URL_LEN_MAX + 1];
     int port = 0;
     fs_error_t err;
-    if (url == NULL || !url_parse(url, addr, sizeof(addr), &port, target, sizeof(target), &err))
-        return finish(job, 0, "invalid url"); /* checked at creation: cannot happen */
+    if (url == NULL || !url_parse(url, addr, sizeof(addr), &port, target, sizeof(target), &err)) {
+        finish(job, 0, "invalid url"); /* checked at creation: cannot happen */
+        return;
+    }
     job->target = strdup(target);
     FS_ASSERT(job->target != NULL);
     if (job->deadline == NULL) job->deadline = evtimer_new(n->base, on_deadline, job);
@@ -655,10 +657,13 @@ static void on_claimed(void *arg, const fs_store_result_t *r)
     fs_notifier_t *n = job->n;
     if (strcmp(r->outcome, "not_found") == 0) {
         fs_log(FS_LOG_WARN, "notify", "delivery %s does not exist; message dropped", job->id);
-        return ack(job);
+        ack(job);
+        return;
     }
-    if (strcmp(r->outcome, "ok") != 0)
-        return put_back(job, n->config->webhook_backoff_base_ms, r->outcome);
+    if (strcmp(r->outcome, "ok") != 0) {
+        put_back(job, n->config->webhook_backoff_base_ms, r->outcome);
+        return;
+    }
     json_t *p = json_loads(r->payload, 0, NULL);
     const char *status = json_string_value(json_object_get(p, "status"));
     if (status == NULL || strcmp(status, "pending") != 0) {
@@ -833,7 +838,8 @@ static void on_fanned_out(void *arg, const fs_store_result_t *r)
     if (strcmp(r->outcome, "ok") != 0) {
         fs_log(FS_LOG_WARN, "notify", "fan-out failed: %s", r->outcome);
         slots_release(n, reserved);
-        return fanout_again(n, FS_NOTIFY_FANOUT_INTERVAL_MS);
+        fanout_again(n, FS_NOTIFY_FANOUT_INTERVAL_MS);
+        return;
     }
     json_t *p = json_loads(r->payload, 0, NULL);
     json_t *leased = json_object_get(p, "leased");
@@ -878,7 +884,8 @@ static void on_fanout_timer(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&n->mu);
     if (room < FS_NOTIFY_FANOUT_ROOM_MIN) {
         slots_release(n, room > 0 ? room : 0);
-        return fanout_again(n, FS_NOTIFY_FANOUT_BUSY_MS);
+        fanout_again(n, FS_NOTIFY_FANOUT_BUSY_MS);
+        return;
     }
     n->fanout_reserved = room;
     /* No more events than it can lease deliveries for (one an endpoint, so

@@ -315,7 +315,10 @@ static void on_tenant(void *arg, const fs_store_result_t *r)
 static void read_tenant(check_t *c, bool via_redis)
 {
     c->via_redis = via_redis;
-    if (c->rl->stopping) return finish(c, NULL);
+    if (c->rl->stopping) {
+        finish(c, NULL);
+        return;
+    }
     fs_store_submit(c->rl->store,
                     json_pack("{s:s, s:s}", "op", fs_op_name(FS_OP_AUTH), "auth", c->hash),
                     on_tenant, c);
@@ -324,7 +327,10 @@ static void read_tenant(check_t *c, bool via_redis)
 static void run_local(check_t *c)
 {
     if (!c->have_rate && local_rate(c->hash, &c->rate)) c->have_rate = true;
-    if (!c->have_rate) return read_tenant(c, false);
+    if (!c->have_rate) {
+        read_tenant(c, false);
+        return;
+    }
     fs_rate_verdict_t v = {0};
     local_check(c->hash, c->rate, c->addr, c->rl->config.addr, &v);
     snprintf(v.tenant, sizeof(v.tenant), "%s", c->tenant);
@@ -339,7 +345,8 @@ static void on_script(void *arg, fs_redis_status_t st, const redisReply *reply)
         && reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[0]->integer == -1
         && !c->have_rate) {
         redis_up();
-        return read_tenant(c, true);
+        read_tenant(c, true);
+        return;
     }
     /* An eighth element, the replay entry, only when one was asked for and
      * the request passed. */
@@ -355,7 +362,8 @@ static void on_script(void *arg, fs_redis_status_t st, const redisReply *reply)
         }
         redis_down(st == FS_REDIS_UNAVAILABLE ? "no answer in time"
                                               : "an unexpected answer to the script");
-        return run_local(c);
+        run_local(c);
+        return;
     }
     redis_up();
     long long *e[5];
@@ -424,7 +432,10 @@ void fs_ratelimit_check(fs_ratelimit_t *rl, const char *key_hash, const char *ad
         FS_ASSERT(c->replay_key != NULL);
     }
     rl->pending++;
-    if (rl->redis == NULL) return run_local(c);
+    if (rl->redis == NULL) {
+        run_local(c);
+        return;
+    }
     run_script(c);
 }
 

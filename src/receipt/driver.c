@@ -90,7 +90,10 @@ static void on_marked(void *arg, const fs_store_result_t *res)
 /* Every write of the round answered: mark the written ones. */
 static void round_written(round_t *r)
 {
-    if (json_array_size(r->marks) == 0 || r->d->stopping) return round_end(r);
+    if (json_array_size(r->marks) == 0 || r->d->stopping) {
+        round_end(r);
+        return;
+    }
     fs_log(FS_LOG_DEBUG, "receipt", "%zu receipts written", json_array_size(r->marks));
     json_t *marks = r->marks;
     r->marks = NULL;
@@ -159,7 +162,8 @@ static void on_prepared(void *arg, const fs_store_result_t *res)
     d->full = false;
     if (strcmp(res->outcome, "ok") != 0) {
         fs_log(FS_LOG_WARN, "receipt", "receipts_prepare: %s", res->outcome);
-        return schedule(d);
+        schedule(d);
+        return;
     }
     json_t *p = json_loads(res->payload, 0, NULL);
     json_t *list = json_object_get(p, "receipts");

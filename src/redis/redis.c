@@ -360,8 +360,14 @@ void fs_redis_command(fs_redis_t *r, fs_redis_cb cb, void *arg, int argc, const 
 {
     if (refuse_null(r, cb, arg)) return;
     cmd_t *c = cmd_new(r, cb, arg);
-    if (!r->connected || r->waiting > FS_REDIS_PENDING_MAX) return defer_unavailable(c);
-    if (!send_cmd(c, argc, argv, argvlen)) return defer_unavailable(c);
+    if (!r->connected || r->waiting > FS_REDIS_PENDING_MAX) {
+        defer_unavailable(c);
+        return;
+    }
+    if (!send_cmd(c, argc, argv, argvlen)) {
+        defer_unavailable(c);
+        return;
+    }
     start_timer(c);
 }
 
@@ -383,7 +389,10 @@ void fs_redis_eval(fs_redis_t *r, const fs_redis_script_t *script, fs_redis_cb c
 {
     if (refuse_null(r, cb, arg)) return;
     cmd_t *c = cmd_new(r, cb, arg);
-    if (!r->connected || r->waiting > FS_REDIS_PENDING_MAX) return defer_unavailable(c);
+    if (!r->connected || r->waiting > FS_REDIS_PENDING_MAX) {
+        defer_unavailable(c);
+        return;
+    }
     /* EVAL|EVALSHA, script|sha, numkeys, then argv. */
     c->script = script_slot(r, script);
     c->argc = argc + 3;
@@ -402,7 +411,10 @@ void fs_redis_eval(fs_redis_t *r, const fs_redis_script_t *script, fs_redis_cb c
         c->argv[3 + i][len] = '\0';
         c->argvlen[3 + i] = len;
     }
-    if (!send_script(c)) return defer_unavailable(c);
+    if (!send_script(c)) {
+        defer_unavailable(c);
+        return;
+    }
     start_timer(c);
 }
 

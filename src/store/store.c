@@ -205,7 +205,10 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 static void flush_output(conn_t *c)
 {
     int r = PQflush(c->conn);
-    if (r < 0) return conn_lost(c, PQerrorMessage(c->conn));
+    if (r < 0) {
+        conn_lost(c, PQerrorMessage(c->conn));
+        return;
+    }
     if (r == 1) {
         if (!event_pending(c->write_ev, EV_WRITE, NULL)) event_add(c->write_ev, NULL);
     } else {
@@ -217,7 +220,8 @@ static void transmit(conn_t *c)
 {
     const char *params[1] = {c->sent};
     if (!PQsendQueryParams(c->conn, batch_sql, 1, NULL, params, NULL, NULL, 0)) {
-        return conn_lost(c, PQerrorMessage(c->conn));
+        conn_lost(c, PQerrorMessage(c->conn));
+        return;
     }
     c->state = STATE_BUSY;
     c->sent_us = fs_now_us();
@@ -303,7 +307,8 @@ static void group_done(conn_t *c)
         if (state == NULL) {
             /* An error libpq made itself (out of memory, lost sync): the
              * server may still commit, so the outcome is unknown. */
-            return conn_lost(c, PQresultErrorMessage(res));
+            conn_lost(c, PQresultErrorMessage(res));
+            return;
         }
         bool transient = state != NULL
                          && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
@@ -314,7 +319,8 @@ static void group_done(conn_t *c)
             PQclear(c->result);
             c->result = NULL;
             c->state = STATE_IDLE;
-            return transmit(c);
+            transmit(c);
+            return;
         }
         fs_log(FS_LOG_ERROR, "store", "group of %d failed: %s", n, PQresultErrorMessage(res));
         group_clear(c);
@@ -330,7 +336,8 @@ static void group_done(conn_t *c)
                   "{\"message\":\"The request failed inside FinSys; it changed nothing.\","
                   "\"param\":null}");
         }
-        return maybe_send(s);
+        maybe_send(s);
+        return;
     }
 
     c->result = NULL;
@@ -373,7 +380,10 @@ static void setup_done(conn_t *c)
     bool ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
     if (res != NULL) PQclear(res);
     evtimer_del(c->deadline_ev);
-    if (!ok) return conn_lost(c, "the session settings failed");
+    if (!ok) {
+        conn_lost(c, "the session settings failed");
+        return;
+    }
     c->state = STATE_IDLE;
     c->reconnect_ms = FS_STORE_RECONNECT_MS_MIN;
     count_up(c, true);
@@ -392,7 +402,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         fs_log(FS_LOG_ERROR, "store", "connecting to the database timed out");
         conn_close(c);
         fail_queued_if_down(c->store);
-        return schedule_reconnect(c);
+        schedule_reconnect(c);
+        return;
     }
     conn_lost(c, "no answer from the database in time");
 }
@@ -406,10 +417,16 @@ static void on_socket(evutil_socket_t fd, short what, void *arg)
         if (c->conn == NULL) return;
     }
     if (!(what & EV_READ)) return;
-    if (!PQconsumeInput(c->conn)) return conn_lost(c, PQerrorMessage(c->conn));
+    if (!PQconsumeInput(c->conn)) {
+        conn_lost(c, PQerrorMessage(c->conn));
+        return;
+    }
     while ((c->state == STATE_BUSY || c->state == STATE_SETUP) && !PQisBusy(c->conn)) {
         PGresult *res = PQgetResult(c->conn);
-        if (res == NULL) return c->state == STATE_SETUP ? setup_done(c) : group_done(c);
+        if (res == NULL) {
+            c->state == STATE_SETUP ? setup_done(c) : group_done(c);
+            return;
+        }
         /* The rows come before the commit: an error at commit (a deferred
          * constraint, a serialization failure) is a later result, and it is
          * the one that counts. */
@@ -446,7 +463,8 @@ static void on_connect(evutil_socket_t fd, short what, void *arg)
                PQerrorMessage(c->conn));
         conn_close(c);
         fail_queued_if_down(c->store);
-        return schedule_reconnect(c);
+        schedule_reconnect(c);
+        return;
     }
     int sock = PQsocket(c->conn); /* may change while connecting */
     struct event_base *base = c->store->base;
@@ -456,9 +474,13 @@ static void on_connect(evutil_socket_t fd, short what, void *arg)
         c->read_ev = event_new(base, sock, EV_READ | EV_PERSIST, on_socket, c);
         c->write_ev = event_new(base, sock, EV_WRITE | EV_PERSIST, on_socket, c);
         event_add(c->read_ev, NULL);
-        if (!PQsendQuery(c->conn, setup_sql)) return conn_lost(c, PQerrorMessage(c->conn));
+        if (!PQsendQuery(c->conn, setup_sql)) {
+            conn_lost(c, PQerrorMessage(c->conn));
+            return;
+        }
         c->state = STATE_SETUP;
-        return flush_output(c);
+        flush_output(c);
+        return;
     }
     short ev = st == PGRES_POLLING_READING ? EV_READ : EV_WRITE;
     c->connect_ev = event_new(base, sock, ev, on_connect, c);
@@ -483,7 +505,8 @@ static void connect_start(conn_t *c)
                c->conn != NULL ? PQerrorMessage(c->conn) : "out of memory");
         conn_close(c);
         fail_queued_if_down(c->store);
-        return schedule_reconnect(c);
+        schedule_reconnect(c);
+        return;
     }
     c->state = STATE_CONNECTING;
     c->connect_ev = event_new(c->store->base, PQsocket(c->conn), EV_WRITE, on_connect, c);

@@ -61,7 +61,10 @@ void fs_breaker_record(fs_breaker_t *b, bool success, uint64_t now_us)
 {
     if (b->state == FS_BREAKER_OPEN) return; /* a late answer from before it opened */
     if (b->state == FS_BREAKER_HALF_OPEN) {
-        if (!success) return go(b, FS_BREAKER_OPEN, now_us);
+        if (!success) {
+            go(b, FS_BREAKER_OPEN, now_us);
+            return;
+        }
         if (++b->probes_ok >= b->config.probes) go(b, FS_BREAKER_CLOSED, now_us);
         return;
     }

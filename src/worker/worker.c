@@ -222,7 +222,10 @@ static void count_settled(json_t *payment, const char *status)
 static void on_finished(void *arg, const fs_store_result_t *r)
 {
     job_t *job = arg;
-    if (strcmp(r->outcome, "ok") != 0) return put_back(job, r->outcome);
+    if (strcmp(r->outcome, "ok") != 0) {
+        put_back(job, r->outcome);
+        return;
+    }
     json_t *p = json_loads(r->payload, 0, NULL);
     const char *status = json_string_value(json_object_get(p, "status"));
     bool final = status != NULL && (strcmp(status, "succeeded") == 0
@@ -234,7 +237,8 @@ static void on_finished(void *arg, const fs_store_result_t *r)
         if (strcmp(status, "failed") == 0) job->w->failed++;
         if (!job->refund) count_settled(p, status);
         json_decref(p);
-        return ack(job);
+        ack(job);
+        return;
     }
     json_decref(p);
     put_back(job, "not finalized");
@@ -316,7 +320,8 @@ static void on_provider(struct evhttp_request *req, void *arg)
         job->attempts = w->config->worker_max_attempts;
         char why[64];
         snprintf(why, sizeof(why), "provider answered %d", code);
-        return retry(job, why);
+        retry(job, why);
+        return;
     }
     fs_breaker_record(&w->breaker, false, now);
     char why[64];
@@ -338,10 +343,14 @@ static void call_provider(job_t *job, json_t *payment)
                              job->request_id);
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    if (text == NULL) return retry(job, "payment without amount or currency");
+    if (text == NULL) {
+        retry(job, "payment without amount or currency");
+        return;
+    }
     if (!fs_breaker_allow(&w->breaker, fs_now_us())) {
         free(text);
-        return put_back(job, "circuit breaker open");
+        put_back(job, "circuit breaker open");
+        return;
     }
     fs_queue_msg_in_progress(job->msg); /* the ack wait starts again */
 
@@ -372,9 +381,13 @@ static void on_claimed(void *arg, const fs_store_result_t *r)
     if (strcmp(r->outcome, "not_found") == 0) {
         job_log(job, FS_LOG_WARN, "worker", "payment %s does not exist; message dropped",
                job->payment_id);
-        return ack(job);
+        ack(job);
+        return;
     }
-    if (strcmp(r->outcome, "ok") != 0) return put_back(job, r->outcome);
+    if (strcmp(r->outcome, "ok") != 0) {
+        put_back(job, r->outcome);
+        return;
+    }
     json_t *p = json_loads(r->payload, 0, NULL);
     const char *status = json_string_value(json_object_get(p, "status"));
     job->attempts = (int)json_integer_value(json_object_get(p, "settle_attempts"));
@@ -397,7 +410,8 @@ static void start(job_t *job)
     w->all = job;
     /* No claim for a call the breaker would refuse: back it goes, uncounted. */
     if (!fs_breaker_would_allow(&w->breaker, fs_now_us())) {
-        return put_back(job, "circuit breaker open");
+        put_back(job, "circuit breaker open");
+        return;
     }
     fs_store_submit(w->store,
                     json_pack("{s:s, s:s}", "op",
