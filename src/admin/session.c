@@ -116,9 +116,9 @@ fs_admin_hasher_t *fs_admin_hasher_new(struct event_base *base)
     FS_ASSERT(h != NULL);
     h->done_ev = event_new(base, -1, 0, on_done, h);
     FS_ASSERT(h->done_ev != NULL);
-    pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->cv, NULL);
-    FS_ASSERT(pthread_create(&h->thread, NULL, hasher_main, h) == 0);
+    FS_ASSERT(pthread_mutex_init(&h->mu, NULL) == 0);
+    FS_ASSERT(pthread_cond_init(&h->cv, NULL) == 0);
+    fs_thread_start_or_exit(&h->thread, hasher_main, h, "admin", "the password hasher's thread");
     return h;
 }
 

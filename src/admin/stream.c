@@ -223,7 +223,7 @@ fs_admin_hub_t *fs_admin_hub_new(fs_queue_t *queue)
 {
     fs_admin_hub_t *hub = calloc(1, sizeof(*hub));
     FS_ASSERT(hub != NULL);
-    pthread_mutex_init(&hub->mu, NULL);
+    FS_ASSERT(pthread_mutex_init(&hub->mu, NULL) == 0);
     hub->queue = queue;
     hub->keepalive_ms = FS_ADMIN_STREAM_KEEPALIVE_MS;
     hub->reauth_s = FS_ADMIN_STREAM_REAUTH_S;
@@ -525,7 +525,7 @@ fs_admin_stream_t *fs_admin_stream_new(fs_admin_hub_t *hub, struct event_base *b
     FS_ASSERT(st != NULL);
     *st = (fs_admin_stream_t){.hub = hub, .base = base};
     atomic_init(&st->count, 0);
-    pthread_mutex_init(&st->mu, NULL);
+    FS_ASSERT(pthread_mutex_init(&st->mu, NULL) == 0);
     st->wake = event_new(base, -1, 0, on_wake, st);
     st->keepalive = event_new(base, -1, EV_PERSIST, on_keepalive, st);
     st->announce = event_new(base, -1, EV_PERSIST, on_announce, st);

@@ -212,6 +212,24 @@ void fs_assert_fail(const char *cond, const char *file, int line)
     abort();
 }
 
+bool fs_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg, const char *module,
+                     const char *what)
+{
+    int rc = pthread_create(thread, NULL, fn, arg);
+    if (rc == 0) return true;
+    fs_log(FS_LOG_ERROR, module, "cannot start %s: %s", what, strerror(rc));
+    return false;
+}
+
+void fs_thread_start_or_exit(pthread_t *thread, void *(*fn)(void *), void *arg, const char *module,
+                             const char *what)
+{
+    if (!fs_thread_start(thread, fn, arg, module, what)) {
+        fs_log(FS_LOG_ERROR, module, "exiting: it cannot run without %s", what);
+        exit(EXIT_FAILURE);
+    }
+}
+
 void fs_random_base62(char *out, size_t len)
 {
     static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

@@ -9,6 +9,7 @@
 #ifndef FS_CORE_H
 #define FS_CORE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -108,6 +109,18 @@ void fs_log_reload(const char *file);
         if (!(cond)) fs_assert_fail(#cond, __FILE__, __LINE__);                                    \
     } while (0)
 _Noreturn void fs_assert_fail(const char *cond, const char *file, int line);
+
+/* Threads (issue 13: no pthread_create result goes unchecked). fs_thread_start
+ * starts fn(arg) on *thread; when it cannot (EAGAIN: out of threads or
+ * memory), it logs "cannot start <what>: <reason>" at error under module and
+ * returns false, for a caller that can give up cleanly. fs_thread_start_or_exit
+ * is for the threads a process cannot run without, started at start-up:
+ * after that line the process exits with status 1 rather than run without
+ * them. */
+bool fs_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg, const char *module,
+                     const char *what);
+void fs_thread_start_or_exit(pthread_t *thread, void *(*fn)(void *), void *arg, const char *module,
+                             const char *what);
 
 /* Object ids: a prefix ("acct", "pay", "dep", "ten") and 24 random base62
  * characters (about 143 bits), e.g. "pay_3xY...". out must hold

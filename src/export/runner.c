@@ -544,9 +544,9 @@ fs_export_runner_t *fs_export_runner_new(const fs_config_t *config, fs_objects_t
     FS_ASSERT(r != NULL);
     snprintf(r->conninfo, sizeof(r->conninfo), "%s", config->database_url);
     r->objects = objects;
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
-    FS_ASSERT(pthread_create(&r->thread, NULL, runner_main, r) == 0);
+    FS_ASSERT(pthread_mutex_init(&r->mu, NULL) == 0);
+    FS_ASSERT(pthread_cond_init(&r->cv, NULL) == 0);
+    fs_thread_start_or_exit(&r->thread, runner_main, r, "export", "the export runner's thread");
     return r;
 }
 

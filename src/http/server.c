@@ -1516,15 +1516,19 @@ int fs_http_serve(const fs_config_t *config)
     }
     if (rc == 0) {
         for (int i = 0; i < n; i++) {
-            pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+            if (!fs_thread_start(&workers[i].thread, worker_main, &workers[i], "http",
+                                 "an HTTP worker's thread")) {
+                rc = 1;
+                break;
+            }
             started++;
         }
+    }
+    if (rc == 0) {
         fs_log(FS_LOG_INFO, "http", "listening on %s:%d with %d threads", config->http_host,
                config->http_port, n);
         int sig;
         while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) fs_log_reload(config->log_level_file);
-    }
-    if (rc == 0) {
         fs_log(FS_LOG_INFO, "http", "signal %d: stopping", sig);
     }
     for (int i = 0; i < started; i++) event_active(workers[i].drain_ev, EV_TIMEOUT, 0);

@@ -187,7 +187,7 @@ void fs_metrics_init(bool on)
     for (int i = 0; i < FS_M_COUNT; i++) {
         family_t *f = &families[i];
         if (f->series != NULL) continue;
-        pthread_mutex_init(&f->mu, NULL);
+        FS_ASSERT(pthread_mutex_init(&f->mu, NULL) == 0);
         f->series = calloc((size_t)series_max_of(f), sizeof(series_t));
         FS_ASSERT(f->series != NULL);
     }

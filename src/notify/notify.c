@@ -936,8 +936,8 @@ fs_notifier_t *fs_notifier_new(const fs_config_t *config, struct event_base *bas
     n->base = base;
     n->store = store;
     n->queue = queue;
-    pthread_mutex_init(&n->mu, NULL);
-    pthread_cond_init(&n->cv, NULL);
+    FS_ASSERT(pthread_mutex_init(&n->mu, NULL) == 0);
+    FS_ASSERT(pthread_cond_init(&n->cv, NULL) == 0);
     n->incoming_ev = event_new(base, -1, 0, on_incoming, n);
     n->fanout_ev = event_new(base, -1, 0, on_fanout_timer, n);
     n->sweep_ev = event_new(base, -1, EV_PERSIST, on_sweep_timer, n);
@@ -950,7 +950,7 @@ fs_notifier_t *fs_notifier_new(const fs_config_t *config, struct event_base *bas
     event_add(n->sweep_ev, &every);
     struct timeval idle = {FS_NOTIFY_CONN_IDLE_MS / 2000, (FS_NOTIFY_CONN_IDLE_MS / 2 % 1000) * 1000};
     event_add(n->idle_ev, &idle);
-    pthread_create(&n->fetcher, NULL, fetch_main, n);
+    fs_thread_start_or_exit(&n->fetcher, fetch_main, n, "notify", "the webhook fetcher's thread");
     fs_log(FS_LOG_INFO, "notify",
            "delivering webhooks, %d at once, %d connections per receiver, timeout %d ms",
            FS_NOTIFY_INFLIGHT_MAX, FS_NOTIFY_HOST_CONNS, config->webhook_timeout_ms);

@@ -165,9 +165,9 @@ fs_objects_io_t *fs_objects_io_new(struct event_base *base, fs_objects_t *store)
     io->store = store;
     io->done_ev = event_new(base, -1, 0, on_done, io);
     FS_ASSERT(io->done_ev != NULL);
-    pthread_mutex_init(&io->mu, NULL);
-    pthread_cond_init(&io->cv, NULL);
-    FS_ASSERT(pthread_create(&io->thread, NULL, io_main, io) == 0);
+    FS_ASSERT(pthread_mutex_init(&io->mu, NULL) == 0);
+    FS_ASSERT(pthread_cond_init(&io->cv, NULL) == 0);
+    fs_thread_start_or_exit(&io->thread, io_main, io, "objects", "the object store's I/O thread");
     return io;
 }
 

@@ -338,7 +338,7 @@ fs_queue_t *fs_queue_open(const char *url, char *err, size_t err_len)
         set_error(err, err_len, "cannot open the queue", NATS_NO_MEMORY, 0);
         return NULL;
     }
-    pthread_mutex_init(&q->sub_lock, NULL);
+    FS_ASSERT(pthread_mutex_init(&q->sub_lock, NULL) == 0);
 
     natsStatus s = connect_options(q, url);
     if (s != NATS_OK) {

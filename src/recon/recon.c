@@ -347,9 +347,10 @@ fs_recon_scheduler_t *fs_recon_scheduler_start(const fs_config_t *config)
     FS_ASSERT(s != NULL);
     s->config = config;
     s->interval_s = interval;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
-    pthread_create(&s->thread, NULL, scheduler_main, s);
+    FS_ASSERT(pthread_mutex_init(&s->mu, NULL) == 0);
+    FS_ASSERT(pthread_cond_init(&s->cv, NULL) == 0);
+    fs_thread_start_or_exit(&s->thread, scheduler_main, s, "recon",
+                            "the daily reconciliation's thread");
     return s;
 }
 

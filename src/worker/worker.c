@@ -722,8 +722,8 @@ int fs_worker_run(const fs_config_t *config)
     worker_t *w = calloc(1, sizeof(*w));
     FS_ASSERT(w != NULL);
     w->config = config;
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
+    FS_ASSERT(pthread_mutex_init(&w->mu, NULL) == 0);
+    FS_ASSERT(pthread_cond_init(&w->cv, NULL) == 0);
     fs_breaker_config_t bc = {.window = config->breaker_window,
                               .min_calls = config->breaker_min_calls,
                               .failure_pct = config->breaker_failure_pct,
@@ -798,8 +798,8 @@ int fs_worker_run(const fs_config_t *config)
         fs_recon_scheduler_t *recon = fs_recon_scheduler_start(config);
 
         pthread_t loop;
-        pthread_create(&loop, NULL, loop_main, w);
-        pthread_create(&w->fetcher, NULL, fetch_main, w);
+        fs_thread_start_or_exit(&loop, loop_main, w, "worker", "the event loop's thread");
+        fs_thread_start_or_exit(&w->fetcher, fetch_main, w, "worker", "the queue fetcher's thread");
         fs_log(FS_LOG_INFO, "worker", "settling from %s through %s, %d at once",
                config->nats_url, config->provider_url, config->worker_inflight);
         int sig;

@@ -108,7 +108,7 @@ static void threads_lose_no_count(void **state)
 {
     (void)state;
     pthread_t t[4];
-    for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, add_many, NULL);
+    for (int i = 0; i < 4; i++) assert_int_equal(pthread_create(&t[i], NULL, add_many, NULL), 0);
     for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
     char *text = fs_metrics_render(NULL);
     assert_int_equal(sample(text, "finsys_ratelimit_limited_total"), 400000);
