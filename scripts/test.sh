@@ -136,7 +136,8 @@ fi
 
 # With names (bash scripts/test.sh NAME...), only the integration tests
 # whose names contain one run, and the whole-stack runs below only when a
-# name asks for them ("e2e", "bench", "export"): a developer's quick loop.
+# name asks for them ("e2e", "bench", "export", "hardening"): a developer's
+# quick loop.
 wants() {
     [ $# -le 1 ] && return 0
     local want=$1 a
@@ -144,6 +145,22 @@ wants() {
     for a in "$@"; do [[ "$want" == *"$a"* ]] && return 0; done
     return 1
 }
+
+if wants hardening "$@"; then
+echo "== hardening"
+# The release build (make build's, in ${REL_BUILD:-build}; set up when
+# missing) with -Wpedantic -Werror, and its binary's hardening: full RELRO,
+# PIE, a non-executable stack, FORTIFY_SOURCE's checked functions and the
+# stack protector (scripts/check-hardening.sh, issue 13).
+if bash scripts/check-hardening.sh "${REL_BUILD:-build}" >"${TMPDIR:-/tmp}/finsys-hardening.out" 2>&1; then
+    cat "${TMPDIR:-/tmp}/finsys-hardening.out"
+    passed=$((passed + 1))
+else
+    tail -40 "${TMPDIR:-/tmp}/finsys-hardening.out"
+    grep -q '^hardening: FAILED' "${TMPDIR:-/tmp}/finsys-hardening.out" || echo "hardening: FAILED"
+    failed=$((failed + 1))
+fi
+fi
 
 if wants e2e "$@"; then
 echo "== console end to end"
