@@ -126,6 +126,8 @@ export FINSYS_OBJECTS_DIR=$TMP/objects
 # access log at info).
 export FINSYS_RATE_LIMIT_PER_S=1000000 FINSYS_RATE_LIMIT_BURST=1000000
 export FINSYS_RATE_LIMIT_ADDR_PER_S=1000000 FINSYS_RATE_LIMIT_ADDR_BURST=1000000
+# Its webhook sink listens on 127.0.0.1: loopback is refused by default.
+export FINSYS_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8,::1/128
 PSQL=(psql "$FINSYS_DATABASE_URL" -XqAt -v ON_ERROR_STOP=1)
 
 # load NAME CONNECTIONS SECONDS [--latency]: wrk's payments at the server,

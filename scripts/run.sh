@@ -42,6 +42,10 @@ export FINSYS_REDIS_URL=${FINSYS_REDIS_URL:-$(fs_redis_url "$REDIS_PORT")}
 export FINSYS_HTTP_HOST=$HTTP_HOST FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_WORKER_PORT=$WORKER_PORT
 # Receipts' documents (the object store), kept with the rest of ./var.
 export FINSYS_OBJECTS_DIR=${FINSYS_OBJECTS_DIR:-$VAR/objects}
+# Development: webhook receivers on this machine (finsys webhook-sink on
+# 127.0.0.1) are allowed; loopback is refused by default (docs/operations.md,
+# "Webhook destinations").
+export FINSYS_WEBHOOK_ALLOWED_NETWORKS=${FINSYS_WEBHOOK_ALLOWED_NETWORKS:-127.0.0.0/8,::1/128}
 "$BIN" migrate >/dev/null
 
 # The admin console: built when web/dist is missing or web/ changed.

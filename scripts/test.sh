@@ -98,6 +98,10 @@ if fs_pg_start "$TMP" "$PG_PORT" && fs_nats_start "$TMP" "$NATS_PORT" \
     # 127.0.0.1); tests/integration/test_ratelimit.py sets its tenants' own.
     export FINSYS_RATE_LIMIT_PER_S=1000000 FINSYS_RATE_LIMIT_BURST=1000000
     export FINSYS_RATE_LIMIT_ADDR_PER_S=1000000 FINSYS_RATE_LIMIT_ADDR_BURST=1000000
+    # The tests' webhook receivers listen on loopback, refused by default:
+    # allowed for them; tests/integration/test_webhook_ssrf.py checks the
+    # default without it.
+    export FINSYS_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8,::1/128
     export FINSYS_BIN=$PWD/$ASAN_BUILD/finsys
     export FINSYS_TEST_TMP=$TMP
     # Receipts' objects, shared by the server and the tests' workers.

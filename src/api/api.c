@@ -233,8 +233,8 @@ static bool path_id(const char *id, const char *prefix, const char *what, fs_err
     return fs_fail(err, FS_NOT_FOUND, "id", "No such %s: '%s'", what, id);
 }
 
-static bool build_post(route_t r, const char *id, const json_t *body, json_t *item,
-                       fs_error_t *err)
+static bool build_post(const fs_api_request_t *req, route_t r, const char *id,
+                       const json_t *body, json_t *item, fs_error_t *err)
 {
     static const char *const none[] = {NULL};
     switch (r) {
@@ -251,7 +251,7 @@ static bool build_post(route_t r, const char *id, const json_t *body, json_t *it
         return fs_transaction_parse_create(body, item, err);
     case ROUTE_WEBHOOK_ENDPOINTS:
         fs_op_set(item, FS_OP_WEBHOOK_ENDPOINT_CREATE);
-        return fs_notify_parse_endpoint_create(body, item, err);
+        return fs_notify_parse_endpoint_create(body, req->webhook_allowed, item, err);
     case ROUTE_EXPORTS:
         fs_op_set(item, FS_OP_EXPORT_CREATE);
         return fs_export_parse_create(body, item, err);
@@ -542,7 +542,7 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
     }
     bool patch = req->method == FS_METHOD_PATCH;
     bool ok = patch ? build_patch(r, id, body, res->item, &res->err)
-                    : build_post(r, id, body, res->item, &res->err);
+                    : build_post(req, r, id, body, res->item, &res->err);
     if (ok) {
         /* The key's hash is part of what is fingerprinted: another key of
          * the same tenant (an admin's, say) reusing an Idempotency-Key gets

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../config/config.h"
 #include "../core/core.h"
 
 /* PATCH: a partial update (PATCH /v1/risk_rules/{id}), a JSON body under an
@@ -35,6 +36,9 @@ typedef struct {
     size_t body_len;
     const char *authorization;   /* header value, or NULL */
     const char *idempotency_key; /* header value, or NULL */
+    /* FINSYS_WEBHOOK_ALLOWED_NETWORKS: the webhook destinations allowed
+     * although in a refused network (fs_notify_url_allowed); NULL: none. */
+    const fs_config_nets_t *webhook_allowed;
 } fs_api_request_t;
 
 typedef enum {

@@ -5,6 +5,7 @@
 
 #include "../redis/redis.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,85 @@ static int str_var(const char *name, const char *def, char *out, size_t out_len,
         return -1;
     }
     snprintf(out, out_len, "%s", v);
+    return 0;
+}
+
+/* One network of a list: ADDR[/BITS], without spaces. */
+static bool net_parse(const char *text, fs_config_net_t *net)
+{
+    char buf[64];
+    size_t len = strlen(text);
+    if (len == 0 || len >= sizeof(buf)) return false;
+    memcpy(buf, text, len + 1);
+    char *slash = strchr(buf, '/');
+    if (slash != NULL) *slash = '\0';
+    memset(net, 0, sizeof(*net));
+    if (inet_pton(AF_INET, buf, net->addr) == 1) {
+        net->family = AF_INET;
+        net->bits = 32;
+    } else if (inet_pton(AF_INET6, buf, net->addr) == 1) {
+        net->family = AF_INET6;
+        net->bits = 128;
+    } else {
+        return false;
+    }
+    if (slash != NULL) {
+        const char *b = slash + 1;
+        char *end;
+        long bits = strtol(b, &end, 10);
+        if (*b < '0' || *b > '9' || *end != '\0' || bits > net->bits) return false;
+        net->bits = (int)bits;
+    }
+    /* The bits past the prefix are zero, so a match compares whole bytes. */
+    for (int i = 0; i < 16; i++) {
+        int keep = net->bits - 8 * i;
+        if (keep <= 0) {
+            net->addr[i] = 0;
+        } else if (keep < 8) {
+            net->addr[i] &= (unsigned char)(0xff << (8 - keep));
+        }
+    }
+    return true;
+}
+
+int fs_config_parse_nets(const char *text, fs_config_nets_t *out, char *err, size_t err_len)
+{
+    memset(out, 0, sizeof(*out));
+    const char *p = text;
+    while (*p != '\0') {
+        while (*p == ' ' || *p == ',') p++;
+        if (*p == '\0') break;
+        size_t len = strcspn(p, ", ");
+        char item[64];
+        if (len >= sizeof(item)) {
+            snprintf(err, err_len, "'%.*s...' is not a network (ADDRESS or ADDRESS/BITS)", 16,
+                     p);
+            return -1;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        p += len;
+        if (out->count == FS_WEBHOOK_ALLOWED_NETWORKS_MAX) {
+            snprintf(err, err_len, "at most %d networks", FS_WEBHOOK_ALLOWED_NETWORKS_MAX);
+            return -1;
+        }
+        if (!net_parse(item, &out->net[out->count])) {
+            snprintf(err, err_len, "'%s' is not a network (ADDRESS or ADDRESS/BITS)", item);
+            return -1;
+        }
+        out->count++;
+    }
+    return 0;
+}
+
+static int nets_var(const char *name, fs_config_nets_t *out, char *err, size_t err_len)
+{
+    const char *v = getenv(name);
+    char why[128];
+    if (fs_config_parse_nets(v != NULL ? v : "", out, why, sizeof(why)) != 0) {
+        snprintf(err, err_len, "%s: %s", name, why);
+        return -1;
+    }
     return 0;
 }
 
@@ -136,7 +216,10 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
         int_var("FINSYS_WEBHOOK_BACKOFF_BASE_MS", 10000, 1, FS_NOTIFY_BACKOFF_MAX_MS,
                 &c->webhook_backoff_base_ms, err, err_len) != 0 ||
         int_var("FINSYS_WEBHOOK_RETRY_PERIOD_S", 86400, 1, 30 * 86400, &c->webhook_retry_period_s,
-                err, err_len) != 0)
+                err, err_len) != 0 ||
+        /* None unless set: a tenant's endpoint must not reach the operator's
+         * network (docs/operations.md, "Webhook destinations"). */
+        nets_var("FINSYS_WEBHOOK_ALLOWED_NETWORKS", &c->webhook_allowed, err, err_len) != 0)
         return -1;
     if (c->breaker_min_calls > c->breaker_window) {
         snprintf(err, err_len, "FINSYS_BREAKER_MIN_CALLS must not exceed FINSYS_BREAKER_WINDOW");

@@ -10,6 +10,22 @@
 
 #include "../core/core.h"
 
+/* A network: family AF_INET (4 bytes of addr) or AF_INET6 (16), its
+ * prefix length in bits, the bits past it zero. */
+typedef struct {
+    int family;
+    unsigned char addr[16];
+    int bits;
+} fs_config_net_t;
+
+/* A list of networks, as FINSYS_WEBHOOK_ALLOWED_NETWORKS gives it: the
+ * webhook destinations allowed although in a refused network (src/notify,
+ * docs/operations.md "Webhook destinations"). */
+typedef struct {
+    int count;
+    fs_config_net_t net[FS_WEBHOOK_ALLOWED_NETWORKS_MAX];
+} fs_config_nets_t;
+
 typedef struct {
     char http_host[64];          /* FINSYS_HTTP_HOST, 127.0.0.1 */
     int http_port;               /* FINSYS_HTTP_PORT, 8080 */
@@ -54,6 +70,7 @@ typedef struct {
     int webhook_timeout_ms;      /* FINSYS_WEBHOOK_TIMEOUT_MS, 5000 */
     int webhook_backoff_base_ms; /* FINSYS_WEBHOOK_BACKOFF_BASE_MS, 10000, doubling */
     int webhook_retry_period_s;  /* FINSYS_WEBHOOK_RETRY_PERIOD_S, 86400, then dead */
+    fs_config_nets_t webhook_allowed; /* FINSYS_WEBHOOK_ALLOWED_NETWORKS, none */
     char migrations_dir[1024];   /* FINSYS_MIGRATIONS_DIR, the source tree's db/migrations */
 
     /* Receipts (the worker makes them, the server serves them). */
@@ -71,5 +88,10 @@ typedef struct {
 
 /* Fills config from the environment. Returns 0, or -1 with err filled. */
 int fs_config_load(fs_config_t *config, char *err, size_t err_len);
+
+/* Parses text, networks separated by commas ("127.0.0.0/8, ::1/128"; an
+ * address alone is a /32 or /128; "" is none), into out. Returns 0, or -1
+ * with err filled naming the item at fault. */
+int fs_config_parse_nets(const char *text, fs_config_nets_t *out, char *err, size_t err_len);
 
 #endif

@@ -857,4 +857,12 @@
  * refused before it is compared. */
 #define FS_ADMIN_REVIEW_DECISION_LEN_MAX 16
 
+/* --- webhook destinations (issue 13) --- */
+
+/* Networks in FINSYS_WEBHOOK_ALLOWED_NETWORKS: the exceptions to the
+ * refused destinations an operator names (its loopback in development, a
+ * TLS-terminating proxy on its network), a handful; each delivery compares
+ * its address with each, so the list stays short. */
+#define FS_WEBHOOK_ALLOWED_NETWORKS_MAX 32
+
 #endif

@@ -1247,6 +1247,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         .body_len = len,
         .authorization = evhttp_find_header(in, "Authorization"),
         .idempotency_key = evhttp_find_header(in, "Idempotency-Key"),
+        .webhook_allowed = &w->config->webhook_allowed,
     };
     if (fs_admin_is_admin_path(ar.path)) {
         admin_request(w, req, &ar);

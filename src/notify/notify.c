@@ -105,6 +105,95 @@ bool fs_notify_url_valid(const char *url, fs_error_t *err)
     return url_parse(url, NULL, 0, NULL, NULL, 0, err);
 }
 
+/* The networks a webhook is not sent to, unless FINSYS_WEBHOOK_ALLOWED_NETWORKS
+ * holds the address: the operator's own (loopback, private, carrier-grade
+ * NAT, link-local with the cloud metadata service), and addresses no
+ * receiver has (this network, multicast, reserved). prefix holds the
+ * network's first bytes, bits its length. */
+typedef struct {
+    int family;
+    unsigned char prefix[16];
+    int bits;
+    const char *name;
+} refused_net_t;
+
+static const refused_net_t refused_nets[] = {
+    {AF_INET, {0}, 8, "this network (0.0.0.0/8)"},
+    {AF_INET, {10}, 8, "private (10.0.0.0/8)"},
+    {AF_INET, {100, 64}, 10, "shared address space (100.64.0.0/10)"},
+    {AF_INET, {127}, 8, "loopback (127.0.0.0/8)"},
+    {AF_INET, {169, 254}, 16, "link-local (169.254.0.0/16)"},
+    {AF_INET, {172, 16}, 12, "private (172.16.0.0/12)"},
+    {AF_INET, {192, 168}, 16, "private (192.168.0.0/16)"},
+    {AF_INET, {224}, 4, "multicast (224.0.0.0/4)"},
+    {AF_INET, {240}, 4, "reserved (240.0.0.0/4)"},
+    {AF_INET6, {0}, 128, "unspecified (::)"},
+    {AF_INET6, {[15] = 1}, 128, "loopback (::1)"},
+    /* IPv4-compatible (deprecated, RFC 4291): no receiver uses one. */
+    {AF_INET6, {0}, 96, "IPv4-compatible (::/96)"},
+    {AF_INET6, {0xfc}, 7, "unique local (fc00::/7)"},
+    {AF_INET6, {0xfe, 0x80}, 10, "link-local (fe80::/10)"},
+    {AF_INET6, {0xff}, 8, "multicast (ff00::/8)"},
+};
+
+static bool prefix_match(const unsigned char *addr, const unsigned char *prefix, int bits)
+{
+    int whole = bits / 8, rest = bits % 8;
+    if (memcmp(addr, prefix, (size_t)whole) != 0) return false;
+    if (rest == 0) return true;
+    unsigned char mask = (unsigned char)(0xff << (8 - rest));
+    return (addr[whole] & mask) == (prefix[whole] & mask);
+}
+
+const char *fs_notify_addr_refused(int family, const unsigned char *addr,
+                                   const fs_config_nets_t *allowed)
+{
+    FS_ASSERT(addr != NULL && (family == AF_INET || family == AF_INET6));
+    for (int i = 0; allowed != NULL && i < allowed->count; i++) {
+        const fs_config_net_t *net = &allowed->net[i];
+        if (net->family == family && prefix_match(addr, net->addr, net->bits)) return NULL;
+    }
+    if (family == AF_INET6) {
+        /* An IPv6 address that reaches an IPv4 one is that address. */
+        static const unsigned char mapped[12] = {[10] = 0xff, [11] = 0xff};
+        static const unsigned char nat64[12] = {0x00, 0x64, 0xff, 0x9b};
+        if (memcmp(addr, mapped, 12) == 0 || memcmp(addr, nat64, 12) == 0)
+            return fs_notify_addr_refused(AF_INET, addr + 12, allowed);
+        if (addr[0] == 0x20 && addr[1] == 0x02)
+            return fs_notify_addr_refused(AF_INET, addr + 2, allowed);
+    }
+    for (size_t i = 0; i < sizeof(refused_nets) / sizeof(*refused_nets); i++) {
+        const refused_net_t *net = &refused_nets[i];
+        if (net->family == family && prefix_match(addr, net->prefix, net->bits)) return net->name;
+    }
+    return NULL;
+}
+
+/* The refused network of host (an IP literal as url_parse gives it), or
+ * NULL. */
+static const char *host_refused(const char *host, const fs_config_nets_t *allowed)
+{
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, host, addr) == 1) return fs_notify_addr_refused(AF_INET, addr, allowed);
+    if (inet_pton(AF_INET6, host, addr) == 1)
+        return fs_notify_addr_refused(AF_INET6, addr, allowed);
+    return "not an IP address"; /* url_parse accepts none: cannot happen */
+}
+
+bool fs_notify_url_allowed(const char *url, const fs_config_nets_t *allowed, fs_error_t *err)
+{
+    char host[64], target[FS_WEBHOOK_URL_LEN_MAX + 1];
+    int port;
+    if (!url_parse(url, host, sizeof(host), &port, target, sizeof(target), err)) return false;
+    const char *refused = host_refused(host, allowed);
+    if (refused != NULL)
+        return fs_fail(err, FS_INVALID_REQUEST, "url",
+                       "url's host %s is in a refused network, %s: webhooks are sent to "
+                       "public addresses, not into FinSys's own network.",
+                       host, refused);
+    return true;
+}
+
 static bool events_parse(const json_t *body, json_t *item, fs_error_t *err)
 {
     const json_t *events = json_object_get(body, "events");
@@ -134,13 +223,15 @@ static bool events_parse(const json_t *body, json_t *item, fs_error_t *err)
     return true;
 }
 
-bool fs_notify_parse_endpoint_create(const json_t *body, json_t *item, fs_error_t *err)
+bool fs_notify_parse_endpoint_create(const json_t *body, const fs_config_nets_t *allowed,
+                                     json_t *item, fs_error_t *err)
 {
     static const char *const fields[] = {"url", "events", NULL};
     if (!fs_validate_known_fields(body, fields, err)) return false;
     const char *url;
     if (!fs_validate_string(body, "url", true, FS_WEBHOOK_URL_LEN_MAX, &url, err)) return false;
-    if (!fs_notify_url_valid(url, err) || !events_parse(body, item, err)) return false;
+    if (!fs_notify_url_allowed(url, allowed, err) || !events_parse(body, item, err))
+        return false;
     char id[FS_ID_BUF_LEN];
     fs_id_new(FS_WEBHOOK_ENDPOINT_ID_PREFIX, id, sizeof(id));
     char secret[sizeof(FS_NOTIFY_SECRET_PREFIX) + FS_NOTIFY_SECRET_RANDOM_LEN];
@@ -598,6 +689,18 @@ static void post(job_t *job)
     fs_error_t err;
     if (url == NULL || !url_parse(url, addr, sizeof(addr), &port, target, sizeof(target), &err)) {
         finish(job, 0, "invalid url"); /* checked at creation: cannot happen */
+        return;
+    }
+    /* Checked again before any connection: the endpoint may have been made
+     * under other FINSYS_WEBHOOK_ALLOWED_NETWORKS, or by another server. The
+     * URL holds an IP literal, which is the address connected to. */
+    const char *refused = host_refused(addr, &n->config->webhook_allowed);
+    if (refused != NULL) {
+        char why[sizeof(job->error)];
+        snprintf(why, sizeof(why), "destination refused: %s", refused);
+        fs_log(FS_LOG_WARN, "notify", "delivery %s: %s is in a refused network, %s; not sent",
+               job->id, addr, refused);
+        finish(job, 0, why);
         return;
     }
     job->target = strdup(target);

@@ -36,7 +36,9 @@
  * same FinSys-Event-Id) and out of order (the per-account "sequence" tells).
  *
  * Never: resolve a host name (URLs hold IP literals or localhost), speak TLS
- * (https URLs are refused at creation), or block the loop.
+ * (https URLs are refused at creation), connect to a refused destination
+ * (fs_notify_addr_refused: the attempt fails without a connection), or
+ * block the loop.
  */
 #ifndef FS_NOTIFY_H
 #define FS_NOTIFY_H
@@ -68,12 +70,32 @@
 
 /* POST /v1/webhook_endpoints {url, events}: checks the body and fills item
  * with url, events (deduplicated), a new id and secret, and "max" (the
- * endpoints a tenant may have, which the database enforces). */
-bool fs_notify_parse_endpoint_create(const json_t *body, json_t *item, fs_error_t *err);
+ * endpoints a tenant may have, which the database enforces). allowed:
+ * FINSYS_WEBHOOK_ALLOWED_NETWORKS (see fs_notify_url_allowed). */
+bool fs_notify_parse_endpoint_create(const json_t *body, const fs_config_nets_t *allowed,
+                                     json_t *item, fs_error_t *err);
 
 /* The URL check alone: http://HOST[:PORT][/path][?query], HOST an IPv4 or
  * IPv6 literal or localhost, at most FS_WEBHOOK_URL_LEN_MAX bytes. */
 bool fs_notify_url_valid(const char *url, fs_error_t *err);
+
+/* Webhook destinations (docs/operations.md, "Webhook destinations"): a
+ * tenant's URL must not make the worker POST into the operator's own hosts
+ * and networks (loopback, private, link-local such as a cloud's metadata
+ * service at 169.254.169.254, ...). fs_notify_addr_refused() returns the
+ * refused network holding addr ("loopback (127.0.0.0/8)"), or NULL when addr
+ * may be reached: outside them, or in one of allowed (the operator's
+ * exceptions, FINSYS_WEBHOOK_ALLOWED_NETWORKS; NULL: none). family: AF_INET
+ * (addr: 4 bytes) or AF_INET6 (16 bytes); an IPv6 address carrying an IPv4
+ * one (IPv4-mapped ::ffff:a.b.c.d, NAT64 64:ff9b::/96, 6to4 2002::/16) is
+ * judged by that IPv4 address. */
+const char *fs_notify_addr_refused(int family, const unsigned char *addr,
+                                   const fs_config_nets_t *allowed);
+
+/* fs_notify_url_valid(), and a host fs_notify_addr_refused() lets through
+ * ("localhost" is 127.0.0.1). Checked when an endpoint is made, and again
+ * by the notifier before each connection. */
+bool fs_notify_url_allowed(const char *url, const fs_config_nets_t *allowed, fs_error_t *err);
 
 /* Writes the FinSys-Signature value of body sent at timestamp (Unix
  * seconds) with secret into out (FS_NOTIFY_SIGNATURE_BUF_LEN bytes). */

@@ -1,5 +1,6 @@
-/* Unit tests of src/notify: the endpoint checks, the signature, and the
- * webhook routes of fs_api_route. */
+/* Unit tests of src/notify: the endpoint checks, the refused webhook
+ * destinations, the signature, and the webhook routes of fs_api_route. */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -73,16 +74,189 @@ static void urls(void **state)
     free(longest);
 }
 
-static void route(fs_method_t method, const char *path, const char *body, const char *idem,
-                  fs_api_result_t *res)
+/* Each address and whether it is refused; the edges of every refused
+ * network are on both sides. */
+static void addresses(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *addr;
+        bool refused;
+    } cases[] = {
+        /* this network 0.0.0.0/8 */
+        {"0.0.0.0", true}, {"0.255.255.255", true}, {"1.0.0.0", false},
+        /* private 10.0.0.0/8 */
+        {"9.255.255.255", false}, {"10.0.0.0", true}, {"10.0.0.1", true},
+        {"10.255.255.255", true}, {"11.0.0.0", false},
+        /* shared address space 100.64.0.0/10 */
+        {"100.63.255.255", false}, {"100.64.0.0", true}, {"100.127.255.255", true},
+        {"100.128.0.0", false},
+        /* loopback 127.0.0.0/8 */
+        {"126.255.255.255", false}, {"127.0.0.0", true}, {"127.0.0.1", true},
+        {"127.255.255.255", true}, {"128.0.0.0", false},
+        /* link-local 169.254.0.0/16, the cloud metadata service */
+        {"169.253.255.255", false}, {"169.254.0.0", true}, {"169.254.169.254", true},
+        {"169.254.255.255", true}, {"169.255.0.0", false},
+        /* private 172.16.0.0/12 */
+        {"172.15.255.255", false}, {"172.16.0.0", true}, {"172.31.255.255", true},
+        {"172.32.0.0", false},
+        /* private 192.168.0.0/16 */
+        {"192.167.255.255", false}, {"192.168.0.0", true}, {"192.168.255.255", true},
+        {"192.169.0.0", false},
+        /* multicast 224.0.0.0/4 and reserved 240.0.0.0/4 (broadcast) */
+        {"223.255.255.255", false}, {"224.0.0.1", true}, {"239.255.255.255", true},
+        {"240.0.0.0", true}, {"255.255.255.255", true},
+        /* public */
+        {"1.1.1.1", false}, {"8.8.8.8", false}, {"93.184.216.34", false},
+        /* IPv6: unspecified, loopback, IPv4-compatible */
+        {"::", true}, {"::1", true}, {"::2", true}, {"::8.8.8.8", true},
+        /* IPv4-mapped: judged by the IPv4 address */
+        {"::ffff:127.0.0.1", true}, {"::ffff:7f00:1", true}, {"::ffff:169.254.169.254", true},
+        {"::ffff:10.0.0.1", true}, {"::ffff:172.16.0.1", true}, {"::ffff:172.32.0.1", false},
+        {"::ffff:192.168.1.1", true}, {"::ffff:0.0.0.0", true}, {"::ffff:100.64.0.1", true},
+        {"::ffff:93.184.216.34", false}, {"::fffe:127.0.0.1", false},
+        /* NAT64 and 6to4 carrying an IPv4 address */
+        {"64:ff9b::127.0.0.1", true}, {"64:ff9b::10.0.0.1", true}, {"64:ff9b::8.8.8.8", false},
+        {"2002:7f00:1::", true}, {"2002:a9fe:a9fe::1", true}, {"2002:5db8:d822::1", false},
+        /* unique local fc00::/7 */
+        {"fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", false}, {"fc00::", true}, {"fd12:3456::1", true},
+        {"fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", true},
+        /* link-local fe80::/10 */
+        {"fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff", false}, {"fe80::", true}, {"fe80::1", true},
+        {"febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", true}, {"fec0::1", false},
+        /* multicast ff00::/8 */
+        {"ff02::1", true}, {"ff00::", true},
+        /* public */
+        {"2606:4700:4700::1111", false}, {"2001:4860:4860::8888", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        unsigned char a[16];
+        int family = strchr(cases[i].addr, ':') != NULL ? AF_INET6 : AF_INET;
+        assert_int_equal(inet_pton(family, cases[i].addr, a), 1);
+        const char *why = fs_notify_addr_refused(family, a, NULL);
+        if (cases[i].refused && why == NULL) fail_msg("%s not refused", cases[i].addr);
+        if (!cases[i].refused && why != NULL)
+            fail_msg("%s refused (%s)", cases[i].addr, why);
+    }
+}
+
+static void urls_allowed(void **state)
+{
+    (void)state;
+    const char *refused[] = {"http://127.0.0.1:8080/h",     "http://localhost/",
+                             "http://169.254.169.254/",     "http://[::ffff:127.0.0.1]/",
+                             "http://[::ffff:10.0.0.1]:9/", "http://10.0.0.1/",
+                             "http://[::1]/",               "http://[fe80::1]/",
+                             "http://[fd00::1]/",           "http://0.0.0.0/",
+                             "http://172.16.0.1/",          "http://192.168.1.1/",
+                             "http://100.64.0.1/"};
+    const char *allowed[] = {"http://93.184.216.34/", "http://8.8.8.8:8080/a?b=c",
+                             "http://172.32.0.1/", "http://[2606:4700:4700::1111]/"};
+    fs_config_nets_t everything;
+    char why[128];
+    assert_int_equal(fs_config_parse_nets("0.0.0.0/0,::/0", &everything, why, sizeof(why)), 0);
+    fs_error_t err;
+    for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++) {
+        if (fs_notify_url_allowed(refused[i], NULL, &err)) fail_msg("%s allowed", refused[i]);
+        assert_int_equal(err.outcome, FS_INVALID_REQUEST);
+        assert_string_equal(err.param, "url");
+        if (strstr(err.message, "refused network") == NULL) fail_msg("%s", err.message);
+        if (!fs_notify_url_allowed(refused[i], &everything, &err))
+            fail_msg("%s: %s", refused[i], err.message);
+    }
+    for (size_t i = 0; i < sizeof(allowed) / sizeof(*allowed); i++) {
+        if (!fs_notify_url_allowed(allowed[i], NULL, &err))
+            fail_msg("%s: %s", allowed[i], err.message);
+    }
+    /* A bad URL is bad either way. */
+    assert_false(fs_notify_url_allowed("http://example.com/", &everything, &err));
+    assert_string_equal(err.param, "url");
+}
+
+/* FINSYS_WEBHOOK_ALLOWED_NETWORKS: exactly its networks are let through. */
+static void allowed_networks(void **state)
+{
+    (void)state;
+    fs_config_nets_t nets;
+    char why[128];
+    assert_int_equal(fs_config_parse_nets("127.0.0.0/8, ::1/128,10.1.2.0/23,,fd00::5,"
+                                          "192.168.7.9/24",
+                                          &nets, why, sizeof(why)),
+                     0);
+    assert_int_equal(nets.count, 5);
+    /* an address alone is /32 or /128; bits past the prefix are dropped */
+    assert_int_equal(nets.net[3].bits, 128);
+    assert_int_equal(nets.net[4].bits, 24);
+    assert_int_equal(nets.net[4].addr[3], 0);
+    static const struct {
+        const char *url;
+        bool ok;
+    } cases[] = {
+        {"http://127.0.0.1:9/", true},      {"http://localhost/", true},
+        {"http://127.255.0.1/", true},      {"http://[::1]/", true},
+        {"http://[::ffff:127.0.0.1]/", true}, /* judged as 127.0.0.1 */
+        {"http://10.1.2.1/", true},         {"http://10.1.3.255/", true},
+        {"http://10.1.1.255/", false},      {"http://10.1.4.0/", false},
+        {"http://[fd00::5]/", true},        {"http://[fd00::6]/", false},
+        {"http://192.168.7.200/", true},    {"http://192.168.8.1/", false},
+        {"http://169.254.169.254/", false}, {"http://93.184.216.34/", true},
+    };
+    fs_error_t err;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        bool ok = fs_notify_url_allowed(cases[i].url, &nets, &err);
+        if (ok != cases[i].ok) fail_msg("%s: %s", cases[i].url, ok ? "allowed" : err.message);
+    }
+    assert_int_equal(fs_config_parse_nets("", &nets, why, sizeof(why)), 0);
+    assert_int_equal(nets.count, 0);
+    const char *bad[] = {"localhost", "10.0.0.0/33", "::1/129", "10.0.0.0/", "10.0.0.0/-1",
+                         "10.0.0.0/8x", "10.0.0", "1.2.3.4/8/8",
+                         "1.2.3.4/00000000000000000000000000000000000000000000000000000000008"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        if (fs_config_parse_nets(bad[i], &nets, why, sizeof(why)) == 0)
+            fail_msg("%s accepted", bad[i]);
+    }
+    char many[1024] = "";
+    for (int i = 0; i <= FS_WEBHOOK_ALLOWED_NETWORKS_MAX; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "10.0.%d.0/24,", i);
+    assert_int_equal(fs_config_parse_nets(many, &nets, why, sizeof(why)), -1);
+}
+
+static void route_as(const fs_config_nets_t *allowed, fs_method_t method, const char *path, const char *body,
+                     const char *idem, fs_api_result_t *res)
 {
     fs_api_request_t req = {.method = method,
                             .path = path,
                             .body = body,
                             .body_len = body != NULL ? strlen(body) : 0,
                             .authorization = KEY,
-                            .idempotency_key = idem};
+                            .idempotency_key = idem,
+                            .webhook_allowed = allowed};
     fs_api_route(&req, res);
+}
+
+static void route(fs_method_t method, const char *path, const char *body, const char *idem,
+                  fs_api_result_t *res)
+{
+    route_as(NULL, method, path, body, idem, res);
+}
+
+/* POST /v1/webhook_endpoints: a private URL is 400 by default, accepted
+ * when FINSYS_WEBHOOK_ALLOWED_NETWORKS holds it. */
+static void create_private(void **state)
+{
+    (void)state;
+    const char *body = "{\"url\":\"http://169.254.169.254/latest\",\"events\":[\"*\"]}";
+    fs_api_result_t res;
+    route(FS_METHOD_POST, "/v1/webhook_endpoints", body, "k1", &res);
+    assert_int_equal(res.action, FS_API_REJECT);
+    assert_int_equal(res.err.outcome, FS_INVALID_REQUEST);
+    assert_string_equal(res.err.param, "url");
+    fs_config_nets_t nets;
+    char why[128];
+    assert_int_equal(fs_config_parse_nets("169.254.169.254", &nets, why, sizeof(why)), 0);
+    route_as(&nets, FS_METHOD_POST, "/v1/webhook_endpoints", body, "k1", &res);
+    assert_int_equal(res.action, FS_API_STORE);
+    json_decref(res.item);
 }
 
 static void create_item(void **state)
@@ -90,7 +264,7 @@ static void create_item(void **state)
     (void)state;
     fs_api_result_t res;
     route(FS_METHOD_POST, "/v1/webhook_endpoints",
-          "{\"url\":\"http://127.0.0.1:9/h\",\"events\":[\"*\",\"payment.failed\",\"*\"]}", "k1",
+          "{\"url\":\"http://93.184.216.34:9/h\",\"events\":[\"*\",\"payment.failed\",\"*\"]}", "k1",
           &res);
     assert_int_equal(res.action, FS_API_STORE);
     json_t *item = res.item;
@@ -105,7 +279,7 @@ static void create_item(void **state)
     json_decref(item);
 
     route(FS_METHOD_POST, "/v1/webhook_endpoints",
-          "{\"url\":\"http://127.0.0.1:9/h\",\"events\":[\"payment.refunded\"]}", "k1", &res);
+          "{\"url\":\"http://93.184.216.34:9/h\",\"events\":[\"payment.refunded\"]}", "k1", &res);
     assert_int_equal(res.action, FS_API_REJECT);
     assert_string_equal(res.err.param, "events");
 }
@@ -142,7 +316,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(signature_matches_python_hmac),
         cmocka_unit_test(urls),
+        cmocka_unit_test(addresses),
+        cmocka_unit_test(urls_allowed),
+        cmocka_unit_test(allowed_networks),
         cmocka_unit_test(create_item),
+        cmocka_unit_test(create_private),
         cmocka_unit_test(delete_and_get_items),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
