@@ -52,6 +52,10 @@ def figures(d):
     per_s = lambda n, s: n / s if n is not None and s else None  # noqa: E731
     nr_pps = per_s(g("norules_payments"), g("norules_s"))
     ab_pps = per_s(g("rules_ab_payments"), g("rules_ab_s"))
+    nr_cpu = per_s(g("norules_cpu_s"), g("norules_payments"))
+    ab_cpu = per_s(g("rules_ab_cpu_s"), g("rules_ab_payments"))
+    risk_us = 1e6 * (ab_cpu - nr_cpu) if nr_cpu is not None and ab_cpu is not None else None
+    settle_us = cpu_settle.get("us_per_payment", {}).get("total")
     span = g("settle_span_s")
     final = g("settle_final")
     settled_per_s = final / span if final is not None and span else None
@@ -80,6 +84,13 @@ def figures(d):
         "rules_ab_payments_per_s": rnd(ab_pps, 0),
         "risk_ingest_cost_pct": (None if ab_pps is None or not nr_pps
                                  else rnd(100 * (1 - ab_pps / nr_pps), 1)),
+        # the CPU they add to a payment (every process and wrk, from those
+        # rounds), and the share of a settled payment's CPU that is: the
+        # worker evaluates no rules, and the life cycle is CPU-bound (its
+        # busy cores), so its rate loses that share
+        "risk_cpu_us_per_payment": rnd(risk_us, 0),
+        "risk_settle_cost_pct": (None if risk_us is None or not settle_us
+                                 else rnd(100 * risk_us / settle_us, 1)),
         # (c) the life cycle: created, settled, indexed, receipted, delivered
         "settled_per_s": rnd(settled_per_s, 0),
         "settle_ratio": ratio(settled_per_s, pgbench),
@@ -119,6 +130,7 @@ def figures(d):
         out[f"cpu_budget_{phase}_payments"] = cpu.get("payments")
     # Counts and rates rounded to units are integers.
     for k in ("payments_per_s", "norules_payments_per_s", "rules_ab_payments_per_s",
+              "risk_cpu_us_per_payment",
               "pgbench_tps", "pgbench_clients",
               "payments_created",
               "risk_rules", "settled_per_s", "settle_payments", "settled_payments", "webhook_events",
@@ -182,6 +194,11 @@ def print_targets(out):
                      f"{fmt(out['rules_ab_payments_per_s'])}/s with, "
                      f"{fmt(out['norules_payments_per_s'])}/s without)", out["risk_ingest_cost_pct"],
                      le(out["risk_ingest_cost_pct"], 10)))
+    if out["risk_settle_cost_pct"] is not None:
+        rows.append(("risk rules cost <= 10% of settlement (%: "
+                     f"{fmt(out['risk_cpu_us_per_payment'])} us of CPU a payment, of "
+                     f"{fmt((out['cpu_budget_settle_us'] or {}).get('total'))} a settled one)",
+                     out["risk_settle_cost_pct"], le(out["risk_settle_cost_pct"], 10)))
     print()
     for name, value, ok in rows:
         shown = value if isinstance(value, bool) else fmt(value)

@@ -35,8 +35,8 @@ PGBENCH_S=${BENCH_PGBENCH_S:-10}
 PGBENCH_CLIENTS=${BENCH_PGBENCH_CLIENTS:-4 8 16 32}
 PGBENCH_SCALE=${BENCH_PGBENCH_SCALE:-16}
 WARMUP_S=${BENCH_WARMUP_S:-5}
-# (b0): each of the 4 rounds of the rules' A/B (2 without, 2 with).
-AB_ROUND_S=${BENCH_RISK_AB_ROUND_S:-15}
+# (b0): each of the 8 rounds of the rules' A/B (4 without, 4 with).
+AB_ROUND_S=${BENCH_RISK_AB_ROUND_S:-10}
 # (c): payments created by BENCH_SETTLE_CONNECTIONS connections for
 # BENCH_SETTLE_S (64: with the worker sharing the cores, creation then runs at
 # what settlement keeps up with; 16 settled half as many).
@@ -203,25 +203,55 @@ load warm "$CONNECTIONS" "$WARMUP_S"
 
 # (b0) What the rules cost, in this run: rounds of the same ingest without
 # and with them (soft-deleted for the rounds without; triggers remake their
-# bounds), in the order without, with, with, without, so that the database
-# growing under the load slows both sides alike. BENCH_RISK_AB=0 skips it
+# bounds), in the order ABBA BAAB (A without), so that a trend (the database
+# growing under the load) or a slow spell of the machine longer than a round
+# falls on both sides alike (runs of 4 rounds, ABBA, differed by 10 points:
+# two slow rounds in a row were the two with rules). BENCH_RISK_AB=0 skips it
 # (the figure then needs a BENCH_RISK=0 run of its own). Settlement does not
-# evaluate rules: its A/B is a BENCH_RISK=0 run.
+# evaluate rules: its share is the CPU they add to a payment over a settled
+# payment's CPU (report.py).
 if [ "$RISK_RULES" -gt 0 ] && [ "${BENCH_RISK_AB:-1}" = 1 ]; then
-    echo "ingest without and with the rules: 4 rounds of ${AB_ROUND_S}s"
-    for side in off on on off; do
+    echo "ingest without and with the rules: 8 rounds of ${AB_ROUND_S}s"
+    "${PSQL[@]}" -c "ALTER SYSTEM SET autovacuum = off" -c "SELECT pg_reload_conf()" >/dev/null
+    # Each round has a name of its own: wrk's Idempotency-Keys are made of it,
+    # and a round that reused another's would replay its payments, not make them.
+    round=0
+    for side in off on on off on off off on; do
+        round=$((round + 1))
         if [ "$side" = off ]; then deleted="now()"; else deleted="NULL"; fi
         "${PSQL[@]}" -c "UPDATE risk_rules SET deleted_at = $deleted WHERE tenant_id = '$TENANT'"
+        # Each round from the same state: vacuumed (autovacuum is off for
+        # the rounds: on its one-minute clock it landed in one round of four
+        # and took a quarter of it) and from clean buffers (a round's dirty
+        # pages, about 3 kB a payment, fill shared_buffers, and the rounds
+        # after it paid for writing them out: round 4 made a quarter fewer
+        # than round 1).
+        "${PSQL[@]}" -c "VACUUM" -c "CHECKPOINT"
         before=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")
-        load "ab-$side" "$CONNECTIONS" "$AB_ROUND_S"
+        python3 bench/cpu.py snapshot "$TMP/cpu-ab-start.json" postgres="$PG_PID" \
+            server="$SERVER_PID" nats="$NATS_PID" redis="$REDIS_PID"
+        load "ab$round-$side" "$CONNECTIONS" "$AB_ROUND_S"
+        python3 bench/cpu.py snapshot "$TMP/cpu-ab-end.json" postgres="$PG_PID" \
+            server="$SERVER_PID" nats="$NATS_PID" redis="$REDIS_PID"
         after=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")
-        secs=$(sed -n 's/^WRK_RESULT .*"duration_s":\([0-9.]*\).*/\1/p' "$TMP/ab-$side.out")
-        echo "$side $((after - before)) ${secs:-0}" >>"$TMP/ab.txt"
+        python3 bench/cpu.py budget "$TMP/cpu-ab-start.json" "$TMP/cpu-ab-end.json" \
+            "$((after - before))" wrk="$TMP/ab$round-$side.cpu" >"$TMP/cpu-ab$round.json"
+        cpu_s=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["total_cpu_s"] or 0)' \
+            <"$TMP/cpu-ab$round.json")
+        secs=$(sed -n 's/^WRK_RESULT .*"duration_s":\([0-9.]*\).*/\1/p' "$TMP/ab$round-$side.out")
+        echo "$side $((after - before)) ${secs:-0} $cpu_s" >>"$TMP/ab.txt"
+        echo "  round $round, rules $side: $((after - before)) payments in ${secs:-0}s," \
+            "CPU us a payment: $(python3 -c 'import json, sys
+print(" ".join(f"{k} {v}" for k, v in json.load(sys.stdin)["us_per_payment"].items()))' \
+            <"$TMP/cpu-ab$round.json")"
     done
+    "${PSQL[@]}" -c "ALTER SYSTEM RESET autovacuum" -c "SELECT pg_reload_conf()" >/dev/null
     raw norules_payments "$(awk '$1 == "off" {n += $2} END {print n}' "$TMP/ab.txt")"
     raw norules_s "$(awk '$1 == "off" {s += $3} END {print s}' "$TMP/ab.txt")"
     raw rules_ab_payments "$(awk '$1 == "on" {n += $2} END {print n}' "$TMP/ab.txt")"
     raw rules_ab_s "$(awk '$1 == "on" {s += $3} END {print s}' "$TMP/ab.txt")"
+    raw norules_cpu_s "$(awk '$1 == "off" {s += $4} END {print s}' "$TMP/ab.txt")"
+    raw rules_ab_cpu_s "$(awk '$1 == "on" {s += $4} END {print s}' "$TMP/ab.txt")"
     "${PSQL[@]}" -c "CHECKPOINT"
 fi
 
