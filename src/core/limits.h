@@ -856,6 +856,13 @@
 /* Bytes of a review's decision ("approve" or "reject"): anything longer is
  * refused before it is compared. */
 #define FS_ADMIN_REVIEW_DECISION_LEN_MAX 16
+/* --- the broker's outages (issue 13) --- */
+
+/* fs_queue_close waits this long for the libnats callback thread to finish
+ * this connection's callbacks (a set-up of the streams, whose requests fail
+ * at once once the connection is closed): past it the queue is left
+ * allocated rather than freed under a callback that may still use it. */
+#define FS_QUEUE_CLOSE_CALLBACKS_WAIT_S 10
 
 /* --- webhook destinations (issue 13) --- */
 

@@ -461,6 +461,7 @@ static void *fetch_main(void *arg)
 {
     worker_t *w = arg;
     fs_queue_msg_t *msgs[FS_QUEUE_FETCH_MAX];
+    fs_queue_status_t last = FS_QUEUE_OK;
     pthread_mutex_lock(&w->mu);
     for (;;) {
         dead_letter_all(w);
@@ -475,8 +476,14 @@ static void *fetch_main(void *arg)
 
         int n = 0;
         fs_queue_status_t st = fs_queue_fetch(w->queue, msgs, room, FS_WORKER_FETCH_WAIT_MS, &n);
-        if (st != FS_QUEUE_OK) {
+        /* Said once per outage, not every FS_WORKER_FETCH_WAIT_MS. */
+        if (st != FS_QUEUE_OK && st != last) {
             fs_log(FS_LOG_WARN, "worker", "fetch: %s", fs_queue_status_name(st));
+        } else if (st == FS_QUEUE_OK && last != FS_QUEUE_OK) {
+            fs_log(FS_LOG_INFO, "worker", "fetch: the broker answers again");
+        }
+        last = st;
+        if (st != FS_QUEUE_OK) {
             struct timespec pause = {0, FS_WORKER_FETCH_WAIT_MS * 1000000L};
             nanosleep(&pause, NULL);
             n = 0;
