@@ -619,7 +619,8 @@ BEGIN
                 -- (0027_outbox_cursor.sql).
                 IF coalesce(j->>'p_done', '') <> 'true' THEN
                     SELECT json_build_object(
-                               'ids', json_agg(u.id ORDER BY u.created_at, u.id),
+                               'ids', coalesce(json_agg(u.id ORDER BY u.created_at, u.id),
+                                               '[]'::json),
                                'last', (array_agg(json_build_object('at', u.created_at,
                                                                     'id', u.id)
                                                   ORDER BY u.created_at DESC, u.id DESC))[1])
@@ -639,7 +640,8 @@ BEGIN
                 -- a range of refunds_unsettled
                 IF coalesce(j->>'r_done', '') <> 'true' THEN
                     SELECT json_build_object(
-                               'ids', json_agg(u.id ORDER BY u.created_at, u.id),
+                               'ids', coalesce(json_agg(u.id ORDER BY u.created_at, u.id),
+                                               '[]'::json),
                                'last', (array_agg(json_build_object('at', u.created_at,
                                                                     'id', u.id)
                                                   ORDER BY u.created_at DESC, u.id DESC))[1])
@@ -655,6 +657,8 @@ BEGIN
                         LIMIT (j->>'max')::int) u;
                 END IF;
                 o := 'ok';
+                -- (an empty page's ids are [], its last null; a kind skipped
+                -- is [] and null too)
                 p := json_build_object('payments', coalesce(data->'ids', '[]'::json),
                                        'refunds', coalesce(rdata->'ids', '[]'::json),
                                        'p_last', data->'last', 'r_last', rdata->'last',

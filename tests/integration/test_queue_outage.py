@@ -124,9 +124,12 @@ def test_the_sweep_op_pages_by_cursor():
     assert set(ids) <= set(seen), set(ids) - set(seen)
     assert seen[:7] == sorted(ids), (seen, sorted(ids))
     assert pages >= 3
-    # A kind already drained is skipped.
+    # A kind already drained is skipped; a page past the last row is empty.
     page = _sweep(max=3, p_done=True)
     assert page["payments"] == [] and page["p_last"] is None, page
+    page = _sweep(max=3, p_after={"at": "infinity", "id": ""}, r_after={"at": "infinity"})
+    assert page["payments"] == [] and page["refunds"] == [], page
+    assert page["p_last"] is None and page["r_last"] is None, page
 
 
 def test_one_sweep_tick_publishes_more_than_two_pages():
