@@ -3,7 +3,11 @@ nats-server listens keep trying: they serve, /readyz says not ready (NATS
 unavailable) and then ready once the broker comes, and payments made
 meanwhile (safe in PostgreSQL, the outbox) are published and settled without
 a restart. And the outbox sweeper drains a backlog of more than two pages in
-one tick, walking the outbox page after page from a cursor."""
+one tick, walking the outbox page after page from a cursor.
+
+Named to run after the other modules (test_zz_secrets excepted): its 2,100
+payments settle at a provider simulator of their own, so a reconciliation of
+the day (test_reconciliation's whole-day view) would list them all."""
 
 import hashlib
 import json
