@@ -596,12 +596,14 @@ static void on_swept(void *arg, const fs_store_result_t *r)
     worker_t *w = arg;
     if (strcmp(r->outcome, "ok") != 0) {
         /* The cursors stay: the next tick takes this page again. */
-        return sweep_end(w, "stopped: the database did not answer");
+        sweep_end(w, "stopped: the database did not answer");
+        return;
     }
     json_t *p = json_loads(r->payload, 0, NULL);
     if (json_is_true(json_object_get(p, "locked"))) {
         json_decref(p);
-        return sweep_end(w, "another worker is sweeping");
+        sweep_end(w, "another worker is sweeping");
+        return;
     }
     json_t *ids = json_object_get(p, "payments");
     json_t *refunds = json_object_get(p, "refunds");
@@ -611,7 +613,8 @@ static void on_swept(void *arg, const fs_store_result_t *r)
     /* Refunds go under their own ids, as the server published them. */
     if (!sweep_publish(w, ids) || !sweep_publish(w, refunds)) {
         json_decref(p);
-        return sweep_end(w, "stopped: the broker takes no more; the next tick goes on");
+        sweep_end(w, "stopped: the broker takes no more; the next tick goes on");
+        return;
     }
     sweep_advance(&w->sweep.p_after, &w->sweep.p_done, np, json_object_get(p, "p_last"));
     sweep_advance(&w->sweep.r_after, &w->sweep.r_done, nr, json_object_get(p, "r_last"));
@@ -622,15 +625,20 @@ static void on_swept(void *arg, const fs_store_result_t *r)
         json_decref(w->sweep.r_after);
         w->sweep.p_after = w->sweep.r_after = NULL;
         w->sweep.p_done = w->sweep.r_done = false;
-        return sweep_end(w, "drained");
+        sweep_end(w, "drained");
+        return;
     }
     pthread_mutex_lock(&w->mu);
     bool stopping = w->stopping;
     pthread_mutex_unlock(&w->mu);
-    if (stopping) return sweep_end(w, "stopped: the worker stops");
+    if (stopping) {
+        sweep_end(w, "stopped: the worker stops");
+        return;
+    }
     if (w->sweep.pages >= FS_WORKER_SWEEP_PAGES_MAX
         || fs_now_us() - w->sweep.start_us >= (uint64_t)FS_WORKER_SWEEP_BUDGET_MS * 1000) {
-        return sweep_end(w, "the next tick goes on from here");
+        sweep_end(w, "the next tick goes on from here");
+        return;
     }
     sweep_page(w);
 }
