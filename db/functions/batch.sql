@@ -602,31 +602,72 @@ BEGIN
             -- The outbox sweeper: payments still pending or processing
             -- older_s seconds after their creation, whose message the broker
             -- may have lost, to publish again (consumers are idempotent). One
-            -- sweeper at a time across processes; the others get none.
+            -- page of at most max of each kind, in (created_at, id) order
+            -- after the cursor p_after / r_after ({"at","id"}: the last row
+            -- of the page before, as p_last / r_last hand it back; none: from
+            -- the oldest), so the worker walks the whole outbox page after
+            -- page, past rows that do not settle. p_done / r_done true skip
+            -- a kind already drained. One sweeper at a time across processes:
+            -- the others get none, and "locked".
             data := NULL;
             rdata := NULL;
             IF pg_try_advisory_xact_lock(727100103) THEN
                 -- Each outbox row's payment by an index probe (a correlated
                 -- subquery): as a join, the plan made once per connection
                 -- could read every payment, 270 ms a sweep in make bench.
-                SELECT json_agg(u.id) INTO data FROM (
-                    SELECT ob.payment_id AS id FROM payment_outbox ob
-                    WHERE ob.created_at < now() - make_interval(secs => (j->>'older_s')::int)
-                      AND (SELECT y.status IN ('pending', 'processing')
-                                  AND y.dead_lettered_at IS NULL
-                           FROM payments y WHERE y.id = ob.payment_id)
-                    ORDER BY ob.created_at LIMIT (j->>'max')::int) u;
-                -- and refunds not final (their messages carry the refund id)
-                SELECT json_agg(u.id) INTO rdata FROM (
-                    SELECT y.id FROM refunds y
-                    WHERE y.status IN ('pending', 'processing')
-                      AND y.created_at < now() - make_interval(secs => (j->>'older_s')::int)
-                      AND y.dead_lettered_at IS NULL
-                    ORDER BY y.created_at LIMIT (j->>'max')::int) u;
+                -- The cursor is a range of payment_outbox_created
+                -- (0027_outbox_cursor.sql).
+                IF coalesce(j->>'p_done', '') <> 'true' THEN
+                    SELECT json_build_object(
+                               'ids', coalesce(json_agg(u.id ORDER BY u.created_at, u.id),
+                                               '[]'::json),
+                               'last', (array_agg(json_build_object('at', u.created_at,
+                                                                    'id', u.id)
+                                                  ORDER BY u.created_at DESC, u.id DESC))[1])
+                    INTO data FROM (
+                        SELECT ob.payment_id AS id, ob.created_at FROM payment_outbox ob
+                        WHERE ob.created_at < now() - make_interval(secs => (j->>'older_s')::int)
+                          AND (ob.created_at, ob.payment_id)
+                              > (coalesce((j->'p_after'->>'at')::timestamptz, '-infinity'),
+                                 coalesce(j->'p_after'->>'id', ''))
+                          AND (SELECT y.status IN ('pending', 'processing')
+                                      AND y.dead_lettered_at IS NULL
+                               FROM payments y WHERE y.id = ob.payment_id)
+                        ORDER BY ob.created_at, ob.payment_id
+                        LIMIT (j->>'max')::int) u;
+                END IF;
+                -- and refunds not final (their messages carry the refund id),
+                -- a range of refunds_unsettled
+                IF coalesce(j->>'r_done', '') <> 'true' THEN
+                    SELECT json_build_object(
+                               'ids', coalesce(json_agg(u.id ORDER BY u.created_at, u.id),
+                                               '[]'::json),
+                               'last', (array_agg(json_build_object('at', u.created_at,
+                                                                    'id', u.id)
+                                                  ORDER BY u.created_at DESC, u.id DESC))[1])
+                    INTO rdata FROM (
+                        SELECT y.id, y.created_at FROM refunds y
+                        WHERE y.status IN ('pending', 'processing')
+                          AND y.created_at < now() - make_interval(secs => (j->>'older_s')::int)
+                          AND (y.created_at, y.id)
+                              > (coalesce((j->'r_after'->>'at')::timestamptz, '-infinity'),
+                                 coalesce(j->'r_after'->>'id', ''))
+                          AND y.dead_lettered_at IS NULL
+                        ORDER BY y.created_at, y.id
+                        LIMIT (j->>'max')::int) u;
+                END IF;
+                o := 'ok';
+                -- (an empty page's ids are [], its last null; a kind skipped
+                -- is [] and null too)
+                p := json_build_object('payments', coalesce(data->'ids', '[]'::json),
+                                       'refunds', coalesce(rdata->'ids', '[]'::json),
+                                       'p_last', data->'last', 'r_last', rdata->'last',
+                                       'locked', false)::text;
+            ELSE
+                o := 'ok';
+                p := json_build_object('payments', '[]'::json, 'refunds', '[]'::json,
+                                       'p_last', NULL, 'r_last', NULL, 'locked', true)::text;
             END IF;
-            o := 'ok';
-            p := json_build_object('payments', coalesce(data, '[]'::json),
-                                   'refunds', coalesce(rdata, '[]'::json))::text;
         ELSIF j->>'op' = 'settle_dead' THEN
             -- The worker gave up on the payment's message: it stays processing
             -- (its fate at the provider is unknown), out of the sweeper's way.

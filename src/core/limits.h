@@ -126,7 +126,9 @@
  * notices within it. */
 #define FS_WORKER_FETCH_WAIT_MS 500
 
-/* Payments one sweep publishes again; the next sweep takes the rest. */
+/* Rows of each kind (payments, refunds) one page of a sweep publishes again:
+ * one short statement by index; a sweep takes page after page (see
+ * FS_WORKER_SWEEP_PAGES_MAX at the end of this file). */
 #define FS_WORKER_SWEEP_MAX 1000
 
 /* A provider's answer we read: a charge is a few hundred bytes. */
@@ -856,6 +858,25 @@
 /* Bytes of a review's decision ("approve" or "reject"): anything longer is
  * refused before it is compared. */
 #define FS_ADMIN_REVIEW_DECISION_LEN_MAX 16
+
+/* --- the broker's outages (issue 13) --- */
+
+/* fs_queue_close waits this long for the libnats callback thread to finish
+ * this connection's callbacks (a set-up of the streams, whose requests fail
+ * at once once the connection is closed): past it the queue is left
+ * allocated rather than freed under a callback that may still use it. */
+#define FS_QUEUE_CLOSE_CALLBACKS_WAIT_S 10
+
+/* Pages (of FS_WORKER_SWEEP_MAX rows of each kind) one sweep tick takes at
+ * most, and the time after which it takes no new page. A one-minute broker
+ * outage at 2,000 payments/s leaves 120,000 rows: two ticks at most, where
+ * one page a tick took twenty minutes. Pages follow each other at once, each
+ * a store call on one of the worker's connections and a thousand publishes
+ * into the publish window (FS_QUEUE_PUBLISH_PENDING_MAX); the bounds keep one
+ * sweep within half the default tick (FINSYS_SWEEP_INTERVAL_S, 10 s), and
+ * the next tick goes on from the cursor. */
+#define FS_WORKER_SWEEP_PAGES_MAX 100
+#define FS_WORKER_SWEEP_BUDGET_MS 5000
 
 /* --- webhook destinations (issue 13) --- */
 

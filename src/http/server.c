@@ -1474,10 +1474,14 @@ int fs_http_serve(const fs_config_t *config)
     int rc = 0, started = 0;
     if (config->nats_url[0] != '\0') {
         char err[256];
+        /* A broker that does not answer yet is tried again and again (the
+         * queue connects later, /readyz says not ready until then); NULL
+         * only for a broker that answers but cannot hold the streams, or a
+         * URL libnats refuses. */
         queue = fs_queue_open(config->nats_url, err, sizeof(err));
         if (queue == NULL) {
-            fs_log(FS_LOG_WARN, "http",
-                   "no broker at %s (%s): payments wait for the worker's sweeper", config->nats_url,
+            fs_log(FS_LOG_ERROR, "http",
+                   "no queue at %s (%s): payments wait for the worker's sweeper", config->nats_url,
                    err);
         }
     }

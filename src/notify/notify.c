@@ -872,6 +872,7 @@ static void *fetch_main(void *arg)
 {
     fs_notifier_t *n = arg;
     fs_queue_msg_t *msgs[FS_QUEUE_FETCH_MAX];
+    fs_queue_status_t last = FS_QUEUE_OK;
     pthread_mutex_lock(&n->mu);
     for (;;) {
         dead_letter_all(n);
@@ -886,8 +887,11 @@ static void *fetch_main(void *arg)
         int count = 0;
         fs_queue_status_t st = fs_queue_fetch_notifications(n->queue, msgs, room,
                                                             FS_WORKER_FETCH_WAIT_MS, &count);
-        if (st != FS_QUEUE_OK) {
+        /* Said once per outage, not every FS_WORKER_FETCH_WAIT_MS. */
+        if (st != FS_QUEUE_OK && st != last)
             fs_log(FS_LOG_WARN, "notify", "fetch: %s", fs_queue_status_name(st));
+        last = st;
+        if (st != FS_QUEUE_OK) {
             struct timespec pause = {0, FS_WORKER_FETCH_WAIT_MS * 1000000L};
             nanosleep(&pause, NULL);
             count = 0;

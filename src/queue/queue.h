@@ -105,12 +105,17 @@ typedef struct {
 /** The name of a status ("ok", "unavailable", ...), for logs. */
 const char *fs_queue_status_name(fs_queue_status_t status);
 
-/** Connects to url (e.g. "nats://127.0.0.1:4222"; reconnects forever once
- * connected), makes the JetStream context, and creates or updates the four
- * streams and the "settler" consumer. Blocking, up to a few times
- * FS_QUEUE_REQUEST_TIMEOUT_MS. Returns NULL and a sentence in err (err_len
- * bytes, may be 0) on failure: the broker unreachable, or a stream whose
- * existing configuration cannot be updated. Free with fs_queue_close. */
+/** Connects to url (e.g. "nats://127.0.0.1:4222"), makes the JetStream
+ * context, and creates or updates the four streams and the two consumers.
+ * Blocking, up to a few times FS_QUEUE_REQUEST_TIMEOUT_MS. A broker that
+ * does not answer is no failure: the queue is returned not ready
+ * (fs_queue_connected false, publishes and fetches refused at once) and
+ * libnats tries again every FS_QUEUE_RECONNECT_WAIT_MS, forever; once it
+ * connects, the streams and consumers are made on its callback thread and
+ * the queue is ready. The connection is kept forever after, reconnecting.
+ * Returns NULL and a sentence in err (err_len bytes, may be 0) on failure:
+ * a URL libnats refuses, or a broker that answers at once but on which a
+ * stream or consumer cannot be made. Free with fs_queue_close. */
 fs_queue_t *fs_queue_open(const char *url, char *err, size_t err_len);
 
 /** Waits up to FS_QUEUE_CLOSE_WAIT_MS for the acks of pending publishes,
@@ -120,7 +125,8 @@ fs_queue_t *fs_queue_open(const char *url, char *err, size_t err_len);
  * so ASan sees no leak. NULL is a no-op. */
 void fs_queue_close(fs_queue_t *q);
 
-/** True while connected to the broker (false while reconnecting). */
+/** True while connected to the broker with its streams and consumers made
+ * (false before the first connection and while reconnecting). */
 bool fs_queue_connected(fs_queue_t *q);
 
 /** Queues payment_id for settlement on fs.payments.process, without waiting

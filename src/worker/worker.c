@@ -99,6 +99,17 @@ struct worker {
     uint64_t succeeded, failed, retried, dead_lettered; /* loop thread only */
     struct event *incoming_ev;
     struct event *sweep_ev;
+    /* The sweep in progress (loop thread only): page after page from the
+     * cursors, the last (created_at, id) taken of each kind (NULL: from the
+     * oldest), kept across ticks until a sweep drains the outbox. */
+    struct {
+        bool running;
+        bool p_done, r_done; /* the kind is drained in this pass */
+        json_t *p_after, *r_after;
+        int pages;
+        uint64_t start_us;
+        size_t payments, refunds, published;
+    } sweep;
     pthread_t fetcher;
     fs_objects_t *objects;          /* FINSYS_OBJECTS_DIR */
     fs_receipt_driver_t *receipts; /* makes receipts on the loop */
@@ -461,6 +472,7 @@ static void *fetch_main(void *arg)
 {
     worker_t *w = arg;
     fs_queue_msg_t *msgs[FS_QUEUE_FETCH_MAX];
+    fs_queue_status_t last = FS_QUEUE_OK;
     pthread_mutex_lock(&w->mu);
     for (;;) {
         dead_letter_all(w);
@@ -475,8 +487,14 @@ static void *fetch_main(void *arg)
 
         int n = 0;
         fs_queue_status_t st = fs_queue_fetch(w->queue, msgs, room, FS_WORKER_FETCH_WAIT_MS, &n);
-        if (st != FS_QUEUE_OK) {
+        /* Said once per outage, not every FS_WORKER_FETCH_WAIT_MS. */
+        if (st != FS_QUEUE_OK && st != last) {
             fs_log(FS_LOG_WARN, "worker", "fetch: %s", fs_queue_status_name(st));
+        } else if (st == FS_QUEUE_OK && last != FS_QUEUE_OK) {
+            fs_log(FS_LOG_INFO, "worker", "fetch: the broker answers again");
+        }
+        last = st;
+        if (st != FS_QUEUE_OK) {
             struct timespec pause = {0, FS_WORKER_FETCH_WAIT_MS * 1000000L};
             nanosleep(&pause, NULL);
             n = 0;
@@ -521,33 +539,120 @@ static void *fetch_main(void *arg)
 
 /* --- the sweeper --------------------------------------------------------- */
 
+/* The outbox sweeper (issue 13): every FINSYS_SWEEP_INTERVAL_S it publishes
+ * again the payments and refunds due (unsettled FINSYS_SWEEP_AFTER_S after
+ * their creation), page after page of FS_WORKER_SWEEP_MAX of each kind, each
+ * page published before the next is asked for, until a page comes back short
+ * (the outbox is drained). A tick takes at most FS_WORKER_SWEEP_PAGES_MAX
+ * pages or FS_WORKER_SWEEP_BUDGET_MS; the next tick goes on from the cursor,
+ * so rows that keep failing to settle never hold back the ones after them.
+ * Every page is an asynchronous store call: the loop never waits. */
+
+static void sweep_page(worker_t *w);
+
+static void sweep_end(worker_t *w, const char *how)
+{
+    w->sweep.running = false;
+    if (w->sweep.payments + w->sweep.refunds == 0) return;
+    fs_log(FS_LOG_INFO, "worker",
+           "sweeper: %zu unsettled payments and %zu refunds published again (%zu ok) "
+           "in %d pages, %.0f ms; %s",
+           w->sweep.payments, w->sweep.refunds, w->sweep.published, w->sweep.pages,
+           (double)(fs_now_us() - w->sweep.start_us) / 1000.0, how);
+}
+
+/* Moves a kind's cursor past its page, or marks it drained. */
+static void sweep_advance(json_t **after, bool *done, size_t taken, json_t *last)
+{
+    if (*done) return;
+    if (taken < (size_t)FS_WORKER_SWEEP_MAX || !json_is_object(last)) {
+        *done = true;
+        return;
+    }
+    json_decref(*after);
+    *after = json_incref(last);
+}
+
+/* Publishes each id; false when the broker took none of the rest (not
+ * connected, or FS_QUEUE_PUBLISH_PENDING_MAX awaiting acks): the page is
+ * then taken again later. A publish refused for its id alone is skipped. */
+static bool sweep_publish(worker_t *w, json_t *ids)
+{
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) {
+        fs_queue_status_t st = fs_queue_publish_payment(w->queue, json_string_value(id), "sweeper");
+        if (st == FS_QUEUE_OK) {
+            w->sweep.published++;
+        } else if (st == FS_QUEUE_UNAVAILABLE || st == FS_QUEUE_FULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static void on_swept(void *arg, const fs_store_result_t *r)
 {
     worker_t *w = arg;
-    if (strcmp(r->outcome, "ok") != 0) return;
+    if (strcmp(r->outcome, "ok") != 0) {
+        /* The cursors stay: the next tick takes this page again. */
+        sweep_end(w, "stopped: the database did not answer");
+        return;
+    }
     json_t *p = json_loads(r->payload, 0, NULL);
+    if (json_is_true(json_object_get(p, "locked"))) {
+        json_decref(p);
+        sweep_end(w, "another worker is sweeping");
+        return;
+    }
     json_t *ids = json_object_get(p, "payments");
     json_t *refunds = json_object_get(p, "refunds");
-    size_t i;
-    json_t *id;
-    int published = 0;
-    json_array_foreach(ids, i, id) {
-        if (fs_queue_publish_payment(w->queue, json_string_value(id), "sweeper") == FS_QUEUE_OK) {
-            published++;
-        }
-    }
+    size_t np = json_array_size(ids), nr = json_array_size(refunds);
+    w->sweep.payments += np;
+    w->sweep.refunds += nr;
     /* Refunds go under their own ids, as the server published them. */
-    json_array_foreach(refunds, i, id) {
-        if (fs_queue_publish_payment(w->queue, json_string_value(id), "sweeper") == FS_QUEUE_OK) {
-            published++;
-        }
+    if (!sweep_publish(w, ids) || !sweep_publish(w, refunds)) {
+        json_decref(p);
+        sweep_end(w, "stopped: the broker takes no more; the next tick goes on");
+        return;
     }
-    if (json_array_size(ids) + json_array_size(refunds) > 0) {
-        fs_log(FS_LOG_INFO, "worker",
-               "sweeper: %zu unsettled payments and %zu refunds published again (%d ok)",
-               json_array_size(ids), json_array_size(refunds), published);
-    }
+    sweep_advance(&w->sweep.p_after, &w->sweep.p_done, np, json_object_get(p, "p_last"));
+    sweep_advance(&w->sweep.r_after, &w->sweep.r_done, nr, json_object_get(p, "r_last"));
     json_decref(p);
+    if (w->sweep.p_done && w->sweep.r_done) {
+        /* Drained: the next tick starts again from the oldest. */
+        json_decref(w->sweep.p_after);
+        json_decref(w->sweep.r_after);
+        w->sweep.p_after = w->sweep.r_after = NULL;
+        w->sweep.p_done = w->sweep.r_done = false;
+        sweep_end(w, "drained");
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    bool stopping = w->stopping;
+    pthread_mutex_unlock(&w->mu);
+    if (stopping) {
+        sweep_end(w, "stopped: the worker stops");
+        return;
+    }
+    if (w->sweep.pages >= FS_WORKER_SWEEP_PAGES_MAX
+        || fs_now_us() - w->sweep.start_us >= (uint64_t)FS_WORKER_SWEEP_BUDGET_MS * 1000) {
+        sweep_end(w, "the next tick goes on from here");
+        return;
+    }
+    sweep_page(w);
+}
+
+static void sweep_page(worker_t *w)
+{
+    json_t *item = json_pack("{s:s, s:i, s:i}", "op", fs_op_name(FS_OP_SETTLE_SWEEP), "older_s",
+                             w->config->sweep_after_s, "max", FS_WORKER_SWEEP_MAX);
+    if (w->sweep.p_after != NULL) json_object_set(item, "p_after", w->sweep.p_after);
+    if (w->sweep.r_after != NULL) json_object_set(item, "r_after", w->sweep.r_after);
+    if (w->sweep.p_done) json_object_set_new(item, "p_done", json_true());
+    if (w->sweep.r_done) json_object_set_new(item, "r_done", json_true());
+    w->sweep.pages++;
+    fs_store_submit(w->store, item, on_swept, w); /* may answer at once: nothing after */
 }
 
 static void on_sweep_timer(evutil_socket_t fd, short what, void *arg)
@@ -555,10 +660,13 @@ static void on_sweep_timer(evutil_socket_t fd, short what, void *arg)
     worker_t *w = arg;
     (void)fd;
     (void)what;
-    fs_store_submit(w->store,
-                    json_pack("{s:s, s:i, s:i}", "op", fs_op_name(FS_OP_SETTLE_SWEEP), "older_s",
-                              w->config->sweep_after_s, "max", FS_WORKER_SWEEP_MAX),
-                    on_swept, w);
+    /* One sweep at a time; and none while nothing could be published. */
+    if (w->sweep.running || !fs_queue_connected(w->queue)) return;
+    w->sweep.running = true;
+    w->sweep.pages = 0;
+    w->sweep.start_us = fs_now_us();
+    w->sweep.payments = w->sweep.refunds = w->sweep.published = 0;
+    sweep_page(w);
 }
 
 /* --- health and state ---------------------------------------------------- */
@@ -853,6 +961,8 @@ int fs_worker_run(const fs_config_t *config)
         }
         event_free(w->incoming_ev);
         event_free(w->sweep_ev);
+        json_decref(w->sweep.p_after);
+        json_decref(w->sweep.r_after);
         event_free(w->live_ev);
         fs_admin_live_watch_free(w->live_watch);
     } else {

@@ -29,12 +29,26 @@ def _http(port, method, path, body=None, headers=None):
 class Pipeline:
     """nats-server, provider-sim, a server and workers of this test's own."""
 
-    def __init__(self, publish=True, provider=None, **worker_env):
+    def __init__(self, publish=True, provider=None, nats_later=False, **worker_env):
+        """nats_later: the broker's port is chosen but nothing listens there
+        until start_nats() (the server and workers start without it)."""
         self.procs = []
+        try:
+            self._begin(publish, provider, nats_later, worker_env)
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_nats(self):
+        self.nats = self._start("nats", ["nats-server", "-js", "-sd", self.nats_store, "-a",
+                                         "127.0.0.1", "-p", str(self.nats_port)],
+                                port=self.nats_port)
+        return self.nats
+
+    def _begin(self, publish, provider, nats_later, worker_env):
         self.nats_port = free_port()
-        store = os.path.join(TEST_TMP, f"nats-{uuid.uuid4().hex[:8]}")
-        self.nats = self._start("nats", ["nats-server", "-js", "-sd", store, "-a", "127.0.0.1",
-                                         "-p", str(self.nats_port)], port=self.nats_port)
+        self.nats_store = os.path.join(TEST_TMP, f"nats-{uuid.uuid4().hex[:8]}")
+        self.nats = None if nats_later else self.start_nats()
         self.nats_url = f"nats://127.0.0.1:{self.nats_port}"
         self.sim_port = free_port()
         argv = [FINSYS_BIN, "provider-sim", "--port", str(self.sim_port), "--seed", "7",
