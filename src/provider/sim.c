@@ -101,6 +101,7 @@ typedef struct {
     uint64_t rejected;         /* 400 and 413 */
     uint64_t limit_rejections; /* 503 overloaded and 507 */
     uint64_t timeouts;         /* answers sent after timeout_after_ms (also counted above) */
+    uint64_t lookups;          /* GET /charges/{key} and /refunds/{key} answered */
 } stats_t;
 
 typedef struct pending pending_t;
@@ -346,6 +347,7 @@ static void get_charge(sim_t *s, struct evhttp_request *req, const char *encoded
         send_outage(s, req, now_us);
         return;
     }
+    s->stats.lookups++;
     size_t len = 0;
     char *key = evhttp_uridecode(encoded_key, 0, &len);
     FS_ASSERT(key != NULL);
@@ -380,6 +382,7 @@ static void get_stats(sim_t *s, struct evhttp_request *req)
         (json_int_t)fs_provider_table_count(s->charges), "in_flight", (json_int_t)s->in_flight_len);
     json_object_set_new(j, "refunds_recorded",
                         json_integer((json_int_t)fs_provider_table_count(s->refunds)));
+    json_object_set_new(j, "lookups", json_integer((json_int_t)t->lookups));
     send_json(req, j);
 }
 

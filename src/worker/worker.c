@@ -63,6 +63,11 @@ typedef struct job {
     char request_id[FS_ID_LEN_MAX * 2 + 1];
     int deliveries; /* the broker's count, for the back-off */
     int attempts;   /* calls to the provider so far (from settle_claim) */
+    /* What the claim says the provider is asked for; every answer is
+     * checked against it (fs_worker_answer_matches). */
+    int64_t amount;
+    char currency[4];
+    char refunded[FS_ID_LEN_MAX + 1]; /* a refund's payment; "" for a payment */
     char dead_reason[128];
     uint64_t sent_us; /* the provider call's, for its metrics */
 } job_t;
@@ -298,6 +303,61 @@ static void count_provider_call(job_t *job, struct evhttp_request *req, int code
     fs_metrics_add(FS_M_PROVIDER_REQUESTS, outcome, NULL, NULL, 1);
 }
 
+bool fs_worker_answer_matches(const json_t *answer, const char *key, int64_t amount,
+                              const char *currency, char *why, size_t why_len)
+{
+    const char *k = json_string_value(json_object_get(answer, "idempotency_key"));
+    const json_t *a = json_object_get(answer, "amount");
+    const char *c = json_string_value(json_object_get(answer, "currency"));
+    if (k == NULL || strcmp(k, key) != 0) {
+        snprintf(why, why_len, "the provider's answer does not match: key %.40s, not %.40s",
+                 k != NULL ? k : "(none)", key);
+        return false;
+    }
+    if (!json_is_integer(a) || json_integer_value(a) != amount) {
+        snprintf(why, why_len, "the provider's answer does not match: amount %lld, not %lld",
+                 json_is_integer(a) ? (long long)json_integer_value(a) : -1LL, (long long)amount);
+        return false;
+    }
+    if (c == NULL || strcmp(c, currency) != 0) {
+        snprintf(why, why_len, "the provider's answer does not match: currency %.8s, not %s",
+                 c != NULL ? c : "(none)", currency);
+        return false;
+    }
+    return true;
+}
+
+/* A charge or refund as the provider holds it (a POST's answer, or a
+ * lookup's record): final when it is this job's and has a status. One that
+ * is another's (key, amount or currency) is not taken: its payment goes to
+ * the dead letters, where a human looks (retrying cannot make it match). */
+static void take_answer(job_t *job, const json_t *body, uint64_t now)
+{
+    worker_t *w = job->w;
+    char why[sizeof(job->dead_reason)];
+    const char *status = json_string_value(json_object_get(body, "status"));
+    if (status == NULL || (strcmp(status, "approved") != 0 && strcmp(status, "declined") != 0)) {
+        fs_breaker_record(&w->breaker, false, now);
+        retry(job, "provider answered without a status");
+        return;
+    }
+    /* It answered: it is up. */
+    fs_breaker_record(&w->breaker, true, now);
+    if (!fs_worker_answer_matches(body, job->payment_id, job->amount, job->currency, why,
+                                  sizeof(why))) {
+        job_log(job, FS_LOG_ERROR, "worker", "payment %s: %s", job->payment_id, why);
+        job->attempts = w->config->worker_max_attempts;
+        retry(job, why);
+        return;
+    }
+    if (strcmp(status, "approved") == 0) {
+        finish(job, true, NULL, NULL);
+    } else {
+        finish(job, false, json_string_value(json_object_get(body, "decline_code")),
+               json_string_value(json_object_get(body, "decline_message")));
+    }
+}
+
 static void on_provider(struct evhttp_request *req, void *arg)
 {
     job_t *job = arg;
@@ -309,18 +369,7 @@ static void on_provider(struct evhttp_request *req, void *arg)
         struct evbuffer *in = evhttp_request_get_input_buffer(req);
         size_t len = evbuffer_get_length(in);
         json_t *body = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, NULL);
-        const char *status = json_string_value(json_object_get(body, "status"));
-        if (status != NULL && strcmp(status, "approved") == 0) {
-            fs_breaker_record(&w->breaker, true, now);
-            finish(job, true, NULL, NULL);
-        } else if (status != NULL && strcmp(status, "declined") == 0) {
-            fs_breaker_record(&w->breaker, true, now);
-            finish(job, false, json_string_value(json_object_get(body, "decline_code")),
-                   json_string_value(json_object_get(body, "decline_message")));
-        } else {
-            fs_breaker_record(&w->breaker, false, now);
-            retry(job, "provider answered without a status");
-        }
+        take_answer(job, body, now);
         json_decref(body);
         return;
     }
@@ -341,23 +390,17 @@ static void on_provider(struct evhttp_request *req, void *arg)
     retry(job, why);
 }
 
-static void call_provider(job_t *job, json_t *payment)
+static void call_provider(job_t *job)
 {
     worker_t *w = job->w;
     /* A refund's key is its own id; its payment_id, the payment it refunds. */
-    const char *payment_id = job->refund ? json_string_value(json_object_get(payment, "payment"))
-                                         : job->payment_id;
-    json_t *body = json_pack("{s:s, s:O, s:O, s:s, s:s}", "idempotency_key", job->payment_id,
-                             "amount", json_object_get(payment, "amount"), "currency",
-                             json_object_get(payment, "currency"), "payment_id",
-                             payment_id != NULL ? payment_id : "", "request_id",
-                             job->request_id);
+    json_t *body = json_pack("{s:s, s:I, s:s, s:s, s:s}", "idempotency_key", job->payment_id,
+                             "amount", (json_int_t)job->amount, "currency", job->currency,
+                             "payment_id", job->refund ? job->refunded : job->payment_id,
+                             "request_id", job->request_id);
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    if (text == NULL) {
-        retry(job, "payment without amount or currency");
-        return;
-    }
+    FS_ASSERT(text != NULL);
     if (!fs_breaker_allow(&w->breaker, fs_now_us())) {
         free(text);
         put_back(job, "circuit breaker open");
@@ -384,7 +427,85 @@ static void call_provider(job_t *job, json_t *payment)
     }
 }
 
+/* A payment claimed before: what became of its earlier call is unknown (it
+ * timed out, the worker died, the answer was lost), so the provider is asked
+ * for the key's record first. A record is the answer (no second charge); 404
+ * means it never charged, so it is charged now; anything else is retried. */
+static void on_looked_up(struct evhttp_request *req, void *arg)
+{
+    job_t *job = arg;
+    worker_t *w = job->w;
+    int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
+    uint64_t now = fs_now_us();
+    if (code == 200) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        size_t len = evbuffer_get_length(in);
+        json_t *body = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, NULL);
+        job_log(job, FS_LOG_INFO, "worker", "payment %s: the provider has its record; not charged again",
+                job->payment_id);
+        take_answer(job, body, now);
+        json_decref(body);
+        return;
+    }
+    if (code == 404) {
+        fs_breaker_record(&w->breaker, true, now);
+        call_provider(job);
+        return;
+    }
+    fs_breaker_record(&w->breaker, false, now);
+    char why[64];
+    snprintf(why, sizeof(why), code == 0 ? "provider lookup timed out or failed"
+                                         : "provider lookup answered %d", code);
+    retry(job, why);
+}
+
+static void look_up(job_t *job)
+{
+    worker_t *w = job->w;
+    if (!fs_breaker_allow(&w->breaker, fs_now_us())) {
+        put_back(job, "circuit breaker open");
+        return;
+    }
+    fs_queue_msg_in_progress(job->msg); /* the ack wait starts again */
+    char *key = evhttp_uriencode(job->payment_id, -1, 0);
+    FS_ASSERT(key != NULL);
+    char path[sizeof("/refunds/") + 3 * FS_ID_LEN_MAX];
+    snprintf(path, sizeof(path), "%s/%s", job->refund ? "/refunds" : "/charges", key);
+    free(key);
+    job->sent_us = fs_now_us();
+    struct evhttp_request *req = evhttp_request_new(on_looked_up, job);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", w->provider_host);
+    evhttp_add_header(h, "X-Request-Id", job->request_id);
+    struct evhttp_connection *conn = w->provider[w->next_provider];
+    w->next_provider = (w->next_provider + 1) % FS_WORKER_PROVIDER_CONNECTIONS;
+    if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, path) != 0) {
+        /* Its callback is not called. */
+        fs_breaker_record(&w->breaker, false, fs_now_us());
+        retry(job, "cannot send to the provider");
+    }
+}
+
 /* --- step 1: claim ------------------------------------------------------ */
+
+/* What the provider is to be asked for, from the claim's answer: false when
+ * it lacks an amount or a currency (or a refund its payment). */
+static bool job_take_claim(job_t *job, const json_t *p)
+{
+    const json_t *amount = json_object_get(p, "amount");
+    const char *currency = json_string_value(json_object_get(p, "currency"));
+    const char *refunded = json_string_value(json_object_get(p, "payment"));
+    if (!json_is_integer(amount) || json_integer_value(amount) <= 0 || currency == NULL
+        || strlen(currency) != 3 || (job->refund && (refunded == NULL
+                                                     || strlen(refunded) > FS_ID_LEN_MAX))) {
+        return false;
+    }
+    job->amount = (int64_t)json_integer_value(amount);
+    memcpy(job->currency, currency, 4);
+    snprintf(job->refunded, sizeof(job->refunded), "%s", job->refund ? refunded : "");
+    return true;
+}
+
 
 static void on_claimed(void *arg, const fs_store_result_t *r)
 {
@@ -403,7 +524,13 @@ static void on_claimed(void *arg, const fs_store_result_t *r)
     const char *status = json_string_value(json_object_get(p, "status"));
     job->attempts = (int)json_integer_value(json_object_get(p, "settle_attempts"));
     if (status != NULL && strcmp(status, "processing") == 0) {
-        call_provider(job, p);
+        if (!job_take_claim(job, p)) {
+            retry(job, "payment without amount or currency");
+        } else if (job->attempts > 1) {
+            look_up(job);
+        } else {
+            call_provider(job);
+        }
     } else if (status != NULL && strcmp(status, "pending") == 0) {
         put_back(job, "still pending");
     } else {

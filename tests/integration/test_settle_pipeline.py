@@ -233,6 +233,70 @@ def test_late_answers_charge_each_payment_at_most_once():
         assert pl.stop()
 
 
+def test_a_payment_whose_outcome_is_unknown_is_looked_up_not_charged_again():
+    """After a timeout the worker asks the provider for the key's record
+    (GET /charges/{key}) and takes it: no second POST reaches the provider."""
+    pl = Pipeline(provider={"timeout-rate": 1, "timeout-after-ms": 1500},
+                  FINSYS_PROVIDER_TIMEOUT_MS=300, FINSYS_WORKER_MAX_ATTEMPTS=50)
+    try:
+        a = funded_account(100_000)
+        b = new_account("USD")
+        ids = [pl.pay(a, b, 10) for _ in range(3)]
+        deadline = time.monotonic() + 20
+        while pl.stats()["charges_recorded"] < 3:
+            assert time.monotonic() < deadline, pl.stats()
+            time.sleep(0.05)
+        pl.control(timeout_rate=0)
+        st = _wait_final(ids, 60)
+        assert set(st.values()) == {"succeeded"}, st
+        stats = pl.stats()
+        assert stats["lookups"] >= 3, stats
+        # Every charge was asked for once: the retries found the records.
+        assert stats["duplicates"] == 0, stats
+        for pid in ids:
+            assert pl.charge(pid)["repeats"] == 0, pl.charge(pid)
+        assert check_ledger() == []
+    finally:
+        assert pl.stop()
+
+
+def test_a_record_that_does_not_match_the_payment_goes_to_the_dead_letters():
+    """The provider's record for the key holds another amount: the worker
+    does not take it (nor charge again) and a human gets the payment."""
+    pl = Pipeline(provider={"timeout-rate": 1, "timeout-after-ms": 10000},
+                  FINSYS_PROVIDER_TIMEOUT_MS=3000, FINSYS_WORKER_MAX_ATTEMPTS=50,
+                  FINSYS_BREAKER_MIN_CALLS=100, FINSYS_BREAKER_WINDOW=100)
+    try:
+        a = funded_account(100_000)
+        b = new_account("USD")
+        pid = pl.pay(a, b, 10)
+        deadline = time.monotonic() + 20
+        while pl.charge(pid) is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # Within the worker's 3 s wait for the (late) answer: the record
+        # changes under the key, and later answers come at once.
+        req = urllib.request.Request(f"http://127.0.0.1:{pl.sim_port}/breaks", data=json.dumps(
+            {"action": "alter", "type": "charge", "idempotency_key": pid,
+             "amount": 11}).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+        pl.control(timeout_rate=0)
+        deadline = time.monotonic() + 30
+        while sql_value(f"SELECT dead_lettered_at IS NOT NULL FROM payments "
+                        f"WHERE id = '{pid}'") != "t":
+            assert time.monotonic() < deadline, pl.workers[0].text()[-2000:]
+            time.sleep(0.1)
+        assert sql_value(f"SELECT status FROM payments WHERE id = '{pid}'") == "processing"
+        assert "does not match: amount 11, not 10" in pl.workers[0].text()
+        stats = pl.stats()
+        assert stats["lookups"] >= 1 and stats["conflicts"] == 0, stats
+        assert pl.charge(pid)["repeats"] == 0
+        assert check_ledger() == []
+    finally:
+        assert pl.stop()
+
+
 def test_after_the_last_attempt_the_message_is_dead_lettered():
     pl = Pipeline(FINSYS_WORKER_MAX_ATTEMPTS=3, FINSYS_BREAKER_MIN_CALLS=100,
                   FINSYS_BREAKER_WINDOW=100)

@@ -1,12 +1,15 @@
-/* Unit tests of src/worker/breaker: the circuit breaker's states and the
- * back-off's bounds. */
+/* Unit tests of src/worker: the circuit breaker's states, the back-off's
+ * bounds, and the check of the provider's answers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <string.h>
+
 #include "../../src/worker/breaker.h"
+#include "../../src/worker/worker.h"
 
 static const fs_breaker_config_t config = {
     .window = 10, .min_calls = 4, .failure_pct = 50, .open_ms = 1000, .probes = 2};
@@ -105,6 +108,31 @@ static void backoff_is_full_jitter_and_capped(void **state)
     assert_int_equal(fs_backoff_ms(5, 0, 10000, 12345), 0);
 }
 
+/* An answer is taken only for this key, amount and currency. */
+static void answers_must_match_the_request(void **state)
+{
+    (void)state;
+    char why[128];
+    json_t *ok = json_pack("{s:s, s:I, s:s, s:s}", "idempotency_key", "pay_1", "amount",
+                           (json_int_t)1050, "currency", "USD", "status", "approved");
+    assert_true(fs_worker_answer_matches(ok, "pay_1", 1050, "USD", why, sizeof(why)));
+    assert_false(fs_worker_answer_matches(ok, "pay_2", 1050, "USD", why, sizeof(why)));
+    assert_non_null(strstr(why, "key pay_1, not pay_2"));
+    assert_false(fs_worker_answer_matches(ok, "pay_1", 1051, "USD", why, sizeof(why)));
+    assert_non_null(strstr(why, "amount 1050, not 1051"));
+    assert_false(fs_worker_answer_matches(ok, "pay_1", 1050, "EUR", why, sizeof(why)));
+    assert_non_null(strstr(why, "currency USD, not EUR"));
+    json_t *bad = json_pack("{s:s, s:s, s:s}", "idempotency_key", "pay_1", "amount", "1050",
+                            "currency", "USD");
+    assert_false(fs_worker_answer_matches(bad, "pay_1", 1050, "USD", why, sizeof(why)));
+    json_t *none = json_object();
+    assert_false(fs_worker_answer_matches(none, "pay_1", 1050, "USD", why, sizeof(why)));
+    assert_non_null(strstr(why, "(none)"));
+    json_decref(ok);
+    json_decref(bad);
+    json_decref(none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -114,6 +142,7 @@ int main(void)
         cmocka_unit_test(open_refuses_then_half_open_probes),
         cmocka_unit_test(a_failed_probe_opens_again),
         cmocka_unit_test(backoff_is_full_jitter_and_capped),
+        cmocka_unit_test(answers_must_match_the_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
