@@ -5,6 +5,7 @@
 
 #include "../redis/redis.h"
 
+#include <sodium.h>
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,9 +158,10 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
     const char *redis_env = getenv("FINSYS_REDIS_URL");
     if (redis_env != NULL && *redis_env == '\0') c->redis_url[0] = '\0';
     if (c->redis_url[0] != '\0') {
-        char ip[64];
-        int port;
-        if (!fs_redis_parse_url(c->redis_url, ip, sizeof(ip), &port, err, err_len)) return -1;
+        fs_redis_url_t u;
+        bool ok = fs_redis_url_parse(c->redis_url, &u, err, err_len);
+        sodium_memzero(u.password, sizeof(u.password));
+        if (!ok) return -1;
     }
     if (int_var("FINSYS_RATE_LIMIT_PER_S", FS_RATE_LIMIT_PER_S_DEFAULT, 1, FS_RATE_LIMIT_MAX,
                 &c->rate_per_s, err, err_len) != 0 ||

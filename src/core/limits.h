@@ -886,4 +886,12 @@
  * its address with each, so the list stays short. */
 #define FS_WEBHOOK_ALLOWED_NETWORKS_MAX 32
 
+/* --- Redis credentials (issue 13) --- */
+
+/* A Redis user name and password in FINSYS_REDIS_URL (decoded): Redis ACL
+ * names are short; a generated password is 32 to 64 bytes. Longer is a
+ * mistake, refused at start with the URL's form. */
+#define FS_REDIS_USER_LEN_MAX 128
+#define FS_REDIS_PASSWORD_LEN_MAX 512
+
 #endif

@@ -11,8 +11,10 @@
 #include "redis.h"
 
 #include <arpa/inet.h>
+#include <event2/http.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,8 @@ struct fs_redis {
     struct event_base *base;
     char ip[INET6_ADDRSTRLEN];
     int port;
+    char user[FS_REDIS_USER_LEN_MAX + 1];
+    char password[FS_REDIS_PASSWORD_LEN_MAX + 1]; /* "": no AUTH */
     int timeout_ms;
     redisAsyncContext *ac; /* NULL while waiting to reconnect */
     bool connected;
@@ -50,6 +54,8 @@ struct fs_redis {
     struct event *reconnect_ev;
     struct event *connect_timeout_ev;
     struct event *deferred_ev;
+    struct event *drop_ev;  /* drops the connection after AUTH was refused */
+    bool auth_refused;
     cmd_t *deferred, *deferred_tail;
     struct {
         const fs_redis_script_t *script;
@@ -191,6 +197,34 @@ static void on_reconnect(evutil_socket_t fd, short what, void *arg)
     connect_now(arg);
 }
 
+/* AUTH's answer. A refusal (a wrong password, a user without the right)
+ * makes every command fail: the connection is dropped and made again with
+ * back-off, and the refusal logged once, without the password. */
+static void on_auth(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    fs_redis_t *r = privdata;
+    redisReply *rep = reply;
+    if (rep == NULL || r->freeing || r->ac != ac) return; /* dropped meanwhile */
+    if (rep->type == REDIS_REPLY_ERROR) {
+        char why[160];
+        snprintf(why, sizeof(why), "AUTH refused: %.120s", rep->str);
+        log_down(r, why);
+        r->auth_refused = true;
+        event_active(r->drop_ev, EV_TIMEOUT, 0); /* not from inside hiredis */
+    }
+}
+
+static void on_drop(evutil_socket_t fd, short what, void *arg)
+{
+    fs_redis_t *r = arg;
+    (void)fd;
+    (void)what;
+    if (r->auth_refused) {
+        r->auth_refused = false;
+        drop(r, "AUTH refused");
+    }
+}
+
 static void connect_now(fs_redis_t *r)
 {
     redisAsyncContext *ac = redisAsyncConnect(r->ip, r->port);
@@ -205,6 +239,13 @@ static void connect_now(fs_redis_t *r)
     redisAsyncSetConnectCallback(ac, on_connected);
     redisAsyncSetDisconnectCallback(ac, on_disconnected);
     r->ac = ac;
+    if (r->password[0] != '\0') {
+        /* Queued before any other command can be: the first one written. */
+        const char *argv[3] = {"AUTH", r->user, r->password};
+        int argc = r->user[0] != '\0' ? 3 : 2;
+        if (argc == 2) argv[1] = r->password;
+        redisAsyncCommandArgv(ac, on_auth, r, argc, argv, NULL);
+    }
     int ms = r->timeout_ms > FS_REDIS_CONNECT_MS_MIN ? r->timeout_ms : FS_REDIS_CONNECT_MS_MIN;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(r->connect_timeout_ev, &tv);
@@ -420,15 +461,66 @@ void fs_redis_eval(fs_redis_t *r, const fs_redis_script_t *script, fs_redis_cb c
 
 /* --- life ------------------------------------------------------------------ */
 
-bool fs_redis_parse_url(const char *url, char *ip, size_t ip_len, int *port, char *err,
-                        size_t err_len)
+/* url with its credentials left out (for error messages, which are
+ * logged). */
+static void redact(const char *url, char *out, size_t out_len)
 {
     static const char scheme[] = "redis://";
+    const char *at = url != NULL ? strrchr(url, '@') : NULL;
+    if (at == NULL || strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
+        snprintf(out, out_len, "%s", url != NULL ? url : "");
+    } else {
+        snprintf(out, out_len, "%s***%s", scheme, at);
+    }
+}
+
+/* Percent-decodes [s, s + len) into out (out_len with its NUL); false when
+ * it does not fit or holds a NUL. */
+static bool decode_part(const char *s, size_t len, char *out, size_t out_len)
+{
+    char *part = strndup(s, len);
+    FS_ASSERT(part != NULL);
+    size_t n = 0;
+    char *d = evhttp_uridecode(part, 0, &n);
+    free(part);
+    FS_ASSERT(d != NULL);
+    bool ok = n < out_len && strlen(d) == n;
+    if (ok) memcpy(out, d, n + 1);
+    free(d);
+    return ok;
+}
+
+bool fs_redis_url_parse(const char *url, fs_redis_url_t *out, char *err, size_t err_len)
+{
+    static const char scheme[] = "redis://";
+    char shown[256];
+    redact(url, shown, sizeof(shown));
+    memset(out, 0, sizeof(*out));
     if (url == NULL || strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
-        snprintf(err, err_len, "a Redis URL is redis://IP[:PORT] (got '%s')", url ? url : "");
+        snprintf(err, err_len, "a Redis URL is redis://[[USER]:PASSWORD@]IP[:PORT] (got '%s')",
+                 shown);
         return false;
     }
     const char *host = url + sizeof(scheme) - 1;
+    const char *at = strrchr(host, '@');
+    if (at != NULL) {
+        const char *colon = memchr(host, ':', (size_t)(at - host));
+        if (colon == NULL || at == colon + 1) {
+            snprintf(err, err_len,
+                     "a Redis URL's credentials are :PASSWORD@ or USER:PASSWORD@, "
+                     "percent-encoded (got '%s')", shown);
+            return false;
+        }
+        if (!decode_part(host, (size_t)(colon - host), out->user, sizeof(out->user))
+            || !decode_part(colon + 1, (size_t)(at - colon - 1), out->password,
+                            sizeof(out->password))) {
+            snprintf(err, err_len,
+                     "a Redis URL's user is at most %d bytes and its password at most %d "
+                     "(got '%s')", FS_REDIS_USER_LEN_MAX, FS_REDIS_PASSWORD_LEN_MAX, shown);
+            return false;
+        }
+        host = at + 1;
+    }
     const char *colon = strrchr(host, ':');
     const char *end = host + strlen(host);
     if (*host == '[') { /* [IPv6]:port */
@@ -442,24 +534,36 @@ bool fs_redis_parse_url(const char *url, char *ip, size_t ip_len, int *port, cha
     }
     if (colon != NULL && *host != '\0' && end > colon) end = colon;
     size_t len = (size_t)(end - host);
-    if (len == 0 || len >= ip_len) goto bad;
-    memcpy(ip, host, len);
-    ip[len] = '\0';
+    if (len == 0 || len >= sizeof(out->ip)) goto bad;
+    memcpy(out->ip, host, len);
+    out->ip[len] = '\0';
     unsigned char buf[sizeof(struct in6_addr)];
-    if (inet_pton(AF_INET, ip, buf) != 1 && inet_pton(AF_INET6, ip, buf) != 1) goto bad;
-    *port = 6379;
+    if (inet_pton(AF_INET, out->ip, buf) != 1 && inet_pton(AF_INET6, out->ip, buf) != 1) goto bad;
+    out->port = 6379;
     if (colon != NULL) {
         char *e;
         long p = strtol(colon + 1, &e, 10);
         if (*e != '\0' || p < 1 || p > 65535) goto bad;
-        *port = (int)p;
+        out->port = (int)p;
     }
     return true;
 bad:
     snprintf(err, err_len,
-             "a Redis URL is redis://IP[:PORT], with an IP address, not a host name "
-             "(got '%s')", url);
+             "a Redis URL is redis://[[USER]:PASSWORD@]IP[:PORT], with an IP address, not a "
+             "host name (got '%s')", shown);
     return false;
+}
+
+bool fs_redis_parse_url(const char *url, char *ip, size_t ip_len, int *port, char *err,
+                        size_t err_len)
+{
+    fs_redis_url_t u;
+    if (!fs_redis_url_parse(url, &u, err, err_len)) return false;
+    FS_ASSERT(strlen(u.ip) < ip_len);
+    memcpy(ip, u.ip, strlen(u.ip) + 1);
+    *port = u.port;
+    sodium_memzero(u.password, sizeof(u.password));
+    return true;
 }
 
 fs_redis_t *fs_redis_new(struct event_base *base, const char *url, int timeout_ms)
@@ -467,15 +571,24 @@ fs_redis_t *fs_redis_new(struct event_base *base, const char *url, int timeout_m
     fs_redis_t *r = calloc(1, sizeof(*r));
     FS_ASSERT(r != NULL);
     char err[256];
-    bool ok = fs_redis_parse_url(url, r->ip, sizeof(r->ip), &r->port, err, sizeof(err));
+    fs_redis_url_t u;
+    bool ok = fs_redis_url_parse(url, &u, err, sizeof(err));
     FS_ASSERT(ok); /* checked by the configuration */
+    memcpy(r->ip, u.ip, sizeof(u.ip) < sizeof(r->ip) ? sizeof(u.ip) : sizeof(r->ip));
+    r->ip[sizeof(r->ip) - 1] = '\0';
+    r->port = u.port;
+    memcpy(r->user, u.user, sizeof(r->user));
+    memcpy(r->password, u.password, sizeof(r->password));
+    sodium_memzero(u.password, sizeof(u.password));
     r->base = base;
     r->timeout_ms = timeout_ms;
     r->backoff_ms = FS_REDIS_RECONNECT_MS_MIN;
     r->reconnect_ev = evtimer_new(base, on_reconnect, r);
     r->connect_timeout_ev = evtimer_new(base, on_connect_timeout, r);
     r->deferred_ev = event_new(base, -1, 0, on_deferred, r);
-    FS_ASSERT(r->reconnect_ev != NULL && r->connect_timeout_ev != NULL && r->deferred_ev != NULL);
+    r->drop_ev = event_new(base, -1, 0, on_drop, r);
+    FS_ASSERT(r->reconnect_ev != NULL && r->connect_timeout_ev != NULL && r->deferred_ev != NULL
+              && r->drop_ev != NULL);
     connect_now(r);
     return r;
 }
@@ -493,6 +606,8 @@ void fs_redis_free(fs_redis_t *r)
     event_free(r->reconnect_ev);
     event_free(r->connect_timeout_ev);
     event_free(r->deferred_ev);
+    event_free(r->drop_ev);
+    sodium_memzero(r->password, sizeof(r->password));
     free(r);
 }
 
@@ -504,17 +619,32 @@ bool fs_redis_connected(const fs_redis_t *r)
 redisContext *fs_redis_connect_blocking(const char *url, int timeout_ms, char *err,
                                         size_t err_len)
 {
-    char ip[INET6_ADDRSTRLEN];
-    int port;
-    if (!fs_redis_parse_url(url, ip, sizeof(ip), &port, err, err_len)) return NULL;
+    fs_redis_url_t u;
+    if (!fs_redis_url_parse(url, &u, err, err_len)) return NULL;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(ip, port, tv);
+    redisContext *c = redisConnectWithTimeout(u.ip, u.port, tv);
     if (c == NULL || c->err) {
-        snprintf(err, err_len, "cannot connect to Redis at %s:%d: %s", ip, port,
+        snprintf(err, err_len, "cannot connect to Redis at %s:%d: %s", u.ip, u.port,
                  c != NULL ? c->errstr : "out of memory");
         if (c != NULL) redisFree(c);
+        sodium_memzero(u.password, sizeof(u.password));
         return NULL;
     }
     redisSetTimeout(c, tv);
+    if (u.password[0] != '\0') {
+        const char *argv[3] = {"AUTH", u.user, u.password};
+        int argc = u.user[0] != '\0' ? 3 : 2;
+        if (argc == 2) argv[1] = u.password;
+        redisReply *rep = redisCommandArgv(c, argc, argv, NULL);
+        sodium_memzero(u.password, sizeof(u.password));
+        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+            snprintf(err, err_len, "Redis at %s:%d refused AUTH: %s", u.ip, u.port,
+                     rep != NULL ? rep->str : c->errstr);
+            if (rep != NULL) freeReplyObject(rep);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(rep);
+    }
     return c;
 }

@@ -17,7 +17,9 @@
  * a restart of Redis forgot it (NOSCRIPT), the source is sent again.
  *
  * Only IP addresses are accepted in the URL: a host name would be resolved
- * with a blocking lookup on the loop.
+ * with a blocking lookup on the loop. A password in the URL is sent with
+ * AUTH as each connection's first command. TLS is not supported: hiredis
+ * 0.14, Debian 12's, has none (docs/operations.md "Redis").
  */
 #ifndef FS_REDIS_H
 #define FS_REDIS_H
@@ -26,6 +28,8 @@
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "../core/limits.h"
 
 typedef enum {
     FS_REDIS_OK = 0,
@@ -51,8 +55,22 @@ typedef struct {
     const char *source;
 } fs_redis_script_t;
 
-/* Checks a URL of the form redis://IP[:PORT] (default port 6379). Fills
- * ip (at least 46 bytes) and *port; false with a sentence in err otherwise. */
+/* A Redis URL, parsed: redis://[[USER]:PASSWORD@]IP[:PORT] (default port
+ * 6379; USER and PASSWORD percent-encoded). With a password every
+ * connection's first command is AUTH (with the user: Redis 6 ACLs). */
+typedef struct {
+    char ip[64];
+    int port;
+    char user[FS_REDIS_USER_LEN_MAX + 1];         /* "": the default user */
+    char password[FS_REDIS_PASSWORD_LEN_MAX + 1]; /* "": no AUTH */
+} fs_redis_url_t;
+
+/* Parses url into *out; false with a sentence in err otherwise (the URL in
+ * it with its credentials left out: errors are logged). */
+bool fs_redis_url_parse(const char *url, fs_redis_url_t *out, char *err, size_t err_len);
+
+/* fs_redis_url_parse, for callers that need only the address: fills ip (at
+ * least 46 bytes) and *port. */
 bool fs_redis_parse_url(const char *url, char *ip, size_t ip_len, int *port, char *err,
                         size_t err_len);
 

@@ -139,9 +139,32 @@ static void url_parsing(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
         assert_false(fs_redis_parse_url(bad[i], ip, sizeof(ip), &port, err, sizeof(err)));
-        assert_non_null(strstr(err, "redis://IP[:PORT]"));
+        assert_non_null(strstr(err, "redis://[[USER]:PASSWORD@]IP[:PORT]"));
     }
     assert_false(fs_redis_parse_url(NULL, ip, sizeof(ip), &port, err, sizeof(err)));
+
+    /* Credentials: percent-decoded, and never in an error message. */
+    fs_redis_url_t u;
+    assert_true(fs_redis_url_parse("redis://:p%40ss%3Aw@127.0.0.1:6380", &u, err, sizeof(err)));
+    assert_string_equal(u.ip, "127.0.0.1");
+    assert_int_equal(u.port, 6380);
+    assert_string_equal(u.user, "");
+    assert_string_equal(u.password, "p@ss:w");
+    assert_true(fs_redis_url_parse("redis://app:pw@[::1]", &u, err, sizeof(err)));
+    assert_string_equal(u.user, "app");
+    assert_string_equal(u.password, "pw");
+    assert_string_equal(u.ip, "::1");
+    assert_int_equal(u.port, 6379);
+    static const char *const bad_auth[] = {
+        "redis://secret1@127.0.0.1", "redis://:@127.0.0.1", "redis://:secret1@localhost",
+        "redis://:secret1%00x@127.0.0.1",
+    };
+    for (size_t i = 0; i < sizeof(bad_auth) / sizeof(bad_auth[0]); i++) {
+        err[0] = '\0';
+        assert_false(fs_redis_url_parse(bad_auth[i], &u, err, sizeof(err)));
+        assert_non_null(strstr(err, "redis://***@"));
+        assert_null(strstr(err, "secret1"));
+    }
 }
 
 static void command_round_trip(void **state)
