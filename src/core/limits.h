@@ -865,4 +865,21 @@
  * its address with each, so the list stays short. */
 #define FS_WEBHOOK_ALLOWED_NETWORKS_MAX 32
 
+/* --- local stack and fuzzing (issue 13) --- */
+
+/* Elements a fuzzed Redis reply may announce in one array header
+ * (fuzz/fuzz_redis_reply.c): hiredis 0.14 (Debian 12) allocates an array's
+ * element pointers when it reads the header, before any element arrives, and
+ * has no maxelements setting (hiredis 1.0 added one). Redis is trusted
+ * (docs/operations.md "Security") and never announces more than a reply
+ * holds, so the target skips inputs announcing more rather than report an
+ * allocation of gigabytes that is hiredis' and not FinSys's. */
+#define FS_FUZZ_REDIS_ELEMENTS_MAX 4096
+
+/* Seconds make test's fuzz smoke runs each fuzz target (FUZZ_SMOKE_SECONDS
+ * in scripts/test.sh overrides): long enough to go through its seed corpus
+ * and some thousands of mutations, short enough for four targets on a
+ * 2-core CI machine. make fuzz runs each FUZZ_SECONDS, 60 by default. */
+#define FS_FUZZ_SMOKE_SECONDS 3
+
 #endif
