@@ -64,9 +64,11 @@ teardown() {
     fs_nats_stop "$TMP"
     fs_nats_stop "$LC"
     fs_pg_stop "$TMP"
+    cp "$(fs_pg_home "$TMP")/postgres.log" "$TMP/postgres.log" 2>/dev/null || true
     for log in server postgres worker provider sink; do
         cp "$TMP/$log.log" "$RESULTS/$log.log" 2>/dev/null || true
     done
+    fs_pg_forget "$TMP"
     rm -rf "$TMP"
 }
 trap teardown EXIT
@@ -114,7 +116,7 @@ statements_reset() {
 }
 fs_nats_start "$TMP" "$NATS_PORT"
 fs_redis_start "$TMP" "$REDIS_PORT"
-PG_PID=$(head -1 "$TMP/pg/postmaster.pid")
+PG_PID=$(fs_pg_pid "$TMP")
 REDIS_PID=$(cat "$TMP/redis.pid")
 export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
 export FINSYS_NATS_URL=$(fs_nats_url "$NATS_PORT")

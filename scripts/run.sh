@@ -98,7 +98,7 @@ if ! fs_wait_http "http://$HTTP_HOST:$PROVIDER_PORT/healthz" 30; then
 fi
 
 cat <<MSG
-PostgreSQL:      127.0.0.1:$PG_PORT (data in $VAR/pg, log $VAR/postgres.log)
+PostgreSQL:      127.0.0.1:$PG_PORT (data in $(fs_pg_home "$VAR")/pg, log $(fs_pg_home "$VAR")/postgres.log)
 NATS JetStream:  127.0.0.1:$NATS_PORT (data in $VAR/nats, log $VAR/nats.log)
 Redis:           127.0.0.1:$REDIS_PORT (data in $VAR/redis, log $VAR/redis.log)
 Server log:      $VAR/finsys-server.log
