@@ -119,6 +119,10 @@ fs_redis_start "$TMP" "$REDIS_PORT"
 PG_PID=$(fs_pg_pid "$TMP")
 REDIS_PID=$(cat "$TMP/redis.pid")
 export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
+# A development stack: PostgreSQL with trust and its superuser, which
+# finsys server and worker refuse without it (docs/operations.md,
+# "Production settings").
+export FINSYS_DEV=1
 export FINSYS_NATS_URL=$(fs_nats_url "$NATS_PORT")
 export FINSYS_REDIS_URL=$(fs_redis_url "$REDIS_PORT")
 export FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_HTTP_HOST=127.0.0.1

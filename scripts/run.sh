@@ -37,6 +37,10 @@ fs_pg_start "$VAR" "$PG_PORT"
 fs_nats_start "$VAR" "$NATS_PORT"
 fs_redis_start "$VAR" "$REDIS_PORT"
 export FINSYS_DATABASE_URL=${FINSYS_DATABASE_URL:-$(fs_pg_url "$VAR" "$PG_PORT")}
+# A development stack: PostgreSQL with trust and its superuser, which
+# finsys server and worker refuse without it (docs/operations.md,
+# "Production settings").
+export FINSYS_DEV=${FINSYS_DEV:-1}
 export FINSYS_NATS_URL=${FINSYS_NATS_URL:-$(fs_nats_url "$NATS_PORT")}
 export FINSYS_REDIS_URL=${FINSYS_REDIS_URL:-$(fs_redis_url "$REDIS_PORT")}
 export FINSYS_HTTP_HOST=$HTTP_HOST FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_WORKER_PORT=$WORKER_PORT

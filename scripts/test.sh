@@ -89,6 +89,11 @@ REDIS_PORT=$(fs_free_port)
 if fs_pg_start "$TMP" "$PG_PORT" && fs_nats_start "$TMP" "$NATS_PORT" \
     && fs_redis_start "$TMP" "$REDIS_PORT"; then
     export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
+    # A development stack: PostgreSQL with trust and its superuser, which
+    # finsys server and worker refuse without it (docs/operations.md,
+    # "Production settings").
+    # tests/integration/test_dev_flag.py checks the refusal without it.
+    export FINSYS_DEV=1
     export FINSYS_NATS_URL=$(fs_nats_url "$NATS_PORT")
     export FINSYS_REDIS_URL=$(fs_redis_url "$REDIS_PORT") FINSYS_REDIS_PORT=$REDIS_PORT
     # The queue against the real broker, before any server uses its streams.

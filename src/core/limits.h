@@ -882,4 +882,11 @@
  * 2-core CI machine. make fuzz runs each FUZZ_SECONDS, 60 by default. */
 #define FS_FUZZ_SMOKE_SECONDS 3
 
+/* Seconds `finsys server` and `finsys worker` wait at start to connect once
+ * and check the database role (src/store/role.c) when FINSYS_DATABASE_URL
+ * sets no connect_timeout: a database that is down must not hold the start
+ * (the server starts without one and reports it in /readyz); each
+ * connection made later is checked too. */
+#define FS_STORE_ROLE_CHECK_CONNECT_S 5
+
 #endif
