@@ -28,9 +28,9 @@
  * notify.c's, written apart from it so that a mistake there shows). */
 static int v4_inside(const unsigned char *a)
 {
-    return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 169 && a[1] == 254)
-           || (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168)
-           || (a[0] == 100 && (a[1] & 0xc0) == 64);
+    return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 169 && a[1] == 254) ||
+           (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168) ||
+           (a[0] == 100 && (a[1] & 0xc0) == 64);
 }
 
 static int v6_inside(const unsigned char *a)

@@ -58,8 +58,8 @@ static void handle(const redisReply *r)
         if (r->type != REDIS_REPLY_STRING || r->len != FS_REDIS_SHA_HEX_LEN) abort();
         for (size_t i = 0; i < FS_REDIS_SHA_HEX_LEN; i++)
             if (!isxdigit((unsigned char)sha[i])) abort();
-        if (memcmp(sha, r->str, FS_REDIS_SHA_HEX_LEN) != 0 || sha[FS_REDIS_SHA_HEX_LEN] != '\0'
-            || sha[FS_REDIS_SHA_HEX_LEN + 1] != 'x')
+        if (memcmp(sha, r->str, FS_REDIS_SHA_HEX_LEN) != 0 || sha[FS_REDIS_SHA_HEX_LEN] != '\0' ||
+            sha[FS_REDIS_SHA_HEX_LEN + 1] != 'x')
             abort();
     } else if (sha[0] != 'x') {
         abort(); /* written, yet refused */

@@ -37,8 +37,8 @@ static void range(const json_t *item, const char *lo, const char *hi)
         abort();
     if (json_is_string(a) && json_is_string(b)) {
         int64_t x, y;
-        if (!fs_search_parse_time(json_string_value(a), &x)
-            || !fs_search_parse_time(json_string_value(b), &y) || x > y)
+        if (!fs_search_parse_time(json_string_value(a), &x) ||
+            !fs_search_parse_time(json_string_value(b), &y) || x > y)
             abort();
     }
 }
@@ -68,8 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_int_t limit = json_integer_value(json_object_get(item, "limit"));
         if (limit < 1 || limit > FS_PAGE_LIMIT_MAX) abort();
         const json_t *q = json_object_get(item, "q");
-        if (q != NULL && (!json_is_string(q) || json_string_length(q) == 0
-                          || json_string_length(q) > FS_SEARCH_Q_LEN_MAX))
+        if (q != NULL && (!json_is_string(q) || json_string_length(q) == 0 ||
+                          json_string_length(q) > FS_SEARCH_Q_LEN_MAX))
             abort();
         range(item, "amount_gte", "amount_lte");
         range(item, "created_gte", "created_lte");
