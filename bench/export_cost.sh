@@ -69,9 +69,11 @@ teardown() {
     fs_redis_stop "$TMP"
     fs_nats_stop "$TMP"
     fs_pg_stop "$TMP"
+    cp "$(fs_pg_home "$TMP")/postgres.log" "$TMP/postgres.log" 2>/dev/null || true
     for log in server postgres worker provider; do
         cp "$TMP/$log.log" "$RESULTS/export_cost-$log.log" 2>/dev/null || true
     done
+    fs_pg_forget "$TMP"
     rm -rf "$TMP"
 }
 trap teardown EXIT
@@ -97,8 +99,12 @@ echo "export cost (${SECONDS}s): starting PostgreSQL, nats-server, redis-server"
 fs_pg_start "$TMP" "$PG_PORT"
 fs_nats_start "$TMP" "$NATS_PORT"
 fs_redis_start "$TMP" "$REDIS_PORT"
-PG_PID=$(head -1 "$TMP/pg/postmaster.pid")
+PG_PID=$(fs_pg_pid "$TMP")
 export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
+# A development stack: PostgreSQL with trust and its superuser, which
+# finsys server and worker refuse without it (docs/operations.md,
+# "Production settings").
+export FINSYS_DEV=1
 export FINSYS_NATS_URL=$(fs_nats_url "$NATS_PORT")
 export FINSYS_REDIS_URL=$(fs_redis_url "$REDIS_PORT")
 export FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_HTTP_HOST=127.0.0.1

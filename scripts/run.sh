@@ -37,6 +37,10 @@ fs_pg_start "$VAR" "$PG_PORT"
 fs_nats_start "$VAR" "$NATS_PORT"
 fs_redis_start "$VAR" "$REDIS_PORT"
 export FINSYS_DATABASE_URL=${FINSYS_DATABASE_URL:-$(fs_pg_url "$VAR" "$PG_PORT")}
+# A development stack: PostgreSQL with trust and its superuser, which
+# finsys server and worker refuse without it (docs/operations.md,
+# "Production settings").
+export FINSYS_DEV=${FINSYS_DEV:-1}
 export FINSYS_NATS_URL=${FINSYS_NATS_URL:-$(fs_nats_url "$NATS_PORT")}
 export FINSYS_REDIS_URL=${FINSYS_REDIS_URL:-$(fs_redis_url "$REDIS_PORT")}
 export FINSYS_HTTP_HOST=$HTTP_HOST FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_WORKER_PORT=$WORKER_PORT
@@ -98,7 +102,7 @@ if ! fs_wait_http "http://$HTTP_HOST:$PROVIDER_PORT/healthz" 30; then
 fi
 
 cat <<MSG
-PostgreSQL:      127.0.0.1:$PG_PORT (data in $VAR/pg, log $VAR/postgres.log)
+PostgreSQL:      127.0.0.1:$PG_PORT (data in $(fs_pg_home "$VAR")/pg, log $(fs_pg_home "$VAR")/postgres.log)
 NATS JetStream:  127.0.0.1:$NATS_PORT (data in $VAR/nats, log $VAR/nats.log)
 Redis:           127.0.0.1:$REDIS_PORT (data in $VAR/redis, log $VAR/redis.log)
 Server log:      $VAR/finsys-server.log

@@ -19,37 +19,107 @@ fs_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# fs_pg_start DIR PORT: initialises DIR/pg if needed and starts PostgreSQL on
-# 127.0.0.1:PORT with its socket in DIR/pg-sock; creates database finsys.
-# FS_PG_EXTRA_OPTS adds server options (make bench loads pg_stat_statements).
-fs_pg_start() {
-    local dir=$1 port=$2 u; u=$(fs_pg_user)
-    mkdir -p "$dir/pg-sock"
-    chown "$u" "$dir" "$dir/pg-sock"
-    if ! fs_as_pg test -w "$dir"; then
-        echo "stack: the $u user cannot write to $dir (check the permissions of its parents)" >&2
+# fs_pg_home DIR: the directory that holds PostgreSQL's files for DIR (its
+# data in pg, its socket in pg-sock, postgres.log, initdb.log): DIR itself,
+# or the one recorded in DIR/pg-home (see fs_pg_start).
+fs_pg_home() {
+    if [ -s "$1/pg-home" ]; then cat "$1/pg-home"; else echo "$1"; fi
+}
+
+# fs_pg_home_make DIR: prints the directory for PostgreSQL's files, made if
+# needed. As root, PostgreSQL runs as the postgres user, who may not reach
+# DIR: a clone in /root (mode 700), or any folder other users cannot enter.
+# Then its files go to a directory of its own, made with mktemp under
+# FS_PG_HOME_BASE (/var/tmp: kept across reboots, unlike /tmp on some
+# systems), owned by postgres, mode 700, and recorded in DIR/pg-home so that
+# the next start finds the same data.
+fs_pg_home_make() {
+    local dir u home parent
+    dir=$(cd "$1" && pwd) || return 1
+    u=$(fs_pg_user)
+    if [ -s "$dir/pg-home" ]; then
+        home=$(cat "$dir/pg-home")
+        if [ -d "$home" ] && fs_as_pg test -w "$home"; then
+            echo "$home"
+            return 0
+        fi
+        echo "stack: $home (recorded in $dir/pg-home) is gone; PostgreSQL starts afresh" >&2
+        rm -f "$dir/pg-home"
+    fi
+    # DIR itself when its user can reach it: chowned only then, so that a
+    # clone's folder is not handed to postgres for nothing.
+    parent=$(dirname "$dir")
+    if [ "$(id -un)" = "$u" ] || fs_as_pg test -x "$parent"; then
+        chown "$u" "$dir"
+        if fs_as_pg test -w "$dir"; then
+            echo "$dir"
+            return 0
+        fi
+    fi
+    home=$(mktemp -d "${FS_PG_HOME_BASE:-/var/tmp}/finsys-pg.XXXXXX") || return 1
+    chmod 700 "$home"
+    chown "$u" "$home"
+    if ! fs_as_pg test -w "$home"; then
+        echo "stack: the $u user cannot write to $dir nor to $home" >&2
+        rm -rf "$home"
         return 1
     fi
-    if [ ! -f "$dir/pg/PG_VERSION" ]; then
-        fs_as_pg "$PG_BIN/initdb" -D "$dir/pg" -U postgres -A trust -E UTF8 \
-            --no-locale >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
+    echo "$home" >"$dir/pg-home"
+    echo "stack: the $u user cannot enter $dir: PostgreSQL's files are in $home" \
+        "(recorded in $dir/pg-home)" >&2
+    echo "$home"
+}
+
+# fs_pg_start DIR PORT: initialises PostgreSQL's data if needed (in
+# fs_pg_home DIR: DIR/pg, or elsewhere when its user cannot reach DIR) and
+# starts it on 127.0.0.1:PORT with its socket in pg-sock beside it; creates
+# database finsys. FS_PG_EXTRA_OPTS adds server options (make bench loads
+# pg_stat_statements).
+fs_pg_start() {
+    local dir=$1 port=$2 u home; u=$(fs_pg_user)
+    mkdir -p "$dir"
+    home=$(fs_pg_home_make "$dir") || return 1
+    mkdir -p "$home/pg-sock"
+    chown "$u" "$home/pg-sock"
+    if [ ! -f "$home/pg/PG_VERSION" ]; then
+        fs_as_pg "$PG_BIN/initdb" -D "$home/pg" -U postgres -A trust -E UTF8 \
+            --no-locale >"$home/initdb.log" 2>&1 || { cat "$home/initdb.log" >&2; return 1; }
     fi
-    fs_as_pg "$PG_BIN/pg_ctl" -D "$dir/pg" -l "$dir/postgres.log" -w -t 60 start -o \
-        "-c listen_addresses=127.0.0.1 -p $port -k $dir/pg-sock -c fsync=on \
+    fs_as_pg "$PG_BIN/pg_ctl" -D "$home/pg" -l "$home/postgres.log" -w -t 60 start -o \
+        "-c listen_addresses=127.0.0.1 -p $port -k $home/pg-sock -c fsync=on \
          -c synchronous_commit=on -c max_connections=200 -c shared_buffers=256MB \
          -c wal_buffers=16MB -c min_wal_size=1GB -c max_wal_size=4GB \
          -c checkpoint_timeout=15min ${FS_PG_EXTRA_OPTS:-}" \
-        >/dev/null || { tail -20 "$dir/postgres.log" >&2; return 1; }
-    fs_as_pg "$PG_BIN/psql" -h "$dir/pg-sock" -p "$port" -U postgres -d postgres -qtAc \
+        >/dev/null || { tail -20 "$home/postgres.log" >&2; return 1; }
+    fs_as_pg "$PG_BIN/psql" -h "$home/pg-sock" -p "$port" -U postgres -d postgres -qtAc \
         "SELECT 1 FROM pg_database WHERE datname = 'finsys'" | grep -q 1 \
-        || fs_as_pg "$PG_BIN/psql" -h "$dir/pg-sock" -p "$port" -U postgres -d postgres \
+        || fs_as_pg "$PG_BIN/psql" -h "$home/pg-sock" -p "$port" -U postgres -d postgres \
                -qc "CREATE DATABASE finsys" >/dev/null
 }
 
+# fs_pg_pid DIR: the postmaster's PID (empty when it is not running).
+fs_pg_pid() {
+    local f; f=$(fs_pg_home "$1")/pg/postmaster.pid
+    [ -f "$f" ] && head -1 "$f"
+}
+
 fs_pg_stop() {
-    local dir=$1
-    [ -f "$dir/pg/postmaster.pid" ] || return 0
-    fs_as_pg "$PG_BIN/pg_ctl" -D "$dir/pg" -m fast -w stop >/dev/null 2>&1 || true
+    local home; home=$(fs_pg_home "$1")
+    [ -f "$home/pg/postmaster.pid" ] || return 0
+    fs_as_pg "$PG_BIN/pg_ctl" -D "$home/pg" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# fs_pg_forget DIR: removes the directory fs_pg_home_make made for DIR
+# outside it, if any, and its record (after fs_pg_stop; for temporary
+# stacks, whose DIR is removed too).
+fs_pg_forget() {
+    local home
+    [ -s "$1/pg-home" ] || return 0
+    home=$(cat "$1/pg-home")
+    case $home in
+        "${FS_PG_HOME_BASE:-/var/tmp}"/finsys-pg.*) rm -rf "$home" ;;
+    esac
+    rm -f "$1/pg-home"
 }
 
 # fs_pg_url DIR PORT: the libpq connection string for the finsys database.

@@ -77,6 +77,7 @@ teardown() {
     fs_redis_stop "$TMP"
     fs_nats_stop "$TMP"
     fs_pg_stop "$TMP"
+    fs_pg_forget "$TMP"
     rm -rf "$TMP"
 }
 trap teardown EXIT
@@ -88,6 +89,11 @@ REDIS_PORT=$(fs_free_port)
 if fs_pg_start "$TMP" "$PG_PORT" && fs_nats_start "$TMP" "$NATS_PORT" \
     && fs_redis_start "$TMP" "$REDIS_PORT"; then
     export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
+    # A development stack: PostgreSQL with trust and its superuser, which
+    # finsys server and worker refuse without it (docs/operations.md,
+    # "Production settings").
+    # tests/integration/test_dev_flag.py checks the refusal without it.
+    export FINSYS_DEV=1
     export FINSYS_NATS_URL=$(fs_nats_url "$NATS_PORT")
     export FINSYS_REDIS_URL=$(fs_redis_url "$REDIS_PORT") FINSYS_REDIS_PORT=$REDIS_PORT
     # The queue against the real broker, before any server uses its streams.
@@ -140,8 +146,8 @@ fi
 
 # With names (bash scripts/test.sh NAME...), only the integration tests
 # whose names contain one run, and the whole-stack runs below only when a
-# name asks for them ("e2e", "bench", "export", "hardening"): a developer's
-# quick loop.
+# name asks for them ("e2e", "bench", "export", "hardening", "stack_home",
+# "fuzz"): a developer's quick loop.
 wants() {
     [ $# -le 1 ] && return 0
     local want=$1 a
@@ -237,19 +243,88 @@ fi
 rm -rf "$SMOKE"
 fi
 
+if wants stack_home "$@"; then
+echo "== stack from a closed folder"
+# make run from a clone in a folder other users cannot enter (as root, a
+# clone in /root): PostgreSQL (run as the postgres user when root) must still
+# start, its files where it can write them and recorded in the clone's var/,
+# and start again on the same data. A copy of the scripts in a mktemp
+# directory of mode 700 stands for the clone; PostgreSQL is stopped by its
+# PID. (Before issue 13: "the postgres user cannot write to .../var".)
+CLOSED=$(mktemp -d /tmp/finsys-closed.XXXXXX)
+chmod 700 "$CLOSED"
+mkdir -p "$CLOSED/finsys/scripts"
+cp scripts/stack.sh "$CLOSED/finsys/scripts/"
+CLOSED_PORT=$(fs_free_port)
+closed_psql() {
+    fs_as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$CLOSED_PORT" -U postgres -d finsys -qtAc "$1"
+}
+closed_stop() {
+    local pid
+    pid=$(cd "$CLOSED/finsys" && source scripts/stack.sh && fs_pg_pid "$PWD/var")
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+}
+closed_ok=1
+for round in 1 2; do
+    if ! (cd "$CLOSED/finsys" && source scripts/stack.sh && fs_pg_start "$PWD/var" "$CLOSED_PORT") \
+        >"$CLOSED/start.out" 2>&1; then
+        echo "round $round: PostgreSQL did not start:"; cat "$CLOSED/start.out"
+        closed_ok=0
+        break
+    fi
+    if [ "$round" = 1 ]; then
+        closed_psql "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)" || closed_ok=0
+    elif [ "$(closed_psql "SELECT v FROM kept")" != 42 ]; then
+        echo "round 2: the data of round 1 is gone"
+        closed_ok=0
+    fi
+    closed_stop
+done
+closed_home=$(cat "$CLOSED/finsys/var/pg-home" 2>/dev/null || echo "$CLOSED/finsys/var")
+if [ "$(id -u)" -eq 0 ] && [ ! -s "$CLOSED/finsys/var/pg-home" ]; then
+    echo "as root, no PostgreSQL home outside the closed folder was recorded in var/pg-home"
+    closed_ok=0
+fi
+(cd "$CLOSED/finsys" && source scripts/stack.sh && fs_pg_forget "$PWD/var")
+[ "$closed_home" != "$CLOSED/finsys/var" ] && [ -e "$closed_home" ] \
+    && { echo "fs_pg_forget left $closed_home"; closed_ok=0; }
+rm -rf "$CLOSED"
+if [ "$closed_ok" = 1 ]; then
+    echo "stack from a closed folder: PostgreSQL started twice on the same data ($closed_home)"
+    passed=$((passed + 1))
+else
+    echo "stack from a closed folder: FAILED"
+    failed=$((failed + 1))
+fi
+fi
+
 if wants fuzz "$@"; then
 echo "== fuzz smoke"
-# make fuzz for a few seconds (FUZZ_SECONDS): the fuzzer must still build
-# from every module (clang, libFuzzer, ASan and UBSan) and run the API's
-# router over the seed corpus without a crash. Its findings are make fuzz's.
-if FUZZ_SECONDS=${FUZZ_SMOKE_SECONDS:-3} bash scripts/fuzz.sh >"${TMPDIR:-/tmp}/finsys-fuzz.out" 2>&1; then
-    echo "fuzz smoke: built and ran"
+# make fuzz for a few seconds a target (FUZZ_SMOKE_SECONDS, by default
+# limits.h's FS_FUZZ_SMOKE_SECONDS): every target of fuzz/ must still build
+# from meson (-Dfuzz=true: clang, libFuzzer, ASan and UBSan, the project's
+# flags) and run over its seed corpus and some mutations to the end, with no
+# crash and no sanitizer report. Its findings are make fuzz's.
+FUZZ_OUT=$(mktemp /tmp/finsys-fuzz-out.XXXXXX)
+fuzz_secs=${FUZZ_SMOKE_SECONDS:-$(sed -n 's/^#define FS_FUZZ_SMOKE_SECONDS \([0-9]*\).*/\1/p' src/core/limits.h)}
+fuzz_targets=$(sed -n "s/^fuzz_targets = \[\(.*\)\]/\1/p" meson.build | tr -d "',")
+if FUZZ_SECONDS=$fuzz_secs FUZZ_TARGETS=$fuzz_targets bash scripts/fuzz.sh >"$FUZZ_OUT" 2>&1 \
+    && [ "$(grep -cE '^Done [0-9]+ runs' "$FUZZ_OUT")" -eq "$(wc -w <<<"$fuzz_targets")" ] \
+    && ! grep -qE 'ERROR: (Address|Leak|libFuzzer|UndefinedBehavior)|runtime error:|deadly signal' \
+        "$FUZZ_OUT"; then
+    echo "fuzz smoke: built and ran $fuzz_targets, ${fuzz_secs} s each, clean"
     passed=$((passed + 1))
 else
     echo "fuzz smoke: FAILED"
-    tail -30 "${TMPDIR:-/tmp}/finsys-fuzz.out"
+    grep -E '^fuzz:|^Done' "$FUZZ_OUT"
+    grep -A30 -E 'ERROR: |runtime error:|deadly signal' "$FUZZ_OUT" | head -60
+    tail -30 "$FUZZ_OUT"
     failed=$((failed + 1))
 fi
+rm -f "$FUZZ_OUT"
 fi
 
 echo "$passed passed, $failed failed"

@@ -41,9 +41,11 @@ static const char usage_main[] =
     "Run 'finsys <command> --help' for a command's options.\n";
 
 static const char usage_server[] =
-    "usage: finsys server\n"
+    "usage: finsys server [--dev]\n"
     "\n"
-    "Serves the HTTP API until SIGINT or SIGTERM.\n"
+    "Serves the HTTP API until SIGINT or SIGTERM. Refuses a database role that is a\n"
+    "superuser or connects without a password, unless --dev or FINSYS_DEV=1 (a\n"
+    "development stack; docs/operations.md, \"Production settings\").\n"
     "  FINSYS_HTTP_HOST (127.0.0.1)  FINSYS_HTTP_PORT (8080)  FINSYS_HTTP_THREADS (cores)\n"
     "  FINSYS_DATABASE_URL (libpq connection string)\n"
     "  FINSYS_BATCH_ITEMS (256)  FINSYS_BATCH_WAIT_US (200)  FINSYS_DB_CONNECTIONS (4)\n"
@@ -53,8 +55,10 @@ static const char usage_server[] =
     "  FINSYS_LOG_LEVEL (info)\n";
 
 static const char usage_worker[] =
-    "usage: finsys worker\n"
+    "usage: finsys worker [--dev]\n"
     "\n"
+    "--dev (or FINSYS_DEV=1): accept a superuser or a connection without a password\n"
+    "(a development stack), as finsys server.\n"
     "Settles pending payments until SIGINT or SIGTERM: takes them from the\n"
     "payments stream, charges them at the provider behind a circuit breaker,\n"
     "retries with back-off, dead-letters after the last attempt, and publishes\n"
@@ -322,6 +326,18 @@ static int cmd_tenant(const fs_config_t *c, int argc, char **argv)
     return fs_ratelimit_set_tenant(c->database_url, c->redis_url, tenant, defaults ? NULL : &rate);
 }
 
+/* Outside development, a superuser or a connection without a password is
+ * refused: at start (the message on stderr, exit 2), and for every
+ * connection made later (src/store/role.c). */
+static bool refuse_role(const fs_config_t *config, const char *cmd)
+{
+    fs_store_require_role(true);
+    char err[512];
+    if (fs_store_check_role(config->database_url, err, sizeof(err)) == 0) return false;
+    fprintf(stderr, "finsys: %s refuses to start: %s\n", cmd, err);
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
@@ -364,21 +380,20 @@ int main(int argc, char **argv)
         return 2;
     }
     fs_log_set_level(config.log_level);
-    if (strcmp(cmd, "server") == 0) {
-        if (argc > 2) {
-            fprintf(stderr, "finsys: server takes no arguments\n%s", usage_server);
-            return 2;
+    if (strcmp(cmd, "server") == 0 || strcmp(cmd, "worker") == 0) {
+        bool server = strcmp(cmd, "server") == 0;
+        bool dev = config.dev != 0;
+        for (int i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--dev") != 0) {
+                fprintf(stderr, "finsys: unknown option '%s'\n%s", argv[i],
+                        server ? usage_server : usage_worker);
+                return 2;
+            }
+            dev = true;
         }
+        if (!dev && refuse_role(&config, cmd)) return 2;
         evthread_use_pthreads();
-        return fs_http_serve(&config);
-    }
-    if (strcmp(cmd, "worker") == 0) {
-        if (argc > 2) {
-            fprintf(stderr, "finsys: worker takes no arguments\n%s", usage_worker);
-            return 2;
-        }
-        evthread_use_pthreads();
-        return fs_worker_run(&config);
+        return server ? fs_http_serve(&config) : fs_worker_run(&config);
     }
     if (strcmp(cmd, "migrate") == 0) {
         if (argc > 2) {

@@ -228,6 +228,7 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
         return -1;
     }
     if (int_var("FINSYS_METRICS", 1, 0, 1, &c->metrics, err, err_len) != 0) return -1;
+    if (int_var("FINSYS_DEV", 0, 0, 1, &c->dev, err, err_len) != 0) return -1;
     const char *level = getenv("FINSYS_LOG_LEVEL");
     c->log_level = FS_LOG_INFO;
     if (level != NULL && *level != '\0' && !fs_log_level_parse(level, &c->log_level)) {

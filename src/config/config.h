@@ -79,6 +79,9 @@ typedef struct {
 
     /* Metrics (src/metrics): GET /metrics on the server and the worker. */
     int metrics;                 /* FINSYS_METRICS, 1; 0 = not collected (to measure their cost) */
+    int dev;                     /* FINSYS_DEV, 0; 1 = a development stack: the server and the
+                                  * worker accept a superuser or a connection without a
+                                  * password (make run, make test, make bench) */
 
     /* The admin console (src/admin, docs/console.md). */
     int admin_cookie_secure;     /* FINSYS_ADMIN_COOKIE_SECURE, 0; 1 = the cookie says Secure */

@@ -894,4 +894,28 @@
 #define FS_REDIS_USER_LEN_MAX 128
 #define FS_REDIS_PASSWORD_LEN_MAX 512
 
+/* --- local stack and fuzzing (issue 13) --- */
+
+/* Elements a fuzzed Redis reply may announce in one array header
+ * (fuzz/fuzz_redis_reply.c): hiredis 0.14 (Debian 12) allocates an array's
+ * element pointers when it reads the header, before any element arrives, and
+ * has no maxelements setting (hiredis 1.0 added one). Redis is trusted
+ * (docs/operations.md "Security") and never announces more than a reply
+ * holds, so the target skips inputs announcing more rather than report an
+ * allocation of gigabytes that is hiredis' and not FinSys's. */
+#define FS_FUZZ_REDIS_ELEMENTS_MAX 4096
+
+/* Seconds make test's fuzz smoke runs each fuzz target (FUZZ_SMOKE_SECONDS
+ * in scripts/test.sh overrides): long enough to go through its seed corpus
+ * and some thousands of mutations, short enough for four targets on a
+ * 2-core CI machine. make fuzz runs each FUZZ_SECONDS, 60 by default. */
+#define FS_FUZZ_SMOKE_SECONDS 3
+
+/* Seconds `finsys server` and `finsys worker` wait at start to connect once
+ * and check the database role (src/store/role.c) when FINSYS_DATABASE_URL
+ * sets no connect_timeout: a database that is down must not hold the start
+ * (the server starts without one and reports it in /readyz); each
+ * connection made later is checked too. */
+#define FS_STORE_ROLE_CHECK_CONNECT_S 5
+
 #endif

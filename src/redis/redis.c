@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <event2/http.h>
+#include <ctype.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <sodium.h>
@@ -59,7 +60,7 @@ struct fs_redis {
     cmd_t *deferred, *deferred_tail;
     struct {
         const fs_redis_script_t *script;
-        char sha[41];
+        char sha[FS_REDIS_SHA_HEX_LEN + 1];
         bool loading;
     } scripts[FS_REDIS_SCRIPTS_MAX];
     int nscripts;
@@ -281,6 +282,34 @@ static bool send_cmd(cmd_t *c, int argc, const char *const *argv, const size_t *
  * source (and a SCRIPT LOAD, so that the next call can use EVALSHA). */
 static bool send_script(cmd_t *c);
 
+/* --- replies (pure: fuzz/fuzz_redis_reply.c) ------------------------------ */
+
+fs_redis_status_t fs_redis_reply_status(const redisReply *reply, bool *noscript)
+{
+    if (noscript != NULL) *noscript = false;
+    if (reply == NULL) return FS_REDIS_UNAVAILABLE;
+    if (reply->type != REDIS_REPLY_ERROR) return FS_REDIS_OK;
+    /* An error reply's text is len bytes (hiredis adds a NUL, but a prefix
+     * test must not rely on it). */
+    static const char tag[] = "NOSCRIPT";
+    if (noscript != NULL)
+        *noscript = reply->str != NULL && reply->len >= sizeof(tag) - 1
+                    && memcmp(reply->str, tag, sizeof(tag) - 1) == 0;
+    return FS_REDIS_ERROR;
+}
+
+bool fs_redis_reply_sha(const redisReply *reply, char *sha)
+{
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING || reply->str == NULL
+        || reply->len != FS_REDIS_SHA_HEX_LEN)
+        return false;
+    for (size_t i = 0; i < FS_REDIS_SHA_HEX_LEN; i++)
+        if (!isxdigit((unsigned char)reply->str[i])) return false;
+    memcpy(sha, reply->str, FS_REDIS_SHA_HEX_LEN);
+    sha[FS_REDIS_SHA_HEX_LEN] = '\0';
+    return true;
+}
+
 typedef struct {
     fs_redis_t *r;
     int slot;
@@ -293,10 +322,7 @@ static void on_script_loaded(redisAsyncContext *ac, void *reply, void *privdata)
     (void)ac;
     if (!l->r->freeing && l->slot < l->r->nscripts) {
         l->r->scripts[l->slot].loading = false;
-        if (rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len == 40) {
-            memcpy(l->r->scripts[l->slot].sha, rep->str, 40);
-            l->r->scripts[l->slot].sha[40] = '\0';
-        }
+        fs_redis_reply_sha(rep, l->r->scripts[l->slot].sha);
     }
     free(l);
 }
@@ -349,20 +375,15 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             fs_log(FS_LOG_INFO, "redis", "Redis at %s:%d is back", r->ip, r->port);
         r->down_logged = false;
     }
-    if (!c->answered && rep != NULL && rep->type == REDIS_REPLY_ERROR && c->script >= 0
-        && strncmp(rep->str, "NOSCRIPT", 8) == 0 && c->r->connected) {
+    bool noscript = false;
+    fs_redis_status_t st = fs_redis_reply_status(rep, &noscript);
+    if (!c->answered && noscript && c->script >= 0 && c->r->connected) {
         /* Redis restarted and forgot the script: send its source again. */
         c->r->scripts[c->script].sha[0] = '\0';
         c->r->scripts[c->script].loading = false;
         if (send_script(c)) return;
     }
-    if (!c->answered) {
-        if (rep == NULL) {
-            answer(c, FS_REDIS_UNAVAILABLE, NULL);
-        } else {
-            answer(c, rep->type == REDIS_REPLY_ERROR ? FS_REDIS_ERROR : FS_REDIS_OK, rep);
-        }
-    }
+    if (!c->answered) answer(c, st, st == FS_REDIS_UNAVAILABLE ? NULL : rep);
     cmd_free(c);
 }
 

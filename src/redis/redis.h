@@ -96,6 +96,22 @@ void fs_redis_command(fs_redis_t *r, fs_redis_cb cb, void *arg, int argc, const 
 void fs_redis_eval(fs_redis_t *r, const fs_redis_script_t *script, fs_redis_cb cb, void *arg,
                    int nkeys, int argc, const char *const *argv, const size_t *argvlen);
 
+/* A script's SHA1 as Redis names it: 40 hex digits. */
+#define FS_REDIS_SHA_HEX_LEN 40
+
+/* What a reply means to a caller (the rule every command's answer follows;
+ * pure, so that fuzz/fuzz_redis_reply.c can feed it whatever a reader makes
+ * of hostile bytes): NULL (the connection went) is FS_REDIS_UNAVAILABLE, an
+ * error reply FS_REDIS_ERROR, anything else FS_REDIS_OK. *noscript (when not
+ * NULL) tells whether the error says Redis forgot a script (NOSCRIPT), so
+ * that its source is sent again. */
+fs_redis_status_t fs_redis_reply_status(const redisReply *reply, bool *noscript);
+
+/* SCRIPT LOAD's answer: true, and its 40 hex digits and a NUL in sha
+ * (FS_REDIS_SHA_HEX_LEN + 1 bytes), when reply is a string of exactly that;
+ * false and sha untouched otherwise. */
+bool fs_redis_reply_sha(const redisReply *reply, char *sha);
+
 /* A blocking connection for the command line and tools (never on a loop):
  * connect and every command time out after timeout_ms. NULL and a sentence
  * in err on failure. Free with redisFree. */

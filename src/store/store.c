@@ -469,6 +469,14 @@ static void on_connect(evutil_socket_t fd, short what, void *arg)
     int sock = PQsocket(c->conn); /* may change while connecting */
     struct event_base *base = c->store->base;
     if (st == PGRES_POLLING_OK) {
+        char why[512];
+        if (fs_store_role_refused(c->conn, why, sizeof(why)) != NULL) {
+            fs_log(FS_LOG_ERROR, "store", "%s", why);
+            conn_close(c);
+            fail_queued_if_down(c->store);
+            schedule_reconnect(c);
+            return;
+        }
         PQsetnonblocking(c->conn, 1);
         PQsetNoticeProcessor(c->conn, on_notice, NULL);
         c->read_ev = event_new(base, sock, EV_READ | EV_PERSIST, on_socket, c);

@@ -102,4 +102,27 @@ int fs_store_create_staff(const char *conninfo, const char *email, const char *r
 int fs_store_set_staff_disabled(const char *conninfo, const char *email, bool disable,
                                 const char *reason, char *id_out, size_t id_len);
 
+/* The database role of a server or worker (issue 13; docs/operations.md,
+ * "Production settings"). Once fs_store_require_role(true) is called (by
+ * `finsys server` and `finsys worker` without FINSYS_DEV=1 or --dev), a
+ * connection is refused when its role is a superuser (it could drop any
+ * table, and bypasses row checks and every grant) or when it needed no
+ * password (trust, or peer, in pg_hba.conf: anyone on the database's host
+ * could connect as FinSys): the store's connections are closed, logged and
+ * tried again, so /readyz reports the database unavailable. Off by default
+ * (the CLI's tools, the tests of the modules). */
+void fs_store_require_role(bool on);
+
+/* NULL when conn (connected) may be used; otherwise why not, a sentence
+ * naming the setting to change, written into buf. Always NULL while
+ * fs_store_require_role is off. */
+const char *fs_store_role_refused(struct pg_conn *conn, char *buf, size_t len);
+
+/* At start (blocking): connects once with conninfo (connect_timeout at most
+ * FS_STORE_ROLE_CHECK_CONNECT_S) and checks its role as above. 0 when it may
+ * be used, or when the database cannot be reached (warned: the store then
+ * checks each connection as it makes it); -1 with the sentence in err when
+ * it is refused. */
+int fs_store_check_role(const char *conninfo, char *err, size_t err_len);
+
 #endif
