@@ -318,8 +318,9 @@ static bool seconds_field(const json_t *body, const char *name, json_int_t min, 
     const json_t *v = json_object_get(body, name);
     if (v == NULL || json_is_null(v)) return true;
     if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-        return fs_fail(err, FS_INVALID_REQUEST, name, "%s must be an integer from %lld to %lld "
-                       "(seconds).", name, (long long)min, (long long)max);
+        return fs_fail(err, FS_INVALID_REQUEST, name,
+                       "%s must be an integer from %lld to %lld (seconds).", name, (long long)min,
+                       (long long)max);
     json_object_set_new(item, name, json_integer(json_integer_value(v)));
     return true;
 }

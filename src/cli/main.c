@@ -233,8 +233,7 @@ static int cmd_apikey_change(const fs_config_t *c, bool rotate, int argc, char *
         } else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
             reason = argv[++i];
         } else if (rotate && strcmp(argv[i], "--overlap") == 0 && i + 1 < argc) {
-            if (!duration_arg("--overlap", argv[++i], 0, FS_APIKEY_ROTATE_OVERLAP_MAX_S,
-                              &overlap))
+            if (!duration_arg("--overlap", argv[++i], 0, FS_APIKEY_ROTATE_OVERLAP_MAX_S, &overlap))
                 return 2;
         } else {
             fprintf(stderr, "finsys: unknown option '%s'\n%s", argv[i], usage_apikey);
@@ -242,8 +241,9 @@ static int cmd_apikey_change(const fs_config_t *c, bool rotate, int argc, char *
         }
     }
     if (key == NULL || *key == '\0' || strlen(key) > FS_ID_LEN_MAX) {
-        fprintf(stderr, "finsys: --key (a key's id, key_..., or its prefix, fsk_...) is "
-                        "required\n%s", usage_apikey);
+        fprintf(stderr,
+                "finsys: --key (a key's id, key_..., or its prefix, fsk_...) is required\n%s",
+                usage_apikey);
         return 2;
     }
     if (reason != NULL && (*reason == '\0' || strlen(reason) > FS_ADMIN_REASON_LEN_MAX)) {
@@ -293,7 +293,8 @@ static int cmd_apikey_change(const fs_config_t *c, bool rotate, int argc, char *
                 "works until %s\n",
                 or_dash(json_object_get(p, "id")), or_dash(json_object_get(p, "prefix")),
                 or_dash(json_object_get(p, "tenant")), or_dash(json_object_get(old, "id")),
-                or_dash(json_object_get(old, "prefix")), or_dash(json_object_get(old, "expires_at")));
+                or_dash(json_object_get(old, "prefix")),
+                or_dash(json_object_get(old, "expires_at")));
     } else {
         printf("%s %s %s revoked %s\n", or_dash(json_object_get(p, "id")),
                or_dash(json_object_get(p, "prefix")), or_dash(json_object_get(p, "tenant")),

@@ -760,7 +760,7 @@ static void admin_login(admin_ctx_t *c, const fs_api_request_t *ar)
     fs_store_submit(c->w->store, item, on_admin_login_row, c);
 }
 
-/* api_key.revoke and tenant.limits name the keys whose cached tenant and
+/* api_key.revoke, api_key.rotate and tenant.limits name the keys whose cached tenant and
  * limits (fs:auth:<hash>, src/ratelimit) must go; the hashes are not
  * answered. */
 static void on_key_forgotten(void *arg, fs_redis_status_t st, const redisReply *reply)

@@ -90,8 +90,8 @@ int fs_ratelimit_forget_key(const char *redis_url, const char *key_hash)
 {
     if (redis_url[0] == '\0') return 0;
     char err[256];
-    redisContext *rc = fs_redis_connect_blocking(redis_url, FS_APIKEY_CLI_REDIS_TIMEOUT_MS, err,
-                                                 sizeof(err));
+    redisContext *rc =
+        fs_redis_connect_blocking(redis_url, FS_APIKEY_CLI_REDIS_TIMEOUT_MS, err, sizeof(err));
     redisReply *rep = rc != NULL ? redisCommand(rc, "DEL fs:auth:%s", key_hash) : NULL;
     bool ok = rep != NULL && rep->type == REDIS_REPLY_INTEGER;
     if (!ok)

@@ -347,8 +347,10 @@ int fs_store_api_key_write(const char *conninfo, json_t *item, char *outcome, si
     int rc = resolve_key(c, named != NULL ? named : "", id, sizeof(id));
     if (rc == 2) fprintf(stderr, "finsys: no API key has the id or prefix '%s'\n", named);
     if (rc == 3)
-        fprintf(stderr, "finsys: several API keys have the prefix '%s'; name one by its id "
-                        "(finsys apikey list)\n", named);
+        fprintf(stderr,
+                "finsys: several API keys have the prefix '%s'; name one by its id "
+                "(finsys apikey list)\n",
+                named);
     if (rc != 0) {
         json_decref(item);
         PQfinish(c);

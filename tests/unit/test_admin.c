@@ -306,8 +306,8 @@ static void key_routes_check_their_durations(void **state)
         "{\"overlap_s\":-1,\"reason\":\"r\"}", "{\"overlap_s\":2592001,\"reason\":\"r\"}",
         "{\"overlap_s\":\"1d\",\"reason\":\"r\"}", "{\"overlap_s\":1.5,\"reason\":\"r\"}"};
     for (size_t i = 0; i < sizeof(bad_rotate) / sizeof(bad_rotate[0]); i++) {
-        assert_false(fs_admin_build(r, id, NULL, bad_rotate[i], strlen(bad_rotate[i]), &a, &item,
-                                    &err));
+        assert_false(
+            fs_admin_build(r, id, NULL, bad_rotate[i], strlen(bad_rotate[i]), &a, &item, &err));
         assert_int_equal(err.outcome, FS_INVALID_REQUEST);
         assert_string_equal(err.param, "overlap_s");
     }
