@@ -200,6 +200,24 @@ BEGIN
 END
 $$;
 
+-- An API key as every answer shows it (docs/console.md, finsys apikey list):
+-- never its secret nor its hash. status: revoked, expired (expires_at has
+-- passed: the end of a rotation's overlap, or the expiry it was made with)
+-- or active; rotated_to: the key that replaced it (finsys apikey rotate).
+CREATE OR REPLACE FUNCTION fs_api_key_json(k api_keys) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN jsonb_build_object(
+        'id', k.id, 'object', 'api_key', 'tenant', k.tenant_id, 'prefix', k.prefix,
+        'admin', k.is_admin, 'created_at', fs_ts(k.created_at),
+        'expires_at', fs_ts(k.expires_at), 'revoked_at', fs_ts(k.revoked_at),
+        'rotated_to', k.rotated_to,
+        'status', CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
+                       WHEN k.expires_at IS NOT NULL AND k.expires_at <= now() THEN 'expired'
+                       ELSE 'active' END);
+END
+$$;
+
 -- admin_write {action, ...}: the admin's writes on tenants, keys and staff
 -- (create, disable, enable), a tenant's risk rules and lists (risk.sql), and
 -- session.delete; each with its audit row.
@@ -208,6 +226,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     ten  tenants;
     k    api_keys;
+    nk   api_keys;
     s    staff;
     before jsonb;
     act  text := j->>'action';
@@ -248,39 +267,74 @@ BEGIN
                          jsonb_build_object('per_s', ten.rate_per_s, 'burst', ten.rate_burst));
 
     ELSIF act = 'api_key.create' THEN
+        -- expires_in_s (optional): the key stops working that long from now.
         SELECT * INTO ten FROM tenants y WHERE y.id = j->>'tenant';
         IF NOT FOUND THEN
             o := 'not_found'; p := fs_err(format('No such tenant: %L', j->>'tenant'), 'id');
             RETURN;
         END IF;
-        INSERT INTO api_keys (key_hash, tenant_id, prefix, is_admin)
-        VALUES (decode(j->>'key_hash', 'hex'), ten.id, j->>'prefix', (j->>'admin')::boolean)
+        INSERT INTO api_keys (key_hash, tenant_id, prefix, is_admin, expires_at)
+        VALUES (decode(j->>'key_hash', 'hex'), ten.id, j->>'prefix', (j->>'admin')::boolean,
+                now() + (j->>'expires_in_s')::bigint * interval '1 second')
         RETURNING * INTO k;
         o := 'created';
-        p := json_build_object('object', 'api_key', 'id', k.id, 'tenant', k.tenant_id,
-                               'prefix', k.prefix, 'admin', k.is_admin,
-                               'created_at', fs_ts(k.created_at), 'revoked_at', NULL)::text;
+        p := fs_api_key_json(k)::text;
         PERFORM fs_audit(j, act, k.id, NULL, p::jsonb);
 
     ELSIF act = 'api_key.revoke' THEN
+        -- At once. The answer's key_hash is the server's, never the
+        -- client's: it drops the key's cached tenant in Redis (fs:auth,
+        -- src/ratelimit), then takes the hash out of the answer.
         SELECT * INTO k FROM api_keys y WHERE y.id = j->>'key' FOR UPDATE;
         IF NOT FOUND THEN
             o := 'not_found'; p := fs_err(format('No such API key: %L', j->>'key'), 'id');
             RETURN;
         END IF;
-        before := jsonb_build_object('revoked_at', fs_ts(k.revoked_at));
+        before := fs_api_key_json(k);
         IF k.revoked_at IS NULL THEN
             UPDATE api_keys y SET revoked_at = now() WHERE y.key_hash = k.key_hash
             RETURNING * INTO k;
         END IF;
         o := 'ok';
-        p := json_build_object('object', 'api_key', 'id', k.id, 'tenant', k.tenant_id,
-                               'prefix', k.prefix, 'admin', k.is_admin,
-                               'created_at', fs_ts(k.created_at),
-                               'revoked_at', fs_ts(k.revoked_at),
-                               'key_hash', encode(k.key_hash, 'hex'))::text;
-        PERFORM fs_audit(j, act, k.id, before,
-                         jsonb_build_object('revoked_at', fs_ts(k.revoked_at)));
+        p := (fs_api_key_json(k) || jsonb_build_object('key_hash', encode(k.key_hash, 'hex')))::text;
+        PERFORM fs_audit(j, act, k.id, before, fs_api_key_json(k));
+
+    ELSIF act = 'api_key.rotate' THEN
+        -- A new key for the old one's tenant, with its admin flag, working
+        -- at once; the old one keeps working for overlap_s more seconds
+        -- (never longer than an expiry it already had), then is expired.
+        -- The server made the new key (key_hash, prefix) and answers its
+        -- secret once; the old key's hash goes as revoke's does.
+        SELECT * INTO k FROM api_keys y WHERE y.id = j->>'key' FOR UPDATE;
+        IF NOT FOUND THEN
+            o := 'not_found'; p := fs_err(format('No such API key: %L', j->>'key'), 'id');
+            RETURN;
+        END IF;
+        IF k.revoked_at IS NOT NULL OR k.expires_at <= now() OR k.rotated_to IS NOT NULL THEN
+            o := 'api_key_inactive';
+            p := fs_err(format('API key %s is %s; only a live key that was not rotated '
+                               'before can be rotated (create a new key instead).', k.id,
+                               CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
+                                    WHEN k.rotated_to IS NOT NULL
+                                    THEN 'already rotated to ' || k.rotated_to
+                                    ELSE 'expired' END), 'id');
+            RETURN;
+        END IF;
+        before := fs_api_key_json(k);
+        INSERT INTO api_keys (key_hash, tenant_id, prefix, is_admin)
+        VALUES (decode(j->>'key_hash', 'hex'), k.tenant_id, j->>'prefix', k.is_admin)
+        RETURNING * INTO nk;
+        UPDATE api_keys y
+        SET expires_at = least(y.expires_at,
+                               now() + (j->>'overlap_s')::bigint * interval '1 second'),
+            rotated_to = nk.id
+        WHERE y.key_hash = k.key_hash RETURNING * INTO k;
+        o := 'created';
+        p := (fs_api_key_json(nk)
+              || jsonb_build_object('rotated_from', fs_api_key_json(k),
+                                    'key_hash', encode(k.key_hash, 'hex')))::text;
+        PERFORM fs_audit(j, 'api_key.create', nk.id, NULL, fs_api_key_json(nk));
+        PERFORM fs_audit(j, act, k.id, before, fs_api_key_json(k));
 
     ELSIF act = 'staff.create' THEN
         IF EXISTS (SELECT 1 FROM staff y WHERE y.email = j->>'email') THEN

@@ -679,9 +679,15 @@ AS $$
 DECLARE
     k json;
 BEGIN
-    SELECT json_build_object('active', count(*) FILTER (WHERE k2.revoked_at IS NULL),
+    SELECT json_build_object('active', count(*) FILTER (WHERE k2.revoked_at IS NULL
+                                                          AND NOT coalesce(k2.expires_at <= now(),
+                                                                           false)),
                              'revoked', count(*) FILTER (WHERE k2.revoked_at IS NOT NULL),
+                             'expired', count(*) FILTER (WHERE k2.revoked_at IS NULL
+                                                           AND k2.expires_at <= now()),
                              'admin', count(*) FILTER (WHERE k2.revoked_at IS NULL
+                                                         AND NOT coalesce(k2.expires_at <= now(),
+                                                                          false)
                                                          AND k2.is_admin))
     INTO k FROM api_keys k2 WHERE k2.tenant_id = t.id;
     RETURN json_build_object(
@@ -732,7 +738,8 @@ BEGIN
 END
 $$;
 
--- GET /admin/api/tenants/{id}/keys: the tenant's API keys, newest first;
+-- GET /admin/api/tenants/{id}/keys: the tenant's API keys, newest first, as
+-- fs_api_key_json shows them (status, expires_at, rotated_to: 0028);
 -- never the secret nor its hash. id and revoked_at come with the admin
 -- write side (0019; 0020 adds them too if missing): a key made before has
 -- no id, and starting_after may then name it by its prefix.
@@ -770,11 +777,7 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    SELECT json_agg(json_build_object(
-               'id', (s.k).id, 'object', 'api_key', 'tenant', (s.k).tenant_id,
-               'prefix', (s.k).prefix, 'admin', (s.k).is_admin,
-               'created_at', fs_ts((s.k).created_at), 'revoked_at', fs_ts((s.k).revoked_at))
-               ORDER BY s.rn) FILTER (WHERE s.rn <= lim),
+    SELECT json_agg(fs_api_key_json(s.k) ORDER BY s.rn) FILTER (WHERE s.rn <= lim),
            coalesce(max(s.rn) > lim, false),
            max(coalesce((s.k).id, (s.k).prefix)) FILTER (WHERE s.rn = lim)
     INTO data, more, nxt

@@ -327,6 +327,8 @@ BEGIN
     --    payment's tenant in "as_tenant", honoured only while that function
     --    has set finsys.as_tenant. An item with an "actor" (the admin
     --    console's, src/admin) keeps its Idempotency-Key under the actor's id.
+    --    An expired key (expires_at passed: the end of a rotation's overlap,
+    --    0028_api_key_lifecycle.sql) is as unknown as a revoked one.
     SELECT array_agg(coalesce(k.tenant_id,
                               CASE WHEN e.j ? 'as_tenant'
                                         AND current_setting('finsys.as_tenant', true) = 'on'
@@ -340,7 +342,8 @@ BEGIN
                                              THEN e.j->>'as_tenant' END) END ORDER BY e.n)
     INTO item_tenant, item_admin, item_scope
     FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
-    LEFT JOIN api_keys k ON k.key_hash = decode(e.j->>'auth', 'hex') AND k.revoked_at IS NULL;
+    LEFT JOIN api_keys k ON k.key_hash = decode(e.j->>'auth', 'hex') AND k.revoked_at IS NULL
+                         AND (k.expires_at IS NULL OR k.expires_at > now());
 
     -- 1. Claim idempotency keys in (scope, key) order (the scope is the
     --    tenant, or an admin item's actor).
@@ -994,9 +997,16 @@ BEGIN
 
         ELSIF j->>'op' = 'auth' THEN
             -- The key's tenant and the tenant's rate limits (null: the
-            -- configured defaults), which src/ratelimit caches in Redis.
+            -- configured defaults), which src/ratelimit caches in Redis;
+            -- expires_in_ms, the key's time left when it expires (null:
+            -- never), bounds how long that copy may live.
             SELECT json_build_object('tenant', y.id, 'admin', item_admin[it.n],
-                                     'per_s', y.rate_per_s, 'burst', y.rate_burst)::text
+                                     'per_s', y.rate_per_s, 'burst', y.rate_burst,
+                                     'expires_in_ms',
+                                     (SELECT ceil(extract(epoch FROM kk.expires_at - now())
+                                                  * 1000)::bigint
+                                      FROM api_keys kk
+                                      WHERE kk.key_hash = decode(j->>'auth', 'hex')))::text
             INTO p FROM tenants y WHERE y.id = t;
             o := 'ok';
 
@@ -1025,7 +1035,9 @@ BEGIN
             IF jsonb_array_length(p_items) <> 1 THEN
                 RAISE EXCEPTION 'fs_batch: % must run alone', j->>'op';
             END IF;
-            SELECT aa.o, aa.p INTO o, p FROM fs_account_admin(j) aa;
+            -- The accounts it changed go to the caches as every group's do
+            -- (step 5): a frozen account never reads as active from Redis.
+            SELECT aa.o, aa.p, aa.changed INTO o, p, admin_changed FROM fs_account_admin(j) aa;
 
         ELSIF j->>'op' = 'dead_list' THEN
             -- Payments whose message the worker dead-lettered, of every

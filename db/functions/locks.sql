@@ -124,8 +124,24 @@ $$;
 -- such an item alone in its transaction: it locks the account (and, for an
 -- adjustment, the tenant's external account) in id order, fences, then
 -- decides, so the final checks (a close's zero balance, an adjustment's
--- floor) are made under the row locks every payment also takes.
-CREATE OR REPLACE FUNCTION fs_account_admin(j jsonb, OUT o text, OUT p text)
+-- floor) are made under the row locks every payment also takes. changed:
+-- the accounts it wrote (a JSON array, null for none), which fs_batch
+-- reports with the group's own so that the caches (src/cache) drop their
+-- copies, as for every other writer of an account (issue 13).
+--
+-- Before 0028 it had no "changed": a function's OUT parameters cannot be
+-- replaced in place, so that older one goes first (once).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_proc pr
+               WHERE pr.proname = 'fs_account_admin'
+                 AND NOT ('changed' = ANY (coalesce(pr.proargnames, '{}')))) THEN
+        DROP FUNCTION fs_account_admin(jsonb);
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION fs_account_admin(j jsonb, OUT o text, OUT p text, OUT changed text)
 LANGUAGE plpgsql AS $$
 DECLARE
     a   accounts;
@@ -170,6 +186,7 @@ BEGIN
             SET status = CASE WHEN j->>'op' = 'account_freeze' THEN 'frozen' ELSE 'active' END
             WHERE y.id = a.id RETURNING * INTO a;
             o := 'ok'; p := fs_account_json(a)::text;
+            changed := json_build_array(a.id)::text;
         END IF;
 
     ELSIF j->>'op' = 'account_close' THEN
@@ -197,6 +214,7 @@ BEGIN
         ELSE
             UPDATE accounts y SET status = 'closed' WHERE y.id = a.id RETURNING * INTO a;
             o := 'ok'; p := fs_account_json(a)::text;
+            changed := json_build_array(a.id)::text;
         END IF;
 
     ELSIF j->>'op' = 'account_adjust' THEN
@@ -228,6 +246,7 @@ BEGIN
             INSERT INTO journal_entries (account_id, bucket, amount, currency, ref_id)
             VALUES (a.id, 'A', amt, a.currency, x.id), (ext.id, 'A', -amt, a.currency, x.id);
             o := 'created'; p := fs_adjustment_json(x, a)::text;
+            changed := json_build_array(a.id, ext.id)::text;
         END IF;
     ELSE
         RAISE EXCEPTION 'fs_account_admin: unknown op %', j->>'op';

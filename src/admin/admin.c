@@ -311,9 +311,23 @@ static bool build_tenant_limits(const fs_admin_call_t *c, json_t *item, fs_error
     return rate_field(c->body, "per_s", item, err) && rate_field(c->body, "burst", item, err);
 }
 
+/* An optional count of seconds in the body: 1..max (min 0 when zero_ok). */
+static bool seconds_field(const json_t *body, const char *name, json_int_t min, json_int_t max,
+                          json_t *item, fs_error_t *err)
+{
+    const json_t *v = json_object_get(body, name);
+    if (v == NULL || json_is_null(v)) return true;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return fs_fail(err, FS_INVALID_REQUEST, name,
+                       "%s must be an integer from %lld to %lld (seconds).", name, (long long)min,
+                       (long long)max);
+    json_object_set_new(item, name, json_integer(json_integer_value(v)));
+    return true;
+}
+
 static bool build_key_create(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
 {
-    static const char *const fields[] = {"admin", "reason", NULL};
+    static const char *const fields[] = {"admin", "expires_in_s", "reason", NULL};
     if (!path_id(c->id, "ten", "tenant", err)) return false;
     if (!fs_validate_known_fields(c->body, fields, err) || !reason(c, item, err)) return false;
     const json_t *a = json_object_get(c->body, "admin");
@@ -324,7 +338,7 @@ static bool build_key_create(const fs_admin_call_t *c, json_t *item, fs_error_t 
     json_object_set_new(item, "admin", json_boolean(json_is_true(a)));
     /* The key itself is made by the server (fs_auth_key_new) and never put
      * in the item: only its hash and prefix are. */
-    return true;
+    return seconds_field(c->body, "expires_in_s", 1, FS_APIKEY_EXPIRES_IN_MAX_S, item, err);
 }
 
 static bool build_key_revoke(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
@@ -334,6 +348,20 @@ static bool build_key_revoke(const fs_admin_call_t *c, json_t *item, fs_error_t 
     write_action(item, "api_key.revoke");
     json_object_set_new(item, "key", json_string(c->id));
     return true;
+}
+
+/* POST /admin/api/keys/{id}/rotate {overlap_s?, reason}: a new key for the
+ * key's tenant (made by the server, as a created key is: FS_ADMIN_KEY_CREATE),
+ * the old one working overlap_s more seconds (FS_APIKEY_ROTATE_OVERLAP_*). */
+static bool build_key_rotate(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
+{
+    static const char *const fields[] = {"overlap_s", "reason", NULL};
+    if (!path_id(c->id, "key", "API key", err)) return false;
+    if (!fs_validate_known_fields(c->body, fields, err) || !reason(c, item, err)) return false;
+    write_action(item, "api_key.rotate");
+    json_object_set_new(item, "key", json_string(c->id));
+    json_object_set_new(item, "overlap_s", json_integer(FS_APIKEY_ROTATE_OVERLAP_DEFAULT_S));
+    return seconds_field(c->body, "overlap_s", 0, FS_APIKEY_ROTATE_OVERLAP_MAX_S, item, err);
 }
 
 static bool build_staff_create(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
@@ -546,6 +574,10 @@ static const fs_admin_route_t routes[] = {
     {POST, "/admin/api/tenants/{id}/keys", ADMIN, true, FS_ADMIN_KEY_CREATE, build_key_create, NULL,
      NULL},
     {POST, "/admin/api/keys/{id}/revoke", ADMIN, true, STORE, build_key_revoke, NULL, NULL},
+    /* A new key for the key's tenant, the old one working for the overlap
+     * (issue 13): answered as a created key is, with its secret once. */
+    {POST, "/admin/api/keys/{id}/rotate", ADMIN, true, FS_ADMIN_KEY_CREATE, build_key_rotate, NULL,
+     NULL},
     {GET, "/admin/api/staff", ADMIN, false, STORE, build_read, "staff_list", p_page},
     {POST, "/admin/api/staff", ADMIN, true, FS_ADMIN_STAFF_CREATE, build_staff_create, NULL, NULL},
     {POST, "/admin/api/staff/{id}/disable", ADMIN, true, STORE, build_staff_disable, NULL, NULL},

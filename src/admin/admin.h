@@ -56,7 +56,8 @@ typedef enum {
     FS_ADMIN_LOGOUT,       /* DELETE /admin/api/session: item, then clear the cookie */
     FS_ADMIN_STORE,        /* execute the item; the op decides the rest (src/op) */
     FS_ADMIN_RECEIPT,      /* the item names a receipt's object: read it, answer HTML */
-    FS_ADMIN_KEY_CREATE,   /* the item holds a new key's hash: answer with the secret */
+    FS_ADMIN_KEY_CREATE,   /* a new key's hash in the item: answer with the secret (create,
+                              rotate) */
     FS_ADMIN_STAFF_CREATE, /* hash the generated password off the loop, then execute */
     FS_ADMIN_STREAM,       /* GET /admin/api/stream: Server-Sent Events (h-stream's) */
 } fs_admin_kind_t;

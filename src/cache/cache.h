@@ -15,6 +15,10 @@
  * Correctness never depends on it: every Redis failure (down, late, flushed,
  * restarted) falls through to the store, and a missing entry is a miss.
  *
+ * Every write's answer (through fs_cache_submit, or fs_cache_after_bumps
+ * for one that reached the store another way) goes out only once the
+ * accounts its group changed are invalidated.
+ *
  * Account entries are invalidated through a generation per account
  * (docs/architecture.md, "Caching"): every committed group reports the
  * accounts it changed (fs_store_on_changed), and the cache bumps their
@@ -84,6 +88,13 @@ char *fs_cache_replay_key(const fs_cache_t *cache, const json_t *item);
  * cache reads it itself (a round trip of its own). */
 void fs_cache_submit(fs_cache_t *cache, json_t *item, fs_store_cb cb, void *arg,
                      const fs_cache_replay_t *looked);
+
+/* Answers r through cb once every invalidation this cache has sent so far
+ * is taken by Redis (or failed): for a write that reached the store another
+ * way (an operator's balance operation under its lock, src/lock), so that a
+ * read after its answer never finds the account as it was (issue 13). At
+ * once when there is no Redis (c NULL or without one). r is copied. */
+void fs_cache_after_bumps(fs_cache_t *c, fs_store_cb cb, void *arg, const fs_store_result_t *r);
 
 /* Its counters. */
 fs_cache_stats_t fs_cache_stats(const fs_cache_t *cache);

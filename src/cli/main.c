@@ -1,5 +1,6 @@
 /*
- * main.c: the finsys command: server, worker, migrate, apikey create, tenant limits,
+ * main.c: the finsys command: server, worker, migrate, apikey create, list, revoke and
+ * rotate, tenant limits,
  * provider-sim, webhook-sink.
  */
 #include <event2/thread.h>
@@ -27,6 +28,7 @@ static const char usage_main[] =
     "  server                       serve the HTTP API\n"
     "  migrate                      apply the database migrations (idempotent)\n"
     "  apikey create --tenant NAME  create a tenant if missing and print a new API key\n"
+    "  apikey list|revoke|rotate    list a tenant's keys, revoke one, or rotate it\n"
     "  worker                       settle pending payments through the provider\n"
     "  tenant limits --tenant NAME  set a tenant's rate limits\n"
     "  provider-sim [options]       run the simulated payment provider\n"
@@ -84,11 +86,23 @@ static const char usage_migrate[] =
     "only what is new.\n";
 
 static const char usage_apikey[] =
-    "usage: finsys apikey create --tenant NAME [--admin]\n"
+    "usage: finsys apikey create --tenant NAME [--admin] [--expires-in DURATION]\n"
+    "       finsys apikey list --tenant NAME [--json]\n"
+    "       finsys apikey revoke --key ID|PREFIX [--reason TEXT]\n"
+    "       finsys apikey rotate --key ID|PREFIX [--overlap DURATION] [--reason TEXT]\n"
     "\n"
-    "Creates the tenant NAME if it does not exist (with an external account per\n"
-    "currency) and a new API key for it. The key is printed once and stored only\n"
-    "as a hash.\n";
+    "create: creates the tenant NAME if it does not exist (with an external\n"
+    "account per currency) and a new API key for it, which stops working after\n"
+    "--expires-in when given. The key is printed once and stored only as a hash.\n"
+    "list: the tenant's keys, newest first: id, prefix, status (active, expired,\n"
+    "revoked), admin, and when each was created, expires and was revoked; never\n"
+    "a secret.\n"
+    "revoke: the key (its id, key_..., or its prefix, fsk_...) stops working at\n"
+    "once, everywhere (its copy cached in Redis, FINSYS_REDIS_URL, is dropped).\n"
+    "rotate: prints a new key for the same tenant, working at once; the old one\n"
+    "keeps working for --overlap (default 1d, at most 30d; 0 ends it now).\n"
+    "A DURATION is seconds, or N followed by s, m, h or d (90d). Revocations and\n"
+    "rotations are audited with actor 'cli' (docs/operations.md \"API keys\").\n";
 
 static const char usage_tenant[] =
     "usage: finsys tenant limits --tenant NAME (--per-s N --burst N | --default)\n"
@@ -129,10 +143,180 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
+/* A duration for --expires-in or --overlap: a count of seconds, or of
+ * minutes, hours or days with the suffix m, h or d ("90d"), from min to
+ * max seconds. */
+static bool duration_arg(const char *opt, const char *v, long long min, long long max,
+                         long long *out)
+{
+    char *end;
+    long long n = v[0] >= '0' && v[0] <= '9' ? strtoll(v, &end, 10) : -1;
+    long long unit = 1;
+    if (n >= 0 && *end != '\0') {
+        unit = strcmp(end, "s") == 0   ? 1
+               : strcmp(end, "m") == 0 ? 60
+               : strcmp(end, "h") == 0 ? 3600
+               : strcmp(end, "d") == 0 ? 86400
+                                       : 0;
+    }
+    if (n < 0 || unit == 0 || n > max / unit || n * unit < min) {
+        fprintf(stderr,
+                "finsys: %s must be a duration from %lld to %lld seconds: N, or Ns, Nm, Nh, Nd "
+                "(got '%s')\n",
+                opt, min, max, v);
+        return false;
+    }
+    *out = n * unit;
+    return true;
+}
+
+static const char *or_dash(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s != NULL ? s : "-";
+}
+
+/* finsys apikey list --tenant NAME [--json] */
+static int cmd_apikey_list(const fs_config_t *c, int argc, char **argv)
+{
+    const char *tenant = NULL;
+    bool as_json = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--tenant") == 0 && i + 1 < argc) {
+            tenant = argv[++i];
+        } else if (strcmp(argv[i], "--json") == 0) {
+            as_json = true;
+        } else {
+            fprintf(stderr, "finsys: unknown option '%s'\n%s", argv[i], usage_apikey);
+            return 2;
+        }
+    }
+    if (tenant == NULL || *tenant == '\0' || strlen(tenant) > FS_NAME_LEN_MAX) {
+        fprintf(stderr, "finsys: --tenant NAME (1 to %d bytes) is required\n%s", FS_NAME_LEN_MAX,
+                usage_apikey);
+        return 2;
+    }
+    json_t *keys;
+    long long total;
+    int rc = fs_store_api_key_list(c->database_url, tenant, FS_APIKEY_LIST_MAX, &keys, &total);
+    if (rc == 2) fprintf(stderr, "finsys: no tenant is named '%s'\n", tenant);
+    if (rc != 0) return 1;
+    if (as_json) {
+        char *text = json_dumps(keys, JSON_COMPACT);
+        printf("%s\n", text);
+        free(text);
+    } else {
+        printf("%-28s %-12s %-7s %-5s %-27s %-27s %s\n", "ID", "PREFIX", "STATUS", "ADMIN",
+               "CREATED", "EXPIRES", "REVOKED");
+        size_t i;
+        json_t *k;
+        json_array_foreach(keys, i, k)
+        {
+            printf("%-28s %-12s %-7s %-5s %-27s %-27s %s\n", or_dash(json_object_get(k, "id")),
+                   or_dash(json_object_get(k, "prefix")), or_dash(json_object_get(k, "status")),
+                   json_is_true(json_object_get(k, "admin")) ? "yes" : "no",
+                   or_dash(json_object_get(k, "created_at")),
+                   or_dash(json_object_get(k, "expires_at")),
+                   or_dash(json_object_get(k, "revoked_at")));
+        }
+        if ((long long)json_array_size(keys) < total)
+            printf("(%zu of %lld keys shown, the newest)\n", json_array_size(keys), total);
+    }
+    json_decref(keys);
+    return 0;
+}
+
+/* finsys apikey revoke|rotate --key ID|PREFIX [--overlap D] [--reason TEXT] */
+static int cmd_apikey_change(const fs_config_t *c, bool rotate, int argc, char **argv)
+{
+    const char *key = NULL, *reason = NULL;
+    long long overlap = FS_APIKEY_ROTATE_OVERLAP_DEFAULT_S;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) {
+            key = argv[++i];
+        } else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+            reason = argv[++i];
+        } else if (rotate && strcmp(argv[i], "--overlap") == 0 && i + 1 < argc) {
+            if (!duration_arg("--overlap", argv[++i], 0, FS_APIKEY_ROTATE_OVERLAP_MAX_S, &overlap))
+                return 2;
+        } else {
+            fprintf(stderr, "finsys: unknown option '%s'\n%s", argv[i], usage_apikey);
+            return 2;
+        }
+    }
+    if (key == NULL || *key == '\0' || strlen(key) > FS_ID_LEN_MAX) {
+        fprintf(stderr,
+                "finsys: --key (a key's id, key_..., or its prefix, fsk_...) is required\n%s",
+                usage_apikey);
+        return 2;
+    }
+    if (reason != NULL && (*reason == '\0' || strlen(reason) > FS_ADMIN_REASON_LEN_MAX)) {
+        fprintf(stderr, "finsys: --reason must be 1 to %d characters\n", FS_ADMIN_REASON_LEN_MAX);
+        return 2;
+    }
+    const char *action = rotate ? "api_key.rotate" : "api_key.revoke";
+    json_t *item = json_pack("{s:s, s:s, s:s}", "action", action, "key", key, "reason",
+                             reason != NULL ? reason
+                             : rotate       ? "finsys apikey rotate"
+                                            : "finsys apikey revoke");
+    char secret[FS_AUTH_KEY_BUF_LEN] = "";
+    if (rotate) {
+        /* The new key is made here and only its hash and prefix leave. */
+        char hash[FS_AUTH_HASH_HEX_LEN + 1], prefix[FS_AUTH_KEY_DISPLAY_LEN + 1];
+        fs_auth_key_new(secret, sizeof(secret));
+        fs_auth_key_hash(secret, hash);
+        memcpy(prefix, secret, FS_AUTH_KEY_DISPLAY_LEN);
+        prefix[FS_AUTH_KEY_DISPLAY_LEN] = '\0';
+        json_object_set_new(item, "key_hash", json_string(hash));
+        json_object_set_new(item, "prefix", json_string(prefix));
+        json_object_set_new(item, "overlap_s", json_integer(overlap));
+    }
+    char outcome[64];
+    json_t *p;
+    int rc = fs_store_api_key_write(c->database_url, item, outcome, sizeof(outcome), &p);
+    if (rc != 0) {
+        sodium_memzero(secret, sizeof(secret));
+        return 1;
+    }
+    if (strcmp(outcome, "ok") != 0 && strcmp(outcome, "created") != 0) {
+        const char *msg = json_string_value(json_object_get(p, "message"));
+        fprintf(stderr, "finsys: %s\n", msg != NULL ? msg : outcome);
+        json_decref(p);
+        sodium_memzero(secret, sizeof(secret));
+        return 1;
+    }
+    /* The replaced or revoked key's cached tenant goes from Redis at once
+     * (its expiry bounds it otherwise: FS_APIKEY_AUTH_CACHE_S). */
+    const char *old_hash = json_string_value(json_object_get(p, "key_hash"));
+    if (old_hash != NULL) fs_ratelimit_forget_key(c->redis_url, old_hash);
+    if (rotate) {
+        const json_t *old = json_object_get(p, "rotated_from");
+        printf("%s\n", secret);
+        fprintf(stderr,
+                "finsys: new key %s (%s) of tenant %s works now; it replaces %s (%s), which "
+                "works until %s\n",
+                or_dash(json_object_get(p, "id")), or_dash(json_object_get(p, "prefix")),
+                or_dash(json_object_get(p, "tenant")), or_dash(json_object_get(old, "id")),
+                or_dash(json_object_get(old, "prefix")),
+                or_dash(json_object_get(old, "expires_at")));
+    } else {
+        printf("%s %s %s revoked %s\n", or_dash(json_object_get(p, "id")),
+               or_dash(json_object_get(p, "prefix")), or_dash(json_object_get(p, "tenant")),
+               or_dash(json_object_get(p, "revoked_at")));
+    }
+    sodium_memzero(secret, sizeof(secret));
+    json_decref(p);
+    return 0;
+}
+
 static int cmd_apikey(const fs_config_t *c, int argc, char **argv)
 {
     const char *tenant = NULL;
     bool admin = false;
+    long long expires_in = 0;
+    if (argc >= 1 && strcmp(argv[0], "list") == 0) return cmd_apikey_list(c, argc, argv);
+    if (argc >= 1 && (strcmp(argv[0], "revoke") == 0 || strcmp(argv[0], "rotate") == 0))
+        return cmd_apikey_change(c, strcmp(argv[0], "rotate") == 0, argc, argv);
     if (argc < 1 || strcmp(argv[0], "create") != 0) {
         fputs(usage_apikey, stderr);
         return 2;
@@ -142,6 +326,10 @@ static int cmd_apikey(const fs_config_t *c, int argc, char **argv)
             tenant = argv[++i];
         } else if (strcmp(argv[i], "--admin") == 0) {
             admin = true;
+        } else if (strcmp(argv[i], "--expires-in") == 0 && i + 1 < argc) {
+            if (!duration_arg("--expires-in", argv[++i], 1, FS_APIKEY_EXPIRES_IN_MAX_S,
+                              &expires_in))
+                return 2;
         } else {
             fprintf(stderr, "finsys: unknown option '%s'\n%s", argv[i], usage_apikey);
             return 2;
@@ -153,8 +341,10 @@ static int cmd_apikey(const fs_config_t *c, int argc, char **argv)
         return 2;
     }
     char key[FS_AUTH_KEY_BUF_LEN];
-    if (fs_store_create_api_key(c->database_url, tenant, admin, key, sizeof(key)) != 0) return 1;
+    if (fs_store_create_api_key(c->database_url, tenant, admin, expires_in, key, sizeof(key)) != 0)
+        return 1;
     printf("%s\n", key);
+    sodium_memzero(key, sizeof(key));
     return 0;
 }
 

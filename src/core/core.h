@@ -57,6 +57,9 @@ typedef enum {
     /* --- risk rules (issue 12) --- */
     /* POST /v1/risk_lists of a value already on that list: 409. */
     FS_RISK_LIST_ENTRY_EXISTS,
+    /* --- API keys (issue 13) --- */
+    /* Rotating a key that is revoked, expired or rotated already: 409. */
+    FS_API_KEY_INACTIVE,
     FS_OUTCOME_COUNT
 } fs_outcome_t;
 

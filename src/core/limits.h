@@ -456,9 +456,11 @@
 #define FS_RATE_LIMIT_ADDR_BURST_DEFAULT 2000
 #define FS_RATE_LIMIT_MAX 1000000
 
-/* How long Redis (and, while Redis is down, a process) keeps an API key's
- * tenant and limits: `finsys tenant limits` clears Redis's copy at once, so
- * this bounds only how long a process that lost Redis uses old limits. */
+/* How long a process (while Redis is down) keeps an API key's limits:
+ * `finsys tenant limits` clears Redis's copy at once (which lives only
+ * FS_APIKEY_AUTH_CACHE_S), so this bounds how long a process that lost
+ * Redis uses old limits. The limits alone: the key itself is checked by the
+ * store then. */
 #define FS_RATELIMIT_AUTH_TTL_S 60
 
 /* Buckets of the in-process limiter (used while Redis is down), for the
@@ -917,5 +919,39 @@
  * (the server starts without one and reports it in /readyz); each
  * connection made later is checked too. */
 #define FS_STORE_ROLE_CHECK_CONNECT_S 5
+
+/* --- API keys (issue 13) --- */
+
+/* The longest Redis keeps its copy of a key's tenant (fs:auth:<hash>,
+ * src/ratelimit), and so the longest a revoked or expired key can still be
+ * answered from what Redis holds under it (its accounts' and replays'
+ * entries, src/cache): a revocation deletes that copy at once, and this
+ * bounds the cases its deletion misses (a request that read the key as live
+ * just before the revocation committed and refills the copy just after;
+ * Redis away during the revocation; a key revoked by hand in psql). Every
+ * other answer checks the key in PostgreSQL. A key's copy never outlives
+ * its expires_at either. Costs one `auth` read per key this often. */
+#define FS_APIKEY_AUTH_CACHE_S 5
+
+/* A rotation's overlap (finsys apikey rotate --overlap, the admin API's
+ * overlap_s): how long the old key keeps working beside the new one. A day
+ * by default, time to deploy the new key everywhere; at most 30 days, so
+ * that a rotation is never a way to keep a replaced key for good; 0 ends
+ * the old key at once. */
+#define FS_APIKEY_ROTATE_OVERLAP_DEFAULT_S 86400
+#define FS_APIKEY_ROTATE_OVERLAP_MAX_S (30 * 86400)
+
+/* A new key's expiry (finsys apikey create --expires-in, the admin API's
+ * expires_in_s): from 1 s to about three years (a key meant to live longer
+ * than that is one that is never rotated: create it without an expiry). */
+#define FS_APIKEY_EXPIRES_IN_MAX_S (1096 * 86400)
+
+/* Keys `finsys apikey list` prints for a tenant, newest first: more than a
+ * tenant rotating daily for a year keeps; the rest is counted, not shown. */
+#define FS_APIKEY_LIST_MAX 1000
+
+/* How long the command line waits for Redis when it drops a revoked or
+ * rotated key's cached tenant (finsys apikey revoke, rotate). */
+#define FS_APIKEY_CLI_REDIS_TIMEOUT_MS 2000
 
 #endif

@@ -54,6 +54,9 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     /* --- risk rules (issue 12) --- */
     /* The value is on that list already (the answer names its entry). */
     [FS_RISK_LIST_ENTRY_EXISTS] = {"risk_list_entry_exists", 409, "invalid_request_error"},
+    /* --- API keys (issue 13) --- */
+    /* A rotation of a key that is revoked, expired or rotated already. */
+    [FS_API_KEY_INACTIVE] = {"api_key_inactive", 409, "invalid_request_error"},
 };
 
 const char *fs_http_reason(int status)

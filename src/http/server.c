@@ -596,7 +596,11 @@ static void on_gate(void *arg, const fs_rate_verdict_t *v)
          * key is unknown and the store answers 401), the store answers:
          * Redis is not asked again. */
         fs_cache_replay_t looked = {0};
-        if (v != NULL && v->replay_looked) looked = (fs_cache_replay_t){v->replay, v->replay_len};
+        /* Only a key the check knows as live and plain may be answered from
+         * Redis's replay entry (issue 13): a revoked or expired key's goes
+         * to the store, which answers 401. */
+        if (v != NULL && v->replay_looked && v->plain_key)
+            looked = (fs_cache_replay_t){v->replay, v->replay_len};
         dispatch(g->w, req, g->res, &looked, v != NULL && v->plain_key);
     } else {
         dispatch(g->w, req, g->res, NULL, v != NULL && v->plain_key);
@@ -756,7 +760,7 @@ static void admin_login(admin_ctx_t *c, const fs_api_request_t *ar)
     fs_store_submit(c->w->store, item, on_admin_login_row, c);
 }
 
-/* api_key.revoke and tenant.limits name the keys whose cached tenant and
+/* api_key.revoke, api_key.rotate and tenant.limits name the keys whose cached tenant and
  * limits (fs:auth:<hash>, src/ratelimit) must go; the hashes are not
  * answered. */
 static void on_key_forgotten(void *arg, fs_redis_status_t st, const redisReply *reply)
@@ -827,6 +831,14 @@ static void on_admin_written(void *arg, const fs_store_result_t *r)
 static void on_admin_plain(void *arg, const fs_store_result_t *r)
 {
     admin_send(arg, r);
+}
+
+/* An operator's balance operation (src/lock) has its result: answered once
+ * the cache has invalidated the accounts it changed. */
+static void on_admin_fenced(void *arg, const fs_store_result_t *r)
+{
+    admin_ctx_t *c = arg;
+    fs_cache_after_bumps(c->w->cache, on_admin_plain, c, r);
 }
 
 static void on_admin_canceled(void *arg, const fs_store_result_t *r)
@@ -945,13 +957,13 @@ static void admin_execute(admin_ctx_t *c, json_t *item)
         snprintf(cr->payment_id, sizeof(cr->payment_id), "%s",
                  json_string_value(json_object_get(item, "id")));
         admin_free(c);
-        fs_store_submit(w->store, item, on_created, cr);
+        fs_cache_submit(w->cache, item, on_created, cr, NULL);
         return;
     }
     if (fs_op_has(op, FS_OPF_FENCED)) {
-        struct evhttp_request *req = c->req;
-        admin_free(c);
-        fs_lock_admin_submit(w->locks, item, on_result, req);
+        /* Answered once the account's cached copy is invalidated, as every
+         * other write is (issue 13): a freeze is seen by the next read. */
+        fs_lock_admin_submit(w->locks, item, on_admin_fenced, c);
         return;
     }
     if (op == FS_OP_DEAD_REPLAY) {
@@ -960,12 +972,13 @@ static void admin_execute(admin_ctx_t *c, json_t *item)
         fs_cache_submit(w->cache, item, on_replayed, req, NULL);
         return;
     }
-    fs_store_submit(w->store, item,
+    /* Through the cache: a write is answered after its invalidations. */
+    fs_cache_submit(w->cache, item,
                     op == FS_OP_ADMIN_WRITE    ? on_admin_written
                     : op == FS_OP_ADMIN_CANCEL ? on_admin_canceled
                     : op == FS_OP_ADMIN_REVIEW ? on_admin_reviewed
                                                : on_admin_plain,
-                    c);
+                    c, NULL);
 }
 
 /* The actor is known: its limit, its role, the CSRF token, then the route. */

@@ -1,7 +1,7 @@
 /*
  * admin.c: `finsys tenant limits`, blocking, for the command line (see
  * ratelimit.h). PostgreSQL is changed first: it is the truth, and a Redis
- * that cannot be told only keeps the old limits for FS_RATELIMIT_AUTH_TTL_S.
+ * that cannot be told only keeps the old limits for FS_APIKEY_AUTH_CACHE_S.
  */
 #define _GNU_SOURCE
 #include <hiredis/hiredis.h>
@@ -68,7 +68,7 @@ int fs_ratelimit_set_tenant(const char *conninfo, const char *redis_url, const c
             fprintf(stderr,
                     "finsys: warning: Redis's cached limits were not all cleared (%s); they "
                     "expire within %d s\n",
-                    rc == NULL ? err : "a command failed", FS_RATELIMIT_AUTH_TTL_S);
+                    rc == NULL ? err : "a command failed", FS_APIKEY_AUTH_CACHE_S);
             redis_note = " (not all cleared)";
         }
         if (rc != NULL) redisFree(rc);
@@ -84,4 +84,22 @@ int fs_ratelimit_set_tenant(const char *conninfo, const char *redis_url, const c
                tenant_id, cleared, redis_note);
     }
     return 0;
+}
+
+int fs_ratelimit_forget_key(const char *redis_url, const char *key_hash)
+{
+    if (redis_url[0] == '\0') return 0;
+    char err[256];
+    redisContext *rc =
+        fs_redis_connect_blocking(redis_url, FS_APIKEY_CLI_REDIS_TIMEOUT_MS, err, sizeof(err));
+    redisReply *rep = rc != NULL ? redisCommand(rc, "DEL fs:auth:%s", key_hash) : NULL;
+    bool ok = rep != NULL && rep->type == REDIS_REPLY_INTEGER;
+    if (!ok)
+        fprintf(stderr,
+                "finsys: warning: Redis's cached copy of the key was not cleared (%s); it "
+                "expires within %d s\n",
+                rc == NULL ? err : "the command failed", FS_APIKEY_AUTH_CACHE_S);
+    if (rep != NULL) freeReplyObject(rep);
+    if (rc != NULL) redisFree(rc);
+    return ok ? 0 : 1;
 }

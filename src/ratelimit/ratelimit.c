@@ -72,7 +72,7 @@ void fs_gcra(const fs_rate_bucket_t *in, int64_t now_us, fs_rate_t rate, fs_rate
  * KEYS[2]: the key's bucket; KEYS[3]: the address's. ARGV[1], ARGV[2]: the
  * address's rate and burst; ARGV[3..6]: the key's rate, burst, tenant and
  * admin flag as read from PostgreSQL, or "" to read them from KEYS[1];
- * ARGV[7]: the cache's TTL in seconds. Answers {-1} when KEYS[1] is
+ * ARGV[7]: the cache's TTL in milliseconds (check_t's cache_ms). Answers {-1} when KEYS[1] is
  * missing, else {allowed, limit, remaining, reset_ms, retry_ms, tenant,
  * admin ("1", "0", or "" when unknown)} of the bucket with the least room,
  * or of the one that refused. Redis's own
@@ -92,7 +92,7 @@ static const fs_redis_script_t gcra_script = {
         "  rate, burst, tenant, admin = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]\n"
         "  redis.call('HSET', KEYS[1], 'per_s', ARGV[3], 'burst', ARGV[4],\n"
         "             'tenant', ARGV[5], 'admin', ARGV[6])\n"
-        "  redis.call('EXPIRE', KEYS[1], ARGV[7])\n"
+        "  redis.call('PEXPIRE', KEYS[1], ARGV[7])\n"
         "end\n"
         "local t = redis.call('TIME')\n"
         "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
@@ -253,6 +253,9 @@ typedef struct {
     char tenant[FS_ID_LEN_MAX + 1];
     bool admin;
     bool via_redis; /* the store's answer goes to Redis, not the local limiter */
+    /* How long Redis may keep the key's tenant (ms): FS_APIKEY_AUTH_CACHE_S,
+     * or less when the key expires sooner (issue 13). */
+    long long cache_ms;
 } check_t;
 
 static void finish(check_t *c, const fs_rate_verdict_t *v)
@@ -302,6 +305,16 @@ static void on_tenant(void *arg, const fs_store_result_t *r)
     snprintf(c->tenant, sizeof(c->tenant), "%s", tenant);
     c->admin = json_is_true(json_object_get(p, "admin"));
     c->have_rate = true;
+    /* Redis's copy of the key's tenant (fs:auth) decides whether Redis's
+     * entries may answer for the key (plain_key): it never outlives the
+     * key, nor FS_APIKEY_AUTH_CACHE_S, the bound on a revocation Redis did
+     * not hear of. */
+    c->cache_ms = (long long)FS_APIKEY_AUTH_CACHE_S * 1000;
+    if (FS_RATELIMIT_AUTH_TTL_S < FS_APIKEY_AUTH_CACHE_S)
+        c->cache_ms = (long long)FS_RATELIMIT_AUTH_TTL_S * 1000;
+    const json_t *left = json_object_get(p, "expires_in_ms");
+    if (json_is_integer(left) && json_integer_value(left) < c->cache_ms)
+        c->cache_ms = json_integer_value(left) > 1 ? (long long)json_integer_value(left) : 1;
     json_decref(p);
     if (c->via_redis) {
         run_script(c);
@@ -398,14 +411,14 @@ static void run_script(check_t *c)
     snprintf(kcache, sizeof(kcache), "fs:auth:%s", c->hash);
     snprintf(kbucket, sizeof(kbucket), "fs:rl:k:%s", c->hash);
     snprintf(abucket, sizeof(abucket), "fs:rl:a:%s", c->addr);
-    char aper[16], aburst[16], kper[16] = "", kburst[16] = "", ttl[16];
+    char aper[16], aburst[16], kper[16] = "", kburst[16] = "", ttl[24];
     snprintf(aper, sizeof(aper), "%d", rl->config.addr.per_s);
     snprintf(aburst, sizeof(aburst), "%d", rl->config.addr.burst);
     if (c->have_rate) {
         snprintf(kper, sizeof(kper), "%d", c->rate.per_s);
         snprintf(kburst, sizeof(kburst), "%d", c->rate.burst);
     }
-    snprintf(ttl, sizeof(ttl), "%d", FS_RATELIMIT_AUTH_TTL_S);
+    snprintf(ttl, sizeof(ttl), "%lld", c->cache_ms > 0 ? c->cache_ms : 1);
     if (c->replay_key != NULL) {
         const char *argv[] = {kcache, kbucket, abucket, c->replay_key, aper, aburst, kper,
                               kburst, c->tenant, c->admin ? "1" : "0", ttl};

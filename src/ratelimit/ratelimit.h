@@ -13,9 +13,13 @@
  * before the store.
  *
  * A key's tenant and limits come from PostgreSQL (the `auth` op) and are
- * cached in Redis for FS_RATELIMIT_AUTH_TTL_S under fs:auth:<key hash>;
- * `finsys tenant limits` changes them and clears that cache. Nothing else
- * depends on the cache: the store checks the key again in fs_batch().
+ * cached in Redis for FS_APIKEY_AUTH_CACHE_S (less when the key expires
+ * sooner) under fs:auth:<key hash>; `finsys tenant limits` changes them and
+ * clears that cache, as a key's revocation or rotation does (issue 13).
+ * The store checks the key again in fs_batch(); only the answers Redis
+ * gives for a key (src/cache's account and replay entries, plain_key below)
+ * trust the cache, so a revoked key is refused everywhere within
+ * FS_APIKEY_AUTH_CACHE_S at most.
  *
  * When Redis does not answer (down, stopped, too slow, or not configured),
  * the same limits are enforced by an in-process limiter shared by the
@@ -127,5 +131,11 @@ void fs_ratelimit_headers(const fs_rate_verdict_t *v, struct evkeyvalq *out);
  * did. Returns 0, or 1 with the reason on stderr. */
 int fs_ratelimit_set_tenant(const char *conninfo, const char *redis_url, const char *tenant,
                             const fs_rate_t *rate);
+
+/* `finsys apikey revoke` and `rotate`: drops Redis's cached tenant of the
+ * key of key_hash (fs:auth, the copy a revocation must not leave behind;
+ * redis_url "" for none: nothing to drop). Blocking. Returns 0, or 1 with a
+ * warning on stderr (the copy then expires within FS_APIKEY_AUTH_CACHE_S). */
+int fs_ratelimit_forget_key(const char *redis_url, const char *key_hash);
 
 #endif

@@ -187,8 +187,8 @@ bool fs_store_run_blocking(PGconn *db, json_t *item, char *outcome, size_t outco
     return ok;
 }
 
-int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin, char *key_out,
-                            size_t key_len)
+int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin,
+                            long long expires_in_s, char *key_out, size_t key_len)
 {
     PGconn *c = connect_blocking(conninfo);
     if (c == NULL) return 1;
@@ -227,12 +227,16 @@ int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin
                          "ON CONFLICT (tenant_id, currency) WHERE type = 'external' DO NOTHING",
                          3, p2, "creating the external accounts");
     }
-    const char *p3[4] = {hash, tenant_id, prefix, admin ? "true" : "false"};
+    char expires[24];
+    snprintf(expires, sizeof(expires), "%lld", expires_in_s);
+    const char *p3[5] = {hash, tenant_id, prefix, admin ? "true" : "false",
+                         expires_in_s > 0 ? expires : NULL};
     ok = ok &&
          exec_params(c,
-                     "INSERT INTO api_keys (key_hash, tenant_id, prefix, is_admin) "
-                     "VALUES (decode($1, 'hex'), $2, $3, $4)",
-                     4, p3, "creating the API key") &&
+                     "INSERT INTO api_keys (key_hash, tenant_id, prefix, is_admin, expires_at) "
+                     "VALUES (decode($1, 'hex'), $2, $3, $4, now() + $5::bigint * interval "
+                     "'1 second')",
+                     5, p3, "creating the API key") &&
          exec_ok(c, PQexec(c, "COMMIT"), "COMMIT");
     PQfinish(c);
     if (!ok) return 1;
@@ -298,6 +302,109 @@ int fs_store_set_staff_disabled(const char *conninfo, const char *email, bool di
         }
     } else {
         fprintf(stderr, "finsys: changing the staff user failed: %s", PQerrorMessage(c));
+    }
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
+/* The id of the key named by id_or_prefix (its id, key_..., or the prefix
+ * lists show, fsk_...): 0, 2 when none, 3 when a prefix names several. */
+static int resolve_key(PGconn *c, const char *id_or_prefix, char *id, size_t id_len)
+{
+    const char *p[1] = {id_or_prefix};
+    PGresult *r = PQexecParams(c,
+                               "SELECT y.id FROM api_keys y WHERE y.id = $1 OR y.prefix = $1 "
+                               "LIMIT 2",
+                               1, NULL, p, NULL, NULL, 0);
+    int rc = 1;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "finsys: reading the API key failed: %s", PQerrorMessage(c));
+    } else if (PQntuples(r) == 0) {
+        rc = 2;
+    } else if (PQntuples(r) > 1) {
+        rc = 3;
+    } else {
+        snprintf(id, id_len, "%s", PQgetvalue(r, 0, 0));
+        rc = 0;
+    }
+    PQclear(r);
+    return rc;
+}
+
+int fs_store_api_key_write(const char *conninfo, json_t *item, char *outcome, size_t outcome_len,
+                           json_t **payload)
+{
+    *payload = NULL;
+    snprintf(outcome, outcome_len, "%s", "");
+    PGconn *c = connect_blocking(conninfo);
+    if (c == NULL) {
+        json_decref(item);
+        return 1;
+    }
+    char id[FS_ID_BUF_LEN];
+    const char *named = json_string_value(json_object_get(item, "key"));
+    int rc = resolve_key(c, named != NULL ? named : "", id, sizeof(id));
+    if (rc == 2) fprintf(stderr, "finsys: no API key has the id or prefix '%s'\n", named);
+    if (rc == 3)
+        fprintf(stderr,
+                "finsys: several API keys have the prefix '%s'; name one by its id "
+                "(finsys apikey list)\n",
+                named);
+    if (rc != 0) {
+        json_decref(item);
+        PQfinish(c);
+        return rc;
+    }
+    json_object_set_new(item, "key", json_string(id));
+    json_object_set_new(item, "actor", json_pack("{s:s, s:s}", "id", "cli", "role", "admin"));
+    char *text = json_dumps(item, JSON_COMPACT);
+    json_decref(item);
+    const char *p[1] = {text};
+    PGresult *r =
+        PQexecParams(c, "SELECT o, p FROM fs_admin_write($1::jsonb)", 1, NULL, p, NULL, NULL, 0);
+    free(text);
+    rc = 1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        snprintf(outcome, outcome_len, "%s", PQgetvalue(r, 0, 0));
+        *payload = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
+        rc = *payload != NULL ? 0 : 1;
+    } else {
+        fprintf(stderr, "finsys: changing the API key failed: %s", PQerrorMessage(c));
+    }
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
+int fs_store_api_key_list(const char *conninfo, const char *tenant, int max, json_t **keys,
+                          long long *total)
+{
+    *keys = NULL;
+    *total = 0;
+    PGconn *c = connect_blocking(conninfo);
+    if (c == NULL) return 1;
+    char limit[16];
+    snprintf(limit, sizeof(limit), "%d", max);
+    const char *p[2] = {tenant, limit};
+    PGresult *r = PQexecParams(
+        c,
+        "SELECT t.id, (SELECT count(*) FROM api_keys y WHERE y.tenant_id = t.id), "
+        "       (SELECT coalesce(json_agg(fs_api_key_json(s.y) ORDER BY s.created_at DESC, "
+        "                                 s.id DESC), '[]') "
+        "        FROM (SELECT y, y.created_at, y.id FROM api_keys y WHERE y.tenant_id = t.id "
+        "              ORDER BY y.created_at DESC, y.id DESC LIMIT $2::int) s) "
+        "FROM tenants t WHERE t.name = $1",
+        2, NULL, p, NULL, NULL, 0);
+    int rc = 1;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "finsys: listing the API keys failed: %s", PQerrorMessage(c));
+    } else if (PQntuples(r) == 0) {
+        rc = 2;
+    } else {
+        *total = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+        *keys = json_loads(PQgetvalue(r, 0, 2), 0, NULL);
+        rc = *keys != NULL ? 0 : 1;
     }
     PQclear(r);
     PQfinish(c);

@@ -76,9 +76,26 @@ bool fs_store_connected(void);
 int fs_store_migrate(const char *conninfo, const char *dir);
 
 /* Creates the tenant if missing (with an external account per currency) and
- * a new API key for it; writes the key into key_out. Blocking (CLI). */
-int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin, char *key_out,
-                            size_t key_len);
+ * a new API key for it, expiring expires_in_s from now (0: never); writes
+ * the key into key_out. Blocking (CLI). */
+int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin,
+                            long long expires_in_s, char *key_out, size_t key_len);
+
+/* `finsys apikey revoke` and `rotate`: runs item (api_key.revoke or
+ * api_key.rotate, db/functions/admin.sql) through fs_admin_write as the
+ * actor "cli", its "key" an id (key_...) or a prefix (fsk_...). Takes the
+ * item. outcome and *payload (a new reference) get the answer. Blocking.
+ * Returns 0 (whatever the outcome), 1 on a database error, 2 when no key
+ * has that id or prefix, 3 when several have the prefix (said on stderr). */
+int fs_store_api_key_write(const char *conninfo, json_t *item, char *outcome, size_t outcome_len,
+                           json_t **payload);
+
+/* `finsys apikey list`: the tenant named tenant's keys, newest first, at
+ * most max, as the admin API shows them (never a secret nor a hash), in
+ * *keys (a new reference); *total gets how many it has. Blocking. Returns
+ * 0, 1 on a database error, 2 when no tenant has that name. */
+int fs_store_api_key_list(const char *conninfo, const char *tenant, int max, json_t **keys,
+                          long long *total);
 
 /* Creates a staff user (db/migrations/0019_staff.sql) with the argon2id
  * hash of password, and its audit row (actor "cli"). Blocking (CLI).

@@ -217,6 +217,7 @@ ERROR_TYPES = {
     "rate_limited": "rate_limit_error",
     "payment_blocked": "payment_error", "payment_not_reviewable": "invalid_request_error",
     "risk_list_entry_exists": "invalid_request_error",
+    "api_key_inactive": "invalid_request_error",
 }
 
 

@@ -244,7 +244,7 @@ def test_tenants_and_their_keys():
     assert len(all_tenants) == n
     t = next(x for x in all_tenants if x["id"] == tenant)
     assert t["rate_limit"] == {"per_s": 7, "burst": 9, "default": False}
-    assert t["keys"] == {"active": 2, "revoked": 0, "admin": 1}
+    assert t["keys"] == {"active": 2, "revoked": 0, "expired": 0, "admin": 1}
     keys = pages("tenant_keys", tenant, limit=1)
     assert len(keys) == 2 and {k["admin"] for k in keys} == {True, False}
     assert all(k["prefix"] and "secret" not in k and "key_hash" not in k for k in keys)

@@ -275,6 +275,59 @@ static void review_builds_admin_review(void **state)
     json_decref(item);
 }
 
+/* API keys (issue 13): a creation's expires_in_s and a rotation's
+ * overlap_s are bounded counts of seconds; a rotation is answered as a
+ * created key is (the server makes the key: FS_ADMIN_KEY_CREATE). */
+static void key_routes_check_their_durations(void **state)
+{
+    (void)state;
+    char id[FS_ID_LEN_MAX + 1];
+    fs_admin_actor_t a = staff(FS_ROLE_ADMIN);
+    json_t *item;
+    fs_error_t err;
+    size_t n;
+    const fs_admin_route_t *routes = fs_admin_routes(&n);
+    int r = route_of(FS_METHOD_POST, "/admin/api/keys/key_abc/rotate", id);
+    assert_true(r >= 0);
+    assert_int_equal(routes[r].kind, FS_ADMIN_KEY_CREATE);
+    assert_int_equal(routes[r].min_role, FS_ROLE_ADMIN);
+    const char *dflt = "{\"reason\":\"yearly\"}";
+    assert_true(fs_admin_build(r, id, NULL, dflt, strlen(dflt), &a, &item, &err));
+    assert_string_equal(json_string_value(json_object_get(item, "action")), "api_key.rotate");
+    assert_string_equal(json_string_value(json_object_get(item, "key")), "key_abc");
+    assert_int_equal(json_integer_value(json_object_get(item, "overlap_s")),
+                     FS_APIKEY_ROTATE_OVERLAP_DEFAULT_S);
+    json_decref(item);
+    const char *now = "{\"overlap_s\":0,\"reason\":\"leaked\"}";
+    assert_true(fs_admin_build(r, id, NULL, now, strlen(now), &a, &item, &err));
+    assert_int_equal(json_integer_value(json_object_get(item, "overlap_s")), 0);
+    json_decref(item);
+    static const char *const bad_rotate[] = {
+        "{\"overlap_s\":-1,\"reason\":\"r\"}", "{\"overlap_s\":2592001,\"reason\":\"r\"}",
+        "{\"overlap_s\":\"1d\",\"reason\":\"r\"}", "{\"overlap_s\":1.5,\"reason\":\"r\"}"};
+    for (size_t i = 0; i < sizeof(bad_rotate) / sizeof(bad_rotate[0]); i++) {
+        assert_false(
+            fs_admin_build(r, id, NULL, bad_rotate[i], strlen(bad_rotate[i]), &a, &item, &err));
+        assert_int_equal(err.outcome, FS_INVALID_REQUEST);
+        assert_string_equal(err.param, "overlap_s");
+    }
+    r = route_of(FS_METHOD_POST, "/admin/api/keys/ten_abc/rotate", id);
+    assert_false(fs_admin_build(r, id, NULL, dflt, strlen(dflt), &a, &item, &err));
+    assert_int_equal(err.outcome, FS_NOT_FOUND);
+
+    r = route_of(FS_METHOD_POST, "/admin/api/tenants/ten_abc/keys", id);
+    const char *exp = "{\"expires_in_s\":3600,\"reason\":\"contractor\"}";
+    assert_true(fs_admin_build(r, id, NULL, exp, strlen(exp), &a, &item, &err));
+    assert_int_equal(json_integer_value(json_object_get(item, "expires_in_s")), 3600);
+    json_decref(item);
+    assert_true(fs_admin_build(r, id, NULL, dflt, strlen(dflt), &a, &item, &err));
+    assert_null(json_object_get(item, "expires_in_s"));
+    json_decref(item);
+    const char *zero = "{\"expires_in_s\":0,\"reason\":\"r\"}";
+    assert_false(fs_admin_build(r, id, NULL, zero, strlen(zero), &a, &item, &err));
+    assert_string_equal(err.param, "expires_in_s");
+}
+
 /* The daily report across tenants: its period checked and defaulted by
  * src/report, at most FS_ADMIN_REPORT_DAYS_MAX days; tenant a tenant's id. */
 static void report_checks_its_period(void **state)
@@ -383,6 +436,7 @@ int main(void)
         cmocka_unit_test(reads_become_admin_read),
         cmocka_unit_test(writes_need_a_reason_from_staff),
         cmocka_unit_test(review_builds_admin_review),
+        cmocka_unit_test(key_routes_check_their_durations),
         cmocka_unit_test(report_checks_its_period),
         cmocka_unit_test(login_cookie_tokens),
         cmocka_unit_test(limiter_counts_per_key_per_minute),

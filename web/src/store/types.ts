@@ -182,8 +182,9 @@ export interface Tenant {
   rate_limit?: { per_s: number; burst: number; default?: boolean } | null;
   per_s?: number;
   burst?: number;
-  /* API keys: active (not revoked), revoked, and admin among the active. */
-  keys?: { active: number; revoked: number; admin: number };
+  /* API keys: active (neither revoked nor expired), revoked, expired, and
+   * admin among the active. */
+  keys?: { active: number; revoked: number; expired?: number; admin: number };
   [k: string]: unknown;
 }
 
@@ -193,6 +194,11 @@ export interface ApiKey {
   admin: boolean;
   created_at: string;
   revoked_at: string | null;
+  /* Issue 13: when it stops working (null: never), its state, and the key
+   * that replaced it (POST /admin/api/keys/{id}/rotate). */
+  expires_at?: string | null;
+  status?: 'active' | 'expired' | 'revoked';
+  rotated_to?: string | null;
   secret?: string;
 }
 
