@@ -967,7 +967,8 @@
 
 /* Bytes of a head's line the guard keeps to read it: a Content-Length or
  * Transfer-Encoding header and the method fit; a longer line is not one it
- * reads (evhttp's cap of FS_BODY_MAX_BYTES still refuses its body). */
+ * reads (evhttp's transport cap, FS_BODY_TRANSPORT_MAX_BYTES, still
+ * refuses a body it declares). */
 #define FS_HTTP_HEAD_LINE_KEEP 128
 
 #endif

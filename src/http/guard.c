@@ -257,8 +257,9 @@ static void head_line(conn_t *c, struct evbuffer *buf, size_t end)
     static const char cl[] = "content-length:";
     static const char te[] = "transfer-encoding:";
     if (kept < len) {
-        /* Longer than kept: no header the guard reads is (a refused length
-         * is still refused, by evhttp's cap of FS_BODY_MAX_BYTES). */
+        /* Longer than kept: no header the guard reads is (a length such a
+         * line declares is refused by evhttp's own transport cap,
+         * FS_BODY_TRANSPORT_MAX_BYTES). */
         if (kept >= sizeof(cl) - 1 && strncasecmp(c->line, cl, sizeof(cl) - 1) == 0)
             c->body = true;
         return;
@@ -267,6 +268,8 @@ static void head_line(conn_t *c, struct evbuffer *buf, size_t end)
         c->body = true;
         return;
     }
+    /* Only POST, PUT and PATCH have their bodies read by evhttp. */
+    if (!c->body_method) return;
     if (len < sizeof(cl) - 1 || strncasecmp(c->line, cl, sizeof(cl) - 1) != 0) return;
     size_t i = sizeof(cl) - 1;
     while (i < len && (c->line[i] == ' ' || c->line[i] == '\t')) i++;
