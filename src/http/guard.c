@@ -142,8 +142,8 @@ typedef struct conn {
     size_t line_len;
     char line[FS_HTTP_HEAD_LINE_KEEP];
     bool first_line;
-    bool body_method; /* POST, PUT or PATCH: evhttp reads a body */
-    bool body;        /* a Content-Length over 0 or a chunked body is coming */
+    bool body_method;   /* POST, PUT or PATCH: evhttp reads a body */
+    bool body;          /* a Content-Length over 0 or a chunked body is coming */
     uint64_t too_large; /* a Content-Length refused (made zeros), else 0 */
 } conn_t;
 
@@ -260,8 +260,7 @@ static void head_line(conn_t *c, struct evbuffer *buf, size_t end)
         /* Longer than kept: no header the guard reads is (a length such a
          * line declares is refused by evhttp's own transport cap,
          * FS_BODY_TRANSPORT_MAX_BYTES). */
-        if (kept >= sizeof(cl) - 1 && strncasecmp(c->line, cl, sizeof(cl) - 1) == 0)
-            c->body = true;
+        if (kept >= sizeof(cl) - 1 && strncasecmp(c->line, cl, sizeof(cl) - 1) == 0) c->body = true;
         return;
     }
     if (len >= sizeof(te) - 1 && strncasecmp(c->line, te, sizeof(te) - 1) == 0) {
@@ -346,8 +345,8 @@ static void on_timer(evutil_socket_t fd_unused, short what, void *arg)
     if (c->phase != PHASE_ATTACH) {
         /* Past the deadline: shut down; evhttp reads the end and frees the
          * connection (on_closed). */
-        fs_log(FS_LOG_DEBUG, "http", "closed a connection from %s: its %s took over %d ms",
-               c->addr, c->phase == PHASE_HEAD ? "headers" : "body",
+        fs_log(FS_LOG_DEBUG, "http", "closed a connection from %s: its %s took over %d ms", c->addr,
+               c->phase == PHASE_HEAD ? "headers" : "body",
                c->phase == PHASE_HEAD ? g->config.header_timeout_ms : g->config.body_timeout_ms);
         if (fd >= 0) shutdown(fd, SHUT_RDWR);
         c->phase = PHASE_HANDLING;
@@ -364,8 +363,7 @@ static void on_timer(evutil_socket_t fd_unused, short what, void *arg)
         if (ss.ss_family == AF_INET)
             inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->addr, sizeof(c->addr));
         else if (ss.ss_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->addr,
-                      sizeof(c->addr));
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->addr, sizeof(c->addr));
     }
     if (!conn_admit(c->addr, g->config.conns_max, g->config.conns_per_addr_max)) {
         fs_log(FS_LOG_DEBUG, "http", "refused a connection from %s: at the connection cap",
@@ -605,8 +603,7 @@ void fs_http_raise_nofile(int conns_max)
             rl.rlim_cur = was;
         }
     }
-    if (rl.rlim_cur != RLIM_INFINITY &&
-        rl.rlim_cur < (rlim_t)conns_max + FS_HTTP_FD_RESERVE) {
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)conns_max + FS_HTTP_FD_RESERVE) {
         fs_log(FS_LOG_WARN, "http",
                "the open files limit (%llu) is below FINSYS_HTTP_CONNECTIONS_MAX (%d) and the "
                "process's own files: past it, new connections wait (raise the hard limit)",
