@@ -701,7 +701,7 @@ bool fs_admin_build(int route, const char *id, const char *query, const char *bo
                     (r->method == FS_METHOD_DELETE && r->kind == FS_ADMIN_STORE);
     if (has_body) {
         if (body_len > FS_BODY_MAX_BYTES)
-            return fs_fail(err, FS_REQUEST_TOO_LARGE, NULL, "The body may be at most %d bytes.",
+            return fs_fail(err, FS_REQUEST_TOO_LARGE, "body", "The body may be at most %d bytes.",
                            FS_BODY_MAX_BYTES);
         if (query != NULL && *query != '\0')
             return fs_fail(err, FS_INVALID_REQUEST, NULL,
@@ -758,7 +758,7 @@ bool fs_admin_parse_login(const char *body, size_t body_len, char email[FS_ADMIN
     json_t *b;
     const char *e, *p;
     if (body_len > FS_BODY_MAX_BYTES)
-        return fs_fail(err, FS_REQUEST_TOO_LARGE, NULL, "The body may be at most %d bytes.",
+        return fs_fail(err, FS_REQUEST_TOO_LARGE, "body", "The body may be at most %d bytes.",
                        FS_BODY_MAX_BYTES);
     if (!fs_validate_body(body, body_len, &b, err)) return false;
     bool ok = fs_validate_known_fields(b, fields, err) &&

@@ -519,7 +519,7 @@ void fs_api_route(const fs_api_request_t *req, fs_api_result_t *res)
     }
 
     if (req->body_len > FS_BODY_MAX_BYTES) {
-        fs_fail(&res->err, FS_REQUEST_TOO_LARGE, NULL, "The body may be at most %d bytes.",
+        fs_fail(&res->err, FS_REQUEST_TOO_LARGE, "body", "The body may be at most %d bytes.",
                 FS_BODY_MAX_BYTES);
         reject(res);
         return;

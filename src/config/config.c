@@ -229,6 +229,17 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
     }
     if (int_var("FINSYS_METRICS", 1, 0, 1, &c->metrics, err, err_len) != 0) return -1;
     if (int_var("FINSYS_DEV", 0, 0, 1, &c->dev, err, err_len) != 0) return -1;
+    if (int_var("FINSYS_HTTP_CONNECTIONS_MAX", FS_HTTP_CONNECTIONS_MAX_DEFAULT, 1,
+                FS_HTTP_CONNECTIONS_MAX_MAX, &c->http_conns_max, err, err_len) != 0 ||
+        int_var("FINSYS_HTTP_CONNECTIONS_PER_ADDR_MAX", FS_HTTP_CONNECTIONS_PER_ADDR_DEFAULT, 1,
+                FS_HTTP_CONNECTIONS_MAX_MAX, &c->http_conns_per_addr_max, err, err_len) != 0 ||
+        int_var("FINSYS_HTTP_HEADER_TIMEOUT_MS", FS_HTTP_HEADER_TIMEOUT_MS_DEFAULT,
+                FS_HTTP_TIMEOUT_MS_MIN, FS_HTTP_TIMEOUT_MS_MAX, &c->http_header_timeout_ms, err,
+                err_len) != 0 ||
+        int_var("FINSYS_HTTP_BODY_TIMEOUT_MS", FS_HTTP_BODY_TIMEOUT_MS_DEFAULT,
+                FS_HTTP_TIMEOUT_MS_MIN, FS_HTTP_TIMEOUT_MS_MAX, &c->http_body_timeout_ms, err,
+                err_len) != 0)
+        return -1;
     const char *level = getenv("FINSYS_LOG_LEVEL");
     c->log_level = FS_LOG_INFO;
     if (level != NULL && *level != '\0' && !fs_log_level_parse(level, &c->log_level)) {

@@ -87,6 +87,11 @@ typedef struct {
     int admin_cookie_secure;     /* FINSYS_ADMIN_COOKIE_SECURE, 0; 1 = the cookie says Secure */
     int admin_session_idle_s;    /* FINSYS_ADMIN_SESSION_IDLE_S, FS_ADMIN_SESSION_IDLE_S */
     int admin_session_max_s;     /* FINSYS_ADMIN_SESSION_MAX_S, FS_ADMIN_SESSION_MAX_S */
+    /* --- floods and slow clients (issue 13; src/http/guard.c) --- */
+    int http_conns_max;          /* FINSYS_HTTP_CONNECTIONS_MAX, 10000 */
+    int http_conns_per_addr_max; /* FINSYS_HTTP_CONNECTIONS_PER_ADDR_MAX, 256 */
+    int http_header_timeout_ms;  /* FINSYS_HTTP_HEADER_TIMEOUT_MS, 10000 */
+    int http_body_timeout_ms;    /* FINSYS_HTTP_BODY_TIMEOUT_MS, 30000 */
 } fs_config_t;
 
 /* Fills config from the environment. Returns 0, or -1 with err filled. */

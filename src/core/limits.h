@@ -954,4 +954,89 @@
  * rotated key's cached tenant (finsys apikey revoke, rotate). */
 #define FS_APIKEY_CLI_REDIS_TIMEOUT_MS 2000
 
+/* --- floods and slow clients (issue 13) --- */
+
+/* Unknown API keys (src/ratelimit). A key the rate limit's check does not
+ * find cached in Redis costs a database lookup; an address that presents
+ * keys nobody issued (a flood of made-up keys) must not make the database
+ * pay for each. So: the address's bucket is taken before any lookup; a key
+ * the database called unknown is remembered per process for
+ * FS_AUTH_NEGATIVE_TTL_S (answered 401 at once, no lookup), in a table of
+ * FS_AUTH_NEGATIVE_CACHE_MAX entries (about 80 bytes each: 640 KB; when a
+ * probe window is full its soonest-expiring entry goes, which can only cost
+ * one more lookup); and the lookups of uncached keys from one address are a
+ * budget of their own, refunded when the key turns out live, so that random
+ * keys from one address cost at most FS_AUTH_LOOKUP_ADDR_BURST lookups and
+ * then FS_AUTH_LOOKUP_ADDR_PER_S a second, whatever its request budget: a
+ * real client looks up a handful of keys a minute (each is cached for
+ * FS_RATELIMIT_AUTH_TTL_S), never twenty unknown ones at once. Past it: 429. */
+#define FS_AUTH_NEGATIVE_TTL_S 60
+#define FS_AUTH_NEGATIVE_CACHE_MAX 8192
+#define FS_AUTH_NEGATIVE_PROBES 8
+#define FS_AUTH_LOOKUP_ADDR_PER_S 1
+#define FS_AUTH_LOOKUP_ADDR_BURST 20
+
+/* FINSYS_HTTP_CONNECTIONS_MAX: open HTTP connections of one server process.
+ * Each costs a descriptor and a few KB; 10,000 is far past what the loops
+ * serve at once (a client keeps one or a few keep-alive connections) and
+ * keeps a flood of idle sockets from taking every descriptor. Past it a
+ * new connection is closed at once. */
+#define FS_HTTP_CONNECTIONS_MAX_DEFAULT 10000
+#define FS_HTTP_CONNECTIONS_MAX_MAX 1000000
+
+/* FINSYS_HTTP_CONNECTIONS_PER_ADDR_MAX: open connections from one client
+ * address (IPv4 or IPv6, as the socket says), so that one client cannot
+ * hold the process's cap. 256 serves a busy integration's pool, or a
+ * small NAT; a load balancer in front counts as one address: raise it
+ * there (docs/operations.md). */
+#define FS_HTTP_CONNECTIONS_PER_ADDR_DEFAULT 256
+
+/* FINSYS_HTTP_HEADER_TIMEOUT_MS: a request's head (request line and
+ * headers, at most FS_HEADERS_MAX_BYTES) must arrive within this from its
+ * first byte (a new connection's: from the accept). A real client sends it
+ * in one packet; 10 s allows a slow mobile link, and a slowloris client
+ * that trickles a byte at a time is cut off then, whatever the idle
+ * timeout. */
+#define FS_HTTP_HEADER_TIMEOUT_MS_DEFAULT 10000
+
+/* FINSYS_HTTP_BODY_TIMEOUT_MS: a request's body (at most FS_BODY_MAX_BYTES)
+ * must arrive within this from the head's end: 1 MiB in 30 s is about
+ * 35 KB/s, slower than any link a payment client uses. */
+#define FS_HTTP_BODY_TIMEOUT_MS_DEFAULT 30000
+
+/* The settable range of both deadlines (ms): tests use short ones. */
+#define FS_HTTP_TIMEOUT_MS_MIN 100
+#define FS_HTTP_TIMEOUT_MS_MAX 600000
+
+/* When accept() fails (EMFILE, ENFILE: out of descriptors), the listener
+ * pauses this long, doubling up to the maximum while it keeps failing,
+ * rather than spinning on the connection it cannot take: at most 20
+ * attempts a second at first, 1 a second after. */
+#define FS_HTTP_ACCEPT_PAUSE_MIN_MS 50
+#define FS_HTTP_ACCEPT_PAUSE_MAX_MS 1000
+
+/* Descriptors a server process needs besides its HTTP connections (its
+ * database and Redis connections, logs, epoll and the object store's
+ * files): a warning at start when the open files limit leaves less. */
+#define FS_HTTP_FD_RESERVE 256
+
+/* A request refused 413 from its Content-Length is answered and closed;
+ * what the client still sends is read and dropped for at most this long
+ * (a "lingering close"), so that it reads the answer rather than a reset.
+ * At most FS_HTTP_LINGER_MAX such sockets per event loop: past it the
+ * socket is just closed. */
+#define FS_HTTP_LINGER_MS 2000
+#define FS_HTTP_LINGER_MAX 256
+
+/* Buckets of the guard's tables: the connections of one loop (by their
+ * bufferevent) and the addresses of the process (chained: any number). */
+#define FS_HTTP_GUARD_BUCKETS 4096
+#define FS_HTTP_ADDR_BUCKETS 4096
+
+/* Bytes of a head's line the guard keeps to read it: a Content-Length or
+ * Transfer-Encoding header and the method fit; a longer line is not one it
+ * reads (evhttp's transport cap, FS_BODY_TRANSPORT_MAX_BYTES, still
+ * refuses a body it declares). */
+#define FS_HTTP_HEAD_LINE_KEEP 128
+
 #endif

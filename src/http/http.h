@@ -11,6 +11,7 @@
 #define FS_HTTP_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "../config/config.h"
 #include "../core/core.h"
@@ -38,5 +39,46 @@ char *fs_http_error_body(fs_outcome_t outcome, const char *message, const char *
  * docs/risk.md). */
 char *fs_http_error_body_with(fs_outcome_t outcome, const char *message, const char *param,
                               const json_t *fields);
+
+/* --- The listener's guard (src/http/guard.c; issue 13) ----------------------
+ * Used by server.c: connections capped per process and per client address,
+ * a deadline for a request's head and one for its body, a Content-Length
+ * over the route's limit refused before the body is read, and a listener
+ * that pauses when accept() fails (EMFILE) instead of spinning. One guard
+ * per event loop; its state per address is the process's. */
+struct evhttp;
+struct evhttp_bound_socket;
+struct evhttp_request;
+struct event_base;
+
+typedef struct {
+    int conns_max;          /* FINSYS_HTTP_CONNECTIONS_MAX: open connections, the process */
+    int conns_per_addr_max; /* FINSYS_HTTP_CONNECTIONS_PER_ADDR_MAX: per client address */
+    int header_timeout_ms;  /* FINSYS_HTTP_HEADER_TIMEOUT_MS: a request's head, from its first byte */
+    int body_timeout_ms;    /* FINSYS_HTTP_BODY_TIMEOUT_MS: its body, from the head's end */
+    long body_max;          /* the routes' body limit (FS_BODY_MAX_BYTES) */
+} fs_http_guard_config_t;
+
+typedef struct fs_http_guard fs_http_guard_t;
+
+/* Makes the connections of http (evhttp_set_bevcb): call before it accepts. */
+fs_http_guard_t *fs_http_guard_new(struct event_base *base, struct evhttp *http,
+                                   const fs_http_guard_config_t *config);
+/* The listener accepting for http: paused when accept() fails. */
+void fs_http_guard_listen(fs_http_guard_t *g, struct evhttp_bound_socket *bound);
+/* Before the listener is freed (the drain). */
+void fs_http_guard_unlisten(fs_http_guard_t *g);
+/* evhttp handed req over (whole): its deadlines stop. Answers the
+ * Content-Length refused before its body was read (the request's body is
+ * empty then: answer 413 and close), else 0. */
+uint64_t fs_http_guard_request(fs_http_guard_t *g, struct evhttp_request *req);
+/* req's answer is sent: the connection waits for its next request. */
+void fs_http_guard_answered(fs_http_guard_t *g, struct evhttp_request *req);
+/* After evhttp_free. NULL is a no-op. */
+void fs_http_guard_free(fs_http_guard_t *g);
+
+/* At start: RLIMIT_NOFILE's soft limit raised to its hard limit; a warning
+ * when it is below conns_max and the process's own files. */
+void fs_http_raise_nofile(int conns_max);
 
 #endif

@@ -64,6 +64,7 @@ typedef struct {
     fs_objects_io_t *objects_io;      /* reads receipts' objects off the loop */
     fs_admin_hasher_t *hasher;        /* argon2id off the loop (src/admin) */
     fs_admin_limiter_t admin_limiter; /* /admin/api per address and per actor */
+    fs_http_guard_t *guard;           /* connection caps and read deadlines (issue 13) */
     /* --- the admin console: its live stream's clients on this loop (src/admin) --- */
     fs_admin_stream_t *admin_stream;
 } worker_t;
@@ -576,11 +577,14 @@ static void on_gate(void *arg, const fs_rate_verdict_t *v)
     if (v != NULL) fs_ratelimit_headers(v, evhttp_request_get_output_headers(req));
     if (v != NULL && v->tenant[0] != '\0')
         evhttp_add_header(evhttp_request_get_input_headers(req), TENANT_HEADER, v->tenant);
-    if (g->w->draining || (v != NULL && !v->allowed)) {
-        /* Stopping (the store may be gone), or over the limit. */
+    if (g->w->draining || (v != NULL && (!v->allowed || v->unknown_key))) {
+        /* Stopping (the store may be gone), over the limit, or a key that
+         * is not a live one (issue 13: answered without the store). */
         json_decref(g->res.item);
         if (g->w->draining) {
             send_error(req, FS_UNAVAILABLE, "FinSys is stopping; retry shortly.", NULL, false);
+        } else if (v->unknown_key) {
+            send_error(req, FS_UNAUTHORIZED, "Invalid API key provided.", NULL, false);
         } else {
             char msg[200];
             snprintf(msg, sizeof(msg),
@@ -1132,6 +1136,9 @@ static void admin_request(worker_t *w, struct evhttp_request *req, const fs_api_
                     on_admin_session, c);
 }
 
+/* This loop's guard (src/http/guard.c), for the answers' callback. */
+static _Thread_local fs_http_guard_t *loop_guard;
+
 /* --- metrics ------------------------------------------------------------ */
 
 /* Each route's series, found once (src/metrics): [route][method][class].
@@ -1177,6 +1184,9 @@ static int method_index(struct evhttp_request *req)
  * counted). */
 static void on_answered(struct evhttp_request *req, void *arg)
 {
+    /* The connection waits for its next request (src/http/guard.c). */
+    if (loop_guard != NULL) fs_http_guard_answered(loop_guard, req);
+    if (!fs_metrics_enabled()) return;
     uintptr_t packed = (uintptr_t)arg;
     int route = (int)(packed % ROUTE_IDS);
     uint64_t start_us = (uint64_t)(packed / ROUTE_IDS);
@@ -1201,7 +1211,6 @@ static void on_answered(struct evhttp_request *req, void *arg)
 
 static void count_request(struct evhttp_request *req, int route_id)
 {
-    if (!fs_metrics_enabled()) return;
     FS_ASSERT(route_id >= 0 && route_id < ROUTE_IDS);
     uintptr_t packed = (uintptr_t)fs_now_us() * ROUTE_IDS + (uintptr_t)route_id;
     evhttp_request_set_on_complete_cb(req, on_answered, (void *)packed);
@@ -1228,6 +1237,10 @@ static void send_metrics(worker_t *w, struct evhttp_request *req)
 static void on_request(struct evhttp_request *req, void *arg)
 {
     worker_t *w = arg;
+    /* Whole: its read deadlines stop. A body refused from its
+     * Content-Length before it was read is answered below. */
+    uint64_t refused = fs_http_guard_request(w->guard, req);
+    count_request(req, 0);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     struct evbuffer *body = evhttp_request_get_input_buffer(req);
@@ -1241,6 +1254,17 @@ static void on_request(struct evhttp_request *req, void *arg)
     while (evhttp_remove_header(in, TENANT_HEADER) == 0) {
     }
     set_request_id(req);
+    if (refused != 0) {
+        /* Its body was never read (the connection closes after the answer,
+         * reading what the client still sends for a moment). */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "The body may be at most %d bytes; this request's Content-Length is %llu.",
+                 FS_BODY_MAX_BYTES, (unsigned long long)refused);
+        send_error(req, FS_REQUEST_TOO_LARGE, msg, "body", false);
+        return;
+    }
     if (w->draining) {
         /* Stopping: what arrives now on an open connection is refused, so the
          * store empties; the client retries elsewhere or after the restart. */
@@ -1408,6 +1432,12 @@ static int bind_worker(worker_t *w)
         return -1;
     }
     w->http = evhttp_new(w->base);
+    fs_http_guard_config_t gc = {.conns_max = c->http_conns_max,
+                                 .conns_per_addr_max = c->http_conns_per_addr_max,
+                                 .header_timeout_ms = c->http_header_timeout_ms,
+                                 .body_timeout_ms = c->http_body_timeout_ms,
+                                 .body_max = FS_BODY_MAX_BYTES};
+    w->guard = fs_http_guard_new(w->base, w->http, &gc);
     evhttp_set_max_body_size(w->http, FS_BODY_TRANSPORT_MAX_BYTES);
     evhttp_set_max_headers_size(w->http, FS_HEADERS_MAX_BYTES);
     evhttp_set_timeout(w->http, FS_HTTP_TIMEOUT_S);
@@ -1417,6 +1447,7 @@ static int bind_worker(worker_t *w)
     evhttp_set_gencb(w->http, on_request, w);
     w->bound = evhttp_bind_listener(w->http, w->listener);
     if (w->bound == NULL) return -1;
+    fs_http_guard_listen(w->guard, w->bound);
     w->listener = NULL; /* evhttp owns it now */
     return 0;
 }
@@ -1430,6 +1461,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (!w->draining) {
         w->draining = true;
+        fs_http_guard_unlisten(w->guard);
         evhttp_del_accept_socket(w->http, w->bound);
         w->bound = NULL;
         if (w->purge_ev != NULL) event_del(w->purge_ev);
@@ -1452,6 +1484,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
+    loop_guard = w->guard;
     event_base_dispatch(w->base);
     return NULL;
 }
@@ -1484,6 +1517,7 @@ int fs_http_serve(const fs_config_t *config)
     signal(SIGPIPE, SIG_IGN);
 
     fs_metrics_init(config->metrics != 0);
+    fs_http_raise_nofile(config->http_conns_max);
     int rc = 0, started = 0;
     if (config->nats_url[0] != '\0') {
         char err[256];
@@ -1569,6 +1603,7 @@ int fs_http_serve(const fs_config_t *config)
         fs_admin_hasher_free(w->hasher);
         fs_admin_stream_free(w->admin_stream);
         if (w->http != NULL) evhttp_free(w->http);
+        fs_http_guard_free(w->guard); /* after evhttp_free: its connections are closed */
         if (w->listener != NULL) evconnlistener_free(w->listener);
         event_base_free(w->base);
     }

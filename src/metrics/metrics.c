@@ -159,6 +159,11 @@ static family_t families[FS_M_COUNT] = {
                                 "rule id (\"other\" past the kept ids), action and mode.",
                                 COUNTER, {"rule", "action", "mode"}, NO_BOUNDS,
                                 RISK_RULE_SERIES_MAX},
+    /* --- floods and slow clients (issue 13) --- */
+    [FS_M_AUTH_LOOKUPS] = {"finsys_auth_lookups_total",
+                           "API keys not cached, looked up in the database by the rate limits' "
+                           "check, by result (known, unknown, failed).",
+                           COUNTER, {"result"}},
 };
 
 static bool enabled = true;

@@ -49,6 +49,7 @@ typedef enum {
     FS_M_READINESS,         /* dependency */
     FS_M_RISK_DECISIONS,    /* decision, mode */
     FS_M_RISK_RULE_MATCHES, /* rule, action, mode */
+    FS_M_AUTH_LOOKUPS,      /* result */
     FS_M_COUNT
 } fs_metric_id_t;
 

@@ -24,6 +24,7 @@
 #include "../core/core.h"
 #include "../auth/auth.h"
 #include "../core/limits.h"
+#include "../metrics/metrics.h"
 #include "../op/op.h"
 
 struct fs_ratelimit {
@@ -72,10 +73,14 @@ void fs_gcra(const fs_rate_bucket_t *in, int64_t now_us, fs_rate_t rate, fs_rate
  * KEYS[2]: the key's bucket; KEYS[3]: the address's. ARGV[1], ARGV[2]: the
  * address's rate and burst; ARGV[3..6]: the key's rate, burst, tenant and
  * admin flag as read from PostgreSQL, or "" to read them from KEYS[1];
- * ARGV[7]: the cache's TTL in milliseconds (check_t's cache_ms). Answers {-1} when KEYS[1] is
- * missing, else {allowed, limit, remaining, reset_ms, retry_ms, tenant,
- * admin ("1", "0", or "" when unknown)} of the bucket with the least room,
- * or of the one that refused. Redis's own
+ * ARGV[7]: the cache's TTL in milliseconds (check_t's cache_ms); ARGV[8]: "1" when the address's
+ * bucket was taken already (by this script's first run for the request,
+ * before the key was looked up), else "0". When KEYS[1] is missing (a key
+ * not cached: maybe unknown), only the address's bucket is taken, before
+ * any lookup (issue 13), and the answer is {-1, allowed, limit, remaining,
+ * reset_ms, retry_ms} of it; else {allowed, limit, remaining, reset_ms,
+ * retry_ms, tenant, admin ("1", "0", or "" when unknown)} of the bucket
+ * with the least room, or of the one that refused. Redis's own
  * clock (TIME) is every process's clock. KEYS[4], when given, is the
  * request's replay entry (src/cache): read when the request passes, and
  * answered as an eighth element (nil when missing), so that the lookup
@@ -83,17 +88,6 @@ void fs_gcra(const fs_rate_bucket_t *in, int64_t now_us, fs_rate_t rate, fs_rate
 static const fs_redis_script_t gcra_script = {
     .name = "ratelimit",
     .source =
-        "local rate, burst, tenant, admin\n"
-        "if ARGV[3] == '' then\n"
-        "  local c = redis.call('HMGET', KEYS[1], 'per_s', 'burst', 'tenant', 'admin')\n"
-        "  if not c[1] or not c[2] then return {-1} end\n"
-        "  rate, burst, tenant, admin = tonumber(c[1]), tonumber(c[2]), c[3], c[4]\n"
-        "else\n"
-        "  rate, burst, tenant, admin = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]\n"
-        "  redis.call('HSET', KEYS[1], 'per_s', ARGV[3], 'burst', ARGV[4],\n"
-        "             'tenant', ARGV[5], 'admin', ARGV[6])\n"
-        "  redis.call('PEXPIRE', KEYS[1], ARGV[7])\n"
-        "end\n"
         "local t = redis.call('TIME')\n"
         "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
         "local function gcra(key, per_s, cap)\n"
@@ -121,8 +115,30 @@ static const fs_redis_script_t gcra_script = {
         "  redis.call('SET', b.key, string.format('%.0f %d', b.tat, b.per_s),\n"
         "             'PX', math.ceil(b.reset / 1000) + 1)\n"
         "end\n"
+        "local function answer(b)\n"
+        "  return {b.ok and 1 or 0, b.limit, b.remaining, math.ceil(b.reset / 1000),\n"
+        "          math.ceil(b.retry / 1000)}\n"
+        "end\n"
+        "local rate, burst, tenant, admin\n"
+        "if ARGV[3] == '' then\n"
+        "  local c = redis.call('HMGET', KEYS[1], 'per_s', 'burst', 'tenant', 'admin')\n"
+        "  if not c[1] or not c[2] then\n"
+        "    local a = gcra(KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
+        "    store(a)\n"
+        "    local r = answer(a)\n"
+        "    table.insert(r, 1, -1)\n"
+        "    return r\n"
+        "  end\n"
+        "  rate, burst, tenant, admin = tonumber(c[1]), tonumber(c[2]), c[3], c[4]\n"
+        "else\n"
+        "  rate, burst, tenant, admin = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]\n"
+        "  redis.call('HSET', KEYS[1], 'per_s', ARGV[3], 'burst', ARGV[4],\n"
+        "             'tenant', ARGV[5], 'admin', ARGV[6])\n"
+        "  redis.call('PEXPIRE', KEYS[1], ARGV[7])\n"
+        "end\n"
         "local k = gcra(KEYS[2], rate, burst)\n"
-        "local a = gcra(KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
+        "local a = k\n"
+        "if ARGV[8] ~= '1' then a = gcra(KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2])) end\n"
         "local v\n"
         "if k.ok and a.ok then\n"
         "  store(k)\n"
@@ -212,11 +228,39 @@ static void local_set_rate(const char *key_hash, fs_rate_t rate)
     pthread_mutex_unlock(&local_mu);
 }
 
+/* One bucket alone: taken when it has room (else its refusal's state). */
+static void local_take(const char *name, fs_rate_t rate, fs_rate_verdict_t *v)
+{
+    fs_rate_bucket_t out;
+    pthread_mutex_lock(&local_mu);
+    bucket_t *b = local_find(name, NULL);
+    fs_gcra(&b->bucket, (int64_t)fs_now_us(), rate, v, &out);
+    b->bucket = out;
+    pthread_mutex_unlock(&local_mu);
+}
+
+/* Gives back one request taken from the bucket named name at rate. */
+static void local_refund(const char *name, fs_rate_t rate)
+{
+    int64_t step = INT64_C(1000000) / rate.per_s;
+    int64_t now = (int64_t)fs_now_us();
+    pthread_mutex_lock(&local_mu);
+    bucket_t *b = local_find(name, NULL);
+    if (b->bucket.tat > now) b->bucket.tat = b->bucket.tat - step > now ? b->bucket.tat - step : now;
+    pthread_mutex_unlock(&local_mu);
+}
+
+/* addr NULL: the address's bucket was taken already (before the key's
+ * lookup): the key's alone. */
 static void local_check(const char *key_hash, fs_rate_t key_rate, const char *addr,
                         fs_rate_t addr_rate, fs_rate_verdict_t *v)
 {
     char kname[72], aname[72];
     snprintf(kname, sizeof(kname), "k:%s", key_hash);
+    if (addr == NULL) {
+        local_take(kname, key_rate, v);
+        return;
+    }
     snprintf(aname, sizeof(aname), "a:%s", addr);
     int64_t now = (int64_t)fs_now_us();
     fs_rate_verdict_t kv = {0}, av = {0};
@@ -239,6 +283,60 @@ static void local_check(const char *key_hash, fs_rate_t key_rate, const char *ad
     pthread_mutex_unlock(&local_mu);
 }
 
+/* --- unknown keys (issue 13) ------------------------------------------------ */
+
+/* The keys the database called unknown, each until its time (fs_now_us),
+ * for the process: such a key is answered 401 at once. A table of
+ * FS_AUTH_NEGATIVE_CACHE_MAX slots, found as the local buckets are. */
+typedef struct {
+    char hash[FS_AUTH_HASH_HEX_LEN + 1]; /* "" when free */
+    int64_t until;
+} unknown_t;
+
+static pthread_mutex_t unknown_mu = PTHREAD_MUTEX_INITIALIZER;
+static unknown_t *unknown; /* made at first use */
+
+static bool unknown_has(const char *hash)
+{
+    bool hit = false;
+    int64_t now = (int64_t)fs_now_us();
+    pthread_mutex_lock(&unknown_mu);
+    if (unknown != NULL) {
+        uint32_t h = fnv1a(hash);
+        for (int i = 0; i < FS_AUTH_NEGATIVE_PROBES && !hit; i++) {
+            unknown_t *u = &unknown[(h + (uint32_t)i) % FS_AUTH_NEGATIVE_CACHE_MAX];
+            hit = u->until > now && strcmp(u->hash, hash) == 0;
+        }
+    }
+    pthread_mutex_unlock(&unknown_mu);
+    return hit;
+}
+
+static void unknown_add(const char *hash)
+{
+    int64_t now = (int64_t)fs_now_us();
+    pthread_mutex_lock(&unknown_mu);
+    if (unknown == NULL) {
+        unknown = calloc(FS_AUTH_NEGATIVE_CACHE_MAX, sizeof(*unknown));
+        FS_ASSERT(unknown != NULL);
+    }
+    uint32_t h = fnv1a(hash);
+    unknown_t *take = NULL;
+    for (int i = 0; i < FS_AUTH_NEGATIVE_PROBES; i++) {
+        unknown_t *u = &unknown[(h + (uint32_t)i) % FS_AUTH_NEGATIVE_CACHE_MAX];
+        if (strcmp(u->hash, hash) == 0 || u->until <= now) {
+            take = u;
+            break;
+        }
+        if (take == NULL || u->until < take->until) take = u; /* the soonest to expire */
+    }
+    snprintf(take->hash, sizeof(take->hash), "%s", hash);
+    take->until = now + FS_AUTH_NEGATIVE_TTL_S * INT64_C(1000000);
+    pthread_mutex_unlock(&unknown_mu);
+}
+
+static const fs_rate_t lookup_rate = {FS_AUTH_LOOKUP_ADDR_PER_S, FS_AUTH_LOOKUP_ADDR_BURST};
+
 /* --- a check ----------------------------------------------------------------- */
 
 typedef struct {
@@ -256,6 +354,11 @@ typedef struct {
     /* How long Redis may keep the key's tenant (ms): FS_APIKEY_AUTH_CACHE_S,
      * or less when the key expires sooner (issue 13). */
     long long cache_ms;
+    /* The address's bucket was taken before the key's lookup (its verdict
+     * in addr_v): the check after the lookup takes the key's alone. */
+    bool addr_done;
+    fs_rate_verdict_t addr_v;
+    bool looked_up; /* took one of the address's lookups (refunded if the key is live) */
 } check_t;
 
 static void finish(check_t *c, const fs_rate_verdict_t *v)
@@ -287,13 +390,43 @@ static void redis_up(void)
 static void run_local(check_t *c);
 static void run_script(check_t *c);
 
+/* The key is not a live one: answered 401 by the caller, without the
+ * store; the RateLimit headers are the address's. */
+static void finish_unknown(check_t *c)
+{
+    fs_rate_verdict_t v = c->addr_v;
+    v.allowed = true;
+    v.unknown_key = true;
+    v.plain_key = false;
+    v.tenant[0] = '\0';
+    finish(c, &v);
+}
+
 static void on_tenant(void *arg, const fs_store_result_t *r)
 {
     check_t *c = arg;
     json_t *p = strcmp(r->outcome, "ok") == 0 ? json_loads(r->payload, 0, NULL) : NULL;
     const char *tenant = json_string_value(json_object_get(p, "tenant"));
+    bool unknown_key = strcmp(r->outcome, "unauthorized") == 0;
+    fs_metrics_add(FS_M_AUTH_LOOKUPS, tenant != NULL ? "known" : unknown_key ? "unknown" : "failed",
+                   NULL, NULL, 1);
+    if (tenant != NULL || !unknown_key) {
+        /* Only an unknown key spends the address's lookups. */
+        if (c->looked_up) {
+            char name[72];
+            snprintf(name, sizeof(name), "l:%s", c->addr);
+            local_refund(name, lookup_rate);
+        }
+    }
+    if (unknown_key) {
+        /* Remembered: the next request with it costs no lookup. */
+        json_decref(p);
+        unknown_add(c->hash);
+        finish_unknown(c);
+        return;
+    }
     if (tenant == NULL) {
-        /* An unknown key, or no database: the store answers the request. */
+        /* No database: the store answers the request (503). */
         json_decref(p);
         finish(c, NULL);
         return;
@@ -337,15 +470,61 @@ static void read_tenant(check_t *c, bool via_redis)
                     on_tenant, c);
 }
 
+/* A key not cached, its address's bucket taken (addr_v allowed): known
+ * unknown, over its address's lookups, or looked up. */
+static void lookup_key(check_t *c, bool via_redis)
+{
+    if (unknown_has(c->hash)) {
+        finish_unknown(c);
+        return;
+    }
+    char name[72];
+    snprintf(name, sizeof(name), "l:%s", c->addr);
+    fs_rate_verdict_t lv = {0};
+    local_take(name, lookup_rate, &lv);
+    if (!lv.allowed) {
+        finish(c, &lv);
+        return;
+    }
+    c->looked_up = true;
+    read_tenant(c, via_redis);
+}
+
+/* The verdict of the key's bucket and, when it was taken before the lookup,
+ * the address's: the one with the least room, or the one that refused. */
+static void merge_addr(const check_t *c, fs_rate_verdict_t *v)
+{
+    if (!c->addr_done) return;
+    const fs_rate_verdict_t *a = &c->addr_v;
+    if (v->allowed && a->remaining < v->remaining) {
+        v->limit = a->limit;
+        v->remaining = a->remaining;
+        v->reset_s = a->reset_s;
+    }
+}
+
 static void run_local(check_t *c)
 {
     if (!c->have_rate && local_rate(c->hash, &c->rate)) c->have_rate = true;
     if (!c->have_rate) {
-        read_tenant(c, false);
+        if (!c->addr_done) {
+            /* The address first, before any lookup (issue 13). */
+            char aname[72];
+            snprintf(aname, sizeof(aname), "a:%s", c->addr);
+            local_take(aname, c->rl->config.addr, &c->addr_v);
+            if (!c->addr_v.allowed) {
+                fs_rate_verdict_t v = c->addr_v;
+                finish(c, &v);
+                return;
+            }
+            c->addr_done = true;
+        }
+        lookup_key(c, false);
         return;
     }
     fs_rate_verdict_t v = {0};
-    local_check(c->hash, c->rate, c->addr, c->rl->config.addr, &v);
+    local_check(c->hash, c->rate, c->addr_done ? NULL : c->addr, c->rl->config.addr, &v);
+    merge_addr(c, &v);
     snprintf(v.tenant, sizeof(v.tenant), "%s", c->tenant);
     v.plain_key = c->tenant[0] != '\0' && !c->admin; /* read from the store just now */
     finish(c, &v);
@@ -354,12 +533,32 @@ static void run_local(check_t *c)
 static void on_script(void *arg, fs_redis_status_t st, const redisReply *reply)
 {
     check_t *c = arg;
-    if (st == FS_REDIS_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1
+    if (st == FS_REDIS_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 6
         && reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[0]->integer == -1
         && !c->have_rate) {
-        redis_up();
-        read_tenant(c, true);
-        return;
+        /* Not cached: the address's bucket was taken (or refused) first. */
+        bool ints = true;
+        for (size_t i = 1; i < 6; i++) ints = ints && reply->element[i]->type == REDIS_REPLY_INTEGER;
+        if (ints) {
+            redis_up();
+            fs_rate_verdict_t *a = &c->addr_v;
+            *a = (fs_rate_verdict_t){
+                .allowed = reply->element[1]->integer == 1,
+                .limit = (int)reply->element[2]->integer,
+                .remaining = (int)reply->element[3]->integer,
+                .reset_s = (int)((reply->element[4]->integer + 999) / 1000),
+                .retry_after_s = (int)((reply->element[5]->integer + 999) / 1000),
+            };
+            if (!a->allowed) {
+                if (a->retry_after_s < 1) a->retry_after_s = 1;
+                fs_rate_verdict_t v = *a;
+                finish(c, &v);
+                return;
+            }
+            c->addr_done = true;
+            lookup_key(c, true);
+            return;
+        }
     }
     /* An eighth element, the replay entry, only when one was asked for and
      * the request passed. */
@@ -393,6 +592,7 @@ static void on_script(void *arg, fs_redis_status_t st, const redisReply *reply)
              reply->element[5]->str);
     v.plain_key = v.tenant[0] != '\0' && reply->element[6]->len == 1 &&
                   reply->element[6]->str[0] == '0';
+    merge_addr(c, &v);
     if (reply->elements == 8) {
         const redisReply *e = reply->element[7];
         v.replay_looked = true;
@@ -419,15 +619,16 @@ static void run_script(check_t *c)
         snprintf(kburst, sizeof(kburst), "%d", c->rate.burst);
     }
     snprintf(ttl, sizeof(ttl), "%lld", c->cache_ms > 0 ? c->cache_ms : 1);
+    const char *done = c->addr_done ? "1" : "0";
     if (c->replay_key != NULL) {
         const char *argv[] = {kcache, kbucket, abucket, c->replay_key, aper, aburst, kper,
-                              kburst, c->tenant, c->admin ? "1" : "0", ttl};
-        fs_redis_eval(rl->redis, &gcra_script, on_script, c, 4, 11, argv, NULL);
+                              kburst, c->tenant, c->admin ? "1" : "0", ttl, done};
+        fs_redis_eval(rl->redis, &gcra_script, on_script, c, 4, 12, argv, NULL);
         return;
     }
     const char *argv[] = {kcache, kbucket, abucket, aper, aburst, kper, kburst,
-                          c->tenant, c->admin ? "1" : "0", ttl};
-    fs_redis_eval(rl->redis, &gcra_script, on_script, c, 3, 10, argv, NULL);
+                          c->tenant, c->admin ? "1" : "0", ttl, done};
+    fs_redis_eval(rl->redis, &gcra_script, on_script, c, 3, 11, argv, NULL);
 }
 
 void fs_ratelimit_check(fs_ratelimit_t *rl, const char *key_hash, const char *addr,

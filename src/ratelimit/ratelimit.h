@@ -64,6 +64,11 @@ typedef struct {
      * revoked key, the in-process limiter's cached keys): the store decides
      * (401, 403 admin_key_scope). */
     bool plain_key;
+    /* The key is not a live one (the database said so just now, or the
+     * process remembers it did: FS_AUTH_NEGATIVE_TTL_S): answer 401 at once,
+     * without the store (issue 13). allowed is true then, and the RateLimit
+     * numbers are the address's. */
+    bool unknown_key;
     /* When the check was given a replay key (fs_ratelimit_check) and Redis
      * answered the request with room: replay_looked, and the value stored
      * under that key (replay NULL when there is none), valid only during the
@@ -105,9 +110,12 @@ fs_ratelimit_t *fs_ratelimit_new(fs_redis_t *redis, fs_store_t *store,
  * give their answers back, and the last frees it. NULL is a no-op. */
 void fs_ratelimit_free(fs_ratelimit_t *rl);
 
-/* v is NULL when the key is unknown or its tenant could not be read (the
- * database is away): the request goes on, and the store answers it (401,
- * 503) as it would have. Called exactly once, on the loop's thread, maybe
+/* v is NULL when the key's tenant could not be read (the database is
+ * away): the request goes on, and the store answers it (503) as it would
+ * have. A key not cached takes its address's bucket before anything else,
+ * then is answered from the process's memory of unknown keys, or spends
+ * one of its address's lookups (FS_AUTH_LOOKUP_ADDR_*: refused past them)
+ * on the store's `auth` op (issue 13). Called exactly once, on the loop's thread, maybe
  * before fs_ratelimit_check returns. */
 typedef void (*fs_ratelimit_cb)(void *arg, const fs_rate_verdict_t *v);
 

@@ -246,7 +246,7 @@ def test_validation_error_stores_nothing():
     r = post("/v1/payments", raw_body="{not json", idem=key)
     assert_error(r, 400, "invalid_request", None)
     r = post("/v1/payments", raw_body='{"description": "' + "x" * (1024 * 1024) + '"}', idem=key)
-    assert_error(r, 413, "request_too_large", None)
+    assert_error(r, 413, "request_too_large", "body")
     assert counts() == before
     assert _stored(key) == 0
     r = pay(a, b, 100, idem=key)

@@ -299,7 +299,7 @@ static void body_too_large(void **state)
         .idempotency_key = IDEM,
     };
     fs_api_route(&req, &res);
-    assert_rejected(&res, FS_REQUEST_TOO_LARGE, NULL);
+    assert_rejected(&res, FS_REQUEST_TOO_LARGE, "body");
 
     /* Exactly the limit is fine. */
     big[n - 2] = '}';
