@@ -364,11 +364,24 @@ int main(int argc, char **argv)
         return 2;
     }
     fs_log_set_level(config.log_level);
+    if ((strcmp(cmd, "server") == 0 || strcmp(cmd, "worker") == 0) && argc <= 2
+        && fs_config_require_secrets_key(&config, err, sizeof(err)) != 0) {
+        fprintf(stderr, "finsys: %s\n", err);
+        return 2;
+    }
     if (strcmp(cmd, "server") == 0) {
         if (argc > 2) {
             fprintf(stderr, "finsys: server takes no arguments\n%s", usage_server);
             return 2;
         }
+        /* Secrets at rest: rows from before migration 0029 are sealed now,
+         * and the key must open those sealed before. */
+        int sealed = 0;
+        if (fs_store_seal_webhook_secrets(config.database_url, config.secrets_key, &sealed) != 0)
+            return 1;
+        if (sealed > 0)
+            fs_log(FS_LOG_INFO, "server", "sealed %d webhook secret%s stored in clear", sealed,
+                   sealed == 1 ? "" : "s");
         evthread_use_pthreads();
         return fs_http_serve(&config);
     }
