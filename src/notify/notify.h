@@ -32,6 +32,14 @@
  *   not attempted (the broker may lose messages, a worker may die holding
  *   leases; PostgreSQL is the truth).
  *
+ * Fairness between tenants (docs/operations.md, "Webhook fairness"): before
+ * its POST each attempt passes its endpoint's circuit breaker and, unless the
+ * endpoint is proven healthy, the caps on attempts in flight per endpoint,
+ * per tenant and in all (limits.h, "webhook fairness"); one that does not is
+ * deferred (webhook_finish's "deferred": due again later, no attempt
+ * counted). The secret comes sealed and is opened with FINSYS_SECRETS_KEY
+ * just before the POST.
+ *
  * Delivery is at least once: a receiver may see an event twice (it has the
  * same FinSys-Event-Id) and out of order (the per-account "sequence" tells).
  *
