@@ -231,3 +231,11 @@ fs_stop_pid() {
     fi
     rm -f "$f"
 }
+
+# The key sealing webhook signing secrets at rest (FINSYS_SECRETS_KEY,
+# docs/operations.md "Secrets at rest"; `finsys server` and `finsys worker`
+# refuse to start without one): for the throwaway stacks of make run, make
+# test and make bench only, and only when none is set. It is the hex of
+# "finsys-dev-secrets-key-not-prod!": public, so never a production key.
+FS_DEV_SECRETS_KEY=66696e7379732d6465762d736563726574732d6b65792d6e6f742d70726f6421
+export FINSYS_SECRETS_KEY=${FINSYS_SECRETS_KEY:-$FS_DEV_SECRETS_KEY}

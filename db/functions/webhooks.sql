@@ -11,15 +11,17 @@
 -- for a business reason. Delivery rows are locked one at a time by a claim and
 -- set-wise by a finish, after everything fs_batch locked before them.
 
--- An endpoint as the API shows it; the secret only when asked (at creation).
+-- An endpoint as the API shows it, never with its secret: the database
+-- holds it sealed (0029_webhook_secret_sealed.sql), and the server adds it
+-- in clear to the creation's first answer only, so no stored answer (the
+-- idempotency record, a cached replay) holds it. with_secret: unused, kept
+-- for the function's callers.
 CREATE OR REPLACE FUNCTION fs_webhook_endpoint_json(w webhook_endpoints, with_secret boolean)
 RETURNS json
 LANGUAGE sql STABLE AS $$
-    SELECT (jsonb_build_object(
+    SELECT jsonb_build_object(
         'id', w.id, 'object', 'webhook_endpoint', 'url', w.url, 'events', to_jsonb(w.events),
-        'created_at', fs_ts(w.created_at))
-        || CASE WHEN with_secret THEN jsonb_build_object('secret', w.secret)
-                ELSE '{}'::jsonb END)::json
+        'created_at', fs_ts(w.created_at))::json
 $$;
 
 CREATE OR REPLACE FUNCTION fs_webhook_api(j jsonb, t text, OUT o text, OUT p text)
@@ -46,9 +48,10 @@ BEGIN
                                'first.', j->>'max'), NULL);
             RETURN;
         END IF;
-        INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret)
+        -- The secret sealed by the server (FINSYS_SECRETS_KEY); never in clear.
+        INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret_sealed)
         VALUES (j->>'id', t, j->>'url',
-                ARRAY(SELECT jsonb_array_elements_text(j->'events')), j->>'secret')
+                ARRAY(SELECT jsonb_array_elements_text(j->'events')), j->>'secret_sealed')
         RETURNING * INTO w;
         o := 'created'; p := fs_webhook_endpoint_json(w, true)::text;
 
@@ -101,8 +104,12 @@ $$;
 -- with its row in the sweeper's list (webhook_due, 0017_webhook_due.sql).
 -- The cursor moves in this transaction, so a crash loses or repeats nothing.
 --
--- The first p_lease_max new deliveries (the notifier's free slots) are
--- leased to the caller at once, as webhook_claim would (attempt 1, due again
+-- The first p_lease_max new deliveries (the notifier's free slots), taken
+-- round-robin over the tenants and, within a tenant, over its endpoints (a
+-- tenant's first delivery to each endpoint, then each tenant's next, ...;
+-- one endpoint's in event order), so that a tenant with many events and
+-- endpoints cannot take all of a pass's slots (docs/operations.md, "Webhook
+-- fairness"), are leased to the caller at once, as webhook_claim would (attempt 1, due again
 -- only after p_lease_ms), and come back with what their POST needs, so the
 -- happy path makes no other round trip before the POST; the rest come back
 -- as bare ids for the caller to publish (FS_NOTIFICATIONS). A lease that a
@@ -136,13 +143,22 @@ BEGIN
                CASE WHEN s.rn <= p_lease_max THEN 1 ELSE 0 END,
                CASE WHEN s.rn <= p_lease_max
                     THEN now() + make_interval(secs => p_lease_ms / 1000.0) ELSE now() END
-        FROM (SELECT ev.tenant_id, ev.seq, w.id AS endpoint_id,
-                     row_number() OVER (ORDER BY ev.n, w.seq) AS rn
-              FROM unnest(e_seq, e_tenant, e_type, e_at) WITH ORDINALITY
-                   AS ev(seq, tenant_id, type, at, n)
-              JOIN webhook_endpoints w ON w.tenant_id = ev.tenant_id AND w.deleted_at IS NULL
-                                      AND (ev.type = ANY (w.events) OR '*' = ANY (w.events))
-                                      AND w.created_at <= ev.at) s
+        FROM (SELECT f.tenant_id, f.seq, f.endpoint_id,
+                     row_number() OVER (ORDER BY f.tenant_turn, f.n, f.endpoint_seq) AS rn
+              FROM (SELECT e.*,
+                           row_number() OVER (PARTITION BY e.tenant_id
+                                              ORDER BY e.endpoint_turn, e.n, e.endpoint_seq)
+                               AS tenant_turn
+                    FROM (SELECT ev.tenant_id, ev.seq, ev.n, w.id AS endpoint_id,
+                                 w.seq AS endpoint_seq,
+                                 row_number() OVER (PARTITION BY w.id ORDER BY ev.n)
+                                     AS endpoint_turn
+                          FROM unnest(e_seq, e_tenant, e_type, e_at) WITH ORDINALITY
+                               AS ev(seq, tenant_id, type, at, n)
+                          JOIN webhook_endpoints w
+                            ON w.tenant_id = ev.tenant_id AND w.deleted_at IS NULL
+                           AND (ev.type = ANY (w.events) OR '*' = ANY (w.events))
+                           AND w.created_at <= ev.at) e) f) s
         ORDER BY s.rn
         ON CONFLICT DO NOTHING
         RETURNING seq, id, tenant_id, event_seq, endpoint_id, attempts, next_attempt_at),
@@ -151,6 +167,8 @@ BEGIN
         SELECT ins.seq, ins.next_attempt_at FROM ins)
     SELECT json_agg(ins.id) FILTER (WHERE ins.attempts = 0),
            json_agg(json_build_object('id', ins.id, 'url', w.url, 'secret', w.secret,
+                                      'secret_sealed', w.secret_sealed,
+                                      'endpoint_id', w.id, 'tenant_id', w.tenant_id,
                                       'event_id', ev.id, 'request_id', ev.request_id,
                                       'event', fs_event_json(ev)::text))
                FILTER (WHERE ins.attempts = 1)
@@ -173,6 +191,13 @@ $$;
 -- a later claim) changes nothing and reads 'stale'. A final delivery leaves
 -- the sweeper's list; a retried one is due there at its new time. Returns
 -- the statuses in the order given.
+--
+-- A deferred result (optional array "deferred", issue 13) is of an attempt
+-- the notifier did not make (the endpoint's breaker open, or its share in
+-- use): the delivery is due again after its delay like a failure, and dead
+-- past the retry period like one, but its attempt is given back (attempts
+-- counts POSTs started) and neither its log nor its last status and error
+-- change (the error only for a delivery never attempted: why it waits).
 CREATE OR REPLACE FUNCTION fs_webhook_finish(j jsonb) RETURNS text
 LANGUAGE plpgsql
 SET enable_seqscan = off
@@ -189,8 +214,10 @@ BEGIN
                     ARRAY(SELECT jsonb_array_elements_text(j->'errors')),
                     ARRAY(SELECT jsonb_array_elements_text(j->'delay_ms')::bigint),
                     -- optional: how long each POST took (absent: null)
-                    ARRAY(SELECT jsonb_array_elements_text(coalesce(j->'duration_ms', '[]'))::int))
-             WITH ORDINALITY AS x(id, attempt, ok, code, err, delay_ms, duration_ms, n)
+                    ARRAY(SELECT jsonb_array_elements_text(coalesce(j->'duration_ms', '[]'))::int),
+                    -- optional: deferred, not attempted (absent: false)
+                    ARRAY(SELECT jsonb_array_elements_text(coalesce(j->'deferred', '[]'))::boolean))
+             WITH ORDINALITY AS x(id, attempt, ok, code, err, delay_ms, duration_ms, deferred, n)
         WHERE x.id IS NOT NULL),
     u AS (
         UPDATE webhook_deliveries y
@@ -203,16 +230,23 @@ BEGIN
             next_attempt_at = CASE WHEN x.ok THEN y.next_attempt_at
                                    ELSE now() + make_interval(secs => x.delay_ms / 1000.0) END,
             updated_at = now(),
-            last_status = nullif(x.code, 0),
-            last_error = CASE WHEN x.ok THEN NULL ELSE x.err END,
+            attempts = CASE WHEN x.deferred THEN y.attempts - 1 ELSE y.attempts END,
+            last_status = CASE WHEN x.deferred THEN y.last_status ELSE nullif(x.code, 0) END,
+            last_error = CASE WHEN x.deferred
+                              THEN CASE WHEN jsonb_array_length(y.attempt_log) = 0 THEN x.err
+                                        ELSE y.last_error END
+                              WHEN x.ok THEN NULL ELSE x.err END,
             -- the attempt's line in its log (0020_admin_views.sql), the
             -- latest 20 kept (FS_ADMIN_ATTEMPT_LOG_MAX)
-            attempt_log = CASE WHEN jsonb_array_length(y.attempt_log) >= 20
-                               THEN y.attempt_log - 0 ELSE y.attempt_log END
-                          || jsonb_build_object('at', fs_ts(now()), 'attempt', x.attempt,
-                                                'status', nullif(x.code, 0),
-                                                'error', CASE WHEN x.ok THEN NULL ELSE x.err END,
-                                                'duration_ms', x.duration_ms)
+            attempt_log = CASE WHEN x.deferred THEN y.attempt_log
+                          ELSE CASE WHEN jsonb_array_length(y.attempt_log) >= 20
+                                    THEN y.attempt_log - 0 ELSE y.attempt_log END
+                               || jsonb_build_object('at', fs_ts(now()), 'attempt', x.attempt,
+                                                     'status', nullif(x.code, 0),
+                                                     'error', CASE WHEN x.ok THEN NULL
+                                                                   ELSE x.err END,
+                                                     'duration_ms', x.duration_ms)
+                          END
         FROM x
         WHERE y.seq = substr(x.id, 5)::bigint AND y.status = 'pending'
           AND y.attempts = x.attempt
@@ -335,6 +369,8 @@ BEGIN
             WHERE y.seq = d.seq RETURNING * INTO d;
             p := json_build_object('id', d.id, 'status', 'pending', 'due', true,
                                    'attempts', d.attempts, 'url', w.url, 'secret', w.secret,
+                                   'secret_sealed', w.secret_sealed,
+                                   'endpoint_id', w.id, 'tenant_id', w.tenant_id,
                                    'event_id', ev.id, 'request_id', ev.request_id,
                                    'event', fs_event_json(ev)::text)::text;
         END IF;

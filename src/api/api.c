@@ -251,7 +251,8 @@ static bool build_post(const fs_api_request_t *req, route_t r, const char *id,
         return fs_transaction_parse_create(body, item, err);
     case ROUTE_WEBHOOK_ENDPOINTS:
         fs_op_set(item, FS_OP_WEBHOOK_ENDPOINT_CREATE);
-        return fs_notify_parse_endpoint_create(body, req->webhook_allowed, item, err);
+        return fs_notify_parse_endpoint_create(body, req->webhook_allowed, req->secrets_key,
+                                               item, err);
     case ROUTE_EXPORTS:
         fs_op_set(item, FS_OP_EXPORT_CREATE);
         return fs_export_parse_create(body, item, err);

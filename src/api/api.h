@@ -39,6 +39,9 @@ typedef struct {
     /* FINSYS_WEBHOOK_ALLOWED_NETWORKS: the webhook destinations allowed
      * although in a refused network (fs_notify_url_allowed); NULL: none. */
     const fs_config_nets_t *webhook_allowed;
+    /* FINSYS_SECRETS_KEY (FS_NOTIFY_KEY_LEN bytes): webhook secrets are
+     * sealed under it (fs_notify_parse_endpoint_create); NULL: none. */
+    const unsigned char *secrets_key;
 } fs_api_request_t;
 
 typedef enum {

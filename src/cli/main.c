@@ -50,6 +50,8 @@ static const char usage_server[] =
     "development stack; docs/operations.md, \"Production settings\").\n"
     "  FINSYS_HTTP_HOST (127.0.0.1)  FINSYS_HTTP_PORT (8080)  FINSYS_HTTP_THREADS (cores)\n"
     "  FINSYS_DATABASE_URL (libpq connection string)\n"
+    "  FINSYS_SECRETS_KEY (required: 32 bytes, hex or base64, sealing webhook secrets;\n"
+    "    at start the server seals secrets still stored in clear)\n"
     "  FINSYS_BATCH_ITEMS (256)  FINSYS_BATCH_WAIT_US (200)  FINSYS_DB_CONNECTIONS (4)\n"
     "  FINSYS_IDEMPOTENCY_TTL_HOURS (24)  FINSYS_IDEMPOTENCY_PURGE_INTERVAL_S (60)\n"
     "  FINSYS_RATE_LIMIT_PER_S (100)  FINSYS_RATE_LIMIT_BURST (200): per API key\n"
@@ -66,6 +68,7 @@ static const char usage_worker[] =
     "retries with back-off, dead-letters after the last attempt, and publishes\n"
     "again what the broker lost (the sweeper).\n"
     "  FINSYS_DATABASE_URL  FINSYS_NATS_URL (nats://127.0.0.1:4222)\n"
+    "  FINSYS_SECRETS_KEY (required: the servers' key, to sign webhooks)\n"
     "  FINSYS_PROVIDER_URL (http://127.0.0.1:8090)  FINSYS_PROVIDER_TIMEOUT_MS (2000)\n"
     "  FINSYS_WORKER_INFLIGHT (512)  FINSYS_WORKER_MAX_ATTEMPTS (8)\n"
     "  FINSYS_RETRY_BASE_MS (200)  FINSYS_RETRY_CAP_MS (30000)\n"
@@ -581,7 +584,22 @@ int main(int argc, char **argv)
             }
             dev = true;
         }
+        if (fs_config_require_secrets_key(&config, err, sizeof(err)) != 0) {
+            fprintf(stderr, "finsys: %s\n", err);
+            return 2;
+        }
         if (!dev && refuse_role(&config, cmd)) return 2;
+        if (server) {
+            /* Secrets at rest: rows from before migration 0029 are sealed
+             * now, and the key must open those sealed before. */
+            int sealed = 0;
+            if (fs_store_seal_webhook_secrets(config.database_url, config.secrets_key, &sealed)
+                != 0)
+                return 1;
+            if (sealed > 0)
+                fs_log(FS_LOG_INFO, "server", "sealed %d webhook secret%s stored in clear", sealed,
+                       sealed == 1 ? "" : "s");
+        }
         evthread_use_pthreads();
         return server ? fs_http_serve(&config) : fs_worker_run(&config);
     }

@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 #include <arpa/inet.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,36 @@ static int nets_var(const char *name, fs_config_nets_t *out, char *err, size_t e
     return 0;
 }
 
+int fs_config_parse_secrets_key(const char *text, unsigned char *key, char *err, size_t err_len)
+{
+    size_t len = strlen(text), got = 0;
+    const char *end = NULL;
+    bool ok = len == 64 && sodium_hex2bin(key, 32, text, len, NULL, &got, &end) == 0 && got == 32
+              && *end == '\0';
+    if (!ok)
+        ok = sodium_base642bin(key, 32, text, len, NULL, &got, &end,
+                               sodium_base64_VARIANT_ORIGINAL) == 0
+             && got == 32 && *end == '\0';
+    if (!ok) {
+        sodium_memzero(key, 32);
+        snprintf(err, err_len,
+                 "FINSYS_SECRETS_KEY must be 32 bytes as 64 hex digits or base64 (make one with: "
+                 "head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n')");
+        return -1;
+    }
+    return 0;
+}
+
+int fs_config_require_secrets_key(const fs_config_t *c, char *err, size_t err_len)
+{
+    if (c->secrets_key_set) return 0;
+    snprintf(err, err_len,
+             "FINSYS_SECRETS_KEY is not set: it seals the webhook signing secrets at rest "
+             "(docs/operations.md, \"Secrets at rest\"). Make one with: head -c 32 /dev/urandom "
+             "| od -An -tx1 | tr -d ' \\n'");
+    return -1;
+}
+
 int fs_config_load(fs_config_t *c, char *err, size_t err_len)
 {
     memset(c, 0, sizeof(*c));
@@ -223,6 +254,12 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
          * network (docs/operations.md, "Webhook destinations"). */
         nets_var("FINSYS_WEBHOOK_ALLOWED_NETWORKS", &c->webhook_allowed, err, err_len) != 0)
         return -1;
+    const char *secrets_key = getenv("FINSYS_SECRETS_KEY");
+    c->secrets_key_set = false;
+    if (secrets_key != NULL && *secrets_key != '\0') {
+        if (fs_config_parse_secrets_key(secrets_key, c->secrets_key, err, err_len) != 0) return -1;
+        c->secrets_key_set = true;
+    }
     if (c->breaker_min_calls > c->breaker_window) {
         snprintf(err, err_len, "FINSYS_BREAKER_MIN_CALLS must not exceed FINSYS_BREAKER_WINDOW");
         return -1;

@@ -71,6 +71,13 @@ typedef struct {
     int webhook_backoff_base_ms; /* FINSYS_WEBHOOK_BACKOFF_BASE_MS, 10000, doubling */
     int webhook_retry_period_s;  /* FINSYS_WEBHOOK_RETRY_PERIOD_S, 86400, then dead */
     fs_config_nets_t webhook_allowed; /* FINSYS_WEBHOOK_ALLOWED_NETWORKS, none */
+    /* FINSYS_SECRETS_KEY: 32 bytes (64 hex digits, or base64) sealing the
+     * webhook signing secrets at rest (docs/operations.md, "Secrets at
+     * rest"). No default: `finsys server` and `finsys worker` refuse to start
+     * without it (fs_config_require_secrets_key); make run, make test and
+     * make bench set a development key (scripts/stack.sh). */
+    unsigned char secrets_key[32];
+    bool secrets_key_set;
     char migrations_dir[1024];   /* FINSYS_MIGRATIONS_DIR, the source tree's db/migrations */
 
     /* Receipts (the worker makes them, the server serves them). */
@@ -96,6 +103,14 @@ typedef struct {
 
 /* Fills config from the environment. Returns 0, or -1 with err filled. */
 int fs_config_load(fs_config_t *config, char *err, size_t err_len);
+
+/* FINSYS_SECRETS_KEY's text: 64 hex digits or the base64 of 32 bytes, into
+ * key. Returns 0, or -1 with err filled. */
+int fs_config_parse_secrets_key(const char *text, unsigned char *key, char *err, size_t err_len);
+
+/* For the commands that handle webhook secrets (server, worker): 0 when
+ * FINSYS_SECRETS_KEY is set, or -1 with err saying how to make one. */
+int fs_config_require_secrets_key(const fs_config_t *config, char *err, size_t err_len);
 
 /* Parses text, networks separated by commas ("127.0.0.0/8, ::1/128"; an
  * address alone is a /32 or /128; "" is none), into out. Returns 0, or -1

@@ -1039,4 +1039,71 @@
  * refuses a body it declares). */
 #define FS_HTTP_HEAD_LINE_KEEP 128
 
+/* --- webhook fairness (issue 13) --- */
+
+/* A delivery's attempt has FINSYS_WEBHOOK_TIMEOUT_MS in all, from the moment
+ * the notifier takes it (waiting for a connection included) to the last
+ * byte of the answer: a total deadline (the job's timer in src/notify), not
+ * an idle timeout that each trickled byte would start again. */
+
+/* An endpoint not proven healthy (no 2xx yet from this worker, its last
+ * attempt failed, or an attempt of it has run longer than
+ * FS_NOTIFY_ENDPOINT_SLOW_MS) may hold this many attempts at once (on a
+ * connection or in line): as many as a receiver's connections
+ * (FS_NOTIFY_HOST_CONNS), so that none of them waits in line for a receiver
+ * that may never answer. A proven endpoint (a 2xx, promptly) has no cap of
+ * its own: make bench's one receiver takes bursts of hundreds. */
+#define FS_NOTIFY_ENDPOINT_INFLIGHT_MAX 8
+
+/* An endpoint with an attempt running longer than this is no longer proven:
+ * a healthy receiver answers in milliseconds, a second is already slow. */
+#define FS_NOTIFY_ENDPOINT_SLOW_MS 1000
+
+/* One tenant's attempts to endpoints not proven, at once in one worker: a
+ * quarter of FS_NOTIFY_INFLIGHT_MAX, so that one tenant's 16 dead or
+ * trickling endpoints (FS_WEBHOOK_ENDPOINTS_MAX x
+ * FS_NOTIFY_ENDPOINT_INFLIGHT_MAX = 128) cannot hold the slots the other
+ * tenants' deliveries need. */
+#define FS_NOTIFY_TENANT_INFLIGHT_MAX 64
+
+/* All tenants' attempts to endpoints not proven, at once in one worker:
+ * half of FS_NOTIFY_INFLIGHT_MAX; the other half stays for proven
+ * endpoints, however many tenants misbehave together. */
+#define FS_NOTIFY_UNPROVEN_INFLIGHT_MAX 128
+
+/* A delivery over one of these caps, or to an endpoint whose breaker is
+ * open, is deferred (no attempt made or counted): due again after the
+ * breaker's cool-off, or after FINSYS_WEBHOOK_TIMEOUT_MS (by then an
+ * attempt holding the cap has ended), plus up to this percentage of that
+ * wait at random, so that deferred deliveries do not all come back at once. */
+#define FS_NOTIFY_DEFER_JITTER_PCT 50
+
+/* The per-endpoint circuit breaker (in each worker): after this many
+ * consecutive failed attempts (no 2xx: an error status, a refused or reset
+ * connection, the deadline) the endpoint is skipped for a cool-off; then one
+ * trial attempt goes (half-open): a 2xx closes the breaker, a failure opens
+ * it again for twice the cool-off, at most FS_NOTIFY_BREAKER_COOLOFF_MAX_MS.
+ * Five: a receiver's brief hiccup (a deploy, a 503 or two) does not trip it;
+ * a dead one trips within one round of its capped attempts. */
+#define FS_NOTIFY_BREAKER_FAILURES 5
+#define FS_NOTIFY_BREAKER_COOLOFF_MS 10000
+/* Ten minutes: a receiver down for hours is tried about six times an hour
+ * (the deliveries' own back-off, at most an hour, still applies). */
+#define FS_NOTIFY_BREAKER_COOLOFF_MAX_MS (600 * 1000)
+
+/* An endpoint's state in a worker (breaker, proven, attempts in flight) is
+ * forgotten once it has had no attempt for this long and its breaker is
+ * closed (or its cool-off ended this long ago): the table holds the
+ * endpoints in use, not every endpoint ever seen. */
+#define FS_NOTIFY_ENDPOINT_FORGET_MS (10 * 60 * 1000)
+
+/* Buckets of the worker's endpoint and tenant tables (chained hashing): a
+ * few per endpoint in use at a time in a busy worker. */
+#define FS_NOTIFY_TABLE_BUCKETS 1024
+
+/* A webhook signing secret's bytes: FinSys makes "whsec_" and 32 base62
+ * characters (38); room for a longer one an operator wrote in the table
+ * before secrets were sealed, within what a sealed secret's buffer holds. */
+#define FS_NOTIFY_SECRET_LEN_MAX 64
+
 #endif

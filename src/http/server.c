@@ -186,6 +186,37 @@ static void on_result(void *arg, const fs_store_result_t *r)
     json_decref(p);
 }
 
+/* POST /v1/webhook_endpoints: the new endpoint's signing secret, taken out
+ * of the item before the store sees it (the database stores it sealed,
+ * docs/operations.md "Secrets at rest"; its stored answer, the idempotency
+ * record and any cached replay hold no secret). */
+typedef struct {
+    struct evhttp_request *req;
+    char secret[FS_NOTIFY_SECRET_LEN_MAX + 1];
+} endpoint_creation_t;
+
+/* The secret goes into the first answer only: a replay of the creation
+ * answers "secret": null (docs/webhooks.md); the secret made for the
+ * replayed request was never stored nor used. */
+static void on_endpoint_created(void *arg, const fs_store_result_t *r)
+{
+    endpoint_creation_t *ec = arg;
+    json_t *p = strcmp(r->outcome, "created") == 0 ? json_loads(r->payload, 0, NULL) : NULL;
+    if (p == NULL) {
+        on_result(ec->req, r);
+    } else {
+        json_object_set_new(p, "secret", r->replayed ? json_null() : json_string(ec->secret));
+        char *text = json_dumps(p, JSON_COMPACT);
+        FS_ASSERT(text != NULL);
+        send_text(ec->req, fs_http_status(FS_CREATED), text, strlen(text), r->replayed);
+        sodium_memzero(text, strlen(text));
+        free(text);
+        json_decref(p);
+    }
+    sodium_memzero(ec->secret, sizeof(ec->secret));
+    free(ec);
+}
+
 /* GET /readyz: the database, Redis and NATS, each with its latency
  * (src/health). */
 static void on_ready(void *arg, int status, const char *body)
@@ -1285,6 +1316,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         .authorization = evhttp_find_header(in, "Authorization"),
         .idempotency_key = evhttp_find_header(in, "Idempotency-Key"),
         .webhook_allowed = &w->config->webhook_allowed,
+        .secrets_key = w->config->secrets_key_set ? w->config->secrets_key : NULL,
     };
     if (fs_admin_is_admin_path(ar.path)) {
         admin_request(w, req, &ar);
@@ -1384,6 +1416,16 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
         case FS_OP_PAYMENT_CANCEL:
             fs_cache_submit(w->cache, res.item, on_canceled, req, looked);
             return;
+        case FS_OP_WEBHOOK_ENDPOINT_CREATE: {
+            endpoint_creation_t *ec = calloc(1, sizeof(*ec));
+            FS_ASSERT(ec != NULL);
+            ec->req = req;
+            const char *secret = json_string_value(json_object_get(res.item, "secret"));
+            snprintf(ec->secret, sizeof(ec->secret), "%s", secret != NULL ? secret : "");
+            json_object_del(res.item, "secret");
+            fs_cache_submit(w->cache, res.item, on_endpoint_created, ec, looked);
+            return;
+        }
         case FS_OP_PAYMENT_REVIEW:
             fs_cache_submit(w->cache, res.item, on_reviewed, req, looked);
             return;

@@ -143,7 +143,8 @@ static family_t families[FS_M_COUNT] = {
                                 COUNTER, {"outcome"}},
     [FS_M_WEBHOOK_DELIVERIES] = {"finsys_webhook_deliveries_total",
                                  "Webhook delivery attempts by outcome (delivered, failed, "
-                                 "dead).",
+                                 "dead; deferred: not sent, its endpoint's breaker open or "
+                                 "share in use).",
                                  COUNTER, {"outcome"}},
     [FS_M_RATELIMIT_LIMITED] = {"finsys_ratelimit_limited_total",
                                 "Requests answered 429 by the rate limits.", COUNTER, {NULL}},

@@ -223,8 +223,57 @@ static bool events_parse(const json_t *body, json_t *item, fs_error_t *err)
     return true;
 }
 
+bool fs_notify_secret_seal(const unsigned char *key, const char *secret, char *out,
+                           size_t out_len)
+{
+    FS_ASSERT(key != NULL && secret != NULL && out != NULL);
+    size_t len = strnlen(secret, FS_NOTIFY_SECRET_LEN_MAX + 1);
+    if (len > FS_NOTIFY_SECRET_LEN_MAX) return false;
+    unsigned char box[crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES
+                      + FS_NOTIFY_SECRET_LEN_MAX];
+    randombytes_buf(box, crypto_secretbox_NONCEBYTES);
+    crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)secret, len,
+                          box, key);
+    size_t box_len = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + len;
+    size_t pl = strlen(FS_NOTIFY_SEALED_PREFIX);
+    if (out_len < pl + sodium_base64_ENCODED_LEN(box_len, sodium_base64_VARIANT_ORIGINAL))
+        return false;
+    memcpy(out, FS_NOTIFY_SEALED_PREFIX, pl);
+    sodium_bin2base64(out + pl, out_len - pl, box, box_len, sodium_base64_VARIANT_ORIGINAL);
+    return true;
+}
+
+bool fs_notify_secret_open(const unsigned char *key, const char *sealed, char *out,
+                           size_t out_len)
+{
+    FS_ASSERT(key != NULL && out != NULL && out_len > FS_NOTIFY_SECRET_LEN_MAX);
+    out[0] = '\0';
+    size_t pl = strlen(FS_NOTIFY_SEALED_PREFIX);
+    if (sealed == NULL || strncmp(sealed, FS_NOTIFY_SEALED_PREFIX, pl) != 0) return false;
+    unsigned char box[crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES
+                      + FS_NOTIFY_SECRET_LEN_MAX];
+    size_t box_len = 0;
+    if (sodium_base642bin(box, sizeof(box), sealed + pl, strlen(sealed + pl), NULL, &box_len,
+                          NULL, sodium_base64_VARIANT_ORIGINAL)
+            != 0
+        || box_len < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
+        return false;
+    size_t len = box_len - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
+    if (crypto_secretbox_open_easy((unsigned char *)out, box + crypto_secretbox_NONCEBYTES,
+                                   box_len - crypto_secretbox_NONCEBYTES, box, key)
+        != 0)
+        return false;
+    out[len] = '\0';
+    if (strlen(out) != len) { /* a NUL inside: not a secret FinSys made */
+        sodium_memzero(out, len);
+        out[0] = '\0';
+        return false;
+    }
+    return true;
+}
+
 bool fs_notify_parse_endpoint_create(const json_t *body, const fs_config_nets_t *allowed,
-                                     json_t *item, fs_error_t *err)
+                                     const unsigned char *key, json_t *item, fs_error_t *err)
 {
     static const char *const fields[] = {"url", "events", NULL};
     if (!fs_validate_known_fields(body, fields, err)) return false;
@@ -232,6 +281,10 @@ bool fs_notify_parse_endpoint_create(const json_t *body, const fs_config_nets_t 
     if (!fs_validate_string(body, "url", true, FS_WEBHOOK_URL_LEN_MAX, &url, err)) return false;
     if (!fs_notify_url_allowed(url, allowed, err) || !events_parse(body, item, err))
         return false;
+    if (key == NULL)
+        return fs_fail(err, FS_UNAVAILABLE, NULL,
+                       "Webhook endpoints cannot be created: this server has no "
+                       "FINSYS_SECRETS_KEY to seal their secrets with.");
     char id[FS_ID_BUF_LEN];
     fs_id_new(FS_WEBHOOK_ENDPOINT_ID_PREFIX, id, sizeof(id));
     char secret[sizeof(FS_NOTIFY_SECRET_PREFIX) + FS_NOTIFY_SECRET_RANDOM_LEN];
@@ -241,8 +294,13 @@ bool fs_notify_parse_endpoint_create(const json_t *body, const fs_config_nets_t 
     secret[pl + FS_NOTIFY_SECRET_RANDOM_LEN] = '\0';
     json_object_set_new(item, "id", json_string(id));
     json_object_set_new(item, "url", json_string(url));
+    char sealed[FS_NOTIFY_SEALED_BUF_LEN];
+    bool sealed_ok = fs_notify_secret_seal(key, secret, sealed, sizeof(sealed));
+    FS_ASSERT(sealed_ok); /* FinSys's own secrets fit */
     json_object_set_new(item, "secret", json_string(secret));
+    json_object_set_new(item, "secret_sealed", json_string(sealed));
     json_object_set_new(item, "max", json_integer(FS_WEBHOOK_ENDPOINTS_MAX));
+    sodium_memzero(secret, sizeof(secret));
     return true;
 }
 
@@ -264,9 +322,85 @@ void fs_notify_sign(const char *secret, long long timestamp, const char *body, s
     snprintf(out, FS_NOTIFY_SIGNATURE_BUF_LEN, "t=%s,v1=%s", t, hex);
 }
 
+/* --- an endpoint's circuit breaker (pure) ---------------------------------- */
+
+fs_notify_breaker_verdict_t fs_notify_breaker_allow(fs_notify_breaker_t *b, long long now_ms,
+                                                    long long *wait_ms)
+{
+    FS_ASSERT(b != NULL && wait_ms != NULL);
+    *wait_ms = 0;
+    if (b->open_until == 0) return FS_NOTIFY_BREAKER_SEND;
+    if (now_ms < b->open_until) {
+        *wait_ms = b->open_until - now_ms;
+        return FS_NOTIFY_BREAKER_SKIP;
+    }
+    if (b->trial) return FS_NOTIFY_BREAKER_SKIP;
+    b->trial = true;
+    return FS_NOTIFY_BREAKER_TRIAL;
+}
+
+bool fs_notify_breaker_record(fs_notify_breaker_t *b, bool ok, bool trial, long long now_ms)
+{
+    FS_ASSERT(b != NULL);
+    if (trial) b->trial = false;
+    if (ok) {
+        b->failures = 0;
+        b->open_until = 0;
+        b->cooloff_ms = 0;
+        return false;
+    }
+    if (b->failures < FS_NOTIFY_BREAKER_FAILURES * 1000) b->failures++;
+    if (trial) {
+        /* The trial failed: open again, for twice as long. */
+        long long next = b->cooloff_ms <= 0 ? FS_NOTIFY_BREAKER_COOLOFF_MS : 2 * b->cooloff_ms;
+        b->cooloff_ms = next < FS_NOTIFY_BREAKER_COOLOFF_MAX_MS ? next
+                                                                : FS_NOTIFY_BREAKER_COOLOFF_MAX_MS;
+    } else if (b->open_until != 0 || b->failures < FS_NOTIFY_BREAKER_FAILURES) {
+        /* Open already (a late result of an attempt from before), or not
+         * enough failures yet. */
+        return false;
+    } else {
+        b->cooloff_ms = FS_NOTIFY_BREAKER_COOLOFF_MS;
+    }
+    b->open_until = now_ms + b->cooloff_ms;
+    if (b->open_until == 0) b->open_until = 1; /* 0 means closed */
+    return true;
+}
+
+void fs_notify_breaker_untrial(fs_notify_breaker_t *b)
+{
+    FS_ASSERT(b != NULL);
+    b->trial = false;
+}
+
 /* --- the notifier -------------------------------------------------------- */
 
 typedef struct job job_t;
+typedef struct endpoint endpoint_t;
+typedef struct tenant tenant_t;
+
+/* A tenant's attempts in flight to endpoints not proven healthy (its share,
+ * FS_NOTIFY_TENANT_INFLIGHT_MAX); the entry exists while it has any. */
+struct tenant {
+    tenant_t *next; /* in its bucket */
+    char id[FS_ID_LEN_MAX + 1];
+    int unproven;
+};
+
+/* What this worker knows of one endpoint (docs/operations.md, "Webhook
+ * fairness"): its breaker, whether it is proven healthy (its last attempt
+ * answered 2xx within FS_NOTIFY_ENDPOINT_SLOW_MS), and its attempts in
+ * flight, oldest first. Forgotten after FS_NOTIFY_ENDPOINT_FORGET_MS unused. */
+struct endpoint {
+    endpoint_t *next; /* in its bucket */
+    char id[FS_ID_LEN_MAX + 1];
+    char tenant_id[FS_ID_LEN_MAX + 1];
+    fs_notify_breaker_t breaker;
+    bool proven;
+    int inflight;
+    job_t *jobs, *jobs_tail;
+    int64_t used_ms; /* the last attempt admitted, skipped or ended */
+};
 
 /* One keep-alive connection of a host's pool. evcon is made at its first
  * use and lives across attempts (evhttp reconnects it when the receiver
@@ -298,6 +432,14 @@ struct job {
     host_t *host;        /* while in a host's line or on one of its connections */
     conn_t *conn;        /* while its POST runs */
     struct event *deadline;
+    endpoint_t *ep;             /* admitted: counted in its endpoint (and tenant) */
+    job_t *ep_prev, *ep_next;   /* in its endpoint's attempts, oldest first */
+    bool unproven;              /* counted in the shares of endpoints not proven */
+    bool trial;                 /* its endpoint's breaker's half-open trial */
+    bool deferred;              /* not sent (breaker open, or over a share): no attempt */
+    int64_t posted_ms;          /* when admitted */
+    int duration_ms;            /* the attempt's, to its result; -1: none */
+    char secret[FS_NOTIFY_SECRET_LEN_MAX + 1]; /* opened by post(), zeroed when freed */
     char *target;
     char id[FS_ID_LEN_MAX + 1];
     int attempts;
@@ -324,6 +466,9 @@ struct fs_notifier {
     job_t *all;
     host_t *hosts;
     int fanout_reserved; /* the slots of the fan-out in flight */
+    endpoint_t *endpoints[FS_NOTIFY_TABLE_BUCKETS];
+    tenant_t *tenants[FS_NOTIFY_TABLE_BUCKETS];
+    int unproven; /* attempts in flight to endpoints not proven (all tenants) */
     job_t *finishing, *finishing_tail; /* results waiting to be recorded */
     int finishing_count;
     struct event *incoming_ev, *fanout_ev, *sweep_ev, *finish_ev, *idle_ev;
@@ -335,6 +480,132 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- endpoints and tenants: breakers and shares --------------------------- */
+
+static size_t bucket_of(const char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *c = (const unsigned char *)key; *c != '\0'; c++)
+        h = (h ^ *c) * 16777619u;
+    return h % FS_NOTIFY_TABLE_BUCKETS;
+}
+
+static endpoint_t *endpoint_get(fs_notifier_t *n, const char *id, const char *tenant_id)
+{
+    endpoint_t **head = &n->endpoints[bucket_of(id)];
+    for (endpoint_t *ep = *head; ep != NULL; ep = ep->next) {
+        if (strcmp(ep->id, id) == 0) return ep;
+    }
+    endpoint_t *ep = calloc(1, sizeof(*ep));
+    FS_ASSERT(ep != NULL);
+    snprintf(ep->id, sizeof(ep->id), "%s", id);
+    snprintf(ep->tenant_id, sizeof(ep->tenant_id), "%s", tenant_id);
+    ep->next = *head;
+    *head = ep;
+    return ep;
+}
+
+static tenant_t *tenant_get(fs_notifier_t *n, const char *id)
+{
+    tenant_t **head = &n->tenants[bucket_of(id)];
+    for (tenant_t *t = *head; t != NULL; t = t->next) {
+        if (strcmp(t->id, id) == 0) return t;
+    }
+    tenant_t *t = calloc(1, sizeof(*t));
+    FS_ASSERT(t != NULL);
+    snprintf(t->id, sizeof(t->id), "%s", id);
+    t->next = *head;
+    *head = t;
+    return t;
+}
+
+/* Forgets a tenant left with no attempt counted. */
+static void tenant_drop_if_idle(fs_notifier_t *n, tenant_t *t)
+{
+    if (t->unproven > 0) return;
+    tenant_t **p = &n->tenants[bucket_of(t->id)];
+    while (*p != t) p = &(*p)->next;
+    *p = t->next;
+    free(t);
+}
+
+/* Ends the admitted job's attempt in its endpoint's books: its shares are
+ * given back and its result (ok: a 2xx) goes to the breaker. */
+static void endpoint_release(job_t *job, bool ok)
+{
+    fs_notifier_t *n = job->n;
+    endpoint_t *ep = job->ep;
+    int64_t now = now_ms();
+    if (job->ep_prev != NULL) {
+        job->ep_prev->ep_next = job->ep_next;
+    } else {
+        ep->jobs = job->ep_next;
+    }
+    if (job->ep_next != NULL) {
+        job->ep_next->ep_prev = job->ep_prev;
+    } else {
+        ep->jobs_tail = job->ep_prev;
+    }
+    job->ep_prev = job->ep_next = NULL;
+    job->ep = NULL;
+    ep->inflight--;
+    ep->used_ms = now;
+    if (job->unproven) {
+        job->unproven = false;
+        n->unproven--;
+        tenant_t *t = tenant_get(n, ep->tenant_id);
+        t->unproven--;
+        tenant_drop_if_idle(n, t);
+    }
+    ep->proven = ok && now - job->posted_ms <= FS_NOTIFY_ENDPOINT_SLOW_MS;
+    bool was_open = ep->breaker.open_until != 0;
+    if (fs_notify_breaker_record(&ep->breaker, ok, job->trial, now)) {
+        fs_log(FS_LOG_WARN, "notify",
+               "endpoint %s (tenant %s): circuit open for %lld ms after %d consecutive "
+               "failures; its deliveries wait",
+               ep->id, ep->tenant_id, ep->breaker.cooloff_ms, ep->breaker.failures);
+    } else if (was_open && ep->breaker.open_until == 0) {
+        fs_log(FS_LOG_INFO, "notify", "endpoint %s (tenant %s): circuit closed", ep->id,
+               ep->tenant_id);
+    }
+    job->trial = false;
+}
+
+/* Forgets endpoints with nothing in flight, unused for
+ * FS_NOTIFY_ENDPOINT_FORGET_MS. */
+static void endpoints_prune(fs_notifier_t *n, int64_t now)
+{
+    for (size_t b = 0; b < FS_NOTIFY_TABLE_BUCKETS; b++) {
+        endpoint_t **p = &n->endpoints[b];
+        while (*p != NULL) {
+            endpoint_t *ep = *p;
+            if (ep->inflight == 0 && !ep->breaker.trial
+                && now - ep->used_ms >= FS_NOTIFY_ENDPOINT_FORGET_MS) {
+                *p = ep->next;
+                free(ep);
+            } else {
+                p = &ep->next;
+            }
+        }
+    }
+}
+
+static void tables_free(fs_notifier_t *n)
+{
+    for (size_t b = 0; b < FS_NOTIFY_TABLE_BUCKETS; b++) {
+        while (n->endpoints[b] != NULL) {
+            endpoint_t *ep = n->endpoints[b];
+            n->endpoints[b] = ep->next;
+            free(ep);
+        }
+        while (n->tenants[b] != NULL) {
+            tenant_t *t = n->tenants[b];
+            n->tenants[b] = t->next;
+            free(t);
+        }
+    }
 }
 
 static void slots_release(fs_notifier_t *n, int count)
@@ -351,12 +622,14 @@ static job_t *job_new(fs_notifier_t *n, fs_queue_msg_t *msg, const char *id)
     FS_ASSERT(job != NULL);
     job->n = n;
     job->msg = msg;
+    job->duration_ms = -1;
     snprintf(job->id, sizeof(job->id), "%s", id);
     return job;
 }
 
 static void job_free(job_t *job)
 {
+    sodium_memzero(job->secret, sizeof(job->secret));
     fs_queue_msg_free(job->msg);
     json_decref(job->data);
     if (job->deadline != NULL) event_free(job->deadline);
@@ -402,8 +675,13 @@ static void ack(job_t *job)
  * it back until the delivery is due. If that fails, the sweeper will. */
 static void put_back(job_t *job, int64_t delay_ms, const char *why)
 {
-    fs_log(FS_LOG_INFO, "notify", "delivery %s retried in %lld ms (attempt %d: %s)", job->id,
-           (long long)delay_ms, job->attempts, why);
+    if (job->deferred) {
+        fs_log(FS_LOG_DEBUG, "notify", "delivery %s deferred %lld ms (%s)", job->id,
+               (long long)delay_ms, why);
+    } else {
+        fs_log(FS_LOG_INFO, "notify", "delivery %s retried in %lld ms (attempt %d: %s)", job->id,
+               (long long)delay_ms, job->attempts, why);
+    }
     if (job->msg != NULL) {
         if (fs_queue_msg_nak(job->msg, delay_ms) != FS_QUEUE_OK)
             fs_log(FS_LOG_WARN, "notify", "nak of %s failed; it will be redelivered", job->id);
@@ -467,8 +745,9 @@ static void on_finished(void *arg, const fs_store_result_t *r)
                 job_done(job);
             }
         } else if (strcmp(status, "pending") == 0) {
-            fs_metrics_add(FS_M_WEBHOOK_DELIVERIES, "failed", NULL, NULL, 1);
-            put_back(job, job->delay_ms, job->dead_reason);
+            fs_metrics_add(FS_M_WEBHOOK_DELIVERIES, job->deferred ? "deferred" : "failed", NULL,
+                           NULL, 1);
+            put_back(job, job->delay_ms, job->deferred ? job->error : job->dead_reason);
         } else if (strcmp(status, "dead") == 0) {
             fs_metrics_add(FS_M_WEBHOOK_DELIVERIES, "dead", NULL, NULL, 1);
             dead_letter(job);
@@ -490,7 +769,8 @@ static void finish_flush(fs_notifier_t *n)
     finish_batch_t *b = malloc(sizeof(*b) + (size_t)n->finishing_count * sizeof(job_t *));
     FS_ASSERT(b != NULL);
     json_t *ids = json_array(), *attempts = json_array(), *delivered = json_array(),
-           *codes = json_array(), *errors = json_array(), *delays = json_array();
+           *codes = json_array(), *errors = json_array(), *delays = json_array(),
+           *deferred = json_array(), *durations = json_array();
     b->count = 0;
     for (job_t *job = n->finishing; job != NULL; job = job->next) {
         b->jobs[b->count++] = job;
@@ -501,14 +781,18 @@ static void finish_flush(fs_notifier_t *n)
         json_array_append_new(codes, json_integer(job->http_status));
         json_array_append_new(errors, json_string(job->error));
         json_array_append_new(delays, json_integer((json_int_t)job->delay_ms));
+        json_array_append_new(deferred, json_boolean(job->deferred));
+        json_array_append_new(durations,
+                              job->duration_ms >= 0 ? json_integer(job->duration_ms) : json_null());
     }
     FS_ASSERT(b->count == n->finishing_count);
     n->finishing = n->finishing_tail = NULL;
     n->finishing_count = 0;
-    json_t *item = json_pack(
-        "{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:i}", "op", fs_op_name(FS_OP_WEBHOOK_FINISH), "ids",
-        ids, "attempts", attempts, "delivered", delivered, "http_status", codes, "errors", errors,
-        "delay_ms", delays, "retry_period_s", n->config->webhook_retry_period_s);
+    json_t *item = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:i}", "op",
+                             fs_op_name(FS_OP_WEBHOOK_FINISH), "ids", ids, "attempts", attempts,
+                             "delivered", delivered, "http_status", codes, "errors", errors,
+                             "delay_ms", delays, "deferred", deferred, "duration_ms", durations,
+                             "retry_period_s", n->config->webhook_retry_period_s);
     fs_store_submit(n->store, item, on_finished, b);
 }
 
@@ -525,9 +809,13 @@ static void on_finish_timer(evutil_socket_t fd, short what, void *arg)
 static void finish(job_t *job, int http_status, const char *error)
 {
     fs_notifier_t *n = job->n;
+    bool ok = http_status >= 200 && http_status < 300;
+    if (job->ep != NULL) {
+        job->duration_ms = (int)(now_ms() - job->posted_ms);
+        endpoint_release(job, ok);
+    }
     job->http_status = http_status;
-    snprintf(job->error, sizeof(job->error), "%s", http_status >= 200 && http_status < 300 ? ""
-                                                                                          : error);
+    snprintf(job->error, sizeof(job->error), "%s", ok ? "" : error);
     if (job->error[0] != '\0')
         snprintf(job->dead_reason, sizeof(job->dead_reason), "%d attempts; last: %s",
                  job->attempts, error);
@@ -576,7 +864,7 @@ static void send_on(job_t *job, conn_t *conn)
         evhttp_connection_set_retries(conn->evcon, 0);
         evhttp_connection_set_max_body_size(conn->evcon, FS_NOTIFY_RESPONSE_BODY_MAX_BYTES);
     }
-    const char *secret = json_string_value(json_object_get(job->data, "secret"));
+    const char *secret = job->secret;
     const char *event_id = json_string_value(json_object_get(job->data, "event_id"));
     const char *request_id = json_string_value(json_object_get(job->data, "request_id"));
     const char *body = json_string_value(json_object_get(job->data, "event"));
@@ -678,8 +966,74 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     host_pump(host);
 }
 
+/* Not sent now: the delivery is due again after wait_ms and a random part
+ * of it (FS_NOTIFY_DEFER_JITTER_PCT), with no attempt made or counted
+ * (webhook_finish's "deferred"). The job may be gone when this returns. */
+static void defer(job_t *job, int64_t wait_ms, const char *why)
+{
+    uint32_t spread = (uint32_t)(wait_ms * FS_NOTIFY_DEFER_JITTER_PCT / 100);
+    job->deferred = true;
+    job->delay_ms = wait_ms + (spread > 0 ? randombytes_uniform(spread + 1) : 0);
+    finish(job, 0, why);
+}
+
+/* Whether the job's attempt may start now (docs/operations.md, "Webhook
+ * fairness"): its endpoint's breaker lets it through, and, unless the
+ * endpoint is proven healthy, neither the endpoint, nor its tenant, nor the
+ * unproven endpoints together are at their caps. If so it is counted in
+ * them (endpoint_release gives that back with its result); if not it is
+ * deferred and false returned. */
+static bool admit(job_t *job, const char *endpoint_id, const char *tenant_id)
+{
+    fs_notifier_t *n = job->n;
+    int64_t now = now_ms();
+    endpoint_t *ep = endpoint_get(n, endpoint_id, tenant_id);
+    ep->used_ms = now;
+    long long wait = 0;
+    fs_notify_breaker_verdict_t verdict = fs_notify_breaker_allow(&ep->breaker, now, &wait);
+    if (verdict == FS_NOTIFY_BREAKER_SKIP) {
+        /* Open: until its cool-off ends; a trial runs: until it ends. */
+        defer(job, wait > 0 ? wait : n->config->webhook_timeout_ms, "circuit open");
+        return false;
+    }
+    bool unproven =
+        !ep->proven || (ep->jobs != NULL && now - ep->jobs->posted_ms > FS_NOTIFY_ENDPOINT_SLOW_MS);
+    if (unproven) {
+        tenant_t *t = tenant_get(n, ep->tenant_id);
+        if (ep->inflight >= FS_NOTIFY_ENDPOINT_INFLIGHT_MAX
+            || t->unproven >= FS_NOTIFY_TENANT_INFLIGHT_MAX
+            || n->unproven >= FS_NOTIFY_UNPROVEN_INFLIGHT_MAX) {
+            if (verdict == FS_NOTIFY_BREAKER_TRIAL) fs_notify_breaker_untrial(&ep->breaker);
+            tenant_drop_if_idle(n, t);
+            /* By then an attempt holding the cap has ended. */
+            defer(job, n->config->webhook_timeout_ms,
+                  ep->inflight >= FS_NOTIFY_ENDPOINT_INFLIGHT_MAX ? "endpoint busy"
+                                                                  : "tenant's share in use");
+            return false;
+        }
+        t->unproven++;
+        n->unproven++;
+        job->unproven = true;
+    }
+    job->trial = verdict == FS_NOTIFY_BREAKER_TRIAL;
+    job->ep = ep;
+    job->posted_ms = now;
+    job->ep_next = NULL;
+    job->ep_prev = ep->jobs_tail;
+    if (ep->jobs_tail != NULL) {
+        ep->jobs_tail->ep_next = job;
+    } else {
+        ep->jobs = job;
+    }
+    ep->jobs_tail = job;
+    ep->inflight++;
+    return true;
+}
+
 /* Queues the job's attempt (its data, attempts and delay set) on its host,
- * within FINSYS_WEBHOOK_TIMEOUT_MS from now. */
+ * within FINSYS_WEBHOOK_TIMEOUT_MS from now in all: waiting for a
+ * connection, connecting, sending and reading the answer (a receiver that
+ * trickles its answer a byte at a time still fails at the deadline). */
 static void post(job_t *job)
 {
     fs_notifier_t *n = job->n;
@@ -703,6 +1057,24 @@ static void post(job_t *job)
         finish(job, 0, why);
         return;
     }
+    /* The signing secret: sealed (docs/operations.md, "Secrets at rest"),
+     * or in clear in a row from before 0029 the server has not sealed yet. */
+    const char *clear = json_string_value(json_object_get(job->data, "secret"));
+    const char *sealed = json_string_value(json_object_get(job->data, "secret_sealed"));
+    if (clear != NULL && strlen(clear) <= FS_NOTIFY_SECRET_LEN_MAX) {
+        snprintf(job->secret, sizeof(job->secret), "%s", clear);
+    } else if (!fs_notify_secret_open(n->config->secrets_key, sealed, job->secret,
+                                      sizeof(job->secret))) {
+        fs_log(FS_LOG_ERROR, "notify",
+               "delivery %s: its endpoint's secret does not open with FINSYS_SECRETS_KEY "
+               "(a changed key?); not sent",
+               job->id);
+        finish(job, 0, "the endpoint's secret cannot be opened");
+        return;
+    }
+    const char *endpoint_id = json_string_value(json_object_get(job->data, "endpoint_id"));
+    const char *tenant_id = json_string_value(json_object_get(job->data, "tenant_id"));
+    if (endpoint_id != NULL && tenant_id != NULL && !admit(job, endpoint_id, tenant_id)) return;
     job->target = strdup(target);
     FS_ASSERT(job->target != NULL);
     if (job->deadline == NULL) job->deadline = evtimer_new(n->base, on_deadline, job);
@@ -730,6 +1102,7 @@ static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     int64_t now = now_ms();
+    endpoints_prune(n, now);
     host_t **p = &n->hosts;
     while (*p != NULL) {
         host_t *host = *p;
@@ -783,7 +1156,8 @@ static void on_claimed(void *arg, const fs_store_result_t *r)
         job->attempts = (int)json_integer_value(json_object_get(p, "attempts"));
         job->delay_ms = backoff_ms(n->config->webhook_backoff_base_ms, job->attempts);
         if (json_string_value(json_object_get(p, "url")) == NULL
-            || json_string_value(json_object_get(p, "secret")) == NULL
+            || (json_string_value(json_object_get(p, "secret")) == NULL
+                && json_string_value(json_object_get(p, "secret_sealed")) == NULL)
             || json_string_value(json_object_get(p, "event_id")) == NULL
             || json_string_value(json_object_get(p, "event")) == NULL) {
             finish(job, 0, "the delivery's event is missing");
@@ -868,6 +1242,9 @@ static job_t *jobs_of(fs_notifier_t *n, fs_queue_msg_t **msgs, int count, job_t 
     return head;
 }
 
+/* The slots the fetch thread's messages may hold. */
+#define FETCH_SLOTS_MAX (FS_NOTIFY_INFLIGHT_MAX - FS_NOTIFY_FANOUT_ROOM_MIN)
+
 static void *fetch_main(void *arg)
 {
     fs_notifier_t *n = arg;
@@ -876,11 +1253,14 @@ static void *fetch_main(void *arg)
     pthread_mutex_lock(&n->mu);
     for (;;) {
         dead_letter_all(n);
-        while (!n->stopping && n->dead == NULL && n->inflight >= FS_NOTIFY_INFLIGHT_MAX)
+        /* FS_NOTIFY_FANOUT_ROOM_MIN slots stay for the fan-out: messages
+         * (retries, deferred deliveries, a fan-out's overflow) never keep new
+         * events from their turn. */
+        while (!n->stopping && n->dead == NULL && n->inflight >= FETCH_SLOTS_MAX)
             pthread_cond_wait(&n->cv, &n->mu);
         if (n->stopping) break;
         if (n->dead != NULL) continue;
-        int room = FS_NOTIFY_INFLIGHT_MAX - n->inflight;
+        int room = FETCH_SLOTS_MAX - n->inflight;
         if (room > FS_QUEUE_FETCH_MAX) room = FS_QUEUE_FETCH_MAX;
         pthread_mutex_unlock(&n->mu);
 
@@ -1112,6 +1492,7 @@ void fs_notifier_free(fs_notifier_t *n)
     event_free(n->sweep_ev);
     event_free(n->finish_ev);
     event_free(n->idle_ev);
+    tables_free(n);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     free(n);

@@ -32,6 +32,14 @@
  *   not attempted (the broker may lose messages, a worker may die holding
  *   leases; PostgreSQL is the truth).
  *
+ * Fairness between tenants (docs/operations.md, "Webhook fairness"): before
+ * its POST each attempt passes its endpoint's circuit breaker and, unless the
+ * endpoint is proven healthy, the caps on attempts in flight per endpoint,
+ * per tenant and in all (limits.h, "webhook fairness"); one that does not is
+ * deferred (webhook_finish's "deferred": due again later, no attempt
+ * counted). The secret comes sealed and is opened with FINSYS_SECRETS_KEY
+ * just before the POST.
+ *
  * Delivery is at least once: a receiver may see an event twice (it has the
  * same FinSys-Event-Id) and out of order (the per-account "sequence" tells).
  *
@@ -68,12 +76,36 @@
 /* "t=<up to 20 digits>,v1=<64 hex>" and its terminator. */
 #define FS_NOTIFY_SIGNATURE_BUF_LEN 96
 
+/* Secrets at rest (docs/operations.md, "Secrets at rest"): an endpoint's
+ * signing secret is stored sealed with libsodium's secretbox (XSalsa20 and
+ * Poly1305) under FINSYS_SECRETS_KEY (32 bytes), as FS_NOTIFY_SEALED_PREFIX
+ * and the base64 of a random nonce and the box. The worker opens it to sign
+ * each delivery; nothing else ever holds it in clear. */
+#define FS_NOTIFY_SEALED_PREFIX "sb1:"
+#define FS_NOTIFY_SEALED_BUF_LEN 256
+#define FS_NOTIFY_KEY_LEN 32
+
+/* Seals secret (at most FS_NOTIFY_SECRET_LEN_MAX bytes) into out
+ * (FS_NOTIFY_SEALED_BUF_LEN bytes). False if it is too long. */
+bool fs_notify_secret_seal(const unsigned char *key, const char *secret, char *out,
+                           size_t out_len);
+
+/* Opens sealed into out (FS_NOTIFY_SECRET_LEN_MAX + 1 bytes). False if it is
+ * not a sealed secret, or not sealed under key (a wrong or changed key), or
+ * was altered. */
+bool fs_notify_secret_open(const unsigned char *key, const char *sealed, char *out,
+                           size_t out_len);
+
 /* POST /v1/webhook_endpoints {url, events}: checks the body and fills item
- * with url, events (deduplicated), a new id and secret, and "max" (the
- * endpoints a tenant may have, which the database enforces). allowed:
- * FINSYS_WEBHOOK_ALLOWED_NETWORKS (see fs_notify_url_allowed). */
+ * with url, events (deduplicated), a new id, a new secret in clear ("secret":
+ * the server takes it out of the item before the store sees it, and adds it
+ * to the first answer only) and sealed under key ("secret_sealed", what the
+ * database stores), and "max" (the endpoints a tenant may have, which the
+ * database enforces). allowed: FINSYS_WEBHOOK_ALLOWED_NETWORKS (see
+ * fs_notify_url_allowed). key: FINSYS_SECRETS_KEY (FS_NOTIFY_KEY_LEN bytes;
+ * NULL: the request fails, 503). */
 bool fs_notify_parse_endpoint_create(const json_t *body, const fs_config_nets_t *allowed,
-                                     json_t *item, fs_error_t *err);
+                                     const unsigned char *key, json_t *item, fs_error_t *err);
 
 /* The URL check alone: http://HOST[:PORT][/path][?query], HOST an IPv4 or
  * IPv6 literal or localhost, at most FS_WEBHOOK_URL_LEN_MAX bytes. */
@@ -101,6 +133,41 @@ bool fs_notify_url_allowed(const char *url, const fs_config_nets_t *allowed, fs_
  * seconds) with secret into out (FS_NOTIFY_SIGNATURE_BUF_LEN bytes). */
 void fs_notify_sign(const char *secret, long long timestamp, const char *body, size_t body_len,
                     char *out);
+
+/* An endpoint's circuit breaker (docs/operations.md, "Webhook fairness"),
+ * pure: a function of its results and a clock, so that the unit tests drive
+ * it. Closed: attempts go; FS_NOTIFY_BREAKER_FAILURES consecutive failures
+ * open it for cooloff_ms (FS_NOTIFY_BREAKER_COOLOFF_MS at first). Open:
+ * attempts are skipped until then. Half-open (the cool-off over): one trial
+ * attempt goes, the others are skipped while it runs; its 2xx closes the
+ * breaker, its failure opens it again for twice as long (at most
+ * FS_NOTIFY_BREAKER_COOLOFF_MAX_MS). A 2xx of any attempt closes it. A zeroed
+ * struct is a closed breaker. */
+typedef struct {
+    int failures;         /* consecutive failed attempts */
+    long long open_until; /* ms of the caller's clock; 0: closed */
+    long long cooloff_ms; /* the last opening's length; 0: none yet */
+    bool trial;           /* half-open: the trial attempt runs */
+} fs_notify_breaker_t;
+
+typedef enum {
+    FS_NOTIFY_BREAKER_SEND,  /* closed: the attempt goes */
+    FS_NOTIFY_BREAKER_TRIAL, /* half-open: the attempt goes as the trial */
+    FS_NOTIFY_BREAKER_SKIP,  /* open, or a trial runs: skipped */
+} fs_notify_breaker_verdict_t;
+
+/* Whether an attempt may go at now_ms; SKIP fills *wait_ms (when the
+ * breaker may let one through: the end of the cool-off, or 0 while a trial
+ * runs). TRIAL marks the trial as running. */
+fs_notify_breaker_verdict_t fs_notify_breaker_allow(fs_notify_breaker_t *b, long long now_ms,
+                                                    long long *wait_ms);
+
+/* Records the result (ok: a 2xx) of an attempt allow() let through (trial:
+ * it answered TRIAL). Returns true when this result opened the breaker. */
+bool fs_notify_breaker_record(fs_notify_breaker_t *b, bool ok, bool trial, long long now_ms);
+
+/* Gives back a trial allow() granted but that was not sent after all. */
+void fs_notify_breaker_untrial(fs_notify_breaker_t *b);
 
 /* The notifier: made on the worker's loop (base), with its store and queue,
  * before the loop runs; starts its fetch thread. Everything else it does runs

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "../auth/auth.h"
 #include "../core/core.h"
 #include "../money/money.h"
+#include "../notify/notify.h"
 #include "store.h"
 
 /* Serialises concurrent `finsys migrate` runs. */
@@ -158,6 +160,65 @@ int fs_store_migrate(const char *conninfo, const char *dir)
     ok = ok && apply_functions(c, functions);
     PQfinish(c);
     return ok ? 0 : 1;
+}
+
+int fs_store_seal_webhook_secrets(const char *conninfo, const unsigned char *key, int *sealed)
+{
+    *sealed = 0;
+    PGconn *c = connect_blocking(conninfo);
+    if (c == NULL) return -1;
+    bool ok = exec_ok(c, PQexec(c, "BEGIN"), "sealing webhook secrets");
+    PGresult *r = ok ? PQexec(c, "SELECT id, secret FROM webhook_endpoints "
+                                 "WHERE secret IS NOT NULL ORDER BY id FOR UPDATE")
+                     : NULL;
+    if (ok && PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "finsys: reading webhook secrets failed (has `finsys migrate` run?): %s",
+                PQerrorMessage(c));
+        ok = false;
+    }
+    for (int i = 0; ok && i < PQntuples(r); i++) {
+        char box[FS_NOTIFY_SEALED_BUF_LEN];
+        if (!fs_notify_secret_seal(key, PQgetvalue(r, i, 1), box, sizeof(box))) {
+            fprintf(stderr, "finsys: webhook endpoint %s's secret is longer than %d bytes: "
+                    "cannot seal it\n", PQgetvalue(r, i, 0), FS_NOTIFY_SECRET_LEN_MAX);
+            ok = false;
+            break;
+        }
+        const char *params[2] = {PQgetvalue(r, i, 0), box};
+        ok = exec_ok(c,
+                     PQexecParams(c,
+                                  "UPDATE webhook_endpoints SET secret_sealed = $2, secret = NULL "
+                                  "WHERE id = $1",
+                                  2, NULL, params, NULL, NULL, 0),
+                     "sealing a webhook secret");
+        if (ok) (*sealed)++;
+    }
+    if (r != NULL) PQclear(r);
+    /* The key must open what is sealed: a changed key would make every
+     * delivery fail, so the server does not start with it. */
+    r = ok ? PQexec(c, "SELECT id, secret_sealed FROM webhook_endpoints "
+                       "WHERE secret_sealed IS NOT NULL ORDER BY seq DESC LIMIT 1")
+           : NULL;
+    if (ok && PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "finsys: reading webhook secrets failed: %s", PQerrorMessage(c));
+        ok = false;
+    } else if (ok && PQntuples(r) == 1) {
+        char secret[FS_NOTIFY_SECRET_LEN_MAX + 1];
+        if (!fs_notify_secret_open(key, PQgetvalue(r, 0, 1), secret, sizeof(secret))) {
+            fprintf(stderr,
+                    "finsys: FINSYS_SECRETS_KEY does not open the sealed secret of webhook "
+                    "endpoint %s: it is not the key the secrets were sealed with "
+                    "(docs/operations.md, \"Secrets at rest\")\n",
+                    PQgetvalue(r, 0, 0));
+            ok = false;
+        }
+        sodium_memzero(secret, sizeof(secret));
+    }
+    if (r != NULL) PQclear(r);
+    ok = ok && exec_ok(c, PQexec(c, "COMMIT"), "sealing webhook secrets");
+    if (!ok) *sealed = 0;
+    PQfinish(c);
+    return ok ? 0 : -1;
 }
 
 static bool exec_params(PGconn *c, const char *sql, int n, const char *const *params,

@@ -75,6 +75,14 @@ bool fs_store_connected(void);
  * migrate`). Returns 0 on success. */
 int fs_store_migrate(const char *conninfo, const char *dir);
 
+/* Secrets at rest (docs/operations.md): seals, under key (FINSYS_SECRETS_KEY),
+ * every webhook signing secret still stored in clear (rows from before
+ * migration 0029), and checks that key opens the secrets already sealed.
+ * Run by `finsys server` at start, blocking, in one transaction (servers
+ * starting together seal each row once). Returns 0, or -1 with a message on
+ * stderr (the server then does not start). *sealed: the rows sealed. */
+int fs_store_seal_webhook_secrets(const char *conninfo, const unsigned char *key, int *sealed);
+
 /* Creates the tenant if missing (with an external account per currency) and
  * a new API key for it, expiring expires_in_s from now (0: never); writes
  * the key into key_out. Blocking (CLI). */

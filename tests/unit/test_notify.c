@@ -16,6 +16,9 @@
 
 #define KEY "Bearer fsk_test"
 
+/* FINSYS_SECRETS_KEY of these tests. */
+static const unsigned char secrets_key[FS_NOTIFY_KEY_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+
 static int setup(void **state)
 {
     (void)state;
@@ -230,7 +233,8 @@ static void route_as(const fs_config_nets_t *allowed, fs_method_t method, const 
                             .body_len = body != NULL ? strlen(body) : 0,
                             .authorization = KEY,
                             .idempotency_key = idem,
-                            .webhook_allowed = allowed};
+                            .webhook_allowed = allowed,
+                            .secrets_key = secrets_key};
     fs_api_route(&req, res);
 }
 
@@ -274,6 +278,13 @@ static void create_item(void **state)
     const char *secret = json_string_value(json_object_get(item, "secret"));
     assert_int_equal(strncmp(id, "we_", 3), 0);
     assert_int_equal(strlen(secret), strlen(FS_NOTIFY_SECRET_PREFIX) + 32);
+    /* What the database stores: the secret sealed under the key. */
+    const char *sealed = json_string_value(json_object_get(item, "secret_sealed"));
+    assert_non_null(sealed);
+    assert_null(strstr(sealed, secret + strlen(FS_NOTIFY_SECRET_PREFIX)));
+    char opened[FS_NOTIFY_SECRET_LEN_MAX + 1];
+    assert_true(fs_notify_secret_open(secrets_key, sealed, opened, sizeof(opened)));
+    assert_string_equal(opened, secret);
     assert_int_equal(json_array_size(json_object_get(item, "events")), 2);
     assert_int_equal(json_integer_value(json_object_get(item, "max")), FS_WEBHOOK_ENDPOINTS_MAX);
     json_decref(item);
@@ -282,6 +293,67 @@ static void create_item(void **state)
           "{\"url\":\"http://93.184.216.34:9/h\",\"events\":[\"payment.refunded\"]}", "k1", &res);
     assert_int_equal(res.action, FS_API_REJECT);
     assert_string_equal(res.err.param, "events");
+
+    /* Without FINSYS_SECRETS_KEY no endpoint is made: 503. */
+    fs_api_request_t req = {.method = FS_METHOD_POST,
+                            .path = "/v1/webhook_endpoints",
+                            .body = "{\"url\":\"http://93.184.216.34:9/h\",\"events\":[\"*\"]}",
+                            .authorization = KEY,
+                            .idempotency_key = "k1"};
+    req.body_len = strlen(req.body);
+    fs_api_route(&req, &res);
+    assert_int_equal(res.action, FS_API_REJECT);
+    assert_int_equal(res.err.outcome, FS_UNAVAILABLE);
+}
+
+/* Sealed secrets: each seal differs (a random nonce), opens only with its
+ * key and unaltered; what is not a sealed secret does not open. */
+static void secrets_seal_and_open(void **state)
+{
+    (void)state;
+    const char *secret = "whsec_abcdefghijklmnopqrstuvwxyz012345";
+    char a[FS_NOTIFY_SEALED_BUF_LEN], b[FS_NOTIFY_SEALED_BUF_LEN];
+    char out[FS_NOTIFY_SECRET_LEN_MAX + 1];
+    assert_true(fs_notify_secret_seal(secrets_key, secret, a, sizeof(a)));
+    assert_true(fs_notify_secret_seal(secrets_key, secret, b, sizeof(b)));
+    assert_string_not_equal(a, b);
+    assert_int_equal(strncmp(a, FS_NOTIFY_SEALED_PREFIX, strlen(FS_NOTIFY_SEALED_PREFIX)), 0);
+    assert_null(strstr(a, "abcdefgh"));
+    assert_true(fs_notify_secret_open(secrets_key, a, out, sizeof(out)));
+    assert_string_equal(out, secret);
+    assert_true(fs_notify_secret_open(secrets_key, b, out, sizeof(out)));
+    assert_string_equal(out, secret);
+    unsigned char other[FS_NOTIFY_KEY_LEN] = {9};
+    assert_false(fs_notify_secret_open(other, a, out, sizeof(out)));
+    assert_string_equal(out, "");
+    /* One base64 character changed: the MAC fails. */
+    size_t i = strlen(FS_NOTIFY_SEALED_PREFIX) + 40;
+    a[i] = a[i] == 'A' ? 'B' : 'A';
+    assert_false(fs_notify_secret_open(secrets_key, a, out, sizeof(out)));
+    assert_false(fs_notify_secret_open(secrets_key, secret, out, sizeof(out)));
+    assert_false(fs_notify_secret_open(secrets_key, "sb1:", out, sizeof(out)));
+    assert_false(fs_notify_secret_open(secrets_key, "sb1:!!!", out, sizeof(out)));
+    assert_false(fs_notify_secret_open(secrets_key, NULL, out, sizeof(out)));
+    /* Too long to seal. */
+    char long_secret[FS_NOTIFY_SECRET_LEN_MAX + 2];
+    memset(long_secret, 'x', sizeof(long_secret) - 1);
+    long_secret[sizeof(long_secret) - 1] = '\0';
+    assert_false(fs_notify_secret_seal(secrets_key, long_secret, a, sizeof(a)));
+    /* FINSYS_SECRETS_KEY: 64 hex digits or base64 of 32 bytes. */
+    unsigned char key[32];
+    char err[256];
+    assert_int_equal(fs_config_parse_secrets_key(
+                         "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", key,
+                         err, sizeof(err)),
+                     0);
+    assert_int_equal(key[31], 0x1f);
+    assert_int_equal(fs_config_parse_secrets_key("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                                                 key, err, sizeof(err)),
+                     0);
+    assert_int_equal(key[31], 0x1f);
+    assert_int_equal(fs_config_parse_secrets_key("00010203", key, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "FINSYS_SECRETS_KEY"));
+    assert_int_equal(fs_config_parse_secrets_key("", key, err, sizeof(err)), -1);
 }
 
 static void delete_and_get_items(void **state)
@@ -311,6 +383,78 @@ static void delete_and_get_items(void **state)
     assert_int_equal(res.err.outcome, FS_NOT_FOUND);
 }
 
+/* The endpoint's breaker (issue 13): FS_NOTIFY_BREAKER_FAILURES consecutive
+ * failures open it for the cool-off; then one trial goes at a time; a failed
+ * trial doubles the cool-off (up to its maximum), a 2xx closes it. */
+static void breaker_opens_after_consecutive_failures(void **state)
+{
+    (void)state;
+    fs_notify_breaker_t b;
+    memset(&b, 0, sizeof(b));
+    long long wait = -1;
+    /* A success in between starts the count again. */
+    for (int i = 0; i < FS_NOTIFY_BREAKER_FAILURES - 1; i++) {
+        assert_int_equal(fs_notify_breaker_allow(&b, 0, &wait), FS_NOTIFY_BREAKER_SEND);
+        assert_false(fs_notify_breaker_record(&b, false, false, 0));
+    }
+    assert_false(fs_notify_breaker_record(&b, true, false, 0));
+    assert_int_equal(b.failures, 0);
+    for (int i = 0; i < FS_NOTIFY_BREAKER_FAILURES - 1; i++)
+        assert_false(fs_notify_breaker_record(&b, false, false, 100));
+    assert_int_equal(fs_notify_breaker_allow(&b, 100, &wait), FS_NOTIFY_BREAKER_SEND);
+    assert_int_equal(wait, 0);
+    assert_true(fs_notify_breaker_record(&b, false, false, 100));
+    /* Open: skipped until the cool-off ends; late failures change nothing. */
+    assert_int_equal(fs_notify_breaker_allow(&b, 101, &wait), FS_NOTIFY_BREAKER_SKIP);
+    assert_int_equal(wait, FS_NOTIFY_BREAKER_COOLOFF_MS - 1);
+    assert_false(fs_notify_breaker_record(&b, false, false, 200));
+    assert_int_equal(fs_notify_breaker_allow(&b, 100 + FS_NOTIFY_BREAKER_COOLOFF_MS - 1, &wait),
+                     FS_NOTIFY_BREAKER_SKIP);
+    assert_int_equal(wait, 1);
+}
+
+static void breaker_half_open_lets_one_trial_through(void **state)
+{
+    (void)state;
+    fs_notify_breaker_t b;
+    memset(&b, 0, sizeof(b));
+    long long wait, now = 1000;
+    for (int i = 0; i < FS_NOTIFY_BREAKER_FAILURES; i++) fs_notify_breaker_record(&b, false, false, now);
+    assert_int_equal(fs_notify_breaker_allow(&b, now, &wait), FS_NOTIFY_BREAKER_SKIP);
+    long long cooloff = FS_NOTIFY_BREAKER_COOLOFF_MS;
+    for (int round = 0; round < 12; round++) {
+        now += cooloff;
+        /* Half-open: one trial; the others wait while it runs. */
+        assert_int_equal(fs_notify_breaker_allow(&b, now, &wait), FS_NOTIFY_BREAKER_TRIAL);
+        assert_int_equal(fs_notify_breaker_allow(&b, now, &wait), FS_NOTIFY_BREAKER_SKIP);
+        assert_int_equal(wait, 0);
+        /* A trial given back (not sent) lets the next one go. */
+        fs_notify_breaker_untrial(&b);
+        assert_int_equal(fs_notify_breaker_allow(&b, now, &wait), FS_NOTIFY_BREAKER_TRIAL);
+        /* The trial fails: open again, twice as long, within the maximum. */
+        assert_true(fs_notify_breaker_record(&b, false, true, now));
+        cooloff = 2 * cooloff < FS_NOTIFY_BREAKER_COOLOFF_MAX_MS ? 2 * cooloff
+                                                                 : FS_NOTIFY_BREAKER_COOLOFF_MAX_MS;
+        assert_int_equal(b.cooloff_ms, cooloff);
+        assert_int_equal(fs_notify_breaker_allow(&b, now + cooloff - 1, &wait),
+                         FS_NOTIFY_BREAKER_SKIP);
+        assert_int_equal(wait, 1);
+    }
+    assert_int_equal(cooloff, FS_NOTIFY_BREAKER_COOLOFF_MAX_MS);
+    /* A trial's 2xx closes it, and the next opening is the first cool-off. */
+    now += cooloff;
+    assert_int_equal(fs_notify_breaker_allow(&b, now, &wait), FS_NOTIFY_BREAKER_TRIAL);
+    assert_false(fs_notify_breaker_record(&b, true, true, now));
+    assert_int_equal(fs_notify_breaker_allow(&b, now, &wait), FS_NOTIFY_BREAKER_SEND);
+    for (int i = 0; i < FS_NOTIFY_BREAKER_FAILURES - 1; i++)
+        assert_false(fs_notify_breaker_record(&b, false, false, now));
+    assert_true(fs_notify_breaker_record(&b, false, false, now));
+    assert_int_equal(b.cooloff_ms, FS_NOTIFY_BREAKER_COOLOFF_MS);
+    /* A late 2xx of an attempt from before the opening closes it too. */
+    assert_false(fs_notify_breaker_record(&b, true, false, now + 1));
+    assert_int_equal(fs_notify_breaker_allow(&b, now + 1, &wait), FS_NOTIFY_BREAKER_SEND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +466,9 @@ int main(void)
         cmocka_unit_test(create_item),
         cmocka_unit_test(create_private),
         cmocka_unit_test(delete_and_get_items),
+        cmocka_unit_test(secrets_seal_and_open),
+        cmocka_unit_test(breaker_opens_after_consecutive_failures),
+        cmocka_unit_test(breaker_half_open_lets_one_trial_through),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
