@@ -358,6 +358,51 @@ static void take_answer(job_t *job, const json_t *body, uint64_t now)
     }
 }
 
+/* No useful answer (code 0: none within the timeout, or the connection
+ * broke): it counts against the breaker, and the job is retried. */
+static void provider_failed(job_t *job, int code, uint64_t now, const char *what)
+{
+    fs_breaker_record(&job->w->breaker, false, now);
+    char why[64];
+    if (code == 0) {
+        snprintf(why, sizeof(why), "%s: timeout or network error", what);
+    } else {
+        snprintf(why, sizeof(why), "%s answered %d", what, code);
+    }
+    retry(job, why);
+}
+
+/* One call to the provider, behind the breaker: a POST of body, or a GET
+ * when body is NULL; cb gets the answer (or NULL). */
+static void send_to_provider(job_t *job, const char *path, const char *body,
+                             void (*cb)(struct evhttp_request *, void *))
+{
+    worker_t *w = job->w;
+    if (!fs_breaker_allow(&w->breaker, fs_now_us())) {
+        put_back(job, "circuit breaker open");
+        return;
+    }
+    fs_queue_msg_in_progress(job->msg); /* the ack wait starts again */
+    job->sent_us = fs_now_us();
+    struct evhttp_request *req = evhttp_request_new(cb, job);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", w->provider_host);
+    evhttp_add_header(h, "X-Request-Id", job->request_id);
+    if (body != NULL) {
+        evhttp_add_header(h, "Content-Type", "application/json");
+        evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
+    }
+    struct evhttp_connection *conn = w->provider[w->next_provider];
+    w->next_provider = (w->next_provider + 1) % FS_WORKER_PROVIDER_CONNECTIONS;
+    if (evhttp_make_request(conn, req, body != NULL ? EVHTTP_REQ_POST : EVHTTP_REQ_GET, path)
+        != 0) {
+        /* Its callback is not called. */
+        if (body != NULL) fs_metrics_add(FS_M_PROVIDER_REQUESTS, "error", NULL, NULL, 1);
+        fs_breaker_record(&w->breaker, false, fs_now_us());
+        retry(job, "cannot send to the provider");
+    }
+}
+
 static void on_provider(struct evhttp_request *req, void *arg)
 {
     job_t *job = arg;
@@ -383,16 +428,11 @@ static void on_provider(struct evhttp_request *req, void *arg)
         retry(job, why);
         return;
     }
-    fs_breaker_record(&w->breaker, false, now);
-    char why[64];
-    snprintf(why, sizeof(why), code == 0 ? "provider timeout or network error"
-                                         : "provider answered %d", code);
-    retry(job, why);
+    provider_failed(job, code, now, "provider");
 }
 
 static void call_provider(job_t *job)
 {
-    worker_t *w = job->w;
     /* A refund's key is its own id; its payment_id, the payment it refunds. */
     json_t *body = json_pack("{s:s, s:I, s:s, s:s, s:s}", "idempotency_key", job->payment_id,
                              "amount", (json_int_t)job->amount, "currency", job->currency,
@@ -401,30 +441,8 @@ static void call_provider(job_t *job)
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     FS_ASSERT(text != NULL);
-    if (!fs_breaker_allow(&w->breaker, fs_now_us())) {
-        free(text);
-        put_back(job, "circuit breaker open");
-        return;
-    }
-    fs_queue_msg_in_progress(job->msg); /* the ack wait starts again */
-
-    job->sent_us = fs_now_us();
-    struct evhttp_request *req = evhttp_request_new(on_provider, job);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Host", w->provider_host);
-    evhttp_add_header(h, "Content-Type", "application/json");
-    evhttp_add_header(h, "X-Request-Id", job->request_id);
-    evbuffer_add(evhttp_request_get_output_buffer(req), text, strlen(text));
+    send_to_provider(job, job->refund ? "/refunds" : "/charges", text, on_provider);
     free(text);
-    struct evhttp_connection *conn = w->provider[w->next_provider];
-    w->next_provider = (w->next_provider + 1) % FS_WORKER_PROVIDER_CONNECTIONS;
-    if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, job->refund ? "/refunds" : "/charges")
-        != 0) {
-        /* Its callback is not called. */
-        fs_metrics_add(FS_M_PROVIDER_REQUESTS, "error", NULL, NULL, 1);
-        fs_breaker_record(&w->breaker, false, fs_now_us());
-        retry(job, "cannot send to the provider");
-    }
 }
 
 /* A payment claimed before: what became of its earlier call is unknown (it
@@ -452,38 +470,17 @@ static void on_looked_up(struct evhttp_request *req, void *arg)
         call_provider(job);
         return;
     }
-    fs_breaker_record(&w->breaker, false, now);
-    char why[64];
-    snprintf(why, sizeof(why), code == 0 ? "provider lookup timed out or failed"
-                                         : "provider lookup answered %d", code);
-    retry(job, why);
+    provider_failed(job, code, now, "provider lookup");
 }
 
 static void look_up(job_t *job)
 {
-    worker_t *w = job->w;
-    if (!fs_breaker_allow(&w->breaker, fs_now_us())) {
-        put_back(job, "circuit breaker open");
-        return;
-    }
-    fs_queue_msg_in_progress(job->msg); /* the ack wait starts again */
     char *key = evhttp_uriencode(job->payment_id, -1, 0);
     FS_ASSERT(key != NULL);
     char path[sizeof("/refunds/") + 3 * FS_ID_LEN_MAX];
     snprintf(path, sizeof(path), "%s/%s", job->refund ? "/refunds" : "/charges", key);
     free(key);
-    job->sent_us = fs_now_us();
-    struct evhttp_request *req = evhttp_request_new(on_looked_up, job);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Host", w->provider_host);
-    evhttp_add_header(h, "X-Request-Id", job->request_id);
-    struct evhttp_connection *conn = w->provider[w->next_provider];
-    w->next_provider = (w->next_provider + 1) % FS_WORKER_PROVIDER_CONNECTIONS;
-    if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, path) != 0) {
-        /* Its callback is not called. */
-        fs_breaker_record(&w->breaker, false, fs_now_us());
-        retry(job, "cannot send to the provider");
-    }
+    send_to_provider(job, path, NULL, on_looked_up);
 }
 
 /* --- step 1: claim ------------------------------------------------------ */

@@ -42,9 +42,10 @@ def _assert_ready(body):
     assert "reason" not in body, body
 
 
-def _pipeline_with_redis(redis):
+def _pipeline_with_redis(url):
+    """A Pipeline whose processes use the Redis at url."""
     saved = os.environ.get("FINSYS_REDIS_URL")
-    os.environ["FINSYS_REDIS_URL"] = redis.url()
+    os.environ["FINSYS_REDIS_URL"] = url
     try:
         return Pipeline()
     finally:
@@ -56,7 +57,7 @@ def _pipeline_with_redis(redis):
 
 def test_readyz_names_redis_then_nats_when_they_stop():
     redis = _Redis()
-    pl = _pipeline_with_redis(redis)
+    pl = _pipeline_with_redis(redis.url())
     worker = pl.workers[0]
     try:
         for port in (pl.http_port, worker.port):

@@ -9,8 +9,7 @@ import time
 import uuid
 
 from harness import FINSYS_BIN, TEST_TMP, Proc, free_port, funded_account, new_account
-from test_health import _assert_ready, _until
-from test_settle_pipeline import Pipeline
+from test_health import _assert_ready, _pipeline_with_redis as _pipeline, _until
 
 PASSWORD = "s3cr@t:pw/x"
 ENCODED = "s3cr%40t%3Apw%2Fx"
@@ -37,18 +36,6 @@ class _LockedRedis:
 
     def stop(self):
         return self.proc.stop()
-
-
-def _pipeline(url):
-    saved = os.environ.get("FINSYS_REDIS_URL")
-    os.environ["FINSYS_REDIS_URL"] = url
-    try:
-        return Pipeline()
-    finally:
-        if saved is None:
-            del os.environ["FINSYS_REDIS_URL"]
-        else:
-            os.environ["FINSYS_REDIS_URL"] = saved
 
 
 def test_the_password_in_the_url_is_sent_and_the_server_uses_redis():
