@@ -593,9 +593,13 @@ int main(int argc, char **argv)
             /* Secrets at rest: rows from before migration 0029 are sealed
              * now, and the key must open those sealed before. */
             int sealed = 0;
-            if (fs_store_seal_webhook_secrets(config.database_url, config.secrets_key, &sealed)
-                != 0)
-                return 1;
+            int st = fs_store_seal_webhook_secrets(config.database_url, config.secrets_key,
+                                                   &sealed);
+            if (st < 0) return 1;
+            if (st > 0)
+                fs_log(FS_LOG_WARN, "server",
+                       "the database is unavailable: webhook secrets not checked; the next "
+                       "start seals any stored in clear");
             if (sealed > 0)
                 fs_log(FS_LOG_INFO, "server", "sealed %d webhook secret%s stored in clear", sealed,
                        sealed == 1 ? "" : "s");

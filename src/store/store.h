@@ -79,8 +79,11 @@ int fs_store_migrate(const char *conninfo, const char *dir);
  * every webhook signing secret still stored in clear (rows from before
  * migration 0029), and checks that key opens the secrets already sealed.
  * Run by `finsys server` at start, blocking, in one transaction (servers
- * starting together seal each row once). Returns 0, or -1 with a message on
- * stderr (the server then does not start). *sealed: the rows sealed. */
+ * starting together seal each row once). Returns 0; 1 when the database
+ * cannot be reached (nothing checked or sealed: the server starts, as it
+ * does without a database, and /readyz says so; the next start seals); or
+ * -1 with a message on stderr (the server then does not start). *sealed:
+ * the rows sealed. */
 int fs_store_seal_webhook_secrets(const char *conninfo, const unsigned char *key, int *sealed);
 
 /* Creates the tenant if missing (with an external account per currency) and
