@@ -1039,4 +1039,10 @@
  * refuses a body it declares). */
 #define FS_HTTP_HEAD_LINE_KEEP 128
 
+/* --- operator authority (issue 13) --- */
+
+/* Bytes of an API key's scope (db/migrations/0030_operator_authority.sql):
+ * "tenant" or "operator:<role>", the longest "operator:support" (16). */
+#define FS_ADMIN_SCOPE_LEN_MAX 32
+
 #endif
