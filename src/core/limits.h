@@ -608,7 +608,6 @@
  * pathological one from making an unbounded answer. */
 #define FS_ADMIN_DETAIL_ITEMS_MAX 200
 
-
 /* --- admin console: staff, sessions, audit (src/admin) --- */
 
 /* A session ends after this long without a request (FINSYS_ADMIN_SESSION_IDLE_S

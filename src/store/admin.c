@@ -247,9 +247,9 @@ int fs_store_tenant_deposits(const char *conninfo, const char *tenant, bool on)
 {
     PGconn *c = connect_blocking(conninfo);
     if (c == NULL) return 1;
-    json_t *j = json_pack("{s:s, s:s, s:b, s:s, s:{s:s, s:s}}", "action", "tenant.deposits",
-                          "name", tenant, "enabled", on, "reason", "finsys tenant deposits",
-                          "actor", "id", "cli", "role", "admin");
+    json_t *j = json_pack("{s:s, s:s, s:b, s:s, s:{s:s, s:s}}", "action", "tenant.deposits", "name",
+                          tenant, "enabled", on, "reason", "finsys tenant deposits", "actor", "id",
+                          "cli", "role", "admin");
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     const char *p[1] = {text};

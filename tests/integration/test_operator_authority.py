@@ -77,7 +77,6 @@ def test_deposits_are_off_for_a_new_tenant_and_refused_changing_nothing():
     tag = uuid.uuid4().hex[:10]
     name = f"deposits-{tag}"
     key = new_api_key(name, deposits=False)
-    assert sql_value(f"SELECT deposits_enabled FROM tenants WHERE name = '{name}'") == "f"
     acct = new_account(key=key)
     before = sql_value("SELECT count(*) FROM deposits")
     idem = str(uuid.uuid4())
@@ -87,6 +86,7 @@ def test_deposits_are_off_for_a_new_tenant_and_refused_changing_nothing():
     assert balance(acct, key=key) == (0, 0)
     assert sql_value(f"SELECT count(*) FROM deposits WHERE account_id = '{acct}'") == "0"
     assert sql_value(f"SELECT count(*) FROM journal_entries WHERE account_id = '{acct}'") == "0"
+    assert sql_value(f"SELECT deposits_enabled FROM tenants WHERE name = '{name}'") == "f"
     # Turned on: the same request, under the same Idempotency-Key (the
     # refusal stored nothing), is a deposit.
     set_deposits(name, True)
