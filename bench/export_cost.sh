@@ -122,6 +122,8 @@ PSQL=(psql "$FINSYS_DATABASE_URL" -XqAt -v ON_ERROR_STOP=1)
 # payments to export.
 "$BIN" migrate >/dev/null
 KEY=$("$BIN" apikey create --tenant bench)
+# Deposits on, as make run's dev tenant (off for a new tenant otherwise).
+"$BIN" tenant deposits --tenant bench on
 TENANT=$("${PSQL[@]}" -c "SELECT id FROM tenants WHERE name = 'bench'")
 bench_accounts "$TENANT" "$ACCOUNTS"
 bench_risk_rules "$TENANT"

@@ -172,6 +172,8 @@ raw pgbench_clients "$best_clients"
 # the API make).
 "$BIN" migrate >/dev/null
 KEY=$("$BIN" apikey create --tenant bench)
+# Deposits on, as make run's dev tenant (off for a new tenant otherwise).
+"$BIN" tenant deposits --tenant bench on
 TENANT=$("${PSQL[@]}" -c "SELECT id FROM tenants WHERE name = 'bench'")
 bench_accounts "$TENANT" "$ACCOUNTS"
 # A realistic rule set (bench_risk_rules), evaluated on every payment of both

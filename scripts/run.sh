@@ -63,6 +63,10 @@ if [ ! -s "$VAR/dev-api-key" ]; then
     "$BIN" apikey create --tenant dev >"$VAR/dev-api-key"
     chmod 600 "$VAR/dev-api-key"
 fi
+# Deposits by the dev tenant's key (POST /v1/accounts/{id}/deposits): off
+# for a new tenant outside make run (0030_operator_authority.sql); on here,
+# for a development stack's funding.
+"$BIN" tenant deposits --tenant dev on
 
 # The first admin console login (docs/console.md), made once, kept with ./var.
 if [ ! -s "$VAR/staff-login" ]; then

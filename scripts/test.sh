@@ -116,6 +116,11 @@ if fs_pg_start "$TMP" "$PG_PORT" && fs_nats_start "$TMP" "$NATS_PORT" \
     "$FINSYS_BIN" migrate >/dev/null && "$FINSYS_BIN" migrate >/dev/null
     export FINSYS_KEY_A=$("$FINSYS_BIN" apikey create --tenant test-a)
     export FINSYS_KEY_B=$("$FINSYS_BIN" apikey create --tenant test-b)
+    # Deposits are off for a new tenant (0030_operator_authority.sql): the
+    # tests fund their accounts by deposits, as make run's dev tenant does
+    # (tests/integration/test_deposits_gate.py checks the default).
+    "$FINSYS_BIN" tenant deposits --tenant test-a on
+    "$FINSYS_BIN" tenant deposits --tenant test-b on
     "$FINSYS_BIN" server 2>"$TMP/server.log" &
     echo $! >"$TMP/server.pid"
     if fs_wait_http "$FINSYS_URL/healthz" 30; then

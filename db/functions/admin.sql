@@ -209,7 +209,7 @@ LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN jsonb_build_object(
         'id', k.id, 'object', 'api_key', 'tenant', k.tenant_id, 'prefix', k.prefix,
-        'admin', k.is_admin, 'created_at', fs_ts(k.created_at),
+        'admin', k.scope <> 'tenant', 'scope', k.scope, 'created_at', fs_ts(k.created_at),
         'expires_at', fs_ts(k.expires_at), 'revoked_at', fs_ts(k.revoked_at),
         'rotated_to', k.rotated_to,
         'status', CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
@@ -244,6 +244,7 @@ BEGIN
         FROM currencies c ORDER BY c.code;
         o := 'created';
         p := json_build_object('object', 'tenant', 'id', ten.id, 'name', ten.name,
+                               'deposits_enabled', ten.deposits_enabled,
                                'created_at', fs_ts(ten.created_at))::text;
         PERFORM fs_audit(j, act, ten.id, NULL, p::jsonb);
 
@@ -266,6 +267,26 @@ BEGIN
         PERFORM fs_audit(j, act, ten.id, before,
                          jsonb_build_object('per_s', ten.rate_per_s, 'burst', ten.rate_burst));
 
+    ELSIF act = 'tenant.deposits' THEN
+        -- {tenant (its id) or name, enabled}: whether the tenant's own keys
+        -- may deposit (0030_operator_authority.sql). Audited with the
+        -- setting before and after.
+        SELECT * INTO ten FROM tenants y
+        WHERE y.id = j->>'tenant' OR (NOT j ? 'tenant' AND y.name = j->>'name') FOR UPDATE;
+        IF NOT FOUND THEN
+            o := 'not_found';
+            p := fs_err(format('No such tenant: %L', coalesce(j->>'tenant', j->>'name')), 'id');
+            RETURN;
+        END IF;
+        before := jsonb_build_object('deposits_enabled', ten.deposits_enabled);
+        UPDATE tenants y SET deposits_enabled = (j->>'enabled')::boolean
+        WHERE y.id = ten.id RETURNING * INTO ten;
+        o := 'ok';
+        p := json_build_object('object', 'tenant', 'id', ten.id, 'name', ten.name,
+                               'deposits_enabled', ten.deposits_enabled)::text;
+        PERFORM fs_audit(j, act, ten.id, before,
+                         jsonb_build_object('deposits_enabled', ten.deposits_enabled));
+
     ELSIF act = 'api_key.create' THEN
         -- expires_in_s (optional): the key stops working that long from now.
         SELECT * INTO ten FROM tenants y WHERE y.id = j->>'tenant';
@@ -273,9 +294,10 @@ BEGIN
             o := 'not_found'; p := fs_err(format('No such tenant: %L', j->>'tenant'), 'id');
             RETURN;
         END IF;
-        INSERT INTO api_keys (key_hash, tenant_id, prefix, is_admin, expires_at)
-        VALUES (decode(j->>'key_hash', 'hex'), ten.id, j->>'prefix', (j->>'admin')::boolean,
-                now() + (j->>'expires_in_s')::bigint * interval '1 second')
+        -- scope: 'tenant' or 'operator:<role>' (0030_operator_authority.sql).
+        INSERT INTO api_keys (key_hash, tenant_id, prefix, is_admin, scope, expires_at)
+        VALUES (decode(j->>'key_hash', 'hex'), ten.id, j->>'prefix', j->>'scope' <> 'tenant',
+                j->>'scope', now() + (j->>'expires_in_s')::bigint * interval '1 second')
         RETURNING * INTO k;
         o := 'created';
         p := fs_api_key_json(k)::text;
@@ -321,8 +343,8 @@ BEGIN
             RETURN;
         END IF;
         before := fs_api_key_json(k);
-        INSERT INTO api_keys (key_hash, tenant_id, prefix, is_admin)
-        VALUES (decode(j->>'key_hash', 'hex'), k.tenant_id, j->>'prefix', k.is_admin)
+        INSERT INTO api_keys (key_hash, tenant_id, prefix, is_admin, scope)
+        VALUES (decode(j->>'key_hash', 'hex'), k.tenant_id, j->>'prefix', k.is_admin, k.scope)
         RETURNING * INTO nk;
         UPDATE api_keys y
         SET expires_at = least(y.expires_at,

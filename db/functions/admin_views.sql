@@ -688,10 +688,11 @@ BEGIN
                              'admin', count(*) FILTER (WHERE k2.revoked_at IS NULL
                                                          AND NOT coalesce(k2.expires_at <= now(),
                                                                           false)
-                                                         AND k2.is_admin))
+                                                         AND k2.scope <> 'tenant'))
     INTO k FROM api_keys k2 WHERE k2.tenant_id = t.id;
     RETURN json_build_object(
         'id', t.id, 'object', 'tenant', 'name', t.name, 'created_at', fs_ts(t.created_at),
+        'deposits_enabled', t.deposits_enabled,
         'rate_limit', json_build_object('per_s', t.rate_per_s, 'burst', t.rate_burst,
                                         'default', t.rate_per_s IS NULL),
         'keys', k);

@@ -333,7 +333,9 @@ BEGIN
                               CASE WHEN e.j ? 'as_tenant'
                                         AND current_setting('finsys.as_tenant', true) = 'on'
                                    THEN e.j->>'as_tenant' END) ORDER BY e.n),
-           array_agg(coalesce(k.is_admin, false) ORDER BY e.n),
+           -- an operator key (0030_operator_authority.sql): its scope, not
+           -- the old is_admin flag, gives it authority
+           array_agg(coalesce(k.scope <> 'tenant', false) ORDER BY e.n),
            array_agg(CASE WHEN e.j ? 'actor' THEN e.j->'actor'->>'id'
                           ELSE coalesce(k.tenant_id,
                                         CASE WHEN e.j ? 'as_tenant'
@@ -1013,17 +1015,20 @@ BEGIN
         ELSIF j->>'op' IN ('dead_list', 'dead_replay')
               AND NOT (item_admin[it.n] OR j ? 'actor') THEN
             o := 'forbidden';
-            p := fs_err('Only an admin API key (finsys apikey create --admin) may do this.', NULL);
+            p := fs_err('Only an operator key (finsys apikey create --operator ROLE) may do this.', NULL);
 
         ELSIF j->>'op' IN ('admin_auth', 'account_adjust', 'account_freeze',
                            'account_unfreeze', 'account_close')
               AND NOT (item_admin[it.n] OR j ? 'actor') THEN
             o := 'forbidden';
-            p := fs_err('Only an admin API key (finsys apikey create --admin) may do this.', NULL);
+            p := fs_err('Only an operator key (finsys apikey create --operator ROLE) may do this.', NULL);
 
         ELSIF j->>'op' = 'admin_auth' THEN
-            -- The key's id: the actor of its audit rows.
-            SELECT json_build_object('id', k.id)::text INTO p FROM api_keys k
+            -- The key's id, the actor of its audit rows, and the role its
+            -- scope gives it (0030_operator_authority.sql).
+            SELECT json_build_object('id', k.id,
+                                     'role', substr(k.scope, length('operator:') + 1))::text
+            INTO p FROM api_keys k
             WHERE k.key_hash = decode(j->>'auth', 'hex');
             o := 'ok';
 
@@ -1336,6 +1341,14 @@ BEGIN
             amt := (j->>'amount')::bigint;
             IF f IS NULL OR acc_tenant[f] <> t THEN
                 o := 'not_found'; p := fs_err(format('No such account: %L', j->>'account'), 'id');
+            ELSIF NOT (SELECT y.deposits_enabled FROM tenants y WHERE y.id = t) THEN
+                -- Money from a funding flow or an operator, not from any key
+                -- (0030_operator_authority.sql): a tenant setting.
+                o := 'deposits_disabled';
+                p := fs_err('Deposits are off for this tenant (its setting deposits_enabled): '
+                            'fund the account through an operator''s adjustment, or have an '
+                            'operator turn them on (finsys tenant deposits --tenant NAME on).',
+                            NULL);
             ELSIF acc_type[f] = 'external' THEN
                 o := 'invalid_request';
                 p := fs_err('The external account is the system counterpart of deposits; '
@@ -1718,11 +1731,13 @@ BEGIN
 
         IF NOT j ? 'idem' OR o = 'unauthorized' THEN
             NULL;
-        ELSIF o IN ('invalid_request', 'currency_mismatch', 'amount_too_large', 'lock_lost')
+        ELSIF o IN ('invalid_request', 'currency_mismatch', 'amount_too_large', 'lock_lost',
+                    'deposits_disabled')
               OR (o = 'rate_limited' AND j->>'op' = 'export_create') THEN
             -- A 400 stores nothing, wherever it was decided: the client
             -- corrects the request and retries with the same key. (So is
-            -- an export refused for too many running: retried later.)
+            -- an export refused for too many running: retried later, and
+            -- a deposit refused while the tenant's deposits are off.)
             r_tenant := r_tenant || item_scope[it.n];
             r_key := r_key || (j->>'idem');
         ELSE

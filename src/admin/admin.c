@@ -40,6 +40,15 @@ fs_role_t fs_admin_role_parse(const char *name)
     return FS_ROLE_NONE;
 }
 
+bool fs_admin_scope_valid(const char *scope)
+{
+    static const char op[] = "operator:";
+    if (scope == NULL) return false;
+    if (strcmp(scope, "tenant") == 0) return true;
+    return strncmp(scope, op, sizeof(op) - 1) == 0 &&
+           fs_admin_role_parse(scope + sizeof(op) - 1) != FS_ROLE_NONE;
+}
+
 bool fs_admin_role_allows(fs_role_t role, fs_role_t min)
 {
     return role >= min;
@@ -311,6 +320,24 @@ static bool build_tenant_limits(const fs_admin_call_t *c, json_t *item, fs_error
     return rate_field(c->body, "per_s", item, err) && rate_field(c->body, "burst", item, err);
 }
 
+/* POST /admin/api/tenants/{id}/deposits {enabled, reason}: whether the
+ * tenant's own keys may deposit (db/migrations/0030_operator_authority.sql). */
+static bool build_tenant_deposits(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
+{
+    static const char *const fields[] = {"enabled", "reason", NULL};
+    if (!path_id(c->id, "ten", "tenant", err)) return false;
+    if (!fs_validate_known_fields(c->body, fields, err) || !reason(c, item, err)) return false;
+    const json_t *e = json_object_get(c->body, "enabled");
+    if (e == NULL || json_is_null(e))
+        return fs_fail(err, FS_INVALID_REQUEST, "enabled", "Missing required parameter: enabled.");
+    if (!json_is_boolean(e))
+        return fs_fail(err, FS_INVALID_REQUEST, "enabled", "enabled must be true or false.");
+    write_action(item, "tenant.deposits");
+    json_object_set_new(item, "tenant", json_string(c->id));
+    json_object_set_new(item, "enabled", json_boolean(json_is_true(e)));
+    return true;
+}
+
 /* An optional count of seconds in the body: 1..max (min 0 when zero_ok). */
 static bool seconds_field(const json_t *body, const char *name, json_int_t min, json_int_t max,
                           json_t *item, fs_error_t *err)
@@ -325,17 +352,34 @@ static bool seconds_field(const json_t *body, const char *name, json_int_t min, 
     return true;
 }
 
+/* POST /admin/api/tenants/{id}/keys {scope?, admin?, expires_in_s?, reason}:
+ * scope "tenant" (the default) or an operator key's "operator:<role>"
+ * (db/migrations/0030_operator_authority.sql); admin: true is "operator:admin",
+ * as before the scopes. */
 static bool build_key_create(const fs_admin_call_t *c, json_t *item, fs_error_t *err)
 {
-    static const char *const fields[] = {"admin", "expires_in_s", "reason", NULL};
+    static const char *const fields[] = {"admin", "scope", "expires_in_s", "reason", NULL};
     if (!path_id(c->id, "ten", "tenant", err)) return false;
     if (!fs_validate_known_fields(c->body, fields, err) || !reason(c, item, err)) return false;
     const json_t *a = json_object_get(c->body, "admin");
     if (a != NULL && !json_is_boolean(a) && !json_is_null(a))
         return fs_fail(err, FS_INVALID_REQUEST, "admin", "admin must be true or false.");
+    const json_t *sc = json_object_get(c->body, "scope");
+    const char *scope = json_is_true(a) ? "operator:admin" : "tenant";
+    if (sc != NULL && !json_is_null(sc)) {
+        const char *given = json_string_value(sc);
+        if (given == NULL || !fs_admin_scope_valid(given))
+            return fs_fail(err, FS_INVALID_REQUEST, "scope",
+                           "scope must be tenant, operator:viewer, operator:support, "
+                           "operator:finance or operator:admin.");
+        if (json_is_true(a) && strcmp(given, scope) != 0)
+            return fs_fail(err, FS_INVALID_REQUEST, "scope",
+                           "admin: true is scope operator:admin; give one of them.");
+        scope = given;
+    }
     write_action(item, "api_key.create");
     json_object_set_new(item, "tenant", json_string(c->id));
-    json_object_set_new(item, "admin", json_boolean(json_is_true(a)));
+    json_object_set_new(item, "scope", json_string(scope));
     /* The key itself is made by the server (fs_auth_key_new) and never put
      * in the item: only its hash and prefix are. */
     return seconds_field(c->body, "expires_in_s", 1, FS_APIKEY_EXPIRES_IN_MAX_S, item, err);
@@ -570,6 +614,9 @@ static const fs_admin_route_t routes[] = {
     {GET, "/admin/api/tenants", VIEWER, false, STORE, build_read, "tenants_list", p_page},
     {POST, "/admin/api/tenants", ADMIN, true, STORE, build_tenant_create, NULL, NULL},
     {POST, "/admin/api/tenants/{id}/limits", ADMIN, true, STORE, build_tenant_limits, NULL, NULL},
+    /* Whether the tenant's own keys may deposit (issue 13). */
+    {POST, "/admin/api/tenants/{id}/deposits", ADMIN, true, STORE, build_tenant_deposits, NULL,
+     NULL},
     {GET, "/admin/api/tenants/{id}/keys", VIEWER, false, STORE, build_read, "tenant_keys", p_page},
     {POST, "/admin/api/tenants/{id}/keys", ADMIN, true, FS_ADMIN_KEY_CREATE, build_key_create, NULL,
      NULL},

@@ -46,6 +46,9 @@ typedef enum {
 const char *fs_admin_role_name(fs_role_t role);
 /* The role named name, or FS_ROLE_NONE when it names none. */
 fs_role_t fs_admin_role_parse(const char *name);
+/* True when scope is an API key's scope (db/migrations/0030_operator_
+ * authority.sql): "tenant", or an operator key's "operator:<role>". */
+bool fs_admin_scope_valid(const char *scope);
 /* True when role may call a route whose minimum is min. */
 bool fs_admin_role_allows(fs_role_t role, fs_role_t min);
 
@@ -86,7 +89,8 @@ typedef struct {
     char id[FS_ID_LEN_MAX + 1];             /* stf_... or key_... */
     char email[FS_ADMIN_EMAIL_LEN_MAX + 1]; /* "" for a key */
     fs_role_t role;
-    bool key; /* an admin API key (reason optional on the old routes) */
+    bool key; /* an operator key (reason optional on the old routes); its role
+                 is its scope's (db/migrations/0030_operator_authority.sql) */
 } fs_admin_actor_t;
 
 /* Finds the route of method and path. Returns its index in the table, or -1

@@ -1,6 +1,6 @@
 /*
  * main.c: the finsys command: server, worker, migrate, apikey create, list, revoke and
- * rotate, tenant limits,
+ * rotate, tenant limits and deposits,
  * provider-sim, webhook-sink.
  */
 #include <event2/thread.h>
@@ -31,6 +31,7 @@ static const char usage_main[] =
     "  apikey list|revoke|rotate    list a tenant's keys, revoke one, or rotate it\n"
     "  worker                       settle pending payments through the provider\n"
     "  tenant limits --tenant NAME  set a tenant's rate limits\n"
+    "  tenant deposits --tenant NAME on|off  let the tenant's keys deposit, or not\n"
     "  provider-sim [options]       run the simulated payment provider\n"
     "  webhook-sink [options]       run a webhook receiver that answers 204 (bench, tests)\n"
     "  job purge [options]          run a singleton job under its Redis lock\n"
@@ -89,7 +90,8 @@ static const char usage_migrate[] =
     "only what is new.\n";
 
 static const char usage_apikey[] =
-    "usage: finsys apikey create --tenant NAME [--admin] [--expires-in DURATION]\n"
+    "usage: finsys apikey create --tenant NAME [--operator ROLE | --admin]\n"
+    "                            [--expires-in DURATION]\n"
     "       finsys apikey list --tenant NAME [--json]\n"
     "       finsys apikey revoke --key ID|PREFIX [--reason TEXT]\n"
     "       finsys apikey rotate --key ID|PREFIX [--overlap DURATION] [--reason TEXT]\n"
@@ -97,6 +99,11 @@ static const char usage_apikey[] =
     "create: creates the tenant NAME if it does not exist (with an external\n"
     "account per currency) and a new API key for it, which stops working after\n"
     "--expires-in when given. The key is printed once and stored only as a hash.\n"
+    "A tenant key works on /v1 only. --operator ROLE (viewer, support, finance or\n"
+    "admin) makes an operator key instead: /admin/api only, with the authority of\n"
+    "a staff user of that role over every tenant, each action audited with the\n"
+    "key's id; --admin is --operator admin (docs/operations.md \"Operator authority\n"
+    "and deposits\").\n"
     "list: the tenant's keys, newest first: id, prefix, status (active, expired,\n"
     "revoked), admin, and when each was created, expires and was revoked; never\n"
     "a secret.\n"
@@ -109,8 +116,14 @@ static const char usage_apikey[] =
 
 static const char usage_tenant[] =
     "usage: finsys tenant limits --tenant NAME (--per-s N --burst N | --default)\n"
+    "       finsys tenant deposits --tenant NAME on|off\n"
     "\n"
-    "Sets the rate limit of each of the tenant's API keys: N requests a second,\n"
+    "deposits: whether the tenant's own keys may deposit (POST\n"
+    "/v1/accounts/{id}/deposits); off for a new tenant (403 deposits_disabled),\n"
+    "when money comes from a funding flow or an operator's adjustment. Audited\n"
+    "with actor 'cli'.\n"
+    "\n"
+    "limits: sets the rate limit of each of the tenant's API keys: N requests a second,\n"
     "with bursts of up to N at once (1 to " FS_STR(
         FS_RATE_LIMIT_MAX) "); --default goes back to\n"
                            "FINSYS_RATE_LIMIT_PER_S and FINSYS_RATE_LIMIT_BURST. Takes effect at "
@@ -315,7 +328,7 @@ static int cmd_apikey_change(const fs_config_t *c, bool rotate, int argc, char *
 static int cmd_apikey(const fs_config_t *c, int argc, char **argv)
 {
     const char *tenant = NULL;
-    bool admin = false;
+    char scope[FS_ADMIN_SCOPE_LEN_MAX + 1] = "tenant";
     long long expires_in = 0;
     if (argc >= 1 && strcmp(argv[0], "list") == 0) return cmd_apikey_list(c, argc, argv);
     if (argc >= 1 && (strcmp(argv[0], "revoke") == 0 || strcmp(argv[0], "rotate") == 0))
@@ -328,7 +341,18 @@ static int cmd_apikey(const fs_config_t *c, int argc, char **argv)
         if (strcmp(argv[i], "--tenant") == 0 && i + 1 < argc) {
             tenant = argv[++i];
         } else if (strcmp(argv[i], "--admin") == 0) {
-            admin = true;
+            /* As before issue 13's operator scopes: full authority. */
+            snprintf(scope, sizeof(scope), "operator:admin");
+        } else if (strcmp(argv[i], "--operator") == 0 && i + 1 < argc) {
+            fs_role_t role = fs_admin_role_parse(argv[++i]);
+            if (role == FS_ROLE_NONE) {
+                fprintf(stderr,
+                        "finsys: --operator takes a role: viewer, support, finance or admin "
+                        "(got '%s')\n",
+                        argv[i]);
+                return 2;
+            }
+            snprintf(scope, sizeof(scope), "operator:%s", fs_admin_role_name(role));
         } else if (strcmp(argv[i], "--expires-in") == 0 && i + 1 < argc) {
             if (!duration_arg("--expires-in", argv[++i], 1, FS_APIKEY_EXPIRES_IN_MAX_S,
                               &expires_in))
@@ -344,7 +368,7 @@ static int cmd_apikey(const fs_config_t *c, int argc, char **argv)
         return 2;
     }
     char key[FS_AUTH_KEY_BUF_LEN];
-    if (fs_store_create_api_key(c->database_url, tenant, admin, expires_in, key, sizeof(key)) != 0)
+    if (fs_store_create_api_key(c->database_url, tenant, scope, expires_in, key, sizeof(key)) != 0)
         return 1;
     printf("%s\n", key);
     sodium_memzero(key, sizeof(key));
@@ -487,11 +511,35 @@ static bool rate_arg(const char *opt, const char *v, int *out)
     return true;
 }
 
+/* finsys tenant deposits --tenant NAME on|off */
+static int cmd_tenant_deposits(const fs_config_t *c, int argc, char **argv)
+{
+    const char *tenant = NULL, *state = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--tenant") == 0 && i + 1 < argc) {
+            tenant = argv[++i];
+        } else if (state == NULL && (strcmp(argv[i], "on") == 0 || strcmp(argv[i], "off") == 0)) {
+            state = argv[i];
+        } else {
+            fprintf(stderr, "finsys: unknown option '%s'\n%s", argv[i], usage_tenant);
+            return 2;
+        }
+    }
+    if (tenant == NULL || *tenant == '\0' || strlen(tenant) > FS_NAME_LEN_MAX || state == NULL) {
+        fputs(usage_tenant, stderr);
+        return 2;
+    }
+    int rc = fs_store_tenant_deposits(c->database_url, tenant, strcmp(state, "on") == 0);
+    if (rc == 2) fprintf(stderr, "finsys: no tenant is named '%s'\n", tenant);
+    return rc == 0 ? 0 : 1;
+}
+
 static int cmd_tenant(const fs_config_t *c, int argc, char **argv)
 {
     const char *tenant = NULL;
     fs_rate_t rate = {0, 0};
     bool defaults = false;
+    if (argc >= 1 && strcmp(argv[0], "deposits") == 0) return cmd_tenant_deposits(c, argc, argv);
     if (argc < 1 || strcmp(argv[0], "limits") != 0) {
         fputs(usage_tenant, stderr);
         return 2;

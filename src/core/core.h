@@ -60,6 +60,9 @@ typedef enum {
     /* --- API keys (issue 13) --- */
     /* Rotating a key that is revoked, expired or rotated already: 409. */
     FS_API_KEY_INACTIVE,
+    /* --- operator authority (issue 13) --- */
+    /* A deposit by a tenant's key while its deposits_enabled is off: 403. */
+    FS_DEPOSITS_DISABLED,
     FS_OUTCOME_COUNT
 } fs_outcome_t;
 

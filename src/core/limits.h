@@ -608,7 +608,6 @@
  * pathological one from making an unbounded answer. */
 #define FS_ADMIN_DETAIL_ITEMS_MAX 200
 
-
 /* --- admin console: staff, sessions, audit (src/admin) --- */
 
 /* A session ends after this long without a request (FINSYS_ADMIN_SESSION_IDLE_S
@@ -1105,5 +1104,11 @@
  * characters (38); room for a longer one an operator wrote in the table
  * before secrets were sealed, within what a sealed secret's buffer holds. */
 #define FS_NOTIFY_SECRET_LEN_MAX 64
+
+/* --- operator authority (issue 13) --- */
+
+/* Bytes of an API key's scope (db/migrations/0030_operator_authority.sql):
+ * "tenant" or "operator:<role>", the longest "operator:support" (16). */
+#define FS_ADMIN_SCOPE_LEN_MAX 32
 
 #endif

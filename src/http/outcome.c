@@ -57,6 +57,9 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     /* --- API keys (issue 13) --- */
     /* A rotation of a key that is revoked, expired or rotated already. */
     [FS_API_KEY_INACTIVE] = {"api_key_inactive", 409, "invalid_request_error"},
+    /* --- operator authority (issue 13) --- */
+    /* Deposits are off for the tenant (its setting deposits_enabled). */
+    [FS_DEPOSITS_DISABLED] = {"deposits_disabled", 403, "permission_error"},
 };
 
 const char *fs_http_reason(int status)

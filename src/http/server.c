@@ -1095,9 +1095,11 @@ static void on_admin_session(void *arg, const fs_store_result_t *r)
         c->actor.role = fs_admin_role_parse(json_string_value(json_object_get(s, "role")));
         c->session_json = strdup(r->payload);
     } else {
+        /* An operator key: the role its scope gives it (issue 13), not
+         * every power because it is a key. */
         snprintf(c->actor.id, sizeof(c->actor.id), "%s",
                  json_string_value(json_object_get(p, "id")));
-        c->actor.role = FS_ROLE_ADMIN;
+        c->actor.role = fs_admin_role_parse(json_string_value(json_object_get(p, "role")));
         c->actor.key = true;
     }
     json_decref(p);

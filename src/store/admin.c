@@ -253,7 +253,7 @@ bool fs_store_run_blocking(PGconn *db, json_t *item, char *outcome, size_t outco
     return ok;
 }
 
-int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin,
+int fs_store_create_api_key(const char *conninfo, const char *tenant, const char *scope,
                             long long expires_in_s, char *key_out, size_t key_len)
 {
     PGconn *c = connect_blocking(conninfo);
@@ -295,19 +295,44 @@ int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin
     }
     char expires[24];
     snprintf(expires, sizeof(expires), "%lld", expires_in_s);
-    const char *p3[5] = {hash, tenant_id, prefix, admin ? "true" : "false",
-                         expires_in_s > 0 ? expires : NULL};
+    const char *p3[5] = {hash, tenant_id, prefix, scope, expires_in_s > 0 ? expires : NULL};
     ok = ok &&
          exec_params(c,
-                     "INSERT INTO api_keys (key_hash, tenant_id, prefix, is_admin, expires_at) "
-                     "VALUES (decode($1, 'hex'), $2, $3, $4, now() + $5::bigint * interval "
-                     "'1 second')",
+                     "INSERT INTO api_keys (key_hash, tenant_id, prefix, is_admin, scope, "
+                     "expires_at) VALUES (decode($1, 'hex'), $2, $3, $4 <> 'tenant', $4, "
+                     "now() + $5::bigint * interval '1 second')",
                      5, p3, "creating the API key") &&
          exec_ok(c, PQexec(c, "COMMIT"), "COMMIT");
     PQfinish(c);
     if (!ok) return 1;
     snprintf(key_out, key_len, "%s", key);
     return 0;
+}
+
+int fs_store_tenant_deposits(const char *conninfo, const char *tenant, bool on)
+{
+    PGconn *c = connect_blocking(conninfo);
+    if (c == NULL) return 1;
+    json_t *j = json_pack("{s:s, s:s, s:b, s:s, s:{s:s, s:s}}", "action", "tenant.deposits", "name",
+                          tenant, "enabled", on, "reason", "finsys tenant deposits", "actor", "id",
+                          "cli", "role", "admin");
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    const char *p[1] = {text};
+    PGresult *r =
+        PQexecParams(c, "SELECT o, p FROM fs_admin_write($1::jsonb)", 1, NULL, p, NULL, NULL, 0);
+    free(text);
+    int rc = 1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        const char *o = PQgetvalue(r, 0, 0);
+        rc = strcmp(o, "ok") == 0 ? 0 : strcmp(o, "not_found") == 0 ? 2 : 1;
+        if (rc == 1) fprintf(stderr, "finsys: %s\n", PQgetvalue(r, 0, 1));
+    } else {
+        fprintf(stderr, "finsys: setting the tenant's deposits failed: %s", PQerrorMessage(c));
+    }
+    PQclear(r);
+    PQfinish(c);
+    return rc;
 }
 
 int fs_store_create_staff(const char *conninfo, const char *email, const char *role,

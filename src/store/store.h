@@ -88,9 +88,17 @@ int fs_store_seal_webhook_secrets(const char *conninfo, const unsigned char *key
 
 /* Creates the tenant if missing (with an external account per currency) and
  * a new API key for it, expiring expires_in_s from now (0: never); writes
- * the key into key_out. Blocking (CLI). */
-int fs_store_create_api_key(const char *conninfo, const char *tenant, bool admin,
+ * the key into key_out. scope: "tenant", or an operator key's
+ * "operator:<role>" (db/migrations/0030_operator_authority.sql). Blocking
+ * (CLI). */
+int fs_store_create_api_key(const char *conninfo, const char *tenant, const char *scope,
                             long long expires_in_s, char *key_out, size_t key_len);
+
+/* `finsys tenant deposits`: turns the deposits of the tenant named tenant
+ * by its own keys on or off (tenant.deposits, db/functions/admin.sql),
+ * audited as the actor "cli". Blocking. Returns 0, 1 on a database error,
+ * 2 when no tenant has that name. */
+int fs_store_tenant_deposits(const char *conninfo, const char *tenant, bool on);
 
 /* `finsys apikey revoke` and `rotate`: runs item (api_key.revoke or
  * api_key.rotate, db/functions/admin.sql) through fs_admin_write as the

@@ -31,16 +31,33 @@ def remember_secrets(text):
     SECRETS.update(_SECRET_RE.findall(text))
 
 
-def new_api_key(tenant, admin=False):
+def new_api_key(tenant, admin=False, deposits=True, operator=None):
     """A new API key made with `finsys apikey create` (the tenant is made if
-    missing); remembered for the secret scan of the logs (test_zz_secrets)."""
+    missing); remembered for the secret scan of the logs (test_zz_secrets).
+    admin: an operator key with full authority (--admin, operator:admin);
+    operator: an operator key of that role (--operator ROLE). A tenant's key
+    comes with its tenant's deposits turned on (`finsys tenant deposits`), as
+    scripts/test.sh does for test-a and test-b: the tests fund accounts by
+    deposits, which are off for a new tenant (0030_operator_authority.sql);
+    deposits=False leaves the setting alone."""
     argv = [os.environ["FINSYS_BIN"], "apikey", "create", "--tenant", tenant]
     if admin:
         argv.append("--admin")
+    if operator:
+        argv += ["--operator", operator]
     key = subprocess.run(argv, capture_output=True, text=True, timeout=60,
                          check=True).stdout.strip()
     remember_secrets(key)
+    if deposits and not admin and not operator:
+        set_deposits(tenant, True)
     return key
+
+
+def set_deposits(tenant, on):
+    """`finsys tenant deposits --tenant NAME on|off`."""
+    subprocess.run([os.environ["FINSYS_BIN"], "tenant", "deposits", "--tenant", tenant,
+                    "on" if on else "off"], capture_output=True, text=True, timeout=60,
+                   check=True)
 
 
 class Response:
@@ -218,6 +235,7 @@ ERROR_TYPES = {
     "payment_blocked": "payment_error", "payment_not_reviewable": "invalid_request_error",
     "risk_list_entry_exists": "invalid_request_error",
     "api_key_inactive": "invalid_request_error",
+    "deposits_disabled": "permission_error",
 }
 
 

@@ -205,9 +205,11 @@ def test_admin_key_refused_on_v1_whatever_redis_holds():
     for _ in range(2):
         r = get(f"/v1/accounts/{acct}", key=key)
         assert r.status == 200, r
-    # The key becomes an admin's (an operator's UPDATE, its cached tenant
-    # gone as a revocation's is): the cached account must not answer it.
-    sql(f"UPDATE api_keys SET is_admin = true WHERE key_hash = {_hash_sql(key)}")
+    # The key becomes an operator's (an UPDATE of its scope, its cached
+    # tenant gone as a revocation's is): the cached account must not answer
+    # it.
+    sql(f"UPDATE api_keys SET is_admin = true, scope = 'operator:admin' "
+        f"WHERE key_hash = {_hash_sql(key)}")
     _forget_auth(key)
     for _ in range(2):
         r = get(f"/v1/accounts/{acct}", key=key)
