@@ -252,7 +252,9 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
                 err, err_len) != 0 ||
         /* None unless set: a tenant's endpoint must not reach the operator's
          * network (docs/operations.md, "Webhook destinations"). */
-        nets_var("FINSYS_WEBHOOK_ALLOWED_NETWORKS", &c->webhook_allowed, err, err_len) != 0)
+        nets_var("FINSYS_WEBHOOK_ALLOWED_NETWORKS", &c->webhook_allowed, err, err_len) != 0 ||
+        str_var("FINSYS_WEBHOOK_CA_FILE", "", c->webhook_ca_file, sizeof(c->webhook_ca_file), err,
+                err_len) != 0)
         return -1;
     const char *secrets_key = getenv("FINSYS_SECRETS_KEY");
     c->secrets_key_set = false;

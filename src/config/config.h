@@ -71,6 +71,9 @@ typedef struct {
     int webhook_backoff_base_ms; /* FINSYS_WEBHOOK_BACKOFF_BASE_MS, 10000, doubling */
     int webhook_retry_period_s;  /* FINSYS_WEBHOOK_RETRY_PERIOD_S, 86400, then dead */
     fs_config_nets_t webhook_allowed; /* FINSYS_WEBHOOK_ALLOWED_NETWORKS, none */
+    /* FINSYS_WEBHOOK_CA_FILE: a PEM file of CAs trusted for https webhooks
+     * besides the system's store (tests, private CAs); empty: none. */
+    char webhook_ca_file[1024];
     /* FINSYS_SECRETS_KEY: 32 bytes (64 hex digits, or base64) sealing the
      * webhook signing secrets at rest (docs/operations.md, "Secrets at
      * rest"). No default: `finsys server` and `finsys worker` refuse to start

@@ -1111,4 +1111,28 @@
  * "tenant" or "operator:<role>", the longest "operator:support" (16). */
 #define FS_ADMIN_SCOPE_LEN_MAX 32
 
+/* --- https webhooks (issue 13) --- */
+
+/* A webhook host name is resolved by the worker (evdns, on its loop) at
+ * each attempt; the resolution gives up after this long (one try of each
+ * name server, then one more): a dead resolver fails the attempt, within
+ * FINSYS_WEBHOOK_TIMEOUT_MS in any case, and never holds a slot longer. */
+#define FS_NOTIFY_DNS_TIMEOUT_MS 2000
+#define FS_NOTIFY_DNS_ATTEMPTS 2
+
+/* The resolved addresses of a webhook host the worker looks at: every one
+ * of these is checked against the refused networks (one refused: the
+ * delivery is refused), the first is connected to. Eight: more than any
+ * receiver's round-robin needs, and a name cannot make the check walk an
+ * unbounded answer. */
+#define FS_NOTIFY_DNS_ADDRS_MAX 8
+
+/* A webhook host name's length (RFC 1035: 253 characters, 63 a label). */
+#define FS_NOTIFY_HOST_NAME_LEN_MAX 253
+#define FS_NOTIFY_HOST_LABEL_LEN_MAX 63
+
+/* A failed attempt's reason as stored in last_error: room for "TLS:
+ * certificate verify failed: " and OpenSSL's longest usual reason. */
+#define FS_NOTIFY_ERROR_LEN_MAX 127
+
 #endif

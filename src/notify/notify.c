@@ -21,13 +21,22 @@
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "../event/event.h"
@@ -37,11 +46,49 @@
 
 /* --- the API's checks ---------------------------------------------------- */
 
-/* Splits an accepted URL into what the client connects to: an IP literal
- * (localhost becomes 127.0.0.1, so nothing is resolved), a port and the
- * request target. Returns false (err filled) for anything else. */
-static bool url_parse(const char *url, char *host, size_t host_len, int *port, char *target,
-                      size_t target_len, fs_error_t *err)
+/* An accepted URL's parts: the host (an IP literal without brackets, or a
+ * host name the worker resolves at each attempt), whether it is a literal,
+ * https or not, the port and the request target. */
+typedef struct {
+    char host[FS_NOTIFY_HOST_NAME_LEN_MAX + 1];
+    bool literal;
+    bool tls;
+    int port;
+    char target[FS_WEBHOOK_URL_LEN_MAX + 1];
+} url_t;
+
+/* A host name's form (RFC 1123): dot-separated labels of letters, digits
+ * and inner hyphens, each 1 to FS_NOTIFY_HOST_LABEL_LEN_MAX, at most
+ * FS_NOTIFY_HOST_NAME_LEN_MAX in all, the last not all digits (a resolver
+ * could read "1.2.3" as an address). */
+static bool host_name_valid(const char *h)
+{
+    size_t len = strlen(h);
+    if (len == 0 || len > FS_NOTIFY_HOST_NAME_LEN_MAX) return false;
+    size_t label = 0;
+    bool digits_only = true;
+    for (size_t i = 0; i <= len; i++) {
+        char c = h[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > FS_NOTIFY_HOST_LABEL_LEN_MAX || h[i - 1] == '-') return false;
+            if (c == '\0' && digits_only) return false;
+            label = 0;
+            digits_only = true;
+            continue;
+        }
+        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        bool digit = c >= '0' && c <= '9';
+        if (!alpha && !digit && c != '-') return false;
+        if (c == '-' && label == 0) return false;
+        if (!digit) digits_only = false;
+        label++;
+    }
+    return true;
+}
+
+/* Splits a URL into its parts (out may be NULL: the check alone). Returns
+ * false (err filled) for anything but http(s)://HOST[:PORT][/path][?query]. */
+static bool url_parse(const char *url, url_t *out, fs_error_t *err)
 {
     size_t len = strnlen(url, FS_WEBHOOK_URL_LEN_MAX + 1);
     if (len == 0 || len > FS_WEBHOOK_URL_LEN_MAX)
@@ -52,23 +99,19 @@ static bool url_parse(const char *url, char *host, size_t host_len, int *port, c
             return fs_fail(err, FS_INVALID_REQUEST, "url",
                            "url must be printable ASCII without spaces (percent-encode).");
     }
-    if (strncmp(url, "https://", 8) == 0)
-        return fs_fail(err, FS_INVALID_REQUEST, "url",
-                       "https URLs are not supported yet: FinSys's webhook client has no TLS. "
-                       "Use http:// to a TLS-terminating proxy you run (docs/webhooks.md).");
-    if (strncmp(url, "http://", 7) != 0)
-        return fs_fail(err, FS_INVALID_REQUEST, "url", "url must start with http://.");
+    bool tls = strncmp(url, "https://", 8) == 0;
+    if (!tls && strncmp(url, "http://", 7) != 0)
+        return fs_fail(err, FS_INVALID_REQUEST, "url", "url must start with https:// or http://.");
     struct evhttp_uri *uri = evhttp_uri_parse_with_flags(url, 0);
     bool ok = uri != NULL && evhttp_uri_get_host(uri) != NULL
               && evhttp_uri_get_userinfo(uri) == NULL && evhttp_uri_get_fragment(uri) == NULL;
     if (!ok) {
         if (uri != NULL) evhttp_uri_free(uri);
         return fs_fail(err, FS_INVALID_REQUEST, "url",
-                       "url must be http://HOST[:PORT][/path] without user or fragment.");
+                       "url must be https://HOST[:PORT][/path] without user or fragment.");
     }
     const char *h = evhttp_uri_get_host(uri);
     unsigned char addr[16];
-    if (strcmp(h, "localhost") == 0) h = "127.0.0.1";
     /* evhttp keeps an IPv6 literal's brackets. */
     char bare[64] = "";
     size_t hl = strlen(h);
@@ -77,24 +120,29 @@ static bool url_parse(const char *url, char *host, size_t host_len, int *port, c
         bare[hl - 2] = '\0';
         h = bare;
     }
-    if (inet_pton(AF_INET, h, addr) != 1 && inet_pton(AF_INET6, h, addr) != 1) {
+    bool literal = inet_pton(AF_INET, h, addr) == 1 || inet_pton(AF_INET6, h, addr) == 1;
+    if (!literal && !host_name_valid(h)) {
         evhttp_uri_free(uri);
         return fs_fail(err, FS_INVALID_REQUEST, "url",
-                       "url's host must be an IP address or localhost: the notifier never "
-                       "resolves names (docs/webhooks.md).");
+                       "url's host must be an IP address or a host name (letters, digits, "
+                       "hyphens and dots, at most %d characters).",
+                       FS_NOTIFY_HOST_NAME_LEN_MAX);
     }
     int p = evhttp_uri_get_port(uri);
     if (p == 0 || p > 65535) {
         evhttp_uri_free(uri);
         return fs_fail(err, FS_INVALID_REQUEST, "url", "url's port must be 1 to 65535.");
     }
-    if (host != NULL) {
-        snprintf(host, host_len, "%s", h);
-        *port = p < 0 ? 80 : p;
+    if (out != NULL) {
+        snprintf(out->host, sizeof(out->host), "%s", h);
+        out->literal = literal;
+        out->tls = tls;
+        out->port = p < 0 ? (tls ? 443 : 80) : p;
         const char *path = evhttp_uri_get_path(uri);
         const char *query = evhttp_uri_get_query(uri);
-        snprintf(target, target_len, "%s%s%s", path != NULL && *path != '\0' ? path : "/",
-                 query != NULL ? "?" : "", query != NULL ? query : "");
+        snprintf(out->target, sizeof(out->target), "%s%s%s",
+                 path != NULL && *path != '\0' ? path : "/", query != NULL ? "?" : "",
+                 query != NULL ? query : "");
     }
     evhttp_uri_free(uri);
     return true;
@@ -102,7 +150,7 @@ static bool url_parse(const char *url, char *host, size_t host_len, int *port, c
 
 bool fs_notify_url_valid(const char *url, fs_error_t *err)
 {
-    return url_parse(url, NULL, 0, NULL, NULL, 0, err);
+    return url_parse(url, NULL, err);
 }
 
 /* The networks a webhook is not sent to, unless FINSYS_WEBHOOK_ALLOWED_NETWORKS
@@ -169,28 +217,38 @@ const char *fs_notify_addr_refused(int family, const unsigned char *addr,
     return NULL;
 }
 
-/* The refused network of host (an IP literal as url_parse gives it), or
- * NULL. */
+/* The refused network of host (an IP literal), or NULL. */
 static const char *host_refused(const char *host, const fs_config_nets_t *allowed)
 {
     unsigned char addr[16];
     if (inet_pton(AF_INET, host, addr) == 1) return fs_notify_addr_refused(AF_INET, addr, allowed);
     if (inet_pton(AF_INET6, host, addr) == 1)
         return fs_notify_addr_refused(AF_INET6, addr, allowed);
-    return "not an IP address"; /* url_parse accepts none: cannot happen */
+    return "not an IP address"; /* callers pass literals only: cannot happen */
+}
+
+/* Whether a host name is one every resolver answers with loopback (RFC
+ * 6761: localhost and its subdomains): judged at creation as 127.0.0.1. */
+static bool name_is_localhost(const char *h)
+{
+    size_t len = strlen(h);
+    return strcasecmp(h, "localhost") == 0
+           || (len > 10 && strcasecmp(h + len - 10, ".localhost") == 0);
 }
 
 bool fs_notify_url_allowed(const char *url, const fs_config_nets_t *allowed, fs_error_t *err)
 {
-    char host[64], target[FS_WEBHOOK_URL_LEN_MAX + 1];
-    int port;
-    if (!url_parse(url, host, sizeof(host), &port, target, sizeof(target), err)) return false;
-    const char *refused = host_refused(host, allowed);
+    url_t u;
+    if (!url_parse(url, &u, err)) return false;
+    /* Any other name cannot be judged before it is resolved: the worker
+     * checks every address it resolves to at each attempt. */
+    if (!u.literal && !name_is_localhost(u.host)) return true;
+    const char *refused = host_refused(u.literal ? u.host : "127.0.0.1", allowed);
     if (refused != NULL)
         return fs_fail(err, FS_INVALID_REQUEST, "url",
                        "url's host %s is in a refused network, %s: webhooks are sent to "
                        "public addresses, not into FinSys's own network.",
-                       host, refused);
+                       u.host, refused);
     return true;
 }
 
@@ -409,6 +467,7 @@ struct endpoint {
  * requests' callbacks. job: the attempt it carries, or NULL when free. */
 typedef struct {
     struct evhttp_connection *evcon;
+    SSL *ssl; /* https: its TLS session (owned by evcon's bufferevent) */
     job_t *job;
     int64_t idle_since_ms;
 } conn_t;
@@ -417,7 +476,10 @@ typedef struct {
  * at once; the others wait in line. */
 typedef struct host {
     struct host *next;
-    char addr[64];
+    char addr[64]; /* the IP connected to: the URL's literal or a checked answer */
+    char name[FS_NOTIFY_HOST_NAME_LEN_MAX + 1]; /* the URL's host: SNI, Host, verified */
+    bool literal;
+    bool tls;
     int port;
     conn_t conns[FS_NOTIFY_HOST_CONNS];
     job_t *wait, *wait_tail;
@@ -441,12 +503,14 @@ struct job {
     int duration_ms;            /* the attempt's, to its result; -1: none */
     char secret[FS_NOTIFY_SECRET_LEN_MAX + 1]; /* opened by post(), zeroed when freed */
     char *target;
+    url_t *url;                                /* the URL's parts, from post() */
+    struct evdns_getaddrinfo_request *dns;     /* while its host name is resolved */
     char id[FS_ID_LEN_MAX + 1];
     int attempts;
     int64_t delay_ms; /* the back-off after this attempt, if it fails */
     int http_status;  /* the attempt's result: 0 for none */
-    char error[64];
-    char dead_reason[128];
+    char error[FS_NOTIFY_ERROR_LEN_MAX + 1];
+    char dead_reason[FS_NOTIFY_ERROR_LEN_MAX + 64];
 };
 
 struct fs_notifier {
@@ -454,6 +518,8 @@ struct fs_notifier {
     struct event_base *base;
     fs_store_t *store;
     fs_queue_t *queue;
+    struct evdns_base *dns; /* resolves webhook host names on the loop */
+    SSL_CTX *tls;           /* https webhooks: the system's CAs and FINSYS_WEBHOOK_CA_FILE */
 
     pthread_mutex_t mu; /* guards what the fetch thread shares: */
     pthread_cond_t cv;
@@ -634,6 +700,7 @@ static void job_free(job_t *job)
     json_decref(job->data);
     if (job->deadline != NULL) event_free(job->deadline);
     free(job->target);
+    free(job->url);
     free(job);
 }
 
@@ -834,18 +901,81 @@ static void finish(job_t *job, int http_status, const char *error)
 
 /* --- step 2: the POST, on a host's keep-alive connections ------------------- */
 
-static host_t *host_get(fs_notifier_t *n, const char *addr, int port)
+/* The pool of (addr, name, port, tls): addr the IP connected to, name the
+ * URL's host (the same literal, or the name addr was resolved from). */
+static host_t *host_get(fs_notifier_t *n, const char *addr, const url_t *u)
 {
     for (host_t *h = n->hosts; h != NULL; h = h->next) {
-        if (h->port == port && strcmp(h->addr, addr) == 0) return h;
+        if (h->port == u->port && h->tls == u->tls && strcmp(h->addr, addr) == 0
+            && strcmp(h->name, u->host) == 0)
+            return h;
     }
     host_t *h = calloc(1, sizeof(*h));
     FS_ASSERT(h != NULL);
     snprintf(h->addr, sizeof(h->addr), "%s", addr);
-    h->port = port;
+    snprintf(h->name, sizeof(h->name), "%s", u->host);
+    h->literal = u->literal;
+    h->tls = u->tls;
+    h->port = u->port;
     h->next = n->hosts;
     n->hosts = h;
     return h;
+}
+
+/* A TLS connection is not reused: evhttp would reconnect its bufferevent
+ * with the spent TLS session. It is freed once its callback has returned
+ * (libevent forbids freeing it inside). */
+static void on_evcon_free(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    evhttp_connection_free(arg);
+}
+
+/* A new connection for host: plain, or TLS with SNI and the certificate
+ * verified against the URL's host (its name, or its IP literal). */
+static struct evhttp_connection *conn_new(fs_notifier_t *n, host_t *host, SSL **ssl_out)
+{
+    *ssl_out = NULL;
+    if (!host->tls)
+        return evhttp_connection_base_new(n->base, NULL, host->addr, (uint16_t)host->port);
+    SSL *ssl = SSL_new(n->tls);
+    FS_ASSERT(ssl != NULL);
+    if (host->literal) {
+        FS_ASSERT(X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host->name) == 1);
+    } else {
+        FS_ASSERT(SSL_set_tlsext_host_name(ssl, host->name) == 1);
+        FS_ASSERT(SSL_set1_host(ssl, host->name) == 1);
+    }
+    struct bufferevent *bev =
+        bufferevent_openssl_socket_new(n->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                       BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    FS_ASSERT(bev != NULL);
+    /* Many receivers close without a TLS close_notify; the HTTP framing
+     * says where the answer ends. */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    *ssl_out = ssl;
+    return evhttp_connection_base_bufferevent_new(n->base, NULL, bev, host->addr,
+                                                  (uint16_t)host->port);
+}
+
+/* Why a TLS connection failed, if it did ("" if not a TLS failure). */
+static void tls_error(conn_t *conn, char *out, size_t out_len)
+{
+    out[0] = '\0';
+    if (conn->ssl == NULL) return;
+    long v = SSL_get_verify_result(conn->ssl);
+    if (v != X509_V_OK) {
+        snprintf(out, out_len, "TLS: certificate verify failed: %s",
+                 X509_verify_cert_error_string(v));
+        return;
+    }
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(conn->evcon);
+    unsigned long e = bev != NULL ? bufferevent_get_openssl_error(bev) : 0;
+    if (e != 0) {
+        const char *r = ERR_reason_error_string(e);
+        snprintf(out, out_len, "TLS: %s", r != NULL ? r : "handshake failed");
+    }
 }
 
 static void on_response(struct evhttp_request *req, void *arg);
@@ -856,7 +986,7 @@ static void send_on(job_t *job, conn_t *conn)
     fs_notifier_t *n = job->n;
     host_t *host = job->host;
     if (conn->evcon == NULL) {
-        conn->evcon = evhttp_connection_base_new(n->base, NULL, host->addr, (uint16_t)host->port);
+        conn->evcon = conn_new(n, host, &conn->ssl);
         FS_ASSERT(conn->evcon != NULL);
         struct timeval tv = {n->config->webhook_timeout_ms / 1000,
                              (n->config->webhook_timeout_ms % 1000) * 1000};
@@ -868,12 +998,13 @@ static void send_on(job_t *job, conn_t *conn)
     const char *event_id = json_string_value(json_object_get(job->data, "event_id"));
     const char *request_id = json_string_value(json_object_get(job->data, "request_id"));
     const char *body = json_string_value(json_object_get(job->data, "event"));
-    char signature[FS_NOTIFY_SIGNATURE_BUF_LEN], attempt[16], host_header[80];
+    char signature[FS_NOTIFY_SIGNATURE_BUF_LEN], attempt[16],
+        host_header[FS_NOTIFY_HOST_NAME_LEN_MAX + 16];
     size_t len = strlen(body);
     fs_notify_sign(secret, (long long)time(NULL), body, len, signature);
     snprintf(attempt, sizeof(attempt), "%d", job->attempts);
     snprintf(host_header, sizeof(host_header),
-             strchr(host->addr, ':') != NULL ? "[%s]:%d" : "%s:%d", host->addr, host->port);
+             strchr(host->name, ':') != NULL ? "[%s]:%d" : "%s:%d", host->name, host->port);
 
     struct evhttp_request *req = evhttp_request_new(on_response, job);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -922,15 +1053,24 @@ static void on_response(struct evhttp_request *req, void *arg)
 {
     job_t *job = arg;
     host_t *host = job->host;
-    job->conn->job = NULL;
-    job->conn->idle_since_ms = now_ms();
+    conn_t *conn = job->conn;
+    int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
+    char why[sizeof(job->error)];
+    if (code == 0) tls_error(conn, why, sizeof(why));
+    if (conn->ssl != NULL) {
+        struct timeval now = {0, 0};
+        FS_ASSERT(event_base_once(job->n->base, -1, EV_TIMEOUT, on_evcon_free, conn->evcon, &now)
+                  == 0);
+        conn->evcon = NULL;
+        conn->ssl = NULL;
+    }
+    conn->job = NULL;
+    conn->idle_since_ms = now_ms();
     job->conn = NULL;
     job->host = NULL;
     event_del(job->deadline);
-    int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
-    char why[64];
     if (code == 0) {
-        snprintf(why, sizeof(why), "timeout or network error");
+        if (why[0] == '\0') snprintf(why, sizeof(why), "timeout or network error");
     } else {
         snprintf(why, sizeof(why), "the endpoint answered %d", code);
     }
@@ -947,11 +1087,20 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     host_t *host = job->host;
     (void)fd;
     (void)what;
+    if (job->dns != NULL) {
+        /* Still resolving: its callback is called with EVUTIL_EAI_CANCEL,
+         * later, and does not touch the job. */
+        evdns_getaddrinfo_cancel(job->dns);
+        job->dns = NULL;
+        finish(job, 0, "DNS: no answer in time");
+        return;
+    }
     if (job->conn != NULL) {
         /* Not inside one of its callbacks: freeing it drops the request
          * without calling back. */
         evhttp_connection_free(job->conn->evcon);
         job->conn->evcon = NULL;
+        job->conn->ssl = NULL;
         job->conn->job = NULL;
         job->conn = NULL;
     } else {
@@ -1034,26 +1183,125 @@ static bool admit(job_t *job, const char *endpoint_id, const char *tenant_id)
  * within FINSYS_WEBHOOK_TIMEOUT_MS from now in all: waiting for a
  * connection, connecting, sending and reading the answer (a receiver that
  * trickles its answer a byte at a time still fails at the deadline). */
+/* Puts the job (admitted, its deadline running) in line for addr, an IP
+ * already checked against the refused networks. */
+static void enqueue(job_t *job, const char *addr)
+{
+    host_t *host = host_get(job->n, addr, job->url);
+    job->host = host;
+    job->next = NULL;
+    if (host->wait_tail != NULL) {
+        host->wait_tail->next = job;
+    } else {
+        host->wait = job;
+    }
+    host->wait_tail = job;
+    host_pump(host);
+}
+
+/* The refused network of the first refused address of the answer (at most
+ * FS_NOTIFY_DNS_ADDRS_MAX of them looked at), or NULL, with the address
+ * to connect to in first: the first IPv4 one, else the first (empty if the
+ * answer holds none). */
+static const char *answer_refused(const struct evutil_addrinfo *res,
+                                  const fs_config_nets_t *allowed, char *first,
+                                  size_t first_len, char *refused_addr, size_t refused_len)
+{
+    first[0] = '\0';
+    int seen = 0;
+    for (const struct evutil_addrinfo *ai = res; ai != NULL && seen < FS_NOTIFY_DNS_ADDRS_MAX;
+         ai = ai->ai_next) {
+        char text[64];
+        const char *why = NULL;
+        if (ai->ai_family == AF_INET) {
+            const struct sockaddr_in *sin = (const struct sockaddr_in *)ai->ai_addr;
+            why = fs_notify_addr_refused(AF_INET, (const unsigned char *)&sin->sin_addr, allowed);
+            inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
+        } else if (ai->ai_family == AF_INET6) {
+            const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ai->ai_addr;
+            why = fs_notify_addr_refused(AF_INET6, (const unsigned char *)&sin6->sin6_addr,
+                                         allowed);
+            inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
+        } else {
+            continue;
+        }
+        seen++;
+        if (why != NULL) {
+            snprintf(refused_addr, refused_len, "%s", text);
+            return why;
+        }
+        /* IPv4 first: not every worker's network routes IPv6. */
+        if (first[0] == '\0' || (ai->ai_family == AF_INET && strchr(first, ':') != NULL))
+            snprintf(first, first_len, "%s", text);
+    }
+    return NULL;
+}
+
+/* The host name's answer: every address is checked (one refused: the
+ * attempt is refused, as a literal in that network would be), and one of
+ * them is connected to, never resolved again for this attempt. */
+static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+    if (result == EVUTIL_EAI_CANCEL) {
+        /* The deadline cancelled it and ended the attempt: arg may be gone. */
+        if (res != NULL) evutil_freeaddrinfo(res);
+        return;
+    }
+    job_t *job = arg;
+    fs_notifier_t *n = job->n;
+    job->dns = NULL;
+    char addr[64], bad[64] = "", why[sizeof(job->error)];
+    const char *refused = NULL;
+    if (result == 0)
+        refused = answer_refused(res, &n->config->webhook_allowed, addr, sizeof(addr), bad,
+                                 sizeof(bad));
+    if (res != NULL) evutil_freeaddrinfo(res);
+    if (result != 0 || (refused == NULL && addr[0] == '\0')) {
+        event_del(job->deadline);
+        snprintf(why, sizeof(why), "DNS: %.64s: %s", job->url->host,
+                 result != 0 ? evutil_gai_strerror(result) : "no address");
+        finish(job, 0, why);
+        return;
+    }
+    if (refused != NULL) {
+        event_del(job->deadline);
+        snprintf(why, sizeof(why), "destination refused: %s", refused);
+        fs_log(FS_LOG_WARN, "notify",
+               "delivery %s: %s resolves to %s, in a refused network, %s; not sent", job->id,
+               job->url->host, bad, refused);
+        finish(job, 0, why);
+        return;
+    }
+    enqueue(job, addr);
+}
+
+/* Queues the job's attempt (its data, attempts and delay set) on its host,
+ * within FINSYS_WEBHOOK_TIMEOUT_MS from now in all: resolving its host
+ * name, waiting for a connection, connecting (TLS included), sending and
+ * reading the answer (a receiver that trickles its answer a byte at a time
+ * still fails at the deadline). */
 static void post(job_t *job)
 {
     fs_notifier_t *n = job->n;
     const char *url = json_string_value(json_object_get(job->data, "url"));
-    char addr[64], target[FS_WEBHOOK_URL_LEN_MAX + 1];
-    int port = 0;
     fs_error_t err;
-    if (url == NULL || !url_parse(url, addr, sizeof(addr), &port, target, sizeof(target), &err)) {
+    if (job->url == NULL) job->url = malloc(sizeof(*job->url));
+    FS_ASSERT(job->url != NULL);
+    if (url == NULL || !url_parse(url, job->url, &err)) {
         finish(job, 0, "invalid url"); /* checked at creation: cannot happen */
         return;
     }
     /* Checked again before any connection: the endpoint may have been made
-     * under other FINSYS_WEBHOOK_ALLOWED_NETWORKS, or by another server. The
-     * URL holds an IP literal, which is the address connected to. */
-    const char *refused = host_refused(addr, &n->config->webhook_allowed);
+     * under other FINSYS_WEBHOOK_ALLOWED_NETWORKS, or by another server. A
+     * literal is the address connected to; a name's addresses are checked
+     * once resolved (on_resolved). */
+    const char *refused =
+        job->url->literal ? host_refused(job->url->host, &n->config->webhook_allowed) : NULL;
     if (refused != NULL) {
         char why[sizeof(job->error)];
         snprintf(why, sizeof(why), "destination refused: %s", refused);
         fs_log(FS_LOG_WARN, "notify", "delivery %s: %s is in a refused network, %s; not sent",
-               job->id, addr, refused);
+               job->id, job->url->host, refused);
         finish(job, 0, why);
         return;
     }
@@ -1075,23 +1323,29 @@ static void post(job_t *job)
     const char *endpoint_id = json_string_value(json_object_get(job->data, "endpoint_id"));
     const char *tenant_id = json_string_value(json_object_get(job->data, "tenant_id"));
     if (endpoint_id != NULL && tenant_id != NULL && !admit(job, endpoint_id, tenant_id)) return;
-    job->target = strdup(target);
+    free(job->target);
+    job->target = strdup(job->url->target);
     FS_ASSERT(job->target != NULL);
     if (job->deadline == NULL) job->deadline = evtimer_new(n->base, on_deadline, job);
     FS_ASSERT(job->deadline != NULL);
     struct timeval tv = {n->config->webhook_timeout_ms / 1000,
                          (n->config->webhook_timeout_ms % 1000) * 1000};
     evtimer_add(job->deadline, &tv);
-    host_t *host = host_get(n, addr, port);
-    job->host = host;
-    job->next = NULL;
-    if (host->wait_tail != NULL) {
-        host->wait_tail->next = job;
-    } else {
-        host->wait = job;
+    if (job->url->literal) {
+        enqueue(job, job->url->host);
+        return;
     }
-    host->wait_tail = job;
-    host_pump(host);
+    struct evutil_addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    /* The callback may run before this returns (an /etc/hosts name, an
+     * error): then the request is NULL and the job may be gone. */
+    job->dns = NULL;
+    struct evdns_getaddrinfo_request *r =
+        evdns_getaddrinfo(n->dns, job->url->host, NULL, &hints, on_resolved, job);
+    if (r != NULL) job->dns = r;
 }
 
 /* Closes connections idle for FS_NOTIFY_CONN_IDLE_MS, and forgets hosts
@@ -1113,6 +1367,7 @@ static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
                 && now - conn->idle_since_ms >= FS_NOTIFY_CONN_IDLE_MS) {
                 evhttp_connection_free(conn->evcon);
                 conn->evcon = NULL;
+                conn->ssl = NULL;
             }
             used = used || conn->evcon != NULL;
         }
@@ -1432,6 +1687,46 @@ fs_notifier_t *fs_notifier_new(const fs_config_t *config, struct event_base *bas
     n->idle_ev = event_new(base, -1, EV_PERSIST, on_idle_timer, n);
     FS_ASSERT(n->incoming_ev != NULL && n->fanout_ev != NULL && n->sweep_ev != NULL
               && n->finish_ev != NULL && n->idle_ev != NULL);
+    /* Host names: resolved on this loop (resolv.conf's servers, /etc/hosts
+     * first), never by a blocking getaddrinfo; the base keeps no event
+     * pending while it has no request, so the loop can end. */
+    n->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS
+                                      | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (n->dns == NULL) {
+        /* No resolv.conf at all: /etc/hosts and 127.0.0.1 as the server. */
+        n->dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        FS_ASSERT(n->dns != NULL);
+        evdns_base_load_hosts(n->dns, NULL);
+    }
+    char dns_timeout[32], dns_attempts[16];
+    snprintf(dns_timeout, sizeof(dns_timeout), "%d.%03d", FS_NOTIFY_DNS_TIMEOUT_MS / 1000,
+             FS_NOTIFY_DNS_TIMEOUT_MS % 1000);
+    snprintf(dns_attempts, sizeof(dns_attempts), "%d", FS_NOTIFY_DNS_ATTEMPTS);
+    evdns_base_set_option(n->dns, "timeout:", dns_timeout);
+    evdns_base_set_option(n->dns, "attempts:", dns_attempts);
+    /* https: TLS 1.2 or later, the peer's certificate verified against the
+     * system's CAs (loaded now, not from disk during a handshake) and
+     * FINSYS_WEBHOOK_CA_FILE's. */
+    n->tls = SSL_CTX_new(TLS_client_method());
+    FS_ASSERT(n->tls != NULL);
+    SSL_CTX_set_min_proto_version(n->tls, TLS1_2_VERSION);
+    SSL_CTX_set_verify(n->tls, SSL_VERIFY_PEER, NULL);
+    const char *system_cas = getenv(X509_get_default_cert_file_env());
+    if (system_cas == NULL || *system_cas == '\0') system_cas = X509_get_default_cert_file();
+    if (SSL_CTX_load_verify_locations(n->tls, system_cas, NULL) != 1) {
+        ERR_clear_error();
+        fs_log(FS_LOG_WARN, "notify",
+               "no system CA file at %s (install ca-certificates): https webhooks are "
+               "trusted only with FINSYS_WEBHOOK_CA_FILE",
+               system_cas);
+    }
+    if (config->webhook_ca_file[0] != '\0'
+        && SSL_CTX_load_verify_locations(n->tls, config->webhook_ca_file, NULL) != 1) {
+        fs_log(FS_LOG_ERROR, "notify",
+               "FINSYS_WEBHOOK_CA_FILE %s cannot be read as PEM certificates; exiting",
+               config->webhook_ca_file);
+        exit(2);
+    }
     fanout_again(n, 0);
     struct timeval every = {config->sweep_interval_s, 0};
     event_add(n->sweep_ev, &every);
@@ -1482,11 +1777,20 @@ void fs_notifier_free(fs_notifier_t *n)
         put_back_now(list);
         list = next;
     }
+    bool resolving = false;
     while (n->all != NULL) {
         job_t *job = n->all;
         n->all = job->all_next;
+        if (job->dns != NULL) {
+            evdns_getaddrinfo_cancel(job->dns);
+            resolving = true;
+        }
         put_back_now(job);
     }
+    /* A cancelled resolution's callback is still to run (deferred) and
+     * uses the base: it is left, rather than freed under it. */
+    if (!resolving) evdns_base_free(n->dns, 0);
+    SSL_CTX_free(n->tls);
     event_free(n->incoming_ev);
     event_free(n->fanout_ev);
     event_free(n->sweep_ev);

@@ -43,10 +43,14 @@
  * Delivery is at least once: a receiver may see an event twice (it has the
  * same FinSys-Event-Id) and out of order (the per-account "sequence" tells).
  *
- * Never: resolve a host name (URLs hold IP literals or localhost), speak TLS
- * (https URLs are refused at creation), connect to a refused destination
- * (fs_notify_addr_refused: the attempt fails without a connection), or
- * block the loop.
+ * A host name is resolved at each attempt with evdns on the loop; every
+ * address is checked and the checked one connected to (never resolved
+ * again). https: TLS with SNI and the certificate verified against the
+ * URL's host (the system's CAs and FINSYS_WEBHOOK_CA_FILE).
+ *
+ * Never: connect to a refused destination (fs_notify_addr_refused: the
+ * attempt fails without a connection), send https without a verified
+ * certificate, or block the loop.
  */
 #ifndef FS_NOTIFY_H
 #define FS_NOTIFY_H
@@ -107,8 +111,9 @@ bool fs_notify_secret_open(const unsigned char *key, const char *sealed, char *o
 bool fs_notify_parse_endpoint_create(const json_t *body, const fs_config_nets_t *allowed,
                                      const unsigned char *key, json_t *item, fs_error_t *err);
 
-/* The URL check alone: http://HOST[:PORT][/path][?query], HOST an IPv4 or
- * IPv6 literal or localhost, at most FS_WEBHOOK_URL_LEN_MAX bytes. */
+/* The URL check alone: http(s)://HOST[:PORT][/path][?query], HOST an IPv4
+ * or IPv6 literal or a host name (RFC 1123 form), at most
+ * FS_WEBHOOK_URL_LEN_MAX bytes. */
 bool fs_notify_url_valid(const char *url, fs_error_t *err);
 
 /* Webhook destinations (docs/operations.md, "Webhook destinations"): a
@@ -124,9 +129,10 @@ bool fs_notify_url_valid(const char *url, fs_error_t *err);
 const char *fs_notify_addr_refused(int family, const unsigned char *addr,
                                    const fs_config_nets_t *allowed);
 
-/* fs_notify_url_valid(), and a host fs_notify_addr_refused() lets through
- * ("localhost" is 127.0.0.1). Checked when an endpoint is made, and again
- * by the notifier before each connection. */
+/* fs_notify_url_valid(), and a literal host fs_notify_addr_refused() lets
+ * through ("localhost" and "*.localhost" are 127.0.0.1; any other name
+ * passes: the notifier checks its addresses once resolved). Checked when an
+ * endpoint is made; the notifier checks again before each connection. */
 bool fs_notify_url_allowed(const char *url, const fs_config_nets_t *allowed, fs_error_t *err);
 
 /* Writes the FinSys-Signature value of body sent at timestamp (Unix

@@ -180,7 +180,7 @@ def test_an_endpoint_is_created_with_its_secret_shown_once():
 
 def test_endpoint_checks_name_the_parameter_and_change_nothing():
     before = sql_value("SELECT count(*) FROM webhook_endpoints")
-    bad_urls = ["", "ftp://127.0.0.1/", "https://127.0.0.1/hooks", "http://example.com/hooks",
+    bad_urls = ["", "ftp://127.0.0.1/", "https://-x.example.com/hooks", "http://a_b.example/",
                 "127.0.0.1:80/hooks", "http://127.0.0.1:99999/", "http://user@127.0.0.1/",
                 "http://127.0.0.1/a b", "http://127.0.0.1/" + "a" * 2048, 42, None]
     for url in bad_urls:

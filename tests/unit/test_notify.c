@@ -44,12 +44,24 @@ static void signature_matches_python_hmac(void **state)
 static void urls(void **state)
 {
     (void)state;
-    const char *good[] = {"http://127.0.0.1/", "http://127.0.0.1", "http://10.1.2.3:8080/a/b?c=d",
-                          "http://localhost:9/x", "http://[::1]:8080/hooks"};
+    const char *good[] = {"http://127.0.0.1/",
+                          "http://127.0.0.1",
+                          "http://10.1.2.3:8080/a/b?c=d",
+                          "http://localhost:9/x",
+                          "http://[::1]:8080/hooks",
+                          "https://127.0.0.1/",
+                          "https://example.com/",
+                          "http://example.com/",
+                          "https://hooks.example-shop.co.uk:8443/in?x=1",
+                          "https://a1.b2/"};
     const char *bad[] = {"",
-                         "https://127.0.0.1/",
                          "ftp://127.0.0.1/",
-                         "http://example.com/",
+                         "https://-bad.example/",
+                         "https://bad-.example/",
+                         "https://a..b/",
+                         "https://a_b.example/",
+                         "https://1.2.3/",
+                         "https://example.com./",
                          "http://127.0.0.1:0/",
                          "http://127.0.0.1:70000/",
                          "http://u:p@127.0.0.1/",
@@ -152,8 +164,12 @@ static void urls_allowed(void **state)
                              "http://[::1]/",               "http://[fe80::1]/",
                              "http://[fd00::1]/",           "http://0.0.0.0/",
                              "http://172.16.0.1/",          "http://192.168.1.1/",
-                             "http://100.64.0.1/"};
+                             "http://100.64.0.1/",
+                             "https://localhost:8443/",     "http://hooks.LOCALHOST/",
+                             "https://127.0.0.1/"};
+    /* A name other than localhost is judged by the worker, once resolved. */
     const char *allowed[] = {"http://93.184.216.34/", "http://8.8.8.8:8080/a?b=c",
+                             "https://hooks.example.com/", "https://[2606:4700:4700::1111]/",
                              "http://172.32.0.1/", "http://[2606:4700:4700::1111]/"};
     fs_config_nets_t everything;
     char why[128];
@@ -172,7 +188,7 @@ static void urls_allowed(void **state)
             fail_msg("%s: %s", allowed[i], err.message);
     }
     /* A bad URL is bad either way. */
-    assert_false(fs_notify_url_allowed("http://example.com/", &everything, &err));
+    assert_false(fs_notify_url_allowed("http://a_b.example.com/", &everything, &err));
     assert_string_equal(err.param, "url");
 }
 
