@@ -39,6 +39,54 @@ def ratio(a, b):
     return None if a is None or not b else round(a / b, 2)
 
 
+def ab_rounds(d):
+    """The rules' A/B rounds (ab.txt: side, payments, seconds, CPU s of every
+    process, wrk's CPU s, wrk's requests), each with the machine's speed in
+    it: wrk's CPU a request over its median in the run. wrk does the same
+    work in every round, rules or not; in one of this machine's slow spells
+    (20-60 s in which every process, wrk too, takes a fifth to a half more
+    CPU for the same work) it rises with the rest, so a round's payments/s
+    times its factor, and its CPU a payment over it, are what the round
+    would have measured at the run's usual speed."""
+    rounds = []
+    try:
+        with open(os.path.join(d, "ab.txt")) as f:
+            for line in f:
+                p = line.split()
+                if len(p) < 6:
+                    return []
+                side, n, secs, cpu, wrk_cpu, reqs = p[0], int(p[1]), float(p[2]), \
+                    float(p[3]), float(p[4]), int(p[5])
+                if not n or not secs or not reqs or not wrk_cpu:
+                    return []
+                rounds.append({"side": side, "pps": n / secs, "cpu_us": 1e6 * cpu / n,
+                               "wrk_us": 1e6 * wrk_cpu / reqs})
+    except FileNotFoundError:
+        return []
+    ref = sorted(r["wrk_us"] for r in rounds)
+    mid = len(ref) // 2
+    median = ref[mid] if len(ref) % 2 else (ref[mid - 1] + ref[mid]) / 2
+    for r in rounds:
+        r["speed"] = r["wrk_us"] / median
+    return rounds
+
+
+def ab_cost(rounds):
+    """From ab_rounds: the share of payments/s and the CPU (us) a payment
+    the rules take, each round at the run's usual speed; None, None without
+    rounds of both sides."""
+    mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
+    off = [r for r in rounds if r["side"] == "off"]
+    on = [r for r in rounds if r["side"] == "on"]
+    if not off or not on:
+        return None, None
+    pps_off = mean([r["pps"] * r["speed"] for r in off])
+    pps_on = mean([r["pps"] * r["speed"] for r in on])
+    cpu_off = mean([r["cpu_us"] / r["speed"] for r in off])
+    cpu_on = mean([r["cpu_us"] / r["speed"] for r in on])
+    return 100 * (1 - pps_on / pps_off), cpu_on - cpu_off
+
+
 def figures(d):
     raw = load_raw(os.path.join(d, "raw.tsv"))
     wrk = load_json(os.path.join(d, "api.wrk.json")) or {}
@@ -54,7 +102,12 @@ def figures(d):
     ab_pps = per_s(g("rules_ab_payments"), g("rules_ab_s"))
     nr_cpu = per_s(g("norules_cpu_s"), g("norules_payments"))
     ab_cpu = per_s(g("rules_ab_cpu_s"), g("rules_ab_payments"))
-    risk_us = 1e6 * (ab_cpu - nr_cpu) if nr_cpu is not None and ab_cpu is not None else None
+    risk_raw_us = 1e6 * (ab_cpu - nr_cpu) if nr_cpu is not None and ab_cpu is not None else None
+    risk_raw_pct = None if ab_pps is None or not nr_pps else 100 * (1 - ab_pps / nr_pps)
+    rounds = ab_rounds(d)
+    risk_pct, risk_us = ab_cost(rounds)
+    if risk_pct is None:  # rounds without wrk's figures: as measured
+        risk_pct, risk_us = risk_raw_pct, risk_raw_us
     settle_us = cpu_settle.get("us_per_payment", {}).get("total")
     span = g("settle_span_s")
     final = g("settle_final")
@@ -82,13 +135,16 @@ def figures(d):
         # what they cost: the share of payments/s they take
         "norules_payments_per_s": rnd(nr_pps, 0),
         "rules_ab_payments_per_s": rnd(ab_pps, 0),
-        "risk_ingest_cost_pct": (None if ab_pps is None or not nr_pps
-                                 else rnd(100 * (1 - ab_pps / nr_pps), 1)),
+        # ... each round at the run's usual speed (ab_rounds), and as measured
+        "risk_ingest_cost_pct": rnd(risk_pct, 1),
+        "risk_ingest_cost_raw_pct": rnd(risk_raw_pct, 1),
+        "risk_ab_speed": [rnd(r["speed"], 3) for r in rounds] or None,
         # the CPU they add to a payment (every process and wrk, from those
         # rounds), and the share of a settled payment's CPU that is: the
         # worker evaluates no rules, and the life cycle is CPU-bound (its
         # busy cores), so its rate loses that share
         "risk_cpu_us_per_payment": rnd(risk_us, 0),
+        "risk_cpu_raw_us_per_payment": rnd(risk_raw_us, 0),
         "risk_settle_cost_pct": (None if risk_us is None or not settle_us
                                  else rnd(100 * risk_us / settle_us, 1)),
         # (c) the life cycle: created, settled, indexed, receipted, delivered
@@ -130,7 +186,7 @@ def figures(d):
         out[f"cpu_budget_{phase}_payments"] = cpu.get("payments")
     # Counts and rates rounded to units are integers.
     for k in ("payments_per_s", "norules_payments_per_s", "rules_ab_payments_per_s",
-              "risk_cpu_us_per_payment",
+              "risk_cpu_us_per_payment", "risk_cpu_raw_us_per_payment",
               "pgbench_tps", "pgbench_clients",
               "payments_created",
               "risk_rules", "settled_per_s", "settle_payments", "settled_payments", "webhook_events",
@@ -190,7 +246,8 @@ def print_targets(out):
         ("every webhook delivered", out["webhooks_all_delivered"], out["webhooks_all_delivered"]),
     ]
     if out["risk_ingest_cost_pct"] is not None:
-        rows.append(("risk rules cost <= 10% of ingest (%: "
+        rows.append(("risk rules cost <= 10% of ingest (%, at the run's usual speed; as measured "
+                     f"{fmt(out['risk_ingest_cost_raw_pct'])}: "
                      f"{fmt(out['rules_ab_payments_per_s'])}/s with, "
                      f"{fmt(out['norules_payments_per_s'])}/s without)", out["risk_ingest_cost_pct"],
                      le(out["risk_ingest_cost_pct"], 10)))

@@ -247,7 +247,12 @@ if [ "$RISK_RULES" -gt 0 ] && [ "${BENCH_RISK_AB:-1}" = 1 ]; then
         cpu_s=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["total_cpu_s"] or 0)' \
             <"$TMP/cpu-ab$round.json")
         secs=$(sed -n 's/^WRK_RESULT .*"duration_s":\([0-9.]*\).*/\1/p' "$TMP/ab$round-$side.out")
-        echo "$side $((after - before)) ${secs:-0} $cpu_s" >>"$TMP/ab.txt"
+        # wrk's own CPU a request: the same work in every round, rules or
+        # not, so the machine's speed in that round (report.py).
+        reqs=$(sed -n 's/^WRK_RESULT {"requests":\([0-9]*\).*/\1/p' "$TMP/ab$round-$side.out")
+        wrk_s=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["cpu_s"])' \
+            <"$TMP/ab$round-$side.cpu" 2>/dev/null || echo 0)
+        echo "$side $((after - before)) ${secs:-0} $cpu_s ${wrk_s:-0} ${reqs:-0}" >>"$TMP/ab.txt"
         echo "  round $round, rules $side: $((after - before)) payments in ${secs:-0}s," \
             "CPU us a payment: $(python3 -c 'import json, sys
 print(" ".join(f"{k} {v}" for k, v in json.load(sys.stdin)["us_per_payment"].items()))' \
