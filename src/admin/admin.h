@@ -270,10 +270,33 @@ void fs_admin_hub_free(fs_admin_hub_t *hub);
 fs_admin_stream_t *fs_admin_stream_new(fs_admin_hub_t *hub, struct event_base *base);
 void fs_admin_stream_free(fs_admin_stream_t *st);
 
+/* What a stream was opened with: a session (the hash of its cookie's
+ * token) or an operator key (the hash of the key). */
+typedef struct {
+    bool cookie;
+    char hash[65];
+} fs_admin_credential_t;
+
+/* A stream's credential is asked about again every
+ * FS_ADMIN_STREAM_RECHECK_MS (issue 13: a revoked key, a disabled member, an
+ * ended session loses its stream within seconds, not at the next
+ * reauthentication). The server asks (its store, on this loop) and answers
+ * through fs_admin_stream_checked with the client's serial. Without a check
+ * function, streams end only at FS_ADMIN_STREAM_REAUTH_S. */
+typedef void (*fs_admin_stream_check_fn)(void *arg, fs_admin_stream_t *st, uint64_t serial,
+                                         const fs_admin_credential_t *cred);
+void fs_admin_stream_set_check(fs_admin_stream_t *st, fs_admin_stream_check_fn fn, void *arg);
+
 /* Answers GET /admin/api/stream: req becomes a client of this loop (or is
- * refused over the stream's limits). The caller has authenticated it and
- * checked its role (the route table's FS_ADMIN_STREAM route). */
-void fs_admin_stream_start(fs_admin_stream_t *st, struct evhttp_request *req);
+ * refused over the stream's limits). The caller has authenticated it with
+ * cred and checked its role (the route table's FS_ADMIN_STREAM route). */
+void fs_admin_stream_start(fs_admin_stream_t *st, struct evhttp_request *req,
+                           const fs_admin_credential_t *cred);
+
+/* A check's answer (on the loop): still_valid false ends the client's
+ * stream with "event: end", reason "unauthorized"; a client gone meanwhile
+ * is not found and nothing happens. */
+void fs_admin_stream_checked(fs_admin_stream_t *st, uint64_t serial, bool still_valid);
 
 /* Drain: each client gets a last "event: end" and its response ends. */
 void fs_admin_stream_close_all(fs_admin_stream_t *st);

@@ -71,6 +71,10 @@ typedef struct client {
     struct evhttp_connection *conn;
     char addr[64];
     uint64_t ends_us; /* then it must authenticate again (FS_ADMIN_STREAM_REAUTH_S) */
+    uint64_t serial;  /* names it to a check's answer (it may be gone by then) */
+    fs_admin_credential_t cred;
+    uint64_t checked_us; /* its credential was last asked about */
+    bool checking;       /* an answer is awaited */
 } client_t;
 
 struct fs_admin_stream {
@@ -80,6 +84,10 @@ struct fs_admin_stream {
     struct event *keepalive; /* every keepalive interval */
     struct event *announce;  /* every FS_ADMIN_LIVE_WATCH_INTERVAL_MS */
     client_t *clients;
+    uint64_t next_serial;
+    fs_admin_stream_check_fn check;
+    void *check_arg;
+    int recheck_ms;
     atomic_int count; /* read by the hub's thread */
     bool closing;
     struct fs_admin_stream *hub_next;
@@ -321,8 +329,32 @@ static void on_announce(evutil_socket_t fd, short what, void *arg)
     uint64_t now = fs_now_us();
     for (client_t *c = st->clients, *next; c != NULL; c = next) {
         next = c->next;
-        if (now >= c->ends_us)
+        if (now >= c->ends_us) {
             client_end(c, "event: end\ndata: {\"reason\":\"reauthenticate\"}\n\n");
+        } else if (st->check != NULL && !c->checking
+                   && now - c->checked_us >= (uint64_t)st->recheck_ms * 1000u) {
+            /* The answer may come at once (the store down): mark first. */
+            c->checking = true;
+            c->checked_us = now;
+            st->check(st->check_arg, st, c->serial, &c->cred);
+        }
+    }
+}
+
+void fs_admin_stream_set_check(fs_admin_stream_t *st, fs_admin_stream_check_fn fn, void *arg)
+{
+    st->check = fn;
+    st->check_arg = arg;
+}
+
+void fs_admin_stream_checked(fs_admin_stream_t *st, uint64_t serial, bool still_valid)
+{
+    for (client_t *c = st->clients; c != NULL; c = c->next) {
+        if (c->serial != serial) continue;
+        c->checking = false;
+        if (!still_valid)
+            client_end(c, "event: end\ndata: {\"reason\":\"unauthorized\"}\n\n");
+        return;
     }
 }
 
@@ -462,7 +494,8 @@ static void send_refusal(struct evhttp_request *req, fs_outcome_t o, const char 
     free(body);
 }
 
-static void start(fs_admin_stream_t *st, struct evhttp_request *req)
+static void start(fs_admin_stream_t *st, struct evhttp_request *req,
+                  const fs_admin_credential_t *cred)
 {
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
     char *peer = NULL;
@@ -481,8 +514,11 @@ static void start(fs_admin_stream_t *st, struct evhttp_request *req)
     }
     client_t *c = calloc(1, sizeof(*c));
     FS_ASSERT(c != NULL);
+    uint64_t now = fs_now_us();
     *c = (client_t){.st = st, .req = req, .conn = conn, .next = st->clients,
-                    .ends_us = fs_now_us() + (uint64_t)st->hub->reauth_s * 1000000u};
+                    .ends_us = now + (uint64_t)st->hub->reauth_s * 1000000u,
+                    .serial = ++st->next_serial, .checked_us = now};
+    if (cred != NULL) c->cred = *cred;
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
     if (st->clients != NULL) st->clients->prev = c;
     st->clients = c;
@@ -511,9 +547,10 @@ static void start(fs_admin_stream_t *st, struct evhttp_request *req)
     evbuffer_free(b);
 }
 
-void fs_admin_stream_start(fs_admin_stream_t *st, struct evhttp_request *req)
+void fs_admin_stream_start(fs_admin_stream_t *st, struct evhttp_request *req,
+                           const fs_admin_credential_t *cred)
 {
-    start(st, req);
+    start(st, req, cred);
 }
 
 /* --- a loop's stream ------------------------------------------------------ */
@@ -523,7 +560,9 @@ fs_admin_stream_t *fs_admin_stream_new(fs_admin_hub_t *hub, struct event_base *b
     FS_ASSERT(hub != NULL && base != NULL);
     fs_admin_stream_t *st = calloc(1, sizeof(*st));
     FS_ASSERT(st != NULL);
-    *st = (fs_admin_stream_t){.hub = hub, .base = base};
+    *st = (fs_admin_stream_t){.hub = hub, .base = base, .recheck_ms = FS_ADMIN_STREAM_RECHECK_MS};
+    const char *rc = getenv("FINSYS_ADMIN_STREAM_RECHECK_MS");
+    if (rc != NULL && atoi(rc) >= 100 && atoi(rc) <= 3600 * 1000) st->recheck_ms = atoi(rc);
     atomic_init(&st->count, 0);
     FS_ASSERT(pthread_mutex_init(&st->mu, NULL) == 0);
     st->wake = event_new(base, -1, 0, on_wake, st);

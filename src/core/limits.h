@@ -576,6 +576,14 @@
  * expired or logged out, keeps a stream at most this long.
  * FINSYS_ADMIN_STREAM_REAUTH_S overrides it (tests). */
 #define FS_ADMIN_STREAM_REAUTH_S 300
+
+/* Between those, each stream's credential (its session, or its operator
+ * key) is asked about again this often, on the server's store: a revoked
+ * key, a disabled member or an ended session loses its stream within this
+ * (issue 13: revocation effective within seconds). 64 clients at most a
+ * process (FS_ADMIN_STREAM_CLIENTS_MAX): 13 lookups a second at most.
+ * FINSYS_ADMIN_STREAM_RECHECK_MS overrides it (tests). */
+#define FS_ADMIN_STREAM_RECHECK_MS 5000
 #define FS_ADMIN_LIVE_WATCH_TTL_MS 3500
 
 /* One events message on fs.live.events: a full indexer run

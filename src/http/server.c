@@ -689,7 +689,7 @@ typedef struct {
     char id[FS_ID_LEN_MAX + 1];
     fs_admin_actor_t actor;
     bool cookie;
-    char session_hash[65];
+    char session_hash[65]; /* the session's token's hash, or the operator key's */
     char *session_json; /* the session's object (GET /admin/api/session) */
     char email[FS_ADMIN_EMAIL_LEN_MAX + 1];
     char password[FS_ADMIN_PASSWORD_LEN_MAX + 1];
@@ -1060,7 +1060,9 @@ static void admin_run(admin_ctx_t *c)
         return;
     }
     if (route->kind == FS_ADMIN_STREAM) {
-        fs_admin_stream_start(c->w->admin_stream, c->req);
+        fs_admin_credential_t cred = {.cookie = c->cookie};
+        snprintf(cred.hash, sizeof(cred.hash), "%s", c->session_hash);
+        fs_admin_stream_start(c->w->admin_stream, c->req, &cred);
         admin_free(c);
         return;
     }
@@ -1106,6 +1108,17 @@ static void on_admin_session(void *arg, const fs_store_result_t *r)
     admin_run(c);
 }
 
+/* The item that authenticates an admin actor: a session by its token's
+ * hash (it also extends the session's idle time), or an operator key by
+ * its hash. */
+static json_t *admin_auth_item(bool session, const char *hash, const fs_config_t *config)
+{
+    if (session)
+        return json_pack("{s:s, s:s, s:i}", "op", fs_op_name(FS_OP_ADMIN_SESSION), "session", hash,
+                         "idle_s", config->admin_session_idle_s);
+    return json_pack("{s:s, s:s}", "op", fs_op_name(FS_OP_ADMIN_AUTH), "auth", hash);
+}
+
 static void admin_request(worker_t *w, struct evhttp_request *req, const fs_api_request_t *ar)
 {
     admin_ctx_t *c = calloc(1, sizeof(*c));
@@ -1148,10 +1161,7 @@ static void admin_request(worker_t *w, struct evhttp_request *req, const fs_api_
         fs_admin_cookie(evhttp_find_header(in, "Cookie"), ADMIN_COOKIE, token, sizeof(token))) {
         c->cookie = true;
         fs_admin_token_hash(token, c->session_hash);
-        fs_store_submit(w->store,
-                        json_pack("{s:s, s:s, s:i}", "op", fs_op_name(FS_OP_ADMIN_SESSION),
-                                  "session", c->session_hash, "idle_s",
-                                  w->config->admin_session_idle_s),
+        fs_store_submit(w->store, admin_auth_item(true, c->session_hash, w->config),
                         on_admin_session, c);
         return;
     }
@@ -1162,11 +1172,37 @@ static void admin_request(worker_t *w, struct evhttp_request *req, const fs_api_
                     NULL);
         return;
     }
-    char hash[FS_AUTH_HASH_HEX_LEN + 1];
-    fs_auth_key_hash(key, hash);
-    fs_store_submit(w->store,
-                    json_pack("{s:s, s:s}", "op", fs_op_name(FS_OP_ADMIN_AUTH), "auth", hash),
-                    on_admin_session, c);
+    _Static_assert(sizeof(c->session_hash) >= FS_AUTH_HASH_HEX_LEN + 1, "a key's hash fits");
+    fs_auth_key_hash(key, c->session_hash);
+    fs_store_submit(w->store, admin_auth_item(false, c->session_hash, w->config), on_admin_session,
+                    c);
+}
+
+/* A live stream's credential, asked about again (fs_admin_stream_set_check):
+ * the same item as its opening request's; only a refusal ends it (a store
+ * that cannot answer does not). */
+typedef struct {
+    fs_admin_stream_t *st;
+    uint64_t serial;
+} stream_check_t;
+
+static void on_stream_checked(void *arg, const fs_store_result_t *r)
+{
+    stream_check_t *k = arg;
+    bool refused = strcmp(r->outcome, "unauthorized") == 0 || strcmp(r->outcome, "forbidden") == 0;
+    fs_admin_stream_checked(k->st, k->serial, !refused);
+    free(k);
+}
+
+static void stream_check(void *arg, fs_admin_stream_t *st, uint64_t serial,
+                         const fs_admin_credential_t *cred)
+{
+    worker_t *w = arg;
+    stream_check_t *k = malloc(sizeof(*k));
+    FS_ASSERT(k != NULL);
+    *k = (stream_check_t){.st = st, .serial = serial};
+    fs_store_submit(w->store, admin_auth_item(cred->cookie, cred->hash, w->config),
+                    on_stream_checked, k);
 }
 
 /* This loop's guard (src/http/guard.c), for the answers' callback. */
@@ -1604,6 +1640,7 @@ int fs_http_serve(const fs_config_t *config)
         w->hasher = fs_admin_hasher_new(w->base);
         w->drain_ev = evtimer_new(w->base, on_drain, w);
         w->admin_stream = fs_admin_stream_new(admin_hub, w->base);
+        fs_admin_stream_set_check(w->admin_stream, stream_check, w);
         if (i == 0) {
             w->purge_ev = event_new(w->base, -1, EV_PERSIST, on_purge_timer, w);
             struct timeval tv = {config->purge_interval_s, 0};

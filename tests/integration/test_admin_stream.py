@@ -11,12 +11,13 @@ import atexit
 import http.client
 import json
 import os
+import select
 import socket
 import time
 import uuid
 
 from harness import (KEY_A, FINSYS_BIN, TEST_TMP, Proc, free_port, funded_account, new_account,
-                     new_api_key)
+                     new_api_key, sql)
 
 INDEX = b"<!doctype html><html><head><script type=module src=/admin/assets/index-a1b2c3.js>" \
         b"</script></head><body><div id=root></div></body></html>"
@@ -349,6 +350,39 @@ def test_a_stream_ends_when_its_authentication_is_old_and_must_reconnect():
         assert s.frame(seconds=5) is None  # the chunked body ended
         assert 0.9 <= time.monotonic() - start <= 4
         s.close()
+    finally:
+        assert p.stop() == 0 and p.sanitizer_clean()
+
+
+def test_a_revoked_key_loses_its_open_stream_within_seconds():
+    """Between reauthentications a stream's credential is asked about again
+    every FS_ADMIN_STREAM_RECHECK_MS (300 ms here): a key revoked while its
+    stream is open loses it with event: end, reason unauthorized, not at the
+    next reauthentication minutes later; a valid key keeps its stream."""
+    port = free_port()
+    p = Proc("server", [FINSYS_BIN, "server"], port=port, env={
+        "FINSYS_HTTP_PORT": port, "FINSYS_NATS_URL": "", "FINSYS_WEB_DIR": stack().dist,
+        "FINSYS_ADMIN_STREAM_RECHECK_MS": 300})
+    try:
+        key = new_api_key(f"stream-revoke-{uuid.uuid4().hex[:8]}", operator="viewer")
+        kept = Stream(key=stack().admin_key, port=port)
+        s = Stream(key=key, port=port)
+        assert s.status == 200 and kept.status == 200, (s.status, kept.status)
+        s.until(lambda e: "connected" in e["comment"], seconds=5)
+        kept.until(lambda e: "connected" in e["comment"], seconds=5)
+        # Several checks pass: the stream stays open (nothing more comes:
+        # keep-alives come every 15 s).
+        assert select.select([s.conn.sock], [], [], 1.5)[0] == [], "the stream ended"
+        sql(f"UPDATE api_keys SET revoked_at = now() WHERE key_hash = sha256('{key}'::bytea)")
+        start = time.monotonic()
+        ev = s.until(lambda e: e.get("event") == "end", seconds=5)
+        assert ev["data"] == {"reason": "unauthorized"}, ev
+        assert time.monotonic() - start < 3
+        assert s.frame(seconds=5) is None  # the chunked body ended
+        s.close()
+        # The other key's stream is still open.
+        assert select.select([kept.conn.sock], [], [], 1)[0] == [], "the valid key's stream ended"
+        kept.close()
     finally:
         assert p.stop() == 0 and p.sanitizer_clean()
 
