@@ -640,9 +640,11 @@ int main(int argc, char **argv)
         if (server) {
             /* Secrets at rest: rows from before migration 0029 are sealed
              * now, and the key must open those sealed before. */
-            int sealed = 0;
-            int st = fs_store_seal_webhook_secrets(config.database_url, config.secrets_key,
-                                                   &sealed);
+            int sealed = 0, resealed = 0;
+            int st = fs_store_seal_webhook_secrets(
+                config.database_url, config.secrets_key,
+                config.secrets_key_previous_set ? config.secrets_key_previous : NULL, &sealed,
+                &resealed);
             if (st < 0) return 1;
             if (st > 0)
                 fs_log(FS_LOG_WARN, "server",
@@ -651,6 +653,12 @@ int main(int argc, char **argv)
             if (sealed > 0)
                 fs_log(FS_LOG_INFO, "server", "sealed %d webhook secret%s stored in clear", sealed,
                        sealed == 1 ? "" : "s");
+            if (config.secrets_key_previous_set && st == 0)
+                fs_log(FS_LOG_INFO, "server",
+                       "re-sealed %d webhook secret%s under FINSYS_SECRETS_KEY; every secret "
+                       "now opens with it (FINSYS_SECRETS_KEY_PREVIOUS may go once every "
+                       "worker runs with the new key)",
+                       resealed, resealed == 1 ? "" : "s");
         }
         evthread_use_pthreads();
         return server ? fs_http_serve(&config) : fs_worker_run(&config);

@@ -262,6 +262,21 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
         if (fs_config_parse_secrets_key(secrets_key, c->secrets_key, err, err_len) != 0) return -1;
         c->secrets_key_set = true;
     }
+    const char *previous = getenv("FINSYS_SECRETS_KEY_PREVIOUS");
+    c->secrets_key_previous_set = false;
+    if (previous != NULL && *previous != '\0') {
+        if (fs_config_parse_secrets_key(previous, c->secrets_key_previous, err, err_len) != 0) {
+            snprintf(err, err_len, "FINSYS_SECRETS_KEY_PREVIOUS must be 32 bytes as 64 hex "
+                                   "digits or base64, as FINSYS_SECRETS_KEY");
+            return -1;
+        }
+        if (!c->secrets_key_set) {
+            snprintf(err, err_len, "FINSYS_SECRETS_KEY_PREVIOUS is set without FINSYS_SECRETS_KEY: "
+                                   "set the new key in FINSYS_SECRETS_KEY");
+            return -1;
+        }
+        c->secrets_key_previous_set = true;
+    }
     if (c->breaker_min_calls > c->breaker_window) {
         snprintf(err, err_len, "FINSYS_BREAKER_MIN_CALLS must not exceed FINSYS_BREAKER_WINDOW");
         return -1;

@@ -81,6 +81,12 @@ typedef struct {
      * make bench set a development key (scripts/stack.sh). */
     unsigned char secrets_key[32];
     bool secrets_key_set;
+    /* FINSYS_SECRETS_KEY_PREVIOUS: the key being rotated away from (same
+     * form). While it is set, secrets open with either key, and a server
+     * starting re-seals every secret sealed with it under FINSYS_SECRETS_KEY
+     * (docs/operations.md, "Rotating the secrets key"). */
+    unsigned char secrets_key_previous[32];
+    bool secrets_key_previous_set;
     char migrations_dir[1024];   /* FINSYS_MIGRATIONS_DIR, the source tree's db/migrations */
 
     /* Receipts (the worker makes them, the server serves them). */

@@ -1312,10 +1312,13 @@ static void post(job_t *job)
     if (clear != NULL && strlen(clear) <= FS_NOTIFY_SECRET_LEN_MAX) {
         snprintf(job->secret, sizeof(job->secret), "%s", clear);
     } else if (!fs_notify_secret_open(n->config->secrets_key, sealed, job->secret,
-                                      sizeof(job->secret))) {
+                                      sizeof(job->secret))
+               && !(n->config->secrets_key_previous_set
+                    && fs_notify_secret_open(n->config->secrets_key_previous, sealed,
+                                             job->secret, sizeof(job->secret)))) {
         fs_log(FS_LOG_ERROR, "notify",
                "delivery %s: its endpoint's secret does not open with FINSYS_SECRETS_KEY "
-               "(a changed key?); not sent",
+               "(nor FINSYS_SECRETS_KEY_PREVIOUS; a changed key?); not sent",
                job->id);
         finish(job, 0, "the endpoint's secret cannot be opened");
         return;

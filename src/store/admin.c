@@ -167,9 +167,53 @@ int fs_store_migrate(const char *conninfo, const char *dir)
     return ok ? 0 : 1;
 }
 
-int fs_store_seal_webhook_secrets(const char *conninfo, const unsigned char *key, int *sealed)
+/* With the previous key (a rotation): every sealed secret opens with key,
+ * or is re-sealed under it from previous; one that opens with neither
+ * stops the start. */
+static bool reseal_webhook_secrets(PGconn *c, const unsigned char *key,
+                                   const unsigned char *previous, int *resealed)
+{
+    PGresult *r = PQexec(c, "SELECT id, secret_sealed FROM webhook_endpoints "
+                            "WHERE secret_sealed IS NOT NULL ORDER BY id FOR UPDATE");
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok) fprintf(stderr, "finsys: reading webhook secrets failed: %s", PQerrorMessage(c));
+    for (int i = 0; ok && i < PQntuples(r); i++) {
+        char secret[FS_NOTIFY_SECRET_LEN_MAX + 1];
+        const char *id = PQgetvalue(r, i, 0), *sealed = PQgetvalue(r, i, 1);
+        if (fs_notify_secret_open(key, sealed, secret, sizeof(secret))) {
+            sodium_memzero(secret, sizeof(secret));
+            continue;
+        }
+        if (!fs_notify_secret_open(previous, sealed, secret, sizeof(secret))) {
+            fprintf(stderr,
+                    "finsys: webhook endpoint %s's secret opens with neither FINSYS_SECRETS_KEY "
+                    "nor FINSYS_SECRETS_KEY_PREVIOUS (docs/operations.md, \"Rotating the secrets "
+                    "key\")\n",
+                    id);
+            ok = false;
+            break;
+        }
+        char box[FS_NOTIFY_SEALED_BUF_LEN];
+        ok = fs_notify_secret_seal(key, secret, box, sizeof(box));
+        sodium_memzero(secret, sizeof(secret));
+        const char *params[2] = {id, box};
+        ok = ok && exec_ok(c,
+                           PQexecParams(c,
+                                        "UPDATE webhook_endpoints SET secret_sealed = $2 "
+                                        "WHERE id = $1",
+                                        2, NULL, params, NULL, NULL, 0),
+                           "re-sealing a webhook secret");
+        if (ok) (*resealed)++;
+    }
+    PQclear(r);
+    return ok;
+}
+
+int fs_store_seal_webhook_secrets(const char *conninfo, const unsigned char *key,
+                                  const unsigned char *previous, int *sealed, int *resealed)
 {
     *sealed = 0;
+    *resealed = 0;
     PGconn *c = connect_blocking(conninfo);
     if (c == NULL) return 1; /* nothing checked: the caller starts without it */
     bool ok = exec_ok(c, PQexec(c, "BEGIN"), "sealing webhook secrets");
@@ -199,6 +243,8 @@ int fs_store_seal_webhook_secrets(const char *conninfo, const unsigned char *key
         if (ok) (*sealed)++;
     }
     if (r != NULL) PQclear(r);
+    r = NULL;
+    if (ok && previous != NULL) ok = reseal_webhook_secrets(c, key, previous, resealed);
     /* The key must open what is sealed: a changed key would make every
      * delivery fail, so the server does not start with it. */
     r = ok ? PQexec(c, "SELECT id, secret_sealed FROM webhook_endpoints "
@@ -212,8 +258,9 @@ int fs_store_seal_webhook_secrets(const char *conninfo, const unsigned char *key
         if (!fs_notify_secret_open(key, PQgetvalue(r, 0, 1), secret, sizeof(secret))) {
             fprintf(stderr,
                     "finsys: FINSYS_SECRETS_KEY does not open the sealed secret of webhook "
-                    "endpoint %s: it is not the key the secrets were sealed with "
-                    "(docs/operations.md, \"Secrets at rest\")\n",
+                    "endpoint %s: it is not the key the secrets were sealed with (to change "
+                    "it, set the old one in FINSYS_SECRETS_KEY_PREVIOUS: docs/operations.md, "
+                    "\"Rotating the secrets key\")\n",
                     PQgetvalue(r, 0, 0));
             ok = false;
         }
@@ -221,7 +268,7 @@ int fs_store_seal_webhook_secrets(const char *conninfo, const unsigned char *key
     }
     if (r != NULL) PQclear(r);
     ok = ok && exec_ok(c, PQexec(c, "COMMIT"), "sealing webhook secrets");
-    if (!ok) *sealed = 0;
+    if (!ok) *sealed = *resealed = 0;
     PQfinish(c);
     return ok ? 0 : -1;
 }

@@ -84,7 +84,8 @@ int fs_store_migrate(const char *conninfo, const char *dir);
  * does without a database, and /readyz says so; the next start seals); or
  * -1 with a message on stderr (the server then does not start). *sealed:
  * the rows sealed. */
-int fs_store_seal_webhook_secrets(const char *conninfo, const unsigned char *key, int *sealed);
+int fs_store_seal_webhook_secrets(const char *conninfo, const unsigned char *key,
+                                  const unsigned char *previous, int *sealed, int *resealed);
 
 /* Creates the tenant if missing (with an external account per currency) and
  * a new API key for it, expiring expires_in_s from now (0: never); writes

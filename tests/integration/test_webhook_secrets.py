@@ -11,8 +11,8 @@ import os
 import subprocess
 import uuid
 
-from harness import (DATABASE_URL, FINSYS_BIN, free_port, post, remember_secrets, request, sql,
-                     sql_value)
+from harness import (DATABASE_URL, FINSYS_BIN, Proc, free_port, post, remember_secrets, request,
+                     sql, sql_value)
 from test_settle_pipeline import Pipeline
 from test_webhooks import Receiver, _api, _funded_pair, _stop, _tenant_key
 
@@ -155,3 +155,71 @@ def test_a_server_without_the_key_or_with_another_does_not_start():
             worker.stderr
     finally:
         request("DELETE", f"/v1/webhook_endpoints/{r.json['id']}")
+
+
+def test_the_secrets_key_rotates_with_every_delivery_signed():
+    """Rotating FINSYS_SECRETS_KEY (docs/operations.md, "Rotating the secrets
+    key"): with the new key in FINSYS_SECRETS_KEY and the old one in
+    FINSYS_SECRETS_KEY_PREVIOUS, a worker signs with secrets sealed under
+    either, and a server starting re-seals every secret under the new key
+    (then a server with the old key alone refuses to start, one with the new
+    key alone starts). Rotated back at the end: the suite's processes run
+    with the old key."""
+    old, new = os.environ["FINSYS_SECRETS_KEY"], "cd" * 32
+    key = _tenant_key()
+    r = Receiver()
+    pl = None
+    procs = []
+
+    def server(env):
+        p = Proc("server-rotate", [FINSYS_BIN, "server"], port=(port := free_port()),
+                 env=dict({"FINSYS_HTTP_PORT": port, "FINSYS_NATS_URL": ""}, **env))
+        procs.append(p)
+        text = p.text()
+        assert p.stop() == 0
+        return text
+
+    try:
+        made = post("/v1/webhook_endpoints", {"url": r.url, "events": ["payment.succeeded"]},
+                    key=key)
+        assert made.status == 201, made
+        r.secret = made.json["secret"]
+        remember_secrets(r.secret)
+        endpoint = made.json["id"]
+        sealed = sql_value(f"SELECT secret_sealed FROM webhook_endpoints WHERE id = '{endpoint}'")
+
+        code, err = _server_refuses({"FINSYS_SECRETS_KEY": "", "FINSYS_SECRETS_KEY_PREVIOUS": old})
+        assert code != 0 and "FINSYS_SECRETS_KEY_PREVIOUS is set without" in err, (code, err)
+        code, err = _server_refuses({"FINSYS_SECRETS_KEY_PREVIOUS": "0011"})
+        assert code != 0 and "FINSYS_SECRETS_KEY_PREVIOUS must be 32 bytes" in err, (code, err)
+
+        # Workers first: the new key and the old as previous, secrets still
+        # sealed under the old one: deliveries are signed.
+        pl = Pipeline(FINSYS_SECRETS_KEY=new, FINSYS_SECRETS_KEY_PREVIOUS=old)
+        a, b = _funded_pair(pl, key, 1_000)
+        body = {"from_account": a, "to_account": b, "amount": 5, "currency": "USD"}
+        assert _api(pl, key, "POST", "/v1/payments", body)[0] == 201
+        (_, headers, payload, verified), = r.wait(1)
+        assert verified, (headers, payload)
+
+        # Then a server with both keys re-seals every secret under the new.
+        text = server({"FINSYS_SECRETS_KEY": new, "FINSYS_SECRETS_KEY_PREVIOUS": old})
+        assert "re-sealed" in text, text[-2000:]
+        resealed = sql_value(
+            f"SELECT secret_sealed FROM webhook_endpoints WHERE id = '{endpoint}'")
+        assert resealed != sealed and resealed.startswith("sb1:"), (sealed, resealed)
+        code, err = _server_refuses({"FINSYS_SECRETS_KEY": old})
+        assert code != 0 and "FINSYS_SECRETS_KEY_PREVIOUS" in err, (code, err)
+        server({"FINSYS_SECRETS_KEY": new})
+        assert _api(pl, key, "POST", "/v1/payments", body)[0] == 201
+        (_, headers, payload, verified), = r.wait(2)[1:]
+        assert verified, (headers, payload)
+        assert r.secret[6:] not in _database_dump()
+    finally:
+        # Back to the suite's key, whatever happened above.
+        server({"FINSYS_SECRETS_KEY": old, "FINSYS_SECRETS_KEY_PREVIOUS": new})
+        r.stop()
+        if pl is not None:
+            _stop(pl)
+        for p in procs:
+            assert p.sanitizer_clean()
