@@ -8,7 +8,8 @@
 data "aws_region" "current" {}
 
 locals {
-  service   = var.role != "migrate"
+  service   = contains(["server", "worker"], var.role)
+  container = var.role == "db-bootstrap" ? "psql" : "finsys"
   metrics   = local.service && var.prometheus != null && var.metrics_port != null
   log_group = "/finsys/${var.name}"
 
