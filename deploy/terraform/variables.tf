@@ -87,7 +87,7 @@ variable "image" {
   type        = string
 
   validation {
-    condition     = can(regex("^[^:@ ]+(:[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$", var.image)) && !can(regex(":latest$", var.image))
+    condition     = can(regex("^[^@ ]+(:[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$", var.image)) && !can(regex(":latest$", var.image))
     error_message = "image must name a tag or a digest, and not :latest (a deploy must know what it runs)."
   }
 }
@@ -97,7 +97,7 @@ variable "stunnel_image" {
   type        = string
 
   validation {
-    condition     = can(regex("^[^:@ ]+(:[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$", var.stunnel_image))
+    condition     = can(regex("^[^@ ]+(:[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$", var.stunnel_image))
     error_message = "stunnel_image must name a tag or a digest."
   }
 }

@@ -14,8 +14,8 @@ output "arn_suffix" {
 }
 
 output "target_group_arn" {
-  description = "The servers' target group."
-  value       = aws_lb_target_group.server.arn
+  description = "The servers' target group, once the listener forwards to it (ECS refuses a target group without a load balancer)."
+  value       = aws_lb_listener.https.default_action[0].target_group_arn
 }
 
 output "target_group_arn_suffix" {
