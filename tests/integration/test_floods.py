@@ -25,6 +25,8 @@ from harness import (FINSYS_BIN, KEY_A, TEST_TMP, Proc, free_port, funded_accoun
 LOOKUP_BURST = 20
 LOOKUP_PER_S = 1
 ONE_MIB = 1024 * 1024
+# FS_ADMIN_RATE_PER_MIN: /admin/api requests a minute per address and thread.
+ADMIN_RATE_PER_MIN = 600
 # "flood bench (issue 13)": a guess's 429 is held this long.
 GUESS_HOLD_S = 1.0
 
@@ -280,6 +282,43 @@ def test_guessing_address_gets_its_429s_a_second_late():
     for t in holders:
         t.join()
     assert len(got) == 4 and set(got) <= {429, 401, 503}, got
+
+
+def test_admin_api_is_rate_limited_per_address():
+    """/admin/api routes have a limiter of their own (per address and per
+    actor, per server thread: FS_ADMIN_RATE_PER_MIN a minute, not /v1's
+    Redis buckets): made-up admin keys on one connection (one thread) get
+    429 with Retry-After within two windows' worth (a minute's boundary may
+    fall inside), and another address is still answered meanwhile."""
+    s = _Server()
+    try:
+        c = s.conn()
+        before, first_429 = 0, None
+        while before <= 2 * ADMIN_RATE_PER_MIN:
+            c.request("GET", "/admin/api/staff?limit=1",
+                      headers={"Authorization": "Bearer " + _made_up_key()})
+            r = c.getresponse()
+            body = r.read()
+            if r.status == 429:
+                first_429 = (json.loads(body), r.getheader("Retry-After"))
+                break
+            assert r.status == 401, (r.status, body)
+            before += 1
+        c.close()
+        assert first_429 is not None, before
+        js, retry = first_429
+        assert js["error"]["code"] == "rate_limited", js
+        assert 1 <= int(retry) <= 60, retry
+        assert ADMIN_RATE_PER_MIN <= before <= 2 * ADMIN_RATE_PER_MIN, before
+        c = s.conn(source="127.0.0.2")
+        c.request("GET", "/admin/api/staff?limit=1",
+                  headers={"Authorization": "Bearer " + _made_up_key()})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        assert r.status == 401, r.status
+    finally:
+        s.close()
 
 
 def _raw(port, source="127.0.0.1", timeout=10):
