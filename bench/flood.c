@@ -84,8 +84,7 @@ static double now_s(void)
 
 static void random_chars(char *out, int n)
 {
-    static const char base62[] =
-        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    static const char base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     for (int i = 0; i < n; i++) out[i] = base62[next_random() % 62];
     out[n] = '\0';
 }
@@ -100,11 +99,11 @@ static int open_conn(const options_t *o, int ep, conn_t *c)
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct sockaddr_in src = {.sin_family = AF_INET};
     struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
-    if (inet_pton(AF_INET, o->source, &src.sin_addr) != 1
-        || inet_pton(AF_INET, o->host, &dst.sin_addr) != 1
-        || bind(c->fd, (struct sockaddr *)&src, sizeof(src)) != 0
-        || connect(c->fd, (struct sockaddr *)&dst, sizeof(dst)) != 0
-        || fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) != 0) {
+    if (inet_pton(AF_INET, o->source, &src.sin_addr) != 1 ||
+        inet_pton(AF_INET, o->host, &dst.sin_addr) != 1 ||
+        bind(c->fd, (struct sockaddr *)&src, sizeof(src)) != 0 ||
+        connect(c->fd, (struct sockaddr *)&dst, sizeof(dst)) != 0 ||
+        fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) != 0) {
         close(c->fd);
         c->fd = -1;
         return -1;
@@ -176,10 +175,14 @@ static int parse_answer(const conn_t *c, int *status, bool *closing)
 static void count_status(int status)
 {
     count.answered++;
-    if (status == 401) count.s401++;
-    else if (status == 429) count.s429++;
-    else if (status >= 200 && status < 300) count.s2xx++;
-    else count.other++;
+    if (status == 401)
+        count.s401++;
+    else if (status == 429)
+        count.s429++;
+    else if (status >= 200 && status < 300)
+        count.s2xx++;
+    else
+        count.other++;
 }
 
 /* Reads what c has; true when its answer is whole (and counted). */
@@ -210,22 +213,34 @@ static bool read_answer(conn_t *c, bool *closing)
 
 static int parse_options(int argc, char **argv, options_t *o)
 {
-    *o = (options_t){.host = "127.0.0.1", .source = "127.0.0.2", .connections = 8,
-                     .seconds = 10, .requests_max = 10000000, .rate = 0};
+    *o = (options_t){.host = "127.0.0.1",
+                     .source = "127.0.0.2",
+                     .connections = 8,
+                     .seconds = 10,
+                     .requests_max = 10000000,
+                     .rate = 0};
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
-        if (strcmp(k, "--host") == 0) o->host = v;
-        else if (strcmp(k, "--source") == 0) o->source = v;
-        else if (strcmp(k, "--port") == 0) o->port = atoi(v);
-        else if (strcmp(k, "--connections") == 0) o->connections = atoi(v);
-        else if (strcmp(k, "--seconds") == 0) o->seconds = atof(v);
-        else if (strcmp(k, "--requests") == 0) o->requests_max = atoll(v);
-        else if (strcmp(k, "--rate") == 0) o->rate = atof(v);
-        else return -1;
+        if (strcmp(k, "--host") == 0)
+            o->host = v;
+        else if (strcmp(k, "--source") == 0)
+            o->source = v;
+        else if (strcmp(k, "--port") == 0)
+            o->port = atoi(v);
+        else if (strcmp(k, "--connections") == 0)
+            o->connections = atoi(v);
+        else if (strcmp(k, "--seconds") == 0)
+            o->seconds = atof(v);
+        else if (strcmp(k, "--requests") == 0)
+            o->requests_max = atoll(v);
+        else if (strcmp(k, "--rate") == 0)
+            o->rate = atof(v);
+        else
+            return -1;
     }
-    if (argc % 2 != 1 || o->port <= 0 || o->port > 65535 || o->connections < 1
-        || o->connections > CONNECTIONS_MAX || o->seconds <= 0 || o->seconds > SECONDS_MAX
-        || o->requests_max < 1 || o->rate < 0)
+    if (argc % 2 != 1 || o->port <= 0 || o->port > 65535 || o->connections < 1 ||
+        o->connections > CONNECTIONS_MAX || o->seconds <= 0 || o->seconds > SECONDS_MAX ||
+        o->requests_max < 1 || o->rate < 0)
         return -1;
     return 0;
 }
@@ -257,9 +272,10 @@ int main(int argc, char **argv)
 {
     options_t o;
     if (parse_options(argc, argv, &o) != 0) {
-        fprintf(stderr, "usage: flood --port PORT [--host 127.0.0.1] [--source 127.0.0.2]\n"
-                        "             [--connections 1..%d] [--seconds 0..%d] [--requests N]"
-                        " [--rate PER_S]\n",
+        fprintf(stderr,
+                "usage: flood --port PORT [--host 127.0.0.1] [--source 127.0.0.2]\n"
+                "             [--connections 1..%d] [--seconds 0..%d] [--requests N]"
+                " [--rate PER_S]\n",
                 CONNECTIONS_MAX, SECONDS_MAX);
         return 2;
     }
@@ -298,7 +314,7 @@ int main(int argc, char **argv)
     printf("FLOOD_RESULT {\"requests\":%lld,\"duration_s\":%.3f,\"per_s\":%.1f,"
            "\"status_401\":%lld,\"status_429\":%lld,\"status_2xx\":%lld,\"status_other\":%lld,"
            "\"connects\":%lld,\"errors\":%lld}\n",
-           count.answered, took, (double)count.answered / took, count.s401, count.s429,
-           count.s2xx, count.other, count.connects, count.errors);
+           count.answered, took, (double)count.answered / took, count.s401, count.s429, count.s2xx,
+           count.other, count.connects, count.errors);
     return 0;
 }
