@@ -252,7 +252,9 @@ def print_flood(out):
     per = out["flood_cpu_us_per_request"] or {}
     print()
     print("Flood of made-up keys (b1): busy cores by process, and the CPU (us) a flood "
-          "request costs each:")
+          "request costs each")
+    print("  (the last is the legit load's noise over the flood's requests when the flood is "
+          "small: read the cores)")
     print(f"  {'process':<10} {'no flood':>9} {'flood':>9} {'us/request':>11}")
     for k in list(FLOOD_KINDS) + ["total"]:
         print(f"  {k:<10} {fmt(off.get(k)):>9} {fmt(on.get(k)):>9} {fmt(per.get(k)):>11}")
