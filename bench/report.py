@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """make bench's report: from what scripts/bench.sh measured in DIR (raw.tsv,
-api.wrk.json, cpu-api.json, cpu-settle.json), the figures, written to OUT
-(latest.json; its keys are listed in bench/keys.txt) and printed with the CPU
-budget tables and the targets of issue 10.
+api.wrk.json, cpu-api.json, cpu-settle.json, the flood's rounds), the
+figures, written to OUT (latest.json; its keys are listed in bench/keys.txt)
+and printed with the CPU budget tables and the targets of issues 10 and 13.
 
   report.py DIR OUT
+  report.py --flood-round DIR ROUND SIDE   (one line on a round of (b1))
 """
 import json
 import os
@@ -184,6 +185,7 @@ def figures(d):
         out[f"cpu_budget_{phase}_busy_cores"] = cpu.get("busy_cores")
         out[f"cpu_budget_{phase}_machine_busy_cores"] = cpu.get("machine_busy_cores")
         out[f"cpu_budget_{phase}_payments"] = cpu.get("payments")
+    out.update(flood_figures(d, raw))
     # Counts and rates rounded to units are integers.
     for k in ("payments_per_s", "norules_payments_per_s", "rules_ab_payments_per_s",
               "risk_cpu_us_per_payment", "risk_cpu_raw_us_per_payment",
@@ -191,10 +193,130 @@ def figures(d):
               "payments_created",
               "risk_rules", "settled_per_s", "settle_payments", "settled_payments", "webhook_events",
               "webhook_delivered", "webhook_attempts", "webhook_sink_received",
-              "readers_backlog_events"):
+              "readers_backlog_events", "flood_legit_per_s_without", "flood_legit_per_s_with",
+              "flood_per_s", "flood_requests", "flood_401", "flood_other", "flood_errors",
+              "flood_db_lookups"):
         if out[k] is not None:
             out[k] = int(out[k])
     return out
+
+
+# --- (b1) the flood of made-up keys (issue 13) -------------------------------
+
+FLOOD_KINDS = ("server", "redis", "postgres", "nats", "wrk", "flooder")
+
+
+def flood_round(d, n):
+    """A round of (b1): its wrk summary, CPU budget and flooder's result."""
+    return (load_json(os.path.join(d, f"fl{n}.wrk.json")) or {},
+            load_json(os.path.join(d, f"cpu-fl{n}.json")) or {},
+            load_json(os.path.join(d, f"fl{n}.flood.json")))
+
+
+def flood_figures(d, raw):
+    rounds = {"off": [], "on": []}
+    try:
+        with open(os.path.join(d, "flood_rounds.tsv")) as f:
+            for line in f:
+                side, n = line.split()
+                rounds[side].append(flood_round(d, n))
+    except FileNotFoundError:
+        pass
+
+    def side(rs):
+        """The side's legit p99 (the mean of its rounds'), legit requests
+        and seconds, CPU seconds by process and the seconds of load."""
+        p99s = [w["p99_ms"] for w, _, _ in rs if w.get("p99_ms") is not None]
+        reqs = sum(w.get("requests", 0) for w, _, _ in rs)
+        secs = sum(w.get("duration_s", 0) for w, _, _ in rs)
+        # The seconds the load ran (the flood's, which spans wrk's, or
+        # wrk's): the snapshots' wall time adds the tools' start and end,
+        # idle, which would dilute the busy cores.
+        cpu, wall = {}, sum((f or w).get("duration_s", 0) for w, _, f in rs)
+        for _, c, _ in rs:
+            for k, v in (c.get("cpu_s") or {}).items():
+                cpu[k] = None if v is None or cpu.get(k, 0) is None else cpu.get(k, 0) + v
+        return (sum(p99s) / len(p99s) if p99s else None), reqs, secs, cpu, wall
+
+    p99_off, req_off, s_off, cpu_off, wall_off = side(rounds["off"])
+    p99_on, req_on, s_on, cpu_on, wall_on = side(rounds["on"])
+    floods = [f for _, _, f in rounds["on"] if f]
+    fsum = lambda k: sum(f.get(k, 0) for f in floods)  # noqa: E731
+    f_req, f_s = fsum("requests"), fsum("duration_s")
+
+    def cores(cpu, wall):
+        if not cpu or not wall:
+            return None
+        out = {k: (None if v is None else round(v / wall, 2)) for k, v in cpu.items()}
+        known = [v for v in cpu.values() if v is not None]
+        out["total"] = round(sum(known) / wall, 2) if len(known) == len(cpu) else None
+        return out
+
+    # What a flood request costs each process: its CPU in the rounds with
+    # the flood, less what the legit requests of those rounds cost at the
+    # rate of the rounds without (per legit request), over the flood's
+    # requests.
+    extra = None
+    if cpu_on and f_req and req_off:
+        extra = {}
+        for k in FLOOD_KINDS:
+            on, off = cpu_on.get(k), cpu_off.get(k, 0)
+            if on is None or off is None:
+                extra[k] = None
+                continue
+            extra[k] = round(1e6 * (on - off / req_off * req_on) / f_req, 1)
+        known = [v for v in extra.values() if v is not None]
+        extra["total"] = round(sum(known), 1) if len(known) == len(extra) else None
+    return {
+        "flood_legit_p99_ms_without": rnd(p99_off, 2),
+        "flood_legit_p99_ms_with": rnd(p99_on, 2),
+        "flood_p99_ratio": ratio(p99_on, p99_off),
+        "flood_legit_per_s_without": rnd(req_off / s_off, 0) if s_off else None,
+        "flood_legit_per_s_with": rnd(req_on / s_on, 0) if s_on else None,
+        "flood_per_s": rnd(f_req / f_s, 0) if f_s else None,
+        "flood_requests": f_req if floods else None,
+        "flood_429_pct": rnd(100 * fsum("status_429") / f_req, 2) if f_req else None,
+        "flood_401": fsum("status_401") if floods else None,
+        "flood_other": fsum("status_other") + fsum("status_2xx") if floods else None,
+        "flood_errors": fsum("errors") if floods else None,
+        "flood_db_lookups": raw.get("flood_db_lookups"),
+        "flood_cpu_cores": cores(cpu_on, wall_on),
+        "noflood_cpu_cores": cores(cpu_off, wall_off),
+        "flood_cpu_us_per_request": extra,
+    }
+
+
+def print_flood_round(d, n, side_name):
+    w, c, f = flood_round(d, n)
+    line = (f"  round {n}, flood {side_name}: legit {w.get('requests', '?')} requests, "
+            f"p99 {w.get('p99_ms', '?')} ms")
+    if f:
+        line += (f"; flood {f['per_s']}/s: {f['status_429']} 429s, {f['status_401']} 401s, "
+                 f"{f['status_other'] + f['status_2xx']} other, {f['errors']} errors")
+    cpu = c.get("cpu_s") or {}
+    wall = (f or w).get("duration_s") or 0
+    if wall:
+        line += "; cores: " + " ".join(f"{k} {v / wall:.2f}" for k, v in cpu.items()
+                                       if v is not None)
+    print(line, flush=True)
+
+
+def print_flood(out):
+    if out["flood_p99_ratio"] is None:
+        return
+    on, off = out["flood_cpu_cores"] or {}, out["noflood_cpu_cores"] or {}
+    per = out["flood_cpu_us_per_request"] or {}
+    print()
+    print("Flood of made-up keys (b1): busy cores by process, and the CPU (us) a flood "
+          "request costs each")
+    print("  (the last is the legit load's noise over the flood's requests when the flood is "
+          "small: read the cores)")
+    print(f"  {'process':<10} {'no flood':>9} {'flood':>9} {'us/request':>11}")
+    for k in list(FLOOD_KINDS) + ["total"]:
+        print(f"  {k:<10} {fmt(off.get(k)):>9} {fmt(on.get(k)):>9} {fmt(per.get(k)):>11}")
+    print(f"  flood: {fmt(out['flood_per_s'])} requests/s, {fmt(out['flood_429_pct'])}% "
+          f"answered 429, {fmt(out['flood_401'])} 401s, {fmt(out['flood_db_lookups'])} "
+          f"unknown-key lookups in the database")
 
 
 def fmt(x):
@@ -256,6 +378,13 @@ def print_targets(out):
                      f"{fmt(out['risk_cpu_us_per_payment'])} us of CPU a payment, of "
                      f"{fmt((out['cpu_budget_settle_us'] or {}).get('total'))} a settled one)",
                      out["risk_settle_cost_pct"], le(out["risk_settle_cost_pct"], 10)))
+    if out["flood_p99_ratio"] is not None:
+        rows.append(("legit p99 with a random-key flood <= 2x without (ratio: "
+                     f"{fmt(out['flood_legit_p99_ms_with'])} ms with, "
+                     f"{fmt(out['flood_legit_p99_ms_without'])} ms without)",
+                     out["flood_p99_ratio"], le(out["flood_p99_ratio"], 2)))
+        rows.append(("a random-key flood answered 429 >= 90% (% of its requests)",
+                     out["flood_429_pct"], ge(out["flood_429_pct"], 90)))
     print()
     for name, value, ok in rows:
         shown = value if isinstance(value, bool) else fmt(value)
@@ -269,13 +398,19 @@ def main(d, path):
     with open(path, "w") as f:
         json.dump(out, f, indent=2)
         f.write("\n")
-    shown = {k: v for k, v in out.items() if not k.startswith("cpu_budget_")}
+    shown = {k: v for k, v in out.items()
+             if not k.startswith("cpu_budget_") and "cpu_cores" not in k
+             and k != "flood_cpu_us_per_request"}
     print(json.dumps(shown, indent=2))
     print_cpu(out)
+    print_flood(out)
     print_targets(out)
     print(f"written to {path}; where the database's time went in (b): "
           f"{os.path.join(os.path.dirname(path), 'statements.txt')}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    if sys.argv[1] == "--flood-round":
+        print_flood_round(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        main(sys.argv[1], sys.argv[2])

@@ -10,6 +10,9 @@
 #       worker through the provider simulator, with every reader of the event
 #       log (search index, receipts, webhooks to one local receiver subscribed
 #       to every event), then waited for until all of it is done;
+#   (b1) between them, a flood of made-up API keys from 127.0.0.2
+#       (bench/flood.c): the legitimate clients' p99 without and with it,
+#       what it got (429s) and what it cost each process;
 # with the CPU each process spent per payment in (b) and (c) (bench/cpu.py).
 # Prints the figures and the targets of issue 10 and writes them to
 # $BENCH_RESULTS_DIR/latest.json (bench/results; keys in bench/keys.txt).
@@ -25,7 +28,7 @@ if [ -n "${BENCH_SMOKE:-}" ]; then
     : "${BENCH_DURATION_S:=3}" "${BENCH_SETTLE_S:=3}" "${BENCH_PGBENCH_S:=2}"
     : "${BENCH_PGBENCH_CLIENTS:=4}" "${BENCH_PGBENCH_SCALE:=1}" "${BENCH_ACCOUNTS:=200}"
     : "${BENCH_CONNECTIONS:=8}" "${BENCH_SETTLE_CONNECTIONS:=8}" "${BENCH_WARMUP_S:=1}"
-    : "${BENCH_RISK_AB_ROUND_S:=1}"
+    : "${BENCH_RISK_AB_ROUND_S:=1}" "${BENCH_FLOOD_ROUND_S:=1}"
 fi
 BIN=${FINSYS_BIN:-build/finsys}
 DURATION=${BENCH_DURATION_S:-30}
@@ -283,6 +286,76 @@ python3 bench/cpu.py budget "$TMP/cpu-api-start.json" "$TMP/cpu-api-end.json" \
 grep '^WRK_RESULT ' "$TMP/api.out" | sed 's/^WRK_RESULT //' >"$TMP/api.wrk.json" || true
 raw server_rss_kb "$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")"
 statements "$RESULTS/statements.txt"
+
+# ---- (b1) a flood of made-up API keys (issue 13), a block of its own: the
+# legitimate clients' latency (wrk --latency, BENCH_FLOOD_LEGIT_CONNECTIONS
+# connections from 127.0.0.1, the bench's key, POST /v1/payments) in rounds
+# without and with bench/flood.c sending random keys as fast as the server
+# answers from 127.0.0.2 (the address limits are keyed on the peer address,
+# and wrk cannot bind one), ABBA BAAB (A without). Its figures: the legit p99
+# without and with (target: with <= 2x without), the flood's requests/s and
+# its share answered 429, the unknown-key lookups the database made for it
+# (the server's finsys_auth_lookups_total{result="unknown"}), and the CPU of
+# every process on both sides (bench/cpu.py; the flooder's counted apart:
+# a remote flooder would not share these cores). The server keeps (b)'s
+# settings: the address's request budget out of the legit load's way, so
+# the flood's 429s are its address's key-lookup budget's (FS_AUTH_LOOKUP_*),
+# each held a second (FS_AUTH_GUESS_HOLD_MS): the flood gets about its
+# connections' number of answers a second. Before that hold, its 8
+# connections got 3,000-15,000 429s a second and took about a core.
+FLOOD_BIN=${BENCH_FLOOD_BIN:-$(dirname "$BIN")/flood}
+FLOOD_ROUND_S=${BENCH_FLOOD_ROUND_S:-8}
+FLOOD_CONNECTIONS=${BENCH_FLOOD_CONNECTIONS:-64}
+FLOOD_LEGIT_CONNECTIONS=${BENCH_FLOOD_LEGIT_CONNECTIONS:-4}
+# BENCH_FLOOD_RATE: the flood's requests a second in all (0: as fast as the
+# server answers).
+FLOOD_RATE=${BENCH_FLOOD_RATE:-0}
+# auth_metric NAME_AND_LABELS: a counter of the server's /metrics (0 if absent).
+auth_metric() {
+    curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1" '$1 == m {print $2; f = 1}
+        END {if (!f) print 0}'
+}
+if [ "${BENCH_FLOOD:-1}" = 1 ]; then
+    echo "legit clients without and with a random-key flood: 8 rounds of ${FLOOD_ROUND_S}s" \
+        "($FLOOD_LEGIT_CONNECTIONS connections; the flood's $FLOOD_CONNECTIONS from 127.0.0.2)"
+    lookups_before=$(auth_metric 'finsys_auth_lookups_total{result="unknown"}')
+    : >"$TMP/flood_rounds.tsv"
+    round=0
+    for side in off on on off on off off on; do
+        round=$((round + 1))
+        "${PSQL[@]}" -c "CHECKPOINT"
+        python3 bench/cpu.py snapshot "$TMP/cpu-fl-start.json" postgres="$PG_PID" \
+            server="$SERVER_PID" nats="$NATS_PID" redis="$REDIS_PID"
+        if [ "$side" = on ]; then
+            # Bounded by itself: the round and a margin, then it stops.
+            python3 bench/cpu.py run "$TMP/fl$round.flood.cpu" -- \
+                "$FLOOD_BIN" --port "$HTTP_PORT" --source 127.0.0.2 \
+                --connections "$FLOOD_CONNECTIONS" --rate "$FLOOD_RATE" \
+                --seconds "$(python3 -c "print($FLOOD_ROUND_S + 0.5)")" \
+                >"$TMP/fl$round.flood.out" 2>&1 &
+            flood_pid=$!
+            sleep 0.2
+        fi
+        load "fl$round-$side" "$FLOOD_LEGIT_CONNECTIONS" "$FLOOD_ROUND_S" --latency
+        runs=(wrk="$TMP/fl$round-$side.cpu")
+        if [ "$side" = on ]; then
+            wait "$flood_pid" || true
+            runs+=(flooder="$TMP/fl$round.flood.cpu")
+        fi
+        python3 bench/cpu.py snapshot "$TMP/cpu-fl-end.json" postgres="$PG_PID" \
+            server="$SERVER_PID" nats="$NATS_PID" redis="$REDIS_PID"
+        python3 bench/cpu.py budget "$TMP/cpu-fl-start.json" "$TMP/cpu-fl-end.json" 1 \
+            "${runs[@]}" >"$TMP/cpu-fl$round.json"
+        grep '^WRK_RESULT ' "$TMP/fl$round-$side.out" | sed 's/^WRK_RESULT //' \
+            >"$TMP/fl$round.wrk.json" || true
+        grep '^FLOOD_RESULT ' "$TMP/fl$round.flood.out" 2>/dev/null | sed 's/^FLOOD_RESULT //' \
+            >"$TMP/fl$round.flood.json" || true
+        printf '%s\t%s\n' "$side" "$round" >>"$TMP/flood_rounds.tsv"
+        python3 bench/report.py --flood-round "$TMP" "$round" "$side"
+    done
+    raw flood_db_lookups "$(python3 -c "print(int($(auth_metric \
+        'finsys_auth_lookups_total{result="unknown"}') - $lookups_before))")"
+fi
 
 # ---- (c) the full life cycle: a fresh nats-server (the payments (b)
 # published stay behind with the first), the provider simulator (about 5 ms

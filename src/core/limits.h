@@ -1143,4 +1143,25 @@
  * certificate verify failed: " and OpenSSL's longest usual reason. */
 #define FS_NOTIFY_ERROR_LEN_MAX 127
 
+/* --- flood bench (issue 13) --- */
+
+/* make bench's flood of made-up keys (scripts/bench.sh, (b1)) answered as
+ * fast as the server could: past its address's key lookups
+ * (FS_AUTH_LOOKUP_ADDR_*), each request still cost the server about 65 us
+ * of CPU and Redis 25 (a round trip to learn the key is not cached), so a
+ * flooder on 8 keep-alive connections took about a core of the two for
+ * its 429s, as fast as they came. Such a 429 is now held this long before
+ * it is sent (its body dropped first): one answer a second per connection,
+ * so a guessing address gets at most its open connections
+ * (FINSYS_HTTP_CONNECTIONS_PER_ADDR_MAX, 256) answers a second, however
+ * fast it sends. A real client never waits here: it would have to present
+ * FS_AUTH_LOOKUP_ADDR_BURST keys nobody issued first, and its Retry-After
+ * (1 s at the lookups' rate) is as long. */
+#define FS_AUTH_GUESS_HOLD_MS 1000
+
+/* Requests held so at once, per event loop: each keeps its request's
+ * headers and a timer (about 2 KB with its connection), so 2048 is a few
+ * MB; past it a guess's 429 is sent at once, as before. */
+#define FS_AUTH_GUESS_HOLD_MAX 2048
+
 #endif

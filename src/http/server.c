@@ -67,6 +67,9 @@ typedef struct {
     fs_http_guard_t *guard;           /* connection caps and read deadlines (issue 13) */
     /* --- the admin console: its live stream's clients on this loop (src/admin) --- */
     fs_admin_stream_t *admin_stream;
+    /* --- guesses' 429s held before they are sent (issue 13; see hold_guess) --- */
+    struct held *held[FS_AUTH_GUESS_HOLD_MAX];
+    int held_count;
 } worker_t;
 
 /* When on_request() took the request, in microseconds (fs_now_us), kept in
@@ -601,6 +604,71 @@ typedef struct {
     bool replay;    /* the check also reads the item's replay entry (src/cache) */
 } gate_t;
 
+/* --- guesses held (issue 13) -----------------------------------------------
+ *
+ * A request refused by its address's budget of key lookups (the address
+ * presents keys nobody issued: fs_rate_verdict_t's guessing) gets its 429
+ * FS_AUTH_GUESS_HOLD_MS late, its body and item dropped first, so that a
+ * flood of made-up keys gets one answer a second per connection, not as
+ * many as the loop can make (src/core/limits.h, "flood bench"). At most
+ * FS_AUTH_GUESS_HOLD_MAX per loop (past it: sent at once); when the loop
+ * drains, every held one is sent at once. The request is the connection's
+ * (evhttp keeps it alive, detached, if the client goes: sending it then
+ * frees it). */
+typedef struct held {
+    worker_t *w;
+    struct evhttp_request *req;
+    struct event *ev;
+    int slot; /* in w->held */
+    int route_id;
+    char message[200];
+} held_t;
+
+static void count_request(struct evhttp_request *req, int route_id);
+
+static void send_held(held_t *h)
+{
+    worker_t *w = h->w;
+    FS_ASSERT(h->slot >= 0 && h->slot < w->held_count && w->held[h->slot] == h);
+    w->held_count--;
+    w->held[h->slot] = w->held[w->held_count];
+    w->held[h->slot]->slot = h->slot;
+    event_free(h->ev);
+    /* The route's latency is the server's, not the hold's: its clock starts
+     * again (the access log keeps the whole wait). */
+    count_request(h->req, h->route_id);
+    send_error(h->req, FS_RATE_LIMITED, h->message, NULL, false);
+    free(h);
+}
+
+static void on_held(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    send_held(arg);
+}
+
+/* True when the request is now held (its answer sent later). */
+static bool hold_guess(worker_t *w, struct evhttp_request *req, int route_id, const char *message)
+{
+    if (w->draining || w->held_count >= FS_AUTH_GUESS_HOLD_MAX) return false;
+    held_t *h = calloc(1, sizeof(*h));
+    FS_ASSERT(h != NULL);
+    h->ev = evtimer_new(w->base, on_held, h);
+    FS_ASSERT(h->ev != NULL);
+    h->w = w;
+    h->req = req;
+    h->route_id = route_id;
+    snprintf(h->message, sizeof(h->message), "%s", message);
+    struct evbuffer *body = evhttp_request_get_input_buffer(req);
+    evbuffer_drain(body, evbuffer_get_length(body));
+    h->slot = w->held_count;
+    w->held[w->held_count++] = h;
+    struct timeval hold = {FS_AUTH_GUESS_HOLD_MS / 1000, (FS_AUTH_GUESS_HOLD_MS % 1000) * 1000};
+    event_add(h->ev, &hold);
+    return true;
+}
+
 static void on_gate(void *arg, const fs_rate_verdict_t *v)
 {
     gate_t *g = arg;
@@ -623,7 +691,8 @@ static void on_gate(void *arg, const fs_rate_verdict_t *v)
                      "then at a steady rate; retry in %d s.",
                      v->limit, v->retry_after_s);
             fs_metrics_add(FS_M_RATELIMIT_LIMITED, NULL, NULL, NULL, 1);
-            send_error(req, FS_RATE_LIMITED, msg, NULL, false);
+            if (!v->guessing || !hold_guess(g->w, req, g->res.route_id, msg))
+                send_error(req, FS_RATE_LIMITED, msg, NULL, false);
         }
     } else if (g->replay) {
         /* What the check's script read under the item's replay key. When it
@@ -1546,6 +1615,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
         w->bound = NULL;
         if (w->purge_ev != NULL) event_del(w->purge_ev);
         fs_admin_stream_close_all(w->admin_stream); /* each client gets its end */
+        while (w->held_count > 0) send_held(w->held[0]);
         w->drain_deadline_us = fs_now_us() + FS_HTTP_DRAIN_MS * 1000u;
     }
     if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io) &&

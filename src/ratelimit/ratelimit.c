@@ -483,6 +483,7 @@ static void lookup_key(check_t *c, bool via_redis)
     fs_rate_verdict_t lv = {0};
     local_take(name, lookup_rate, &lv);
     if (!lv.allowed) {
+        lv.guessing = true;
         finish(c, &lv);
         return;
     }

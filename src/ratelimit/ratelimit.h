@@ -69,6 +69,11 @@ typedef struct {
      * without the store (issue 13). allowed is true then, and the RateLimit
      * numbers are the address's. */
     bool unknown_key;
+    /* Refused (allowed false) by the address's budget of key lookups
+     * (FS_AUTH_LOOKUP_ADDR_*): the address presents keys nobody issued
+     * faster than a client does. The caller may hold the answer
+     * (FS_AUTH_GUESS_HOLD_MS, src/http). */
+    bool guessing;
     /* When the check was given a replay key (fs_ratelimit_check) and Redis
      * answered the request with room: replay_looked, and the value stored
      * under that key (replay NULL when there is none), valid only during the

@@ -25,6 +25,10 @@ from harness import (FINSYS_BIN, KEY_A, TEST_TMP, Proc, free_port, funded_accoun
 LOOKUP_BURST = 20
 LOOKUP_PER_S = 1
 ONE_MIB = 1024 * 1024
+# FS_ADMIN_RATE_PER_MIN: /admin/api requests a minute per address and thread.
+ADMIN_RATE_PER_MIN = 600
+# "flood bench (issue 13)": a guess's 429 is held this long.
+GUESS_HOLD_S = 1.0
 
 
 class _Server:
@@ -130,8 +134,11 @@ def test_made_up_keys_flood_gets_429s_and_bounded_lookups():
                 r.read()
                 paid.append(r.status)
             vc.close()
+            # Past the lookups, each connection gets a 429 a second (held:
+            # FS_AUTH_GUESS_HOLD_MS): 100 answers of 4 connections take
+            # about 20 s.
             deadline = time.monotonic() + 60
-            while len(answers) < 600 and time.monotonic() < deadline:
+            while len(answers) < 100 and time.monotonic() < deadline:
                 time.sleep(0.05)
         finally:
             stop.set()
@@ -162,14 +169,154 @@ def test_address_limit_applies_before_any_key_lookup():
     s = _Server(redis=True, FINSYS_RATE_LIMIT_ADDR_PER_S=1, FINSYS_RATE_LIMIT_ADDR_BURST=5)
     try:
         c = s.conn()
+        started = time.monotonic()
         st = [_get(c, "/v1/accounts", _made_up_key()) for _ in range(12)]
+        elapsed = time.monotonic() - started
         c.close()
         assert st[:5] == [401] * 5 and st.count(429) >= 6, st
+        # The address's own budget's 429s are sent at once (only the key
+        # lookups' are held, below).
+        assert elapsed < GUESS_HOLD_S * 2, elapsed
         assert s.metric('finsys_auth_lookups_total{result="unknown"}') == st.count(401), st
         # Another address is not affected.
         c = s.conn(source="127.0.0.2")
         assert _get(c, "/v1/accounts?limit=1", KEY_A) == 200
         c.close()
+    finally:
+        s.close()
+
+
+def test_guessing_address_gets_its_429s_a_second_late():
+    """Past its address's key lookups, a flood of made-up keys gets each
+    429 (with Retry-After) about FS_AUTH_GUESS_HOLD_MS after its request, so
+    that 8 connections get about 8 answers a second, however fast they
+    send; a client from another address is answered at once all along; and
+    a server stopping with 429s held sends them and exits cleanly."""
+    s = _Server(redis=True, FINSYS_RATE_LIMIT_ADDR_PER_S=1000000,
+                FINSYS_RATE_LIMIT_ADDR_BURST=1000000)
+    got, holders = [], []
+    try:
+        src = funded_account(1_000_000)
+        dst = new_account()
+        c = s.conn()
+        # The address's lookups, spent: 401s, at once.
+        first = [_get(c, "/v1/accounts", _made_up_key()) for _ in range(LOOKUP_BURST)]
+        assert first.count(401) >= LOOKUP_BURST - 2, first
+        started = time.monotonic()
+        c.request("POST", "/v1/payments", body=b'{"amount": 1}',
+                  headers={"Authorization": "Bearer " + _made_up_key(),
+                           "Idempotency-Key": str(uuid.uuid4()),
+                           "Content-Type": "application/json"})
+        r = c.getresponse()
+        body = json.loads(r.read())
+        held = time.monotonic() - started
+        c.close()
+        assert r.status == 429 and body["error"]["code"] == "rate_limited", (r.status, body)
+        assert int(r.getheader("Retry-After")) >= 1, r.getheaders()
+        assert GUESS_HOLD_S * 0.8 <= held < GUESS_HOLD_S * 5, held
+
+        # 8 connections flooding for 3 s, while another address pays.
+        answers = []
+        stop = threading.Event()
+
+        def flood():
+            fc = s.conn()
+            while not stop.is_set():
+                try:
+                    answers.append(_get(fc, "/v1/accounts", _made_up_key()))
+                except (http.client.HTTPException, OSError):
+                    fc.close()
+                    fc = s.conn()
+            fc.close()
+
+        threads = [threading.Thread(target=flood) for _ in range(8)]
+        for t in threads:
+            t.start()
+        slowest = 0.0
+        try:
+            vc = s.conn(source="127.0.0.2")
+            flood_started = time.monotonic()
+            while time.monotonic() - flood_started < 3:
+                t0 = time.monotonic()
+                vc.request("POST", "/v1/payments",
+                           body=json.dumps({"from_account": src, "to_account": dst,
+                                            "amount": 1, "currency": "USD"}),
+                           headers={"Authorization": "Bearer " + KEY_A,
+                                    "Idempotency-Key": str(uuid.uuid4()),
+                                    "Content-Type": "application/json"})
+                r = vc.getresponse()
+                r.read()
+                assert r.status == 201, r.status
+                slowest = max(slowest, time.monotonic() - t0)
+            vc.close()
+            flooded_s = time.monotonic() - flood_started
+            counted = len(answers)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        # At most a lookup's refill or two as 401s, the rest held 429s: about
+        # 8 a second (a connection's first may come at once, then one a
+        # second), not thousands.
+        assert set(answers) <= {401, 429}, set(answers)
+        assert counted <= 8 * (flooded_s / GUESS_HOLD_S + 2) + 4, (counted, flooded_s)
+        assert slowest < GUESS_HOLD_S, slowest
+
+        # Stopping with guesses held: they are sent, and the server exits
+        # cleanly (close() checks its status and the sanitizers' report).
+
+        def one():
+            hc = s.conn()
+            try:
+                got.append(_get(hc, "/v1/accounts", _made_up_key()))
+            except (http.client.HTTPException, OSError) as e:
+                got.append(repr(e))
+            hc.close()
+
+        holders += [threading.Thread(target=one) for _ in range(4)]
+        for t in holders:
+            t.start()
+        time.sleep(GUESS_HOLD_S / 4)
+    finally:
+        s.close()
+    for t in holders:
+        t.join()
+    assert len(got) == 4 and set(got) <= {429, 401, 503}, got
+
+
+def test_admin_api_is_rate_limited_per_address():
+    """/admin/api routes have a limiter of their own (per address and per
+    actor, per server thread: FS_ADMIN_RATE_PER_MIN a minute, not /v1's
+    Redis buckets): made-up admin keys on one connection (one thread) get
+    429 with Retry-After within two windows' worth (a minute's boundary may
+    fall inside), and another address is still answered meanwhile."""
+    s = _Server()
+    try:
+        c = s.conn()
+        before, first_429 = 0, None
+        while before <= 2 * ADMIN_RATE_PER_MIN:
+            c.request("GET", "/admin/api/staff?limit=1",
+                      headers={"Authorization": "Bearer " + _made_up_key()})
+            r = c.getresponse()
+            body = r.read()
+            if r.status == 429:
+                first_429 = (json.loads(body), r.getheader("Retry-After"))
+                break
+            assert r.status == 401, (r.status, body)
+            before += 1
+        c.close()
+        assert first_429 is not None, before
+        js, retry = first_429
+        assert js["error"]["code"] == "rate_limited", js
+        assert 1 <= int(retry) <= 60, retry
+        assert ADMIN_RATE_PER_MIN <= before <= 2 * ADMIN_RATE_PER_MIN, before
+        c = s.conn(source="127.0.0.2")
+        c.request("GET", "/admin/api/staff?limit=1",
+                  headers={"Authorization": "Bearer " + _made_up_key()})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        assert r.status == 401, r.status
     finally:
         s.close()
 
