@@ -1143,4 +1143,45 @@
  * certificate verify failed: " and OpenSSL's longest usual reason. */
 #define FS_NOTIFY_ERROR_LEN_MAX 127
 
+/* --- reads (issue 13) --- */
+
+/* Connections of each HTTP thread's read store, which runs the lists and
+ * searches of the API (the ops both FS_OPF_READ and FS_OPF_SOLO) apart from
+ * the write path's FS_STORE_CONNECTIONS_DEFAULT. One: on two cores every busy
+ * read backend is CPU taken from payments, so reads get at most one backend
+ * per thread (FINSYS_HTTP_THREADS in all), and a read never waits for a
+ * write's connection nor a write for a read's. */
+#define FS_READ_CONNECTIONS 1
+
+/* statement_timeout of the read store's sessions (their transactions are
+ * read only). A list reads a page from an index in milliseconds; one that
+ * runs 2 s is a filter no index serves (an account's rare status, a broad
+ * search), and is cancelled with 503 read_timeout asking for a narrower
+ * filter or a smaller limit, rather than holding a core for 10 s. */
+#define FS_READ_STATEMENT_TIMEOUT_MS 2000
+
+/* Reads queued for one thread's read store. Past it a read gets 503
+ * reads_overloaded with Retry-After at once: with one connection, 64 reads
+ * of a few milliseconds wait a fraction of a second; more would only wait
+ * longer, and payments do not share this queue. */
+#define FS_READ_QUEUE_MAX 64
+
+/* Lists and searches one tenant may have at once in one process (queued or
+ * running). Past it 429 too_many_concurrent_reads with Retry-After: four
+ * keep a dashboard's parallel pages fast, while a tenant that hammers the
+ * lists holds at most four of the read queues' places and cannot starve
+ * other tenants' reads. */
+#define FS_READ_CONCURRENT_PER_TENANT_MAX 4
+
+/* Tenants with a read in flight that one process tracks (a fixed table,
+ * scanned under a mutex). Each slot is a tenant with at least one read
+ * queued or running, so no more than FINSYS_HTTP_THREADS times
+ * (FS_READ_QUEUE_MAX + FS_READ_CONNECTIONS) are ever needed; a full table
+ * answers 503 reads_overloaded. */
+#define FS_READ_TENANTS_MAX 1024
+
+/* A tenant's name in that table: a tenant id, or an API key's hash (64 hex
+ * digits) when the key's tenant is not known yet. */
+#define FS_READ_TENANT_LEN_MAX 72
+
 #endif

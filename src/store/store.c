@@ -34,14 +34,24 @@ typedef enum { STATE_DOWN, STATE_CONNECTING, STATE_SETUP, STATE_IDLE, STATE_BUSY
 
 /* Session settings of every connection: fs_batch() is written for READ
  * COMMITTED (each statement sees what committed before it), and no statement
- * may hold its locks without bound. */
-static const char setup_sql[] =
-    "SET default_transaction_isolation = 'read committed'; "
-    "SET statement_timeout = " FS_STR(FS_STORE_STATEMENT_TIMEOUT_MS) "; "
-    "SET idle_in_transaction_session_timeout = " FS_STR(FS_STORE_STATEMENT_TIMEOUT_MS) "; "
-    /* fs_batch() adds a row naming the accounts a group changed (for the
-     * hook of fs_store_on_changed). */
-    "SET finsys.report_changes = 'on'";
+ * may hold its locks without bound. fs_batch() adds a row naming the
+ * accounts a group changed (for the hook of fs_store_on_changed) when
+ * finsys.report_changes is on. A read store's transactions are read only,
+ * with its own, shorter timeout (issue 13). */
+static void setup_sql(const fs_store_config_t *config, char *buf, size_t len)
+{
+    int timeout_ms = config->statement_timeout_ms > 0 ? config->statement_timeout_ms
+                                                      : FS_STORE_STATEMENT_TIMEOUT_MS;
+    int n = snprintf(buf, len,
+                     "SET default_transaction_isolation = 'read committed'; "
+                     "SET default_transaction_read_only = %s; "
+                     "SET statement_timeout = %d; "
+                     "SET idle_in_transaction_session_timeout = %d; "
+                     "SET finsys.report_changes = '%s'",
+                     config->read_only ? "on" : "off", timeout_ms, timeout_ms,
+                     config->read_only ? "off" : "on");
+    FS_ASSERT(n > 0 && (size_t)n < len);
+}
 
 typedef struct {
     fs_store_t *store;
@@ -61,6 +71,7 @@ typedef struct {
     PGresult *result; /* the in-flight group's result, once it arrives */
     bool in_use;      /* counted in finsys_store_connections_in_use */
     bool up;          /* counted in `connected` */
+    bool read_only;   /* a read store's (issue 13): never counted in `connected` */
 } conn_t;
 
 /* Connections of every store of the process that take groups: the
@@ -77,6 +88,9 @@ static void count_in_use(conn_t *c, bool in_use)
 
 static void count_up(conn_t *c, bool up)
 {
+    /* A read store's connections do not make the database ready for
+     * payments. */
+    if (c->read_only) return;
     if (c->up == up) return;
     c->up = up;
     atomic_fetch_add_explicit(&connected, up ? 1 : -1, memory_order_relaxed);
@@ -93,6 +107,8 @@ struct fs_store {
     conn_t conns[FS_STORE_CONNECTIONS_MAX];
     fs_store_changed_cb on_changed; /* see fs_store_on_changed */
     void *on_changed_arg;
+    int queue_max;     /* config's, or FS_STORE_QUEUE_MAX */
+    char setup[512];   /* the session settings (setup_sql) */
 };
 
 static void connect_start(conn_t *c);
@@ -322,6 +338,21 @@ static void group_done(conn_t *c)
             transmit(c);
             return;
         }
+        if (s->config.read_only && strcmp(state, "57014") == 0 && n == 1) {
+            /* A read cancelled by its statement timeout (issue 13): a filter
+             * no index serves; the client narrows it. */
+            fs_log(FS_LOG_WARN, "store", "a read ran out of time: %s",
+                   json_string_value(json_object_get(items[0]->item, "op")));
+            group_clear(c);
+            c->state = STATE_IDLE;
+            reply(items[0], "read_timeout", false,
+                  "{\"message\":\"This list or search took longer than "
+                  FS_STR(FS_READ_STATEMENT_TIMEOUT_MS) " ms and was stopped; narrow its "
+                  "filter (an account, a status, a type, a date range) or ask for a smaller "
+                  "limit, and page with starting_after.\",\"param\":null}");
+            maybe_send(s);
+            return;
+        }
         fs_log(FS_LOG_ERROR, "store", "group of %d failed: %s", n, PQresultErrorMessage(res));
         group_clear(c);
         c->state = STATE_IDLE;
@@ -482,7 +513,7 @@ static void on_connect(evutil_socket_t fd, short what, void *arg)
         c->read_ev = event_new(base, sock, EV_READ | EV_PERSIST, on_socket, c);
         c->write_ev = event_new(base, sock, EV_WRITE | EV_PERSIST, on_socket, c);
         event_add(c->read_ev, NULL);
-        if (!PQsendQuery(c->conn, setup_sql)) {
+        if (!PQsendQuery(c->conn, c->store->setup)) {
             conn_lost(c, PQerrorMessage(c->conn));
             return;
         }
@@ -536,9 +567,13 @@ fs_store_t *fs_store_new(struct event_base *base, const fs_store_config_t *confi
     s->config.conninfo = s->conninfo;
     s->wait_ev = evtimer_new(base, on_wait, s);
     s->connections = config->connections;
+    FS_ASSERT(config->queue_max >= 0 && config->statement_timeout_ms >= 0);
+    s->queue_max = config->queue_max > 0 ? config->queue_max : FS_STORE_QUEUE_MAX;
+    setup_sql(config, s->setup, sizeof(s->setup));
     for (int i = 0; i < s->connections; i++) {
         conn_t *c = &s->conns[i];
         c->store = s;
+        c->read_only = config->read_only;
         c->state = STATE_DOWN;
         c->reconnect_ms = FS_STORE_RECONNECT_MS_MIN;
         c->retry_ev = evtimer_new(base, on_retry, c);
@@ -576,6 +611,15 @@ static void on_overloaded(evutil_socket_t fd, short what, void *arg)
           "\"param\":null}");
 }
 
+static void on_reads_overloaded(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    reply(arg, "reads_overloaded", false,
+          "{\"message\":\"Too many lists and searches are waiting; retry shortly.\","
+          "\"param\":null}");
+}
+
 static void submit(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg, bool alone)
 {
     pending_t *p = calloc(1, sizeof(*p));
@@ -584,10 +628,11 @@ static void submit(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg, bool 
     p->cb = cb;
     p->arg = arg;
     p->solo = alone;
-    if (s->queued >= FS_STORE_QUEUE_MAX) {
+    if (s->queued >= s->queue_max) {
         /* Answer on the next loop turn, never inside this call. */
         struct timeval now = {0, 0};
-        event_base_once(s->base, -1, EV_TIMEOUT, on_overloaded, p, &now);
+        event_base_once(s->base, -1, EV_TIMEOUT,
+                        s->config.read_only ? on_reads_overloaded : on_overloaded, p, &now);
         return;
     }
     if (s->tail != NULL) {
