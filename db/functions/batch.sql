@@ -1539,16 +1539,21 @@ BEGIN
                       ORDER BY y.account_seq DESC LIMIT lim + 1) s;
                 o := 'ok'; p := fs_list_json(data, more);
             ELSIF o IS NULL AND j ? 'type' THEN
-                -- One type: its own index (0031_read_indexes.sql), a page
-                -- of entries however rare the type.
+                -- One type: a page of its own index (0031_read_indexes.sql)
+                -- however rare the type: the type and the cursor as one row
+                -- comparison, in the index's order (see payment_list's
+                -- status).
                 SELECT json_agg(fs_event_json(s.ev) ORDER BY (s.ev).seq DESC)
                            FILTER (WHERE s.rn <= lim),
                        coalesce(max(s.rn) > lim, false)
                 INTO data, more
-                FROM (SELECT y AS ev, row_number() OVER (ORDER BY y.seq DESC) AS rn
-                      FROM events y
-                      WHERE y.tenant_id = t AND y.type = j->>'type' AND y.seq < after_seq
-                      ORDER BY y.seq DESC LIMIT lim + 1) s;
+                FROM (SELECT u.y AS ev, row_number() OVER (ORDER BY (u.y).seq DESC) AS rn
+                      FROM (SELECT y FROM events y
+                            WHERE y.tenant_id = t
+                              AND (y.type, y.seq) > (j->>'type', 0)
+                              AND (y.type, y.seq) < (j->>'type', after_seq)
+                            ORDER BY y.type DESC, y.seq DESC
+                            LIMIT lim + 1) u) s;
                 o := 'ok'; p := fs_list_json(data, more);
             ELSIF o IS NULL THEN
                 SELECT json_agg(fs_event_json(s.ev) ORDER BY (s.ev).seq DESC)
@@ -1616,19 +1621,25 @@ BEGIN
                                  ORDER BY y.seq DESC LIMIT lim + 1)) u
                           ORDER BY (u.y).seq DESC LIMIT lim + 1) s;
                 ELSIF j ? 'status' THEN
-                    -- The tenant's payments of one status: their own index
-                    -- (0031_read_indexes.sql), a page of entries whatever
-                    -- the status (a statement of its own: an OR with the
-                    -- unfiltered form would keep a generic plan off it).
+                    -- The tenant's payments of one status: a page of their
+                    -- own index (0031_read_indexes.sql), however rare the
+                    -- status. The status and the cursor as one row
+                    -- comparison, in the order (status, seq): only that
+                    -- index gives it. With `status = ...` the order would
+                    -- be seq's alone, which (tenant_id, seq) gives too, and
+                    -- a generic plan that guessed the status common walked
+                    -- that instead, testing each of the tenant's rows.
                     SELECT json_agg(fs_payment_json(s.pay) ORDER BY (s.pay).seq DESC)
                                FILTER (WHERE s.rn <= lim),
                            coalesce(max(s.rn) > lim, false)
                     INTO data, more
-                    FROM (SELECT y AS pay, row_number() OVER (ORDER BY y.seq DESC) AS rn
-                          FROM payments y
-                          WHERE y.tenant_id = t AND y.status = j->>'status'
-                            AND y.seq < after_seq
-                          ORDER BY y.seq DESC LIMIT lim + 1) s;
+                    FROM (SELECT u.y AS pay, row_number() OVER (ORDER BY (u.y).seq DESC) AS rn
+                          FROM (SELECT y FROM payments y
+                                WHERE y.tenant_id = t
+                                  AND (y.status, y.seq) > (j->>'status', 0)
+                                  AND (y.status, y.seq) < (j->>'status', after_seq)
+                                ORDER BY y.status DESC, y.seq DESC
+                                LIMIT lim + 1) u) s;
                 ELSE
                     SELECT json_agg(fs_payment_json(s.pay) ORDER BY (s.pay).seq DESC)
                                FILTER (WHERE s.rn <= lim),
