@@ -1153,6 +1153,14 @@
  * write's connection nor a write for a read's. */
 #define FS_READ_CONNECTIONS 1
 
+/* Reads running in PostgreSQL at once in a server process, whatever the
+ * threads' read connections. One: a list of 100 payments is milliseconds
+ * of a core, and at full speed one read backend takes a core; on two cores
+ * shared with the payments' backends and the server, a second would take
+ * the other. Reads past it wait in their thread's queue (FS_READ_QUEUE_MAX),
+ * where the tenant's cap (below) keeps one tenant from holding every place. */
+#define FS_READ_RUNNING_MAX 1
+
 /* statement_timeout of the read store's sessions (their transactions are
  * read only). A list reads a page from an index in milliseconds; one that
  * runs 2 s is a filter no index serves (an account's rare status, a broad

@@ -10,6 +10,7 @@
 #include "store.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,7 @@ typedef struct {
     bool in_use;      /* counted in finsys_store_connections_in_use */
     bool up;          /* counted in `connected` */
     bool read_only;   /* a read store's (issue 13): never counted in `connected` */
+    bool running;     /* holds one of the process's FS_READ_RUNNING_MAX reads */
 } conn_t;
 
 /* Connections of every store of the process that take groups: the
@@ -108,11 +110,66 @@ struct fs_store {
     fs_store_changed_cb on_changed; /* see fs_store_on_changed */
     void *on_changed_arg;
     int queue_max;     /* config's, or FS_STORE_QUEUE_MAX */
+    struct event *wake_ev; /* a read store's: a running read of the process ended */
     char setup[512];   /* the session settings (setup_sql) */
 };
 
 static void connect_start(conn_t *c);
 static void maybe_send(fs_store_t *s);
+
+/* --- reads (issue 13) ---
+ * The read stores of the process (one per HTTP thread) run at most
+ * FS_READ_RUNNING_MAX reads at once between them: a read store sends an
+ * item only with one of these places, and the end of a read (answered, or
+ * its connection lost) gives it back and wakes every read store, on its own
+ * loop, to try again. */
+static pthread_mutex_t reads_lock = PTHREAD_MUTEX_INITIALIZER;
+static fs_store_t *read_stores[FS_HTTP_THREADS_MAX];
+static int reads_running;
+
+static bool read_place_take(void)
+{
+    pthread_mutex_lock(&reads_lock);
+    bool ok = reads_running < FS_READ_RUNNING_MAX;
+    if (ok) reads_running++;
+    pthread_mutex_unlock(&reads_lock);
+    return ok;
+}
+
+static void read_place_give(void)
+{
+    pthread_mutex_lock(&reads_lock);
+    FS_ASSERT(reads_running > 0);
+    reads_running--;
+    for (int i = 0; i < FS_HTTP_THREADS_MAX; i++) {
+        if (read_stores[i] != NULL) event_active(read_stores[i]->wake_ev, EV_TIMEOUT, 0);
+    }
+    pthread_mutex_unlock(&reads_lock);
+}
+
+static void read_store_register(fs_store_t *s, bool on)
+{
+    pthread_mutex_lock(&reads_lock);
+    bool done = false;
+    for (int i = 0; i < FS_HTTP_THREADS_MAX && !done; i++) {
+        if (on && read_stores[i] == NULL) {
+            read_stores[i] = s;
+            done = true;
+        } else if (!on && read_stores[i] == s) {
+            read_stores[i] = NULL;
+            done = true;
+        }
+    }
+    pthread_mutex_unlock(&reads_lock);
+    FS_ASSERT(done);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    maybe_send(arg);
+}
 
 static void reply(pending_t *p, const char *outcome, bool replayed, const char *payload)
 {
@@ -166,6 +223,10 @@ static void fail_queued_if_down(fs_store_t *s)
 
 static void group_clear(conn_t *c)
 {
+    if (c->running) {
+        c->running = false;
+        read_place_give();
+    }
     free(c->sent);
     c->sent = NULL;
     if (c->result != NULL) PQclear(c->result);
@@ -250,6 +311,7 @@ static void transmit(conn_t *c)
 static void send_group(fs_store_t *s, conn_t *c)
 {
     FS_ASSERT(c->state == STATE_IDLE && c->inflight_count == 0);
+    c->running = c->read_only; /* its place taken by the caller */
     json_t *array = json_array();
     while (s->head != NULL && c->inflight_count < s->config.batch_items) {
         if (s->head->solo && c->inflight_count > 0) break;
@@ -279,6 +341,9 @@ static void maybe_send(fs_store_t *s)
     conn_t *c;
     while (s->queued > 0 && (c = idle_conn(s)) != NULL) {
         bool full = s->queued >= s->config.batch_items || s->head->solo;
+        /* A read store sends with one of the process's running places
+         * (read_place_give wakes it when one is given back). */
+        if (s->config.read_only && full && !read_place_take()) break;
         if (!full && s->config.batch_wait_us > 0) {
             if (!evtimer_pending(s->wait_ev, NULL)) {
                 struct timeval tv = {0, s->config.batch_wait_us};
@@ -297,7 +362,7 @@ static void on_wait(evutil_socket_t fd, short what, void *arg)
     conn_t *c;
     (void)fd;
     (void)what;
-    if (s->queued > 0 && (c = idle_conn(s)) != NULL) send_group(s, c);
+    if (s->queued > 0 && (c = idle_conn(s)) != NULL && !s->config.read_only) send_group(s, c);
     maybe_send(s);
 }
 
@@ -570,6 +635,10 @@ fs_store_t *fs_store_new(struct event_base *base, const fs_store_config_t *confi
     FS_ASSERT(config->queue_max >= 0 && config->statement_timeout_ms >= 0);
     s->queue_max = config->queue_max > 0 ? config->queue_max : FS_STORE_QUEUE_MAX;
     setup_sql(config, s->setup, sizeof(s->setup));
+    if (config->read_only) {
+        s->wake_ev = event_new(base, -1, 0, on_wake, s);
+        read_store_register(s, true);
+    }
     for (int i = 0; i < s->connections; i++) {
         conn_t *c = &s->conns[i];
         c->store = s;
@@ -597,6 +666,10 @@ void fs_store_free(fs_store_t *s)
     }
     pending_t *p;
     while ((p = queue_pop(s)) != NULL) reply_unavailable(p);
+    if (s->wake_ev != NULL) {
+        read_store_register(s, false);
+        event_free(s->wake_ev);
+    }
     event_free(s->wait_ev);
     free(s->conninfo);
     free(s);
