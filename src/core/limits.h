@@ -1161,6 +1161,12 @@
  * where the tenant's cap (below) keeps one tenant from holding every place. */
 #define FS_READ_RUNNING_MAX 1
 
+/* The nice value of the read connections' PostgreSQL backends, when the
+ * server may set it (the database on this machine, the server root or
+ * PostgreSQL's user): as an export's (FS_EXPORT_NICE), a read then takes
+ * the CPU the payments' backends leave, not its share of it. */
+#define FS_READ_NICE 10
+
 /* statement_timeout of the read store's sessions (their transactions are
  * read only). A list reads a page from an index in milliseconds; one that
  * runs 2 s is a filter no index serves (an account's rare status, a broad

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "../core/core.h"
+#include "../export/export.h" /* fs_export_peer_is, fs_export_renice: the read backends' nice */
 #include "../metrics/metrics.h"
 #include "../op/op.h"
 
@@ -468,6 +469,29 @@ static void group_done(conn_t *c)
     maybe_send(s);
 }
 
+/* A read store's backend (issue 13) goes to FS_READ_NICE, as an export's
+ * does (src/export/runner.c): a read at full speed takes a core, and at nice
+ * 0 it took its full share from the payments' backends. Only a process of
+ * this machine proven to hold the other end of this connection, when this
+ * server may renice it (as root, or as PostgreSQL's user); otherwise it is
+ * said once, and reads keep their priority. Reads /proc (kernel memory),
+ * once a connection. */
+static void nice_read_backend(conn_t *c)
+{
+    static atomic_bool said;
+    pid_t pid = (pid_t)PQbackendPID(c->conn);
+    char why[256] = "";
+    bool ok = fs_export_peer_is(PQsocket(c->conn), pid, why, sizeof(why));
+    ok = ok && fs_export_renice(pid, FS_READ_NICE, why, sizeof(why));
+    if (atomic_exchange(&said, true)) return;
+    if (ok)
+        fs_log(FS_LOG_INFO, "store", "the read connections' PostgreSQL backends run at nice %d",
+               FS_READ_NICE);
+    else
+        fs_log(FS_LOG_WARN, "store",
+               "the read connections' PostgreSQL backends keep their priority (%s)", why);
+}
+
 /* The session settings are applied: the connection takes groups. */
 static void setup_done(conn_t *c)
 {
@@ -480,6 +504,7 @@ static void setup_done(conn_t *c)
         conn_lost(c, "the session settings failed");
         return;
     }
+    if (c->read_only) nice_read_backend(c);
     c->state = STATE_IDLE;
     c->reconnect_ms = FS_STORE_RECONNECT_MS_MIN;
     count_up(c, true);
