@@ -97,4 +97,14 @@ fs_http_read_admission_t fs_http_read_admit(const char *tenant);
 /* A read fs_http_read_admit() admitted for tenant is answered. */
 void fs_http_read_done(const char *tenant);
 
+/* Before the rate limits' check (a Redis round trip): true when the key of
+ * key_hash was the last to be admitted for a tenant that has the most reads
+ * at once now, so that a tenant hammering the lists past its cap is
+ * answered 429 at the cost of a lookup in memory. Only a shortcut: false
+ * tells nothing, and fs_http_read_admit() still decides. */
+bool fs_http_read_busy(const char *key_hash);
+
+/* Records that key_hash's reads count for tenant (after an admission). */
+void fs_http_read_key(const char *tenant, const char *key_hash);
+
 #endif

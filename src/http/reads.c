@@ -18,6 +18,7 @@
 typedef struct {
     char tenant[FS_READ_TENANT_LEN_MAX + 1];
     int reading; /* 0: a free slot */
+    char key_hash[FS_READ_TENANT_LEN_MAX + 1]; /* the last key admitted for it */
 } slot_t;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -49,6 +50,7 @@ fs_http_read_admission_t fs_http_read_admit(const char *tenant)
         a = FS_HTTP_READ_TABLE_FULL;
     } else if (s == NULL) {
         memcpy(free_slot->tenant, tenant, strlen(tenant) + 1);
+        free_slot->key_hash[0] = '\0';
         free_slot->reading = 1;
     } else if (s->reading >= FS_READ_CONCURRENT_PER_TENANT_MAX) {
         a = FS_HTTP_READ_TOO_MANY;
@@ -57,6 +59,30 @@ fs_http_read_admission_t fs_http_read_admit(const char *tenant)
     }
     pthread_mutex_unlock(&lock);
     return a;
+}
+
+bool fs_http_read_busy(const char *key_hash)
+{
+    if (key_hash[0] == '\0') return false;
+    bool busy = false;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < FS_READ_TENANTS_MAX && !busy; i++) {
+        const slot_t *s = &slots[i];
+        busy = s->reading >= FS_READ_CONCURRENT_PER_TENANT_MAX
+               && strcmp(s->key_hash, key_hash) == 0;
+    }
+    pthread_mutex_unlock(&lock);
+    return busy;
+}
+
+void fs_http_read_key(const char *tenant, const char *key_hash)
+{
+    if (strlen(key_hash) > FS_READ_TENANT_LEN_MAX) return;
+    pthread_mutex_lock(&lock);
+    slot_t *free_slot;
+    slot_t *s = find(tenant, &free_slot);
+    if (s != NULL) memcpy(s->key_hash, key_hash, strlen(key_hash) + 1);
+    pthread_mutex_unlock(&lock);
 }
 
 void fs_http_read_done(const char *tenant)

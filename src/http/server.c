@@ -207,6 +207,31 @@ static void on_read(void *arg, const fs_store_result_t *r)
     free(rd);
 }
 
+static void send_too_many_reads(struct evhttp_request *req)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+    send_error(req, FS_TOO_MANY_CONCURRENT_READS,
+               "Too many lists and searches at once for this tenant (at most "
+               FS_STR(FS_READ_CONCURRENT_PER_TENANT_MAX) "); wait for one to finish, "
+               "then retry.", NULL, false);
+}
+
+/* A list or search whose key's tenant is at its cap already, as far as
+ * this process knows (fs_http_read_busy): answered 429 before the rate
+ * limits' Redis round trip, so that a client hammering past the cap costs
+ * a lookup in memory. Takes res's item when true. */
+static bool reads_busy(struct evhttp_request *req, fs_api_result_t *res)
+{
+    if (res->action != FS_API_STORE
+        || !fs_op_has(fs_op_of(res->item), FS_OPF_READ | FS_OPF_SOLO)
+        || !fs_http_read_busy(res->auth))
+        return false;
+    json_decref(res->item);
+    res->item = NULL;
+    send_too_many_reads(req);
+    return true;
+}
+
 /* Takes item. auth: the key's hash, the tenant's stand-in when the rate
  * limits' check did not learn the tenant. */
 static void read_submit(fs_store_t *reads, struct evhttp_request *req, json_t *item,
@@ -217,11 +242,7 @@ static void read_submit(fs_store_t *reads, struct evhttp_request *req, json_t *i
     switch (fs_http_read_admit(tenant)) {
     case FS_HTTP_READ_TOO_MANY:
         json_decref(item);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-        send_error(req, FS_TOO_MANY_CONCURRENT_READS,
-                   "Too many lists and searches at once for this tenant (at most "
-                   FS_STR(FS_READ_CONCURRENT_PER_TENANT_MAX) "); wait for one to finish, "
-                   "then retry.", NULL, false);
+        send_too_many_reads(req);
         return;
     case FS_HTTP_READ_TABLE_FULL:
         json_decref(item);
@@ -231,6 +252,7 @@ static void read_submit(fs_store_t *reads, struct evhttp_request *req, json_t *i
     case FS_HTTP_READ_ADMITTED:
         break;
     }
+    fs_http_read_key(tenant, auth);
     read_t *rd = malloc(sizeof(*rd));
     FS_ASSERT(rd != NULL);
     rd->req = req;
@@ -1415,6 +1437,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     fs_api_result_t res;
     fs_api_route(&ar, &res);
     count_request(req, res.route_id);
+    if (reads_busy(req, &res)) return;
     if (rate_limited(w, req, ar.path, &res)) return;
     dispatch(w, req, res, NULL, false);
 }
