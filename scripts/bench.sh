@@ -10,7 +10,10 @@
 #       worker through the provider simulator, with every reader of the event
 #       log (search index, receipts, webhooks to one local receiver subscribed
 #       to every event), then waited for until all of it is done;
-#   (b1) between them, a flood of made-up API keys from 127.0.0.2
+#   (b0), (b1) before (b)'s measured ingest, rounds of it without and with
+#       the risk rules (their cost) and with a hostile tenant's reader
+#       (bench/reads.lua: what reads take from the payments);
+#   (b2) between them, a flood of made-up API keys from 127.0.0.2
 #       (bench/flood.c): the legitimate clients' p99 without and with it,
 #       what it got (429s) and what it cost each process;
 # with the CPU each process spent per payment in (b) and (c) (bench/cpu.py).
@@ -28,7 +31,7 @@ if [ -n "${BENCH_SMOKE:-}" ]; then
     : "${BENCH_DURATION_S:=3}" "${BENCH_SETTLE_S:=3}" "${BENCH_PGBENCH_S:=2}"
     : "${BENCH_PGBENCH_CLIENTS:=4}" "${BENCH_PGBENCH_SCALE:=1}" "${BENCH_ACCOUNTS:=200}"
     : "${BENCH_CONNECTIONS:=8}" "${BENCH_SETTLE_CONNECTIONS:=8}" "${BENCH_WARMUP_S:=1}"
-    : "${BENCH_RISK_AB_ROUND_S:=1}" "${BENCH_FLOOD_ROUND_S:=1}"
+    : "${BENCH_RISK_AB_ROUND_S:=1}" "${BENCH_READS_ROUND_S:=1}" "${BENCH_FLOOD_ROUND_S:=1}"
 fi
 BIN=${FINSYS_BIN:-build/finsys}
 DURATION=${BENCH_DURATION_S:-30}
@@ -40,6 +43,12 @@ PGBENCH_SCALE=${BENCH_PGBENCH_SCALE:-16}
 WARMUP_S=${BENCH_WARMUP_S:-5}
 # (b0): each of the 8 rounds of the rules' A/B (4 without, 4 with).
 AB_ROUND_S=${BENCH_RISK_AB_ROUND_S:-10}
+# (b1): each of the 8 rounds of the ingest without and with a reader (4 of
+# each), the reader's connections (twice a tenant's cap of lists at once,
+# FS_READ_CONCURRENT_PER_TENANT_MAX: a hostile tenant's), and BENCH_READS=0
+# to skip it.
+READS_ROUND_S=${BENCH_READS_ROUND_S:-8}
+READER_CONNECTIONS=${BENCH_READER_CONNECTIONS:-8}
 # (c): payments created by BENCH_SETTLE_CONNECTIONS connections for
 # BENCH_SETTLE_S (64: with the worker sharing the cores, creation then runs at
 # what settlement keeps up with; 16 settled half as many).
@@ -271,6 +280,64 @@ print(" ".join(f"{k} {v}" for k, v in json.load(sys.stdin)["us_per_payment"].ite
     "${PSQL[@]}" -c "CHECKPOINT"
 fi
 
+# (b1) What a reader costs the payments (issue 13): rounds of the same
+# ingest without and with a hostile tenant's reader running (bench/reads.lua:
+# READER_CONNECTIONS connections at full speed, the lists and searches that
+# cost the most), with (b0)'s method: each round from a vacuumed database and
+# clean buffers, autovacuum off, ABBA BAAB (A without), a name of its own per
+# round. The reader starts a moment before the round's ingest and ends after
+# it; its answers by status are counted over the rounds with it. The reads
+# have their own connections, timeout and caps (docs/operations.md, "Reads"):
+# what is left is the CPU of their backends and of the reader itself on the
+# same cores.
+if [ "${BENCH_READS:-1}" = 1 ]; then
+    echo "ingest without and with a reader: 8 rounds of ${READS_ROUND_S}s" \
+        "(reader: $READER_CONNECTIONS connections)"
+    "${PSQL[@]}" -c "ALTER SYSTEM SET autovacuum = off" -c "SELECT pg_reload_conf()" >/dev/null
+    : >"$TMP/reads.txt"
+    : >"$TMP/reader.txt"
+    round=0
+    for side in off on on off on off off on; do
+        round=$((round + 1))
+        "${PSQL[@]}" -c "VACUUM" -c "CHECKPOINT"
+        reader_pid=""
+        if [ "$side" = on ]; then
+            FINSYS_BENCH_KEY=$KEY wrk -t1 -c"$READER_CONNECTIONS" -d"$((READS_ROUND_S + 1))s" \
+                -s bench/reads.lua "http://127.0.0.1:$HTTP_PORT" >"$TMP/reader$round.out" 2>&1 &
+            reader_pid=$!
+            sleep 0.5
+        fi
+        before=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")
+        load "rd$round-$side" "$CONNECTIONS" "$READS_ROUND_S"
+        after=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")
+        secs=$(sed -n 's/^WRK_RESULT .*"duration_s":\([0-9.]*\).*/\1/p' "$TMP/rd$round-$side.out")
+        reader=""
+        if [ -n "$reader_pid" ]; then
+            wait "$reader_pid" || true
+            reader=$(sed -n 's/^READS_RESULT //p' "$TMP/reader$round.out")
+            python3 -c 'import json, sys
+r = json.loads(sys.argv[1] or "{}")
+print(" ".join(str(r.get(k, 0)) for k in ("requests", "duration_s", "s200", "s429", "s503",
+                                           "other")))' "$reader" >>"$TMP/reader.txt"
+        fi
+        echo "$side $((after - before)) ${secs:-0}" >>"$TMP/reads.txt"
+        echo "  round $round, reader $side: $((after - before)) payments in ${secs:-0}s" \
+            "${reader:+(reader: $reader)}"
+    done
+    "${PSQL[@]}" -c "ALTER SYSTEM RESET autovacuum" -c "SELECT pg_reload_conf()" >/dev/null
+    raw noreader_payments "$(awk '$1 == "off" {n += $2} END {print n}' "$TMP/reads.txt")"
+    raw noreader_s "$(awk '$1 == "off" {s += $3} END {print s}' "$TMP/reads.txt")"
+    raw reader_payments "$(awk '$1 == "on" {n += $2} END {print n}' "$TMP/reads.txt")"
+    raw reader_s "$(awk '$1 == "on" {s += $3} END {print s}' "$TMP/reads.txt")"
+    raw reader_requests "$(awk '{n += $1} END {print n + 0}' "$TMP/reader.txt")"
+    raw reader_requests_s "$(awk '{s += $2} END {print s + 0}' "$TMP/reader.txt")"
+    raw reader_200 "$(awk '{n += $3} END {print n + 0}' "$TMP/reader.txt")"
+    raw reader_429 "$(awk '{n += $4} END {print n + 0}' "$TMP/reader.txt")"
+    raw reader_503 "$(awk '{n += $5} END {print n + 0}' "$TMP/reader.txt")"
+    raw reader_other "$(awk '{n += $6} END {print n + 0}' "$TMP/reader.txt")"
+    "${PSQL[@]}" -c "CHECKPOINT"
+fi
+
 statements_reset
 before=$("${PSQL[@]}" -c "SELECT count(*) FROM payments")
 echo "ingest: $CONNECTIONS connections, ${DURATION}s (broker, Redis, metrics, access log on)"
@@ -287,7 +354,7 @@ grep '^WRK_RESULT ' "$TMP/api.out" | sed 's/^WRK_RESULT //' >"$TMP/api.wrk.json"
 raw server_rss_kb "$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")"
 statements "$RESULTS/statements.txt"
 
-# ---- (b1) a flood of made-up API keys (issue 13), a block of its own: the
+# ---- (b2) a flood of made-up API keys (issue 13), a block of its own: the
 # legitimate clients' latency (wrk --latency, BENCH_FLOOD_LEGIT_CONNECTIONS
 # connections from 127.0.0.1, the bench's key, POST /v1/payments) in rounds
 # without and with bench/flood.c sending random keys as fast as the server

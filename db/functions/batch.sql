@@ -177,7 +177,8 @@ DECLARE
     j          jsonb;
     t          text;
     ts         text := fs_ts(now());
-    owned      int[];
+    owned      int[] := '{}';
+    ro         boolean;           -- a read-only session's group (issue 13)
     item_tenant text[];            -- each item's tenant, from its API key
     item_admin boolean[];          -- and whether that key is an admin key
     -- each item's idempotency scope (idempotency_keys.tenant_id): its tenant,
@@ -347,24 +348,32 @@ BEGIN
     LEFT JOIN api_keys k ON k.key_hash = decode(e.j->>'auth', 'hex') AND k.revoked_at IS NULL
                          AND (k.expires_at IS NULL OR k.expires_at > now());
 
+    -- A read-only session (the server's read store, issue 13: lists and
+    -- searches on connections of their own) claims no key and locks no
+    -- row: steps 1, 2 and 4 are skipped, and anything that would write
+    -- fails as PostgreSQL refuses it in a read-only transaction.
+    ro := current_setting('transaction_read_only') = 'on';
+
     -- 1. Claim idempotency keys in (scope, key) order (the scope is the
     --    tenant, or an admin item's actor).
-    WITH item AS (
-        SELECT e.n::int AS n, item_scope[e.n] AS tenant_id, e.j->>'idem' AS key,
-               decode(e.j->>'fp', 'hex') AS fp
-        FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
-        WHERE e.j ? 'idem' AND item_scope[e.n] IS NOT NULL
-    ), first AS (
-        SELECT DISTINCT ON (item.tenant_id, item.key) * FROM item
-        ORDER BY item.tenant_id, item.key, item.n
-    ), ins AS (
-        INSERT INTO idempotency_keys AS ik (tenant_id, key, fingerprint)
-        SELECT fi.tenant_id, fi.key, fi.fp FROM first fi ORDER BY fi.tenant_id, fi.key
-        ON CONFLICT DO NOTHING
-        RETURNING ik.tenant_id, ik.key
-    )
-    SELECT coalesce(array_agg(fi.n), '{}') INTO owned
-    FROM ins JOIN first fi ON fi.tenant_id = ins.tenant_id AND fi.key = ins.key;
+    IF NOT ro THEN
+        WITH item AS (
+            SELECT e.n::int AS n, item_scope[e.n] AS tenant_id, e.j->>'idem' AS key,
+                   decode(e.j->>'fp', 'hex') AS fp
+            FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
+            WHERE e.j ? 'idem' AND item_scope[e.n] IS NOT NULL
+        ), first AS (
+            SELECT DISTINCT ON (item.tenant_id, item.key) * FROM item
+            ORDER BY item.tenant_id, item.key, item.n
+        ), ins AS (
+            INSERT INTO idempotency_keys AS ik (tenant_id, key, fingerprint)
+            SELECT fi.tenant_id, fi.key, fi.fp FROM first fi ORDER BY fi.tenant_id, fi.key
+            ON CONFLICT DO NOTHING
+            RETURNING ik.tenant_id, ik.key
+        )
+        SELECT coalesce(array_agg(fi.n), '{}') INTO owned
+        FROM ins JOIN first fi ON fi.tenant_id = ins.tenant_id AND fi.key = ins.key;
+    END IF;
 
     -- 2. Lock and load every account the batch names, in id order: payers,
     --    payees, deposit targets with their external counterparts, and the
@@ -372,74 +381,76 @@ BEGIN
     --    FOR UPDATE whose WHERE holds a subquery can drop a row that another
     --    transaction updated while we waited for its lock (PostgreSQL's
     --    EvalPlanQual recheck of joins), and `id = ANY(array)` cannot.
-    SELECT coalesce(array_agg(r.payment_id), '{}') INTO rf_pay FROM refunds r
-    WHERE r.id = ANY (ARRAY(SELECT e.j->>'refund' FROM jsonb_array_elements(p_items) e(j)
-                            WHERE e.j->>'op' = 'refund_finish'));
-    SELECT array_agg(DISTINCT r.id) INTO acc_id FROM (
-        SELECT e.j->>'from' AS id FROM jsonb_array_elements(p_items) e(j)
-        WHERE e.j->>'op' = 'payment_create'
-        UNION ALL
-        SELECT e.j->>'to' FROM jsonb_array_elements(p_items) e(j)
-        WHERE e.j->>'op' = 'payment_create'
-        UNION ALL
-        SELECT e.j->>'account' FROM jsonb_array_elements(p_items) e(j)
-        WHERE e.j->>'op' = 'deposit'
-        UNION ALL
-        SELECT c.id FROM accounts dd
-        JOIN accounts c ON c.tenant_id = dd.tenant_id AND c.currency = dd.currency
-                       AND c.type = 'external'
-        WHERE dd.id = ANY (ARRAY(SELECT e.j->>'account' FROM jsonb_array_elements(p_items) e(j)
-                                 WHERE e.j->>'op' = 'deposit'))
-        UNION ALL
-        SELECT py.from_account FROM payments py
-        WHERE py.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
-                                 WHERE e.j->>'op' IN ('payment_cancel', 'settle_finish',
-                                                      'payment_review')))
-        UNION ALL
-        SELECT py.to_account FROM payments py
-        WHERE py.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
-                                 WHERE e.j->>'op' = 'settle_finish'))
-        UNION ALL
-        -- A refund's payee and payer: named by the payment of a new refund,
-        -- or through the payment of a refund being finished.
-        SELECT unnest(ARRAY[py.from_account, py.to_account]) FROM payments py
-        WHERE py.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
-                                 WHERE e.j->>'op' = 'refund_create') || rf_pay)) r;
+    IF NOT ro THEN
+        SELECT coalesce(array_agg(r.payment_id), '{}') INTO rf_pay FROM refunds r
+        WHERE r.id = ANY (ARRAY(SELECT e.j->>'refund' FROM jsonb_array_elements(p_items) e(j)
+                                WHERE e.j->>'op' = 'refund_finish'));
+        SELECT array_agg(DISTINCT r.id) INTO acc_id FROM (
+            SELECT e.j->>'from' AS id FROM jsonb_array_elements(p_items) e(j)
+            WHERE e.j->>'op' = 'payment_create'
+            UNION ALL
+            SELECT e.j->>'to' FROM jsonb_array_elements(p_items) e(j)
+            WHERE e.j->>'op' = 'payment_create'
+            UNION ALL
+            SELECT e.j->>'account' FROM jsonb_array_elements(p_items) e(j)
+            WHERE e.j->>'op' = 'deposit'
+            UNION ALL
+            SELECT c.id FROM accounts dd
+            JOIN accounts c ON c.tenant_id = dd.tenant_id AND c.currency = dd.currency
+                           AND c.type = 'external'
+            WHERE dd.id = ANY (ARRAY(SELECT e.j->>'account' FROM jsonb_array_elements(p_items) e(j)
+                                     WHERE e.j->>'op' = 'deposit'))
+            UNION ALL
+            SELECT py.from_account FROM payments py
+            WHERE py.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
+                                     WHERE e.j->>'op' IN ('payment_cancel', 'settle_finish',
+                                                          'payment_review')))
+            UNION ALL
+            SELECT py.to_account FROM payments py
+            WHERE py.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
+                                     WHERE e.j->>'op' = 'settle_finish'))
+            UNION ALL
+            -- A refund's payee and payer: named by the payment of a new refund,
+            -- or through the payment of a refund being finished.
+            SELECT unnest(ARRAY[py.from_account, py.to_account]) FROM payments py
+            WHERE py.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
+                                     WHERE e.j->>'op' = 'refund_create') || rf_pay)) r;
 
-    -- (in id order: the subquery's, kept by the aggregates; an ORDER BY in
-    -- each would sort thirteen times)
-    SELECT array_agg(l.id), array_agg(l.tenant_id), array_agg(l.currency), array_agg(l.type),
-           array_agg(l.status), array_agg(l.available), array_agg(l.pending), array_agg(false),
-           array_agg(l.event_seq), array_agg(l.created_at), array_agg(l.alert_below),
-           array_agg(l.alert_above), array_agg(l.alert_side),
-           coalesce(bool_or(l.alert_below IS NOT NULL OR l.alert_above IS NOT NULL), false),
-           -- what each window tier holds in all (no window of a tier holds
-           -- more): step 2c's bounds for the velocity rules
-           array_agg(coalesce(l.win_m_cn[cardinality(l.win_m_cn)] - l.win_m_bn, 0)),
-           array_agg(coalesce(l.win_m_cs[cardinality(l.win_m_cs)] - l.win_m_bs, 0)),
-           array_agg(coalesce(l.win_h_cn[cardinality(l.win_h_cn)] - l.win_h_bn, 0)),
-           array_agg(coalesce(l.win_h_cs[cardinality(l.win_h_cs)] - l.win_h_bs, 0)),
-           array_agg(l.risk_lists)
-    INTO acc_id, acc_tenant, acc_cur, acc_type, acc_status, acc_avail, acc_pend, acc_dirty,
-         acc_evseq, acc_created, acc_alo, acc_ahi, acc_aside, any_alert,
-         acc_mtn, acc_mts, acc_htn, acc_hts, acc_lists
-    FROM (SELECT * FROM accounts y WHERE y.id = ANY (acc_id) ORDER BY y.id FOR UPDATE) l;
+        -- (in id order: the subquery's, kept by the aggregates; an ORDER BY in
+        -- each would sort thirteen times)
+        SELECT array_agg(l.id), array_agg(l.tenant_id), array_agg(l.currency), array_agg(l.type),
+               array_agg(l.status), array_agg(l.available), array_agg(l.pending), array_agg(false),
+               array_agg(l.event_seq), array_agg(l.created_at), array_agg(l.alert_below),
+               array_agg(l.alert_above), array_agg(l.alert_side),
+               coalesce(bool_or(l.alert_below IS NOT NULL OR l.alert_above IS NOT NULL), false),
+               -- what each window tier holds in all (no window of a tier holds
+               -- more): step 2c's bounds for the velocity rules
+               array_agg(coalesce(l.win_m_cn[cardinality(l.win_m_cn)] - l.win_m_bn, 0)),
+               array_agg(coalesce(l.win_m_cs[cardinality(l.win_m_cs)] - l.win_m_bs, 0)),
+               array_agg(coalesce(l.win_h_cn[cardinality(l.win_h_cn)] - l.win_h_bn, 0)),
+               array_agg(coalesce(l.win_h_cs[cardinality(l.win_h_cs)] - l.win_h_bs, 0)),
+               array_agg(l.risk_lists)
+        INTO acc_id, acc_tenant, acc_cur, acc_type, acc_status, acc_avail, acc_pend, acc_dirty,
+             acc_evseq, acc_created, acc_alo, acc_ahi, acc_aside, any_alert,
+             acc_mtn, acc_mts, acc_htn, acc_hts, acc_lists
+        FROM (SELECT * FROM accounts y WHERE y.id = ANY (acc_id) ORDER BY y.id FOR UPDATE) l;
 
-    -- Then every payment row the group changes, in id order too, so that
-    -- groups claiming, finishing or canceling the same payments cannot
-    -- deadlock (keys, then accounts, then payments, each in order).
-    PERFORM 1 FROM payments y
-    WHERE y.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
-                            WHERE e.j->>'op' IN ('payment_cancel', 'settle_claim',
-                                                 'settle_finish', 'settle_dead',
-                                                 'refund_create', 'payment_review'))
-                      || rf_pay)
-    ORDER BY y.id FOR UPDATE;
-    -- And last the refund rows the group changes, in id order.
-    PERFORM 1 FROM refunds y
-    WHERE y.id = ANY (ARRAY(SELECT e.j->>'refund' FROM jsonb_array_elements(p_items) e(j)
-                            WHERE e.j->>'op' IN ('refund_claim', 'refund_finish', 'refund_dead')))
-    ORDER BY y.id FOR UPDATE;
+        -- Then every payment row the group changes, in id order too, so that
+        -- groups claiming, finishing or canceling the same payments cannot
+        -- deadlock (keys, then accounts, then payments, each in order).
+        PERFORM 1 FROM payments y
+        WHERE y.id = ANY (ARRAY(SELECT e.j->>'payment' FROM jsonb_array_elements(p_items) e(j)
+                                WHERE e.j->>'op' IN ('payment_cancel', 'settle_claim',
+                                                     'settle_finish', 'settle_dead',
+                                                     'refund_create', 'payment_review'))
+                          || rf_pay)
+        ORDER BY y.id FOR UPDATE;
+        -- And last the refund rows the group changes, in id order.
+        PERFORM 1 FROM refunds y
+        WHERE y.id = ANY (ARRAY(SELECT e.j->>'refund' FROM jsonb_array_elements(p_items) e(j)
+                                WHERE e.j->>'op' IN ('refund_claim', 'refund_finish', 'refund_dead')))
+        ORDER BY y.id FOR UPDATE;
+    END IF;
 
     -- 2b. The worker's claims and finishes, set-based: one UPDATE for all
     --     the group's claims and one for its finishes, instead of a lookup
@@ -1527,6 +1538,23 @@ BEGIN
                         AND y.seq < after_seq AND (NOT j ? 'type' OR y.type = j->>'type')
                       ORDER BY y.account_seq DESC LIMIT lim + 1) s;
                 o := 'ok'; p := fs_list_json(data, more);
+            ELSIF o IS NULL AND j ? 'type' THEN
+                -- One type: a page of its own index (0031_read_indexes.sql)
+                -- however rare the type: the type and the cursor as one row
+                -- comparison, in the index's order (see payment_list's
+                -- status).
+                SELECT json_agg(fs_event_json(s.ev) ORDER BY (s.ev).seq DESC)
+                           FILTER (WHERE s.rn <= lim),
+                       coalesce(max(s.rn) > lim, false)
+                INTO data, more
+                FROM (SELECT u.y AS ev, row_number() OVER (ORDER BY (u.y).seq DESC) AS rn
+                      FROM (SELECT y FROM events y
+                            WHERE y.tenant_id = t
+                              AND (y.type, y.seq) > (j->>'type', 0)
+                              AND (y.type, y.seq) < (j->>'type', after_seq)
+                            ORDER BY y.type DESC, y.seq DESC
+                            LIMIT lim + 1) u) s;
+                o := 'ok'; p := fs_list_json(data, more);
             ELSIF o IS NULL THEN
                 SELECT json_agg(fs_event_json(s.ev) ORDER BY (s.ev).seq DESC)
                            FILTER (WHERE s.rn <= lim),
@@ -1535,7 +1563,6 @@ BEGIN
                 FROM (SELECT y AS ev, row_number() OVER (ORDER BY y.seq DESC) AS rn
                       FROM events y
                       WHERE y.tenant_id = t AND y.seq < after_seq
-                        AND (NOT j ? 'type' OR y.type = j->>'type')
                       ORDER BY y.seq DESC LIMIT lim + 1) s;
                 o := 'ok'; p := fs_list_json(data, more);
             END IF;
@@ -1570,9 +1597,10 @@ BEGIN
             END IF;
             IF o IS NULL THEN
                 -- Each form walks one index backwards from the cursor: the
-                -- tenant's, or the account's as payer and as payee. (The
-                -- status filter is applied to the walk; a rare status can
-                -- make it long, which statement_timeout bounds.)
+                -- tenant's (of one status, when filtered), or the account's
+                -- as payer and as payee. (On an account's walk the status is
+                -- tested on each row: a rare one makes it long, which the
+                -- read store's statement_timeout bounds, issue 13.)
                 after_seq := coalesce(after_seq, 9223372036854775807);
                 IF j ? 'account' THEN
                     SELECT json_agg(fs_payment_json(s.pay) ORDER BY (s.pay).seq DESC)
@@ -1592,6 +1620,26 @@ BEGIN
                                    AND (NOT j ? 'status' OR y.status = j->>'status')
                                  ORDER BY y.seq DESC LIMIT lim + 1)) u
                           ORDER BY (u.y).seq DESC LIMIT lim + 1) s;
+                ELSIF j ? 'status' THEN
+                    -- The tenant's payments of one status: a page of their
+                    -- own index (0031_read_indexes.sql), however rare the
+                    -- status. The status and the cursor as one row
+                    -- comparison, in the order (status, seq): only that
+                    -- index gives it. With `status = ...` the order would
+                    -- be seq's alone, which (tenant_id, seq) gives too, and
+                    -- a generic plan that guessed the status common walked
+                    -- that instead, testing each of the tenant's rows.
+                    SELECT json_agg(fs_payment_json(s.pay) ORDER BY (s.pay).seq DESC)
+                               FILTER (WHERE s.rn <= lim),
+                           coalesce(max(s.rn) > lim, false)
+                    INTO data, more
+                    FROM (SELECT u.y AS pay, row_number() OVER (ORDER BY (u.y).seq DESC) AS rn
+                          FROM (SELECT y FROM payments y
+                                WHERE y.tenant_id = t
+                                  AND (y.status, y.seq) > (j->>'status', 0)
+                                  AND (y.status, y.seq) < (j->>'status', after_seq)
+                                ORDER BY y.status DESC, y.seq DESC
+                                LIMIT lim + 1) u) s;
                 ELSE
                     SELECT json_agg(fs_payment_json(s.pay) ORDER BY (s.pay).seq DESC)
                                FILTER (WHERE s.rn <= lim),
@@ -1600,7 +1648,6 @@ BEGIN
                     FROM (SELECT y AS pay, row_number() OVER (ORDER BY y.seq DESC) AS rn
                           FROM payments y
                           WHERE y.tenant_id = t AND y.seq < after_seq
-                            AND (NOT j ? 'status' OR y.status = j->>'status')
                           ORDER BY y.seq DESC LIMIT lim + 1) s;
                 END IF;
                 o := 'ok'; p := fs_list_json(data, more);
@@ -1753,6 +1800,9 @@ BEGIN
         o_outcome := o; o_payload := p;
         RETURN NEXT;
     END LOOP;
+    IF ro THEN
+        RETURN; -- read only: nothing was gathered to write
+    END IF;
 
     -- 4. Apply the gathered writes. (Each claimed key's outcome was recorded
     --    in the loop, by primary key: `tenant = ANY AND key = ANY` searched

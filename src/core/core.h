@@ -63,6 +63,13 @@ typedef enum {
     /* --- operator authority (issue 13) --- */
     /* A deposit by a tenant's key while its deposits_enabled is off: 403. */
     FS_DEPOSITS_DISABLED,
+    /* --- reads (issue 13) --- */
+    /* A list or search cancelled by the read store's statement timeout: 503. */
+    FS_READ_TIMEOUT,
+    /* A tenant's lists at once past FS_READ_CONCURRENT_PER_TENANT_MAX: 429. */
+    FS_TOO_MANY_CONCURRENT_READS,
+    /* The read store's queue (or the table of reading tenants) is full: 503. */
+    FS_READS_OVERLOADED,
     FS_OUTCOME_COUNT
 } fs_outcome_t;
 

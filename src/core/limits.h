@@ -1145,7 +1145,7 @@
 
 /* --- flood bench (issue 13) --- */
 
-/* make bench's flood of made-up keys (scripts/bench.sh, (b1)) answered as
+/* make bench's flood of made-up keys (scripts/bench.sh, (b2)) answered as
  * fast as the server could: past its address's key lookups
  * (FS_AUTH_LOOKUP_ADDR_*), each request still cost the server about 65 us
  * of CPU and Redis 25 (a round trip to learn the key is not cached), so a
@@ -1163,5 +1163,60 @@
  * headers and a timer (about 2 KB with its connection), so 2048 is a few
  * MB; past it a guess's 429 is sent at once, as before. */
 #define FS_AUTH_GUESS_HOLD_MAX 2048
+
+/* --- reads (issue 13) --- */
+
+/* Connections of each HTTP thread's read store, which runs the lists and
+ * searches of the API (the ops both FS_OPF_READ and FS_OPF_SOLO) apart from
+ * the write path's FS_STORE_CONNECTIONS_DEFAULT. One: on two cores every busy
+ * read backend is CPU taken from payments, so reads get at most one backend
+ * per thread (FINSYS_HTTP_THREADS in all), and a read never waits for a
+ * write's connection nor a write for a read's. */
+#define FS_READ_CONNECTIONS 1
+
+/* Reads running in PostgreSQL at once in a server process, whatever the
+ * threads' read connections. One: a list of 100 payments is milliseconds
+ * of a core, and at full speed one read backend takes a core; on two cores
+ * shared with the payments' backends and the server, a second would take
+ * the other. Reads past it wait in their thread's queue (FS_READ_QUEUE_MAX),
+ * where the tenant's cap (below) keeps one tenant from holding every place. */
+#define FS_READ_RUNNING_MAX 1
+
+/* The nice value of the read connections' PostgreSQL backends, when the
+ * server may set it (the database on this machine, the server root or
+ * PostgreSQL's user): as an export's (FS_EXPORT_NICE), a read then takes
+ * the CPU the payments' backends leave, not its share of it. */
+#define FS_READ_NICE 10
+
+/* statement_timeout of the read store's sessions (their transactions are
+ * read only). A list reads a page from an index in milliseconds; one that
+ * runs 2 s is a filter no index serves (an account's rare status, a broad
+ * search), and is cancelled with 503 read_timeout asking for a narrower
+ * filter or a smaller limit, rather than holding a core for 10 s. */
+#define FS_READ_STATEMENT_TIMEOUT_MS 2000
+
+/* Reads queued for one thread's read store. Past it a read gets 503
+ * reads_overloaded with Retry-After at once: with one connection, 64 reads
+ * of a few milliseconds wait a fraction of a second; more would only wait
+ * longer, and payments do not share this queue. */
+#define FS_READ_QUEUE_MAX 64
+
+/* Lists and searches one tenant may have at once in one process (queued or
+ * running). Past it 429 too_many_concurrent_reads with Retry-After: four
+ * keep a dashboard's parallel pages fast, while a tenant that hammers the
+ * lists holds at most four of the read queues' places and cannot starve
+ * other tenants' reads. */
+#define FS_READ_CONCURRENT_PER_TENANT_MAX 4
+
+/* Tenants with a read in flight that one process tracks (a fixed table,
+ * scanned under a mutex). Each slot is a tenant with at least one read
+ * queued or running, so no more than FINSYS_HTTP_THREADS times
+ * (FS_READ_QUEUE_MAX + FS_READ_CONNECTIONS) are ever needed; a full table
+ * answers 503 reads_overloaded. */
+#define FS_READ_TENANTS_MAX 1024
+
+/* A tenant's name in that table: a tenant id, or an API key's hash (64 hex
+ * digits) when the key's tenant is not known yet. */
+#define FS_READ_TENANT_LEN_MAX 72
 
 #endif

@@ -81,4 +81,30 @@ void fs_http_guard_free(fs_http_guard_t *g);
  * when it is below conns_max and the process's own files. */
 void fs_http_raise_nofile(int conns_max);
 
+/* --- reads (issue 13) ---
+ * The lists and searches a tenant has at once in this process (queued or
+ * running on the read stores), at most FS_READ_CONCURRENT_PER_TENANT_MAX;
+ * the table is the process's (every loop thread's), under a mutex, of at
+ * most FS_READ_TENANTS_MAX tenants. tenant: the key's tenant, or the key's
+ * hash when the tenant is not known. */
+typedef enum {
+    FS_HTTP_READ_ADMITTED,    /* counted: call fs_http_read_done() once it is answered */
+    FS_HTTP_READ_TOO_MANY,    /* the tenant has the most at once already (429) */
+    FS_HTTP_READ_TABLE_FULL,  /* no room for another tenant (503) */
+} fs_http_read_admission_t;
+
+fs_http_read_admission_t fs_http_read_admit(const char *tenant);
+/* A read fs_http_read_admit() admitted for tenant is answered. */
+void fs_http_read_done(const char *tenant);
+
+/* Before the rate limits' check (a Redis round trip): true when the key of
+ * key_hash was the last to be admitted for a tenant that has the most reads
+ * at once now, so that a tenant hammering the lists past its cap is
+ * answered 429 at the cost of a lookup in memory. Only a shortcut: false
+ * tells nothing, and fs_http_read_admit() still decides. */
+bool fs_http_read_busy(const char *key_hash);
+
+/* Records that key_hash's reads count for tenant (after an admission). */
+void fs_http_read_key(const char *tenant, const char *key_hash);
+
 #endif

@@ -60,6 +60,12 @@ static const outcome_info_t table[FS_OUTCOME_COUNT] = {
     /* --- operator authority (issue 13) --- */
     /* Deposits are off for the tenant (its setting deposits_enabled). */
     [FS_DEPOSITS_DISABLED] = {"deposits_disabled", 403, "permission_error"},
+    /* --- reads (issue 13) --- */
+    /* Cancelled after FS_READ_STATEMENT_TIMEOUT_MS; a narrower filter or a
+     * smaller limit reads less (the message says so). */
+    [FS_READ_TIMEOUT] = {"read_timeout", 503, "api_error"},
+    [FS_TOO_MANY_CONCURRENT_READS] = {"too_many_concurrent_reads", 429, "rate_limit_error"},
+    [FS_READS_OVERLOADED] = {"reads_overloaded", 503, "api_error"},
 };
 
 const char *fs_http_reason(int status)

@@ -51,6 +51,7 @@ typedef struct {
     struct evhttp *http;
     struct evconnlistener *listener;
     fs_store_t *store;
+    fs_store_t *reads; /* the lists' and searches' own connections (issue 13) */
     fs_redis_t *redis;         /* this loop's connection to Redis; NULL when none is configured */
     fs_lock_guard_t *locks;    /* flows under Redis locks (admin balance ops, the purge) */
     fs_ratelimit_t *ratelimit; /* on redis (or in-process) and store */
@@ -156,8 +157,9 @@ static void send_error_with(struct evhttp_request *req, fs_outcome_t o, const ch
                             const char *param, const json_t *fields, bool replayed)
 {
     char *body = fs_http_error_body_with(o, message, param, fields);
-    if (fs_http_status(o) == 503) {
-        /* The database is back within seconds or the queue has drained. */
+    if (fs_http_status(o) == 503 && o != FS_READ_TIMEOUT) {
+        /* The database is back within seconds or the queue has drained.
+         * (Not a read that ran out of time: the same read again would.) */
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
     }
     send_text(req, fs_http_status(o), body, strlen(body), replayed);
@@ -187,6 +189,78 @@ static void on_result(void *arg, const fs_store_result_t *r)
     send_error_with(req, o, message != NULL ? message : "The request failed.", param, p,
                     r->replayed);
     json_decref(p);
+}
+
+/* --- reads (issue 13) ---------------------------------------------------
+ * Lists and searches (the ops both FS_OPF_READ and FS_OPF_SOLO) run on the
+ * loop's read store: FS_READ_CONNECTIONS connections of their own, read-only
+ * transactions, FS_READ_STATEMENT_TIMEOUT_MS, a queue of FS_READ_QUEUE_MAX;
+ * and a tenant has at most FS_READ_CONCURRENT_PER_TENANT_MAX of them at once
+ * in the process (src/http/reads.c). Payments never wait behind them. */
+typedef struct {
+    struct evhttp_request *req;
+    char tenant[FS_READ_TENANT_LEN_MAX + 1];
+} read_t;
+
+static void on_read(void *arg, const fs_store_result_t *r)
+{
+    read_t *rd = arg;
+    fs_http_read_done(rd->tenant);
+    on_result(rd->req, r);
+    free(rd);
+}
+
+static void send_too_many_reads(struct evhttp_request *req)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+    send_error(req, FS_TOO_MANY_CONCURRENT_READS,
+               "Too many lists and searches at once for this tenant (at most "
+               FS_STR(FS_READ_CONCURRENT_PER_TENANT_MAX) "); wait for one to finish, "
+               "then retry.", NULL, false);
+}
+
+/* A list or search whose key's tenant is at its cap already, as far as
+ * this process knows (fs_http_read_busy): answered 429 before the rate
+ * limits' Redis round trip, so that a client hammering past the cap costs
+ * a lookup in memory. Takes res's item when true. */
+static bool reads_busy(struct evhttp_request *req, fs_api_result_t *res)
+{
+    if (res->action != FS_API_STORE
+        || !fs_op_has(fs_op_of(res->item), FS_OPF_READ | FS_OPF_SOLO)
+        || !fs_http_read_busy(res->auth))
+        return false;
+    json_decref(res->item);
+    res->item = NULL;
+    send_too_many_reads(req);
+    return true;
+}
+
+/* Takes item. auth: the key's hash, the tenant's stand-in when the rate
+ * limits' check did not learn the tenant. */
+static void read_submit(fs_store_t *reads, struct evhttp_request *req, json_t *item,
+                        const char *tenant, const char *auth)
+{
+    if (tenant == NULL || tenant[0] == '\0' || strlen(tenant) > FS_READ_TENANT_LEN_MAX)
+        tenant = auth;
+    switch (fs_http_read_admit(tenant)) {
+    case FS_HTTP_READ_TOO_MANY:
+        json_decref(item);
+        send_too_many_reads(req);
+        return;
+    case FS_HTTP_READ_TABLE_FULL:
+        json_decref(item);
+        send_error(req, FS_READS_OVERLOADED,
+                   "Too many lists and searches are waiting; retry shortly.", NULL, false);
+        return;
+    case FS_HTTP_READ_ADMITTED:
+        break;
+    }
+    fs_http_read_key(tenant, auth);
+    read_t *rd = malloc(sizeof(*rd));
+    FS_ASSERT(rd != NULL);
+    rd->req = req;
+    memcpy(rd->tenant, tenant, strlen(tenant) + 1);
+    fs_store_submit(reads, item, on_read, rd);
 }
 
 /* POST /v1/webhook_endpoints: the new endpoint's signing secret, taken out
@@ -1432,6 +1506,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     fs_api_result_t res;
     fs_api_route(&ar, &res);
     count_request(req, res.route_id);
+    if (reads_busy(req, &res)) return;
     if (rate_limited(w, req, ar.path, &res)) return;
     dispatch(w, req, res, NULL, false);
 }
@@ -1485,6 +1560,13 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
          * alone or in a group, the store reads from the same table. */
         fs_op_t op = fs_op_of(res.item);
         FS_ASSERT(op != FS_OP__COUNT && !fs_op_has(op, FS_OPF_INTERNAL));
+        if (fs_op_has(op, FS_OPF_READ | FS_OPF_SOLO)) {
+            read_submit(w->reads, req, res.item,
+                        evhttp_find_header(evhttp_request_get_input_headers(req),
+                                           TENANT_HEADER),
+                        res.auth);
+            return;
+        }
         /* A refund is published as a payment is, under its own id: the
          * worker tells them apart by the id's prefix. */
         if (fs_op_has(op, FS_OPF_PUBLISHES)) {
@@ -1618,7 +1700,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
         while (w->held_count > 0) send_held(w->held[0]);
         w->drain_deadline_us = fs_now_us() + FS_HTTP_DRAIN_MS * 1000u;
     }
-    if ((fs_store_idle(w->store) && fs_objects_io_idle(w->objects_io) &&
+    if ((fs_store_idle(w->store) && fs_store_idle(w->reads) && fs_objects_io_idle(w->objects_io) &&
          fs_lock_guard_idle(w->locks) && fs_ratelimit_idle(w->ratelimit) &&
          fs_cache_idle(w->cache) && fs_admin_hasher_idle(w->hasher)) ||
         fs_now_us() >= w->drain_deadline_us) {
@@ -1648,6 +1730,15 @@ int fs_http_serve(const fs_config_t *config)
                             .batch_items = config->batch_items,
                             .batch_wait_us = config->batch_wait_us,
                             .connections = config->db_connections};
+    /* The lists' and searches' (issue 13): alone each, read only, a short
+     * timeout and queue, few connections. */
+    fs_store_config_t rsc = {.conninfo = config->database_url,
+                             .batch_items = 1,
+                             .batch_wait_us = 0,
+                             .connections = FS_READ_CONNECTIONS,
+                             .read_only = true,
+                             .statement_timeout_ms = FS_READ_STATEMENT_TIMEOUT_MS,
+                             .queue_max = FS_READ_QUEUE_MAX};
 
     char objects_err[256];
     objects = fs_objects_open_dir(config->objects_dir, objects_err, sizeof(objects_err));
@@ -1699,6 +1790,7 @@ int fs_http_serve(const fs_config_t *config)
             break;
         }
         w->store = fs_store_new(w->base, &sc);
+        w->reads = fs_store_new(w->base, &rsc);
         if (config->redis_url[0] != '\0')
             w->redis = fs_redis_new(w->base, config->redis_url, config->redis_timeout_ms);
         w->locks = fs_lock_guard_new(w->base, w->redis, w->store);
@@ -1747,6 +1839,7 @@ int fs_http_serve(const fs_config_t *config)
         fs_cache_close(w->cache);
         fs_ratelimit_free(w->ratelimit); /* its checks end as these answer them */
         fs_store_free(w->store);
+        fs_store_free(w->reads);
         fs_redis_free(w->redis);
         if (w->locks != NULL) fs_lock_guard_free(w->locks);
         fs_cache_free(w->cache); /* answers what waited for Redis */

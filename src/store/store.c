@@ -10,11 +10,13 @@
 #include "store.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/core.h"
+#include "../export/export.h" /* fs_export_peer_is, fs_export_renice: the read backends' nice */
 #include "../metrics/metrics.h"
 #include "../op/op.h"
 
@@ -34,14 +36,24 @@ typedef enum { STATE_DOWN, STATE_CONNECTING, STATE_SETUP, STATE_IDLE, STATE_BUSY
 
 /* Session settings of every connection: fs_batch() is written for READ
  * COMMITTED (each statement sees what committed before it), and no statement
- * may hold its locks without bound. */
-static const char setup_sql[] =
-    "SET default_transaction_isolation = 'read committed'; "
-    "SET statement_timeout = " FS_STR(FS_STORE_STATEMENT_TIMEOUT_MS) "; "
-    "SET idle_in_transaction_session_timeout = " FS_STR(FS_STORE_STATEMENT_TIMEOUT_MS) "; "
-    /* fs_batch() adds a row naming the accounts a group changed (for the
-     * hook of fs_store_on_changed). */
-    "SET finsys.report_changes = 'on'";
+ * may hold its locks without bound. fs_batch() adds a row naming the
+ * accounts a group changed (for the hook of fs_store_on_changed) when
+ * finsys.report_changes is on. A read store's transactions are read only,
+ * with its own, shorter timeout (issue 13). */
+static void setup_sql(const fs_store_config_t *config, char *buf, size_t len)
+{
+    int timeout_ms = config->statement_timeout_ms > 0 ? config->statement_timeout_ms
+                                                      : FS_STORE_STATEMENT_TIMEOUT_MS;
+    int n = snprintf(buf, len,
+                     "SET default_transaction_isolation = 'read committed'; "
+                     "SET default_transaction_read_only = %s; "
+                     "SET statement_timeout = %d; "
+                     "SET idle_in_transaction_session_timeout = %d; "
+                     "SET finsys.report_changes = '%s'",
+                     config->read_only ? "on" : "off", timeout_ms, timeout_ms,
+                     config->read_only ? "off" : "on");
+    FS_ASSERT(n > 0 && (size_t)n < len);
+}
 
 typedef struct {
     fs_store_t *store;
@@ -61,6 +73,8 @@ typedef struct {
     PGresult *result; /* the in-flight group's result, once it arrives */
     bool in_use;      /* counted in finsys_store_connections_in_use */
     bool up;          /* counted in `connected` */
+    bool read_only;   /* a read store's (issue 13): never counted in `connected` */
+    bool running;     /* holds one of the process's FS_READ_RUNNING_MAX reads */
 } conn_t;
 
 /* Connections of every store of the process that take groups: the
@@ -77,6 +91,9 @@ static void count_in_use(conn_t *c, bool in_use)
 
 static void count_up(conn_t *c, bool up)
 {
+    /* A read store's connections do not make the database ready for
+     * payments. */
+    if (c->read_only) return;
     if (c->up == up) return;
     c->up = up;
     atomic_fetch_add_explicit(&connected, up ? 1 : -1, memory_order_relaxed);
@@ -93,10 +110,67 @@ struct fs_store {
     conn_t conns[FS_STORE_CONNECTIONS_MAX];
     fs_store_changed_cb on_changed; /* see fs_store_on_changed */
     void *on_changed_arg;
+    int queue_max;     /* config's, or FS_STORE_QUEUE_MAX */
+    struct event *wake_ev; /* a read store's: a running read of the process ended */
+    char setup[512];   /* the session settings (setup_sql) */
 };
 
 static void connect_start(conn_t *c);
 static void maybe_send(fs_store_t *s);
+
+/* --- reads (issue 13) ---
+ * The read stores of the process (one per HTTP thread) run at most
+ * FS_READ_RUNNING_MAX reads at once between them: a read store sends an
+ * item only with one of these places, and the end of a read (answered, or
+ * its connection lost) gives it back and wakes every read store, on its own
+ * loop, to try again. */
+static pthread_mutex_t reads_lock = PTHREAD_MUTEX_INITIALIZER;
+static fs_store_t *read_stores[FS_HTTP_THREADS_MAX];
+static int reads_running;
+
+static bool read_place_take(void)
+{
+    pthread_mutex_lock(&reads_lock);
+    bool ok = reads_running < FS_READ_RUNNING_MAX;
+    if (ok) reads_running++;
+    pthread_mutex_unlock(&reads_lock);
+    return ok;
+}
+
+static void read_place_give(void)
+{
+    pthread_mutex_lock(&reads_lock);
+    FS_ASSERT(reads_running > 0);
+    reads_running--;
+    for (int i = 0; i < FS_HTTP_THREADS_MAX; i++) {
+        if (read_stores[i] != NULL) event_active(read_stores[i]->wake_ev, EV_TIMEOUT, 0);
+    }
+    pthread_mutex_unlock(&reads_lock);
+}
+
+static void read_store_register(fs_store_t *s, bool on)
+{
+    pthread_mutex_lock(&reads_lock);
+    bool done = false;
+    for (int i = 0; i < FS_HTTP_THREADS_MAX && !done; i++) {
+        if (on && read_stores[i] == NULL) {
+            read_stores[i] = s;
+            done = true;
+        } else if (!on && read_stores[i] == s) {
+            read_stores[i] = NULL;
+            done = true;
+        }
+    }
+    pthread_mutex_unlock(&reads_lock);
+    FS_ASSERT(done);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    maybe_send(arg);
+}
 
 static void reply(pending_t *p, const char *outcome, bool replayed, const char *payload)
 {
@@ -150,6 +224,10 @@ static void fail_queued_if_down(fs_store_t *s)
 
 static void group_clear(conn_t *c)
 {
+    if (c->running) {
+        c->running = false;
+        read_place_give();
+    }
     free(c->sent);
     c->sent = NULL;
     if (c->result != NULL) PQclear(c->result);
@@ -234,6 +312,7 @@ static void transmit(conn_t *c)
 static void send_group(fs_store_t *s, conn_t *c)
 {
     FS_ASSERT(c->state == STATE_IDLE && c->inflight_count == 0);
+    c->running = c->read_only; /* its place taken by the caller */
     json_t *array = json_array();
     while (s->head != NULL && c->inflight_count < s->config.batch_items) {
         if (s->head->solo && c->inflight_count > 0) break;
@@ -263,6 +342,9 @@ static void maybe_send(fs_store_t *s)
     conn_t *c;
     while (s->queued > 0 && (c = idle_conn(s)) != NULL) {
         bool full = s->queued >= s->config.batch_items || s->head->solo;
+        /* A read store sends with one of the process's running places
+         * (read_place_give wakes it when one is given back). */
+        if (s->config.read_only && full && !read_place_take()) break;
         if (!full && s->config.batch_wait_us > 0) {
             if (!evtimer_pending(s->wait_ev, NULL)) {
                 struct timeval tv = {0, s->config.batch_wait_us};
@@ -281,7 +363,7 @@ static void on_wait(evutil_socket_t fd, short what, void *arg)
     conn_t *c;
     (void)fd;
     (void)what;
-    if (s->queued > 0 && (c = idle_conn(s)) != NULL) send_group(s, c);
+    if (s->queued > 0 && (c = idle_conn(s)) != NULL && !s->config.read_only) send_group(s, c);
     maybe_send(s);
 }
 
@@ -320,6 +402,21 @@ static void group_done(conn_t *c)
             c->result = NULL;
             c->state = STATE_IDLE;
             transmit(c);
+            return;
+        }
+        if (s->config.read_only && strcmp(state, "57014") == 0 && n == 1) {
+            /* A read cancelled by its statement timeout (issue 13): a filter
+             * no index serves; the client narrows it. */
+            fs_log(FS_LOG_WARN, "store", "a read ran out of time: %s",
+                   json_string_value(json_object_get(items[0]->item, "op")));
+            group_clear(c);
+            c->state = STATE_IDLE;
+            reply(items[0], "read_timeout", false,
+                  "{\"message\":\"This list or search took longer than "
+                  FS_STR(FS_READ_STATEMENT_TIMEOUT_MS) " ms and was stopped; narrow its "
+                  "filter (an account, a status, a type, a date range) or ask for a smaller "
+                  "limit, and page with starting_after.\",\"param\":null}");
+            maybe_send(s);
             return;
         }
         fs_log(FS_LOG_ERROR, "store", "group of %d failed: %s", n, PQresultErrorMessage(res));
@@ -372,6 +469,29 @@ static void group_done(conn_t *c)
     maybe_send(s);
 }
 
+/* A read store's backend (issue 13) goes to FS_READ_NICE, as an export's
+ * does (src/export/runner.c): a read at full speed takes a core, and at nice
+ * 0 it took its full share from the payments' backends. Only a process of
+ * this machine proven to hold the other end of this connection, when this
+ * server may renice it (as root, or as PostgreSQL's user); otherwise it is
+ * said once, and reads keep their priority. Reads /proc (kernel memory),
+ * once a connection. */
+static void nice_read_backend(conn_t *c)
+{
+    static atomic_bool said;
+    pid_t pid = (pid_t)PQbackendPID(c->conn);
+    char why[256] = "";
+    bool ok = fs_export_peer_is(PQsocket(c->conn), pid, why, sizeof(why));
+    ok = ok && fs_export_renice(pid, FS_READ_NICE, why, sizeof(why));
+    if (atomic_exchange(&said, true)) return;
+    if (ok)
+        fs_log(FS_LOG_INFO, "store", "the read connections' PostgreSQL backends run at nice %d",
+               FS_READ_NICE);
+    else
+        fs_log(FS_LOG_WARN, "store",
+               "the read connections' PostgreSQL backends keep their priority (%s)", why);
+}
+
 /* The session settings are applied: the connection takes groups. */
 static void setup_done(conn_t *c)
 {
@@ -384,6 +504,7 @@ static void setup_done(conn_t *c)
         conn_lost(c, "the session settings failed");
         return;
     }
+    if (c->read_only) nice_read_backend(c);
     c->state = STATE_IDLE;
     c->reconnect_ms = FS_STORE_RECONNECT_MS_MIN;
     count_up(c, true);
@@ -482,7 +603,7 @@ static void on_connect(evutil_socket_t fd, short what, void *arg)
         c->read_ev = event_new(base, sock, EV_READ | EV_PERSIST, on_socket, c);
         c->write_ev = event_new(base, sock, EV_WRITE | EV_PERSIST, on_socket, c);
         event_add(c->read_ev, NULL);
-        if (!PQsendQuery(c->conn, setup_sql)) {
+        if (!PQsendQuery(c->conn, c->store->setup)) {
             conn_lost(c, PQerrorMessage(c->conn));
             return;
         }
@@ -536,9 +657,17 @@ fs_store_t *fs_store_new(struct event_base *base, const fs_store_config_t *confi
     s->config.conninfo = s->conninfo;
     s->wait_ev = evtimer_new(base, on_wait, s);
     s->connections = config->connections;
+    FS_ASSERT(config->queue_max >= 0 && config->statement_timeout_ms >= 0);
+    s->queue_max = config->queue_max > 0 ? config->queue_max : FS_STORE_QUEUE_MAX;
+    setup_sql(config, s->setup, sizeof(s->setup));
+    if (config->read_only) {
+        s->wake_ev = event_new(base, -1, 0, on_wake, s);
+        read_store_register(s, true);
+    }
     for (int i = 0; i < s->connections; i++) {
         conn_t *c = &s->conns[i];
         c->store = s;
+        c->read_only = config->read_only;
         c->state = STATE_DOWN;
         c->reconnect_ms = FS_STORE_RECONNECT_MS_MIN;
         c->retry_ev = evtimer_new(base, on_retry, c);
@@ -562,6 +691,10 @@ void fs_store_free(fs_store_t *s)
     }
     pending_t *p;
     while ((p = queue_pop(s)) != NULL) reply_unavailable(p);
+    if (s->wake_ev != NULL) {
+        read_store_register(s, false);
+        event_free(s->wake_ev);
+    }
     event_free(s->wait_ev);
     free(s->conninfo);
     free(s);
@@ -576,6 +709,15 @@ static void on_overloaded(evutil_socket_t fd, short what, void *arg)
           "\"param\":null}");
 }
 
+static void on_reads_overloaded(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    reply(arg, "reads_overloaded", false,
+          "{\"message\":\"Too many lists and searches are waiting; retry shortly.\","
+          "\"param\":null}");
+}
+
 static void submit(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg, bool alone)
 {
     pending_t *p = calloc(1, sizeof(*p));
@@ -584,10 +726,11 @@ static void submit(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg, bool 
     p->cb = cb;
     p->arg = arg;
     p->solo = alone;
-    if (s->queued >= FS_STORE_QUEUE_MAX) {
+    if (s->queued >= s->queue_max) {
         /* Answer on the next loop turn, never inside this call. */
         struct timeval now = {0, 0};
-        event_base_once(s->base, -1, EV_TIMEOUT, on_overloaded, p, &now);
+        event_base_once(s->base, -1, EV_TIMEOUT,
+                        s->config.read_only ? on_reads_overloaded : on_overloaded, p, &now);
         return;
     }
     if (s->tail != NULL) {

@@ -30,10 +30,20 @@ typedef struct {
     int batch_items;      /* 1..FS_BATCH_ITEMS_MAX */
     int batch_wait_us;    /* 0..FS_BATCH_WAIT_US_MAX */
     int connections;      /* 1..FS_STORE_CONNECTIONS_MAX */
+    /* --- reads (issue 13) --- */
+    /* A read store (the server's lists and searches): its sessions'
+     * transactions are read only (fs_batch() then claims no key and locks
+     * no row), it reports no changed accounts, a statement cancelled by its
+     * timeout answers "read_timeout" and a full queue "reads_overloaded".
+     * Its connections do not count in fs_store_connected(). */
+    bool read_only;
+    int statement_timeout_ms; /* 0: FS_STORE_STATEMENT_TIMEOUT_MS */
+    int queue_max;            /* 0: FS_STORE_QUEUE_MAX */
 } fs_store_config_t;
 
 /* An item's result. outcome is the name fs_batch() gives ("created",
- * "insufficient_funds", ...) or "unavailable" / "overloaded" / "internal";
+ * "insufficient_funds", ...) or "unavailable" / "overloaded" / "internal"
+ * (a read store's: "read_timeout", "reads_overloaded");
  * payload is JSON text. Both are valid only during the callback. */
 typedef struct {
     const char *outcome;
