@@ -68,7 +68,7 @@ typedef struct {
     fs_http_guard_t *guard;           /* connection caps and read deadlines (issue 13) */
     /* --- the admin console: its live stream's clients on this loop (src/admin) --- */
     fs_admin_stream_t *admin_stream;
-    /* --- guesses' 429s held before they are sent (issue 13; see hold_guess) --- */
+    /* --- guesses' 429s held before they are sent (issue 13; see hold_refusal) --- */
     struct held *held[FS_AUTH_GUESS_HOLD_MAX];
     int held_count;
 } worker_t;
@@ -210,20 +210,27 @@ static void on_read(void *arg, const fs_store_result_t *r)
     free(rd);
 }
 
-static void send_too_many_reads(struct evhttp_request *req)
+static bool hold_refusal(worker_t *w, struct evhttp_request *req, int route_id, fs_outcome_t o,
+                         const char *message);
+
+/* A tenant past its reads at once is told to retry in a second, and its
+ * answer is held that second (FS_READ_BUSY_HOLD_MS): a client that does
+ * not wait gets no more 429s than it has connections a second. */
+static void send_too_many_reads(worker_t *w, struct evhttp_request *req, int route_id)
 {
+    static const char message[] =
+        "Too many lists and searches at once for this tenant (at most "
+        FS_STR(FS_READ_CONCURRENT_PER_TENANT_MAX) "); wait for one to finish, then retry.";
     evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-    send_error(req, FS_TOO_MANY_CONCURRENT_READS,
-               "Too many lists and searches at once for this tenant (at most "
-               FS_STR(FS_READ_CONCURRENT_PER_TENANT_MAX) "); wait for one to finish, "
-               "then retry.", NULL, false);
+    if (!hold_refusal(w, req, route_id, FS_TOO_MANY_CONCURRENT_READS, message))
+        send_error(req, FS_TOO_MANY_CONCURRENT_READS, message, NULL, false);
 }
 
 /* A list or search whose key's tenant is at its cap already, as far as
  * this process knows (fs_http_read_busy): answered 429 before the rate
  * limits' Redis round trip, so that a client hammering past the cap costs
  * a lookup in memory. Takes res's item when true. */
-static bool reads_busy(struct evhttp_request *req, fs_api_result_t *res)
+static bool reads_busy(worker_t *w, struct evhttp_request *req, fs_api_result_t *res)
 {
     if (res->action != FS_API_STORE
         || !fs_op_has(fs_op_of(res->item), FS_OPF_READ | FS_OPF_SOLO)
@@ -231,13 +238,13 @@ static bool reads_busy(struct evhttp_request *req, fs_api_result_t *res)
         return false;
     json_decref(res->item);
     res->item = NULL;
-    send_too_many_reads(req);
+    send_too_many_reads(w, req, res->route_id);
     return true;
 }
 
 /* Takes item. auth: the key's hash, the tenant's stand-in when the rate
  * limits' check did not learn the tenant. */
-static void read_submit(fs_store_t *reads, struct evhttp_request *req, json_t *item,
+static void read_submit(worker_t *w, struct evhttp_request *req, int route_id, json_t *item,
                         const char *tenant, const char *auth)
 {
     if (tenant == NULL || tenant[0] == '\0' || strlen(tenant) > FS_READ_TENANT_LEN_MAX)
@@ -245,7 +252,7 @@ static void read_submit(fs_store_t *reads, struct evhttp_request *req, json_t *i
     switch (fs_http_read_admit(tenant)) {
     case FS_HTTP_READ_TOO_MANY:
         json_decref(item);
-        send_too_many_reads(req);
+        send_too_many_reads(w, req, route_id);
         return;
     case FS_HTTP_READ_TABLE_FULL:
         json_decref(item);
@@ -260,7 +267,7 @@ static void read_submit(fs_store_t *reads, struct evhttp_request *req, json_t *i
     FS_ASSERT(rd != NULL);
     rd->req = req;
     memcpy(rd->tenant, tenant, strlen(tenant) + 1);
-    fs_store_submit(reads, item, on_read, rd);
+    fs_store_submit(w->reads, item, on_read, rd);
 }
 
 /* POST /v1/webhook_endpoints: the new endpoint's signing secret, taken out
@@ -695,6 +702,7 @@ typedef struct held {
     struct event *ev;
     int slot; /* in w->held */
     int route_id;
+    fs_outcome_t outcome;
     char message[200];
 } held_t;
 
@@ -711,7 +719,7 @@ static void send_held(held_t *h)
     /* The route's latency is the server's, not the hold's: its clock starts
      * again (the access log keeps the whole wait). */
     count_request(h->req, h->route_id);
-    send_error(h->req, FS_RATE_LIMITED, h->message, NULL, false);
+    send_error(h->req, h->outcome, h->message, NULL, false);
     free(h);
 }
 
@@ -722,8 +730,11 @@ static void on_held(evutil_socket_t fd, short what, void *arg)
     send_held(arg);
 }
 
-/* True when the request is now held (its answer sent later). */
-static bool hold_guess(worker_t *w, struct evhttp_request *req, int route_id, const char *message)
+/* True when the request is now held (its answer, outcome o, sent later):
+ * a guess's 429 (FS_AUTH_GUESS_HOLD_MS) or a tenant's past its reads at
+ * once (FS_READ_BUSY_HOLD_MS, the same second). */
+static bool hold_refusal(worker_t *w, struct evhttp_request *req, int route_id, fs_outcome_t o,
+                         const char *message)
 {
     if (w->draining || w->held_count >= FS_AUTH_GUESS_HOLD_MAX) return false;
     held_t *h = calloc(1, sizeof(*h));
@@ -733,12 +744,14 @@ static bool hold_guess(worker_t *w, struct evhttp_request *req, int route_id, co
     h->w = w;
     h->req = req;
     h->route_id = route_id;
+    h->outcome = o;
     snprintf(h->message, sizeof(h->message), "%s", message);
     struct evbuffer *body = evhttp_request_get_input_buffer(req);
     evbuffer_drain(body, evbuffer_get_length(body));
     h->slot = w->held_count;
     w->held[w->held_count++] = h;
-    struct timeval hold = {FS_AUTH_GUESS_HOLD_MS / 1000, (FS_AUTH_GUESS_HOLD_MS % 1000) * 1000};
+    int ms = o == FS_TOO_MANY_CONCURRENT_READS ? FS_READ_BUSY_HOLD_MS : FS_AUTH_GUESS_HOLD_MS;
+    struct timeval hold = {ms / 1000, (ms % 1000) * 1000};
     event_add(h->ev, &hold);
     return true;
 }
@@ -765,7 +778,7 @@ static void on_gate(void *arg, const fs_rate_verdict_t *v)
                      "then at a steady rate; retry in %d s.",
                      v->limit, v->retry_after_s);
             fs_metrics_add(FS_M_RATELIMIT_LIMITED, NULL, NULL, NULL, 1);
-            if (!v->guessing || !hold_guess(g->w, req, g->res.route_id, msg))
+            if (!v->guessing || !hold_refusal(g->w, req, g->res.route_id, FS_RATE_LIMITED, msg))
                 send_error(req, FS_RATE_LIMITED, msg, NULL, false);
         }
     } else if (g->replay) {
@@ -1506,7 +1519,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     fs_api_result_t res;
     fs_api_route(&ar, &res);
     count_request(req, res.route_id);
-    if (reads_busy(req, &res)) return;
+    if (reads_busy(w, req, &res)) return;
     if (rate_limited(w, req, ar.path, &res)) return;
     dispatch(w, req, res, NULL, false);
 }
@@ -1561,7 +1574,7 @@ static void dispatch(worker_t *w, struct evhttp_request *req, fs_api_result_t re
         fs_op_t op = fs_op_of(res.item);
         FS_ASSERT(op != FS_OP__COUNT && !fs_op_has(op, FS_OPF_INTERNAL));
         if (fs_op_has(op, FS_OPF_READ | FS_OPF_SOLO)) {
-            read_submit(w->reads, req, res.item,
+            read_submit(w, req, res.route_id, res.item,
                         evhttp_find_header(evhttp_request_get_input_headers(req),
                                            TENANT_HEADER),
                         res.auth);
