@@ -31,7 +31,7 @@ RUN apt-get update -qq \
         gcc libc6-dev meson ninja-build pkg-config git \
         libevent-dev libpq-dev libjansson-dev libsodium-dev libssl-dev \
         libnats-dev libhiredis-dev \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY meson.build meson_options.txt ./
 COPY src src
@@ -49,7 +49,7 @@ RUN apt-get update -qq \
         libevent-2.1-7 libevent-openssl-2.1-7 libevent-pthreads-2.1-7 \
         libpq5 libjansson4 libsodium23 libssl3 \
         libnats3.4 libhiredis0.14 ca-certificates \
-    && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/finsys \
         --shell /usr/sbin/nologin finsys \
     && install -d -o finsys -g finsys -m 750 /var/lib/finsys /var/lib/finsys/objects

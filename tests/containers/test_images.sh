@@ -225,9 +225,12 @@ say "healthchecks: server, worker, provider-sim, postgres, redis healthy"
 podman exec "$(cname server)" printenv FINSYS_DEV >/dev/null 2>&1 && fail "FINSYS_DEV is set"
 
 # A tenant, a key, deposits on; two accounts, a deposit, a payment.
-KEY=$(podman exec "$(cname server)" finsys apikey create --tenant images) \
+# Through finsys-resolve-redis, as every finsys command of the stack: the
+# containers' FINSYS_REDIS_URL names the host `redis`.
+fs() { podman exec "$(cname server)" finsys-resolve-redis finsys "$@"; }
+KEY=$(fs apikey create --tenant images) \
     || fail "apikey create"
-podman exec "$(cname server)" finsys tenant deposits --tenant images on >/dev/null \
+fs tenant deposits --tenant images on >/dev/null \
     || fail "tenant deposits on"
 export API KEY
 python3 - <<'PY' || fail "the payment through the stack"

@@ -285,8 +285,9 @@ def test_compose_file():
     for p in ports:
         assert p.startswith("127.0.0.1:"), f"port {p} is not on loopback"
     if doc is not None:
-        for n in ("server", "worker"):
+        for n in ("server", "worker", "migrate"):
             assert services[n]["entrypoint"][0] == "finsys-resolve-redis", services[n]
+        for n in ("server", "worker"):
             assert services[n].get("restart") in ("on-failure", "unless-stopped", "always")
         assert "finsys migrate" in " ".join(services["migrate"]["entrypoint"])
     # Every FINSYS_* variable it sets is one FinSys reads, as documented.
