@@ -35,7 +35,6 @@ RUN apt-get update -qq \
 WORKDIR /src
 COPY meson.build meson_options.txt ./
 COPY src src
-COPY db db
 RUN meson setup build --buildtype=release -Db_ndebug=false \
     && ninja -C build finsys \
     && strip build/finsys
