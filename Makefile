@@ -4,7 +4,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all build run test bench fuzz deps clean
+.PHONY: all build run test test-images bench fuzz deps clean
 
 all: build
 
@@ -20,6 +20,13 @@ run: build
 
 test: deps
 	@bash scripts/test.sh
+
+# The container images built and the compose stack run with podman, a
+# payment settled through it (tests/containers/test_images.sh; as root).
+# Not part of make test, which runs its static half
+# (tests/integration/test_images_static.py).
+test-images:
+	@bash tests/containers/test_images.sh
 
 bench: build
 	@bash scripts/bench.sh
