@@ -983,6 +983,12 @@
 #define FS_AUTH_LOOKUP_ADDR_PER_S 1
 #define FS_AUTH_LOOKUP_ADDR_BURST 20
 
+/* A key the database found live is remembered this long by the process
+ * (src/ratelimit, live_keys; the same table size): its next lookups, each
+ * time Redis's copy of it expires, spend none of its address's lookups. A
+ * key revoked meanwhile is still looked up, and then forgotten. */
+#define FS_AUTH_LIVE_TTL_S 600
+
 /* FINSYS_HTTP_CONNECTIONS_MAX: open HTTP connections of one server process.
  * Each costs a descriptor and a few KB; 10,000 is far past what the loops
  * serve at once (a client keeps one or a few keep-alive connections) and
@@ -1228,5 +1234,16 @@
  * that (with its own CPU on the same cores) took a third of the ingest. A
  * client that honours Retry-After waits as long anyway. */
 #define FS_READ_BUSY_HOLD_MS 1000
+
+/* --- Redis over TLS (issue 13) --- */
+
+/* rediss://...?name=HOST: a DNS name's length (RFC 1035). */
+#define FS_REDIS_TLS_NAME_LEN_MAX 253
+
+/* Bytes the TLS bridge (src/redis/tls.c) holds unsent for one side of a
+ * connection before it stops reading the other: a pipelined burst of
+ * commands or a large reply passes, and a stalled side cannot make the
+ * bridge buffer without bound. */
+#define FS_REDIS_TLS_BUFFER_MAX_BYTES (1024 * 1024)
 
 #endif

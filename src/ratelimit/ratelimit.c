@@ -283,56 +283,80 @@ static void local_check(const char *key_hash, fs_rate_t key_rate, const char *ad
     pthread_mutex_unlock(&local_mu);
 }
 
-/* --- unknown keys (issue 13) ------------------------------------------------ */
+/* --- unknown keys, and live ones (issue 13) ----------------------------------- */
 
-/* The keys the database called unknown, each until its time (fs_now_us),
- * for the process: such a key is answered 401 at once. A table of
- * FS_AUTH_NEGATIVE_CACHE_MAX slots, found as the local buckets are. */
+/* Keys the database answered for, each until its time (fs_now_us), for the
+ * process: a table of FS_AUTH_NEGATIVE_CACHE_MAX slots, found as the local
+ * buckets are. In unknown_keys, the keys it called unknown: such a key is
+ * answered 401 at once. In live_keys, those it found live: their lookups
+ * (when Redis's copy expired, FS_RATELIMIT_AUTH_TTL_S) do not spend their
+ * address's lookups, which are for keys nobody issued (a client on 64
+ * connections whose key's copy expired made 64 lookups at once, and 44 of
+ * them got the guesser's 429, every 5 s). */
 typedef struct {
     char hash[FS_AUTH_HASH_HEX_LEN + 1]; /* "" when free */
     int64_t until;
-} unknown_t;
+} key_slot_t;
 
-static pthread_mutex_t unknown_mu = PTHREAD_MUTEX_INITIALIZER;
-static unknown_t *unknown; /* made at first use */
+typedef struct {
+    pthread_mutex_t mu;
+    key_slot_t *slots; /* made at first use */
+} keyset_t;
 
-static bool unknown_has(const char *hash)
+static keyset_t unknown_keys = {PTHREAD_MUTEX_INITIALIZER, NULL};
+static keyset_t live_keys = {PTHREAD_MUTEX_INITIALIZER, NULL};
+
+static bool keyset_has(keyset_t *ks, const char *hash)
 {
     bool hit = false;
     int64_t now = (int64_t)fs_now_us();
-    pthread_mutex_lock(&unknown_mu);
-    if (unknown != NULL) {
+    pthread_mutex_lock(&ks->mu);
+    if (ks->slots != NULL) {
         uint32_t h = fnv1a(hash);
         for (int i = 0; i < FS_AUTH_NEGATIVE_PROBES && !hit; i++) {
-            unknown_t *u = &unknown[(h + (uint32_t)i) % FS_AUTH_NEGATIVE_CACHE_MAX];
+            key_slot_t *u = &ks->slots[(h + (uint32_t)i) % FS_AUTH_NEGATIVE_CACHE_MAX];
             hit = u->until > now && strcmp(u->hash, hash) == 0;
         }
     }
-    pthread_mutex_unlock(&unknown_mu);
+    pthread_mutex_unlock(&ks->mu);
     return hit;
+}
+
+/* Adds hash for ttl_s; with ttl_s 0, takes it out. */
+static void keyset_set(keyset_t *ks, const char *hash, int ttl_s)
+{
+    int64_t now = (int64_t)fs_now_us();
+    pthread_mutex_lock(&ks->mu);
+    if (ks->slots == NULL) {
+        ks->slots = calloc(FS_AUTH_NEGATIVE_CACHE_MAX, sizeof(*ks->slots));
+        FS_ASSERT(ks->slots != NULL);
+    }
+    uint32_t h = fnv1a(hash);
+    key_slot_t *take = NULL;
+    for (int i = 0; i < FS_AUTH_NEGATIVE_PROBES; i++) {
+        key_slot_t *u = &ks->slots[(h + (uint32_t)i) % FS_AUTH_NEGATIVE_CACHE_MAX];
+        if (strcmp(u->hash, hash) == 0 || (ttl_s > 0 && u->until <= now)) {
+            take = u;
+            break;
+        }
+        if (ttl_s > 0 && (take == NULL || u->until < take->until)) take = u; /* soonest to go */
+    }
+    if (take != NULL) {
+        snprintf(take->hash, sizeof(take->hash), "%s", ttl_s > 0 ? hash : "");
+        take->until = ttl_s > 0 ? now + ttl_s * INT64_C(1000000) : 0;
+    }
+    pthread_mutex_unlock(&ks->mu);
+}
+
+static bool unknown_has(const char *hash)
+{
+    return keyset_has(&unknown_keys, hash);
 }
 
 static void unknown_add(const char *hash)
 {
-    int64_t now = (int64_t)fs_now_us();
-    pthread_mutex_lock(&unknown_mu);
-    if (unknown == NULL) {
-        unknown = calloc(FS_AUTH_NEGATIVE_CACHE_MAX, sizeof(*unknown));
-        FS_ASSERT(unknown != NULL);
-    }
-    uint32_t h = fnv1a(hash);
-    unknown_t *take = NULL;
-    for (int i = 0; i < FS_AUTH_NEGATIVE_PROBES; i++) {
-        unknown_t *u = &unknown[(h + (uint32_t)i) % FS_AUTH_NEGATIVE_CACHE_MAX];
-        if (strcmp(u->hash, hash) == 0 || u->until <= now) {
-            take = u;
-            break;
-        }
-        if (take == NULL || u->until < take->until) take = u; /* the soonest to expire */
-    }
-    snprintf(take->hash, sizeof(take->hash), "%s", hash);
-    take->until = now + FS_AUTH_NEGATIVE_TTL_S * INT64_C(1000000);
-    pthread_mutex_unlock(&unknown_mu);
+    keyset_set(&unknown_keys, hash, FS_AUTH_NEGATIVE_TTL_S);
+    keyset_set(&live_keys, hash, 0);
 }
 
 static const fs_rate_t lookup_rate = {FS_AUTH_LOOKUP_ADDR_PER_S, FS_AUTH_LOOKUP_ADDR_BURST};
@@ -410,6 +434,7 @@ static void on_tenant(void *arg, const fs_store_result_t *r)
     bool unknown_key = strcmp(r->outcome, "unauthorized") == 0;
     fs_metrics_add(FS_M_AUTH_LOOKUPS, tenant != NULL ? "known" : unknown_key ? "unknown" : "failed",
                    NULL, NULL, 1);
+    if (tenant != NULL) keyset_set(&live_keys, c->hash, FS_AUTH_LIVE_TTL_S);
     if (tenant != NULL || !unknown_key) {
         /* Only an unknown key spends the address's lookups. */
         if (c->looked_up) {
@@ -476,6 +501,10 @@ static void lookup_key(check_t *c, bool via_redis)
 {
     if (unknown_has(c->hash)) {
         finish_unknown(c);
+        return;
+    }
+    if (keyset_has(&live_keys, c->hash)) { /* no guess: spends no lookup */
+        read_tenant(c, via_redis);
         return;
     }
     char name[72];

@@ -45,7 +45,7 @@ class _Server:
             self.redis = Proc("redis-floods", ["redis-server", "--bind", "127.0.0.1", "--port",
                                                str(rport), "--dir", rdir, "--save", "",
                                                "--appendonly", "no"], port=rport)
-            e["FINSYS_REDIS_URL"] = f"redis://127.0.0.1:{rport}"
+            e["FINSYS_REDIS_URL"] = self.redis_url = f"redis://127.0.0.1:{rport}"
         self.port = free_port()
         e["FINSYS_HTTP_PORT"] = self.port
         e.update(env)
@@ -88,6 +88,42 @@ def _get(c, path, key):
 
 def _made_up_key():
     return "fsk_" + uuid.uuid4().hex + uuid.uuid4().hex[:8]
+
+
+def test_a_live_key_on_many_connections_spends_no_lookups_when_its_copy_expires():
+    """A key the database found live is no guess: when Redis's copy of it
+    goes (every FS_RATELIMIT_AUTH_TTL_S), a client on more connections than
+    the address's lookups (FS_AUTH_LOOKUP_ADDR_BURST) asks with it on all of
+    them at once, and none gets the guesser's 429 (make bench's 64
+    connections got 44 of them every 5 s, each held a second)."""
+    s = _Server(redis=True, FINSYS_RATE_LIMIT_ADDR_PER_S=1000000,
+                FINSYS_RATE_LIMIT_ADDR_BURST=1000000)
+    try:
+        n = LOOKUP_BURST * 2
+        path = f"/v1/accounts/{new_account()}"  # one account: no list (lists have a cap)
+        conns = [s.conn() for _ in range(n)]
+        assert _get(conns[0], path, KEY_A) == 200
+        for _ in range(2):
+            # Redis's copy of every key goes, as its TTL would make it.
+            subprocess.run(["redis-cli", "-u", s.redis_url, "FLUSHALL"], check=True,
+                           capture_output=True, timeout=10)
+            barrier = threading.Barrier(n)
+            codes = [None] * n
+
+            def ask(i):
+                barrier.wait()
+                codes[i] = _get(conns[i], path, KEY_A)
+
+            threads = [threading.Thread(target=ask, args=(i,)) for i in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=30)
+            assert codes == [200] * n, codes
+        for c in conns:
+            c.close()
+    finally:
+        s.close()
 
 
 def test_made_up_keys_flood_gets_429s_and_bounded_lookups():
