@@ -44,6 +44,7 @@ struct fs_redis {
     int port;
     char user[FS_REDIS_USER_LEN_MAX + 1];
     char password[FS_REDIS_PASSWORD_LEN_MAX + 1]; /* "": no AUTH */
+    char tls_socket[108]; /* rediss://: the TLS bridge's socket (tls.c); "": TCP */
     int timeout_ms;
     redisAsyncContext *ac; /* NULL while waiting to reconnect */
     bool connected;
@@ -228,7 +229,8 @@ static void on_drop(evutil_socket_t fd, short what, void *arg)
 
 static void connect_now(fs_redis_t *r)
 {
-    redisAsyncContext *ac = redisAsyncConnect(r->ip, r->port);
+    redisAsyncContext *ac = r->tls_socket[0] != '\0' ? redisAsyncConnectUnix(r->tls_socket)
+                                                      : redisAsyncConnect(r->ip, r->port);
     if (ac == NULL || ac->err) {
         log_down(r, ac != NULL ? ac->errstr : "out of memory");
         if (ac != NULL) redisAsyncFree(ac);
@@ -486,12 +488,14 @@ void fs_redis_eval(fs_redis_t *r, const fs_redis_script_t *script, fs_redis_cb c
  * logged). */
 static void redact(const char *url, char *out, size_t out_len)
 {
-    static const char scheme[] = "redis://";
     const char *at = url != NULL ? strrchr(url, '@') : NULL;
-    if (at == NULL || strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
+    const char *sep = url != NULL ? strstr(url, "://") : NULL;
+    if (at == NULL) {
         snprintf(out, out_len, "%s", url != NULL ? url : "");
     } else {
-        snprintf(out, out_len, "%s***%s", scheme, at);
+        /* Whatever the scheme (a mistyped one too): never the credentials. */
+        int scheme_len = sep != NULL && sep < at ? (int)(sep - url) + 3 : 0;
+        snprintf(out, out_len, "%.*s***%s", scheme_len, url, at);
     }
 }
 
@@ -513,16 +517,22 @@ static bool decode_part(const char *s, size_t len, char *out, size_t out_len)
 
 bool fs_redis_url_parse(const char *url, fs_redis_url_t *out, char *err, size_t err_len)
 {
-    static const char scheme[] = "redis://";
+    static const char scheme[] = "redis://", tls_scheme[] = "rediss://";
     char shown[256];
     redact(url, shown, sizeof(shown));
     memset(out, 0, sizeof(*out));
-    if (url == NULL || strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
-        snprintf(err, err_len, "a Redis URL is redis://[[USER]:PASSWORD@]IP[:PORT] (got '%s')",
-                 shown);
+    const char *host;
+    if (url != NULL && strncmp(url, scheme, sizeof(scheme) - 1) == 0) {
+        host = url + sizeof(scheme) - 1;
+    } else if (url != NULL && strncmp(url, tls_scheme, sizeof(tls_scheme) - 1) == 0) {
+        host = url + sizeof(tls_scheme) - 1;
+        out->tls = true;
+    } else {
+        snprintf(err, err_len,
+                 "a Redis URL is redis://[[USER]:PASSWORD@]IP[:PORT], or rediss:// for TLS "
+                 "(got '%s')", shown);
         return false;
     }
-    const char *host = url + sizeof(scheme) - 1;
     const char *at = strrchr(host, '@');
     if (at != NULL) {
         const char *colon = memchr(host, ':', (size_t)(at - host));
@@ -541,6 +551,30 @@ bool fs_redis_url_parse(const char *url, fs_redis_url_t *out, char *err, size_t 
             return false;
         }
         host = at + 1;
+    }
+    /* rediss://...?name=NAME: the name the certificate is verified for
+     * (and sent as SNI) instead of the address. */
+    char hostport[128];
+    const char *query = strchr(host, '?');
+    if (query != NULL) {
+        static const char name_param[] = "?name=";
+        size_t nl = strlen(query + sizeof(name_param) - 1);
+        if (!out->tls || strncmp(query, name_param, sizeof(name_param) - 1) != 0 || nl == 0
+            || nl > FS_REDIS_TLS_NAME_LEN_MAX
+            || strspn(query + sizeof(name_param) - 1,
+                      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-*")
+                   != nl) {
+            snprintf(err, err_len,
+                     "a Redis URL's only parameter is ?name=HOST (rediss:// only: the name its "
+                     "certificate is verified for, at most %d characters; got '%s')",
+                     FS_REDIS_TLS_NAME_LEN_MAX, shown);
+            return false;
+        }
+        memcpy(out->tls_name, query + sizeof(name_param) - 1, nl + 1);
+        if ((size_t)(query - host) >= sizeof(hostport)) goto bad;
+        memcpy(hostport, host, (size_t)(query - host));
+        hostport[query - host] = '\0';
+        host = hostport;
     }
     const char *colon = strrchr(host, ':');
     const char *end = host + strlen(host);
@@ -570,8 +604,8 @@ bool fs_redis_url_parse(const char *url, fs_redis_url_t *out, char *err, size_t 
     return true;
 bad:
     snprintf(err, err_len,
-             "a Redis URL is redis://[[USER]:PASSWORD@]IP[:PORT], with an IP address, not a "
-             "host name (got '%s')", shown);
+             "a Redis URL is redis://[[USER]:PASSWORD@]IP[:PORT] (or rediss://, TLS), with an IP "
+             "address, not a host name (got '%s')", shown);
     return false;
 }
 
@@ -601,6 +635,13 @@ fs_redis_t *fs_redis_new(struct event_base *base, const char *url, int timeout_m
     memcpy(r->user, u.user, sizeof(r->user));
     memcpy(r->password, u.password, sizeof(r->password));
     sodium_memzero(u.password, sizeof(u.password));
+    if (u.tls && !fs_redis_tls_socket(&u, r->tls_socket, sizeof(r->tls_socket), err,
+                                      sizeof(err))) {
+        /* Connections fail and are retried with back-off, as to a Redis
+         * that is down: Redis is not needed to serve (docs/architecture.md). */
+        fs_log(FS_LOG_ERROR, "redis", "%s", err);
+        snprintf(r->tls_socket, sizeof(r->tls_socket), "/nonexistent/finsys-redis-tls");
+    }
     r->base = base;
     r->timeout_ms = timeout_ms;
     r->backoff_ms = FS_REDIS_RECONNECT_MS_MIN;
@@ -643,7 +684,13 @@ redisContext *fs_redis_connect_blocking(const char *url, int timeout_ms, char *e
     fs_redis_url_t u;
     if (!fs_redis_url_parse(url, &u, err, err_len)) return NULL;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(u.ip, u.port, tv);
+    char tls_socket[108];
+    if (u.tls && !fs_redis_tls_socket(&u, tls_socket, sizeof(tls_socket), err, err_len)) {
+        sodium_memzero(u.password, sizeof(u.password));
+        return NULL;
+    }
+    redisContext *c = u.tls ? redisConnectUnixWithTimeout(tls_socket, tv)
+                            : redisConnectWithTimeout(u.ip, u.port, tv);
     if (c == NULL || c->err) {
         snprintf(err, err_len, "cannot connect to Redis at %s:%d: %s", u.ip, u.port,
                  c != NULL ? c->errstr : "out of memory");

@@ -57,13 +57,25 @@ typedef struct {
 
 /* A Redis URL, parsed: redis://[[USER]:PASSWORD@]IP[:PORT] (default port
  * 6379; USER and PASSWORD percent-encoded). With a password every
- * connection's first command is AUTH (with the user: Redis 6 ACLs). */
+ * connection's first command is AUTH (with the user: Redis 6 ACLs).
+ * rediss://...[?name=HOST] is the same over TLS (tls.c), the certificate
+ * verified for the IP address, or for HOST (also sent as SNI). */
 typedef struct {
     char ip[64];
     int port;
     char user[FS_REDIS_USER_LEN_MAX + 1];         /* "": the default user */
     char password[FS_REDIS_PASSWORD_LEN_MAX + 1]; /* "": no AUTH */
+    bool tls;
+    char tls_name[FS_REDIS_TLS_NAME_LEN_MAX + 1]; /* "": verified for ip */
 } fs_redis_url_t;
+
+/* rediss://: the path of the process's TLS bridge's Unix socket (started at
+ * the first call, on a thread of its own; one Redis a process), which
+ * hiredis connects to instead of u's address. The peer's certificate is
+ * verified against the system's CAs and FINSYS_REDIS_CA_FILE's. False with
+ * a sentence in err. */
+bool fs_redis_tls_socket(const fs_redis_url_t *u, char *path, size_t path_len, char *err,
+                         size_t err_len);
 
 /* Parses url into *out; false with a sentence in err otherwise (the URL in
  * it with its credentials left out: errors are logged). */

@@ -165,6 +165,31 @@ static void url_parsing(void **state)
         assert_non_null(strstr(err, "redis://***@"));
         assert_null(strstr(err, "secret1"));
     }
+    /* TLS: rediss://, and the name its certificate is verified for. */
+    assert_true(fs_redis_url_parse("rediss://:pw@10.0.0.5:6380?name=redis.example.com", &u, err,
+                                   sizeof(err)));
+    assert_true(u.tls);
+    assert_string_equal(u.ip, "10.0.0.5");
+    assert_int_equal(u.port, 6380);
+    assert_string_equal(u.password, "pw");
+    assert_string_equal(u.tls_name, "redis.example.com");
+    assert_true(fs_redis_url_parse("rediss://[::1]", &u, err, sizeof(err)));
+    assert_true(u.tls);
+    assert_string_equal(u.ip, "::1");
+    assert_string_equal(u.tls_name, "");
+    assert_true(fs_redis_url_parse("redis://127.0.0.1", &u, err, sizeof(err)));
+    assert_false(u.tls);
+    static const char *const bad_tls[] = {
+        "redis://:secret1@127.0.0.1?name=a.b", "rediss://:secret1@127.0.0.1?host=a.b",
+        "rediss://:secret1@127.0.0.1?name=", "rediss://:secret1@127.0.0.1?name=a/b",
+        "redisx://:secret1@127.0.0.1",
+    };
+    for (size_t i = 0; i < sizeof(bad_tls) / sizeof(bad_tls[0]); i++) {
+        err[0] = '\0';
+        assert_false(fs_redis_url_parse(bad_tls[i], &u, err, sizeof(err)));
+        assert_non_null(strstr(err, "***@"));
+        assert_null(strstr(err, "secret1"));
+    }
 }
 
 static void command_round_trip(void **state)
