@@ -32,7 +32,13 @@ if [ -n "${BENCH_SMOKE:-}" ]; then
     : "${BENCH_PGBENCH_CLIENTS:=4}" "${BENCH_PGBENCH_SCALE:=1}" "${BENCH_ACCOUNTS:=200}"
     : "${BENCH_CONNECTIONS:=8}" "${BENCH_SETTLE_CONNECTIONS:=8}" "${BENCH_WARMUP_S:=1}"
     : "${BENCH_RISK_AB_ROUND_S:=1}" "${BENCH_READS_ROUND_S:=1}" "${BENCH_FLOOD_ROUND_S:=1}"
+    # One round of each side: the smoke checks that every phase runs and
+    # writes its keys, not its figures (eight rounds of three phases, each
+    # vacuumed and checkpointed, were a minute of make test).
+    : "${BENCH_AB_ORDER:=off on}"
 fi
+# The order of the A/B phases' rounds (b0, b1, b2): ABBA BAAB, A without.
+AB_ORDER=${BENCH_AB_ORDER:-off on on off on off off on}
 BIN=${FINSYS_BIN:-build/finsys}
 DURATION=${BENCH_DURATION_S:-30}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
@@ -231,12 +237,12 @@ load warm "$CONNECTIONS" "$WARMUP_S"
 # evaluate rules: its share is the CPU they add to a payment over a settled
 # payment's CPU (report.py).
 if [ "$RISK_RULES" -gt 0 ] && [ "${BENCH_RISK_AB:-1}" = 1 ]; then
-    echo "ingest without and with the rules: 8 rounds of ${AB_ROUND_S}s"
+    echo "ingest without and with the rules: $(wc -w <<<"$AB_ORDER") rounds of ${AB_ROUND_S}s"
     "${PSQL[@]}" -c "ALTER SYSTEM SET autovacuum = off" -c "SELECT pg_reload_conf()" >/dev/null
     # Each round has a name of its own: wrk's Idempotency-Keys are made of it,
     # and a round that reused another's would replay its payments, not make them.
     round=0
-    for side in off on on off on off off on; do
+    for side in $AB_ORDER; do
         round=$((round + 1))
         if [ "$side" = off ]; then deleted="now()"; else deleted="NULL"; fi
         "${PSQL[@]}" -c "UPDATE risk_rules SET deleted_at = $deleted WHERE tenant_id = '$TENANT'"
@@ -291,13 +297,13 @@ fi
 # what is left is the CPU of their backends and of the reader itself on the
 # same cores.
 if [ "${BENCH_READS:-1}" = 1 ]; then
-    echo "ingest without and with a reader: 8 rounds of ${READS_ROUND_S}s" \
+    echo "ingest without and with a reader: $(wc -w <<<"$AB_ORDER") rounds of ${READS_ROUND_S}s" \
         "(reader: $READER_CONNECTIONS connections)"
     "${PSQL[@]}" -c "ALTER SYSTEM SET autovacuum = off" -c "SELECT pg_reload_conf()" >/dev/null
     : >"$TMP/reads.txt"
     : >"$TMP/reader.txt"
     round=0
-    for side in off on on off on off off on; do
+    for side in $AB_ORDER; do
         round=$((round + 1))
         "${PSQL[@]}" -c "VACUUM" -c "CHECKPOINT"
         reader_pid=""
@@ -383,12 +389,12 @@ auth_metric() {
         END {if (!f) print 0}'
 }
 if [ "${BENCH_FLOOD:-1}" = 1 ]; then
-    echo "legit clients without and with a random-key flood: 8 rounds of ${FLOOD_ROUND_S}s" \
+    echo "legit clients without and with a random-key flood: $(wc -w <<<"$AB_ORDER") rounds of ${FLOOD_ROUND_S}s" \
         "($FLOOD_LEGIT_CONNECTIONS connections; the flood's $FLOOD_CONNECTIONS from 127.0.0.2)"
     lookups_before=$(auth_metric 'finsys_auth_lookups_total{result="unknown"}')
     : >"$TMP/flood_rounds.tsv"
     round=0
-    for side in off on on off on off off on; do
+    for side in $AB_ORDER; do
         round=$((round + 1))
         "${PSQL[@]}" -c "CHECKPOINT"
         python3 bench/cpu.py snapshot "$TMP/cpu-fl-start.json" postgres="$PG_PID" \
