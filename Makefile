@@ -43,7 +43,7 @@ cluster-stop:
 # of make test.
 test-cluster: build
 	@bash scripts/deps.sh --cluster
-	@bash tests/cluster/test_cluster.sh
+	@bash tests/cluster/test_cluster.sh faults
 
 bench: build
 	@bash scripts/bench.sh
