@@ -4,7 +4,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all build run test test-images bench fuzz deps clean
+.PHONY: all build run test test-images test-cluster cluster cluster-stop bench fuzz deps clean
 
 all: build
 
@@ -27,6 +27,23 @@ test: deps
 # (tests/integration/test_images_static.py).
 test-images:
 	@bash tests/containers/test_images.sh
+
+# FinSys as a highly available cluster on loopback (scripts/cluster.sh):
+# etcd, Patroni with two PostgreSQL, three NATS, two servers and two workers
+# behind HAProxy; data under ./var/cluster. Its packages (haproxy, patroni,
+# etcd) are installed here only, not by make test.
+cluster: build
+	@bash scripts/deps.sh --cluster
+	@bash scripts/cluster.sh
+
+cluster-stop:
+	@bash scripts/cluster.sh stop
+
+# Payments through the cluster's HAProxy, settled (tests/cluster); not part
+# of make test.
+test-cluster: build
+	@bash scripts/deps.sh --cluster
+	@bash tests/cluster/test_cluster.sh faults
 
 bench: build
 	@bash scripts/bench.sh

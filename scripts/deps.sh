@@ -18,6 +18,12 @@ PACKAGES=(
     chromium
 )
 
+# `deps.sh --cluster`: also what make cluster and make test-cluster run
+# (scripts/cluster.sh), not needed by make run or make test.
+if [ "${1:-}" = --cluster ]; then
+    PACKAGES+=(haproxy patroni etcd-server etcd-client)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

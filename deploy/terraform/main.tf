@@ -191,6 +191,9 @@ locals {
     FINSYS_LOG_LEVEL      = "info"
     FINSYS_DB_CONNECTIONS = tostring(var.db_connections_per_thread)
     FINSYS_OBJECTS_DIR    = local.objects_path
+    # Each JetStream stream on all three broker nodes (module.broker's
+    # node_count): one node's loss loses no message.
+    FINSYS_NATS_REPLICAS = "3"
   }, var.extra_environment)
 
   redis_tls = {

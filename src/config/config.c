@@ -212,6 +212,8 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
         return -1;
     if (str_var("FINSYS_NATS_URL", "nats://127.0.0.1:4222", c->nats_url, sizeof(c->nats_url), err,
                 err_len) != 0 ||
+        int_var("FINSYS_NATS_REPLICAS", FS_NATS_REPLICAS_DEFAULT, 1, FS_NATS_REPLICAS_MAX,
+                &c->nats_replicas, err, err_len) != 0 ||
         str_var("FINSYS_PROVIDER_URL", "http://127.0.0.1:8090", c->provider_url,
                 sizeof(c->provider_url), err, err_len) != 0 ||
         int_var("FINSYS_PROVIDER_TIMEOUT_MS", 2000, 10, 600000, &c->provider_timeout_ms, err,

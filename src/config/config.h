@@ -40,7 +40,10 @@ typedef struct {
     char log_level_file[256];    /* FINSYS_LOG_LEVEL_FILE, "": SIGHUP reads the level there */
 
     /* The settlement pipeline (finsys worker; the server publishes). */
-    char nats_url[512];          /* FINSYS_NATS_URL, nats://127.0.0.1:4222; "" = none */
+    char nats_url[512];          /* FINSYS_NATS_URL, nats://127.0.0.1:4222; "" = none; several
+                                    servers of one cluster separated by commas */
+    int nats_replicas;           /* FINSYS_NATS_REPLICAS, 1: copies of each stream (3 in a
+                                    3-node NATS cluster) */
     char redis_url[256];         /* FINSYS_REDIS_URL, redis://127.0.0.1:6379; "" = none */
     int redis_timeout_ms;        /* FINSYS_REDIS_TIMEOUT_MS, 100: every Redis command */
 

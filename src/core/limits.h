@@ -1246,4 +1246,20 @@
  * bridge buffer without bound. */
 #define FS_REDIS_TLS_BUFFER_MAX_BYTES (1024 * 1024)
 
+/* --- cluster (issue 14) --- */
+
+/* FINSYS_NATS_REPLICAS: copies JetStream keeps of each stream (its
+ * num_replicas). 1 for one broker (make run, make test); 3 in make cluster,
+ * so that one node's loss keeps every message and a quorum (2 of 3) elects a
+ * new stream leader. NATS allows at most 5 (a Raft group larger than that
+ * costs more in consensus than it gains), and it cannot exceed the nodes. */
+#define FS_NATS_REPLICAS_DEFAULT 1
+#define FS_NATS_REPLICAS_MAX 5
+
+/* FINSYS_NATS_URL may list several servers of one cluster, separated by
+ * commas (handed to natsOptions_SetServers): the client tries them in turn
+ * and reconnects to another when its node dies. 16 is more than any cluster
+ * here (3 nodes), and FINSYS_NATS_URL's 512 bytes hold about that many. */
+#define FS_NATS_SERVERS_MAX 16
+
 #endif

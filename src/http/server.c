@@ -1779,7 +1779,7 @@ int fs_http_serve(const fs_config_t *config)
          * queue connects later, /readyz says not ready until then); NULL
          * only for a broker that answers but cannot hold the streams, or a
          * URL libnats refuses. */
-        queue = fs_queue_open(config->nats_url, err, sizeof(err));
+        queue = fs_queue_open_replicated(config->nats_url, config->nats_replicas, err, sizeof(err));
         if (queue == NULL) {
             fs_log(FS_LOG_ERROR, "http",
                    "no queue at %s (%s): payments wait for the worker's sweeper", config->nats_url,

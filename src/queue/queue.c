@@ -49,6 +49,7 @@ static const lane_t lanes[LANE_COUNT] = {
 
 struct fs_queue {
     natsOptions *opts;
+    int replicas; /* each stream's copies (its num_replicas) */
     natsConnection *nc;
     jsCtx *js;
     /* The streams and consumers exist on this broker (ensure_assets ran):
@@ -277,10 +278,34 @@ static void set_error(char *err, size_t err_len, const char *what, natsStatus s,
         snprintf(err, err_len, "%s: %s", what, detail);
 }
 
+/* One URL, or the servers of one cluster separated by commas: libnats's
+ * SetURL takes one, so a list goes to SetServers (tried in turn, and
+ * reconnected to when the connected one dies). */
+static natsStatus set_servers(natsOptions *opts, const char *url)
+{
+    if (strchr(url, ',') == NULL) return natsOptions_SetURL(opts, url);
+    char copy[1024];
+    if (strlen(url) >= sizeof(copy)) return NATS_INVALID_ARG;
+    strcpy(copy, url);
+    const char *servers[FS_NATS_SERVERS_MAX];
+    int n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        size_t len = strlen(tok);
+        while (len > 0 && tok[len - 1] == ' ') tok[--len] = '\0';
+        if (len == 0) continue;
+        if (n == FS_NATS_SERVERS_MAX) return NATS_INVALID_ARG;
+        servers[n++] = tok;
+    }
+    if (n == 0) return NATS_INVALID_ARG;
+    return natsOptions_SetServers(opts, servers, n);
+}
+
 static natsStatus connect_options(fs_queue_t *q, const char *url)
 {
     natsStatus s = natsOptions_Create(&q->opts);
-    if (s == NATS_OK) s = natsOptions_SetURL(q->opts, url);
+    if (s == NATS_OK) s = set_servers(q->opts, url);
     if (s == NATS_OK) s = natsOptions_SetName(q->opts, "finsys");
     if (s == NATS_OK) s = natsOptions_SetTimeout(q->opts, FS_QUEUE_CONNECT_TIMEOUT_MS);
     if (s == NATS_OK) s = natsOptions_SetAllowReconnect(q->opts, true);
@@ -317,6 +342,7 @@ static bool ensure_stream(fs_queue_t *q, const char *name, const char *subject,
     cfg.MaxMsgs = FS_QUEUE_STREAM_MSGS_MAX;
     cfg.MaxMsgSize = FS_QUEUE_MSG_BYTES_MAX;
     cfg.Duplicates = FS_QUEUE_DEDUP_WINDOW_S * NANOS_PER_S;
+    cfg.Replicas = q->replicas;
 
     jsErrCode code = 0;
     natsStatus s = js_AddStream(NULL, q->js, &cfg, NULL, &code);
@@ -390,7 +416,13 @@ static bool ensure_assets(fs_queue_t *q, char *err, size_t err_len)
 
 fs_queue_t *fs_queue_open(const char *url, char *err, size_t err_len)
 {
+    return fs_queue_open_replicated(url, FS_NATS_REPLICAS_DEFAULT, err, err_len);
+}
+
+fs_queue_t *fs_queue_open_replicated(const char *url, int replicas, char *err, size_t err_len)
+{
     FS_ASSERT(url != NULL);
+    FS_ASSERT(replicas >= 1 && replicas <= FS_NATS_REPLICAS_MAX);
     if (err != NULL && err_len > 0) err[0] = '\0';
     if (!library_acquire()) {
         set_error(err, err_len, "cannot initialise libnats", NATS_ERR, 0);
@@ -407,6 +439,7 @@ fs_queue_t *fs_queue_open(const char *url, char *err, size_t err_len)
     FS_ASSERT(pthread_cond_init(&q->setup_cv, NULL) == 0);
     atomic_init(&q->ready, false);
     atomic_init(&q->closing, false);
+    q->replicas = replicas;
 
     natsStatus s = connect_options(q, url);
     if (s != NATS_OK) {

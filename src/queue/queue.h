@@ -118,6 +118,13 @@ const char *fs_queue_status_name(fs_queue_status_t status);
  * stream or consumer cannot be made. Free with fs_queue_close. */
 fs_queue_t *fs_queue_open(const char *url, char *err, size_t err_len);
 
+/** fs_queue_open with streams of `replicas` copies (1..FS_NATS_REPLICAS_MAX;
+ * fs_queue_open is 1), for a NATS cluster; url may list the cluster's
+ * servers separated by commas ("nats://a:4222,nats://b:4222"), tried in turn
+ * and reconnected to when one dies. An existing stream with another number
+ * of copies is updated to it (NATS 2.9 scales a stream up and down). */
+fs_queue_t *fs_queue_open_replicated(const char *url, int replicas, char *err, size_t err_len);
+
 /** Waits up to FS_QUEUE_CLOSE_WAIT_MS for the acks of pending publishes,
  * then closes the connection and frees the queue. Every message fetched from
  * it must have been freed, and no other call on it may run or follow. The
