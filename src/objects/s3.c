@@ -371,14 +371,14 @@ int fs_s3_list_parse(const char *xml, size_t len, fs_objects_list_cb cb, void *a
         if (!find_element(cs, ce, "Key", &vs, &ve) || xml_text(vs, ve, key, sizeof(key)) != 0
             || key[0] == '\0')
             return -1;
-        if (!find_element(cs, ce, "Size", &vs, &ve) || vs == ve || ve - vs > 19) return -1;
-        unsigned long long size = 0;
+        if (!find_element(cs, ce, "Size", &vs, &ve) || vs == ve || ve - vs > 20) return -1;
+        size_t size = 0;
         for (const char *c = vs; c < ve; c++) {
-            if (*c < '0' || *c > '9') return -1;
-            size = size * 10 + (unsigned long long)(*c - '0');
+            size_t d = (size_t)(*c - '0');
+            if (*c < '0' || *c > '9' || size > (SIZE_MAX - d) / 10) return -1;
+            size = size * 10 + d;
         }
-        if (size > SIZE_MAX) return -1;
-        if (cb(arg, key, (size_t)size) != 0) return 1;
+        if (cb(arg, key, size) != 0) return 1;
         p = ce + 11; /* past </Contents> */
     }
     return 0;
