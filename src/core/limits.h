@@ -1313,6 +1313,14 @@
  * objects than that is an operator's error, not something to page forever. */
 #define FS_S3_LIST_PAGES_MAX 10000
 
+/* PUTs of one fs_objects_put_many in flight at once on an object I/O
+ * thread (a curl multi handle, a connection each): a PUT to S3 is a round
+ * trip of 10-50 ms whatever its size, so a round of 250 receipts one after
+ * another would take seconds; 16 at a time take a 16th of that, and 16
+ * connections per thread (2 receipt writers: 32) is well under what S3
+ * allows a client. */
+#define FS_S3_PUT_PARALLEL 16
+
 /* An S3 error answer's body kept for the log (its <Code> and <Message>). */
 #define FS_S3_ERROR_BODY_MAX 4096
 

@@ -419,6 +419,11 @@ typedef struct {
     char err_body[FS_S3_ERROR_BODY_MAX + 1];
     size_t err_len;
     curl_off_t content_length; /* HEAD */
+    /* made by req_prepare, freed by req_finish */
+    char *url;
+    struct curl_slist *headers;
+    char sha_header[96], range_header[96], checksum_header[96];
+    CURLcode cc; /* the last attempt's */
 } s3_req_t;
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
@@ -502,15 +507,38 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-static CURL *thread_handle(s3_store_t *s)
+/* A thread's handles: one for a request at a time, and a multi handle with
+ * FS_S3_PUT_PARALLEL easy handles for put_many's PUTs in parallel (the
+ * multi handle keeps their connections). Made when first needed. */
+typedef struct {
+    CURL *one;
+    CURLM *multi;
+    CURL *pool[FS_S3_PUT_PARALLEL];
+} thread_ctx_t;
+
+static thread_ctx_t *thread_ctx(s3_store_t *s)
 {
-    CURL *h = pthread_getspecific(s->handle);
-    if (h == NULL) {
-        h = curl_easy_init();
-        FS_ASSERT(h != NULL);
-        FS_ASSERT(pthread_setspecific(s->handle, h) == 0);
+    thread_ctx_t *t = pthread_getspecific(s->handle);
+    if (t == NULL) {
+        t = calloc(1, sizeof(*t));
+        FS_ASSERT(t != NULL);
+        t->one = curl_easy_init();
+        FS_ASSERT(t->one != NULL);
+        FS_ASSERT(pthread_setspecific(s->handle, t) == 0);
     }
-    return h;
+    return t;
+}
+
+static void thread_ctx_free(void *arg)
+{
+    thread_ctx_t *t = arg;
+    if (t == NULL) return;
+    curl_easy_cleanup(t->one);
+    for (int i = 0; i < FS_S3_PUT_PARALLEL; i++) {
+        if (t->pool[i] != NULL) curl_easy_cleanup(t->pool[i]);
+    }
+    if (t->multi != NULL) curl_multi_cleanup(t->multi);
+    free(t);
 }
 
 static void backoff(int retry)
@@ -555,146 +583,173 @@ static void error_code(const s3_req_t *r, char *out, size_t out_len)
     }
 }
 
-/* Makes r against the store, retrying as limits.h says. OK for a 2xx (206
- * too), NOT_FOUND for 404, UNREACHABLE once the retries are spent, TOO_LARGE
- * past out_max, IO_ERROR for anything else (logged with S3's error code). */
-static fs_objects_status_t perform(s3_store_t *s, s3_req_t *r)
+/* The URL and headers of r, the same for each attempt. */
+static void req_prepare(s3_store_t *s, s3_req_t *r)
 {
-    CURL *h = thread_handle(s);
-    char url[1024], sha_header[96], range_header[96], checksum_header[96];
-    int n = snprintf(url, sizeof(url), "%s/%s%s%s%s", s->url.base,
-                     r->key != NULL ? s->url.prefix : "", r->key != NULL ? r->key : "",
-                     r->query != NULL ? "?" : "", r->query != NULL ? r->query : "");
-    if (n < 0 || (size_t)n >= sizeof(url)) return FS_OBJECTS_BAD_KEY;
-    snprintf(sha_header, sizeof(sha_header), "x-amz-content-sha256: %s",
+    /* A list's query (a continuation token, an encoded prefix) may be long. */
+    size_t url_len = strlen(s->url.base) + strlen(s->url.prefix) + FS_OBJECT_KEY_LEN_MAX
+                     + (r->query != NULL ? strlen(r->query) : 0) + 4;
+    r->url = malloc(url_len);
+    FS_ASSERT(r->url != NULL);
+    snprintf(r->url, url_len, "%s/%s%s%s%s", s->url.base, r->key != NULL ? s->url.prefix : "",
+             r->key != NULL ? r->key : "", r->query != NULL ? "?" : "",
+             r->query != NULL ? r->query : "");
+    snprintf(r->sha_header, sizeof(r->sha_header), "x-amz-content-sha256: %s",
              r->sha256 != NULL ? r->sha256 : EMPTY_SHA256);
-    struct curl_slist *headers = curl_slist_append(NULL, sha_header);
+    r->headers = curl_slist_append(NULL, r->sha_header);
     if (r->range != NULL) {
-        snprintf(range_header, sizeof(range_header), "Range: %s", r->range);
-        headers = curl_slist_append(headers, range_header);
+        snprintf(r->range_header, sizeof(r->range_header), "Range: %s", r->range);
+        r->headers = curl_slist_append(r->headers, r->range_header);
     }
     if (r->checksum != NULL) {
-        snprintf(checksum_header, sizeof(checksum_header), "x-amz-checksum-sha256: %s",
+        snprintf(r->checksum_header, sizeof(r->checksum_header), "x-amz-checksum-sha256: %s",
                  r->checksum);
-        headers = curl_slist_append(headers, checksum_header);
+        r->headers = curl_slist_append(r->headers, r->checksum_header);
     }
-    if (s->token_header[0] != '\0') headers = curl_slist_append(headers, s->token_header);
-    FS_ASSERT(headers != NULL);
+    if (s->token_header[0] != '\0') r->headers = curl_slist_append(r->headers, s->token_header);
+    FS_ASSERT(r->headers != NULL);
+}
 
-    fs_objects_status_t st = FS_OBJECTS_UNREACHABLE;
-    CURLcode cc = CURLE_OK;
-    for (int attempt = 1; attempt <= FS_S3_ATTEMPTS; attempt++) {
-        if (attempt > 1) backoff(attempt - 1);
-        /* A fresh start: nothing of an earlier attempt's answer is kept. */
-        r->status = 0;
-        r->err_len = 0;
-        r->err_body[0] = '\0';
-        r->too_large = r->write_failed = false;
-        r->out_len = 0;
-        r->body_at = 0;
-        if (r->out_fd >= 0 && (ftruncate(r->out_fd, 0) != 0 || lseek(r->out_fd, 0, SEEK_SET) != 0)) {
-            st = FS_OBJECTS_IO_ERROR;
-            break;
-        }
-        curl_easy_reset(h);
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
-        curl_easy_setopt(h, CURLOPT_USERPWD, s->userpwd);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)FS_S3_CONNECT_TIMEOUT_MS);
-        if (r->large) {
-            curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, (long)FS_S3_LOW_SPEED_BYTES_S);
-            curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)FS_S3_LOW_SPEED_S);
-        } else {
-            curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)FS_S3_REQUEST_TIMEOUT_MS);
-        }
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-        if (strcmp(r->method, "PUT") == 0) {
-            curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-            curl_easy_setopt(h, CURLOPT_READDATA, r);
-            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
-        } else if (strcmp(r->method, "HEAD") == 0) {
-            curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-        } else if (strcmp(r->method, "DELETE") == 0) {
-            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
-        }
-        cc = curl_easy_perform(h);
-        long code = 0;
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-        if (code != 0) r->status = code;
-        if (r->too_large) {
-            st = FS_OBJECTS_TOO_LARGE;
-            break;
-        }
-        if (r->write_failed) {
-            st = FS_OBJECTS_IO_ERROR;
-            break;
-        }
-        if (cc != CURLE_OK) {
-            if (curl_retryable(cc)) {
-                st = FS_OBJECTS_UNREACHABLE;
-                continue;
-            }
-            st = FS_OBJECTS_IO_ERROR;
-            break;
-        }
-        if (r->status >= 200 && r->status <= 299) {
-            curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &r->content_length);
-            st = FS_OBJECTS_OK;
-            break;
-        }
-        if (r->status == 404) {
-            st = FS_OBJECTS_NOT_FOUND;
-            break;
-        }
-        if (r->status == 416 && r->range != NULL) {
-            st = FS_OBJECTS_OK; /* a range past the object's end: no bytes */
-            r->out_len = 0;
-            break;
-        }
-        if (status_retryable(r->status)) {
-            st = FS_OBJECTS_UNREACHABLE;
-            continue;
-        }
-        st = FS_OBJECTS_IO_ERROR;
-        break;
+static void req_finish(s3_req_t *r)
+{
+    curl_slist_free_all(r->headers);
+    r->headers = NULL;
+    free(r->url);
+    r->url = NULL;
+}
+
+/* An attempt of r on h: everything an earlier attempt left is reset, h's
+ * options set afresh. -1 when the answer's file cannot be emptied. */
+static int req_setup(s3_store_t *s, CURL *h, s3_req_t *r)
+{
+    r->status = 0;
+    r->err_len = 0;
+    r->err_body[0] = '\0';
+    r->too_large = r->write_failed = false;
+    r->out_len = 0;
+    r->body_at = 0;
+    r->cc = CURLE_OK;
+    if (r->out_fd >= 0 && (ftruncate(r->out_fd, 0) != 0 || lseek(r->out_fd, 0, SEEK_SET) != 0))
+        return -1;
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, r->url);
+    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
+    curl_easy_setopt(h, CURLOPT_USERPWD, s->userpwd);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)FS_S3_CONNECT_TIMEOUT_MS);
+    if (r->large) {
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, (long)FS_S3_LOW_SPEED_BYTES_S);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)FS_S3_LOW_SPEED_S);
+    } else {
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)FS_S3_REQUEST_TIMEOUT_MS);
     }
-    curl_slist_free_all(headers);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(h, CURLOPT_PRIVATE, r);
+    if (strcmp(r->method, "PUT") == 0) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, r);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+    } else if (strcmp(r->method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(r->method, "DELETE") == 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+    }
+    return 0;
+}
+
+/* What an attempt that ended with cc came to: *st, and whether to retry. */
+static bool req_outcome(CURL *h, s3_req_t *r, CURLcode cc, fs_objects_status_t *st)
+{
+    r->cc = cc;
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    if (code != 0) r->status = code;
+    if (r->too_large) {
+        *st = FS_OBJECTS_TOO_LARGE;
+        return false;
+    }
+    if (r->write_failed) {
+        *st = FS_OBJECTS_IO_ERROR;
+        return false;
+    }
+    if (cc != CURLE_OK) {
+        *st = curl_retryable(cc) ? FS_OBJECTS_UNREACHABLE : FS_OBJECTS_IO_ERROR;
+        return *st == FS_OBJECTS_UNREACHABLE;
+    }
+    if (r->status >= 200 && r->status <= 299) {
+        curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &r->content_length);
+        *st = FS_OBJECTS_OK;
+        return false;
+    }
+    if (r->status == 404) {
+        *st = FS_OBJECTS_NOT_FOUND;
+        return false;
+    }
+    if (r->status == 416 && r->range != NULL) {
+        *st = FS_OBJECTS_OK; /* a range past the object's end: no bytes */
+        r->out_len = 0;
+        return false;
+    }
+    *st = status_retryable(r->status) ? FS_OBJECTS_UNREACHABLE : FS_OBJECTS_IO_ERROR;
+    return *st == FS_OBJECTS_UNREACHABLE;
+}
+
+static void req_log(const s3_req_t *r, fs_objects_status_t st)
+{
     const char *what = r->key != NULL ? r->key : "(list)";
+    char code[64];
     if (st == FS_OBJECTS_UNREACHABLE) {
-        if (cc != CURLE_OK) {
+        if (r->cc != CURLE_OK) {
             fs_log(FS_LOG_WARN, "objects", "S3 %s %s: %s, %d attempts", r->method, what,
-                   curl_easy_strerror(cc), FS_S3_ATTEMPTS);
+                   curl_easy_strerror(r->cc), FS_S3_ATTEMPTS);
         } else {
-            char code[64];
             error_code(r, code, sizeof(code));
             fs_log(FS_LOG_WARN, "objects", "S3 %s %s: HTTP %ld (%s), %d attempts", r->method,
                    what, r->status, code, FS_S3_ATTEMPTS);
         }
     } else if (st == FS_OBJECTS_IO_ERROR) {
-        if (cc != CURLE_OK) {
+        if (r->cc != CURLE_OK) {
             fs_log(FS_LOG_ERROR, "objects", "S3 %s %s: %s", r->method, what,
-                   curl_easy_strerror(cc));
+                   curl_easy_strerror(r->cc));
         } else if (r->status != 0) {
-            char code[64];
             error_code(r, code, sizeof(code));
             fs_log(FS_LOG_ERROR, "objects", "S3 %s %s: HTTP %ld (%s)", r->method, what,
                    r->status, code);
         } else {
-            fs_log(FS_LOG_ERROR, "objects", "S3 %s %s: writing the answer failed: %s",
-                   r->method, what, strerror(errno));
+            fs_log(FS_LOG_ERROR, "objects", "S3 %s %s: writing the answer failed", r->method,
+                   what);
         }
     } else if (st == FS_OBJECTS_TOO_LARGE) {
         fs_log(FS_LOG_ERROR, "objects", "S3 %s %s: larger than %zu bytes", r->method, what,
                r->out_max);
     }
+}
+
+/* Makes r against the store, retrying as limits.h says. OK for a 2xx (206
+ * too), NOT_FOUND for 404, UNREACHABLE once the retries are spent, TOO_LARGE
+ * past out_max, IO_ERROR for anything else (logged with S3's error code). */
+static fs_objects_status_t perform(s3_store_t *s, s3_req_t *r)
+{
+    CURL *h = thread_ctx(s)->one;
+    req_prepare(s, r);
+    fs_objects_status_t st = FS_OBJECTS_UNREACHABLE;
+    for (int attempt = 1; attempt <= FS_S3_ATTEMPTS; attempt++) {
+        if (attempt > 1) backoff(attempt - 1);
+        if (req_setup(s, h, r) != 0) {
+            st = FS_OBJECTS_IO_ERROR;
+            break;
+        }
+        if (!req_outcome(h, r, curl_easy_perform(h), &st)) break;
+    }
+    req_finish(r);
+    req_log(r, st);
     return st;
 }
 
@@ -833,7 +888,7 @@ static fs_objects_status_t s3_list(fs_objects_t *store, const char *prefix, fs_o
                                    void *arg)
 {
     s3_store_t *s = (s3_store_t *)store;
-    CURL *h = thread_handle(s);
+    CURL *h = thread_ctx(s)->one;
     char full[FS_OBJECT_KEY_LEN_MAX * 2 + 4];
     snprintf(full, sizeof(full), "%s%s", s->url.prefix, prefix);
     char *prefix_enc = curl_easy_escape(h, full, 0);
@@ -1001,34 +1056,116 @@ static fs_objects_status_t s3_writer_commit(fs_objects_writer_t *w)
     return st;
 }
 
+/* Several PUTs at once (S3 has no batch put; each is durable when it
+ * answers): up to FS_S3_PUT_PARALLEL in flight on this thread's multi
+ * handle, so that a round of receipts costs about its size divided by that
+ * many round trips rather than one round trip each. The retries go by
+ * waves: the PUTs that found S3 away or busy are tried again together
+ * after one back-off. */
 static void s3_put_many(fs_objects_t *store, size_t n, const fs_objects_put_t *puts,
                         fs_objects_status_t *out)
 {
-    /* One PUT each (S3 has no batch put; each is durable when it answers).
-     * Once one finds S3 unreachable the rest are not tried: they would wait
-     * through the same retries, and the receipt writer tries them again
-     * later anyway. */
-    bool unreachable = false;
-    for (size_t i = 0; i < n; i++) {
-        out[i] = unreachable ? FS_OBJECTS_UNREACHABLE
-                             : s3_put(store, puts[i].key, puts[i].data, puts[i].len);
-        if (out[i] == FS_OBJECTS_UNREACHABLE) unreachable = true;
+    s3_store_t *s = (s3_store_t *)store;
+    if (n == 1) {
+        out[0] = s3_put(store, puts[0].key, puts[0].data, puts[0].len);
+        return;
     }
+    thread_ctx_t *t = thread_ctx(s);
+    if (t->multi == NULL) {
+        t->multi = curl_multi_init();
+        FS_ASSERT(t->multi != NULL);
+        for (int i = 0; i < FS_S3_PUT_PARALLEL; i++) {
+            t->pool[i] = curl_easy_init();
+            FS_ASSERT(t->pool[i] != NULL);
+        }
+    }
+    s3_req_t *r = calloc(n, sizeof(*r));
+    char (*hex)[65] = calloc(n, 65), (*b64)[48] = calloc(n, 48);
+    bool *again = calloc(n, sizeof(*again));
+    FS_ASSERT(r != NULL && hex != NULL && b64 != NULL && again != NULL);
+    for (size_t i = 0; i < n; i++) {
+        sha256_of(puts[i].data, puts[i].len, hex[i], b64[i]);
+        r[i] = req_new("PUT", puts[i].key);
+        r[i].body = puts[i].data;
+        r[i].body_len = puts[i].len;
+        r[i].sha256 = hex[i];
+        r[i].checksum = b64[i];
+        req_prepare(s, &r[i]);
+        out[i] = FS_OBJECTS_UNREACHABLE;
+        again[i] = true;
+    }
+    for (int attempt = 1; attempt <= FS_S3_ATTEMPTS; attempt++) {
+        size_t next = 0, left = 0;
+        for (size_t i = 0; i < n; i++) left += again[i];
+        if (left == 0) break;
+        if (attempt > 1) backoff(attempt - 1);
+        bool busy[FS_S3_PUT_PARALLEL] = {false};
+        int running = 0;
+        for (;;) {
+            /* Free handles take the next PUTs of this wave. */
+            for (int k = 0; k < FS_S3_PUT_PARALLEL; k++) {
+                while (!busy[k] && next < n && !again[next]) next++;
+                if (busy[k] || next >= n) continue;
+                again[next] = false;
+                req_setup(s, t->pool[k], &r[next]);
+                curl_multi_add_handle(t->multi, t->pool[k]);
+                busy[k] = true;
+                next++;
+            }
+            int still = 0;
+            curl_multi_perform(t->multi, &still);
+            CURLMsg *m;
+            int queued;
+            while ((m = curl_multi_info_read(t->multi, &queued)) != NULL) {
+                if (m->msg != CURLMSG_DONE) continue;
+                CURL *h = m->easy_handle;
+                CURLcode cc = m->data.result;
+                s3_req_t *done = NULL;
+                curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&done);
+                curl_multi_remove_handle(t->multi, h);
+                for (int k = 0; k < FS_S3_PUT_PARALLEL; k++) {
+                    if (t->pool[k] == h) busy[k] = false;
+                }
+                size_t i = (size_t)(done - r);
+                /* Retried in the next wave, unless this was the last. */
+                again[i] = req_outcome(h, done, cc, &out[i]) && attempt < FS_S3_ATTEMPTS;
+            }
+            running = 0;
+            for (int k = 0; k < FS_S3_PUT_PARALLEL; k++) running += busy[k];
+            while (next < n && !again[next]) next++;
+            if (running == 0 && next >= n) break;
+            if (running > 0) curl_multi_poll(t->multi, NULL, 0, 100, NULL);
+        }
+    }
+    /* Logged as perform does, but S3 away once for the batch. */
+    size_t unreachable = 0;
+    for (size_t i = 0; i < n; i++) {
+        req_finish(&r[i]);
+        if (out[i] == FS_OBJECTS_UNREACHABLE) {
+            if (unreachable++ == 0) req_log(&r[i], out[i]);
+        } else {
+            req_log(&r[i], out[i]);
+        }
+        free(r[i].out);
+    }
+    if (unreachable > 1)
+        fs_log(FS_LOG_WARN, "objects", "S3: %zu of %zu PUTs unreachable", unreachable, n);
+    free(r);
+    free(hex);
+    free(b64);
+    free(again);
 }
 
 static void s3_close(fs_objects_t *store)
 {
     s3_store_t *s = (s3_store_t *)store;
-    /* This thread's handle; the I/O threads' went when they ended. */
-    CURL *h = pthread_getspecific(s->handle);
-    if (h != NULL) curl_easy_cleanup(h);
+    /* This thread's handles; the I/O threads' went when they ended. */
+    thread_ctx_free(pthread_getspecific(s->handle));
     pthread_key_delete(s->handle);
     sodium_memzero(s->userpwd, sizeof(s->userpwd));
     sodium_memzero(s->token_header, sizeof(s->token_header));
     free(s);
 }
-
-static void handle_free(void *h) { curl_easy_cleanup(h); }
 
 static const fs_objects_ops_t s3_ops = {.put = s3_put,
                                         .get = s3_get,
@@ -1076,7 +1213,7 @@ fs_objects_t *fs_objects_open_s3(const char *url, char *err, size_t err_len)
     if (token != NULL && *token != '\0')
         snprintf(s->token_header, sizeof(s->token_header), "x-amz-security-token: %s", token);
     snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", u.region);
-    FS_ASSERT(pthread_key_create(&s->handle, handle_free) == 0);
+    FS_ASSERT(pthread_key_create(&s->handle, thread_ctx_free) == 0);
     fs_log(FS_LOG_INFO, "objects", "objects in S3: %s (%s), prefix '%s', region %s", u.base,
            u.path_style ? "path-style" : "virtual-hosted", u.prefix, u.region);
     return &s->base;

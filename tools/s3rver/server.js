@@ -24,6 +24,9 @@ if (!secret) {
   process.exit(2);
 }
 const BODY_MAX = 256 * 1024 * 1024; // larger than anything the tests put
+// FS_S3_LATENCY_MS: a delay before each answer, as a real network's round
+// trip to S3 would add (for measuring put_many's parallel PUTs); 0 default.
+const LATENCY_MS = Number(process.env.FS_S3_LATENCY_MS || 0);
 
 const sha256 = b => crypto.createHash('sha256').update(b).digest('hex');
 const hmac = (k, s) => crypto.createHmac('sha256', k).update(s).digest();
@@ -131,7 +134,7 @@ async function main() {
         },
       );
       up.on('error', e => s3Error(res, 500, 'InternalError', String(e)));
-      up.end(body);
+      setTimeout(() => up.end(body), LATENCY_MS);
     });
   });
   front.listen(Number(port), '127.0.0.1', () => console.log('ready'));
