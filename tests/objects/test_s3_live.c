@@ -143,7 +143,7 @@ static void a_streamed_object_is_uploaded_at_commit(void **state)
     fs_objects_status_t st;
     fs_objects_writer_t *w = fs_objects_writer_open(s, "live/exports/e1.csv", &st);
     assert_non_null(w);
-    char chunk[70000];
+    static char chunk[250000]; /* 1.25 MB in all: past curl's Expect: 100-continue threshold (1 MiB) */
     size_t total = 0;
     for (int i = 0; i < 5; i++) {
         memset(chunk, 'a' + i, sizeof(chunk));
@@ -252,12 +252,15 @@ static void put_many_lands_every_object(void **state)
         assert_memory_equal(data, bodies[i], len);
         free(data);
     }
-    /* For comparison (printed, not asserted: s3rver's speed varies). */
-    t0 = now_s();
-    for (int i = 0; i < N; i++) {
-        if (i != 7) fs_objects_put(s, keys[i], bodies[i], strlen(bodies[i]));
+    /* For comparison, with FS_S3_MEASURE=1 (printed, not asserted: s3rver's
+     * speed varies; docs/architecture.md has the figures). */
+    if (getenv("FS_S3_MEASURE") != NULL) {
+        t0 = now_s();
+        for (int i = 0; i < N; i++) {
+            if (i != 7) fs_objects_put(s, keys[i], bodies[i], strlen(bodies[i]));
+        }
+        printf("%d PUTs one by one in %.3f s\n", N - 1, now_s() - t0);
     }
-    printf("%d PUTs one by one in %.3f s\n", N - 1, now_s() - t0);
     /* The same, again (a second batch on the thread's multi handle). */
     fs_objects_put_many(s, 5, puts + 10, out);
     for (int i = 0; i < 5; i++) assert_int_equal(out[i], FS_OBJECTS_OK);
@@ -273,7 +276,7 @@ typedef struct {
 static void *hammer(void *arg)
 {
     worker_arg_t *a = arg;
-    for (int i = 0; i < 15; i++) {
+    for (int i = 0; i < 8; i++) {
         char key[64], body[64];
         snprintf(key, sizeof(key), "live/t/%d/%d", a->id, i);
         snprintf(body, sizeof(body), "thread %d object %d", a->id, i);
