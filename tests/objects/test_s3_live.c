@@ -223,6 +223,39 @@ static void a_store_away_is_unreachable_after_the_retries(void **state)
     fs_objects_close(s);
 }
 
+/* Throttling (503 SlowDown) is retried with back-off: a key throttled for
+ * its first 2 requests is written and read; one throttled always is
+ * unreachable after FS_S3_ATTEMPTS. tools/s3rver/server.js throttles keys
+ * by name. */
+static void throttling_is_retried(void **state)
+{
+    (void)state;
+    fs_objects_t *s = open_store();
+    char key[64];
+    snprintf(key, sizeof(key), "live/slowdown-2/%u.json", (unsigned)getpid() ^ (unsigned)time(NULL));
+    assert_int_equal(fs_objects_put(s, key, "{}", 2), FS_OBJECTS_OK);
+    char *data;
+    size_t len;
+    assert_int_equal(fs_objects_get(s, key, &data, &len), FS_OBJECTS_OK);
+    assert_int_equal(len, 2);
+    free(data);
+    double t0 = now_s();
+    assert_int_equal(fs_objects_get(s, "live/always-503/x", &data, &len), FS_OBJECTS_UNREACHABLE);
+    assert_true(now_s() - t0 > 0.1); /* it waited between attempts */
+    /* In a batch too: the throttled ones again in the next wave. */
+    char slow_key[64];
+    snprintf(slow_key, sizeof(slow_key), "live/slowdown-1/%s", strrchr(key, '/') + 1);
+    fs_objects_put_t puts[3] = {{"live/many-ok/a", "a", 1},
+                                {slow_key, "b", 1},
+                                {"live/always-503/c", "c", 1}};
+    fs_objects_status_t out[3];
+    fs_objects_put_many(s, 3, puts, out);
+    assert_int_equal(out[0], FS_OBJECTS_OK);
+    assert_int_equal(out[1], FS_OBJECTS_OK);
+    assert_int_equal(out[2], FS_OBJECTS_UNREACHABLE);
+    fs_objects_close(s);
+}
+
 /* put_many: many PUTs in flight at once (FS_S3_PUT_PARALLEL), each landing
  * as a put would, a bad key refused alone. */
 static void put_many_lands_every_object(void **state)
@@ -322,6 +355,7 @@ int main(void)
         cmocka_unit_test(a_streamed_object_is_uploaded_at_commit),
         cmocka_unit_test(a_wrong_secret_is_refused),
         cmocka_unit_test(a_store_away_is_unreachable_after_the_retries),
+        cmocka_unit_test(throttling_is_retried),
         cmocka_unit_test(put_many_lands_every_object),
         cmocka_unit_test(threads_share_a_store),
     };

@@ -9,7 +9,8 @@
 // with no signature at all. The front refuses both, as S3 does, so that the
 // tests prove FinSys signs correctly (a wrong secret is a 403
 // SignatureDoesNotMatch), and it checks x-amz-content-sha256 and Content-MD5
-// against the body (400 XAmzContentSHA256Mismatch / BadDigest).
+// against the body (400 XAmzContentSHA256Mismatch / BadDigest). It also
+// throttles chosen keys (below), as S3 does under load.
 //
 // Usage: node server.js DIR PORT BUCKET ACCESS_KEY SECRET
 // Listens on 127.0.0.1:PORT; s3rver itself on another loopback port that the
@@ -27,6 +28,10 @@ const BODY_MAX = 256 * 1024 * 1024; // larger than anything the tests put
 // FS_S3_LATENCY_MS: a delay before each answer, as a real network's round
 // trip to S3 would add (for measuring put_many's parallel PUTs); 0 default.
 const LATENCY_MS = Number(process.env.FS_S3_LATENCY_MS || 0);
+// Faults by key, for the retry tests: a key with a segment "slowdown-N"
+// gets 503 SlowDown for its first N requests (per method), then is served;
+// "always-503", 503 every time.
+const faults = new Map();
 
 const sha256 = b => crypto.createHash('sha256').update(b).digest('hex');
 const hmac = (k, s) => crypto.createHmac('sha256', k).update(s).digest();
@@ -116,6 +121,16 @@ async function main() {
         console.error('refused', req.method, req.url, ':', why);
         const code = /signature differs/.test(why) ? 'SignatureDoesNotMatch' : 'AccessDenied';
         return s3Error(res, 403, code, why.split('\n')[0]);
+      }
+      const path = req.url.split('?')[0];
+      if (/\/always-503\//.test(path))
+        return s3Error(res, 503, 'SlowDown', 'Please reduce your request rate.');
+      const slow = /\/slowdown-(\d+)\//.exec(path);
+      if (slow) {
+        const seen = faults.get(req.method + path) || 0;
+        faults.set(req.method + path, seen + 1);
+        if (seen < Number(slow[1]))
+          return s3Error(res, 503, 'SlowDown', 'Please reduce your request rate.');
       }
       const declared = req.headers['x-amz-content-sha256'];
       if (declared && declared !== 'UNSIGNED-PAYLOAD' && declared !== sha256(body))
