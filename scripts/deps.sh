@@ -9,7 +9,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential meson ninja-build pkg-config
     libevent-dev libpq-dev libjansson-dev libsodium-dev libcmocka-dev
-    libssl-dev openssl
+    libssl-dev openssl libcurl4-openssl-dev
     postgresql-15 postgresql-client-15 python3 curl wrk
     nats-server libnats-dev
     redis-server libhiredis-dev

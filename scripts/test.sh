@@ -59,6 +59,7 @@ for t in "$ASAN_BUILD"/test_*; do
     # It needs a nats-server: it runs below, once one is up.
     [ "$(basename "$t")" = test_queue_live ] && continue
     [ "$(basename "$t")" = test_redis_live ] && continue
+    [ "$(basename "$t")" = test_s3_live ] && continue
     run_cmocka "$t"
 done
 
@@ -88,6 +89,7 @@ chmod 755 "$TMP"
 SERVER_PID=""
 teardown() {
     fs_stop_pid "$TMP/server.pid"
+    fs_s3_stop "$TMP"
     fs_redis_stop "$TMP"
     fs_nats_stop "$TMP"
     fs_pg_stop "$TMP"
@@ -113,6 +115,18 @@ if fs_pg_start "$TMP" "$PG_PORT" && fs_nats_start "$TMP" "$NATS_PORT" \
     # The queue against the real broker, before any server uses its streams.
     run_cmocka "$ASAN_BUILD/test_queue_live"
     run_cmocka "$ASAN_BUILD/test_redis_live"
+    # The S3 object store against a real S3-compatible server (issue 15):
+    # s3rver, installed by npm ci on first use (tools/s3rver), here for the
+    # live C tests; tests/integration/test_objects_s3.py starts its own.
+    S3_PORT=$(fs_free_port)
+    if fs_s3_start "$TMP" "$S3_PORT"; then
+        FINSYS_TEST_S3_URL=$(fs_s3_url "$S3_PORT") AWS_ACCESS_KEY_ID=$FS_S3_ACCESS_KEY \
+            AWS_SECRET_ACCESS_KEY=$FS_S3_SECRET_KEY run_cmocka "$ASAN_BUILD/test_s3_live"
+        fs_s3_stop "$TMP"
+    else
+        echo "test_s3_live: the S3 server did not start"
+        failed=$((failed + 1))
+    fi
     export FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_HTTP_HOST=127.0.0.1
     # Rate limits out of the way of the other tests (they all come from
     # 127.0.0.1); tests/integration/test_ratelimit.py sets its tenants' own.

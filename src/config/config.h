@@ -94,6 +94,7 @@ typedef struct {
 
     /* Receipts (the worker makes them, the server serves them). */
     char objects_dir[1024];      /* FINSYS_OBJECTS_DIR, var/objects: the object store */
+    char objects_url[1024];      /* FINSYS_OBJECTS_URL, "": S3 instead (s3://BUCKET/PREFIX?...) */
     int receipt_interval_ms;     /* FINSYS_RECEIPT_INTERVAL_MS, 200 */
 
     /* Metrics (src/metrics): GET /metrics on the server and the worker. */

@@ -1262,4 +1262,66 @@
  * here (3 nodes), and FINSYS_NATS_URL's 512 bytes hold about that many. */
 #define FS_NATS_SERVERS_MAX 16
 
+/* --- object storage on S3 (issue 15) --- */
+
+/* FINSYS_OBJECTS_URL's length: s3://, a bucket (63), a prefix and an
+ * endpoint URL fit well inside it. */
+#define FS_S3_URL_LEN_MAX 1023
+
+/* Attempts of one S3 request before the store answers
+ * FS_OBJECTS_UNREACHABLE: the first and three retries, on a connection
+ * error, a timeout, 500, 502, 503 (SlowDown: throttled) or 504, as the AWS
+ * SDKs' standard mode does. With the back-off below a request gives up after
+ * about 0.7 s of waiting plus its attempts: a receipt read answers 503
+ * quickly while S3 is away, and the receipt writer tries again later
+ * (FS_RECEIPT_RETRY_AFTER_S) rather than holding its thread. */
+#define FS_S3_ATTEMPTS 4
+
+/* The back-off before retry n (1, 2, 3): FS_S3_BACKOFF_BASE_MS * 2^(n-1),
+ * each with "full jitter" (a random wait up to it, at least a quarter of
+ * it) so that threads throttled together do not retry together; at most
+ * FS_S3_BACKOFF_MAX_MS. */
+#define FS_S3_BACKOFF_BASE_MS 100
+#define FS_S3_BACKOFF_MAX_MS 2000
+
+/* Connecting to S3 (TCP and TLS): a region's endpoint answers in tens of
+ * milliseconds; past this it is unreachable and the attempt is retried. */
+#define FS_S3_CONNECT_TIMEOUT_MS 3000
+
+/* One whole request of a small object (a receipt's PUT or GET, HEAD, a
+ * LIST page, DELETE): S3's own first-byte latency is 100-200 ms at its
+ * worst percentiles; 10 s is a store in trouble, retried. */
+#define FS_S3_REQUEST_TIMEOUT_MS 10000
+
+/* A large transfer (an export's upload or download) has no total timeout:
+ * it is given up when slower than FS_S3_LOW_SPEED_BYTES_S for
+ * FS_S3_LOW_SPEED_S seconds (a stalled connection), whatever its size. */
+#define FS_S3_LOW_SPEED_BYTES_S 1024
+#define FS_S3_LOW_SPEED_S 30
+
+/* The largest object the streaming writer uploads: S3's limit for a single
+ * PUT (5 GiB; larger needs a multipart upload, which the writer does not
+ * make). An export's CSV is far below it. */
+#define FS_S3_PUT_BYTES_MAX (5LL * 1024 * 1024 * 1024)
+
+/* One ListObjectsV2 answer read into memory: 1,000 keys (S3's page) of up
+ * to FS_OBJECT_KEY_LEN_MAX bytes each and their XML are under 1 MiB; more
+ * is not S3 and is refused. */
+#define FS_S3_LIST_PAGE_BYTES_MAX (4 * 1024 * 1024)
+
+/* Pages one list reads: 10,000 pages of 1,000 keys; a prefix with more
+ * objects than that is an operator's error, not something to page forever. */
+#define FS_S3_LIST_PAGES_MAX 10000
+
+/* PUTs of one fs_objects_put_many in flight at once on an object I/O
+ * thread (a curl multi handle, a connection each): a PUT to S3 is a round
+ * trip of 10-50 ms whatever its size, so a round of 250 receipts one after
+ * another would take seconds; 16 at a time take a 16th of that, and 16
+ * connections per thread (2 receipt writers: 32) is well under what S3
+ * allows a client. */
+#define FS_S3_PUT_PARALLEL 16
+
+/* An S3 error answer's body kept for the log (its <Code> and <Message>). */
+#define FS_S3_ERROR_BODY_MAX 4096
+
 #endif

@@ -492,6 +492,10 @@ static void on_receipt_read(void *arg, fs_objects_status_t st, char *data, size_
     size_t html_len = 0;
     if (st == FS_OBJECTS_UNAVAILABLE) {
         send_error(req, FS_UNAVAILABLE, "FinSys is stopping; retry shortly.", NULL, false);
+    } else if (st == FS_OBJECTS_UNREACHABLE) {
+        /* S3 away or throttling (the store logged it): transient. */
+        send_error(req, FS_UNAVAILABLE, "The object store does not answer; retry shortly.", NULL,
+                   false);
     } else if (st != FS_OBJECTS_OK || strcmp(sha, rd->sha256) != 0) {
         fs_log(FS_LOG_ERROR, "http", "receipt object %s is %s", rd->key,
                st != FS_OBJECTS_OK ? fs_objects_status_name(st) : "damaged (SHA-256 differs)");
@@ -565,6 +569,9 @@ static void on_export_opened(void *arg, fs_objects_status_t st, int fd, size_t l
     struct evhttp_request *req = rd->req;
     if (st == FS_OBJECTS_UNAVAILABLE) {
         send_error(req, FS_UNAVAILABLE, "FinSys is stopping; retry shortly.", NULL, false);
+    } else if (st == FS_OBJECTS_UNREACHABLE) {
+        send_error(req, FS_UNAVAILABLE, "The object store does not answer; retry shortly.", NULL,
+                   false);
     } else if (st != FS_OBJECTS_OK || strcmp(sha, rd->sha256) != 0) {
         fs_log(FS_LOG_ERROR, "http", "export object %s is %s", rd->key,
                st != FS_OBJECTS_OK ? fs_objects_status_name(st) : "damaged (SHA-256 differs)");
@@ -1754,7 +1761,8 @@ int fs_http_serve(const fs_config_t *config)
                              .queue_max = FS_READ_QUEUE_MAX};
 
     char objects_err[256];
-    objects = fs_objects_open_dir(config->objects_dir, objects_err, sizeof(objects_err));
+    objects = fs_objects_open(config->objects_dir, config->objects_url, objects_err,
+                              sizeof(objects_err));
     if (objects == NULL) {
         fs_log(FS_LOG_ERROR, "http", "%s", objects_err);
         free(workers);

@@ -992,7 +992,8 @@ int fs_worker_run(const fs_config_t *config)
         }
     }
     if (rc == 0
-        && (w->objects = fs_objects_open_dir(config->objects_dir, err, sizeof(err))) == NULL) {
+        && (w->objects = fs_objects_open(config->objects_dir, config->objects_url, err,
+                                       sizeof(err))) == NULL) {
         fs_log(FS_LOG_ERROR, "worker", "%s", err);
         rc = -1;
     }
