@@ -165,6 +165,18 @@ static family_t families[FS_M_COUNT] = {
                            "API keys not cached, looked up in the database by the rate limits' "
                            "check, by result (known, unknown, failed).",
                            COUNTER, {"result"}},
+    /* --- reads on the replica (issue 14, src/replica) --- */
+    [FS_M_READS] = {"finsys_reads_total",
+                    "Lists and searches answered, by where they ran (to: replica, primary) "
+                    "and why there (fresh; own_write, no_sample, stale, replica_down, "
+                    "replica_failed: the replica could not serve it; read_url_primary: the "
+                    "read URL reached a primary; no_replica: no FINSYS_DATABASE_READ_URL).",
+                    COUNTER, {"to", "why"}},
+    [FS_M_READ_REPLICA_LAG] = {"finsys_read_replica_lag_milliseconds",
+                               "How far behind the primary the replica was at its last read: "
+                               "the age of the oldest sampled primary position it had not "
+                               "replayed (0: none).",
+                               GAUGE, {NULL}},
 };
 
 static bool enabled = true;
