@@ -169,8 +169,9 @@ static family_t families[FS_M_COUNT] = {
     [FS_M_READS] = {"finsys_reads_total",
                     "Lists and searches answered, by where they ran (to: replica, primary) "
                     "and why there (fresh; own_write, no_sample, stale, replica_down, "
-                    "replica_failed: the replica could not serve it; read_url_primary: the "
-                    "read URL reached a primary; no_replica: no FINSYS_DATABASE_READ_URL).",
+                    "replica_failed, unsure: Redis could not say whether the tenant wrote; "
+                    "read_url_primary: the read URL reached a primary; no_replica: no "
+                    "FINSYS_DATABASE_READ_URL).",
                     COUNTER, {"to", "why"}},
     [FS_M_READ_REPLICA_LAG] = {"finsys_read_replica_lag_milliseconds",
                                "How far behind the primary the replica was at its last read: "
