@@ -264,7 +264,7 @@ static void on_write_marker(void *arg, fs_redis_status_t st, const redisReply *r
     } else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
         read_to_replica(rd);
     } else {
-        read_to_primary(rd, "own_write");
+        read_to_primary(rd, "own_write_redis");
     }
 }
 

@@ -58,7 +58,7 @@ fs_replica_route_t fs_replica_min_lsn(const char *tenant, char *lsn, size_t lsn_
 void fs_replica_wrote(const char *tenant);
 
 /* A replica said it had replayed lsn ("X/Y"): sets the gauge
- * finsys_read_replica_lag_milliseconds to how long ago the primary was at
+ * finsys_read_replica_lag_seconds to how long ago the primary was at
  * the first position not yet replayed (0 when it has replayed every sample). */
 void fs_replica_replayed(const char *lsn);
 
