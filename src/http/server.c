@@ -131,13 +131,13 @@ static void access_log(struct evhttp_request *req, int status)
     fs_log_set_request_id(NULL);
 }
 
-static void note_write(struct evhttp_request *req);
+static void note_write(struct evhttp_request *req, int status);
 
 static void send_text(struct evhttp_request *req, int status, const char *body, size_t len,
                       bool replayed)
 {
     access_log(req, status);
-    note_write(req);
+    note_write(req, status);
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     evhttp_add_header(out, "Content-Type", "application/json");
     if (replayed) evhttp_add_header(out, "Idempotent-Replayed", "true");
@@ -310,7 +310,9 @@ static void read_route(worker_t *w, read_t *rd)
 }
 
 /* Every answer to a request other than a GET or HEAD counts as a write of
- * its tenant, whatever its status (a 503's outcome is unknown): the
+ * its tenant, whatever its status (a 503's outcome is unknown), but a 401
+ * or a 429 (refused before the store: a flood of them must not send every
+ * read to the primary): the
  * tenant's reads through this process need a sample taken after it, and,
  * with Redis, its reads through any process go to the primary for
  * FS_READ_REPLICA_LAG_MAX_MS (rw:<tenant>, sent before the answer; not
@@ -325,10 +327,10 @@ static void on_marker_set(void *arg, fs_redis_status_t st, const redisReply *rep
     (void)reply;
 }
 
-static void note_write(struct evhttp_request *req)
+static void note_write(struct evhttp_request *req, int status)
 {
     worker_t *w = loop_worker;
-    if (w == NULL || w->replica == NULL) return;
+    if (w == NULL || w->replica == NULL || status == 401 || status == 429) return;
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) return;
     const char *tenant = evhttp_find_header(evhttp_request_get_input_headers(req), TENANT_HEADER);

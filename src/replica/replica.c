@@ -155,11 +155,13 @@ static PGconn *sampler_connect(void)
 {
     /* Our defaults first; the configured string, expanded in place of
      * dbname, overrides them (as src/store's connections). */
-    static const char *const keys[] = {"connect_timeout", "options", "tcp_user_timeout",
-                                       "application_name", "dbname", NULL};
+    static const char *const keys[] = {"connect_timeout",  "options", "tcp_user_timeout",
+                                       "application_name", "dbname",  NULL};
     const char *values[] = {FS_STR(FS_READ_REPLICA_CONNECT_TIMEOUT_S),
                             "-c statement_timeout=" FS_STR(FS_READ_REPLICA_LAG_MAX_MS),
-                            FS_STR(FS_STORE_TCP_USER_TIMEOUT_MS), "finsys-wal-sampler", conninfo,
+                            FS_STR(FS_STORE_TCP_USER_TIMEOUT_MS),
+                            "finsys-wal-sampler",
+                            conninfo,
                             NULL};
     PGconn *db = PQconnectdbParams(keys, values, 1);
     if (db != NULL && PQstatus(db) == CONNECTION_OK) return db;
@@ -187,11 +189,12 @@ static void *sampler_main(void *arg)
         if (db == NULL) db = sampler_connect();
         PGresult *r = db != NULL ? PQexec(db, "SELECT pg_current_wal_insert_lsn()") : NULL;
         uint64_t lsn;
-        bool ok = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
-                  && fs_replica_lsn_parse(PQgetvalue(r, 0, 0), &lsn);
+        bool ok = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+                  fs_replica_lsn_parse(PQgetvalue(r, 0, 0), &lsn);
         if (ok) {
             sample_push(start, lsn);
-            if (said_down) fs_log(FS_LOG_INFO, "replica", "the primary's WAL position is sampled again");
+            if (said_down)
+                fs_log(FS_LOG_INFO, "replica", "the primary's WAL position is sampled again");
             said_down = false;
         } else if (!said_down) {
             fs_log(FS_LOG_WARN, "replica",
