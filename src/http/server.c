@@ -84,6 +84,10 @@ typedef struct worker {
 /* The key's tenant, once the rate limit's check learnt it: for the access
  * log (a client's copy of the header is removed first). */
 #define TENANT_HEADER "X-FinSys-Tenant"
+/* An admin request's actor, once authenticated: its writes mark
+ * "actor:<id>" for read-your-writes on the replica (issue 14; a client's
+ * copy of the header is removed first). */
+#define ACTOR_HEADER "X-FinSys-Actor"
 
 static const char *method_name(struct evhttp_request *req)
 {
@@ -213,6 +217,9 @@ typedef struct {
     bool on_replica;    /* sent to w->replica */
     const char *why;    /* why it went to the primary (finsys_reads_total's "why") */
     char lsn[32];       /* the position the replica must have replayed */
+    fs_store_cb done;   /* answers it: on_result, or the admin console's */
+    void *done_arg;
+    bool admin;         /* the console's: not counted per tenant; its primary is w->store */
 } read_t;
 
 static void on_read(void *arg, const fs_store_result_t *r);
@@ -238,7 +245,7 @@ static void read_to_primary(read_t *rd, const char *why)
     rd->why = why;
     json_t *item = rd->item;
     rd->item = NULL;
-    fs_store_submit(rd->w->reads, item, on_read, rd);
+    fs_store_submit(rd->admin ? rd->w->store : rd->w->reads, item, on_read, rd);
 }
 
 static void read_to_replica(read_t *rd)
@@ -254,9 +261,13 @@ static void on_write_marker(void *arg, fs_redis_status_t st, const redisReply *r
     read_t *rd = arg;
     if (rd->w->closing) {
         /* Stopping: the stores are being freed. */
+        /* Stopping: the stores are gone or going. */
+        static const fs_store_result_t stopping = {
+            .outcome = "unavailable",
+            .payload = "{\"message\":\"FinSys is stopping; retry shortly.\",\"param\":null}"};
         json_decref(rd->item);
-        fs_http_read_done(rd->tenant);
-        send_error(rd->req, FS_UNAVAILABLE, "FinSys is stopping; retry shortly.", NULL, false);
+        if (!rd->admin) fs_http_read_done(rd->tenant);
+        rd->done(rd->done_arg, &stopping);
         free(rd);
     } else if (st != FS_REDIS_OK) {
         /* Redis cannot say whether another process wrote for the tenant. */
@@ -333,8 +344,15 @@ static void note_write(struct evhttp_request *req, int status)
     if (w == NULL || w->replica == NULL || status == 401 || status == 429) return;
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) return;
-    const char *tenant = evhttp_find_header(evhttp_request_get_input_headers(req), TENANT_HEADER);
-    if (tenant != NULL && strlen(tenant) > FS_READ_TENANT_LEN_MAX) tenant = NULL;
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *tenant = evhttp_find_header(in, TENANT_HEADER);
+    const char *actor = evhttp_find_header(in, ACTOR_HEADER);
+    char name[FS_READ_TENANT_LEN_MAX + 1];
+    if (tenant == NULL && actor != NULL) {
+        snprintf(name, sizeof(name), "actor:%s", actor);
+        tenant = name;
+    }
+    if (tenant != NULL && strlen(tenant) >= FS_READ_TENANT_LEN_MAX) tenant = NULL;
     fs_replica_wrote(tenant);
     if (w->redis == NULL || tenant == NULL) return;
     char key[8 + FS_READ_TENANT_LEN_MAX];
@@ -353,7 +371,9 @@ static void on_read(void *arg, const fs_store_result_t *r)
         if (strcmp(r->outcome, "replica_stale") == 0) {
             why = "stale";
         } else if (strcmp(r->outcome, "unavailable") == 0 || strcmp(r->outcome, "internal") == 0
-                   || strcmp(r->outcome, "reads_overloaded") == 0) {
+                   || strcmp(r->outcome, "reads_overloaded") == 0
+                   || (rd->admin && strcmp(r->outcome, "read_timeout") == 0)) {
+            /* (A console's read has the primary's longer timeout there.) */
             why = "replica_failed";
         }
         if (why != NULL && !rd->w->closing) {
@@ -369,8 +389,8 @@ static void on_read(void *arg, const fs_store_result_t *r)
     } else {
         read_count("primary", rd->why);
     }
-    fs_http_read_done(rd->tenant);
-    on_result(rd->req, r);
+    if (!rd->admin) fs_http_read_done(rd->tenant);
+    rd->done(rd->done_arg, r);
     free(rd);
 }
 
@@ -433,6 +453,8 @@ static void read_submit(worker_t *w, struct evhttp_request *req, int route_id, j
     memcpy(rd->tenant, tenant, strlen(tenant) + 1);
     rd->w = w;
     rd->item = item;
+    rd->done = on_result;
+    rd->done_arg = req;
     read_route(w, rd);
 }
 
@@ -1329,6 +1351,21 @@ static void admin_execute(admin_ctx_t *c, json_t *item)
         fs_cache_submit(w->cache, item, on_replayed, req, NULL);
         return;
     }
+    if (op == FS_OP_ADMIN_READ && w->replica != NULL) {
+        /* The console's reads on the replica as the API's lists (issue
+         * 14), with the actor's own writes read back from the primary. */
+        read_t *rd = calloc(1, sizeof(*rd));
+        FS_ASSERT(rd != NULL);
+        rd->req = c->req;
+        snprintf(rd->tenant, sizeof(rd->tenant), "actor:%s", c->actor.id);
+        rd->w = w;
+        rd->item = item;
+        rd->done = on_admin_plain;
+        rd->done_arg = c;
+        rd->admin = true;
+        read_route(w, rd);
+        return;
+    }
     /* Through the cache: a write is answered after its invalidations. */
     fs_cache_submit(w->cache, item,
                     op == FS_OP_ADMIN_WRITE    ? on_admin_written
@@ -1343,6 +1380,7 @@ static void admin_run(admin_ctx_t *c)
 {
     const fs_admin_route_t *route = &fs_admin_routes(&(size_t){0})[c->route];
     int retry = 0;
+    evhttp_add_header(evhttp_request_get_input_headers(c->req), ACTOR_HEADER, c->actor.id);
     if (!fs_admin_limit(&c->w->admin_limiter, c->actor.id, fs_now_us() / 1000000u, &retry)) {
         char text[16];
         snprintf(text, sizeof(text), "%d", retry);
@@ -1643,6 +1681,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     evhttp_remove_header(in, START_HEADER);
     evhttp_add_header(in, START_HEADER, start);
     while (evhttp_remove_header(in, TENANT_HEADER) == 0) {
+    }
+    while (evhttp_remove_header(in, ACTOR_HEADER) == 0) {
     }
     set_request_id(req);
     if (refused != 0) {

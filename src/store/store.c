@@ -436,7 +436,8 @@ static void group_done(conn_t *c)
         if (s->config.read_only && strcmp(state, "57014") == 0 && n == 1) {
             /* A read cancelled by its statement timeout (issue 13): a filter
              * no index serves; the client narrows it. */
-            fs_log(FS_LOG_WARN, "store", "a read ran out of time: %s",
+            fs_log(FS_LOG_WARN, "store", "a read ran out of time%s: %s",
+                   s->config.replica ? " on the replica" : "",
                    json_string_value(json_object_get(items[0]->item, "op")));
             group_clear(c);
             c->state = STATE_IDLE;

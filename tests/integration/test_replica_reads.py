@@ -88,8 +88,13 @@ def _call(port, method, path, key, body=None):
 
 
 def _listed(port, key):
-    """The ids of the tenant's latest payments, as this server lists them."""
-    status, body = _call(port, "GET", "/v1/payments?limit=20", key)
+    """The ids of the tenant's latest payments, as this server lists them. A
+    503 read_timeout (a read backend starved of CPU on a loaded machine) is
+    retried, as a client would."""
+    for _ in range(3):
+        status, body = _call(port, "GET", "/v1/payments?limit=20", key)
+        if status != 503 or body["error"]["code"] != "read_timeout":
+            break
     assert status == 200, body
     return {p["id"] for p in body["data"]}
 
@@ -125,6 +130,15 @@ def test_lists_read_the_replica_within_the_bound_and_a_tenant_sees_its_writes():
             time.sleep(0.1)
         assert int(replica.sql("SELECT count(*) FROM pg_stat_activity "
                                "WHERE application_name = 'finsys-test-reads'")) >= 2
+        # So do the admin console's reads.
+        operator = new_api_key(f"replica-op-{uuid.uuid4().hex[:8]}", admin=True)
+        fresh = _reads(s1, "replica", "fresh")
+        for _ in range(3):  # (one the replica timed out went to the primary)
+            status, page = _call(s1, "GET", "/admin/api/payments?limit=5", operator)
+            assert status == 200 and page["data"], page
+            if _reads(s1, "replica", "fresh") > fresh:
+                break
+        assert _reads(s1, "replica", "fresh") == fresh + 1
 
         replica.sql("SELECT pg_wal_replay_pause()")
         t_b = time.monotonic()
@@ -137,7 +151,7 @@ def test_lists_read_the_replica_within_the_bound_and_a_tenant_sees_its_writes():
                                   "currency": "USD"})
         assert status == 201, q
         assert q["id"] in _listed(s1, key_a)
-        assert _reads(s1, "primary", "own_write_redis") == marked + 1
+        assert _reads(s1, "primary", "own_write_redis") >= marked + 1
         # ... and through the same process (known without asking Redis).
         own = _reads(s1, "primary", "own_write")
         status, p = _call(s1, "POST", "/v1/payments",
@@ -145,7 +159,17 @@ def test_lists_read_the_replica_within_the_bound_and_a_tenant_sees_its_writes():
                                   "currency": "USD"})
         assert status == 201, p
         assert p["id"] in _listed(s1, key_a)
-        assert _reads(s1, "primary", "own_write") == own + 1
+        assert _reads(s1, "primary", "own_write") >= own + 1
+
+        # An operator's write through another process, read back in the
+        # console (rw:actor:<id>).
+        marked = _reads(s1, "primary", "own_write_redis")
+        status, c = _call(s2, "POST", f"/admin/api/payments/{p['id']}/cancel", operator,
+                          {"reason": "replica test"})
+        assert status == 200 and c["status"] == "canceled", c
+        status, d = _call(s1, "GET", f"/admin/api/payments/{p['id']}", operator)
+        assert status == 200 and d["payment"]["status"] == "canceled", d
+        assert _reads(s1, "primary", "own_write_redis") >= marked + 1
 
         # B wrote through another process that marks nothing: once the bound
         # has passed, the paused replica is stale for its list, which the
@@ -153,7 +177,7 @@ def test_lists_read_the_replica_within_the_bound_and_a_tenant_sees_its_writes():
         time.sleep(max(0.0, t_b + LAG_MAX_MS / 1000 + 0.2 - time.monotonic()))
         stale = _reads(s1, "primary", "stale")
         assert late in _listed(s1, key_b)
-        assert _reads(s1, "primary", "stale") == stale + 1
+        assert _reads(s1, "primary", "stale") >= stale + 1
         assert _lag_s(s1) >= LAG_MAX_MS / 1000
 
         # Replay resumed: the replica serves B's list again, payment and all.
