@@ -233,7 +233,8 @@ static void on_read(void *arg, const fs_store_result_t *r);
  * last FS_READ_REPLICA_LAG_MAX_MS (rw:<tenant>, set as each write is
  * answered). Otherwise, or when the replica answers that it has not
  * replayed that far, fails, or is lost with the read, the primary's read
- * store reads it. */
+ * store reads it (an admin console's read: the write path's store, where it
+ * ran before). */
 static void read_count(const char *to, const char *why)
 {
     fs_metrics_add(FS_M_READS, to, why, NULL, 1);
@@ -260,7 +261,6 @@ static void on_write_marker(void *arg, fs_redis_status_t st, const redisReply *r
 {
     read_t *rd = arg;
     if (rd->w->closing) {
-        /* Stopping: the stores are being freed. */
         /* Stopping: the stores are gone or going. */
         static const fs_store_result_t stopping = {
             .outcome = "unavailable",
@@ -321,9 +321,9 @@ static void read_route(worker_t *w, read_t *rd)
 }
 
 /* Every answer to a request other than a GET or HEAD counts as a write of
- * its tenant, whatever its status (a 503's outcome is unknown), but a 401
- * or a 429 (refused before the store: a flood of them must not send every
- * read to the primary): the
+ * its tenant (or, on /admin/api, of its actor: "actor:<id>"), whatever its
+ * status (a 503's outcome is unknown), but a 401 or a 429 (refused before
+ * the store: a flood of them must not send every read to the primary): the
  * tenant's reads through this process need a sample taken after it, and,
  * with Redis, its reads through any process go to the primary for
  * FS_READ_REPLICA_LAG_MAX_MS (rw:<tenant>, sent before the answer; not
