@@ -97,6 +97,30 @@ fs_pg_start() {
                -qc "CREATE DATABASE finsys" >/dev/null
 }
 
+# fs_pg_replica_start DIR PRIMARY_PORT PORT: a streaming replica of the
+# PostgreSQL on 127.0.0.1:PRIMARY_PORT (issue 14): pg_basebackup -R (which
+# writes standby.signal and primary_conninfo) into fs_pg_home DIR's pg, then
+# started as a hot standby on 127.0.0.1:PORT. A throwaway, for tests: its
+# files are not fsynced (--no-sync, fsync=off: seconds saved at the copy
+# and at the start). Stop it with fs_pg_stop DIR, or by the PID fs_pg_pid DIR
+# prints; fs_pg_forget DIR after.
+fs_pg_replica_start() {
+    local dir=$1 primary=$2 port=$3 u home; u=$(fs_pg_user)
+    mkdir -p "$dir"
+    home=$(fs_pg_home_make "$dir") || return 1
+    mkdir -p "$home/pg-sock"
+    chown "$u" "$home/pg-sock"
+    fs_as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$primary" -U postgres -D "$home/pg" \
+        -R -X stream -c fast --no-sync >"$home/basebackup.log" 2>&1 \
+        || { cat "$home/basebackup.log" >&2; return 1; }
+    # A hot standby needs max_connections at least the primary's (200, as
+    # fs_pg_start sets it).
+    fs_as_pg "$PG_BIN/pg_ctl" -D "$home/pg" -l "$home/postgres.log" -w -t 60 start -o \
+        "-c listen_addresses=127.0.0.1 -p $port -k $home/pg-sock -c hot_standby=on \
+         -c max_connections=200 -c shared_buffers=64MB -c fsync=off" \
+        >/dev/null || { tail -20 "$home/postgres.log" >&2; return 1; }
+}
+
 # fs_pg_pid DIR: the postmaster's PID (empty when it is not running).
 fs_pg_pid() {
     local f; f=$(fs_pg_home "$1")/pg/postmaster.pid

@@ -51,6 +51,8 @@ static const char usage_server[] =
     "development stack; docs/operations.md, \"Production settings\").\n"
     "  FINSYS_HTTP_HOST (127.0.0.1)  FINSYS_HTTP_PORT (8080)  FINSYS_HTTP_THREADS (cores)\n"
     "  FINSYS_DATABASE_URL (libpq connection string)\n"
+    "  FINSYS_DATABASE_READ_URL (unset: lists read FINSYS_DATABASE_URL; else a replica's,\n"
+    "    at most 1 s stale, a tenant's own writes read from the primary)\n"
     "  FINSYS_SECRETS_KEY (required: 32 bytes, hex or base64, sealing webhook secrets;\n"
     "    at start the server seals secrets still stored in clear)\n"
     "  FINSYS_BATCH_ITEMS (256)  FINSYS_BATCH_WAIT_US (200)  FINSYS_DB_CONNECTIONS (4)\n"

@@ -168,6 +168,8 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
                 err_len) != 0 ||
         str_var("FINSYS_DATABASE_URL", "host=127.0.0.1 port=5432 dbname=finsys user=postgres",
                 c->database_url, sizeof(c->database_url), err, err_len) != 0 ||
+        str_var("FINSYS_DATABASE_READ_URL", "", c->database_read_url,
+                sizeof(c->database_read_url), err, err_len) != 0 ||
         int_var("FINSYS_BATCH_ITEMS", FS_BATCH_ITEMS_DEFAULT, 1, FS_BATCH_ITEMS_MAX,
                 &c->batch_items, err, err_len) != 0 ||
         int_var("FINSYS_BATCH_WAIT_US", FS_BATCH_WAIT_US_DEFAULT, 0, FS_BATCH_WAIT_US_MAX,

@@ -1324,4 +1324,37 @@
 /* An S3 error answer's body kept for the log (its <Code> and <Message>). */
 #define FS_S3_ERROR_BODY_MAX 4096
 
+/* --- reads on the replica (issue 14) --- */
+
+/* The staleness bound of the reads FINSYS_DATABASE_READ_URL sends to a
+ * replica: a list shows every write committed more than this before the
+ * request reached the server (docs/operations.md "Reads on the replica").
+ * A second: a person who pays and then opens a list sees the payment (their
+ * own writes go to the primary anyway), and a replica a second behind is
+ * one in trouble, whose reads the primary then takes. */
+#define FS_READ_REPLICA_LAG_MAX_MS 1000
+
+/* How often each server process asks the primary for its WAL position
+ * (pg_current_wal_insert_lsn(), on a connection of its own): a replica must
+ * have replayed a position sampled at most FS_READ_REPLICA_LAG_MAX_MS before
+ * the request, so it may lag by up to the bound less this period and still
+ * serve reads. A tenth of the bound: ten cheap queries a second a process. */
+#define FS_READ_REPLICA_SAMPLE_MS 100
+
+/* The primary's positions kept (one per sample): those of the last bound,
+ * and room to spare (the bound over the period is 10). */
+#define FS_READ_REPLICA_SAMPLES_MAX 32
+
+/* connect_timeout of the sampling connection: the sampler is a thread of
+ * its own, so a primary that does not answer holds up only the samples (and
+ * without a recent one reads go to the primary). */
+#define FS_READ_REPLICA_CONNECT_TIMEOUT_S 2
+
+/* Tenants whose recent writes this process remembers (read-your-writes:
+ * their reads go to the primary until a sample taken after the write has
+ * been replayed). An entry is free again FS_READ_REPLICA_LAG_MAX_MS after
+ * its write; when every entry is taken, the write is remembered for every
+ * tenant at once (all reads go to the primary for a moment), never lost. */
+#define FS_READ_WRITERS_MAX 1024
+
 #endif
