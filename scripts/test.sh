@@ -23,6 +23,20 @@ fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+# section NAME: starts a section of the output, after the time the previous
+# one took (where the suite's minutes go: it must stay under 15 on 2 cores).
+suite_start=$(date +%s)
+sec_name=""
+sec_start=$suite_start
+section() {
+    local now
+    now=$(date +%s)
+    [ -n "$sec_name" ] && echo "   ($sec_name: $((now - sec_start)) s)"
+    sec_name=$1
+    sec_start=$now
+    [ -n "$1" ] && echo "== $1"
+}
+
 # run_cmocka BINARY: runs a cmocka test program and adds up its counts.
 run_cmocka() {
     local t=$1 out rc p f
@@ -39,7 +53,7 @@ run_cmocka() {
     failed=$((failed + f))
 }
 
-echo "== unit tests"
+section "unit tests"
 for t in "$ASAN_BUILD"/test_*; do
     [ -f "$t" ] && [ -x "$t" ] || continue
     # It needs a nats-server: it runs below, once one is up.
@@ -48,7 +62,7 @@ for t in "$ASAN_BUILD"/test_*; do
     run_cmocka "$t"
 done
 
-echo "== OpenAPI lint"
+section "OpenAPI lint"
 if bash scripts/lint-openapi.sh >"${TMPDIR:-/tmp}/finsys-lint.out" 2>&1; then
     echo "docs/openapi.yaml: lint clean"
     passed=$((passed + 1))
@@ -58,7 +72,7 @@ else
     failed=$((failed + 1))
 fi
 
-echo "== admin console (web/)"
+section "admin console (web/)"
 # Its unit tests (vitest), each counted.
 web_out=$(bash scripts/web.sh test 2>&1)
 echo "$web_out" | grep -vE '^web: npm ci$' | tail -60
@@ -68,7 +82,7 @@ f=$(grep -oE '^web: [0-9]+ passed, [0-9]+ failed' <<<"$web_out" | grep -oE '[0-9
 passed=$((passed + ${p:-0}))
 failed=$((failed + ${f:-0}))
 
-echo "== integration tests"
+section "integration tests"
 TMP=$(mktemp -d /tmp/finsys-test.XXXXXX)
 chmod 755 "$TMP"
 SERVER_PID=""
@@ -162,7 +176,7 @@ wants() {
 }
 
 if wants hardening "$@"; then
-echo "== hardening"
+section "hardening"
 # The release build (make build's, in ${REL_BUILD:-build}; set up when
 # missing) with -Wpedantic -Werror, and its binary's hardening: full RELRO,
 # PIE, a non-executable stack, FORTIFY_SOURCE's checked functions and the
@@ -178,7 +192,7 @@ fi
 fi
 
 if wants e2e "$@"; then
-echo "== console end to end"
+section "console end to end"
 # The admin console in headless Chromium against the stack scripts/run.sh
 # starts (make run's, in a temporary directory), with the sanitizer build.
 E2E_OUT=$(mktemp /tmp/finsys-e2e-out.XXXXXX)
@@ -195,7 +209,7 @@ rm -f "$E2E_OUT"
 fi
 
 if wants bench "$@"; then
-echo "== bench smoke"
+section "bench smoke"
 # make bench in seconds (BENCH_SMOKE=1) on a stack of its own, with the
 # sanitizer build and its results in a temporary directory: it must run end
 # to end, write every key of bench/keys.txt, and leave no sanitizer report in
@@ -222,7 +236,7 @@ rm -rf "$SMOKE"
 fi
 
 if wants bench_export_cost "$@"; then
-echo "== export cost smoke"
+section "export cost smoke"
 # bench/export_cost.sh in seconds (EXPORT_COST_SMOKE=1: 2,000 rows, 2 rounds
 # of 2 s a side) on a stack of its own, with the sanitizer build and its
 # results in a temporary directory: it must run end to end, write every key
@@ -249,7 +263,7 @@ rm -rf "$SMOKE"
 fi
 
 if wants stack_home "$@"; then
-echo "== stack from a closed folder"
+section "stack from a closed folder"
 # make run from a clone in a folder other users cannot enter (as root, a
 # clone in /root): PostgreSQL (run as the postgres user when root) must still
 # start, its files where it can write them and recorded in the clone's var/,
@@ -307,7 +321,7 @@ fi
 fi
 
 if wants fuzz "$@"; then
-echo "== fuzz smoke"
+section "fuzz smoke"
 # make fuzz for a few seconds a target (FUZZ_SMOKE_SECONDS, by default
 # limits.h's FS_FUZZ_SMOKE_SECONDS): every target of fuzz/ must still build
 # from meson (-Dfuzz=true: clang, libFuzzer, ASan and UBSan, the project's
@@ -332,5 +346,7 @@ fi
 rm -f "$FUZZ_OUT"
 fi
 
+section ""
+echo "   (the suite: $(( $(date +%s) - suite_start )) s)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
