@@ -2,7 +2,8 @@
 # make test-cluster: starts scripts/cluster.sh in a directory of its own,
 # makes payments through HAProxy (tests/cluster/smoke.py) and sees them
 # settle, checks the ledger on the primary, then stops everything (by the
-# PIDs the cluster recorded) and removes its data. Not part of make test.
+# PIDs the cluster recorded) and removes its data. make test runs it too
+# (scripts/test.sh, "cluster").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/stack.sh
