@@ -96,13 +96,13 @@ wants() {
 }
 
 # Builds that later sections need, started now at the lowest priority (nice
-# 19): the release build (hardening, cluster), the fuzz targets (clang; fuzz
-# smoke) and the console with its browser driver (e2e). The integration
+# 19): the release build (hardening, cluster) and the console with its
+# browser driver (e2e). The integration
 # tests spend most of their time waiting on servers, timers and sleeps, and
 # these take the CPU they leave idle; each section waits for its build. (It
 # saves the minutes the builds took when the suite ran them in turn.)
 PREBUILD=$(mktemp -d /tmp/finsys-prebuild.XXXXXX)
-REL_PID="" FUZZ_PID="" WEB_PID=""
+REL_PID="" WEB_PID=""
 if wants hardening "$@" || wants cluster "$@"; then
     (
         { [ -f "${REL_BUILD:-build}/build.ninja" ] \
@@ -110,10 +110,6 @@ if wants hardening "$@" || wants cluster "$@"; then
             && nice -n 19 ninja -C "${REL_BUILD:-build}" finsys
     ) >"$PREBUILD/release.log" 2>&1 &
     REL_PID=$!
-fi
-if wants fuzz "$@"; then
-    FUZZ_BUILD_ONLY=1 nice -n 19 bash scripts/fuzz.sh >"$PREBUILD/fuzz.log" 2>&1 &
-    FUZZ_PID=$!
 fi
 if wants e2e "$@"; then
     (
@@ -130,6 +126,163 @@ prebuilt() {
     return 0
 }
 
+# The side lane: the smokes with no timing in what they check (fuzz, make
+# run from a closed folder, the export-cost and bench smokes), each on a
+# stack of its own, run at nice 10 beside the integration tests, which spend
+# most of their time waiting on servers, timers and sleeps. Its output is
+# printed, and its counts added, when the integration tests are done.
+# (In turn, after them, they took about 5 of the suite's minutes.)
+side_lane() {
+passed=0
+failed=0
+sec_name=""
+if wants fuzz "$@"; then
+section "fuzz smoke"
+# make fuzz for a few seconds a target (FUZZ_SMOKE_SECONDS, by default
+# limits.h's FS_FUZZ_SMOKE_SECONDS): every target of fuzz/ must still build
+# from meson (-Dfuzz=true: clang, libFuzzer, ASan and UBSan, the project's
+# flags) and run over its seed corpus and some mutations to the end, with no
+# crash and no sanitizer report. Its findings are make fuzz's.
+FUZZ_OUT=$(mktemp /tmp/finsys-fuzz-out.XXXXXX)
+fuzz_secs=${FUZZ_SMOKE_SECONDS:-$(sed -n 's/^#define FS_FUZZ_SMOKE_SECONDS \([0-9]*\).*/\1/p' src/core/limits.h)}
+fuzz_targets=$(sed -n "s/^fuzz_targets = \[\(.*\)\]/\1/p" meson.build | tr -d "',")
+if FUZZ_SECONDS=$fuzz_secs FUZZ_TARGETS=$fuzz_targets bash scripts/fuzz.sh >"$FUZZ_OUT" 2>&1 \
+    && [ "$(grep -cE '^Done [0-9]+ runs' "$FUZZ_OUT")" -eq "$(wc -w <<<"$fuzz_targets")" ] \
+    && ! grep -qE 'ERROR: (Address|Leak|libFuzzer|UndefinedBehavior)|runtime error:|deadly signal' \
+        "$FUZZ_OUT"; then
+    echo "fuzz smoke: built and ran $fuzz_targets, ${fuzz_secs} s each, clean"
+    passed=$((passed + 1))
+else
+    echo "fuzz smoke: FAILED"
+    grep -E '^fuzz:|^Done' "$FUZZ_OUT"
+    grep -A30 -E 'ERROR: |runtime error:|deadly signal' "$FUZZ_OUT" | head -60
+    tail -30 "$FUZZ_OUT"
+    failed=$((failed + 1))
+fi
+rm -f "$FUZZ_OUT"
+fi
+
+if wants stack_home "$@"; then
+section "stack from a closed folder"
+# make run from a clone in a folder other users cannot enter (as root, a
+# clone in /root): PostgreSQL (run as the postgres user when root) must still
+# start, its files where it can write them and recorded in the clone's var/,
+# and start again on the same data. A copy of the scripts in a mktemp
+# directory of mode 700 stands for the clone; PostgreSQL is stopped by its
+# PID. (Before issue 13: "the postgres user cannot write to .../var".)
+CLOSED=$(mktemp -d /tmp/finsys-closed.XXXXXX)
+chmod 700 "$CLOSED"
+mkdir -p "$CLOSED/finsys/scripts"
+cp scripts/stack.sh "$CLOSED/finsys/scripts/"
+CLOSED_PORT=$(fs_free_port)
+closed_psql() {
+    fs_as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$CLOSED_PORT" -U postgres -d finsys -qtAc "$1"
+}
+closed_stop() {
+    local pid
+    pid=$(cd "$CLOSED/finsys" && source scripts/stack.sh && fs_pg_pid "$PWD/var")
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+}
+closed_ok=1
+for round in 1 2; do
+    if ! (cd "$CLOSED/finsys" && source scripts/stack.sh && fs_pg_start "$PWD/var" "$CLOSED_PORT") \
+        >"$CLOSED/start.out" 2>&1; then
+        echo "round $round: PostgreSQL did not start:"; cat "$CLOSED/start.out"
+        closed_ok=0
+        break
+    fi
+    if [ "$round" = 1 ]; then
+        closed_psql "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)" || closed_ok=0
+    elif [ "$(closed_psql "SELECT v FROM kept")" != 42 ]; then
+        echo "round 2: the data of round 1 is gone"
+        closed_ok=0
+    fi
+    closed_stop
+done
+closed_home=$(cat "$CLOSED/finsys/var/pg-home" 2>/dev/null || echo "$CLOSED/finsys/var")
+if [ "$(id -u)" -eq 0 ] && [ ! -s "$CLOSED/finsys/var/pg-home" ]; then
+    echo "as root, no PostgreSQL home outside the closed folder was recorded in var/pg-home"
+    closed_ok=0
+fi
+(cd "$CLOSED/finsys" && source scripts/stack.sh && fs_pg_forget "$PWD/var")
+[ "$closed_home" != "$CLOSED/finsys/var" ] && [ -e "$closed_home" ] \
+    && { echo "fs_pg_forget left $closed_home"; closed_ok=0; }
+rm -rf "$CLOSED"
+if [ "$closed_ok" = 1 ]; then
+    echo "stack from a closed folder: PostgreSQL started twice on the same data ($closed_home)"
+    passed=$((passed + 1))
+else
+    echo "stack from a closed folder: FAILED"
+    failed=$((failed + 1))
+fi
+fi
+
+if wants bench_export_cost "$@"; then
+section "export cost smoke"
+# bench/export_cost.sh in seconds (EXPORT_COST_SMOKE=1: 2,000 rows, 2 rounds
+# of 2 s a side) on a stack of its own, with the sanitizer build and its
+# results in a temporary directory: it must run end to end, write every key
+# of bench/export_cost_keys.txt, and leave no sanitizer report in the logs
+# of the server and the worker. No thresholds.
+SMOKE=$(mktemp -d /tmp/finsys-export-cost-smoke.XXXXXX)
+if (
+    for v in $(compgen -e | grep '^FINSYS_'); do unset "$v"; done
+    EXPORT_COST_SMOKE=1 BENCH_RESULTS_DIR=$SMOKE FINSYS_BIN=$PWD/$ASAN_BUILD/finsys \
+        bash bench/export_cost.sh >"$SMOKE/run.out" 2>&1
+) && python3 bench/check_keys.py "$SMOKE/export_cost.json" bench/export_cost_keys.txt \
+    >"$SMOKE/keys.out" 2>&1 \
+    && ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMOKE"/*.log; then
+    echo "export cost smoke: ran, every key of bench/export_cost_keys.txt written"
+    passed=$((passed + 1))
+else
+    echo "export cost smoke: FAILED"
+    tail -30 "$SMOKE/run.out"
+    cat "$SMOKE/keys.out" 2>/dev/null
+    grep -h -A20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMOKE"/*.log | head -40
+    failed=$((failed + 1))
+fi
+rm -rf "$SMOKE"
+fi
+
+if wants bench "$@"; then
+section "bench smoke"
+# make bench in seconds (BENCH_SMOKE=1) on a stack of its own, with the
+# sanitizer build and its results in a temporary directory: it must run end
+# to end, write every key of bench/keys.txt, and leave no sanitizer report in
+# the logs of its processes (the server, the worker, provider-sim and
+# webhook-sink). No thresholds: speed is make bench's business.
+SMOKE=$(mktemp -d /tmp/finsys-bench-smoke.XXXXXX)
+if (
+    # None of this suite's settings: the bench starts and sets its own.
+    for v in $(compgen -e | grep '^FINSYS_'); do unset "$v"; done
+    BENCH_SMOKE=1 BENCH_RESULTS_DIR=$SMOKE FINSYS_BIN=$PWD/$ASAN_BUILD/finsys \
+        bash scripts/bench.sh >"$SMOKE/bench.out" 2>&1
+) && python3 bench/check_keys.py "$SMOKE/latest.json" >"$SMOKE/keys.out" 2>&1 \
+    && ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMOKE"/*.log; then
+    echo "bench smoke: ran, every key of bench/keys.txt written"
+    passed=$((passed + 1))
+else
+    echo "bench smoke: FAILED"
+    tail -30 "$SMOKE/bench.out"
+    cat "$SMOKE/keys.out" 2>/dev/null
+    grep -h -A20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMOKE"/*.log | head -40
+    failed=$((failed + 1))
+fi
+rm -rf "$SMOKE"
+fi
+
+section ""
+echo "$passed $failed" >"$PREBUILD/side.counts"
+}
+
+SIDE_PID=""
+if wants fuzz "$@" || wants stack_home "$@" || wants bench_export_cost "$@" || wants bench "$@"; then
+    ( renice -n 10 -p "$BASHPID" >/dev/null 2>&1; side_lane "$@" ) >"$PREBUILD/side.out" 2>&1 &
+    SIDE_PID=$!
+fi
 section "integration tests"
 TMP=$(mktemp -d /tmp/finsys-test.XXXXXX)
 chmod 755 "$TMP"
@@ -260,118 +413,6 @@ failed=$((failed + ${f:-0}))
 rm -f "$E2E_OUT"
 fi
 
-if wants bench "$@"; then
-section "bench smoke"
-# make bench in seconds (BENCH_SMOKE=1) on a stack of its own, with the
-# sanitizer build and its results in a temporary directory: it must run end
-# to end, write every key of bench/keys.txt, and leave no sanitizer report in
-# the logs of its processes (the server, the worker, provider-sim and
-# webhook-sink). No thresholds: speed is make bench's business.
-SMOKE=$(mktemp -d /tmp/finsys-bench-smoke.XXXXXX)
-if (
-    # None of this suite's settings: the bench starts and sets its own.
-    for v in $(compgen -e | grep '^FINSYS_'); do unset "$v"; done
-    BENCH_SMOKE=1 BENCH_RESULTS_DIR=$SMOKE FINSYS_BIN=$PWD/$ASAN_BUILD/finsys \
-        bash scripts/bench.sh >"$SMOKE/bench.out" 2>&1
-) && python3 bench/check_keys.py "$SMOKE/latest.json" >"$SMOKE/keys.out" 2>&1 \
-    && ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMOKE"/*.log; then
-    echo "bench smoke: ran, every key of bench/keys.txt written"
-    passed=$((passed + 1))
-else
-    echo "bench smoke: FAILED"
-    tail -30 "$SMOKE/bench.out"
-    cat "$SMOKE/keys.out" 2>/dev/null
-    grep -h -A20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMOKE"/*.log | head -40
-    failed=$((failed + 1))
-fi
-rm -rf "$SMOKE"
-fi
-
-if wants bench_export_cost "$@"; then
-section "export cost smoke"
-# bench/export_cost.sh in seconds (EXPORT_COST_SMOKE=1: 2,000 rows, 2 rounds
-# of 2 s a side) on a stack of its own, with the sanitizer build and its
-# results in a temporary directory: it must run end to end, write every key
-# of bench/export_cost_keys.txt, and leave no sanitizer report in the logs
-# of the server and the worker. No thresholds.
-SMOKE=$(mktemp -d /tmp/finsys-export-cost-smoke.XXXXXX)
-if (
-    for v in $(compgen -e | grep '^FINSYS_'); do unset "$v"; done
-    EXPORT_COST_SMOKE=1 BENCH_RESULTS_DIR=$SMOKE FINSYS_BIN=$PWD/$ASAN_BUILD/finsys \
-        bash bench/export_cost.sh >"$SMOKE/run.out" 2>&1
-) && python3 bench/check_keys.py "$SMOKE/export_cost.json" bench/export_cost_keys.txt \
-    >"$SMOKE/keys.out" 2>&1 \
-    && ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMOKE"/*.log; then
-    echo "export cost smoke: ran, every key of bench/export_cost_keys.txt written"
-    passed=$((passed + 1))
-else
-    echo "export cost smoke: FAILED"
-    tail -30 "$SMOKE/run.out"
-    cat "$SMOKE/keys.out" 2>/dev/null
-    grep -h -A20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMOKE"/*.log | head -40
-    failed=$((failed + 1))
-fi
-rm -rf "$SMOKE"
-fi
-
-if wants stack_home "$@"; then
-section "stack from a closed folder"
-# make run from a clone in a folder other users cannot enter (as root, a
-# clone in /root): PostgreSQL (run as the postgres user when root) must still
-# start, its files where it can write them and recorded in the clone's var/,
-# and start again on the same data. A copy of the scripts in a mktemp
-# directory of mode 700 stands for the clone; PostgreSQL is stopped by its
-# PID. (Before issue 13: "the postgres user cannot write to .../var".)
-CLOSED=$(mktemp -d /tmp/finsys-closed.XXXXXX)
-chmod 700 "$CLOSED"
-mkdir -p "$CLOSED/finsys/scripts"
-cp scripts/stack.sh "$CLOSED/finsys/scripts/"
-CLOSED_PORT=$(fs_free_port)
-closed_psql() {
-    fs_as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$CLOSED_PORT" -U postgres -d finsys -qtAc "$1"
-}
-closed_stop() {
-    local pid
-    pid=$(cd "$CLOSED/finsys" && source scripts/stack.sh && fs_pg_pid "$PWD/var")
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
-}
-closed_ok=1
-for round in 1 2; do
-    if ! (cd "$CLOSED/finsys" && source scripts/stack.sh && fs_pg_start "$PWD/var" "$CLOSED_PORT") \
-        >"$CLOSED/start.out" 2>&1; then
-        echo "round $round: PostgreSQL did not start:"; cat "$CLOSED/start.out"
-        closed_ok=0
-        break
-    fi
-    if [ "$round" = 1 ]; then
-        closed_psql "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)" || closed_ok=0
-    elif [ "$(closed_psql "SELECT v FROM kept")" != 42 ]; then
-        echo "round 2: the data of round 1 is gone"
-        closed_ok=0
-    fi
-    closed_stop
-done
-closed_home=$(cat "$CLOSED/finsys/var/pg-home" 2>/dev/null || echo "$CLOSED/finsys/var")
-if [ "$(id -u)" -eq 0 ] && [ ! -s "$CLOSED/finsys/var/pg-home" ]; then
-    echo "as root, no PostgreSQL home outside the closed folder was recorded in var/pg-home"
-    closed_ok=0
-fi
-(cd "$CLOSED/finsys" && source scripts/stack.sh && fs_pg_forget "$PWD/var")
-[ "$closed_home" != "$CLOSED/finsys/var" ] && [ -e "$closed_home" ] \
-    && { echo "fs_pg_forget left $closed_home"; closed_ok=0; }
-rm -rf "$CLOSED"
-if [ "$closed_ok" = 1 ]; then
-    echo "stack from a closed folder: PostgreSQL started twice on the same data ($closed_home)"
-    passed=$((passed + 1))
-else
-    echo "stack from a closed folder: FAILED"
-    failed=$((failed + 1))
-fi
-fi
-
 if wants cluster "$@"; then
 section "cluster"
 prebuilt "$REL_PID"
@@ -401,33 +442,14 @@ fi
 rm -f "$CLUSTER_OUT"
 fi
 
-if wants fuzz "$@"; then
-section "fuzz smoke"
-prebuilt "$FUZZ_PID"
-# make fuzz for a few seconds a target (FUZZ_SMOKE_SECONDS, by default
-# limits.h's FS_FUZZ_SMOKE_SECONDS): every target of fuzz/ must still build
-# from meson (-Dfuzz=true: clang, libFuzzer, ASan and UBSan, the project's
-# flags) and run over its seed corpus and some mutations to the end, with no
-# crash and no sanitizer report. Its findings are make fuzz's.
-FUZZ_OUT=$(mktemp /tmp/finsys-fuzz-out.XXXXXX)
-fuzz_secs=${FUZZ_SMOKE_SECONDS:-$(sed -n 's/^#define FS_FUZZ_SMOKE_SECONDS \([0-9]*\).*/\1/p' src/core/limits.h)}
-fuzz_targets=$(sed -n "s/^fuzz_targets = \[\(.*\)\]/\1/p" meson.build | tr -d "',")
-if FUZZ_SECONDS=$fuzz_secs FUZZ_TARGETS=$fuzz_targets bash scripts/fuzz.sh >"$FUZZ_OUT" 2>&1 \
-    && [ "$(grep -cE '^Done [0-9]+ runs' "$FUZZ_OUT")" -eq "$(wc -w <<<"$fuzz_targets")" ] \
-    && ! grep -qE 'ERROR: (Address|Leak|libFuzzer|UndefinedBehavior)|runtime error:|deadly signal' \
-        "$FUZZ_OUT"; then
-    echo "fuzz smoke: built and ran $fuzz_targets, ${fuzz_secs} s each, clean"
-    passed=$((passed + 1))
-else
-    echo "fuzz smoke: FAILED"
-    grep -E '^fuzz:|^Done' "$FUZZ_OUT"
-    grep -A30 -E 'ERROR: |runtime error:|deadly signal' "$FUZZ_OUT" | head -60
-    tail -30 "$FUZZ_OUT"
-    failed=$((failed + 1))
+if [ -n "$SIDE_PID" ]; then
+    section "side lane (beside the integration tests)"
+    wait "$SIDE_PID"
+    cat "$PREBUILD/side.out"
+    read -r p f <"$PREBUILD/side.counts" 2>/dev/null || { p=0; f=1; echo "side lane: no counts"; }
+    passed=$((passed + p))
+    failed=$((failed + f))
 fi
-rm -f "$FUZZ_OUT"
-fi
-
 rm -rf "$PREBUILD"
 section ""
 echo "   (the suite: $(( $(date +%s) - suite_start )) s)"
