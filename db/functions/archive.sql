@@ -61,11 +61,13 @@ BEGIN
     ON CONFLICT ON CONSTRAINT event_archives_pkey DO NOTHING
     RETURNING * INTO a;
     IF FOUND THEN
-        RETURN jsonb_build_object('recorded', true, 'same', true);
+        RETURN jsonb_build_object('tenant', a.tenant_id, 'day', a.day, 'recorded', true,
+                                  'same', true);
     END IF;
     SELECT * INTO a FROM event_archives y
     WHERE y.tenant_id = args->>'tenant' AND y.day = (args->>'day')::date;
-    RETURN jsonb_build_object('recorded', false, 'same', a.sha256 = args->>'sha256');
+    RETURN jsonb_build_object('tenant', a.tenant_id, 'day', a.day, 'recorded', false,
+                              'same', a.sha256 = args->>'sha256');
 END
 $$;
 
@@ -131,7 +133,7 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     UPDATE event_archives y SET verified_at = now(), dropped_at = now(), dropped = n
     WHERE y.tenant_id = a.tenant_id AND y.day = a.day;
-    RETURN jsonb_build_object('dropped', n);
+    RETURN jsonb_build_object('tenant', a.tenant_id, 'day', a.day, 'dropped', n);
 END
 $$;
 
