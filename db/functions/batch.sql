@@ -1528,10 +1528,10 @@ BEGIN
                     -- One whose day was archived and dropped (archive.sql):
                     -- say where it went.
                     IF j->>'after' ~ '^evt_[0-9]{1,18}$' AND EXISTS (
-                        SELECT 1 FROM event_archives a
-                        WHERE a.tenant_id = t AND a.dropped_at IS NOT NULL
+                        SELECT 1 FROM event_archives ea
+                        WHERE ea.tenant_id = t AND ea.dropped_at IS NOT NULL
                           AND substr(j->>'after', 5)::bigint
-                              BETWEEN a.first_seq AND a.last_seq) THEN
+                              BETWEEN ea.first_seq AND ea.last_seq) THEN
                         p := fs_err(format('Event %s is no longer held: its day was archived '
                                            'and dropped (see the list''s "archive"); read it '
                                            'from the archive.', j->>'after'), 'starting_after');
