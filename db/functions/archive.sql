@@ -12,7 +12,11 @@
 -- closed costs two index probes, not a walk.
 CREATE OR REPLACE FUNCTION fs_archive_candidates(p_before timestamptz, p_tenant text, p_max int)
 RETURNS TABLE (tenant_id text, day date)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+-- (the events by index: a tenant's one probe, and the BRIN on created_at
+-- for the days since its last archive; never a walk of the whole log)
+SET enable_seqscan = off
+AS $$
 DECLARE
     t     record;
     low   timestamptz;

@@ -240,8 +240,19 @@ def test_two_workers_archive_once_and_retention_drops_only_archived_days():
         assert r.returncode == 0, (r.stdout, r.stderr)
         assert json.loads(r.stdout)["archives"][0]["events_dropped"] is True
 
-        # A damaged archive is never dropped: with 2 days the recent day is
-        # due, but its object fails the check, and its events stay.
+        # A webhook delivery of the recent day still pending holds it back.
+        ep = "we_" + uuid.uuid4().hex[:24]
+        sql(f"INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret_sealed) "
+            f"VALUES ('{ep}', '{tenant}', 'https://example.invalid/', '{{*}}', 'sealed')")
+        whd = sql(f"INSERT INTO webhook_deliveries (tenant_id, event_seq, endpoint_id) "
+                  f"VALUES ('{tenant}', {recent[0]}, '{ep}') RETURNING id")[0][0]
+        res = _run(redis, objects, tenant, retention=2)
+        assert res["dropped"] == [] and len(res["held"]) == 1, res
+        assert "webhook delivery" in res["held"][0]["reason"], res
+        sql(f"UPDATE webhook_deliveries SET status = 'dead' WHERE id = '{whd}'")
+
+        # A damaged archive is never dropped: its object fails the check, and
+        # its events stay.
         path = _path(objects, tenant, recent_day)
         _flip(path, os.path.getsize(path) // 2)
         res = _run(redis, objects, tenant, retention=2)
@@ -249,5 +260,18 @@ def test_two_workers_archive_once_and_retention_drops_only_archived_days():
         assert "does not check" in res["failed"][0]["error"], res
         assert sql(f"SELECT count(*) FROM events WHERE tenant_id = '{tenant}' "
                    f"AND seq IN ({', '.join(map(str, recent))})") == [["2"]]
+        _flip(path, os.path.getsize(path) // 2)
+        res = _run(redis, objects, tenant, retention=2)
+        assert [(d["date"], d["events"]) for d in res["dropped"]] == [(recent_day, 2)], res
+        arch = get("/v1/events?limit=100", key=key).json["archive"]
+        assert arch["days"] == 2 and arch["before"] == _day(3), arch
+
+        # Its dead delivery, replayed, finds no event: canceled, not sent.
+        sql(f"UPDATE webhook_deliveries SET status = 'pending' WHERE id = '{whd}'")
+        out = sql(f"SELECT p FROM fs_webhook_internal('{{\"op\": \"webhook_claim\", "
+                  f"\"delivery\": \"{whd}\", \"slack_ms\": 0, \"lease_ms\": 1000}}')")
+        assert json.loads(out[0][0])["status"] == "canceled", out
+        assert sql(f"SELECT status, last_error FROM webhook_deliveries WHERE id = '{whd}'") == \
+            [["canceled", "event archived and dropped"]]
     finally:
         redis.stop()
