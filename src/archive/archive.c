@@ -132,6 +132,33 @@ static PGresult *fetch_day(PGconn *db, char *err, size_t err_len)
     return NULL;
 }
 
+/* A run (NULL for verify, which takes no lock): its lease is extended every
+ * lease / FS_LOCK_EXTEND_DIVISOR, between days and between fetches of a
+ * long one. */
+typedef struct run {
+    PGconn *db;
+    redisContext *rc;
+    fs_lock_t lk;
+    const char *holder;
+    long extended_ms;
+    json_t *result; /* {archived, dropped, held, failed} */
+    int code;
+    char *err;
+    size_t err_len;
+} run_t;
+
+static long now_ms(void) { return (long)(fs_now_us() / 1000); }
+
+static void keep_lease(run_t *r)
+{
+    if (r == NULL) return;
+    if (now_ms() - r->extended_ms < FS_ARCHIVE_LEASE_MS / FS_LOCK_EXTEND_DIVISOR) return;
+    if (fs_lock_extend_blocking(r->rc, &r->lk, FS_ARCHIVE_LEASE_MS) != 1)
+        fs_log(FS_LOG_WARN, "archive",
+               "the lock's lease was lost; committing only if the fence still lets it");
+    r->extended_ms = now_ms();
+}
+
 /* --- writing one day -------------------------------------------------------- */
 
 typedef struct {
@@ -149,10 +176,11 @@ static bool to_writer(void *arg, const void *data, size_t len)
 }
 
 /* Reads the day into the gzip writer; fills info's count and seqs. */
-static bool write_lines(PGconn *db, fs_archive_gz_t *gz, sink_t *sink, int64_t *bytes_seen,
-                        fs_archive_info_t *info, char *err, size_t err_len)
+static bool write_lines(PGconn *db, run_t *run, fs_archive_gz_t *gz, sink_t *sink,
+                        int64_t *bytes_seen, fs_archive_info_t *info, char *err, size_t err_len)
 {
     for (;;) {
+        keep_lease(run);
         PGresult *r = fetch_day(db, err, err_len);
         if (r == NULL) return false;
         int n = PQntuples(r);
@@ -185,8 +213,8 @@ static bool write_lines(PGconn *db, fs_archive_gz_t *gz, sink_t *sink, int64_t *
 }
 
 /* Writes the archive of tenant's date and its manifest; info describes them. */
-static bool archive_day(PGconn *db, fs_objects_t *objects, const char *tenant, const char *date,
-                        fs_archive_info_t *info, char *err, size_t err_len)
+static bool archive_day(PGconn *db, run_t *run, fs_objects_t *objects, const char *tenant,
+                        const char *date, fs_archive_info_t *info, char *err, size_t err_len)
 {
     memset(info, 0, sizeof(*info));
     snprintf(info->tenant, sizeof(info->tenant), "%s", tenant);
@@ -210,7 +238,7 @@ static bool archive_day(PGconn *db, fs_objects_t *objects, const char *tenant, c
     fs_archive_gz_t gz;
     fs_archive_gz_init(&gz, to_writer, &sink);
     int64_t seen = 0;
-    bool ok = write_lines(db, &gz, &sink, &seen, info, err, err_len);
+    bool ok = write_lines(db, run, &gz, &sink, &seen, info, err, err_len);
     rollback(db); /* a read-only snapshot: nothing to commit */
     if (ok && info->count == 0) {
         snprintf(err, err_len, "no events on that day");
@@ -249,7 +277,8 @@ static bool archive_day(PGconn *db, fs_objects_t *objects, const char *tenant, c
 
 typedef struct {
     PGconn *db;
-    bool held; /* the events are still in PostgreSQL: compare each */
+    run_t *run; /* its lease kept between fetches; NULL for verify */
+    bool held;  /* the events are still in PostgreSQL: compare each */
     PGresult *rows;
     int row, nrows;
     bool db_done, diverged, db_error;
@@ -280,6 +309,7 @@ static bool next_row(check_t *c, int64_t *seq, const char **text, size_t *len)
             return false;
         }
         PQclear(c->rows);
+        keep_lease(c->run);
         c->rows = fetch_day(c->db, c->err, sizeof(c->err));
         c->row = 0;
         c->nrows = c->rows != NULL ? PQntuples(c->rows) : 0;
@@ -432,11 +462,12 @@ static bool read_object(fs_objects_t *objects, const fs_archive_info_t *rec, che
 
 /* Checks one archive (rec: PostgreSQL's record); its problems go to
  * problems. False only when PostgreSQL failed (err). */
-static bool check_archive(PGconn *db, fs_objects_t *objects, const fs_archive_info_t *rec,
-                          bool held, json_t *problems, char *err, size_t err_len)
+static bool check_archive(PGconn *db, run_t *run, fs_objects_t *objects,
+                          const fs_archive_info_t *rec, bool held, json_t *problems, char *err,
+                          size_t err_len)
 {
     check_manifest(objects, rec, problems);
-    check_t c = {.db = db, .held = held, .problems = problems};
+    check_t c = {.db = db, .run = run, .held = held, .problems = problems};
     if (held && !open_day(db, rec->tenant, rec->date, err, err_len)) return false;
     char content_hex[FS_ARCHIVE_SHA_HEX_LEN + 1] = "", object_hex[FS_ARCHIVE_SHA_HEX_LEN + 1] = "";
     int64_t bytes = 0;
@@ -563,7 +594,7 @@ int fs_archive_verify(const fs_config_t *config, fs_objects_t *objects, const ch
         bool dropped;
         record_at(r, i, &rec, &dropped);
         json_t *problems = json_array();
-        if (!check_archive(db, objects, &rec, !dropped, problems, err, err_len)) {
+        if (!check_archive(db, NULL, objects, &rec, !dropped, problems, err, err_len)) {
             json_decref(problems);
             code = FS_ARCHIVE_FAILED;
             break;
@@ -583,29 +614,6 @@ out:
 }
 
 /* --- the run ----------------------------------------------------------------- */
-
-typedef struct {
-    PGconn *db;
-    redisContext *rc;
-    fs_lock_t lk;
-    const char *holder;
-    long extended_ms;
-    json_t *result; /* {archived, dropped, held, failed} */
-    int code;
-    char *err;
-    size_t err_len;
-} run_t;
-
-static long now_ms(void) { return (long)(fs_now_us() / 1000); }
-
-static void keep_lease(run_t *r)
-{
-    if (now_ms() - r->extended_ms < FS_ARCHIVE_LEASE_MS / FS_LOCK_EXTEND_DIVISOR) return;
-    if (fs_lock_extend_blocking(r->rc, &r->lk, FS_ARCHIVE_LEASE_MS) != 1)
-        fs_log(FS_LOG_WARN, "archive",
-               "the lock's lease was lost; committing only if the fence still lets it");
-    r->extended_ms = now_ms();
-}
 
 /* The fenced job op job_run with job and args (taken); the work's result
  * (the caller's), or NULL with r->code set. */
@@ -669,7 +677,7 @@ static bool archive_days(run_t *r, fs_objects_t *objects, const char *tid)
         fs_archive_info_t info;
         char why[512];
         keep_lease(r);
-        if (!archive_day(r->db, objects, tenant, date, &info, why, sizeof(why))) {
+        if (!archive_day(r->db, r, objects, tenant, date, &info, why, sizeof(why))) {
             failed(r, tenant, date, why);
             continue;
         }
@@ -719,7 +727,7 @@ static void drop_days(run_t *r, fs_objects_t *objects, const char *tid, long day
         record_at(q, i, &rec, &dropped);
         keep_lease(r);
         json_t *problems = json_array();
-        if (!check_archive(r->db, objects, &rec, true, problems, r->err, r->err_len)) {
+        if (!check_archive(r->db, r, objects, &rec, true, problems, r->err, r->err_len)) {
             json_decref(problems);
             r->code = FS_ARCHIVE_FAILED;
             break;

@@ -1397,8 +1397,10 @@
  * a run's one-day-each pass over them stays minutes, not hours. */
 #define FS_ARCHIVE_TENANTS_PER_RUN_MAX 1000
 
-/* The archive job's lock, job:archive: its lease, extended between days
- * (every lease / FS_LOCK_EXTEND_DIVISOR). */
+/* The archive job's lock, job:archive: its lease, extended while it works
+ * (every lease / FS_LOCK_EXTEND_DIVISOR, checked between days and between
+ * fetches of a day's rows): long enough that a stalled fetch does not lose
+ * it, short enough that a dead worker's lock frees within a minute. */
 #define FS_ARCHIVE_LEASE_MS 60000
 
 /* FINSYS_EVENTS_RETENTION_DAYS: events older than this many days may be
