@@ -231,6 +231,29 @@ static void a_line_gives_its_seq(void **state)
     assert_int_equal(fs_archive_line_seq("{\"id\":\"evt_x\"}", 14), -1);
 }
 
+static void the_settings_are_checked(void **state)
+{
+    (void)state;
+    unsetenv("FINSYS_EVENTS_RETENTION_DAYS");
+    assert_int_equal(fs_archive_retention_days(), 0);
+    setenv("FINSYS_EVENTS_RETENTION_DAYS", "0", 1);
+    assert_int_equal(fs_archive_retention_days(), 0);
+    setenv("FINSYS_EVENTS_RETENTION_DAYS", "30", 1);
+    assert_int_equal(fs_archive_retention_days(), 30);
+    setenv("FINSYS_EVENTS_RETENTION_DAYS", "1", 1); /* yesterday is not final yet */
+    assert_int_equal(fs_archive_retention_days(), -1);
+    setenv("FINSYS_EVENTS_RETENTION_DAYS", "30d", 1);
+    assert_int_equal(fs_archive_retention_days(), -1);
+    unsetenv("FINSYS_EVENTS_RETENTION_DAYS");
+    unsetenv("FINSYS_ARCHIVE_INTERVAL_S");
+    assert_int_equal(fs_archive_interval_s(), FS_ARCHIVE_INTERVAL_S);
+    setenv("FINSYS_ARCHIVE_INTERVAL_S", "0", 1);
+    assert_int_equal(fs_archive_interval_s(), -1);
+    setenv("FINSYS_ARCHIVE_INTERVAL_S", "5", 1);
+    assert_int_equal(fs_archive_interval_s(), 5);
+    unsetenv("FINSYS_ARCHIVE_INTERVAL_S");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +264,7 @@ int main(void)
         cmocka_unit_test(a_sink_that_refuses_fails_the_writer),
         cmocka_unit_test(the_manifest_round_trips_and_is_checked),
         cmocka_unit_test(a_line_gives_its_seq),
+        cmocka_unit_test(the_settings_are_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
