@@ -362,7 +362,10 @@ BEGIN
                                                      * 1000)::bigint)::text;
         ELSE
             SELECT * INTO ev FROM events y WHERE y.tenant_id = d.tenant_id AND y.seq = d.event_seq;
-            IF NOT FOUND THEN
+            IF NOT FOUND AND EXISTS (
+                    SELECT 1 FROM event_archives ea
+                    WHERE ea.tenant_id = d.tenant_id AND ea.dropped_at IS NOT NULL
+                      AND d.event_seq BETWEEN ea.first_seq AND ea.last_seq) THEN
                 -- Its event was archived and dropped (archive.sql: only once
                 -- no delivery of it was pending; a dead one replayed since):
                 -- nothing left to send.
