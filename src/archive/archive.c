@@ -60,7 +60,7 @@ const char fs_archive_usage[] =
     "           Exit status: 0 all match, 1 failure, 2 usage, 5 an archive differs\n"
     "           (stderr names it and what differs), 6 no archive of that date.\n"
     "Prints one JSON line.\n"
-    "  FINSYS_OBJECTS_DIR  FINSYS_DATABASE_URL  FINSYS_REDIS_URL\n"
+    "  FINSYS_OBJECTS_DIR or FINSYS_OBJECTS_URL  FINSYS_DATABASE_URL  FINSYS_REDIS_URL\n"
     "  FINSYS_EVENTS_RETENTION_DAYS\n";
 
 /* The day's events, in seq order, as the archive's lines. */
@@ -955,7 +955,8 @@ int fs_archive_main(const fs_config_t *config, int argc, char **argv)
         return FS_ARCHIVE_USAGE;
     }
     char err[512];
-    fs_objects_t *objects = fs_objects_open_dir(config->objects_dir, err, sizeof(err));
+    fs_objects_t *objects =
+        fs_objects_open(config->objects_dir, config->objects_url, err, sizeof(err));
     if (objects == NULL) {
         fprintf(stderr, "finsys: %s\n", err);
         return FS_ARCHIVE_FAILED;
