@@ -142,12 +142,18 @@ typedef struct run {
     const char *holder;
     long extended_ms;
     json_t *result; /* {archived, dropped, held, failed} */
+    const atomic_bool *stop;
     int code;
     char *err;
     size_t err_len;
 } run_t;
 
 static long now_ms(void) { return (long)(fs_now_us() / 1000); }
+
+static bool stopping(const run_t *r)
+{
+    return r != NULL && r->stop != NULL && atomic_load(r->stop);
+}
 
 static void keep_lease(run_t *r)
 {
@@ -181,6 +187,10 @@ static bool write_lines(PGconn *db, run_t *run, fs_archive_gz_t *gz, sink_t *sin
 {
     for (;;) {
         keep_lease(run);
+        if (stopping(run)) {
+            snprintf(err, err_len, "the worker is stopping; the day is written again next run");
+            return false;
+        }
         PGresult *r = fetch_day(db, err, err_len);
         if (r == NULL) return false;
         int n = PQntuples(r);
@@ -672,13 +682,13 @@ static bool archive_days(run_t *r, fs_objects_t *objects, const char *tid)
         r->code = FS_ARCHIVE_FAILED;
         return false;
     }
-    for (int i = 0; i < PQntuples(c) && r->code == FS_ARCHIVE_OK; i++) {
+    for (int i = 0; i < PQntuples(c) && r->code == FS_ARCHIVE_OK && !stopping(r); i++) {
         const char *tenant = PQgetvalue(c, i, 0), *date = PQgetvalue(c, i, 1);
         fs_archive_info_t info;
         char why[512];
         keep_lease(r);
         if (!archive_day(r->db, r, objects, tenant, date, &info, why, sizeof(why))) {
-            failed(r, tenant, date, why);
+            if (!stopping(r)) failed(r, tenant, date, why);
             continue;
         }
         json_t *args = json_pack(
@@ -721,7 +731,7 @@ static void drop_days(run_t *r, fs_objects_t *objects, const char *tid, long day
         r->code = FS_ARCHIVE_FAILED;
         return;
     }
-    for (int i = 0; i < PQntuples(q) && r->code == FS_ARCHIVE_OK; i++) {
+    for (int i = 0; i < PQntuples(q) && r->code == FS_ARCHIVE_OK && !stopping(r); i++) {
         fs_archive_info_t rec;
         bool dropped;
         record_at(q, i, &rec, &dropped);
@@ -769,8 +779,8 @@ static void drop_days(run_t *r, fs_objects_t *objects, const char *tid, long day
 }
 
 int fs_archive_run(const fs_config_t *config, fs_objects_t *objects, const char *tenant,
-                   const char *holder, long wait_ms, long hold_ms, json_t **result, char *err,
-                   size_t err_len)
+                   const char *holder, long wait_ms, long hold_ms, const atomic_bool *stop,
+                   json_t **result, char *err, size_t err_len)
 {
     *result = NULL;
     long days = fs_archive_retention_days();
@@ -783,7 +793,8 @@ int fs_archive_run(const fs_config_t *config, fs_objects_t *objects, const char 
         snprintf(err, err_len, "archive needs Redis (FINSYS_REDIS_URL) for its lock");
         return FS_ARCHIVE_FAILED;
     }
-    run_t r = {.holder = holder, .err = err, .err_len = err_len, .code = FS_ARCHIVE_OK};
+    run_t r = {.holder = holder, .stop = stop, .err = err, .err_len = err_len,
+               .code = FS_ARCHIVE_OK};
     r.rc = fs_redis_connect_blocking(config->redis_url, config->redis_timeout_ms, err, err_len);
     if (r.rc == NULL) return FS_ARCHIVE_FAILED;
     r.db = connect_db(config, err, err_len);
@@ -863,7 +874,7 @@ static int main_run(const fs_config_t *config, fs_objects_t *objects, const char
     char holder[64], err[1024] = "";
     snprintf(holder, sizeof(holder), "finsys archive pid %d", (int)getpid());
     json_t *result = NULL;
-    int code = fs_archive_run(config, objects, tenant, holder, wait, hold, &result, err,
+    int code = fs_archive_run(config, objects, tenant, holder, wait, hold, NULL, &result, err,
                               sizeof(err));
     json_t *line = result != NULL ? result
                                   : json_pack("{s:s, s:s}", "outcome",
@@ -976,6 +987,7 @@ struct fs_archive_scheduler {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stopping;
+    atomic_bool stop; /* stopping, read by a run without the mutex */
     long interval_s;
 };
 
@@ -983,8 +995,8 @@ static void run_once(fs_archive_scheduler_t *s, const char *holder)
 {
     char err[1024] = "";
     json_t *result = NULL;
-    int code = fs_archive_run(s->config, s->objects, NULL, holder, 0, 0, &result, err,
-                              sizeof(err));
+    int code = fs_archive_run(s->config, s->objects, NULL, holder, 0, 0, &s->stop, &result,
+                              err, sizeof(err));
     if (code == FS_ARCHIVE_OK) {
         json_t *res = json_object_get(result, "result");
         size_t archived = json_array_size(json_object_get(res, "archived"));
@@ -1050,6 +1062,7 @@ fs_archive_scheduler_t *fs_archive_scheduler_start(const fs_config_t *config,
     s->config = config;
     s->objects = objects;
     s->interval_s = interval;
+    atomic_init(&s->stop, false);
     FS_ASSERT(pthread_mutex_init(&s->mu, NULL) == 0);
     FS_ASSERT(pthread_cond_init(&s->cv, NULL) == 0);
     fs_thread_start_or_exit(&s->thread, scheduler_main, s, "archive",
@@ -1060,6 +1073,7 @@ fs_archive_scheduler_t *fs_archive_scheduler_start(const fs_config_t *config,
 void fs_archive_scheduler_stop(fs_archive_scheduler_t *s)
 {
     if (s == NULL) return;
+    atomic_store(&s->stop, true);
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
     pthread_cond_broadcast(&s->cv);

@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -124,10 +125,13 @@ void fs_archive_gunzip_free(fs_archive_gunzip_t *r);
  * hold_ms first, for drills), archives one closed day per tenant (only
  * tenant, when not NULL: an id or a name), then applies the retention.
  * *result (the caller's) lists what was archived, dropped, held back and
- * failed; err says why a run failed. Returns an exit code above. */
+ * failed; err says why a run failed. Returns an exit code above. stop (NULL
+ * from the CLI): once true, the run ends before its next day or fetch (the
+ * worker's shutdown); a day cut short is not recorded, and the next run
+ * writes it again. */
 int fs_archive_run(const fs_config_t *config, fs_objects_t *objects, const char *tenant,
-                   const char *holder, long wait_ms, long hold_ms, json_t **result, char *err,
-                   size_t err_len);
+                   const char *holder, long wait_ms, long hold_ms, const atomic_bool *stop,
+                   json_t **result, char *err, size_t err_len);
 
 /* Checks every archive of date (of tenant only, when not NULL): the manifest
  * against PostgreSQL's record, the object's SHA-256 against both, and its
