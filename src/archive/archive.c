@@ -107,13 +107,15 @@ static bool exec_ok(PGconn *db, const char *sql, char *err, size_t err_len)
     return ok;
 }
 
-static void rollback(PGconn *db) { PQclear(PQexec(db, "ROLLBACK")); }
+static void rollback(PGconn *db)
+{
+    PQclear(PQexec(db, "ROLLBACK"));
+}
 
 /* Opens the day's cursor in a new read-only snapshot. */
 static bool open_day(PGconn *db, const char *tenant, const char *date, char *err, size_t err_len)
 {
-    if (!exec_ok(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, err_len))
-        return false;
+    if (!exec_ok(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, err_len)) return false;
     const char *params[2] = {tenant, date};
     PGresult *r = PQexecParams(db, day_sql, 2, NULL, params, NULL, NULL, 0);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -148,7 +150,10 @@ typedef struct run {
     size_t err_len;
 } run_t;
 
-static long now_ms(void) { return (long)(fs_now_us() / 1000); }
+static long now_ms(void)
+{
+    return (long)(fs_now_us() / 1000);
+}
 
 static bool stopping(const run_t *r)
 {
@@ -267,8 +272,7 @@ static bool archive_day(PGconn *db, run_t *run, fs_objects_t *objects, const cha
     }
     fs_objects_status_t st = fs_objects_writer_commit(sink.w);
     if (st != FS_OBJECTS_OK) {
-        snprintf(err, err_len, "the object store: %s (%s)", fs_objects_status_name(st),
-                 info->key);
+        snprintf(err, err_len, "the object store: %s (%s)", fs_objects_status_name(st), info->key);
         return false;
     }
     json_t *m = fs_archive_manifest(info);
@@ -346,13 +350,16 @@ static bool on_line(void *arg, const char *line, size_t len)
     if (c->held && !c->diverged) {
         if (!next_row(c, &db_seq, &db_text, &db_len)) {
             if (c->db_error) return false;
-            problem(c->problems, "line %lld has no event in PostgreSQL: the database holds "
-                    "fewer events of the day than the archive", (long long)c->count);
+            problem(c->problems,
+                    "line %lld has no event in PostgreSQL: the database holds "
+                    "fewer events of the day than the archive",
+                    (long long)c->count);
             c->diverged = true;
         } else if (db_len != len || memcmp(db_text, line, len) != 0) {
-            problem(c->problems, "line %lld differs from the database's event evt_%lld: "
-                    "archive %.120s / database %.120s", (long long)c->count, (long long)db_seq,
-                    line, db_text);
+            problem(c->problems,
+                    "line %lld differs from the database's event evt_%lld: "
+                    "archive %.120s / database %.120s",
+                    (long long)c->count, (long long)db_seq, line, db_text);
             c->diverged = true;
         } else {
             seq = db_seq;
@@ -363,8 +370,8 @@ static bool on_line(void *arg, const char *line, size_t len)
         problem(c->problems, "line %lld is not an event's JSON", (long long)c->count);
     } else {
         if (seq <= c->prev_seq)
-            problem(c->problems, "line %lld (evt_%lld) is out of seq order",
-                    (long long)c->count, (long long)seq);
+            problem(c->problems, "line %lld (evt_%lld) is out of seq order", (long long)c->count,
+                    (long long)seq);
         if (c->count == 1) c->first_seq = seq;
         c->last_seq = seq;
         c->prev_seq = seq;
@@ -372,15 +379,15 @@ static bool on_line(void *arg, const char *line, size_t len)
     return true;
 }
 
-#define DIFF_INT(what, a, an, b, bn)                                                         \
-    do {                                                                                     \
-        if ((a) != (b))                                                                      \
-            problem(problems, "%s: %s %lld, %s %lld", what, an, (long long)(a), bn,          \
-                    (long long)(b));                                                         \
+#define DIFF_INT(what, a, an, b, bn)                                                               \
+    do {                                                                                           \
+        if ((a) != (b))                                                                            \
+            problem(problems, "%s: %s %lld, %s %lld", what, an, (long long)(a), bn,                \
+                    (long long)(b));                                                               \
     } while (0)
-#define DIFF_STR(what, a, an, b, bn)                                                         \
-    do {                                                                                     \
-        if (strcmp(a, b) != 0) problem(problems, "%s: %s %s, %s %s", what, an, a, bn, b);    \
+#define DIFF_STR(what, a, an, b, bn)                                                               \
+    do {                                                                                           \
+        if (strcmp(a, b) != 0) problem(problems, "%s: %s %s, %s %s", what, an, a, bn, b);          \
     } while (0)
 
 /* The manifest against the record. */
@@ -487,8 +494,10 @@ static bool check_archive(PGconn *db, run_t *run, fs_objects_t *objects,
         const char *text;
         size_t len;
         if (next_row(&c, &seq, &text, &len))
-            problem(problems, "PostgreSQL holds events of the day the archive lacks, from "
-                    "evt_%lld", (long long)seq);
+            problem(problems,
+                    "PostgreSQL holds events of the day the archive lacks, from "
+                    "evt_%lld",
+                    (long long)seq);
     }
     PQclear(c.rows);
     if (held) rollback(db);
@@ -550,7 +559,8 @@ static void record_at(PGresult *r, int i, fs_archive_info_t *rec, bool *dropped)
 static bool tenant_id(PGconn *db, const char *tenant, char *out, size_t out_len, char *err,
                       size_t err_len)
 {
-    PGresult *r = PQexecParams(db, "SELECT id FROM tenants WHERE id = $1 OR name = $1 "
+    PGresult *r = PQexecParams(db,
+                               "SELECT id FROM tenants WHERE id = $1 OR name = $1 "
                                "ORDER BY id = $1 DESC LIMIT 1",
                                1, NULL, &tenant, NULL, NULL, 0);
     bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
@@ -587,9 +597,8 @@ int fs_archive_verify(const fs_config_t *config, fs_objects_t *objects, const ch
         goto out;
     }
     const char *params[2] = {date, tid};
-    PGresult *r = records(db, "a.day = $1::date AND ($2 = '' OR a.tenant_id = $2)", false,
-                          2, params,
-                          err, err_len);
+    PGresult *r = records(db, "a.day = $1::date AND ($2 = '' OR a.tenant_id = $2)", false, 2,
+                          params, err, err_len);
     if (r == NULL) {
         code = FS_ARCHIVE_FAILED;
         goto out;
@@ -611,11 +620,10 @@ int fs_archive_verify(const fs_config_t *config, fs_objects_t *objects, const ch
         }
         bool ok = json_array_size(problems) == 0;
         if (!ok) code = FS_ARCHIVE_MISMATCH;
-        json_array_append_new(*report,
-                              json_pack("{s:s, s:s, s:s, s:I, s:b, s:b, s:o}", "tenant",
-                                        rec.tenant, "date", rec.date, "key", rec.key, "count",
-                                        (json_int_t)rec.count, "events_dropped", dropped, "ok",
-                                        ok, "problems", problems));
+        json_array_append_new(*report, json_pack("{s:s, s:s, s:s, s:I, s:b, s:b, s:o}", "tenant",
+                                                 rec.tenant, "date", rec.date, "key", rec.key,
+                                                 "count", (json_int_t)rec.count, "events_dropped",
+                                                 dropped, "ok", ok, "problems", problems));
     }
     PQclear(r);
 out:
@@ -657,9 +665,9 @@ static json_t *fenced(run_t *r, const char *job, json_t *args)
 static void failed(run_t *r, const char *tenant, const char *date, const char *why)
 {
     fs_log(FS_LOG_ERROR, "archive", "tenant %s, %s: %s", tenant, date, why);
-    json_array_append_new(json_object_get(r->result, "failed"),
-                          json_pack("{s:s, s:s, s:s}", "tenant", tenant, "date", date, "error",
-                                    why));
+    json_array_append_new(
+        json_object_get(r->result, "failed"),
+        json_pack("{s:s, s:s, s:s}", "tenant", tenant, "date", date, "error", why));
 }
 
 /* Step 1-3: one closed day per tenant. */
@@ -671,11 +679,12 @@ static bool archive_days(run_t *r, fs_objects_t *objects, const char *tid)
     char before_s[32];
     snprintf(before_s, sizeof(before_s), "%lld", (long long)before);
     const char *params[2] = {before_s, tid};
-    PGresult *c = PQexecParams(r->db,
-                               "SELECT tenant_id, to_char(day, 'YYYY-MM-DD') FROM "
-                               "fs_archive_candidates(to_timestamp($1::bigint), nullif($2, ''), "
-                               FS_STR(FS_ARCHIVE_TENANTS_PER_RUN_MAX) ")",
-                               2, NULL, params, NULL, NULL, 0);
+    PGresult *c =
+        PQexecParams(r->db,
+                     "SELECT tenant_id, to_char(day, 'YYYY-MM-DD') FROM "
+                     "fs_archive_candidates(to_timestamp($1::bigint), nullif($2, ''), " FS_STR(
+                         FS_ARCHIVE_TENANTS_PER_RUN_MAX) ")",
+                     2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(c) != PGRES_TUPLES_OK) {
         snprintf(r->err, r->err_len, "PostgreSQL: %s", PQerrorMessage(r->db));
         PQclear(c);
@@ -691,24 +700,25 @@ static bool archive_days(run_t *r, fs_objects_t *objects, const char *tid)
             if (!stopping(r)) failed(r, tenant, date, why);
             continue;
         }
-        json_t *args = json_pack(
-            "{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:I, s:i}", "tenant", tenant, "day", date,
-            "key", info.key, "count", (json_int_t)info.count, "first_seq",
-            (json_int_t)info.first_seq, "last_seq", (json_int_t)info.last_seq, "sha256",
-            info.sha256, "content_sha256", info.content_sha256, "bytes", (json_int_t)info.bytes,
-            "format", info.format);
+        json_t *args =
+            json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:I, s:i}", "tenant", tenant, "day",
+                      date, "key", info.key, "count", (json_int_t)info.count, "first_seq",
+                      (json_int_t)info.first_seq, "last_seq", (json_int_t)info.last_seq, "sha256",
+                      info.sha256, "content_sha256", info.content_sha256, "bytes",
+                      (json_int_t)info.bytes, "format", info.format);
         json_t *res = fenced(r, "archive", args);
         if (res == NULL) break;
         if (!json_is_true(json_object_get(res, "same")))
-            failed(r, tenant, date, "archived before with other bytes: the day's events "
-                                    "changed after it was archived");
+            failed(r, tenant, date,
+                   "archived before with other bytes: the day's events "
+                   "changed after it was archived");
         fs_log(FS_LOG_INFO, "archive", "tenant %s, %s: %lld events in %s (%lld bytes)", tenant,
                date, (long long)info.count, info.key, (long long)info.bytes);
         json_array_append_new(json_object_get(r->result, "archived"),
-                              json_pack("{s:s, s:s, s:s, s:I, s:b}", "tenant", tenant, "date",
-                                        date, "key", info.key, "count", (json_int_t)info.count,
-                                        "recorded", json_is_true(json_object_get(res,
-                                                                                 "recorded"))));
+                              json_pack("{s:s, s:s, s:s, s:I, s:b}", "tenant", tenant, "date", date,
+                                        "key", info.key, "count", (json_int_t)info.count,
+                                        "recorded",
+                                        json_is_true(json_object_get(res, "recorded"))));
         json_decref(res);
     }
     PQclear(c);
@@ -759,16 +769,17 @@ static void drop_days(run_t *r, fs_objects_t *objects, const char *tid, long day
         if (res == NULL) break;
         json_t *n = json_object_get(res, "dropped");
         if (json_is_integer(n)) {
-            fs_log(FS_LOG_INFO, "archive", "tenant %s, %s: %lld events dropped (retention %ld "
-                   "days; archived in %s)", rec.tenant, rec.date,
-                   (long long)json_integer_value(n), days, rec.key);
+            fs_log(FS_LOG_INFO, "archive",
+                   "tenant %s, %s: %lld events dropped (retention %ld "
+                   "days; archived in %s)",
+                   rec.tenant, rec.date, (long long)json_integer_value(n), days, rec.key);
             json_array_append_new(json_object_get(r->result, "dropped"),
-                                  json_pack("{s:s, s:s, s:s, s:O}", "tenant", rec.tenant,
-                                            "date", rec.date, "key", rec.key, "events", n));
+                                  json_pack("{s:s, s:s, s:s, s:O}", "tenant", rec.tenant, "date",
+                                            rec.date, "key", rec.key, "events", n));
         } else {
             const char *why = json_string_value(json_object_get(res, "held"));
-            fs_log(FS_LOG_INFO, "archive", "tenant %s, %s: its events stay for now: %s",
-                   rec.tenant, rec.date, why != NULL ? why : "");
+            fs_log(FS_LOG_INFO, "archive", "tenant %s, %s: its events stay for now: %s", rec.tenant,
+                   rec.date, why != NULL ? why : "");
             json_array_append_new(json_object_get(r->result, "held"),
                                   json_pack("{s:s, s:s, s:s}", "tenant", rec.tenant, "date",
                                             rec.date, "reason", why != NULL ? why : ""));
@@ -793,8 +804,8 @@ int fs_archive_run(const fs_config_t *config, fs_objects_t *objects, const char 
         snprintf(err, err_len, "archive needs Redis (FINSYS_REDIS_URL) for its lock");
         return FS_ARCHIVE_FAILED;
     }
-    run_t r = {.holder = holder, .stop = stop, .err = err, .err_len = err_len,
-               .code = FS_ARCHIVE_OK};
+    run_t r = {
+        .holder = holder, .stop = stop, .err = err, .err_len = err_len, .code = FS_ARCHIVE_OK};
     r.rc = fs_redis_connect_blocking(config->redis_url, config->redis_timeout_ms, err, err_len);
     if (r.rc == NULL) return FS_ARCHIVE_FAILED;
     r.db = connect_db(config, err, err_len);
@@ -837,9 +848,9 @@ int fs_archive_run(const fs_config_t *config, fs_objects_t *objects, const char 
     if (archive_days(&r, objects, tid) && days > 0) drop_days(&r, objects, tid, days);
     fs_lock_release_blocking(r.rc, &r.lk);
     if (r.code == FS_ARCHIVE_OK) {
-        *result = json_pack("{s:s, s:I, s:i, s:O}", "outcome", "ok", "token",
-                            (json_int_t)r.lk.fence, "retention_days", (int)days, "result",
-                            r.result);
+        *result =
+            json_pack("{s:s, s:I, s:i, s:O}", "outcome", "ok", "token", (json_int_t)r.lk.fence,
+                      "retention_days", (int)days, "result", r.result);
     }
     json_decref(r.result);
 out:
@@ -868,8 +879,8 @@ static void print_json(json_t *o)
     free(text);
 }
 
-static int main_run(const fs_config_t *config, fs_objects_t *objects, const char *tenant,
-                    long wait, long hold)
+static int main_run(const fs_config_t *config, fs_objects_t *objects, const char *tenant, long wait,
+                    long hold)
 {
     char holder[64], err[1024] = "";
     snprintf(holder, sizeof(holder), "finsys archive pid %d", (int)getpid());
@@ -895,21 +906,23 @@ static int main_verify(const fs_config_t *config, fs_objects_t *objects, const c
     char err[512] = "";
     json_t *report = NULL;
     int code = fs_archive_verify(config, objects, date, tenant, &report, err, sizeof(err));
-    json_t *line = json_pack("{s:s, s:s, s:s, s:O}", "job", "archive_verify", "date", date,
-                             "outcome",
-                             code == FS_ARCHIVE_OK         ? "ok"
-                             : code == FS_ARCHIVE_MISMATCH ? "mismatch"
-                             : code == FS_ARCHIVE_NONE     ? "none"
-                                                           : "failed",
-                             "archives", report);
+    json_t *line =
+        json_pack("{s:s, s:s, s:s, s:O}", "job", "archive_verify", "date", date, "outcome",
+                  code == FS_ARCHIVE_OK         ? "ok"
+                  : code == FS_ARCHIVE_MISMATCH ? "mismatch"
+                  : code == FS_ARCHIVE_NONE     ? "none"
+                                                : "failed",
+                  "archives", report);
     print_json(line);
     json_decref(line);
     size_t i;
     json_t *a;
-    json_array_foreach(report, i, a) {
+    json_array_foreach(report, i, a)
+    {
         size_t j;
         json_t *p;
-        json_array_foreach(json_object_get(a, "problems"), j, p) {
+        json_array_foreach(json_object_get(a, "problems"), j, p)
+        {
             fprintf(stderr, "finsys: archive %s differs: %s\n",
                     json_string_value(json_object_get(a, "key")), json_string_value(p));
         }
@@ -995,8 +1008,8 @@ static void run_once(fs_archive_scheduler_t *s, const char *holder)
 {
     char err[1024] = "";
     json_t *result = NULL;
-    int code = fs_archive_run(s->config, s->objects, NULL, holder, 0, 0, &s->stop, &result,
-                              err, sizeof(err));
+    int code = fs_archive_run(s->config, s->objects, NULL, holder, 0, 0, &s->stop, &result, err,
+                              sizeof(err));
     if (code == FS_ARCHIVE_OK) {
         json_t *res = json_object_get(result, "result");
         size_t archived = json_array_size(json_object_get(res, "archived"));
@@ -1035,8 +1048,7 @@ static void *scheduler_main(void *arg)
     return NULL;
 }
 
-fs_archive_scheduler_t *fs_archive_scheduler_start(const fs_config_t *config,
-                                                   fs_objects_t *objects)
+fs_archive_scheduler_t *fs_archive_scheduler_start(const fs_config_t *config, fs_objects_t *objects)
 {
     long interval = fs_archive_interval_s();
     if (interval < 0) {
@@ -1065,8 +1077,7 @@ fs_archive_scheduler_t *fs_archive_scheduler_start(const fs_config_t *config,
     atomic_init(&s->stop, false);
     FS_ASSERT(pthread_mutex_init(&s->mu, NULL) == 0);
     FS_ASSERT(pthread_cond_init(&s->cv, NULL) == 0);
-    fs_thread_start_or_exit(&s->thread, scheduler_main, s, "archive",
-                            "the event archive's thread");
+    fs_thread_start_or_exit(&s->thread, scheduler_main, s, "archive", "the event archive's thread");
     return s;
 }
 

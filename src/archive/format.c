@@ -45,12 +45,12 @@ bool fs_archive_manifest_key(const char *tenant, const char *date, char *key, si
 
 json_t *fs_archive_manifest(const fs_archive_info_t *info)
 {
-    return json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:s}",
-                     "object", "event_archive_manifest", "format", info->format, "tenant",
-                     info->tenant, "date", info->date, "key", info->key, "compression", "gzip",
-                     "count", (json_int_t)info->count, "first_seq", (json_int_t)info->first_seq,
-                     "last_seq", (json_int_t)info->last_seq, "bytes", (json_int_t)info->bytes,
-                     "sha256", info->sha256, "content_sha256", info->content_sha256, "lines",
+    return json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:s}", "object",
+                     "event_archive_manifest", "format", info->format, "tenant", info->tenant,
+                     "date", info->date, "key", info->key, "compression", "gzip", "count",
+                     (json_int_t)info->count, "first_seq", (json_int_t)info->first_seq, "last_seq",
+                     (json_int_t)info->last_seq, "bytes", (json_int_t)info->bytes, "sha256",
+                     info->sha256, "content_sha256", info->content_sha256, "lines",
                      "one event a line, as GET /v1/events shows it, in seq order");
 }
 
@@ -97,8 +97,8 @@ bool fs_archive_manifest_parse(const char *text, size_t len, fs_archive_info_t *
               int_field(o, "last_seq", &out->last_seq, err, err_len) &&
               int_field(o, "bytes", &out->bytes, err, err_len) &&
               str_field(o, "sha256", out->sha256, sizeof(out->sha256), err, err_len) &&
-              str_field(o, "content_sha256", out->content_sha256, sizeof(out->content_sha256),
-                        err, err_len);
+              str_field(o, "content_sha256", out->content_sha256, sizeof(out->content_sha256), err,
+                        err_len);
     if (ok && format != FS_ARCHIVE_FORMAT_VERSION) {
         snprintf(err, err_len, "the manifest's format is %lld; this finsys reads %d",
                  (long long)format, FS_ARCHIVE_FORMAT_VERSION);
@@ -186,7 +186,10 @@ bool fs_archive_gz_finish(fs_archive_gz_t *w, char *content_hex, char *object_he
     return true;
 }
 
-void fs_archive_gz_free(fs_archive_gz_t *w) { deflateEnd(&w->z); }
+void fs_archive_gz_free(fs_archive_gz_t *w)
+{
+    deflateEnd(&w->z);
+}
 
 /* --- reading -------------------------------------------------------------- */
 

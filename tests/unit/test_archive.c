@@ -187,8 +187,12 @@ static void a_sink_that_refuses_fails_the_writer(void **state)
 static void the_manifest_round_trips_and_is_checked(void **state)
 {
     (void)state;
-    fs_archive_info_t in = {.tenant = "ten_abc", .date = "2026-11-05", .count = 3,
-                            .first_seq = 7, .last_seq = 12, .bytes = 99,
+    fs_archive_info_t in = {.tenant = "ten_abc",
+                            .date = "2026-11-05",
+                            .count = 3,
+                            .first_seq = 7,
+                            .last_seq = 12,
+                            .bytes = 99,
                             .format = FS_ARCHIVE_FORMAT_VERSION};
     snprintf(in.key, sizeof(in.key), "archive/events/ten_abc/2026/11/05.jsonl.gz");
     memset(in.sha256, 'a', 64);
