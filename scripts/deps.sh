@@ -8,7 +8,7 @@ set -euo pipefail
 
 PACKAGES=(
     build-essential meson ninja-build pkg-config
-    libevent-dev libpq-dev libjansson-dev libsodium-dev libcmocka-dev
+    libevent-dev libpq-dev libjansson-dev libsodium-dev libcmocka-dev zlib1g-dev
     libssl-dev openssl libcurl4-openssl-dev
     postgresql-15 postgresql-client-15 python3 curl wrk
     nats-server libnats-dev

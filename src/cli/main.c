@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../admin/admin.h"
+#include "../archive/archive.h"
 #include "../auth/auth.h"
 #include "../config/config.h"
 #include "../core/core.h"
@@ -36,6 +37,7 @@ static const char usage_main[] =
     "  webhook-sink [options]       run a webhook receiver that answers 204 (bench, tests)\n"
     "  job purge [options]          run a singleton job under its Redis lock\n"
     "  reconcile --date D           reconcile a day against the provider's report\n"
+    "  archive run|verify           archive the event log's closed days; check an archive\n"
     "  staff create --email E --role R  create an admin console user\n"
     "  staff disable|enable --email E   disable (or enable again) a console user\n"
     "  admin routes                 list the admin API's routes and their roles\n"
@@ -597,6 +599,7 @@ int main(int argc, char **argv)
                         : strcmp(cmd, "webhook-sink") == 0 ? fs_webhook_sink_usage
                         : strcmp(cmd, "job") == 0          ? fs_lock_job_usage
                         : strcmp(cmd, "reconcile") == 0    ? fs_recon_usage
+                        : strcmp(cmd, "archive") == 0      ? fs_archive_usage
                         : strcmp(cmd, "staff") == 0        ? usage_staff
                         : strcmp(cmd, "admin") == 0        ? usage_admin
                                                            : NULL;
@@ -674,6 +677,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "job") == 0) return fs_lock_job_main(&config, argc - 2, argv + 2);
     if (strcmp(cmd, "reconcile") == 0) return fs_recon_main(&config, argc - 2, argv + 2);
+    if (strcmp(cmd, "archive") == 0) return fs_archive_main(&config, argc - 2, argv + 2);
     if (strcmp(cmd, "tenant") == 0) return cmd_tenant(&config, argc - 2, argv + 2);
     if (strcmp(cmd, "staff") == 0) return cmd_staff(&config, argc - 2, argv + 2);
     return cmd_apikey(&config, argc - 2, argv + 2);

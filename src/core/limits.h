@@ -1357,4 +1357,65 @@
  * tenant at once (all reads go to the primary for a moment), never lost. */
 #define FS_READ_WRITERS_MAX 1024
 
+/* --- the event log's archive (issue 15) --- */
+
+/* How often the worker's archive job runs (FINSYS_ARCHIVE_INTERVAL_S
+ * overrides, for tests and drills): hourly. A run archives at most one closed
+ * day per tenant, so a tenant whose days are behind (the first run on an old
+ * log, a worker down for days) catches up at 24 days a day; a run with
+ * nothing to do costs one small query per tenant. */
+#define FS_ARCHIVE_INTERVAL_S 3600
+#define FS_ARCHIVE_INTERVAL_S_MIN 1
+#define FS_ARCHIVE_INTERVAL_S_MAX (24 * 3600)
+
+/* A UTC day is closed, and may be archived, this long after it ended: a
+ * transaction that began before midnight writes its events with its start
+ * time (now()), so a day's last events can commit after the day ended. The
+ * server's statement and idle-in-transaction timeouts end any transaction
+ * far sooner than an hour. */
+#define FS_ARCHIVE_CLOSE_GRACE_S 3600
+
+/* One archive (a tenant's day) holds at most this many events; a larger day
+ * is refused with an error naming this limit, and left in PostgreSQL. The
+ * archive and its check stream (one fetch of FS_ARCHIVE_FETCH_ROWS rows at a
+ * time in memory: 11 MB of RSS measured for a 66,666-event day), so the
+ * bound is time: about 7,000 events/s were measured both ways on this
+ * 2-core machine under a load average of 14 (most of it PostgreSQL building
+ * each event's JSON), so the largest day takes minutes, not hours. */
+#define FS_ARCHIVE_ROWS_MAX 2000000
+
+/* And at most this many compressed bytes (25 a event measured on uniform
+ * test payments, 470 bytes of JSON each; real ones compress less, say 100:
+ * 2,000,000 events take about 200 MB): a larger object is refused as the
+ * rows are. It bounds what one object costs the store and a reader. */
+#define FS_ARCHIVE_BYTES_MAX (512L * 1024 * 1024)
+
+/* Rows fetched from the day's cursor at a time, and the bytes of a line the
+ * check reads back (an event's JSON: a payment or a refund with its
+ * metadata, well under 64 KiB). */
+#define FS_ARCHIVE_FETCH_ROWS 2000
+#define FS_ARCHIVE_LINE_BYTES_MAX (256 * 1024)
+
+/* Tenants one run looks at, those whose archives are furthest behind first:
+ * a run's one-day-each pass over them stays minutes, not hours. */
+#define FS_ARCHIVE_TENANTS_PER_RUN_MAX 1000
+
+/* The archive job's lock, job:archive: its lease, extended while it works
+ * (every lease / FS_LOCK_EXTEND_DIVISOR, checked between days and between
+ * fetches of a day's rows): long enough that a stalled fetch does not lose
+ * it, short enough that a dead worker's lock frees within a minute. */
+#define FS_ARCHIVE_LEASE_MS 60000
+
+/* FINSYS_EVENTS_RETENTION_DAYS: events older than this many days may be
+ * dropped from PostgreSQL once their day is archived and verified (0: off,
+ * the default). At least 2: yesterday is not closed (FS_ARCHIVE_CLOSE_GRACE_S)
+ * nor its webhooks final (retries run for hours) before then. At most 10
+ * years. */
+#define FS_EVENTS_RETENTION_DAYS_MIN 2
+#define FS_EVENTS_RETENTION_DAYS_MAX 3660
+
+/* The archive's format version, in its manifest: a reader that does not know
+ * it refuses the archive. */
+#define FS_ARCHIVE_FORMAT_VERSION 1
+
 #endif
