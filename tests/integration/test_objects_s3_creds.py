@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 import uuid
 
-from harness import FINSYS_BIN, KEY_A, Proc, free_port, funded_account, new_account, sql_value
+from harness import FINSYS_BIN, TEST_TMP, Proc, free_port, funded_account, new_account, sql_value
 from test_objects_s3 import S3, _get, _pay, _receipt
 from test_settle_pipeline import Pipeline, _wait_final
 
@@ -37,6 +37,8 @@ class Metadata:
 
     def __init__(self, access_key, secret):
         self.access_key, self.secret = access_key, secret
+        self.expires_in = EXPIRES_IN_S
+        self.tokens = []  # every session token handed out
         self.hits = {"creds": 0, "token": 0, "role": 0, "role_creds": 0, "refused": 0}
         self.lock = threading.Lock()
         md = self
@@ -96,9 +98,11 @@ class Metadata:
         self.thread.start()
 
     def pair(self):
-        exp = time.gmtime(time.time() + EXPIRES_IN_S)
-        return {"AccessKeyId": self.access_key, "SecretAccessKey": self.secret,
-                "Token": "session-" + uuid.uuid4().hex,
+        exp = time.gmtime(time.time() + self.expires_in)
+        token = "session-" + uuid.uuid4().hex
+        with self.lock:
+            self.tokens.append(token)
+        return {"AccessKeyId": self.access_key, "SecretAccessKey": self.secret, "Token": token,
                 "Expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ", exp)}
 
     def count(self, what):
@@ -155,7 +159,14 @@ def test_no_credentials_at_start_is_a_clear_error():
 
 
 def test_task_role_credentials_are_fetched_cached_and_refreshed_and_imds_works():
-    s3 = S3()
+    # The S3 front refuses the session tokens listed here as expired.
+    expired = os.path.join(TEST_TMP, f"expired-tokens-{uuid.uuid4().hex[:8]}")
+    open(expired, "w").close()
+    os.environ["FS_S3_EXPIRED_TOKENS_FILE"] = expired
+    try:
+        s3 = S3()
+    finally:
+        del os.environ["FS_S3_EXPIRED_TOKENS_FILE"]
     md = Metadata(s3.access_key, s3.secret)
     pl = None
     imds_server = None
@@ -182,12 +193,22 @@ def test_task_role_credentials_are_fetched_cached_and_refreshed_and_imds_works()
             assert _get(pl.http_port, f"/v1/payments/{pid}/receipt") == (200, raw)
         assert md.count("creds") <= before + 1, md.hits
         # Refreshed: once the server's keys are within 300 s of their
-        # Expiration, its next request fetches new ones first.
+        # Expiration, its next request fetches new ones first (valid for
+        # an hour from now on: no refresh by time below).
+        md.expires_in = 3600
         before = md.count("creds")
         time.sleep(LIFETIME_S + 0.5)
         assert _get(pl.http_port, f"/v1/payments/{pid}/receipt") == (200, raw)
         assert md.count("creds") >= before + 1, md.hits
         assert "S3 credentials from ECS container credentials" in pl.server.text()
+        # Refused by S3 as expired (403 ExpiredToken) before their time:
+        # fetched again at once and the request made again, once.
+        with md.lock, open(expired, "w") as f:
+            f.write("\n".join(md.tokens) + "\n")
+        before = md.count("creds")
+        assert _get(pl.http_port, f"/v1/payments/{pid}/receipt") == (200, raw)
+        assert md.count("creds") == before + 1, md.hits
+        assert "HTTP 403 (ExpiredToken): fetching the credentials again" in pl.server.text()
         # (3) IMDSv2: a server of its own with the instance profile's keys.
         # A GET without the session token is refused by the fake, as by
         # IMDS with IMDSv2 required.
