@@ -557,8 +557,10 @@ static void s3_store_needs_credentials(void **state)
     assert_null(fs_objects_open("", "s3://bkt/p?region=eu-west-1", err, sizeof(err)));
     assert_non_null(strstr(err, "no AWS credentials were found"));
     assert_non_null(strstr(err, "AWS_ACCESS_KEY_ID is not set"));
-    assert_non_null(strstr(err, "ECS container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
-    assert_non_null(strstr(err, "EC2 instance metadata (IMDSv2): AWS_EC2_METADATA_DISABLED=true"));
+    assert_non_null(
+        strstr(err, "ECS container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
+    assert_non_null(
+        strstr(err, "EC2 instance metadata (IMDSv2): AWS_EC2_METADATA_DISABLED=true"));
     /* A FULL_URI anywhere but loopback or ECS's addresses is refused
      * before any request (the authorization token would go there). */
     setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://198.51.100.7/creds", 1);
