@@ -1,7 +1,7 @@
 # FinSys on AWS: the API behind an ALB, servers and workers on ECS Fargate,
 # RDS PostgreSQL (the source of truth), ElastiCache Redis (rate limits,
 # caches, locks), a 3-node NATS JetStream cluster on EC2 (the settlement
-# queue), EFS for receipts and exports, secrets in Secrets Manager, alarms in
+# queue), S3 for receipts, exports and the event archive, secrets in Secrets Manager, alarms in
 # CloudWatch and FinSys's own metrics in Amazon Managed Service for
 # Prometheus. README.md says what it creates, what it costs and how to apply.
 
@@ -17,7 +17,6 @@ locals {
   worker_port  = 8081
   nats_port    = 4222
   nats_cluster = 6222
-  objects_path = "/var/lib/finsys/objects"
 }
 
 # --- Generated secrets (kept in state: use an encrypted backend) ------------------
@@ -124,13 +123,17 @@ module "broker" {
   secret_recovery_days = var.secret_recovery_days
 }
 
-module "storage" {
-  source = "./modules/storage"
+data "aws_caller_identity" "current" {}
 
-  name               = local.name
-  subnet_ids         = module.network.private_subnet_ids
-  security_group_ids = [module.security.efs_sg_id]
-  uid                = var.finsys_uid
+# The object store: S3 (SSE-KMS, Block Public Access, versioning, a
+# lifecycle for archive/). Servers and workers sign with their task role's
+# credentials, which FinSys fetches from the ECS endpoint itself.
+module "objects" {
+  source = "./modules/objects"
+
+  name        = local.name
+  bucket_name = var.objects_bucket_name != null ? var.objects_bucket_name : "${local.name}-objects-${data.aws_caller_identity.current.account_id}"
+  prefix      = "finsys"
 }
 
 # --- The application's secret ------------------------------------------------------
@@ -190,7 +193,7 @@ locals {
   common_environment = merge({
     FINSYS_LOG_LEVEL      = "info"
     FINSYS_DB_CONNECTIONS = tostring(var.db_connections_per_thread)
-    FINSYS_OBJECTS_DIR    = local.objects_path
+    FINSYS_OBJECTS_URL    = module.objects.url
     # Each JetStream stream on all three broker nodes (module.broker's
     # node_count): one node's loss loses no message.
     FINSYS_NATS_REPLICAS = "3"
@@ -203,11 +206,7 @@ locals {
   }
 
   objects = {
-    file_system_id   = module.storage.file_system_id
-    file_system_arn  = module.storage.file_system_arn
-    access_point_id  = module.storage.access_point_id
-    access_point_arn = module.storage.access_point_arn
-    path             = local.objects_path
+    policy_json = module.objects.task_policy_json
   }
 
   prometheus = var.enable_prometheus ? {

@@ -78,9 +78,9 @@ output "app_secret_arn" {
   value       = aws_secretsmanager_secret.app.arn
 }
 
-output "objects_file_system_id" {
-  description = "EFS file system of the object store (receipts, exports)."
-  value       = module.storage.file_system_id
+output "objects_bucket" {
+  description = "S3 bucket of the object store (receipts, exports, the event archive)."
+  value       = module.objects.bucket
 }
 
 output "alarm_topic_arn" {

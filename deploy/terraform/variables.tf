@@ -114,10 +114,10 @@ variable "postgres_client_image" {
   default     = "public.ecr.aws/docker/library/postgres:15-bookworm"
 }
 
-variable "finsys_uid" {
-  description = "uid (and gid) owning the object store's files on EFS, whatever uid the image runs as."
-  type        = number
-  default     = 10001
+variable "objects_bucket_name" {
+  description = "The object store's S3 bucket; null: finsys-ENVIRONMENT-objects-ACCOUNT_ID."
+  type        = string
+  default     = null
 }
 
 # --- FinSys settings -------------------------------------------------------------

@@ -1418,4 +1418,38 @@
  * it refuses the archive. */
 #define FS_ARCHIVE_FORMAT_VERSION 1
 
+/* --- S3 credentials from the ECS task role or the EC2 instance profile --- */
+
+/* Temporary credentials (an ECS task role's, an EC2 instance profile's) are
+ * fetched again this long before their Expiration: AWS hands out new ones
+ * at least 15 minutes before the old expire (ECS and IMDS both), and five
+ * minutes leaves room for a clock a little off and for requests already
+ * signed and in flight (or retried with back-off) to finish with keys still
+ * valid. The SDKs refresh in the same window. */
+#define FS_S3_CREDS_REFRESH_EARLY_S 300
+
+/* The credential endpoints (169.254.170.2 for ECS, 169.254.169.254 for
+ * IMDS) are link-local and answer in milliseconds, or not at all when the
+ * process is not on ECS or EC2: a second to connect and two for a request
+ * keep a start-up that tries both short, and a refresh (under the lock the
+ * store's threads share) from holding S3 requests for long. */
+#define FS_S3_CREDS_CONNECT_TIMEOUT_MS 1000
+#define FS_S3_CREDS_REQUEST_TIMEOUT_MS 2000
+
+/* A refresh that fails while the credentials are still valid is tried
+ * again no sooner than this after the last attempt: an endpoint that is
+ * away is asked once a second, not by every request. */
+#define FS_S3_CREDS_RETRY_MS 1000
+
+/* An endpoint's answer read (the JSON of a key pair and a session token is
+ * about 1.5 KiB; IMDS's token and role name far less): more is not one. */
+#define FS_S3_CREDS_BODY_MAX 16384
+
+/* The TTL asked for an IMDSv2 session token: one is taken for each fetch
+ * of the credentials, so a minute is plenty. */
+#define FS_S3_IMDS_TOKEN_TTL_S 60
+
+/* A session token's longest (STS's are 1-2 KiB, but AWS sets no limit). */
+#define FS_S3_SESSION_TOKEN_MAX 4096
+
 #endif

@@ -1973,7 +1973,7 @@ int fs_http_serve(const fs_config_t *config)
     rrc.replica = true;
     bool replica = config->database_read_url[0] != '\0';
 
-    char objects_err[256];
+    char objects_err[1024];
     objects = fs_objects_open(config->objects_dir, config->objects_url, objects_err,
                               sizeof(objects_err));
     if (objects == NULL) {

@@ -26,6 +26,7 @@
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "../core/limits.h"
 
@@ -185,10 +186,28 @@ int fs_s3_url_parse(const char *url, fs_s3_url_t *out, char *err, size_t err_len
 int fs_s3_list_parse(const char *xml, size_t len, fs_objects_list_cb cb, void *arg,
                      bool *truncated, char *token, size_t token_len);
 
-/* The S3 store. Credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
- * and AWS_SESSION_TOKEN (optional), read here once. NULL with err filled
- * when the URL or the credentials are not usable. No request is made. */
+/* The S3 store. Credentials, in the AWS SDKs' order: AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (optional), read here once;
+ * without AWS_ACCESS_KEY_ID, temporary ones from the ECS task role
+ * (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI, the latter on a
+ * loopback address, 169.254.170.2 or 169.254.170.23, with
+ * AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]), else from the EC2 instance
+ * profile (IMDSv2 at AWS_EC2_METADATA_SERVICE_ENDPOINT, default
+ * http://169.254.169.254; AWS_EC2_METADATA_DISABLED=true skips it). Those
+ * are fetched here (a start-up without any is an error naming each source
+ * tried), cached for the process, fetched again FS_S3_CREDS_REFRESH_EARLY_S
+ * before they expire and when S3 refuses them as expired. NULL with err
+ * filled when the URL or the credentials are not usable. With the
+ * environment's keys no request is made. */
 fs_objects_t *fs_objects_open_s3(const char *url, char *err, size_t err_len);
+
+/* A credential endpoint's JSON answer (ECS's or IMDS's: AccessKeyId,
+ * SecretAccessKey, Token, Expiration; a Code other than "Success" refused)
+ * into "ID:SECRET", "x-amz-security-token: TOKEN" ("" without a Token) and
+ * the Expiration (0 without one). 0, or -1 with why filled. */
+int fs_s3_creds_parse(const char *json, size_t len, char *userpwd, size_t userpwd_len,
+                      char *token_header, size_t token_header_len, time_t *expires, char *why,
+                      size_t why_len);
 
 /* Tests only: list pages of this many keys (max-keys) instead of S3's
  * 1,000, so that a few objects take several pages. */

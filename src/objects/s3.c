@@ -18,12 +18,15 @@
 #define _GNU_SOURCE
 #include <curl/curl.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -386,15 +389,498 @@ int fs_s3_list_parse(const char *xml, size_t len, fs_objects_list_cb cb, void *a
 
 /* --- requests ------------------------------------------------------------ */
 
+/* A request's credentials: a copy taken when it is prepared, so that a
+ * refresh by another thread changes nothing under it. */
+typedef struct {
+    char userpwd[512]; /* ACCESS_KEY:SECRET for libcurl's signer */
+    char token_header[FS_S3_SESSION_TOKEN_MAX + 32]; /* "x-amz-security-token: ..." or "" */
+    unsigned generation; /* of the fetched ones (0: the environment's) */
+    bool fetched;        /* from ECS or IMDS: a 403 for expired keys fetches them again */
+} s3_cred_t;
+
 typedef struct {
     fs_objects_t base; /* first: the ops */
     fs_s3_url_t url;
-    char userpwd[512]; /* ACCESS_KEY:SECRET for libcurl's signer */
-    char token_header[2200]; /* "x-amz-security-token: ..." or "" */
+    bool env_creds;    /* from AWS_ACCESS_KEY_ID...: env_cred; else the process's cache */
+    s3_cred_t env_cred;
     char sigv4[96];    /* aws:amz:REGION:s3 */
     pthread_key_t handle; /* each thread's CURL easy handle */
     int page_keys;        /* max-keys of a list page: S3's 1,000 but in tests */
 } s3_store_t;
+
+/* --- credentials ---------------------------------------------------------- */
+
+/* Without AWS_ACCESS_KEY_ID, the credentials are temporary ones from an
+ * HTTP endpoint, as the AWS SDKs find them: ECS container credentials (the
+ * task role: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, or
+ * AWS_CONTAINER_CREDENTIALS_FULL_URI on a loopback or ECS/EKS address, with
+ * AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]), else the EC2 instance
+ * profile's from IMDSv2 (a session token PUT, then the role and its
+ * credentials; AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_EC2_METADATA_DISABLED).
+ * They are cached for the process under a mutex (the store is called from
+ * several threads; a fetch, a few ms on AWS and at most a few seconds when
+ * the endpoint is away, is made under it: the others wait for its keys
+ * rather than fetch them too), fetched again FS_S3_CREDS_REFRESH_EARLY_S
+ * before their Expiration, and at once after S3 refused them as expired
+ * (perform). Only the store's callers' threads fetch: never an event loop. */
+typedef struct {
+    pthread_mutex_t lock;
+    bool have;
+    char source[48];   /* "ECS container credentials", "EC2 instance profile ROLE" */
+    s3_cred_t cred;
+    time_t expires;    /* wall clock; 0: no Expiration given */
+    bool stale;        /* refused by S3: fetch before any further use */
+    struct timespec last_try; /* monotonic */
+    unsigned generation;
+} creds_cache_t;
+
+static creds_cache_t g_creds = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+typedef struct {
+    char *buf;
+    size_t len;
+    bool too_large;
+} creds_body_t;
+
+static size_t on_creds_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    creds_body_t *b = arg;
+    size_t n = size * nmemb;
+    if (b->len + n > FS_S3_CREDS_BODY_MAX) {
+        b->too_large = true;
+        return 0;
+    }
+    char *grown = realloc(b->buf, b->len + n + 1);
+    FS_ASSERT(grown != NULL);
+    b->buf = grown;
+    memcpy(b->buf + b->len, data, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+    return n;
+}
+
+/* One request to a credential endpoint: the body of a 200 (malloc'd,
+ * NUL-terminated) or NULL with why filled. */
+static char *creds_http(const char *method, const char *url, struct curl_slist *headers,
+                        char *why, size_t why_len)
+{
+    CURL *h = curl_easy_init();
+    FS_ASSERT(h != NULL);
+    creds_body_t b = {0};
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*"); /* link-local: never through a proxy */
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)FS_S3_CREDS_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)FS_S3_CREDS_REQUEST_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_creds_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    if (strcmp(method, "PUT") == 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+    CURLcode cc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    if (cc != CURLE_OK || status != 200) {
+        if (b.too_large) {
+            snprintf(why, why_len, "%s %.200s: an answer over %d bytes", method, url,
+                     FS_S3_CREDS_BODY_MAX);
+        } else if (cc != CURLE_OK) {
+            snprintf(why, why_len, "%s %.200s: %s", method, url, curl_easy_strerror(cc));
+        } else {
+            snprintf(why, why_len, "%s %.200s: HTTP %ld", method, url, status);
+        }
+        if (b.buf != NULL) sodium_memzero(b.buf, b.len);
+        free(b.buf);
+        return NULL;
+    }
+    if (b.buf == NULL) {
+        b.buf = calloc(1, 1);
+        FS_ASSERT(b.buf != NULL);
+    }
+    return b.buf;
+}
+
+/* "2026-12-06T08:00:00Z" (fractions of a second and "+00:00" taken too). */
+static int parse_expiration(const char *s, time_t *out)
+{
+    struct tm tm = {0};
+    int n = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n)
+            != 6
+        || n == 0)
+        return -1;
+    const char *p = s + n;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+        }
+    if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0) return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1) return -1;
+    *out = t;
+    return 0;
+}
+
+static bool header_safe(const char *v)
+{
+    for (const char *p = v; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) return false;
+    }
+    return true;
+}
+
+int fs_s3_creds_parse(const char *json, size_t len, char *userpwd, size_t userpwd_len,
+                      char *token_header, size_t token_header_len, time_t *expires, char *why,
+                      size_t why_len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, 0, &jerr);
+    int rc = -1;
+    if (root == NULL || !json_is_object(root)) {
+        snprintf(why, why_len, "the answer is not a JSON object");
+        goto done;
+    }
+    const char *code = json_string_value(json_object_get(root, "Code"));
+    if (code != NULL && strcmp(code, "Success") != 0) {
+        snprintf(why, why_len, "the answer's Code is %.64s", code);
+        goto done;
+    }
+    const char *id = json_string_value(json_object_get(root, "AccessKeyId"));
+    const char *secret = json_string_value(json_object_get(root, "SecretAccessKey"));
+    const char *token = json_string_value(json_object_get(root, "Token"));
+    const char *exp = json_string_value(json_object_get(root, "Expiration"));
+    if (id == NULL || *id == '\0' || secret == NULL || *secret == '\0') {
+        snprintf(why, why_len, "the answer has no AccessKeyId or SecretAccessKey");
+        goto done;
+    }
+    if (strchr(id, ':') != NULL || !header_safe(id) || !header_safe(secret)
+        || strlen(id) + strlen(secret) + 2 > userpwd_len
+        || (token != NULL && (!header_safe(token) || strlen(token) > FS_S3_SESSION_TOKEN_MAX))) {
+        snprintf(why, why_len, "the answer's keys are malformed or too long");
+        goto done;
+    }
+    *expires = 0;
+    if (exp != NULL && parse_expiration(exp, expires) != 0) {
+        snprintf(why, why_len, "the answer's Expiration is not an ISO 8601 UTC time");
+        goto done;
+    }
+    snprintf(userpwd, userpwd_len, "%s:%s", id, secret);
+    token_header[0] = '\0';
+    if (token != NULL && *token != '\0')
+        snprintf(token_header, token_header_len, "x-amz-security-token: %s", token);
+    rc = 0;
+done:
+    json_decref(root); /* the secret stays in jansson's freed memory: no API to wipe it */
+    return rc;
+}
+
+/* AWS_CONTAINER_CREDENTIALS_FULL_URI's host: the SDKs' rule, a loopback
+ * address or ECS's (169.254.170.2) or EKS Pod Identity's (169.254.170.23,
+ * fd00:ec2::23): nothing else gets the authorization token. */
+static bool container_host_allowed(const char *url)
+{
+    CURLU *u = curl_url();
+    FS_ASSERT(u != NULL);
+    char *host = NULL, *scheme = NULL;
+    bool ok = false;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK
+        && curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK
+        && curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK
+        && (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0)) {
+        struct in_addr a4;
+        struct in6_addr a6, eks6;
+        char bare[64] = "";
+        size_t hl = strlen(host);
+        if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']' && hl - 2 < sizeof(bare))
+            snprintf(bare, sizeof(bare), "%.*s", (int)(hl - 2), host + 1);
+        if (inet_pton(AF_INET, host, &a4) == 1) {
+            uint32_t ip = ntohl(a4.s_addr);
+            ok = (ip >> 24) == 127 || ip == 0xA9FEAA02u /* 169.254.170.2 */
+                 || ip == 0xA9FEAA17u /* 169.254.170.23 */;
+        } else if (bare[0] != '\0' && inet_pton(AF_INET6, bare, &a6) == 1) {
+            FS_ASSERT(inet_pton(AF_INET6, "fd00:ec2::23", &eks6) == 1);
+            ok = IN6_IS_ADDR_LOOPBACK(&a6) || memcmp(&a6, &eks6, sizeof(a6)) == 0;
+        } else {
+            ok = strcasecmp(host, "localhost") == 0;
+        }
+    }
+    curl_free(host);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+/* ECS: 1 with the credentials, 0 when not configured (why says so), -1 on
+ * a failure (why says which). */
+static int creds_from_ecs(s3_cred_t *c, time_t *expires, char *why, size_t why_len)
+{
+    char url[1100];
+    const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    if (rel != NULL && *rel != '\0') {
+        if (rel[0] != '/' || strlen(rel) > 1000 || !header_safe(rel)) {
+            snprintf(why, why_len, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is not a path");
+            return -1;
+        }
+        snprintf(url, sizeof(url), "http://169.254.170.2%s", rel);
+    } else if (full != NULL && *full != '\0') {
+        if (strlen(full) > 1000 || !container_host_allowed(full)) {
+            snprintf(why, why_len,
+                     "AWS_CONTAINER_CREDENTIALS_FULL_URI must be http(s) on a loopback address, "
+                     "169.254.170.2 or 169.254.170.23");
+            return -1;
+        }
+        snprintf(url, sizeof(url), "%s", full);
+    } else {
+        snprintf(why, why_len, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/FULL_URI not set");
+        return 0;
+    }
+    /* The authorization token: the file's (EKS Pod Identity rotates it)
+     * before the variable's, as the SDKs do. */
+    char auth[FS_S3_SESSION_TOKEN_MAX + 32] = "";
+    const char *tok_file = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    const char *tok = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    char tok_buf[FS_S3_SESSION_TOKEN_MAX + 2] = "";
+    if (tok_file != NULL && *tok_file != '\0') {
+        FILE *f = fopen(tok_file, "re");
+        size_t n = f != NULL ? fread(tok_buf, 1, sizeof(tok_buf) - 1, f) : 0;
+        if (f != NULL) fclose(f);
+        if (f == NULL || n == sizeof(tok_buf) - 1) {
+            snprintf(why, why_len, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s: %s", tok_file,
+                     f == NULL ? strerror(errno) : "too long");
+            return -1;
+        }
+        tok_buf[n] = '\0';
+        while (n > 0 && (tok_buf[n - 1] == '\n' || tok_buf[n - 1] == '\r' || tok_buf[n - 1] == ' '))
+            tok_buf[--n] = '\0';
+        tok = tok_buf;
+    }
+    if (tok != NULL && *tok != '\0') {
+        if (!header_safe(tok) || strlen(tok) > FS_S3_SESSION_TOKEN_MAX) {
+            snprintf(why, why_len, "the container authorization token is malformed");
+            return -1;
+        }
+        snprintf(auth, sizeof(auth), "Authorization: %s", tok);
+    }
+    struct curl_slist *headers = auth[0] != '\0' ? curl_slist_append(NULL, auth) : NULL;
+    char err[400];
+    char *body = creds_http("GET", url, headers, err, sizeof(err));
+    curl_slist_free_all(headers);
+    sodium_memzero(auth, sizeof(auth));
+    sodium_memzero(tok_buf, sizeof(tok_buf));
+    if (body == NULL) {
+        snprintf(why, why_len, "%s", err);
+        return -1;
+    }
+    size_t len = strlen(body);
+    int rc = fs_s3_creds_parse(body, len, c->userpwd, sizeof(c->userpwd), c->token_header,
+                               sizeof(c->token_header), expires, err, sizeof(err));
+    sodium_memzero(body, len);
+    free(body);
+    if (rc != 0) {
+        snprintf(why, why_len, "GET %.200s: %.250s", url, err);
+        return -1;
+    }
+    return 1;
+}
+
+/* EC2 IMDSv2: as creds_from_ecs. role gets the instance profile's role. */
+static int creds_from_imds(s3_cred_t *c, time_t *expires, char *role, size_t role_len,
+                           char *why, size_t why_len)
+{
+    const char *off = getenv("AWS_EC2_METADATA_DISABLED");
+    if (off != NULL && strcasecmp(off, "true") == 0) {
+        snprintf(why, why_len, "AWS_EC2_METADATA_DISABLED=true");
+        return 0;
+    }
+    char base[512];
+    const char *ep = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    if (ep == NULL || *ep == '\0') ep = "http://169.254.169.254";
+    if (strlen(ep) > 400 || !header_safe(ep)
+        || (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0)) {
+        snprintf(why, why_len, "AWS_EC2_METADATA_SERVICE_ENDPOINT is not an http(s) URL");
+        return -1;
+    }
+    snprintf(base, sizeof(base), "%s", ep);
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/') base[--bl] = '\0';
+    char url[1100], err[400], ttl[80];
+    snprintf(url, sizeof(url), "%s/latest/api/token", base);
+    snprintf(ttl, sizeof(ttl), "X-aws-ec2-metadata-token-ttl-seconds: %d", FS_S3_IMDS_TOKEN_TTL_S);
+    struct curl_slist *headers = curl_slist_append(NULL, ttl);
+    FS_ASSERT(headers != NULL);
+    char *token = creds_http("PUT", url, headers, err, sizeof(err));
+    curl_slist_free_all(headers);
+    if (token == NULL) {
+        snprintf(why, why_len, "%.300s", err);
+        return -1;
+    }
+    int rc = -1;
+    char *tok_header = NULL, *roles = NULL, *body = NULL;
+    size_t tl = strlen(token);
+    while (tl > 0 && (token[tl - 1] == '\n' || token[tl - 1] == '\r')) token[--tl] = '\0';
+    if (tl == 0 || !header_safe(token)) {
+        snprintf(why, why_len, "PUT %.200s: not a token", url);
+        goto done;
+    }
+    size_t hl = tl + 40;
+    tok_header = malloc(hl);
+    FS_ASSERT(tok_header != NULL);
+    snprintf(tok_header, hl, "X-aws-ec2-metadata-token: %s", token);
+    headers = curl_slist_append(NULL, tok_header);
+    FS_ASSERT(headers != NULL);
+    snprintf(url, sizeof(url), "%s/latest/meta-data/iam/security-credentials/", base);
+    roles = creds_http("GET", url, headers, err, sizeof(err));
+    if (roles == NULL) {
+        snprintf(why, why_len, "%s (no instance profile?)", err);
+        curl_slist_free_all(headers);
+        goto done;
+    }
+    /* The first line: the profile's one role. */
+    size_t rl = strcspn(roles, "\r\n");
+    roles[rl] = '\0';
+    bool role_ok = rl > 0 && rl < role_len;
+    for (size_t i = 0; i < rl && role_ok; i++) {
+        char ch = roles[i];
+        role_ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
+                  || strchr("+=,.@_-", ch) != NULL;
+    }
+    if (!role_ok) {
+        snprintf(why, why_len, "GET %.200s: not a role name", url);
+        curl_slist_free_all(headers);
+        goto done;
+    }
+    snprintf(role, role_len, "%s", roles);
+    snprintf(url, sizeof(url), "%s/latest/meta-data/iam/security-credentials/%s", base, roles);
+    body = creds_http("GET", url, headers, err, sizeof(err));
+    curl_slist_free_all(headers);
+    if (body == NULL) {
+        snprintf(why, why_len, "%s", err);
+        goto done;
+    }
+    if (fs_s3_creds_parse(body, strlen(body), c->userpwd, sizeof(c->userpwd), c->token_header,
+                          sizeof(c->token_header), expires, err, sizeof(err))
+        != 0) {
+        snprintf(why, why_len, "GET %.200s: %.250s", url, err);
+        goto done;
+    }
+    rc = 1;
+done:
+    sodium_memzero(token, tl);
+    free(token);
+    if (tok_header != NULL) sodium_memzero(tok_header, strlen(tok_header));
+    free(tok_header);
+    free(roles);
+    if (body != NULL) sodium_memzero(body, strlen(body));
+    free(body);
+    return rc;
+}
+
+/* Fetches the credentials into g_creds (its lock held): 0, or -1 with why
+ * naming each source tried and why it gave none. */
+static int creds_fetch_locked(char *why, size_t why_len)
+{
+    s3_cred_t c = {0};
+    time_t expires = 0;
+    char ecs_why[512], imds_why[512], role[80] = "";
+    clock_gettime(CLOCK_MONOTONIC, &g_creds.last_try);
+    int rc = creds_from_ecs(&c, &expires, ecs_why, sizeof(ecs_why));
+    const char *source = "ECS container credentials (task role)";
+    if (rc == 0) {
+        rc = creds_from_imds(&c, &expires, role, sizeof(role), imds_why, sizeof(imds_why));
+        source = "EC2 instance profile";
+    } else {
+        snprintf(imds_why, sizeof(imds_why), "not tried");
+    }
+    if (rc != 1) {
+        snprintf(why, why_len,
+                 "no AWS credentials were found: AWS_ACCESS_KEY_ID is not set; ECS container "
+                 "credentials: "
+                 "%s; EC2 instance metadata (IMDSv2): %s",
+                 ecs_why, imds_why);
+        sodium_memzero(&c, sizeof(c));
+        return -1;
+    }
+    c.fetched = true;
+    c.generation = ++g_creds.generation;
+    g_creds.cred = c;
+    sodium_memzero(&c, sizeof(c));
+    g_creds.expires = expires;
+    g_creds.stale = false;
+    bool first = !g_creds.have;
+    g_creds.have = true;
+    snprintf(g_creds.source, sizeof(g_creds.source), "%s%s%s", source, role[0] ? " " : "",
+             role);
+    char until[64] = "no Expiration";
+    if (expires != 0) {
+        struct tm tm;
+        gmtime_r(&expires, &tm);
+        strftime(until, sizeof(until), "until %Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    fs_log(first ? FS_LOG_INFO : FS_LOG_DEBUG, "objects", "S3 credentials from %s, %s",
+           g_creds.source, until);
+    return 0;
+}
+
+static long ms_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/* The credentials a request is signed with, into *c: the environment's, or
+ * the cached temporary ones, fetched again when due. -1 when there are
+ * none that are valid (logged). */
+static int creds_get(s3_store_t *s, s3_cred_t *c)
+{
+    if (s->env_creds) {
+        *c = s->env_cred;
+        return 0;
+    }
+    pthread_mutex_lock(&g_creds.lock);
+    time_t now = time(NULL);
+    bool valid = g_creds.have && !g_creds.stale && (g_creds.expires == 0 || now < g_creds.expires);
+    bool due = !g_creds.have || g_creds.stale
+               || (g_creds.expires != 0 && now >= g_creds.expires - FS_S3_CREDS_REFRESH_EARLY_S);
+    /* A failed fetch is tried again FS_S3_CREDS_RETRY_MS later (meanwhile
+     * still-valid keys are used, and without any the request fails at
+     * once); keys S3 refused are fetched again at once. */
+    if (due && (g_creds.stale || ms_since(&g_creds.last_try) >= FS_S3_CREDS_RETRY_MS)) {
+        char why[1400];
+        if (creds_fetch_locked(why, sizeof(why)) == 0) {
+            valid = true;
+        } else if (g_creds.stale) {
+            g_creds.have = g_creds.stale = false; /* refused, and none new */
+            fs_log(FS_LOG_ERROR, "objects", "S3: %s", why);
+        } else if (valid) {
+            fs_log(FS_LOG_WARN, "objects", "S3 credentials not refreshed, the old ones used: %s",
+                   why);
+        } else {
+            fs_log(FS_LOG_ERROR, "objects", "S3: %s", why);
+        }
+    }
+    if (valid) *c = g_creds.cred;
+    pthread_mutex_unlock(&g_creds.lock);
+    return valid ? 0 : -1;
+}
+
+/* S3 refused the keys of generation gen as expired or unknown: fetched
+ * again by the next creds_get (once, whichever thread saw it first). */
+static void creds_refused(unsigned gen)
+{
+    pthread_mutex_lock(&g_creds.lock);
+    if (g_creds.generation == gen) g_creds.stale = true;
+    pthread_mutex_unlock(&g_creds.lock);
+}
 
 static const char EMPTY_SHA256[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -420,6 +906,7 @@ typedef struct {
     size_t err_len;
     curl_off_t content_length; /* HEAD */
     /* made by req_prepare, freed by req_finish */
+    const s3_cred_t *cred; /* the caller's copy, alive until req_finish */
     char *url;
     struct curl_slist *headers;
     char sha_header[96], range_header[96], checksum_header[96];
@@ -584,8 +1071,9 @@ static void error_code(const s3_req_t *r, char *out, size_t out_len)
 }
 
 /* The URL and headers of r, the same for each attempt. */
-static void req_prepare(s3_store_t *s, s3_req_t *r)
+static void req_prepare(s3_store_t *s, s3_req_t *r, const s3_cred_t *cred)
 {
+    r->cred = cred;
     /* A list's query (a continuation token, an encoded prefix) may be long. */
     size_t url_len = strlen(s->url.base) + strlen(s->url.prefix) + FS_OBJECT_KEY_LEN_MAX
                      + (r->query != NULL ? strlen(r->query) : 0) + 4;
@@ -606,7 +1094,8 @@ static void req_prepare(s3_store_t *s, s3_req_t *r)
                  r->checksum);
         r->headers = curl_slist_append(r->headers, r->checksum_header);
     }
-    if (s->token_header[0] != '\0') r->headers = curl_slist_append(r->headers, s->token_header);
+    if (cred->token_header[0] != '\0')
+        r->headers = curl_slist_append(r->headers, cred->token_header);
     FS_ASSERT(r->headers != NULL);
 }
 
@@ -634,7 +1123,7 @@ static int req_setup(s3_store_t *s, CURL *h, s3_req_t *r)
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, r->url);
     curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
-    curl_easy_setopt(h, CURLOPT_USERPWD, s->userpwd);
+    curl_easy_setopt(h, CURLOPT_USERPWD, r->cred->userpwd);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->headers);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -732,23 +1221,53 @@ static void req_log(const s3_req_t *r, fs_objects_status_t st)
     }
 }
 
+/* Whether r's answer says that its fetched (temporary) keys are expired
+ * or unknown to S3: ExpiredToken, InvalidAccessKeyId, InvalidToken; a HEAD's
+ * 403 has no body to say why and is taken as one. Marks them for a fetch. */
+static bool keys_refused(const s3_req_t *r, const s3_cred_t *cred, fs_objects_status_t st)
+{
+    if (!cred->fetched || st != FS_OBJECTS_IO_ERROR || r->status != 403) return false;
+    char code[64];
+    error_code(r, code, sizeof(code));
+    bool refused = strcmp(code, "ExpiredToken") == 0 || strcmp(code, "InvalidAccessKeyId") == 0
+                   || strcmp(code, "InvalidToken") == 0 || strcmp(r->method, "HEAD") == 0;
+    if (refused) {
+        fs_log(FS_LOG_INFO, "objects", "S3 %s %s: HTTP 403 (%s): fetching the credentials again",
+               r->method, r->key != NULL ? r->key : "(list)", code);
+        creds_refused(cred->generation);
+    }
+    return refused;
+}
+
 /* Makes r against the store, retrying as limits.h says. OK for a 2xx (206
  * too), NOT_FOUND for 404, UNREACHABLE once the retries are spent, TOO_LARGE
  * past out_max, IO_ERROR for anything else (logged with S3's error code). */
 static fs_objects_status_t perform(s3_store_t *s, s3_req_t *r)
 {
     CURL *h = thread_ctx(s)->one;
-    req_prepare(s, r);
+    s3_cred_t cred;
     fs_objects_status_t st = FS_OBJECTS_UNREACHABLE;
-    for (int attempt = 1; attempt <= FS_S3_ATTEMPTS; attempt++) {
-        if (attempt > 1) backoff(attempt - 1);
-        if (req_setup(s, h, r) != 0) {
-            st = FS_OBJECTS_IO_ERROR;
-            break;
+    /* A second round only when S3 refused fetched keys as expired. */
+    for (int round = 0; round < 2; round++) {
+        if (creds_get(s, &cred) != 0) {
+            fs_log(FS_LOG_WARN, "objects", "S3 %s %s: no valid credentials", r->method,
+                   r->key != NULL ? r->key : "(list)");
+            return FS_OBJECTS_UNREACHABLE;
         }
-        if (!req_outcome(h, r, curl_easy_perform(h), &st)) break;
+        req_prepare(s, r, &cred);
+        st = FS_OBJECTS_UNREACHABLE;
+        for (int attempt = 1; attempt <= FS_S3_ATTEMPTS; attempt++) {
+            if (attempt > 1) backoff(attempt - 1);
+            if (req_setup(s, h, r) != 0) {
+                st = FS_OBJECTS_IO_ERROR;
+                break;
+            }
+            if (!req_outcome(h, r, curl_easy_perform(h), &st)) break;
+        }
+        req_finish(r);
+        if (round > 0 || !keys_refused(r, &cred, st)) break;
     }
-    req_finish(r);
+    sodium_memzero(&cred, sizeof(cred));
     req_log(r, st);
     return st;
 }
@@ -1070,6 +1589,12 @@ static void s3_put_many(fs_objects_t *store, size_t n, const fs_objects_put_t *p
         out[0] = s3_put(store, puts[0].key, puts[0].data, puts[0].len);
         return;
     }
+    s3_cred_t cred;
+    if (creds_get(s, &cred) != 0) {
+        fs_log(FS_LOG_WARN, "objects", "S3: %zu PUTs: no valid credentials", n);
+        for (size_t i = 0; i < n; i++) out[i] = FS_OBJECTS_UNREACHABLE;
+        return;
+    }
     thread_ctx_t *t = thread_ctx(s);
     if (t->multi == NULL) {
         t->multi = curl_multi_init();
@@ -1090,7 +1615,7 @@ static void s3_put_many(fs_objects_t *store, size_t n, const fs_objects_put_t *p
         r[i].body_len = puts[i].len;
         r[i].sha256 = hex[i];
         r[i].checksum = b64[i];
-        req_prepare(s, &r[i]);
+        req_prepare(s, &r[i], &cred);
         out[i] = FS_OBJECTS_UNREACHABLE;
         again[i] = true;
     }
@@ -1137,11 +1662,18 @@ static void s3_put_many(fs_objects_t *store, size_t n, const fs_objects_put_t *p
             if (running > 0) curl_multi_poll(t->multi, NULL, 0, 100, NULL);
         }
     }
-    /* Logged as perform does, but S3 away once for the batch. */
+    /* Logged as perform does, but S3 away once for the batch. Keys S3
+     * refused as expired: fetched again (keys_refused, for the first such
+     * PUT) and those PUTs made again one by one. */
     size_t unreachable = 0;
+    bool refused = false;
     for (size_t i = 0; i < n; i++) {
         req_finish(&r[i]);
-        if (out[i] == FS_OBJECTS_UNREACHABLE) {
+        if (out[i] == FS_OBJECTS_IO_ERROR && r[i].status == 403
+            && (refused || keys_refused(&r[i], &cred, out[i]))) {
+            refused = true;
+            out[i] = s3_put(store, puts[i].key, puts[i].data, puts[i].len);
+        } else if (out[i] == FS_OBJECTS_UNREACHABLE) {
             if (unreachable++ == 0) req_log(&r[i], out[i]);
         } else {
             req_log(&r[i], out[i]);
@@ -1150,6 +1682,7 @@ static void s3_put_many(fs_objects_t *store, size_t n, const fs_objects_put_t *p
     }
     if (unreachable > 1)
         fs_log(FS_LOG_WARN, "objects", "S3: %zu of %zu PUTs unreachable", unreachable, n);
+    sodium_memzero(&cred, sizeof(cred));
     free(r);
     free(hex);
     free(b64);
@@ -1162,8 +1695,7 @@ static void s3_close(fs_objects_t *store)
     /* This thread's handles; the I/O threads' went when they ended. */
     thread_ctx_free(pthread_getspecific(s->handle));
     pthread_key_delete(s->handle);
-    sodium_memzero(s->userpwd, sizeof(s->userpwd));
-    sodium_memzero(s->token_header, sizeof(s->token_header));
+    sodium_memzero(&s->env_cred, sizeof(s->env_cred));
     free(s);
 }
 
@@ -1185,17 +1717,22 @@ fs_objects_t *fs_objects_open_s3(const char *url, char *err, size_t err_len)
 {
     fs_s3_url_t u;
     if (fs_s3_url_parse(url, &u, err, err_len) != 0) return NULL;
+    /* The SDKs' order: the environment's keys, the ECS task role's, the
+     * EC2 instance profile's (creds_get). */
     const char *id = getenv("AWS_ACCESS_KEY_ID");
     const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
     const char *token = getenv("AWS_SESSION_TOKEN");
-    if (id == NULL || *id == '\0' || secret == NULL || *secret == '\0') {
-        snprintf(err, err_len,
-                 "FINSYS_OBJECTS_URL is S3: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                 "(and AWS_SESSION_TOKEN with temporary credentials)");
+    bool env = id != NULL && *id != '\0';
+    if (env && (secret == NULL || *secret == '\0')) {
+        snprintf(err, err_len, "FINSYS_OBJECTS_URL is S3: AWS_ACCESS_KEY_ID is set but "
+                               "AWS_SECRET_ACCESS_KEY is not");
         return NULL;
     }
-    if (strchr(id, ':') != NULL || strlen(id) + strlen(secret) + 2 > 512
-        || (token != NULL && strlen(token) > 2048)) {
+    s3_cred_t ec = {0};
+    if (env && (strchr(id, ':') != NULL || !header_safe(id) || !header_safe(secret)
+                || strlen(id) + strlen(secret) + 2 > sizeof(ec.userpwd)
+                || (token != NULL && (!header_safe(token)
+                                      || strlen(token) > FS_S3_SESSION_TOKEN_MAX)))) {
         snprintf(err, err_len, "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN "
                                "is malformed or too long");
         return NULL;
@@ -1209,13 +1746,30 @@ fs_objects_t *fs_objects_open_s3(const char *url, char *err, size_t err_len)
     FS_ASSERT(s != NULL);
     s->base.ops = &s3_ops;
     s->url = u;
-    snprintf(s->userpwd, sizeof(s->userpwd), "%s:%s", id, secret);
-    if (token != NULL && *token != '\0')
-        snprintf(s->token_header, sizeof(s->token_header), "x-amz-security-token: %s", token);
+    s->env_creds = env;
+    if (env) {
+        snprintf(s->env_cred.userpwd, sizeof(s->env_cred.userpwd), "%s:%s", id, secret);
+        if (token != NULL && *token != '\0')
+            snprintf(s->env_cred.token_header, sizeof(s->env_cred.token_header),
+                     "x-amz-security-token: %s", token);
+    } else {
+        /* Fetched now, at start-up (off any loop): none is a configuration
+         * error that names each source tried, not a 503 later. */
+        pthread_mutex_lock(&g_creds.lock);
+        char why[1400];
+        int rc = g_creds.have ? 0 : creds_fetch_locked(why, sizeof(why));
+        pthread_mutex_unlock(&g_creds.lock);
+        if (rc != 0) {
+            snprintf(err, err_len, "FINSYS_OBJECTS_URL is S3 but %s", why);
+            free(s);
+            return NULL;
+        }
+    }
     snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", u.region);
     FS_ASSERT(pthread_key_create(&s->handle, thread_ctx_free) == 0);
-    fs_log(FS_LOG_INFO, "objects", "objects in S3: %s (%s), prefix '%s', region %s", u.base,
-           u.path_style ? "path-style" : "virtual-hosted", u.prefix, u.region);
+    fs_log(FS_LOG_INFO, "objects", "objects in S3: %s (%s), prefix '%s', region %s, credentials %s",
+           u.base, u.path_style ? "path-style" : "virtual-hosted", u.prefix, u.region,
+           env ? "from the environment" : "temporary (ECS task role or EC2 instance profile)");
     return &s->base;
 }
 

@@ -965,7 +965,7 @@ int fs_worker_run(const fs_config_t *config)
     fs_breaker_init(&w->breaker, &bc);
     fs_metrics_init(config->metrics != 0);
 
-    char err[256];
+    char err[1024];
     w->queue = fs_queue_open_replicated(config->nats_url, config->nats_replicas, err, sizeof(err));
     if (w->queue == NULL) {
         fs_log(FS_LOG_ERROR, "worker", "cannot open the queue at %s: %s", config->nats_url, err);

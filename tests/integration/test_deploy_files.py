@@ -466,8 +466,23 @@ def test_terraform_keeps_its_promises():
         if kind == "resource" and labels[0] == "aws_vpc_security_group_ingress_rule" and "cidr_ipv4" in body:
             assert labels[1] == "alb_https", \
                 f"ingress rule {labels[1]} opens to an address block: only the ALB's 443 may"
-    for port in ("5432", "6379", "2049"):
+    for port in ("5432", "6379"):
         assert re.search(rf"from_port\s*=\s*{port}", sg), f"no security group rule for port {port}"
+    # The object store: S3, private, SSE-KMS, versioned, TLS only, and the
+    # task role's policy on the prefix (FinSys fetches the role's keys).
+    objects = _read("modules", "objects", "main.tf")
+    for needle in (r'sse_algorithm\s*=\s*"aws:kms"', r"bucket_key_enabled\s*=\s*true",
+                   r"block_public_acls\s*=\s*true", r"block_public_policy\s*=\s*true",
+                   r"ignore_public_acls\s*=\s*true", r"restrict_public_buckets\s*=\s*true",
+                   r'status\s*=\s*"Enabled"', r'"aws:SecureTransport"\s*=\s*"false"',
+                   r'archive/', r'"s3:prefix"', r'"kms:GenerateDataKey"', r'"kms:Decrypt"'):
+        assert re.search(needle, objects), f"modules/objects lacks {needle}"
+    assert "FINSYS_OBJECTS_URL" in root and "FINSYS_OBJECTS_DIR" not in root, \
+        "the tasks must use the S3 object store (FINSYS_OBJECTS_URL), not a folder"
+    for mod in ("server", "worker"):
+        body = root[root.index(f'module "{mod}"'):]
+        body = body[:body.index("\n}\n")]
+        assert re.search(r"objects\s*=\s*local\.objects", body), f"the {mod}s' task role lacks S3"
 
 
 if __name__ == "__main__":

@@ -543,15 +543,35 @@ static void s3_list_pages_are_parsed(void **state)
     assert_int_equal(fs_s3_list_parse(tok, strlen(tok), on_listed, &l, &more, token, 5), -1);
 }
 
-/* The S3 store needs credentials; it makes no request to open. */
+/* The S3 store needs credentials; with the environment's it makes no
+ * request to open. Without any, the error names each source tried. */
 static void s3_store_needs_credentials(void **state)
 {
     (void)state;
-    char err[256];
+    char err[1024];
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
+    unsetenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
     assert_null(fs_objects_open("", "s3://bkt/p?region=eu-west-1", err, sizeof(err)));
-    assert_non_null(strstr(err, "AWS_ACCESS_KEY_ID"));
+    assert_non_null(strstr(err, "no AWS credentials were found"));
+    assert_non_null(strstr(err, "AWS_ACCESS_KEY_ID is not set"));
+    assert_non_null(
+        strstr(err, "ECS container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
+    assert_non_null(
+        strstr(err, "EC2 instance metadata (IMDSv2): AWS_EC2_METADATA_DISABLED=true"));
+    /* A FULL_URI anywhere but loopback or ECS's addresses is refused
+     * before any request (the authorization token would go there). */
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://198.51.100.7/creds", 1);
+    assert_null(fs_objects_open("", "s3://bkt/p?region=eu-west-1", err, sizeof(err)));
+    assert_non_null(strstr(err, "must be http(s) on a loopback address"));
+    unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    unsetenv("AWS_EC2_METADATA_DISABLED");
+    /* A key id without its secret. */
+    setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+    assert_null(fs_objects_open("", "s3://bkt/p?region=eu-west-1", err, sizeof(err)));
+    assert_non_null(strstr(err, "AWS_SECRET_ACCESS_KEY is not"));
     setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
     setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 1);
     fs_objects_t *s = fs_objects_open(root, "s3://bkt/p?region=eu-west-1", err, sizeof(err));
@@ -563,6 +583,49 @@ static void s3_store_needs_credentials(void **state)
     fs_objects_close(s);
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
+}
+
+/* The credential endpoints' JSON (ECS's and IMDS's answers). */
+static void s3_credentials_json_is_parsed(void **state)
+{
+    (void)state;
+    char up[512], tok[4200], why[256];
+    time_t exp;
+    const char ok[] = "{\"Code\": \"Success\", \"AccessKeyId\": \"ASIAEXAMPLE\", "
+                      "\"SecretAccessKey\": \"s3cr/t+\", \"Token\": \"tok==\", "
+                      "\"Expiration\": \"2026-12-06T08:00:00Z\"}";
+    assert_int_equal(fs_s3_creds_parse(ok, strlen(ok), up, sizeof(up), tok, sizeof(tok), &exp,
+                                       why, sizeof(why)),
+                     0);
+    assert_string_equal(up, "ASIAEXAMPLE:s3cr/t+");
+    assert_string_equal(tok, "x-amz-security-token: tok==");
+    assert_int_equal((long long)exp, 1796544000LL);
+    const char frac[] = "{\"AccessKeyId\": \"A\", \"SecretAccessKey\": \"S\", "
+                        "\"Expiration\": \"2026-12-06T08:00:00.123+00:00\"}";
+    assert_int_equal(fs_s3_creds_parse(frac, strlen(frac), up, sizeof(up), tok, sizeof(tok),
+                                       &exp, why, sizeof(why)),
+                     0);
+    assert_string_equal(tok, "");
+    assert_int_equal((long long)exp, 1796544000LL);
+    const char *bad[] = {
+        "not json",
+        "[]",
+        "{\"Code\": \"AssumeRoleUnauthorizedAccess\", \"AccessKeyId\": \"A\", "
+        "\"SecretAccessKey\": \"S\"}",
+        "{\"AccessKeyId\": \"A\"}",
+        "{\"AccessKeyId\": \"A:B\", \"SecretAccessKey\": \"S\"}",
+        "{\"AccessKeyId\": \"A\", \"SecretAccessKey\": \"S\", \"Token\": \"a\\r\\nX: y\"}",
+        "{\"AccessKeyId\": \"A\", \"SecretAccessKey\": \"S\", \"Expiration\": \"tomorrow\"}",
+        "{\"AccessKeyId\": \"A\", \"SecretAccessKey\": \"S\", "
+        "\"Expiration\": \"2026-12-06T08:00:00+02:00\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why[0] = '\0';
+        assert_int_equal(fs_s3_creds_parse(bad[i], strlen(bad[i]), up, sizeof(up), tok,
+                                           sizeof(tok), &exp, why, sizeof(why)),
+                         -1);
+        assert_true(why[0] != '\0');
+    }
 }
 
 int main(void)
@@ -580,6 +643,7 @@ int main(void)
         cmocka_unit_test(s3_urls_are_parsed),
         cmocka_unit_test(s3_list_pages_are_parsed),
         cmocka_unit_test(s3_store_needs_credentials),
+        cmocka_unit_test(s3_credentials_json_is_parsed),
     };
     return cmocka_run_group_tests(tests, make_root, remove_root);
 }

@@ -28,6 +28,22 @@ const BODY_MAX = 256 * 1024 * 1024; // larger than anything the tests put
 // FS_S3_LATENCY_MS: a delay before each answer, as a real network's round
 // trip to S3 would add (for measuring put_many's parallel PUTs); 0 default.
 const LATENCY_MS = Number(process.env.FS_S3_LATENCY_MS || 0);
+// FS_S3_EXPIRED_TOKENS_FILE: a file of session tokens (one a line), read at
+// each request; a request signed with one of them is refused 403
+// ExpiredToken, as S3 refuses temporary credentials past their expiry (for
+// tests/integration/test_objects_s3_creds.py). Unset: tokens not checked.
+const EXPIRED_TOKENS_FILE = process.env.FS_S3_EXPIRED_TOKENS_FILE || '';
+function tokenExpired(req) {
+  const token = req.headers['x-amz-security-token'];
+  if (!EXPIRED_TOKENS_FILE || !token) return false;
+  let text = '';
+  try {
+    text = require('fs').readFileSync(EXPIRED_TOKENS_FILE, 'utf8');
+  } catch (e) {
+    return false;
+  }
+  return text.split('\n').includes(token);
+}
 // Faults by key, for the retry tests: a key with a segment "slowdown-N"
 // gets 503 SlowDown for its first N requests (per method), then is served;
 // "always-503", 503 every time.
@@ -122,6 +138,8 @@ async function main() {
         const code = /signature differs/.test(why) ? 'SignatureDoesNotMatch' : 'AccessDenied';
         return s3Error(res, 403, code, why.split('\n')[0]);
       }
+      if (tokenExpired(req))
+        return s3Error(res, 403, 'ExpiredToken', 'The provided token has expired.');
       const path = req.url.split('?')[0];
       if (/\/always-503\//.test(path))
         return s3Error(res, 503, 'SlowDown', 'Please reduce your request rate.');

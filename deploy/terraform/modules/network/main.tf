@@ -1,5 +1,5 @@
 # A VPC with, in each zone, a public subnet (the ALB, the NAT gateway) and a
-# private subnet (every FinSys task, RDS, ElastiCache, the NATS nodes, EFS).
+# private subnet (every FinSys task, RDS, ElastiCache, the NATS nodes).
 # Nothing in a private subnet has a public address; it reaches the internet
 # (image registry, the payment provider, Debian's mirror for the NATS nodes)
 # through NAT.

@@ -4,7 +4,8 @@
 #   server, worker --5432--> database
 #   server, worker --6379 (TLS)--> redis
 #   server, worker --4222--> nats;  nats <--6222--> nats
-#   server, worker --2049 (TLS)--> efs (the receipts' object store)
+#   server, worker --443--> S3 (the object store; through the NAT, or a
+#   gateway endpoint)
 #
 # Nothing reaches a worker, and nothing but the ALB reaches a server. The
 # tasks' egress to the internet stays open on every port: the payment
@@ -51,13 +52,6 @@ resource "aws_security_group" "nats" {
   description = "NATS JetStream nodes: 4222 from servers and workers, 6222 between nodes"
   vpc_id      = var.vpc_id
   tags        = { Name = "${var.name}-nats" }
-}
-
-resource "aws_security_group" "efs" {
-  name        = "${var.name}-efs"
-  description = "EFS object store: NFS from servers and workers"
-  vpc_id      = var.vpc_id
-  tags        = { Name = "${var.name}-efs" }
 }
 
 locals {
@@ -175,14 +169,4 @@ resource "aws_vpc_security_group_egress_rule" "nats_cluster" {
   ip_protocol                  = "tcp"
   from_port                    = var.nats_cluster_port
   to_port                      = var.nats_cluster_port
-}
-
-resource "aws_vpc_security_group_ingress_rule" "efs" {
-  for_each                     = local.apps
-  security_group_id            = aws_security_group.efs.id
-  description                  = "NFS from ${each.key}"
-  referenced_security_group_id = each.value
-  ip_protocol                  = "tcp"
-  from_port                    = 2049
-  to_port                      = 2049
 }

@@ -27,8 +27,3 @@ output "nats_sg_id" {
   description = "Security group of the NATS nodes."
   value       = aws_security_group.nats.id
 }
-
-output "efs_sg_id" {
-  description = "Security group of the EFS mount targets."
-  value       = aws_security_group.efs.id
-}

@@ -103,11 +103,6 @@ locals {
       containerPort = var.container_port
       protocol      = "tcp"
     }]
-    mountPoints = var.objects == null ? [] : [{
-      sourceVolume  = "objects"
-      containerPath = var.objects.path
-      readOnly      = false # workers write receipts, servers read them and write exports
-    }]
     dependsOn = var.redis_tls == null ? [] : [{ containerName = "redis-tls", condition = "START" }]
     ulimits   = [{ name = "nofile", softLimit = 65536, hardLimit = 65536 }]
     logConfiguration = {
@@ -157,8 +152,9 @@ resource "aws_iam_role_policy" "execution_secrets" {
   })
 }
 
-# Task role: what the running containers may do (mount the object store,
-# write metrics). Nothing else: FinSys calls no AWS API itself.
+# Task role: what the running containers may do: the object store in S3
+# (FinSys fetches this role's credentials from the ECS endpoint, see
+# docs/operations.md "Object storage"), metrics. Nothing else.
 resource "aws_iam_role" "task" {
   name = "${var.name}-task"
   assume_role_policy = jsonencode({
@@ -171,27 +167,24 @@ resource "aws_iam_role" "task" {
   })
 }
 
+resource "aws_iam_role_policy" "objects" {
+  count  = var.objects != null ? 1 : 0
+  name   = "finsys-objects"
+  role   = aws_iam_role.task.id
+  policy = var.objects.policy_json
+}
+
 resource "aws_iam_role_policy" "task" {
-  count = var.objects != null || local.metrics ? 1 : 0
+  count = local.metrics ? 1 : 0
   name  = "finsys-task"
   role  = aws_iam_role.task.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [for st in [
-      var.objects == null ? null : {
-        Effect   = "Allow"
-        Action   = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
-        Resource = var.objects.file_system_arn
-        Condition = {
-          StringEquals = { "elasticfilesystem:AccessPointArn" = var.objects.access_point_arn }
-        }
-      },
-      !local.metrics ? null : {
-        Effect   = "Allow"
-        Action   = ["aps:RemoteWrite"]
-        Resource = var.prometheus.workspace_arn
-      },
-    ] : st if st != null]
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["aps:RemoteWrite"]
+      Resource = var.prometheus.workspace_arn
+    }]
   })
 }
 
@@ -214,21 +207,6 @@ resource "aws_ecs_task_definition" "this" {
   container_definitions = jsonencode([
     for c in [local.finsys_container, local.redis_tls_container, local.metrics_container] : c if c != null
   ])
-
-  dynamic "volume" {
-    for_each = var.objects == null ? [] : [var.objects]
-    content {
-      name = "objects"
-      efs_volume_configuration {
-        file_system_id     = volume.value.file_system_id
-        transit_encryption = "ENABLED"
-        authorization_config {
-          access_point_id = volume.value.access_point_id
-          iam             = "ENABLED"
-        }
-      }
-    }
-  }
 }
 
 resource "aws_ecs_service" "this" {

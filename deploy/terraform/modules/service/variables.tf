@@ -148,13 +148,9 @@ variable "redis_tls" {
 }
 
 variable "objects" {
-  description = "The EFS access point mounted at FINSYS_OBJECTS_DIR; null: none."
+  description = "The S3 object store (FINSYS_OBJECTS_URL): the task role's policy on its bucket, prefix and KMS key (modules/objects' task_policy_json); null: none."
   type = object({
-    file_system_id   = string
-    file_system_arn  = string
-    access_point_id  = string
-    access_point_arn = string
-    path             = string
+    policy_json = string
   })
   default = null
 }
