@@ -276,6 +276,14 @@ def test_two_workers_archive_once_and_retention_drops_only_archived_days():
         assert sql(f"SELECT status, last_error FROM webhook_deliveries WHERE id = '{whd}'") == \
             [["canceled", "event archived and dropped"]]
     finally:
+        # The made-up endpoint's secret is sealed by no key: a server that
+        # starts later re-seals every secret, and would refuse to start.
+        sql("DELETE FROM webhook_due WHERE delivery_seq IN (SELECT d.seq FROM "
+            "webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id "
+            "WHERE e.secret_sealed = 'sealed')")
+        sql("DELETE FROM webhook_deliveries WHERE endpoint_id IN "
+            "(SELECT id FROM webhook_endpoints WHERE secret_sealed = 'sealed')")
+        sql("DELETE FROM webhook_endpoints WHERE secret_sealed = 'sealed'")
         redis.stop()
 
 
