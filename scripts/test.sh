@@ -151,8 +151,8 @@ fi
 
 # With names (bash scripts/test.sh NAME...), only the integration tests
 # whose names contain one run, and the whole-stack runs below only when a
-# name asks for them ("e2e", "bench", "export", "hardening", "stack_home",
-# "fuzz"): a developer's quick loop.
+# name asks for them ("e2e", "bench", "export", "hardening", "backup",
+# "stack_home", "fuzz"): a developer's quick loop.
 wants() {
     [ $# -le 1 ] && return 0
     local want=$1 a
@@ -246,6 +246,28 @@ else
     failed=$((failed + 1))
 fi
 rm -rf "$SMOKE"
+fi
+
+if wants backup "$@"; then
+echo "== backup and restore"
+# tests/backup/test_backup.sh with the sanitizer build: a PostgreSQL of its
+# own archiving its WAL with pgBackRest (scripts/backup.sh), payments, a base
+# backup, more payments, a target time T, more payments; restored to T into a
+# new data directory, it must hold every payment made before T, none after,
+# and a ledger that sums to zero with every account matching its entries.
+BACKUP_OUT=$(mktemp /tmp/finsys-backup-out.XXXXXX)
+if (
+    for v in $(compgen -e | grep '^FINSYS_'); do unset "$v"; done
+    FINSYS_BIN=$PWD/$ASAN_BUILD/finsys bash tests/backup/test_backup.sh
+) >"$BACKUP_OUT" 2>&1 && grep -q '^backup test: ok$' "$BACKUP_OUT"; then
+    grep -E '^backup test: (the restored|base backup)' "$BACKUP_OUT"
+    passed=$((passed + 1))
+else
+    tail -40 "$BACKUP_OUT"
+    echo "backup test: FAILED"
+    failed=$((failed + 1))
+fi
+rm -f "$BACKUP_OUT"
 fi
 
 if wants stack_home "$@"; then
