@@ -159,6 +159,11 @@ CONF
             /^max_wal_senders setting/      {print "-c max_wal_senders=" $2}
             /^max_prepared_xacts setting/   {print "-c max_prepared_transactions=" $2}
             /^max_locks_per_xact setting/   {print "-c max_locks_per_transaction=" $2}' | tr '\n' ' ')
+        # Its own pg_hba.conf and pg_ident.conf, copied with the data: the
+        # configuration may name the source's (Patroni's does).
+        for f in hba_file:pg_hba.conf ident_file:pg_ident.conf; do
+            [ -f "$DIR/${f#*:}" ] && opts+=" -c ${f%%:*}=$DIR/${f#*:}"
+        done
         port=$(fs_free_port)
         mkdir -p "$DIR/sock"
         chown "$(fs_pg_user)" "$DIR/sock"
