@@ -22,7 +22,8 @@
 # FINSYS_BACKUP_PGSOCKET (its socket directory) when set; otherwise make
 # cluster's current primary (FINSYS_CLUSTER_DIR, by default var/cluster),
 # found through Patroni's REST API. The repository: FINSYS_BACKUP_REPO, by
-# default backup/ beside that cluster's PostgreSQL files. pgBackRest runs as
+# default backup/ beside that cluster's PostgreSQL files.
+# FINSYS_BACKUP_RESTORE_OPTS: more server options for the restored copy. pgBackRest runs as
 # PostgreSQL's user (postgres when run as root), who must own the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -168,7 +169,8 @@ CONF
         mkdir -p "$DIR/sock"
         chown "$(fs_pg_user)" "$DIR/sock"
         fs_as_pg "$PG_BIN/pg_ctl" -D "$DIR" -l "$DIR/restore.log" -w -t 120 start -o \
-            "-c listen_addresses=127.0.0.1 -p $port -k $DIR/sock -c hot_standby=on $opts" >/dev/null \
+            "-c listen_addresses=127.0.0.1 -p $port -k $DIR/sock -c hot_standby=on $opts \
+             ${FINSYS_BACKUP_RESTORE_OPTS:-}" >/dev/null \
             || { tail -20 "$DIR/restore.log" >&2; exit 1; }
         # Accepting connections during recovery (hot standby) is not the end:
         # wait until it has replayed up to TIME and promoted itself.

@@ -21,6 +21,7 @@
 # cluster.sh stop      stop what a start in the same directory left running
 # cluster.sh patroni N start node N's Patroni again (it rejoins as a replica)
 # cluster.sh server N  start finsys server N again (after a drain, to upgrade)
+# cluster.sh haproxy 'COMMAND'  a command on HAProxy's admin socket
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/stack.sh
@@ -97,6 +98,22 @@ if [ "$CMD" = stop ]; then
     echo "cluster stopped." >&2
     exit 0
 fi
+# cluster.sh haproxy 'COMMAND': one command on HAProxy's admin socket (no
+# socat needed), e.g. 'set server finsys/s1 state drain', 'show stat'.
+if [ "$CMD" = haproxy ]; then
+    python3 - "$VAR/haproxy.sock" "${2:?usage: cluster.sh haproxy 'COMMAND'}" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    sys.stdout.write(chunk.decode(errors="replace"))
+PY
+    exit 0
+fi
 # cluster.sh patroni N, cluster.sh server N: start that process again in a
 # running cluster (after a fault, or to upgrade it; docs/operations.md).
 if [ "$CMD" = patroni ] || [ "$CMD" = server ]; then
@@ -110,7 +127,7 @@ if [ "$CMD" = patroni ] || [ "$CMD" = server ]; then
     "${CMD}_start" "$n"
     exit 0
 fi
-[ "$CMD" = start ] || { echo "usage: cluster.sh [start|stop|patroni N|server N]" >&2; exit 2; }
+[ "$CMD" = start ] || { echo "usage: cluster.sh [start|stop|patroni N|server N|haproxy CMD]" >&2; exit 2; }
 
 for tool in etcd patroni haproxy nats-server redis-server pgbackrest; do
     command -v "$tool" >/dev/null 2>&1 && continue

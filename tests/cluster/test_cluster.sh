@@ -29,8 +29,13 @@ finish() {
         tail -30 "$LOG" >&2 || true
         for f in "$VAR"/*.log; do echo "--- $f" >&2; tail -5 "$f" >&2; done
     fi
-    fs_pg_forget "$VAR"
-    rm -rf "$VAR" "$LOG"
+    # TEST_CLUSTER_KEEP=1: the directory and its logs stay, for a diagnosis.
+    if [ -n "${TEST_CLUSTER_KEEP:-}" ]; then
+        echo "test-cluster: kept $VAR and $LOG" >&2
+    else
+        fs_pg_forget "$VAR"
+        rm -rf "$VAR" "$LOG"
+    fi
     exit "$rc"
 }
 trap finish EXIT
