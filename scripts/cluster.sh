@@ -70,7 +70,7 @@ server_start() {
     local n=$1 sp=P_SERVER$1
     (
         source "$VAR/app.env"
-        FINSYS_HTTP_PORT=${!sp} exec "$BIN" server 2>>"$VAR/server$n.log"
+        FINSYS_HTTP_PORT=${!sp} exec "$BIN" server </dev/null >>"$VAR/server$n.log" 2>&1
     ) &
     echo $! >"$VAR/server$n.pid"
 }

@@ -227,6 +227,7 @@ def haproxy_server(name):
 
 def cluster_cmd(*args):
     r = subprocess.run(["bash", "scripts/cluster.sh", *args], check=True, capture_output=True,
+                       timeout=60,
                        text=True, env=dict(os.environ, FINSYS_CLUSTER_DIR=VAR))
     return r.stdout.strip()
 
