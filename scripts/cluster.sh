@@ -85,8 +85,19 @@ cluster_stop() {
     fs_stop_pid "$VAR/provider-sim.pid"
     fs_redis_stop "$VAR"
     for n in "${NODES_NATS[@]}"; do fs_stop_pid "$VAR/nats$n.pid"; done
-    # The replica first, so that stopping the primary starts no failover.
-    for n in 2 1; do cluster_pg_stop "$n"; done
+    # The replicas first, so that stopping the primary starts no failover
+    # (after one, node 2 may be the primary, and a rejoined node 1 would be
+    # promoted while the cluster stops).
+    local first=1 api
+    if [ -s "$VAR/ports.env" ]; then
+        source "$VAR/ports.env"
+        for n in "${NODES_PG[@]}"; do
+            api=P_PATRONI$n
+            curl -fs -m 1 -o /dev/null "http://127.0.0.1:${!api}/primary" && first=$n
+        done
+    fi
+    for n in "${NODES_PG[@]}"; do [ "$n" = "$first" ] || cluster_pg_stop "$n"; done
+    cluster_pg_stop "$first"
     fs_stop_pid "$VAR/etcd.pid"
     rm -f "$VAR/ready"
 }
