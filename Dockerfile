@@ -30,7 +30,7 @@ RUN apt-get update -qq \
     && apt-get install -y -qq --no-install-recommends \
         gcc libc6-dev meson ninja-build pkg-config git \
         libevent-dev libpq-dev libjansson-dev libsodium-dev libssl-dev \
-        libnats-dev libhiredis-dev \
+        libnats-dev libhiredis-dev libcurl4-openssl-dev zlib1g-dev \
     && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY meson.build meson_options.txt ./
@@ -42,12 +42,12 @@ RUN meson setup build --buildtype=release -Db_ndebug=false \
 FROM ${BASE}
 ENV DEBIAN_FRONTEND=noninteractive
 # The runtime libraries of `finsys` (readelf -d: its NEEDED entries), by
-# Debian 12 package; ca-certificates for webhooks over https.
+# Debian 12 package; ca-certificates for webhooks and S3 over https.
 RUN apt-get update -qq \
     && apt-get install -y -qq --no-install-recommends \
         libevent-2.1-7 libevent-openssl-2.1-7 libevent-pthreads-2.1-7 \
         libpq5 libjansson4 libsodium23 libssl3 \
-        libnats3.4 libhiredis0.14 ca-certificates \
+        libnats3.4 libhiredis0.14 libcurl4 zlib1g ca-certificates \
     && apt-get clean && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/finsys \
         --shell /usr/sbin/nologin finsys \

@@ -19,7 +19,10 @@ build: deps
 run: build
 	@bash scripts/run.sh
 
-test: deps
+# make test also runs make test-cluster's test (scripts/test.sh's "cluster"
+# section), so it installs the cluster's packages too.
+test:
+	@bash scripts/deps.sh --cluster
 	@bash scripts/test.sh
 
 # The container images built and the compose stack run with podman, a
@@ -32,7 +35,7 @@ test-images:
 # FinSys as a highly available cluster on loopback (scripts/cluster.sh):
 # etcd, Patroni with two PostgreSQL, three NATS, two servers and two workers
 # behind HAProxy; data under ./var/cluster. Its packages (haproxy, patroni,
-# etcd) are installed here only, not by make test.
+# etcd) are installed here and by make test, not by make run.
 cluster: build
 	@bash scripts/deps.sh --cluster
 	@bash scripts/cluster.sh
@@ -40,8 +43,8 @@ cluster: build
 cluster-stop:
 	@bash scripts/cluster.sh stop
 
-# Payments through the cluster's HAProxy, settled (tests/cluster); not part
-# of make test.
+# Payments through the cluster's HAProxy, settled, and the faults
+# (tests/cluster); make test runs it too (scripts/test.sh's "cluster").
 test-cluster: build
 	@bash scripts/deps.sh --cluster
 	@bash tests/cluster/test_cluster.sh faults

@@ -15,7 +15,8 @@
 #   Prometheus (when installed)     scraping the four FinSys processes
 #
 # The servers and workers reach PostgreSQL with a libpq multi-host string and
-# target_session_attrs=read-write (docs/operations.md, "Cluster", says why).
+# target_session_attrs=read-write (docs/operations.md, "Cluster", says why);
+# the servers' lists prefer the replica (target_session_attrs=prefer-standby).
 #
 # cluster.sh [start]   start, print where it is ready, wait (foreground)
 # cluster.sh stop      stop what a start in the same directory left running
@@ -360,6 +361,10 @@ umask 022
 export PGPASSFILE=$VAR/pgpass
 export FINSYS_DATABASE_URL="host=127.0.0.1,127.0.0.1 port=$P_PG1,$P_PG2 dbname=finsys \
 user=finsys target_session_attrs=read-write connect_timeout=2"
+# The servers' lists and searches: the replica while it is fresh enough
+# (docs/operations.md, "Reads on the replica"), the primary when it is gone.
+export FINSYS_DATABASE_READ_URL="host=127.0.0.1,127.0.0.1 port=$P_PG1,$P_PG2 dbname=finsys \
+user=finsys target_session_attrs=prefer-standby connect_timeout=2"
 
 # ---- NATS: three nodes, one JetStream cluster ------------------------------
 
@@ -517,6 +522,7 @@ etcd:            127.0.0.1:$P_ETCD (data $VAR/etcd)
 PostgreSQL:      primary node $P of 127.0.0.1:$P_PG1 and 127.0.0.1:$P_PG2 under Patroni
                  (REST 127.0.0.1:$P_PATRONI1 and :$P_PATRONI2; data $PGHOME/pg1 and pg2)
                  FINSYS_DATABASE_URL="$FINSYS_DATABASE_URL" PGPASSFILE=$VAR/pgpass
+                 lists on FINSYS_DATABASE_READ_URL="$FINSYS_DATABASE_READ_URL"
 NATS JetStream:  $FINSYS_NATS_URL (3 copies of each stream)
 Redis:           127.0.0.1:$P_REDIS
 Provider sim:    http://127.0.0.1:$P_PROVIDER

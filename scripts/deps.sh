@@ -9,8 +9,8 @@ set -euo pipefail
 
 PACKAGES=(
     build-essential meson ninja-build pkg-config
-    libevent-dev libpq-dev libjansson-dev libsodium-dev libcmocka-dev
-    libssl-dev openssl
+    libevent-dev libpq-dev libjansson-dev libsodium-dev libcmocka-dev zlib1g-dev
+    libssl-dev openssl libcurl4-openssl-dev
     postgresql-15 postgresql-client-15 python3 curl wrk
     pgbackrest
     nats-server libnats-dev

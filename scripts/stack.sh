@@ -97,6 +97,30 @@ fs_pg_start() {
                -qc "CREATE DATABASE finsys" >/dev/null
 }
 
+# fs_pg_replica_start DIR PRIMARY_PORT PORT: a streaming replica of the
+# PostgreSQL on 127.0.0.1:PRIMARY_PORT (issue 14): pg_basebackup -R (which
+# writes standby.signal and primary_conninfo) into fs_pg_home DIR's pg, then
+# started as a hot standby on 127.0.0.1:PORT. A throwaway, for tests: its
+# files are not fsynced (--no-sync, fsync=off: seconds saved at the copy
+# and at the start). Stop it with fs_pg_stop DIR, or by the PID fs_pg_pid DIR
+# prints; fs_pg_forget DIR after.
+fs_pg_replica_start() {
+    local dir=$1 primary=$2 port=$3 u home; u=$(fs_pg_user)
+    mkdir -p "$dir"
+    home=$(fs_pg_home_make "$dir") || return 1
+    mkdir -p "$home/pg-sock"
+    chown "$u" "$home/pg-sock"
+    fs_as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$primary" -U postgres -D "$home/pg" \
+        -R -X stream -c fast --no-sync >"$home/basebackup.log" 2>&1 \
+        || { cat "$home/basebackup.log" >&2; return 1; }
+    # A hot standby needs max_connections at least the primary's (200, as
+    # fs_pg_start sets it).
+    fs_as_pg "$PG_BIN/pg_ctl" -D "$home/pg" -l "$home/postgres.log" -w -t 60 start -o \
+        "-c listen_addresses=127.0.0.1 -p $port -k $home/pg-sock -c hot_standby=on \
+         -c max_connections=200 -c shared_buffers=64MB -c fsync=off" \
+        >/dev/null || { tail -20 "$home/postgres.log" >&2; return 1; }
+}
+
 # fs_pg_pid DIR: the postmaster's PID (empty when it is not running).
 fs_pg_pid() {
     local f; f=$(fs_pg_home "$1")/pg/postmaster.pid
@@ -207,6 +231,78 @@ fs_redis_stop() {
 # fs_redis_url PORT: the URL clients use (FINSYS_REDIS_URL).
 fs_redis_url() {
     echo "redis://127.0.0.1:$1"
+}
+
+# The S3-compatible server of the object-store tests (issue 15): s3rver from
+# npm, pinned in tools/s3rver/package.json and package-lock.json, behind
+# tools/s3rver/server.js, which checks every request's SigV4 signature with
+# the one key pair below (s3rver itself checks only V2 signatures).
+FS_S3_BUCKET=finsys-test
+FS_S3_ACCESS_KEY=finsys-test-key
+# A test-only secret, public like FS_DEV_SECRETS_KEY: never a real one.
+FS_S3_SECRET_KEY=finsys-test-secret-not-for-production
+
+# fs_s3_install: npm ci into tools/s3rver/node_modules (ignored by git) when
+# it is missing or was installed from another package.json or lock (the
+# stamp pattern of scripts/lint-openapi.sh). Needs node and npm (deps.sh).
+fs_s3_install() {
+    local tool here stamp want
+    here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    tool=$here/tools/s3rver
+    stamp=$tool/node_modules/.finsys-installed
+    want=$(cat "$tool/package.json" "$tool/package-lock.json" | sha256sum | cut -d' ' -f1)
+    if [ ! -d "$tool/node_modules/s3rver" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "stack: installing s3rver (npm ci)" >&2
+        # --ignore-scripts: nothing in s3rver's tree needs an install step.
+        (cd "$tool" && npm ci --no-audit --no-fund --ignore-scripts --no-progress \
+            --loglevel=error >&2) || return 1
+        echo "$want" >"$stamp"
+    fi
+}
+
+# fs_s3_start DIR PORT: starts the S3 server on 127.0.0.1:PORT, its objects
+# in DIR/s3 (bucket FS_S3_BUCKET, made at start), log DIR/s3.log, PID in
+# DIR/s3.pid; returns once it listens. Started again on the same DIR, it
+# serves the objects it kept.
+fs_s3_start() {
+    local dir=$1 port=$2 pid i here
+    here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    fs_s3_install || return 1
+    if [ -f "$dir/s3.pid" ] && kill -0 "$(cat "$dir/s3.pid")" 2>/dev/null; then
+        echo "stack: an S3 server already runs for $dir (PID $(cat "$dir/s3.pid"))" >&2
+        return 1
+    fi
+    mkdir -p "$dir/s3"
+    # --openssl-legacy-provider: s3rver makes a truncated list's continuation
+    # token with DES, which OpenSSL 3 has only in its legacy provider.
+    node --openssl-legacy-provider "$here/tools/s3rver/server.js" "$dir/s3" "$port" "$FS_S3_BUCKET" "$FS_S3_ACCESS_KEY" \
+        "$FS_S3_SECRET_KEY" </dev/null >>"$dir/s3.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$dir/s3.pid"
+    for ((i = 0; i < 100; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "stack: the S3 server exited; see $dir/s3.log" >&2
+            tail -5 "$dir/s3.log" >&2
+            rm -f "$dir/s3.pid"
+            return 1
+        fi
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "stack: the S3 server did not listen on port $port; see $dir/s3.log" >&2
+    fs_stop_pid "$dir/s3.pid"
+    return 1
+}
+
+# fs_s3_stop DIR: stops the S3 server that fs_s3_start DIR started.
+fs_s3_stop() {
+    fs_stop_pid "$1/s3.pid"
+}
+
+# fs_s3_url PORT: FINSYS_OBJECTS_URL for it (with FS_S3_ACCESS_KEY and
+# FS_S3_SECRET_KEY as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).
+fs_s3_url() {
+    echo "s3://$FS_S3_BUCKET/finsys?endpoint=http://127.0.0.1:$1&region=us-east-1"
 }
 
 # fs_wait_http URL SECONDS: waits until URL answers 200.

@@ -285,7 +285,7 @@ BEGIN
     WHERE e.tenant_id = d.tenant_id AND e.seq = d.event_seq;
     RETURN json_build_object(
         'id', d.id, 'object', 'webhook_delivery', 'endpoint', d.endpoint_id, 'url', url,
-        'event', eid, 'event_type', etype, 'status', d.status, 'attempts', d.attempts,
+        'event', coalesce(eid, 'evt_' || d.event_seq), 'event_type', etype, 'status', d.status, 'attempts', d.attempts,
         'last_status', d.last_status, 'last_error', d.last_error,
         'created_at', fs_ts(d.created_at), 'delivered_at', fs_ts(d.delivered_at),
         'next_attempt_at', CASE WHEN d.status = 'pending' THEN fs_ts(d.next_attempt_at) END,

@@ -1525,6 +1525,17 @@ BEGIN
                 IF NOT FOUND THEN
                     o := 'invalid_request';
                     p := fs_err(format('No such event: %L', j->>'after'), 'starting_after');
+                    -- One whose day was archived and dropped (archive.sql):
+                    -- say where it went.
+                    IF j->>'after' ~ '^evt_[0-9]{1,18}$' AND EXISTS (
+                        SELECT 1 FROM event_archives ea
+                        WHERE ea.tenant_id = t AND ea.dropped_at IS NOT NULL
+                          AND substr(j->>'after', 5)::bigint
+                              BETWEEN ea.first_seq AND ea.last_seq) THEN
+                        p := fs_err(format('Event %s is no longer held: its day was archived '
+                                           'and dropped (see the list''s "archive"); read it '
+                                           'from the archive.', j->>'after'), 'starting_after');
+                    END IF;
                 END IF;
             END IF;
             IF o IS NULL AND j ? 'account' THEN
@@ -1537,7 +1548,7 @@ BEGIN
                       WHERE y.account_id = j->>'account' AND y.tenant_id = t
                         AND y.seq < after_seq AND (NOT j ? 'type' OR y.type = j->>'type')
                       ORDER BY y.account_seq DESC LIMIT lim + 1) s;
-                o := 'ok'; p := fs_list_json(data, more);
+                o := 'ok'; p := fs_event_list_json(t, data, more); -- archive.sql
             ELSIF o IS NULL AND j ? 'type' THEN
                 -- One type: a page of its own index (0031_read_indexes.sql)
                 -- however rare the type: the type and the cursor as one row
@@ -1554,7 +1565,7 @@ BEGIN
                               AND (y.type, y.seq) < (j->>'type', after_seq)
                             ORDER BY y.type DESC, y.seq DESC
                             LIMIT lim + 1) u) s;
-                o := 'ok'; p := fs_list_json(data, more);
+                o := 'ok'; p := fs_event_list_json(t, data, more); -- archive.sql
             ELSIF o IS NULL THEN
                 SELECT json_agg(fs_event_json(s.ev) ORDER BY (s.ev).seq DESC)
                            FILTER (WHERE s.rn <= lim),
@@ -1564,7 +1575,7 @@ BEGIN
                       FROM events y
                       WHERE y.tenant_id = t AND y.seq < after_seq
                       ORDER BY y.seq DESC LIMIT lim + 1) s;
-                o := 'ok'; p := fs_list_json(data, more);
+                o := 'ok'; p := fs_event_list_json(t, data, more); -- archive.sql
             END IF;
 
         ELSIF j->>'op' = 'payment_get' THEN

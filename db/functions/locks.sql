@@ -54,6 +54,12 @@ BEGIN
             ORDER BY created_at LIMIT (args->>'max')::int));
         GET DIAGNOSTICS n = ROW_COUNT;
         RETURN jsonb_build_object('purged', n);
+    ELSIF p_job = 'archive' THEN
+        -- A day of the event log written to the object store (archive.sql).
+        RETURN fs_archive_record(args);
+    ELSIF p_job = 'archive_drop' THEN
+        -- Retention: an archived, checked day's events dropped (archive.sql).
+        RETURN fs_archive_drop(args);
     ELSIF p_job = 'reconcile' THEN
         -- The day's provider report against the ledger (reconcile.sql).
         RETURN fs_reconcile((args->>'date')::date, args->'lines', (args->>'max')::int,

@@ -362,6 +362,20 @@ BEGIN
                                                      * 1000)::bigint)::text;
         ELSE
             SELECT * INTO ev FROM events y WHERE y.tenant_id = d.tenant_id AND y.seq = d.event_seq;
+            IF NOT FOUND AND EXISTS (
+                    SELECT 1 FROM event_archives ea
+                    WHERE ea.tenant_id = d.tenant_id AND ea.dropped_at IS NOT NULL
+                      AND d.event_seq BETWEEN ea.first_seq AND ea.last_seq) THEN
+                -- Its event was archived and dropped (archive.sql: only once
+                -- no delivery of it was pending; a dead one replayed since):
+                -- nothing left to send.
+                UPDATE webhook_deliveries y SET status = 'canceled', updated_at = now(),
+                                                last_error = 'event archived and dropped'
+                WHERE y.seq = d.seq;
+                DELETE FROM webhook_due q WHERE q.delivery_seq = d.seq;
+                p := json_build_object('id', d.id, 'status', 'canceled')::text;
+                RETURN;
+            END IF;
             -- Later than it was: its row in webhook_due stays as it is.
             UPDATE webhook_deliveries y
             SET attempts = y.attempts + 1, updated_at = now(),

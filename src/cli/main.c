@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../admin/admin.h"
+#include "../archive/archive.h"
 #include "../auth/auth.h"
 #include "../config/config.h"
 #include "../core/core.h"
@@ -36,6 +37,7 @@ static const char usage_main[] =
     "  webhook-sink [options]       run a webhook receiver that answers 204 (bench, tests)\n"
     "  job purge [options]          run a singleton job under its Redis lock\n"
     "  reconcile --date D           reconcile a day against the provider's report\n"
+    "  archive run|verify           archive the event log's closed days; check an archive\n"
     "  staff create --email E --role R  create an admin console user\n"
     "  staff disable|enable --email E   disable (or enable again) a console user\n"
     "  admin routes                 list the admin API's routes and their roles\n"
@@ -51,6 +53,8 @@ static const char usage_server[] =
     "development stack; docs/operations.md, \"Production settings\").\n"
     "  FINSYS_HTTP_HOST (127.0.0.1)  FINSYS_HTTP_PORT (8080)  FINSYS_HTTP_THREADS (cores)\n"
     "  FINSYS_DATABASE_URL (libpq connection string)\n"
+    "  FINSYS_DATABASE_READ_URL (unset: lists read FINSYS_DATABASE_URL; else a replica's,\n"
+    "    at most 1 s stale, a tenant's own writes read from the primary)\n"
     "  FINSYS_SECRETS_KEY (required: 32 bytes, hex or base64, sealing webhook secrets;\n"
     "    at start the server seals secrets still stored in clear)\n"
     "  FINSYS_BATCH_ITEMS (256)  FINSYS_BATCH_WAIT_US (200)  FINSYS_DB_CONNECTIONS (4)\n"
@@ -595,6 +599,7 @@ int main(int argc, char **argv)
                         : strcmp(cmd, "webhook-sink") == 0 ? fs_webhook_sink_usage
                         : strcmp(cmd, "job") == 0          ? fs_lock_job_usage
                         : strcmp(cmd, "reconcile") == 0    ? fs_recon_usage
+                        : strcmp(cmd, "archive") == 0      ? fs_archive_usage
                         : strcmp(cmd, "staff") == 0        ? usage_staff
                         : strcmp(cmd, "admin") == 0        ? usage_admin
                                                            : NULL;
@@ -672,6 +677,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "job") == 0) return fs_lock_job_main(&config, argc - 2, argv + 2);
     if (strcmp(cmd, "reconcile") == 0) return fs_recon_main(&config, argc - 2, argv + 2);
+    if (strcmp(cmd, "archive") == 0) return fs_archive_main(&config, argc - 2, argv + 2);
     if (strcmp(cmd, "tenant") == 0) return cmd_tenant(&config, argc - 2, argv + 2);
     if (strcmp(cmd, "staff") == 0) return cmd_staff(&config, argc - 2, argv + 2);
     return cmd_apikey(&config, argc - 2, argv + 2);

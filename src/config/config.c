@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "../redis/redis.h"
+#include "../objects/objects.h"
 
 #include <sodium.h>
 #include <arpa/inet.h>
@@ -167,6 +168,8 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
                 err_len) != 0 ||
         str_var("FINSYS_DATABASE_URL", "host=127.0.0.1 port=5432 dbname=finsys user=postgres",
                 c->database_url, sizeof(c->database_url), err, err_len) != 0 ||
+        str_var("FINSYS_DATABASE_READ_URL", "", c->database_read_url,
+                sizeof(c->database_read_url), err, err_len) != 0 ||
         int_var("FINSYS_BATCH_ITEMS", FS_BATCH_ITEMS_DEFAULT, 1, FS_BATCH_ITEMS_MAX,
                 &c->batch_items, err, err_len) != 0 ||
         int_var("FINSYS_BATCH_WAIT_US", FS_BATCH_WAIT_US_DEFAULT, 0, FS_BATCH_WAIT_US_MAX,
@@ -243,9 +246,24 @@ int fs_config_load(fs_config_t *c, char *err, size_t err_len)
     if (nats_env != NULL && *nats_env == '\0') c->nats_url[0] = '\0';
     if (str_var("FINSYS_OBJECTS_DIR", "var/objects", c->objects_dir, sizeof(c->objects_dir), err,
                 err_len) != 0 ||
+        str_var("FINSYS_OBJECTS_URL", "", c->objects_url, sizeof(c->objects_url), err, err_len)
+            != 0 ||
         int_var("FINSYS_RECEIPT_INTERVAL_MS", 200, 10, 3600000, &c->receipt_interval_ms, err,
                 err_len) != 0)
         return -1;
+    /* The object store is the folder or S3, never both: a deployment that
+     * sets both would have machines disagree on where receipts are. */
+    const char *objects_dir_env = getenv("FINSYS_OBJECTS_DIR");
+    if (c->objects_url[0] != '\0' && objects_dir_env != NULL && *objects_dir_env != '\0') {
+        snprintf(err, err_len,
+                 "FINSYS_OBJECTS_DIR and FINSYS_OBJECTS_URL are both set: set one (the folder "
+                 "store, or S3)");
+        return -1;
+    }
+    if (c->objects_url[0] != '\0') {
+        fs_s3_url_t u;
+        if (fs_s3_url_parse(c->objects_url, &u, err, err_len) != 0) return -1;
+    }
     if (int_var("FINSYS_WEBHOOK_TIMEOUT_MS", 5000, 10, FS_WEBHOOK_TIMEOUT_MS_MAX,
                 &c->webhook_timeout_ms, err, err_len) != 0 ||
         int_var("FINSYS_WEBHOOK_BACKOFF_BASE_MS", 10000, 1, FS_NOTIFY_BACKOFF_MAX_MS,

@@ -31,6 +31,9 @@ typedef struct {
     int http_port;               /* FINSYS_HTTP_PORT, 8080 */
     int http_threads;            /* FINSYS_HTTP_THREADS, the number of cores */
     char database_url[1024];     /* FINSYS_DATABASE_URL, a libpq connection string */
+    char database_read_url[1024]; /* FINSYS_DATABASE_READ_URL, "": the server's lists and
+                                     searches read FINSYS_DATABASE_URL; else a replica's (issue
+                                     14, src/replica) */
     int batch_items;             /* FINSYS_BATCH_ITEMS, FS_BATCH_ITEMS_DEFAULT */
     int batch_wait_us;           /* FINSYS_BATCH_WAIT_US, FS_BATCH_WAIT_US_DEFAULT */
     int db_connections;          /* FINSYS_DB_CONNECTIONS per HTTP thread, 4 */
@@ -94,6 +97,7 @@ typedef struct {
 
     /* Receipts (the worker makes them, the server serves them). */
     char objects_dir[1024];      /* FINSYS_OBJECTS_DIR, var/objects: the object store */
+    char objects_url[1024];      /* FINSYS_OBJECTS_URL, "": S3 instead (s3://BUCKET/PREFIX?...) */
     int receipt_interval_ms;     /* FINSYS_RECEIPT_INTERVAL_MS, 200 */
 
     /* Metrics (src/metrics): GET /metrics on the server and the worker. */

@@ -1262,4 +1262,160 @@
  * here (3 nodes), and FINSYS_NATS_URL's 512 bytes hold about that many. */
 #define FS_NATS_SERVERS_MAX 16
 
+/* --- object storage on S3 (issue 15) --- */
+
+/* FINSYS_OBJECTS_URL's length: s3://, a bucket (63), a prefix and an
+ * endpoint URL fit well inside it. */
+#define FS_S3_URL_LEN_MAX 1023
+
+/* Attempts of one S3 request before the store answers
+ * FS_OBJECTS_UNREACHABLE: the first and three retries, on a connection
+ * error, a timeout, 500, 502, 503 (SlowDown: throttled) or 504, as the AWS
+ * SDKs' standard mode does. With the back-off below a request gives up after
+ * about 0.7 s of waiting plus its attempts: a receipt read answers 503
+ * quickly while S3 is away, and the receipt writer tries again later
+ * (FS_RECEIPT_RETRY_AFTER_S) rather than holding its thread. */
+#define FS_S3_ATTEMPTS 4
+
+/* The back-off before retry n (1, 2, 3): FS_S3_BACKOFF_BASE_MS * 2^(n-1),
+ * each with "full jitter" (a random wait up to it, at least a quarter of
+ * it) so that threads throttled together do not retry together; at most
+ * FS_S3_BACKOFF_MAX_MS. */
+#define FS_S3_BACKOFF_BASE_MS 100
+#define FS_S3_BACKOFF_MAX_MS 2000
+
+/* Connecting to S3 (TCP and TLS): a region's endpoint answers in tens of
+ * milliseconds; past this it is unreachable and the attempt is retried. */
+#define FS_S3_CONNECT_TIMEOUT_MS 3000
+
+/* One whole request of a small object (a receipt's PUT or GET, HEAD, a
+ * LIST page, DELETE): S3's own first-byte latency is 100-200 ms at its
+ * worst percentiles; 10 s is a store in trouble, retried. */
+#define FS_S3_REQUEST_TIMEOUT_MS 10000
+
+/* A large transfer (an export's upload or download) has no total timeout:
+ * it is given up when slower than FS_S3_LOW_SPEED_BYTES_S for
+ * FS_S3_LOW_SPEED_S seconds (a stalled connection), whatever its size. */
+#define FS_S3_LOW_SPEED_BYTES_S 1024
+#define FS_S3_LOW_SPEED_S 30
+
+/* The largest object the streaming writer uploads: S3's limit for a single
+ * PUT (5 GiB; larger needs a multipart upload, which the writer does not
+ * make). An export's CSV is far below it. */
+#define FS_S3_PUT_BYTES_MAX (5LL * 1024 * 1024 * 1024)
+
+/* One ListObjectsV2 answer read into memory: 1,000 keys (S3's page) of up
+ * to FS_OBJECT_KEY_LEN_MAX bytes each and their XML are under 1 MiB; more
+ * is not S3 and is refused. */
+#define FS_S3_LIST_PAGE_BYTES_MAX (4 * 1024 * 1024)
+
+/* Pages one list reads: 10,000 pages of 1,000 keys; a prefix with more
+ * objects than that is an operator's error, not something to page forever. */
+#define FS_S3_LIST_PAGES_MAX 10000
+
+/* PUTs of one fs_objects_put_many in flight at once on an object I/O
+ * thread (a curl multi handle, a connection each): a PUT to S3 is a round
+ * trip of 10-50 ms whatever its size, so a round of 250 receipts one after
+ * another would take seconds; 16 at a time take a 16th of that, and 16
+ * connections per thread (2 receipt writers: 32) is well under what S3
+ * allows a client. */
+#define FS_S3_PUT_PARALLEL 16
+
+/* An S3 error answer's body kept for the log (its <Code> and <Message>). */
+#define FS_S3_ERROR_BODY_MAX 4096
+
+/* --- reads on the replica (issue 14) --- */
+
+/* The staleness bound of the reads FINSYS_DATABASE_READ_URL sends to a
+ * replica: a list shows every write committed more than this before the
+ * request reached the server (docs/operations.md "Reads on the replica").
+ * A second: a person who pays and then opens a list sees the payment (their
+ * own writes go to the primary anyway), and a replica a second behind is
+ * one in trouble, whose reads the primary then takes. */
+#define FS_READ_REPLICA_LAG_MAX_MS 1000
+
+/* How often each server process asks the primary for its WAL position
+ * (pg_current_wal_insert_lsn(), on a connection of its own): a replica must
+ * have replayed a position sampled at most FS_READ_REPLICA_LAG_MAX_MS before
+ * the request, so it may lag by up to the bound less this period and still
+ * serve reads. A tenth of the bound: ten cheap queries a second a process. */
+#define FS_READ_REPLICA_SAMPLE_MS 100
+
+/* The primary's positions kept (one per sample): those of the last bound,
+ * and room to spare (the bound over the period is 10). */
+#define FS_READ_REPLICA_SAMPLES_MAX 32
+
+/* connect_timeout of the sampling connection: the sampler is a thread of
+ * its own, so a primary that does not answer holds up only the samples (and
+ * without a recent one reads go to the primary). */
+#define FS_READ_REPLICA_CONNECT_TIMEOUT_S 2
+
+/* Tenants whose recent writes this process remembers (read-your-writes:
+ * their reads go to the primary until a sample taken after the write has
+ * been replayed). An entry is free again FS_READ_REPLICA_LAG_MAX_MS after
+ * its write; when every entry is taken, the write is remembered for every
+ * tenant at once (all reads go to the primary for a moment), never lost. */
+#define FS_READ_WRITERS_MAX 1024
+
+/* --- the event log's archive (issue 15) --- */
+
+/* How often the worker's archive job runs (FINSYS_ARCHIVE_INTERVAL_S
+ * overrides, for tests and drills): hourly. A run archives at most one closed
+ * day per tenant, so a tenant whose days are behind (the first run on an old
+ * log, a worker down for days) catches up at 24 days a day; a run with
+ * nothing to do costs one small query per tenant. */
+#define FS_ARCHIVE_INTERVAL_S 3600
+#define FS_ARCHIVE_INTERVAL_S_MIN 1
+#define FS_ARCHIVE_INTERVAL_S_MAX (24 * 3600)
+
+/* A UTC day is closed, and may be archived, this long after it ended: a
+ * transaction that began before midnight writes its events with its start
+ * time (now()), so a day's last events can commit after the day ended. The
+ * server's statement and idle-in-transaction timeouts end any transaction
+ * far sooner than an hour. */
+#define FS_ARCHIVE_CLOSE_GRACE_S 3600
+
+/* One archive (a tenant's day) holds at most this many events; a larger day
+ * is refused with an error naming this limit, and left in PostgreSQL. The
+ * archive and its check stream (one fetch of FS_ARCHIVE_FETCH_ROWS rows at a
+ * time in memory: 11 MB of RSS measured for a 66,666-event day), so the
+ * bound is time: about 7,000 events/s were measured both ways on this
+ * 2-core machine under a load average of 14 (most of it PostgreSQL building
+ * each event's JSON), so the largest day takes minutes, not hours. */
+#define FS_ARCHIVE_ROWS_MAX 2000000
+
+/* And at most this many compressed bytes (25 a event measured on uniform
+ * test payments, 470 bytes of JSON each; real ones compress less, say 100:
+ * 2,000,000 events take about 200 MB): a larger object is refused as the
+ * rows are. It bounds what one object costs the store and a reader. */
+#define FS_ARCHIVE_BYTES_MAX (512L * 1024 * 1024)
+
+/* Rows fetched from the day's cursor at a time, and the bytes of a line the
+ * check reads back (an event's JSON: a payment or a refund with its
+ * metadata, well under 64 KiB). */
+#define FS_ARCHIVE_FETCH_ROWS 2000
+#define FS_ARCHIVE_LINE_BYTES_MAX (256 * 1024)
+
+/* Tenants one run looks at, those whose archives are furthest behind first:
+ * a run's one-day-each pass over them stays minutes, not hours. */
+#define FS_ARCHIVE_TENANTS_PER_RUN_MAX 1000
+
+/* The archive job's lock, job:archive: its lease, extended while it works
+ * (every lease / FS_LOCK_EXTEND_DIVISOR, checked between days and between
+ * fetches of a day's rows): long enough that a stalled fetch does not lose
+ * it, short enough that a dead worker's lock frees within a minute. */
+#define FS_ARCHIVE_LEASE_MS 60000
+
+/* FINSYS_EVENTS_RETENTION_DAYS: events older than this many days may be
+ * dropped from PostgreSQL once their day is archived and verified (0: off,
+ * the default). At least 2: yesterday is not closed (FS_ARCHIVE_CLOSE_GRACE_S)
+ * nor its webhooks final (retries run for hours) before then. At most 10
+ * years. */
+#define FS_EVENTS_RETENTION_DAYS_MIN 2
+#define FS_EVENTS_RETENTION_DAYS_MAX 3660
+
+/* The archive's format version, in its manifest: a reader that does not know
+ * it refuses the archive. */
+#define FS_ARCHIVE_FORMAT_VERSION 1
+
 #endif

@@ -39,12 +39,13 @@
 #include "../ratelimit/ratelimit.h"
 #include "../redis/redis.h"
 #include "../receipt/receipt.h"
+#include "../replica/replica.h"
 #include "../store/store.h"
 #include "http.h"
 
 #define REQUEST_ID_LEN_MAX 128
 
-typedef struct {
+typedef struct worker {
     int index;
     const fs_config_t *config;
     struct event_base *base;
@@ -52,6 +53,9 @@ typedef struct {
     struct evconnlistener *listener;
     fs_store_t *store;
     fs_store_t *reads; /* the lists' and searches' own connections (issue 13) */
+    fs_store_t *replica; /* the same on FINSYS_DATABASE_READ_URL (issue 14); NULL: none */
+    bool replica_down;   /* said in the log, once a change */
+    bool closing;        /* its stores are being freed: a read is answered where it is */
     fs_redis_t *redis;         /* this loop's connection to Redis; NULL when none is configured */
     fs_lock_guard_t *locks;    /* flows under Redis locks (admin balance ops, the purge) */
     fs_ratelimit_t *ratelimit; /* on redis (or in-process) and store */
@@ -80,6 +84,10 @@ typedef struct {
 /* The key's tenant, once the rate limit's check learnt it: for the access
  * log (a client's copy of the header is removed first). */
 #define TENANT_HEADER "X-FinSys-Tenant"
+/* An admin request's actor, once authenticated: its writes mark
+ * "actor:<id>" for read-your-writes on the replica (issue 14; a client's
+ * copy of the header is removed first). */
+#define ACTOR_HEADER "X-FinSys-Actor"
 
 static const char *method_name(struct evhttp_request *req)
 {
@@ -127,10 +135,13 @@ static void access_log(struct evhttp_request *req, int status)
     fs_log_set_request_id(NULL);
 }
 
+static void note_write(struct evhttp_request *req, int status);
+
 static void send_text(struct evhttp_request *req, int status, const char *body, size_t len,
                       bool replayed)
 {
     access_log(req, status);
+    note_write(req, status);
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     evhttp_add_header(out, "Content-Type", "application/json");
     if (replayed) evhttp_add_header(out, "Idempotent-Replayed", "true");
@@ -200,13 +211,186 @@ static void on_result(void *arg, const fs_store_result_t *r)
 typedef struct {
     struct evhttp_request *req;
     char tenant[FS_READ_TENANT_LEN_MAX + 1];
+    /* --- reads on the replica (issue 14) --- */
+    struct worker *w;
+    json_t *item;       /* kept while the replica has it: the primary may read it after */
+    bool on_replica;    /* sent to w->replica */
+    const char *why;    /* why it went to the primary (finsys_reads_total's "why") */
+    char lsn[32];       /* the position the replica must have replayed */
+    fs_store_cb done;   /* answers it: on_result, or the admin console's */
+    void *done_arg;
+    bool admin;         /* the console's: not counted per tenant; its primary is w->store */
 } read_t;
+
+static void on_read(void *arg, const fs_store_result_t *r);
+
+/* --- reads on the replica (issue 14; src/replica) ----------------------
+ * With FINSYS_DATABASE_READ_URL each loop has a second read store, on the
+ * replica. A read goes there when src/replica gives it a position (a sample
+ * of the primary recent enough, and none of the tenant's writes through
+ * this process since), when the replica store is connected, and, with
+ * Redis, when no process has marked the tenant as having written in the
+ * last FS_READ_REPLICA_LAG_MAX_MS (rw:<tenant>, set as each write is
+ * answered). Otherwise, or when the replica answers that it has not
+ * replayed that far, fails, or is lost with the read, the primary's read
+ * store reads it (an admin console's read: the write path's store, where it
+ * ran before). */
+static void read_count(const char *to, const char *why)
+{
+    fs_metrics_add(FS_M_READS, to, why, NULL, 1);
+}
+
+static void read_to_primary(read_t *rd, const char *why)
+{
+    rd->on_replica = false;
+    rd->why = why;
+    json_t *item = rd->item;
+    rd->item = NULL;
+    fs_store_submit(rd->admin ? rd->w->store : rd->w->reads, item, on_read, rd);
+}
+
+static void read_to_replica(read_t *rd)
+{
+    rd->on_replica = true;
+    json_object_set_new(rd->item, "read_lsn", json_string(rd->lsn));
+    json_incref(rd->item);
+    fs_store_submit(rd->w->replica, rd->item, on_read, rd);
+}
+
+static void on_write_marker(void *arg, fs_redis_status_t st, const redisReply *reply)
+{
+    read_t *rd = arg;
+    if (rd->w->closing) {
+        /* Stopping: the stores are gone or going. */
+        static const fs_store_result_t stopping = {
+            .outcome = "unavailable",
+            .payload = "{\"message\":\"FinSys is stopping; retry shortly.\",\"param\":null}"};
+        json_decref(rd->item);
+        if (!rd->admin) fs_http_read_done(rd->tenant);
+        rd->done(rd->done_arg, &stopping);
+        free(rd);
+    } else if (st != FS_REDIS_OK) {
+        /* Redis cannot say whether another process wrote for the tenant. */
+        read_to_primary(rd, "unsure");
+    } else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+        read_to_replica(rd);
+    } else {
+        read_to_primary(rd, "own_write_redis");
+    }
+}
+
+static void read_route(worker_t *w, read_t *rd)
+{
+    if (w->replica == NULL) {
+        read_to_primary(rd, "no_replica");
+        return;
+    }
+    bool down = !fs_store_up(w->replica);
+    if (down != w->replica_down) {
+        w->replica_down = down;
+        if (down)
+            fs_log(FS_LOG_WARN, "replica",
+                   "the replica (FINSYS_DATABASE_READ_URL) is not connected: lists and "
+                   "searches read the primary");
+        else
+            fs_log(FS_LOG_INFO, "replica", "the replica is connected: lists and searches "
+                                           "read it again");
+    }
+    if (down) {
+        read_to_primary(rd, "replica_down");
+        return;
+    }
+    switch (fs_replica_min_lsn(rd->tenant, rd->lsn, sizeof(rd->lsn))) {
+    case FS_REPLICA_OWN_WRITE:
+        read_to_primary(rd, "own_write");
+        return;
+    case FS_REPLICA_NO_SAMPLE:
+        read_to_primary(rd, "no_sample");
+        return;
+    case FS_REPLICA_FRESH:
+        break;
+    }
+    if (w->redis == NULL) {
+        read_to_replica(rd);
+        return;
+    }
+    char key[8 + FS_READ_TENANT_LEN_MAX];
+    snprintf(key, sizeof(key), "rw:%s", rd->tenant);
+    const char *argv[] = {"EXISTS", key};
+    fs_redis_command(w->redis, on_write_marker, rd, 2, argv, NULL);
+}
+
+/* Every answer to a request other than a GET or HEAD counts as a write of
+ * its tenant (or, on /admin/api, of its actor: "actor:<id>"), whatever its
+ * status (a 503's outcome is unknown), but a 401 or a 429 (refused before
+ * the store: a flood of them must not send every read to the primary): the
+ * tenant's reads through this process need a sample taken after it, and,
+ * with Redis, its reads through any process go to the primary for
+ * FS_READ_REPLICA_LAG_MAX_MS (rw:<tenant>, sent before the answer; not
+ * waited for). Only with a replica. */
+static _Thread_local struct worker *loop_worker;
+
+static void on_marker_set(void *arg, fs_redis_status_t st, const redisReply *reply)
+{
+    /* Best effort: a mark Redis did not take leaves only this process's. */
+    (void)arg;
+    (void)st;
+    (void)reply;
+}
+
+static void note_write(struct evhttp_request *req, int status)
+{
+    worker_t *w = loop_worker;
+    if (w == NULL || w->replica == NULL || status == 401 || status == 429) return;
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) return;
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *tenant = evhttp_find_header(in, TENANT_HEADER);
+    const char *actor = evhttp_find_header(in, ACTOR_HEADER);
+    char name[FS_READ_TENANT_LEN_MAX + 1];
+    if (tenant == NULL && actor != NULL) {
+        snprintf(name, sizeof(name), "actor:%s", actor);
+        tenant = name;
+    }
+    if (tenant != NULL && strlen(tenant) >= FS_READ_TENANT_LEN_MAX) tenant = NULL;
+    fs_replica_wrote(tenant);
+    if (w->redis == NULL || tenant == NULL) return;
+    char key[8 + FS_READ_TENANT_LEN_MAX];
+    snprintf(key, sizeof(key), "rw:%s", tenant);
+    const char *argv[] = {"SET", key, "1", "PX", FS_STR(FS_READ_REPLICA_LAG_MAX_MS)};
+    fs_redis_command(w->redis, on_marker_set, NULL, 5, argv, NULL);
+}
 
 static void on_read(void *arg, const fs_store_result_t *r)
 {
     read_t *rd = arg;
-    fs_http_read_done(rd->tenant);
-    on_result(rd->req, r);
+    if (rd->on_replica) {
+        if (r->read_lsn != NULL && strcmp(r->read_at, "replica") == 0)
+            fs_replica_replayed(r->read_lsn);
+        const char *why = NULL;
+        if (strcmp(r->outcome, "replica_stale") == 0) {
+            why = "stale";
+        } else if (strcmp(r->outcome, "unavailable") == 0 || strcmp(r->outcome, "internal") == 0
+                   || strcmp(r->outcome, "reads_overloaded") == 0
+                   || (rd->admin && strcmp(r->outcome, "read_timeout") == 0)) {
+            /* (A console's read has the primary's longer timeout there.) */
+            why = "replica_failed";
+        }
+        if (why != NULL && !rd->w->closing) {
+            read_to_primary(rd, why);
+            return;
+        }
+        json_decref(rd->item);
+        rd->item = NULL;
+        if (r->read_at != NULL && strcmp(r->read_at, "primary") == 0)
+            read_count("primary", "read_url_primary");
+        else
+            read_count("replica", "fresh");
+    } else {
+        read_count("primary", rd->why);
+    }
+    if (!rd->admin) fs_http_read_done(rd->tenant);
+    rd->done(rd->done_arg, r);
     free(rd);
 }
 
@@ -263,11 +447,15 @@ static void read_submit(worker_t *w, struct evhttp_request *req, int route_id, j
         break;
     }
     fs_http_read_key(tenant, auth);
-    read_t *rd = malloc(sizeof(*rd));
+    read_t *rd = calloc(1, sizeof(*rd));
     FS_ASSERT(rd != NULL);
     rd->req = req;
     memcpy(rd->tenant, tenant, strlen(tenant) + 1);
-    fs_store_submit(w->reads, item, on_read, rd);
+    rd->w = w;
+    rd->item = item;
+    rd->done = on_result;
+    rd->done_arg = req;
+    read_route(w, rd);
 }
 
 /* POST /v1/webhook_endpoints: the new endpoint's signing secret, taken out
@@ -492,6 +680,10 @@ static void on_receipt_read(void *arg, fs_objects_status_t st, char *data, size_
     size_t html_len = 0;
     if (st == FS_OBJECTS_UNAVAILABLE) {
         send_error(req, FS_UNAVAILABLE, "FinSys is stopping; retry shortly.", NULL, false);
+    } else if (st == FS_OBJECTS_UNREACHABLE) {
+        /* S3 away or throttling (the store logged it): transient. */
+        send_error(req, FS_UNAVAILABLE, "The object store does not answer; retry shortly.", NULL,
+                   false);
     } else if (st != FS_OBJECTS_OK || strcmp(sha, rd->sha256) != 0) {
         fs_log(FS_LOG_ERROR, "http", "receipt object %s is %s", rd->key,
                st != FS_OBJECTS_OK ? fs_objects_status_name(st) : "damaged (SHA-256 differs)");
@@ -565,6 +757,9 @@ static void on_export_opened(void *arg, fs_objects_status_t st, int fd, size_t l
     struct evhttp_request *req = rd->req;
     if (st == FS_OBJECTS_UNAVAILABLE) {
         send_error(req, FS_UNAVAILABLE, "FinSys is stopping; retry shortly.", NULL, false);
+    } else if (st == FS_OBJECTS_UNREACHABLE) {
+        send_error(req, FS_UNAVAILABLE, "The object store does not answer; retry shortly.", NULL,
+                   false);
     } else if (st != FS_OBJECTS_OK || strcmp(sha, rd->sha256) != 0) {
         fs_log(FS_LOG_ERROR, "http", "export object %s is %s", rd->key,
                st != FS_OBJECTS_OK ? fs_objects_status_name(st) : "damaged (SHA-256 differs)");
@@ -1163,6 +1358,21 @@ static void admin_execute(admin_ctx_t *c, json_t *item)
         fs_cache_submit(w->cache, item, on_replayed, req, NULL);
         return;
     }
+    if (op == FS_OP_ADMIN_READ && w->replica != NULL) {
+        /* The console's reads on the replica as the API's lists (issue
+         * 14), with the actor's own writes read back from the primary. */
+        read_t *rd = calloc(1, sizeof(*rd));
+        FS_ASSERT(rd != NULL);
+        rd->req = c->req;
+        snprintf(rd->tenant, sizeof(rd->tenant), "actor:%s", c->actor.id);
+        rd->w = w;
+        rd->item = item;
+        rd->done = on_admin_plain;
+        rd->done_arg = c;
+        rd->admin = true;
+        read_route(w, rd);
+        return;
+    }
     /* Through the cache: a write is answered after its invalidations. */
     fs_cache_submit(w->cache, item,
                     op == FS_OP_ADMIN_WRITE    ? on_admin_written
@@ -1177,6 +1387,7 @@ static void admin_run(admin_ctx_t *c)
 {
     const fs_admin_route_t *route = &fs_admin_routes(&(size_t){0})[c->route];
     int retry = 0;
+    evhttp_add_header(evhttp_request_get_input_headers(c->req), ACTOR_HEADER, c->actor.id);
     if (!fs_admin_limit(&c->w->admin_limiter, c->actor.id, fs_now_us() / 1000000u, &retry)) {
         char text[16];
         snprintf(text, sizeof(text), "%d", retry);
@@ -1478,6 +1689,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     evhttp_add_header(in, START_HEADER, start);
     while (evhttp_remove_header(in, TENANT_HEADER) == 0) {
     }
+    while (evhttp_remove_header(in, ACTOR_HEADER) == 0) {
+    }
     set_request_id(req);
     if (refused != 0) {
         /* Its body was never read (the connection closes after the answer,
@@ -1713,7 +1926,8 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
         while (w->held_count > 0) send_held(w->held[0]);
         w->drain_deadline_us = fs_now_us() + FS_HTTP_DRAIN_MS * 1000u;
     }
-    if ((fs_store_idle(w->store) && fs_store_idle(w->reads) && fs_objects_io_idle(w->objects_io) &&
+    if ((fs_store_idle(w->store) && fs_store_idle(w->reads) &&
+         (w->replica == NULL || fs_store_idle(w->replica)) && fs_objects_io_idle(w->objects_io) &&
          fs_lock_guard_idle(w->locks) && fs_ratelimit_idle(w->ratelimit) &&
          fs_cache_idle(w->cache) && fs_admin_hasher_idle(w->hasher)) ||
         fs_now_us() >= w->drain_deadline_us) {
@@ -1730,6 +1944,7 @@ static void *worker_main(void *arg)
 {
     worker_t *w = arg;
     loop_guard = w->guard;
+    loop_worker = w;
     event_base_dispatch(w->base);
     return NULL;
 }
@@ -1752,9 +1967,15 @@ int fs_http_serve(const fs_config_t *config)
                              .read_only = true,
                              .statement_timeout_ms = FS_READ_STATEMENT_TIMEOUT_MS,
                              .queue_max = FS_READ_QUEUE_MAX};
+    /* The same on the replica (issue 14), through fs_read_at(). */
+    fs_store_config_t rrc = rsc;
+    rrc.conninfo = config->database_read_url;
+    rrc.replica = true;
+    bool replica = config->database_read_url[0] != '\0';
 
     char objects_err[256];
-    objects = fs_objects_open_dir(config->objects_dir, objects_err, sizeof(objects_err));
+    objects = fs_objects_open(config->objects_dir, config->objects_url, objects_err,
+                              sizeof(objects_err));
     if (objects == NULL) {
         fs_log(FS_LOG_ERROR, "http", "%s", objects_err);
         free(workers);
@@ -1804,6 +2025,7 @@ int fs_http_serve(const fs_config_t *config)
         }
         w->store = fs_store_new(w->base, &sc);
         w->reads = fs_store_new(w->base, &rsc);
+        if (replica) w->replica = fs_store_new(w->base, &rrc);
         if (config->redis_url[0] != '\0')
             w->redis = fs_redis_new(w->base, config->redis_url, config->redis_timeout_ms);
         w->locks = fs_lock_guard_new(w->base, w->redis, w->store);
@@ -1821,6 +2043,14 @@ int fs_http_serve(const fs_config_t *config)
             struct timeval tv = {config->purge_interval_s, 0};
             event_add(w->purge_ev, &tv);
         }
+    }
+    if (rc == 0 && replica) {
+        /* Without its samples every read goes to the primary: never wrong. */
+        if (fs_replica_start(config->database_url))
+            fs_log(FS_LOG_INFO, "replica",
+                   "lists and searches read FINSYS_DATABASE_READ_URL when it has replayed "
+                   "every write older than %d ms and the tenant's own",
+                   FS_READ_REPLICA_LAG_MAX_MS);
     }
     if (rc == 0) {
         for (int i = 0; i < n; i++) {
@@ -1852,6 +2082,8 @@ int fs_http_serve(const fs_config_t *config)
         fs_cache_close(w->cache);
         fs_ratelimit_free(w->ratelimit); /* its checks end as these answer them */
         fs_store_free(w->store);
+        w->closing = true; /* the replica's reads answered where they are */
+        if (w->replica != NULL) fs_store_free(w->replica);
         fs_store_free(w->reads);
         fs_redis_free(w->redis);
         if (w->locks != NULL) fs_lock_guard_free(w->locks);
@@ -1865,6 +2097,7 @@ int fs_http_serve(const fs_config_t *config)
         event_base_free(w->base);
     }
     free(workers);
+    fs_replica_stop();
     fs_admin_hub_free(admin_hub); /* before the queue: it unsubscribes */
     admin_hub = NULL;
     fs_admin_static_close(admin_static);

@@ -54,7 +54,8 @@ struct family {
     const char *label_names[LABELS_MAX];
     const double *bounds; /* a histogram's upper bounds, ascending */
     int bounds_n;
-    double scale; /* a histogram's sum is kept as an integer of value * scale */
+    double scale; /* a histogram's sum is kept as an integer of value * scale; a
+                     gauge's value, when set, too */
     int series_max; /* its slots; 0: FS_METRICS_SERIES_MAX */
     pthread_mutex_t mu;
     _Atomic int n;
@@ -165,6 +166,21 @@ static family_t families[FS_M_COUNT] = {
                            "API keys not cached, looked up in the database by the rate limits' "
                            "check, by result (known, unknown, failed).",
                            COUNTER, {"result"}},
+    /* --- reads on the replica (issue 14, src/replica) --- */
+    [FS_M_READS] = {"finsys_reads_total",
+                    "Lists and searches answered, by where they ran (to: replica, primary) "
+                    "and why there (fresh; own_write: through this process, own_write_redis: "
+                    "through another, no_sample, stale, replica_down, "
+                    "replica_failed, unsure: Redis could not say whether the tenant wrote; "
+                    "read_url_primary: the read URL reached a primary; no_replica: no "
+                    "FINSYS_DATABASE_READ_URL).",
+                    COUNTER, {"to", "why"}},
+    /* Set in milliseconds (fs_replica_replayed), shown in seconds. */
+    [FS_M_READ_REPLICA_LAG] = {"finsys_read_replica_lag_seconds",
+                               "How far behind the primary the replica was at its last read: "
+                               "the age of the oldest sampled primary position it had not "
+                               "replayed (0: none).",
+                               GAUGE, {NULL}, NULL, 0, 1000},
 };
 
 static bool enabled = true;
@@ -509,7 +525,11 @@ static void render_family(FILE *out, const family_t *f)
             uint64_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
             fputs(f->name, out);
             put_labels(out, f, s, NULL, NULL);
-            if (f->type == GAUGE) {
+            if (f->type == GAUGE && f->scale > 0) {
+                /* A gauge kept in units of 1/scale (the replica's lag, in
+                 * ms), shown in the base unit. */
+                fprintf(out, " %g\n", (double)(int64_t)v / f->scale);
+            } else if (f->type == GAUGE) {
                 fprintf(out, " %lld\n", (long long)(int64_t)v);
             } else {
                 fprintf(out, " %llu\n", (unsigned long long)v);

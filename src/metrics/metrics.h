@@ -50,6 +50,8 @@ typedef enum {
     FS_M_RISK_DECISIONS,    /* decision, mode */
     FS_M_RISK_RULE_MATCHES, /* rule, action, mode */
     FS_M_AUTH_LOOKUPS,      /* result */
+    FS_M_READS,             /* to, why (issue 14: lists on the replica) */
+    FS_M_READ_REPLICA_LAG,  /* set in milliseconds, shown in seconds */
     FS_M_COUNT
 } fs_metric_id_t;
 

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "objects.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -56,6 +57,8 @@ const char *fs_objects_status_name(fs_objects_status_t s)
         return "io_error";
     case FS_OBJECTS_UNAVAILABLE:
         return "unavailable";
+    case FS_OBJECTS_UNREACHABLE:
+        return "unreachable";
     }
     return "unknown";
 }
@@ -371,6 +374,139 @@ static fs_objects_status_t dir_open_read(fs_objects_t *store, const char *key, i
     return FS_OBJECTS_OK;
 }
 
+static fs_objects_status_t dir_head(fs_objects_t *store, const char *key, size_t *len)
+{
+    dir_store_t *s = (dir_store_t *)store;
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", s->root, key) >= (int)sizeof(path)) {
+        return FS_OBJECTS_BAD_KEY;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) return errno == ENOENT ? FS_OBJECTS_NOT_FOUND : io_error("stat", path);
+    if (!S_ISREG(st.st_mode)) return FS_OBJECTS_NOT_FOUND;
+    *len = (size_t)st.st_size;
+    return FS_OBJECTS_OK;
+}
+
+static fs_objects_status_t dir_get_range(fs_objects_t *store, const char *key, size_t offset,
+                                         size_t want, char **data, size_t *len)
+{
+    int fd;
+    size_t size;
+    fs_objects_status_t st = dir_open_read(store, key, &fd, &size);
+    if (st != FS_OBJECTS_OK) return st;
+    size_t n = offset >= size ? 0 : (size - offset < want ? size - offset : want), got = 0;
+    char *buf = malloc(n + 1);
+    FS_ASSERT(buf != NULL);
+    while (got < n) {
+        ssize_t r = pread(fd, buf + got, n - got, (off_t)(offset + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            st = io_error("read", key);
+            free(buf);
+            close(fd);
+            return st;
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *data = buf;
+    *len = got;
+    return FS_OBJECTS_OK;
+}
+
+/* The folder store's list: every regular file under the root whose key
+ * starts with the prefix (dot-files, i.e. temporary ones, are no objects),
+ * gathered, then sorted into S3's order. */
+typedef struct {
+    char *key;
+    size_t size;
+} listed_t;
+
+typedef struct {
+    listed_t *items;
+    size_t n, cap;
+} key_list_t;
+
+static int walk(const char *root, char *rel, size_t rel_len, const char *prefix, key_list_t *out)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s%s%s", root, rel_len > 0 ? "/" : "", rel);
+    DIR *d = opendir(path);
+    if (d == NULL) return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        size_t nlen = strlen(e->d_name);
+        if (rel_len + 1 + nlen > FS_OBJECT_KEY_LEN_MAX) continue; /* no key */
+        size_t at = rel_len;
+        if (at > 0) rel[at++] = '/';
+        memcpy(rel + at, e->d_name, nlen + 1);
+        size_t klen = at + nlen;
+        /* Descend only where keys under the prefix may be. */
+        size_t cmp = klen < strlen(prefix) ? klen : strlen(prefix);
+        if (strncmp(rel, prefix, cmp) == 0) {
+            char full[PATH_MAX];
+            snprintf(full, sizeof(full), "%s/%s", root, rel);
+            struct stat st;
+            if (stat(full, &st) != 0) {
+                /* gone meanwhile */
+            } else if (S_ISDIR(st.st_mode)) {
+                rc = walk(root, rel, klen, prefix, out);
+            } else if (S_ISREG(st.st_mode) && klen >= strlen(prefix)
+                       && fs_objects_key_is_valid(rel)) {
+                if (out->n == out->cap) {
+                    out->cap = out->cap == 0 ? 64 : out->cap * 2;
+                    out->items = realloc(out->items, out->cap * sizeof(*out->items));
+                    FS_ASSERT(out->items != NULL);
+                }
+                out->items[out->n].key = strdup(rel);
+                FS_ASSERT(out->items[out->n].key != NULL);
+                out->items[out->n++].size = (size_t)st.st_size;
+            }
+        }
+        rel[rel_len] = '\0';
+    }
+    closedir(d);
+    return rc;
+}
+
+static int key_order(const void *a, const void *b)
+{
+    return strcmp(((const listed_t *)a)->key, ((const listed_t *)b)->key);
+}
+
+static fs_objects_status_t dir_list(fs_objects_t *store, const char *prefix,
+                                    fs_objects_list_cb cb, void *arg)
+{
+    dir_store_t *s = (dir_store_t *)store;
+    key_list_t l = {0};
+    char rel[FS_OBJECT_KEY_LEN_MAX + 2] = "";
+    fs_objects_status_t st = FS_OBJECTS_OK;
+    if (walk(s->root, rel, 0, prefix, &l) != 0) st = io_error("list", s->root);
+    if (l.n > 0) qsort(l.items, l.n, sizeof(*l.items), key_order);
+    for (size_t i = 0; st == FS_OBJECTS_OK && i < l.n; i++) {
+        if (cb(arg, l.items[i].key, l.items[i].size) != 0) break;
+    }
+    for (size_t i = 0; i < l.n; i++) free(l.items[i].key);
+    free(l.items);
+    return st;
+}
+
+static fs_objects_status_t dir_del(fs_objects_t *store, const char *key)
+{
+    dir_store_t *s = (dir_store_t *)store;
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", s->root, key) >= (int)sizeof(path)) {
+        return FS_OBJECTS_BAD_KEY;
+    }
+    if (unlink(path) != 0 && errno != ENOENT) return io_error("unlink", path);
+    return FS_OBJECTS_OK;
+}
+
 static const fs_objects_ops_t dir_ops = {.put = dir_put,
                                          .get = dir_get,
                                          .close = dir_close,
@@ -379,7 +515,11 @@ static const fs_objects_ops_t dir_ops = {.put = dir_put,
                                          .writer_write = dir_writer_write,
                                          .writer_commit = dir_writer_commit,
                                          .writer_abort = dir_writer_abort,
-                                         .open_read = dir_open_read};
+                                         .open_read = dir_open_read,
+                                         .head = dir_head,
+                                         .get_range = dir_get_range,
+                                         .list = dir_list,
+                                         .del = dir_del};
 
 fs_objects_t *fs_objects_open_dir(const char *dir, char *err, size_t err_len)
 {
@@ -489,4 +629,50 @@ fs_objects_status_t fs_objects_open_read(fs_objects_t *store, const char *key, i
     if (!fs_objects_key_is_valid(key)) return FS_OBJECTS_BAD_KEY;
     FS_ASSERT(store->ops->open_read != NULL);
     return store->ops->open_read(store, key, fd, len);
+}
+
+fs_objects_t *fs_objects_open(const char *dir, const char *url, char *err, size_t err_len)
+{
+    if (url != NULL && url[0] != '\0') return fs_objects_open_s3(url, err, err_len);
+    return fs_objects_open_dir(dir, err, err_len);
+}
+
+fs_objects_status_t fs_objects_head(fs_objects_t *store, const char *key, size_t *len)
+{
+    *len = 0;
+    if (!fs_objects_key_is_valid(key)) return FS_OBJECTS_BAD_KEY;
+    return store->ops->head(store, key, len);
+}
+
+fs_objects_status_t fs_objects_get_range(fs_objects_t *store, const char *key, size_t offset,
+                                         size_t want, char **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    if (!fs_objects_key_is_valid(key)) return FS_OBJECTS_BAD_KEY;
+    if (want > FS_OBJECT_BYTES_MAX) return FS_OBJECTS_TOO_LARGE;
+    return store->ops->get_range(store, key, offset, want, data, len);
+}
+
+fs_objects_status_t fs_objects_list(fs_objects_t *store, const char *prefix,
+                                    fs_objects_list_cb cb, void *arg)
+{
+    if (prefix == NULL) prefix = "";
+    /* A prefix is a key's start: the key characters only, no "..". */
+    if (strlen(prefix) > FS_OBJECT_KEY_LEN_MAX || strstr(prefix, "..") != NULL
+        || prefix[0] == '/') {
+        return FS_OBJECTS_BAD_KEY;
+    }
+    for (const char *c = prefix; *c != '\0'; c++) {
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')
+                  || (*c >= '0' && *c <= '9') || *c == '_' || *c == '-' || *c == '.' || *c == '/';
+        if (!ok) return FS_OBJECTS_BAD_KEY;
+    }
+    return store->ops->list(store, prefix, cb, arg);
+}
+
+fs_objects_status_t fs_objects_delete(fs_objects_t *store, const char *key)
+{
+    if (!fs_objects_key_is_valid(key)) return FS_OBJECTS_BAD_KEY;
+    return store->ops->del(store, key);
 }

@@ -2,8 +2,10 @@
  * objects.h: the object store, where documents (receipts) live.
  *
  * The design puts documents in S3; an fs_objects_t is any store behind an
- * ops struct, and the one implemented here keeps each object as a file under
- * a root directory (FINSYS_OBJECTS_DIR). A put is durable and atomic: the
+ * ops struct. Two are implemented: a folder (objects.c, FINSYS_OBJECTS_DIR,
+ * the default), which keeps each object as a file under a root directory,
+ * and S3 or any S3-compatible store (s3.c, FINSYS_OBJECTS_URL=s3://...; see
+ * "S3" below). The folder store's put is durable and atomic: the
  * bytes go to a temporary file in the object's directory, which is fsynced,
  * renamed over the key's file, and the directory fsynced, so a reader sees
  * the old object or the new one, whole, and a crash after put returned
@@ -25,6 +27,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../core/limits.h"
+
 typedef enum {
     FS_OBJECTS_OK = 0,
     FS_OBJECTS_NOT_FOUND,   /* no object under the key */
@@ -32,7 +36,13 @@ typedef enum {
     FS_OBJECTS_BAD_KEY,     /* the key breaks the rules above */
     FS_OBJECTS_IO_ERROR,    /* the disk refused (logged with errno) */
     FS_OBJECTS_UNAVAILABLE, /* fs_objects_io_t freed before the work was done */
+    FS_OBJECTS_UNREACHABLE, /* the store did not answer, or answered 5xx/throttled, through
+                             * every retry (S3): transient, a 503 to an API client */
 } fs_objects_status_t;
+
+/* One object of a list: its key (relative to the store's root or prefix)
+ * and size. Return 0 to go on, anything else to stop the list there. */
+typedef int (*fs_objects_list_cb)(void *arg, const char *key, size_t len);
 
 typedef struct fs_objects fs_objects_t;
 
@@ -65,6 +75,17 @@ typedef struct {
     fs_objects_status_t (*writer_commit)(struct fs_objects_writer *w);
     void (*writer_abort)(struct fs_objects_writer *w);
     fs_objects_status_t (*open_read)(fs_objects_t *store, const char *key, int *fd, size_t *len);
+    /* The archive job's and operators' needs (issue 15): an object's size
+     * without its bytes; bytes [offset, offset + want) of it (fewer at its
+     * end; the same NUL-terminated malloc'd buffer as get); the keys under a
+     * prefix in byte order (the folder store lists files, S3 ListObjectsV2
+     * page by page); and a delete (of a missing key too: OK). */
+    fs_objects_status_t (*head)(fs_objects_t *store, const char *key, size_t *len);
+    fs_objects_status_t (*get_range)(fs_objects_t *store, const char *key, size_t offset,
+                                     size_t want, char **data, size_t *len);
+    fs_objects_status_t (*list)(fs_objects_t *store, const char *prefix, fs_objects_list_cb cb,
+                                void *arg);
+    fs_objects_status_t (*del)(fs_objects_t *store, const char *key);
 } fs_objects_ops_t;
 
 struct fs_objects {
@@ -74,6 +95,11 @@ struct fs_objects {
 /* The filesystem store under dir, which is created (with its parents) if
  * missing. Returns NULL with err filled when dir cannot be made or used. */
 fs_objects_t *fs_objects_open_dir(const char *dir, char *err, size_t err_len);
+
+/* The store the configuration names: S3 when url (FINSYS_OBJECTS_URL) is
+ * not empty, else the folder dir (FINSYS_OBJECTS_DIR). NULL with err filled
+ * when it cannot be used (a bad URL, no credentials, a folder not made). */
+fs_objects_t *fs_objects_open(const char *dir, const char *url, char *err, size_t err_len);
 
 /* Blocking: see above. */
 fs_objects_status_t fs_objects_put(fs_objects_t *store, const char *key, const void *data,
@@ -110,10 +136,63 @@ void fs_objects_writer_abort(fs_objects_writer_t *w);
 fs_objects_status_t fs_objects_open_read(fs_objects_t *store, const char *key, int *fd,
                                          size_t *len);
 
+/* The size of the object under key (FS_OBJECTS_NOT_FOUND: none). */
+fs_objects_status_t fs_objects_head(fs_objects_t *store, const char *key, size_t *len);
+/* Bytes [offset, offset + want) of the object, want at most
+ * FS_OBJECT_BYTES_MAX; *len fewer at its end (0 past it). */
+fs_objects_status_t fs_objects_get_range(fs_objects_t *store, const char *key, size_t offset,
+                                         size_t want, char **data, size_t *len);
+/* Calls cb with every object whose key starts with prefix ("" for all; a
+ * prefix need not end at a slash), in byte order of the keys. */
+fs_objects_status_t fs_objects_list(fs_objects_t *store, const char *prefix,
+                                    fs_objects_list_cb cb, void *arg);
+/* Removes the object under key; removing a missing one is FS_OBJECTS_OK. */
+fs_objects_status_t fs_objects_delete(fs_objects_t *store, const char *key);
+
 /* Whether key follows the rules above. */
 bool fs_objects_key_is_valid(const char *key);
 
 const char *fs_objects_status_name(fs_objects_status_t status);
+
+/* --- S3 (s3.c) --------------------------------------------------------- */
+
+/* FINSYS_OBJECTS_URL=s3://BUCKET[/PREFIX][?endpoint=URL&region=R], parsed.
+ * Objects are at PREFIX/KEY in BUCKET. Without endpoint, AWS: virtual-hosted
+ * https://BUCKET.s3.REGION.amazonaws.com/KEY (path-style
+ * https://s3.REGION.amazonaws.com/BUCKET/KEY for a bucket with a dot, which
+ * a wildcard certificate does not cover). With endpoint (an S3-compatible
+ * store: MinIO, Ceph, s3rver, ...), path-style ENDPOINT/BUCKET/KEY, which
+ * every such store serves. The region is region=, else AWS_REGION, else
+ * AWS_DEFAULT_REGION; with an endpoint and none of them, us-east-1. */
+typedef struct {
+    char bucket[64];          /* S3's rules: 3 to 63 of [a-z0-9.-] */
+    char prefix[FS_OBJECT_KEY_LEN_MAX + 2]; /* "" or segments ending in "/" */
+    char base[320];           /* the URL an object's path follows, no slash at its end */
+    char region[64];
+    bool path_style;          /* base ends with /BUCKET */
+} fs_s3_url_t;
+
+/* 0, or -1 with err naming what is wrong. Reads AWS_REGION and
+ * AWS_DEFAULT_REGION when the URL names no region. */
+int fs_s3_url_parse(const char *url, fs_s3_url_t *out, char *err, size_t err_len);
+
+/* One page of a ListObjectsV2 answer: cb gets each <Contents>'s Key (the
+ * XML entities decoded) and Size; *truncated is <IsTruncated>, and token
+ * (token_len bytes) the <NextContinuationToken> (empty without one). -1 for
+ * an answer that is not such a page (or has a key longer than
+ * FS_OBJECT_KEY_LEN_MAX plus the prefix, or a bad entity): the list fails
+ * rather than guesses. cb's non-zero return stops it (returns 1). */
+int fs_s3_list_parse(const char *xml, size_t len, fs_objects_list_cb cb, void *arg,
+                     bool *truncated, char *token, size_t token_len);
+
+/* The S3 store. Credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+ * and AWS_SESSION_TOKEN (optional), read here once. NULL with err filled
+ * when the URL or the credentials are not usable. No request is made. */
+fs_objects_t *fs_objects_open_s3(const char *url, char *err, size_t err_len);
+
+/* Tests only: list pages of this many keys (max-keys) instead of S3's
+ * 1,000, so that a few objects take several pages. */
+void fs_objects_s3_set_page_keys(fs_objects_t *store, int keys);
 
 /* --- off the loop ----------------------------------------------------- */
 

@@ -22,6 +22,13 @@
 
 static const char batch_sql[] =
     "SELECT o_idx, o_outcome, o_replayed, o_payload FROM fs_batch($1::jsonb)";
+/* A replica store's (issue 14): the read only once the server has replayed
+ * $2 (db/functions/replica.sql). */
+static const char read_at_sql[] =
+    "SELECT o_idx, o_outcome, o_replayed, o_payload FROM fs_read_at($1::jsonb, $2::pg_lsn)";
+/* An item of a replica store without a "read_lsn": no replica has replayed
+ * this far, so it is read elsewhere. */
+#define LSN_NEVER "FFFFFFFF/FFFFFFFF"
 
 typedef struct pending {
     struct pending *next;
@@ -75,6 +82,7 @@ typedef struct {
     bool up;          /* counted in `connected` */
     bool read_only;   /* a read store's (issue 13): never counted in `connected` */
     bool running;     /* holds one of the process's FS_READ_RUNNING_MAX reads */
+    char min_lsn[32]; /* a replica store's: the in-flight read's "read_lsn" */
 } conn_t;
 
 /* Connections of every store of the process that take groups: the
@@ -125,7 +133,10 @@ static void maybe_send(fs_store_t *s);
  * its connection lost) gives it back and wakes every read store, on its own
  * loop, to try again. */
 static pthread_mutex_t reads_lock = PTHREAD_MUTEX_INITIALIZER;
-static fs_store_t *read_stores[FS_HTTP_THREADS_MAX];
+/* Two a thread: the primary's and, with FINSYS_DATABASE_READ_URL, the
+ * replica's (issue 14). */
+#define READ_STORES_MAX (2 * FS_HTTP_THREADS_MAX)
+static fs_store_t *read_stores[READ_STORES_MAX];
 static int reads_running;
 
 static bool read_place_take(void)
@@ -142,7 +153,7 @@ static void read_place_give(void)
     pthread_mutex_lock(&reads_lock);
     FS_ASSERT(reads_running > 0);
     reads_running--;
-    for (int i = 0; i < FS_HTTP_THREADS_MAX; i++) {
+    for (int i = 0; i < READ_STORES_MAX; i++) {
         if (read_stores[i] != NULL) event_active(read_stores[i]->wake_ev, EV_TIMEOUT, 0);
     }
     pthread_mutex_unlock(&reads_lock);
@@ -152,7 +163,7 @@ static void read_store_register(fs_store_t *s, bool on)
 {
     pthread_mutex_lock(&reads_lock);
     bool done = false;
-    for (int i = 0; i < FS_HTTP_THREADS_MAX && !done; i++) {
+    for (int i = 0; i < READ_STORES_MAX && !done; i++) {
         if (on && read_stores[i] == NULL) {
             read_stores[i] = s;
             done = true;
@@ -172,12 +183,22 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     maybe_send(arg);
 }
 
-static void reply(pending_t *p, const char *outcome, bool replayed, const char *payload)
+static void reply_at(pending_t *p, const char *outcome, bool replayed, const char *payload,
+                     const char *read_at, const char *read_lsn)
 {
-    fs_store_result_t r = {.outcome = outcome, .replayed = replayed, .payload = payload};
+    fs_store_result_t r = {.outcome = outcome,
+                           .replayed = replayed,
+                           .payload = payload,
+                           .read_at = read_at,
+                           .read_lsn = read_lsn};
     p->cb(p->arg, &r);
     json_decref(p->item);
     free(p);
+}
+
+static void reply(pending_t *p, const char *outcome, bool replayed, const char *payload)
+{
+    reply_at(p, outcome, replayed, payload, NULL, NULL);
 }
 
 static void reply_unavailable(pending_t *p)
@@ -296,8 +317,10 @@ static void flush_output(conn_t *c)
 
 static void transmit(conn_t *c)
 {
-    const char *params[1] = {c->sent};
-    if (!PQsendQueryParams(c->conn, batch_sql, 1, NULL, params, NULL, NULL, 0)) {
+    const char *params[2] = {c->sent, c->min_lsn};
+    bool replica = c->store->config.replica;
+    if (!PQsendQueryParams(c->conn, replica ? read_at_sql : batch_sql, replica ? 2 : 1, NULL,
+                           params, NULL, NULL, 0)) {
         conn_lost(c, PQerrorMessage(c->conn));
         return;
     }
@@ -318,6 +341,12 @@ static void send_group(fs_store_t *s, conn_t *c)
         if (s->head->solo && c->inflight_count > 0) break;
         pending_t *p = queue_pop(s);
         c->inflight[c->inflight_count++] = p;
+        if (s->config.replica) {
+            /* One item a read (batch_items 1): its position goes as $2. */
+            const char *lsn = json_string_value(json_object_get(p->item, "read_lsn"));
+            snprintf(c->min_lsn, sizeof(c->min_lsn), "%s", lsn != NULL ? lsn : LSN_NEVER);
+            json_object_del(p->item, "read_lsn");
+        }
         json_array_append(array, p->item);
         if (p->solo) break;
     }
@@ -407,7 +436,8 @@ static void group_done(conn_t *c)
         if (s->config.read_only && strcmp(state, "57014") == 0 && n == 1) {
             /* A read cancelled by its statement timeout (issue 13): a filter
              * no index serves; the client narrows it. */
-            fs_log(FS_LOG_WARN, "store", "a read ran out of time: %s",
+            fs_log(FS_LOG_WARN, "store", "a read ran out of time%s: %s",
+                   s->config.replica ? " on the replica" : "",
                    json_string_value(json_object_get(items[0]->item, "op")));
             group_clear(c);
             c->state = STATE_IDLE;
@@ -440,6 +470,22 @@ static void group_done(conn_t *c)
     c->result = NULL;
     group_clear(c);
     c->state = STATE_IDLE;
+    /* A replica store's row -2 (db/functions/replica.sql): where the read
+     * ran; a stale replica's is the only row. */
+    const char *read_at = NULL, *read_lsn = NULL;
+    for (int r = 0; s->config.replica && res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK
+                    && r < PQntuples(res); r++) {
+        if (atoi(PQgetvalue(res, r, 0)) != -2) continue;
+        const char *at = PQgetvalue(res, r, 1);
+        read_lsn = PQgetvalue(res, r, 3);
+        read_at = strcmp(at, "primary_at") == 0 ? "primary" : "replica";
+        if (strcmp(at, "replica_stale") == 0 && n == 1) {
+            reply_at(items[0], "replica_stale", false, read_lsn, read_at, read_lsn);
+            PQclear(res);
+            maybe_send(s);
+            return;
+        }
+    }
     if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && s->on_changed != NULL) {
         /* Committed: the caches hear of the changed accounts before any
          * item's answer goes out. */
@@ -454,8 +500,8 @@ static void group_done(conn_t *c)
             int i = atoi(PQgetvalue(res, r, 0));
             if (i < 0 || i >= n || answered[i]) continue;
             answered[i] = true;
-            reply(items[i], PQgetvalue(res, r, 1), PQgetvalue(res, r, 2)[0] == 't',
-                  PQgetvalue(res, r, 3));
+            reply_at(items[i], PQgetvalue(res, r, 1), PQgetvalue(res, r, 2)[0] == 't',
+                     PQgetvalue(res, r, 3), read_at, read_lsn);
         }
     }
     for (int i = 0; i < n; i++) {
@@ -653,6 +699,7 @@ fs_store_t *fs_store_new(struct event_base *base, const fs_store_config_t *confi
     FS_ASSERT(config->connections >= 1 && config->connections <= FS_STORE_CONNECTIONS_MAX);
     s->base = base;
     s->config = *config;
+    FS_ASSERT(!config->replica || (config->read_only && config->batch_items == 1));
     s->conninfo = strdup(config->conninfo);
     s->config.conninfo = s->conninfo;
     s->wait_ev = evtimer_new(base, on_wait, s);
@@ -752,6 +799,11 @@ void fs_store_submit(fs_store_t *s, json_t *item, fs_store_cb cb, void *arg)
 bool fs_store_connected(void)
 {
     return atomic_load_explicit(&connected, memory_order_relaxed) > 0;
+}
+
+bool fs_store_up(const fs_store_t *s)
+{
+    return any_connected(s);
 }
 
 bool fs_store_idle(const fs_store_t *s)

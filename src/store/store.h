@@ -39,6 +39,13 @@ typedef struct {
     bool read_only;
     int statement_timeout_ms; /* 0: FS_STORE_STATEMENT_TIMEOUT_MS */
     int queue_max;            /* 0: FS_STORE_QUEUE_MAX */
+    /* --- reads on the replica (issue 14) ---
+     * A read store on FINSYS_DATABASE_READ_URL: each item goes through
+     * db/functions/replica.sql's fs_read_at() with the item's "read_lsn"
+     * (taken out of the item; none: the read is stale wherever it runs), so
+     * a replica that has not replayed it reads nothing and the item is
+     * answered "replica_stale". Implies read_only. */
+    bool replica;
 } fs_store_config_t;
 
 /* An item's result. outcome is the name fs_batch() gives ("created",
@@ -49,6 +56,13 @@ typedef struct {
     const char *outcome;
     bool replayed;
     const char *payload;
+    /* A replica store's (issue 14): where the read ran, "replica" or
+     * "primary" (the read URL reached a primary), and the position that
+     * server had replayed (or written); NULL otherwise. outcome
+     * "replica_stale": the replica had not replayed the item's read_lsn and
+     * read nothing (payload: its position); read it elsewhere. */
+    const char *read_at;
+    const char *read_lsn;
 } fs_store_result_t;
 
 typedef void (*fs_store_cb)(void *arg, const fs_store_result_t *res);
@@ -73,6 +87,10 @@ typedef void (*fs_store_changed_cb)(void *arg, const char *account_ids);
 
 /* Sets the store's hook for changed accounts (one per store; NULL: none). */
 void fs_store_on_changed(fs_store_t *store, fs_store_changed_cb cb, void *arg);
+
+/* True while one of the store's connections is connected (it may still
+ * fail the next item). */
+bool fs_store_up(const fs_store_t *store);
 
 /* True when nothing is queued or in flight. */
 bool fs_store_idle(const fs_store_t *store);

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "../admin/admin.h"
+#include "../archive/archive.h"
 #include "../cache/cache.h"
 #include "../metrics/metrics.h"
 #include "../objects/objects.h"
@@ -992,7 +993,8 @@ int fs_worker_run(const fs_config_t *config)
         }
     }
     if (rc == 0
-        && (w->objects = fs_objects_open_dir(config->objects_dir, err, sizeof(err))) == NULL) {
+        && (w->objects = fs_objects_open(config->objects_dir, config->objects_url, err,
+                                       sizeof(err))) == NULL) {
         fs_log(FS_LOG_ERROR, "worker", "%s", err);
         rc = -1;
     }
@@ -1028,6 +1030,9 @@ int fs_worker_run(const fs_config_t *config)
 
         /* The daily reconciliation (src/recon): blocking, on its own thread. */
         fs_recon_scheduler_t *recon = fs_recon_scheduler_start(config);
+        /* The event log's archive (src/archive): blocking, on its own thread,
+         * through the worker's object store. */
+        fs_archive_scheduler_t *archive = fs_archive_scheduler_start(config, w->objects);
 
         pthread_t loop;
         fs_thread_start_or_exit(&loop, loop_main, w, "worker", "the event loop's thread");
@@ -1046,6 +1051,7 @@ int fs_worker_run(const fs_config_t *config)
         pthread_join(loop, NULL);
         pthread_join(w->fetcher, NULL);
         fs_recon_scheduler_stop(recon);
+        fs_archive_scheduler_stop(archive);
         fs_export_runner_free(w->exports); /* an export in progress goes back to pending */
 
         /* What is left is put back at once for another worker (or this one

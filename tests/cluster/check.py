@@ -165,6 +165,29 @@ def smoke(n):
           flush=True)
     ok(len(status) == n, f"payments missing: {len(status)} of {n}")
     compare(status)
+    reads_on_replica()
+
+
+def reads_on_replica(n=10):
+    """Lists of a tenant whose last write is older than the staleness bound
+    (1 s) run on the Patroni replica (FINSYS_DATABASE_READ_URL,
+    docs/operations.md "Reads on the replica"): the servers' counts."""
+    def on_replica():
+        total = 0
+        for name in ("P_SERVER1", "P_SERVER2"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{PORTS[name]}/metrics") as r:
+                for line in r.read().decode().splitlines():
+                    if line.startswith('finsys_reads_total{to="replica",'):
+                        total += int(line.rsplit(" ", 1)[1])
+        return total
+    time.sleep(1.2)
+    before = on_replica()
+    for _ in range(n):
+        st, page = api("GET", "/v1/payments?limit=10")
+        ok(st == 200 and len(page["data"]) == 10, f"list: {st} {page}")
+    served = on_replica() - before
+    print(f"{served} of {n} lists read the replica", flush=True)
+    ok(served > 0, "no list read the replica")
 
 
 def pid_of(name):

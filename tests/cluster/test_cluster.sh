@@ -5,7 +5,7 @@
 # restarts a server and kills processes under load (check.py faults), checks
 # that the primary's WAL is archived and the ledger on the primary, then
 # stops everything (by the PIDs the cluster recorded) and removes its data.
-# Not part of make test.
+# make test runs it too (scripts/test.sh, "cluster").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/stack.sh

@@ -331,10 +331,17 @@ class Proc:
             self.proc.wait()
         self.log.close()
 
+    def terminate(self):
+        """SIGTERM, not waiting: stop() then waits (several processes stop
+        side by side, each draining in its own time)."""
+        if self.proc.poll() is None and not getattr(self, "_terminated", False):
+            self.proc.send_signal(_signal.SIGTERM)
+            self._terminated = True
+
     def stop(self, timeout=15):
         """SIGTERM; the exit status (None if it had to be killed)."""
         if self.proc.poll() is None:
-            self.proc.send_signal(_signal.SIGTERM)
+            self.terminate()
             try:
                 self.proc.wait(timeout=timeout)
             except _subprocess.TimeoutExpired:

@@ -115,6 +115,11 @@ class Pipeline:
 
     def stop(self):
         clean = True
+        # The servers and workers side by side (each drains in its own
+        # time), then the provider and the broker they were still using.
+        for p in self.procs:
+            if p.name in ("server", "worker"):
+                p.terminate()
         for p in reversed(self.procs):
             code = p.stop()
             if p.name in ("server", "worker", "provider"):

@@ -48,6 +48,7 @@ static void every_family_has_help_and_type(void **state)
         "finsys_provider_requests_total counter", "finsys_webhook_deliveries_total counter",
         "finsys_ratelimit_limited_total counter", "finsys_readiness gauge",
         "finsys_risk_decisions_total counter", "finsys_risk_rule_matches_total counter",
+        "finsys_reads_total counter", "finsys_read_replica_lag_seconds gauge",
         "process_resident_memory_bytes gauge", "process_cpu_seconds_total counter",
         "process_open_fds gauge", "process_start_time_seconds gauge"};
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {

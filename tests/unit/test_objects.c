@@ -310,6 +310,261 @@ static void a_streamed_object_appears_whole_at_commit(void **state)
     fs_objects_close(s);
 }
 
+/* The folder store's head, ranges, list (sorted, by prefix, dot-files
+ * skipped) and delete: what the archive job uses, as on S3. */
+typedef struct {
+    char keys[16][80];
+    size_t sizes[16];
+    int n;
+} listed_t;
+
+static int on_listed(void *arg, const char *key, size_t len)
+{
+    listed_t *l = arg;
+    if (l->n < 16) {
+        snprintf(l->keys[l->n], sizeof(l->keys[0]), "%s", key);
+        l->sizes[l->n] = len;
+    }
+    l->n++;
+    return 0;
+}
+
+static void head_range_list_and_delete_on_the_folder(void **state)
+{
+    (void)state;
+    char err[256];
+    fs_objects_t *s = fs_objects_open_dir(root, err, sizeof(err));
+    assert_non_null(s);
+    const char *keys[] = {"arch/t2/b", "arch/t1/x.json", "arch/t1/a", "archive", "other/z"};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(fs_objects_put(s, keys[i], "0123456789", (size_t)i + 1), FS_OBJECTS_OK);
+    char dot[512];
+    snprintf(dot, sizeof(dot), "%s/arch/t1/.tmp-left", root);
+    FILE *f = fopen(dot, "w");
+    fclose(f);
+    size_t len = 0;
+    assert_int_equal(fs_objects_head(s, "arch/t2/b", &len), FS_OBJECTS_OK);
+    assert_int_equal(len, 1);
+    assert_int_equal(fs_objects_head(s, "arch/none", &len), FS_OBJECTS_NOT_FOUND);
+    assert_int_equal(fs_objects_head(s, "arch", &len), FS_OBJECTS_NOT_FOUND); /* a folder */
+    char *data;
+    assert_int_equal(fs_objects_get_range(s, "other/z", 1, 3, &data, &len), FS_OBJECTS_OK);
+    assert_int_equal(len, 3);
+    assert_memory_equal(data, "123", 3);
+    free(data);
+    assert_int_equal(fs_objects_get_range(s, "other/z", 3, 10, &data, &len), FS_OBJECTS_OK);
+    assert_int_equal(len, 2);
+    free(data);
+    assert_int_equal(fs_objects_get_range(s, "other/z", 50, 10, &data, &len), FS_OBJECTS_OK);
+    assert_int_equal(len, 0);
+    free(data);
+
+    listed_t l = {0};
+    assert_int_equal(fs_objects_list(s, "arch", on_listed, &l), FS_OBJECTS_OK);
+    assert_int_equal(l.n, 4);
+    assert_string_equal(l.keys[0], "arch/t1/a");
+    assert_string_equal(l.keys[1], "arch/t1/x.json");
+    assert_string_equal(l.keys[2], "arch/t2/b");
+    assert_string_equal(l.keys[3], "archive");
+    assert_int_equal(l.sizes[0], 3);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(fs_objects_list(s, "arch/t1/", on_listed, &l), FS_OBJECTS_OK);
+    assert_int_equal(l.n, 2);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(fs_objects_list(s, "", on_listed, &l), FS_OBJECTS_OK);
+    assert_true(l.n >= 5);
+    assert_int_equal(fs_objects_list(s, "../", on_listed, &l), FS_OBJECTS_BAD_KEY);
+
+    assert_int_equal(fs_objects_delete(s, "arch/t2/b"), FS_OBJECTS_OK);
+    assert_int_equal(fs_objects_head(s, "arch/t2/b", &len), FS_OBJECTS_NOT_FOUND);
+    assert_int_equal(fs_objects_delete(s, "arch/t2/b"), FS_OBJECTS_OK);
+    assert_int_equal(fs_objects_delete(s, "../x"), FS_OBJECTS_BAD_KEY);
+    unlink(dot);
+    fs_objects_close(s);
+}
+
+/* FINSYS_OBJECTS_URL. */
+static void s3_urls_are_parsed(void **state)
+{
+    (void)state;
+    fs_s3_url_t u;
+    char err[256];
+    unsetenv("AWS_REGION");
+    unsetenv("AWS_DEFAULT_REGION");
+    assert_int_equal(fs_s3_url_parse("s3://my-bucket/finsys/prod?region=eu-west-1", &u, err,
+                                     sizeof(err)),
+                     0);
+    assert_string_equal(u.bucket, "my-bucket");
+    assert_string_equal(u.prefix, "finsys/prod/");
+    assert_string_equal(u.region, "eu-west-1");
+    assert_string_equal(u.base, "https://my-bucket.s3.eu-west-1.amazonaws.com");
+    assert_false(u.path_style);
+    /* No prefix, a trailing slash; the region from the environment. */
+    setenv("AWS_DEFAULT_REGION", "us-west-2", 1);
+    assert_int_equal(fs_s3_url_parse("s3://bkt/", &u, err, sizeof(err)), 0);
+    assert_string_equal(u.prefix, "");
+    assert_string_equal(u.region, "us-west-2");
+    setenv("AWS_REGION", "ap-south-1", 1); /* before AWS_DEFAULT_REGION */
+    assert_int_equal(fs_s3_url_parse("s3://bkt/p/", &u, err, sizeof(err)), 0);
+    assert_string_equal(u.prefix, "p/");
+    assert_string_equal(u.region, "ap-south-1");
+    unsetenv("AWS_REGION");
+    unsetenv("AWS_DEFAULT_REGION");
+    /* A dotted bucket on AWS: path-style (the wildcard certificate). */
+    assert_int_equal(fs_s3_url_parse("s3://my.bucket?region=eu-west-1", &u, err, sizeof(err)), 0);
+    assert_string_equal(u.base, "https://s3.eu-west-1.amazonaws.com/my.bucket");
+    assert_true(u.path_style);
+    /* A custom endpoint: path-style, us-east-1 unless told. */
+    assert_int_equal(fs_s3_url_parse("s3://finsys-test/objs?endpoint=http://127.0.0.1:9000", &u,
+                                     err, sizeof(err)),
+                     0);
+    assert_string_equal(u.base, "http://127.0.0.1:9000/finsys-test");
+    assert_string_equal(u.region, "us-east-1");
+    assert_true(u.path_style);
+    assert_int_equal(fs_s3_url_parse("s3://b12/x?region=r-1&endpoint=https%3A%2F%2Fminio.local%2F",
+                                     &u, err, sizeof(err)),
+                     0);
+    assert_string_equal(u.base, "https://minio.local/b12");
+    assert_string_equal(u.region, "r-1");
+
+    /* Refused, each naming what is wrong. */
+    struct {
+        const char *url, *says;
+    } bad[] = {
+        {"http://bucket/p", "s3://"},
+        {"s3://", "bucket"},
+        {"s3://ab/p?region=x", "bucket"},
+        {"s3://Upper/p?region=x", "bucket"},
+        {"s3://-bkt/p?region=x", "bucket"},
+        {"s3://bkt/p?region=x&foo=1", "unknown parameter 'foo'"},
+        {"s3://bkt/a/../b?region=x", "prefix"},
+        {"s3://bkt/a//b?region=x", "prefix"},
+        {"s3://bkt/.hidden?region=x", "prefix"},
+        {"s3://bkt/p", "no region"},
+        {"s3://bkt/p?region=EU_WEST", "region"},
+        {"s3://bkt/p?endpoint=ftp://x", "endpoint"},
+        {"s3://bkt/p?endpoint=http://h/path", "endpoint"},
+        {"s3://bkt/p?endpoint=http://", "endpoint"},
+        {"s3://bkt/p?endpoint=%zz", "endpoint"},
+        {"s3://bkt/p?endpoint", "endpoint"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        if (fs_s3_url_parse(bad[i].url, &u, err, sizeof(err)) != -1)
+            fail_msg("%s was taken", bad[i].url);
+        if (strstr(err, bad[i].says) == NULL)
+            fail_msg("%s: '%s' does not say '%s'", bad[i].url, err, bad[i].says);
+    }
+    char longest[FS_S3_URL_LEN_MAX + 16];
+    snprintf(longest, sizeof(longest), "s3://bkt/%0*d", FS_S3_URL_LEN_MAX, 0);
+    assert_int_equal(fs_s3_url_parse(longest, &u, err, sizeof(err)), -1);
+}
+
+/* ListObjectsV2 pages. */
+static void s3_list_pages_are_parsed(void **state)
+{
+    (void)state;
+    const char page[] =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        "<Name>b</Name><Prefix>p/</Prefix><KeyCount>3</KeyCount><MaxKeys>3</MaxKeys>"
+        "<IsTruncated>true</IsTruncated>"
+        "<Contents><Key>p/a&amp;b</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified>"
+        "<ETag>&quot;x&quot;</ETag><Size>12</Size><StorageClass>STANDARD</StorageClass></Contents>"
+        "<Contents><Key>p/caf&#233;&#x2F;x</Key><Size>0</Size></Contents>"
+        "<Contents><Size>18446744073709551615</Size><Key>p/&lt;odd&gt;</Key></Contents>"
+        "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=&amp;</NextContinuationToken>"
+        "</ListBucketResult>";
+    listed_t l = {0};
+    bool more;
+    char token[128];
+    assert_int_equal(fs_s3_list_parse(page, strlen(page), on_listed, &l, &more, token,
+                                      sizeof(token)),
+                     0);
+    assert_true(more);
+    assert_string_equal(token, "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=&");
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.keys[0], "p/a&b");
+    assert_int_equal(l.sizes[0], 12);
+    assert_string_equal(l.keys[1], "p/caf\xc3\xa9/x");
+    assert_string_equal(l.keys[2], "p/<odd>");
+    assert_int_equal(l.sizes[2], SIZE_MAX);
+
+    const char last[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+                        "<KeyCount>0</KeyCount></ListBucketResult>";
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(fs_s3_list_parse(last, strlen(last), on_listed, &l, &more, token,
+                                      sizeof(token)),
+                     0);
+    assert_false(more);
+    assert_int_equal(l.n, 0);
+    assert_string_equal(token, "");
+
+    /* Not a page, or not one to trust: the list fails rather than guesses. */
+    const char *bad[] = {
+        "",
+        "<Error><Code>AccessDenied</Code></Error>",
+        "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>", /* no token */
+        "<ListBucketResult><IsTruncated>maybe</IsTruncated></ListBucketResult>",
+        "<ListBucketResult><Contents><Key>a</Key></Contents></ListBucketResult>", /* no size */
+        "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>",
+        "<ListBucketResult><Contents><Key>a</Key><Size>99999999999999999999</Size></Contents>"
+        "</ListBucketResult>",
+        "<ListBucketResult><Contents><Key>a&bogus;</Key><Size>1</Size></Contents>"
+        "</ListBucketResult>",
+        "<ListBucketResult><Contents><Key>a&#0;</Key><Size>1</Size></Contents>"
+        "</ListBucketResult>",
+        "<ListBucketResult><Contents><Key>a&#xD800;</Key><Size>1</Size></Contents>"
+        "</ListBucketResult>",
+        "<ListBucketResult><Contents><Key><![CDATA[a]]></Key><Size>1</Size></Contents>"
+        "</ListBucketResult>",
+        "<ListBucketResult><Contents><Key></Key><Size>1</Size></Contents></ListBucketResult>",
+        "<ListBucketResult><Contents><Key>a</Key><Size>1</Size></Contents>", /* cut short */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&l, 0, sizeof(l));
+        if (fs_s3_list_parse(bad[i], strlen(bad[i]), on_listed, &l, &more, token, sizeof(token))
+            != -1)
+            fail_msg("page %zu was taken: %s", i, bad[i]);
+    }
+    /* A key longer than S3 allows (1,024 bytes). */
+    char *huge = malloc(3000);
+    int n = snprintf(huge, 3000, "<ListBucketResult><Contents><Key>");
+    memset(huge + n, 'k', 1100);
+    snprintf(huge + n + 1100, 3000 - (size_t)n - 1100,
+             "</Key><Size>1</Size></Contents></ListBucketResult>");
+    assert_int_equal(fs_s3_list_parse(huge, strlen(huge), on_listed, &l, &more, token,
+                                      sizeof(token)),
+                     -1);
+    free(huge);
+    /* A token longer than the room for it. */
+    const char tok[] = "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>"
+                       "0123456789</NextContinuationToken></ListBucketResult>";
+    assert_int_equal(fs_s3_list_parse(tok, strlen(tok), on_listed, &l, &more, token, 5), -1);
+}
+
+/* The S3 store needs credentials; it makes no request to open. */
+static void s3_store_needs_credentials(void **state)
+{
+    (void)state;
+    char err[256];
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    assert_null(fs_objects_open("", "s3://bkt/p?region=eu-west-1", err, sizeof(err)));
+    assert_non_null(strstr(err, "AWS_ACCESS_KEY_ID"));
+    setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 1);
+    fs_objects_t *s = fs_objects_open(root, "s3://bkt/p?region=eu-west-1", err, sizeof(err));
+    assert_non_null(s);
+    /* Bad keys never become requests. */
+    char *data;
+    size_t len;
+    assert_int_equal(fs_objects_get(s, "../x", &data, &len), FS_OBJECTS_BAD_KEY);
+    fs_objects_close(s);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+}
+
 int main(void)
 {
     evthread_use_pthreads();
@@ -321,6 +576,10 @@ int main(void)
         cmocka_unit_test(an_unusable_root_is_refused),
         cmocka_unit_test(io_thread_answers_on_the_loop),
         cmocka_unit_test(a_streamed_object_appears_whole_at_commit),
+        cmocka_unit_test(head_range_list_and_delete_on_the_folder),
+        cmocka_unit_test(s3_urls_are_parsed),
+        cmocka_unit_test(s3_list_pages_are_parsed),
+        cmocka_unit_test(s3_store_needs_credentials),
     };
     return cmocka_run_group_tests(tests, make_root, remove_root);
 }
