@@ -4,7 +4,8 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all build run test test-images test-cluster cluster cluster-stop bench fuzz deps clean
+.PHONY: all build run test test-images test-cluster cluster cluster-stop bench bench-cluster \
+        backup restore fuzz deps clean
 
 all: build
 
@@ -50,6 +51,24 @@ test-cluster: build
 
 bench: build
 	@bash scripts/bench.sh
+
+# The cluster's payments/s through HAProxy against one server's, on the same
+# cluster (bench/cluster.sh: a cluster of its own, 30 s a side; results in
+# bench/results/cluster.json).
+bench-cluster: build
+	@bash scripts/deps.sh --cluster
+	@bash bench/cluster.sh
+
+# A base backup of make cluster's primary with pgBackRest (its WAL is
+# archived all along), and a restore to a point in time into a new data
+# directory, started on a free port: make restore TIME='2026-12-06 07:00:00+00'
+# (scripts/backup.sh; docs/operations.md, "Backups and restore").
+backup:
+	@bash scripts/backup.sh backup $(TYPE)
+
+restore:
+	@[ -n "$(TIME)" ] || { echo "make restore TIME='YYYY-MM-DD HH:MM:SS+00' [DIR=...]" >&2; exit 2; }
+	@bash scripts/backup.sh restore "$(TIME)" $(DIR)
 
 fuzz: deps
 	@bash scripts/fuzz.sh

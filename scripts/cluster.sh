@@ -20,6 +20,9 @@
 #
 # cluster.sh [start]   start, print where it is ready, wait (foreground)
 # cluster.sh stop      stop what a start in the same directory left running
+# cluster.sh patroni N start node N's Patroni again (it rejoins as a replica)
+# cluster.sh server N  start finsys server N again (after a drain, to upgrade)
+# cluster.sh haproxy 'COMMAND'  a command on HAProxy's admin socket
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/stack.sh
@@ -46,6 +49,33 @@ cluster_pg_stop() {
     fi
 }
 
+# patroni_start N: node N's Patroni, as PostgreSQL's user, in the
+# background, its PID in patroni<N>.pid (its configuration written by start).
+patroni_start() {
+    local n=$1 home u
+    home=$(fs_pg_home "$VAR")
+    u=$(fs_pg_user)
+    if [ "$(id -u)" -eq 0 ]; then
+        HOME=$(getent passwd "$u" | cut -d: -f6) setpriv --reuid="$u" \
+            --regid="$u" --init-groups patroni "$home/pg$n/patroni.yml" \
+            </dev/null >>"$VAR/patroni$n.log" 2>&1 &
+    else
+        patroni "$home/pg$n/patroni.yml" </dev/null >>"$VAR/patroni$n.log" 2>&1 &
+    fi
+    echo $! >"$VAR/patroni$n.pid"
+}
+
+# server_start N: finsys server N with the settings start gave it (app.env),
+# in the background, its PID in server<N>.pid.
+server_start() {
+    local n=$1 sp=P_SERVER$1
+    (
+        source "$VAR/app.env"
+        FINSYS_HTTP_PORT=${!sp} exec "$BIN" server </dev/null >>"$VAR/server$n.log" 2>&1
+    ) &
+    echo $! >"$VAR/server$n.pid"
+}
+
 cluster_stop() {
     local n
     [ -d "$VAR" ] || return 0
@@ -56,8 +86,19 @@ cluster_stop() {
     fs_stop_pid "$VAR/provider-sim.pid"
     fs_redis_stop "$VAR"
     for n in "${NODES_NATS[@]}"; do fs_stop_pid "$VAR/nats$n.pid"; done
-    # The replica first, so that stopping the primary starts no failover.
-    for n in 2 1; do cluster_pg_stop "$n"; done
+    # The replicas first, so that stopping the primary starts no failover
+    # (after one, node 2 may be the primary, and a rejoined node 1 would be
+    # promoted while the cluster stops).
+    local first=1 api
+    if [ -s "$VAR/ports.env" ]; then
+        source "$VAR/ports.env"
+        for n in "${NODES_PG[@]}"; do
+            api=P_PATRONI$n
+            curl -fs -m 1 -o /dev/null "http://127.0.0.1:${!api}/primary" && first=$n
+        done
+    fi
+    for n in "${NODES_PG[@]}"; do [ "$n" = "$first" ] || cluster_pg_stop "$n"; done
+    cluster_pg_stop "$first"
     fs_stop_pid "$VAR/etcd.pid"
     rm -f "$VAR/ready"
 }
@@ -69,9 +110,38 @@ if [ "$CMD" = stop ]; then
     echo "cluster stopped." >&2
     exit 0
 fi
-[ "$CMD" = start ] || { echo "usage: cluster.sh [start|stop]" >&2; exit 2; }
+# cluster.sh haproxy 'COMMAND': one command on HAProxy's admin socket (no
+# socat needed), e.g. 'set server finsys/s1 state drain', 'show stat'.
+if [ "$CMD" = haproxy ]; then
+    python3 - "$VAR/haproxy.sock" "${2:?usage: cluster.sh haproxy 'COMMAND'}" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    sys.stdout.write(chunk.decode(errors="replace"))
+PY
+    exit 0
+fi
+# cluster.sh patroni N, cluster.sh server N: start that process again in a
+# running cluster (after a fault, or to upgrade it; docs/operations.md).
+if [ "$CMD" = patroni ] || [ "$CMD" = server ]; then
+    n=${2:?usage: cluster.sh patroni|server N}
+    [ -s "$VAR/ports.env" ] || { echo "cluster: none in $VAR" >&2; exit 1; }
+    source "$VAR/ports.env"
+    if [ -f "$VAR/$CMD$n.pid" ] && kill -0 "$(cat "$VAR/$CMD$n.pid")" 2>/dev/null; then
+        echo "cluster: $CMD $n runs already (PID $(cat "$VAR/$CMD$n.pid"))" >&2
+        exit 1
+    fi
+    "${CMD}_start" "$n"
+    exit 0
+fi
+[ "$CMD" = start ] || { echo "usage: cluster.sh [start|stop|patroni N|server N|haproxy CMD]" >&2; exit 2; }
 
-for tool in etcd patroni haproxy nats-server redis-server; do
+for tool in etcd patroni haproxy nats-server redis-server pgbackrest; do
     command -v "$tool" >/dev/null 2>&1 && continue
     echo "cluster: $tool is missing: scripts/deps.sh --cluster installs it (as root)" >&2
     exit 1
@@ -205,6 +275,10 @@ postgresql:
       password: $PW_REPL
   parameters:
     unix_socket_directories: $PGHOME/pg$n/sock
+    # The WAL into pgBackRest's repository (scripts/backup.sh): only the
+    # primary archives; a promoted replica goes on, on its new timeline.
+    archive_mode: "on"
+    archive_command: '$(FINSYS_CLUSTER_DIR=$VAR bash scripts/backup.sh archive-command "$PGHOME/pg$n/data")'
     password_encryption: scram-sha-256
     fsync: "on"
     synchronous_commit: "on"
@@ -225,14 +299,7 @@ for n in "${NODES_PG[@]}"; do
     patroni_config "$n" "${!pgp}" "${!api}" >"$PGHOME/pg$n/patroni.yml"
     chmod 600 "$PGHOME/pg$n/patroni.yml"
     chown -R "$PGUSER_OS" "$PGHOME/pg$n"
-    if [ "$(id -u)" -eq 0 ]; then
-        HOME=$(getent passwd "$PGUSER_OS" | cut -d: -f6) setpriv --reuid="$PGUSER_OS" \
-            --regid="$PGUSER_OS" --init-groups patroni "$PGHOME/pg$n/patroni.yml" \
-            </dev/null >>"$VAR/patroni$n.log" 2>&1 &
-    else
-        patroni "$PGHOME/pg$n/patroni.yml" </dev/null >>"$VAR/patroni$n.log" 2>&1 &
-    fi
-    echo $! >"$VAR/patroni$n.pid"
+    patroni_start "$n"
     # The first node bootstraps alone, so that it is the first primary.
     if [ "$n" = 1 ]; then
         fs_wait_http "http://127.0.0.1:$P_PATRONI1/primary" 60 || {
@@ -280,6 +347,11 @@ done
 [ "$i" -lt 600 ] || { echo "cluster: the replica does not stream; see $VAR/patroni2.log" >&2; exit 1; }
 
 say "PostgreSQL: the replica streams"
+
+# pgBackRest's repository for the WAL archive and the base backups (make
+# backup); idempotent.
+FINSYS_CLUSTER_DIR=$VAR bash scripts/backup.sh init 2>>"$VAR/backup.log" \
+    || { echo "cluster: scripts/backup.sh init failed; see $VAR/backup.log" >&2; exit 1; }
 
 # libpq tries the hosts in turn and keeps the one that accepts writes.
 umask 077
@@ -356,6 +428,9 @@ export FINSYS_RATE_LIMIT_ADDR_PER_S=${FINSYS_RATE_LIMIT_ADDR_PER_S:-1000000}
 export FINSYS_RATE_LIMIT_ADDR_BURST=${FINSYS_RATE_LIMIT_ADDR_BURST:-1000000}
 export FINSYS_HTTP_CONNECTIONS_PER_ADDR_MAX=${FINSYS_HTTP_CONNECTIONS_PER_ADDR_MAX:-10000}
 export FINSYS_HTTP_HOST=127.0.0.1
+# Every setting above, for cluster.sh server N.
+export -p | sed -n -E 's/^declare -x ((FINSYS_|PGPASSFILE=).*)/export \1/p' >"$VAR/app.env"
+chmod 600 "$VAR/app.env"
 
 "$BIN" provider-sim --host 127.0.0.1 --port "$P_PROVIDER" 2>>"$VAR/provider-sim.log" &
 echo $! >"$VAR/provider-sim.pid"
@@ -363,8 +438,7 @@ for n in "${NODES_APP[@]}"; do
     wp=P_WORKER$n sp=P_SERVER$n
     FINSYS_WORKER_PORT=${!wp} "$BIN" worker 2>>"$VAR/worker$n.log" &
     echo $! >"$VAR/worker$n.pid"
-    FINSYS_HTTP_PORT=${!sp} "$BIN" server 2>>"$VAR/server$n.log" &
-    echo $! >"$VAR/server$n.pid"
+    server_start "$n"
 done
 for n in "${NODES_APP[@]}"; do
     sp=P_SERVER$n
@@ -383,6 +457,10 @@ say "servers ready"
 cat >"$VAR/haproxy.cfg" <<CFG
 global
     maxconn 4096
+    # The admin socket: drain a server before stopping it (set server
+    # finsys/s1 state drain; docs/operations.md, "Upgrading with zero
+    # downtime").
+    stats socket $VAR/haproxy.sock mode 600 level admin
 defaults
     mode http
     timeout connect 2s
@@ -450,7 +528,8 @@ Redis:           127.0.0.1:$P_REDIS
 Provider sim:    http://127.0.0.1:$P_PROVIDER
 Servers:         http://127.0.0.1:$P_SERVER1 and http://127.0.0.1:$P_SERVER2
 Workers:         http://127.0.0.1:$P_WORKER1/state and http://127.0.0.1:$P_WORKER2/state
-HAProxy stats:   http://127.0.0.1:$P_HAPROXY_STATS/
+HAProxy stats:   http://127.0.0.1:$P_HAPROXY_STATS/ (admin socket $VAR/haproxy.sock)
+Backups:         make backup (pgBackRest; WAL archived to $(fs_pg_home "$VAR")/backup)
 Logs:            $VAR/*.log
 API key:         $KEY   (also in $VAR/api-key)
 FinSys cluster is ready at $URL

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages FinSys needs to build, run, test and bench
-# (nodejs and npm build the admin console in web/; chromium runs its
+# (pgbackrest backs up PostgreSQL: scripts/backup.sh, tested by make test;
+# nodejs and npm build the admin console in web/; chromium runs its
 # end-to-end test).
 # Idempotent and quick when everything is present: apt-get runs only for
 # packages that are missing. Needs root (or sudo).
@@ -11,6 +12,7 @@ PACKAGES=(
     libevent-dev libpq-dev libjansson-dev libsodium-dev libcmocka-dev zlib1g-dev
     libssl-dev openssl libcurl4-openssl-dev
     postgresql-15 postgresql-client-15 python3 curl wrk
+    pgbackrest
     nats-server libnats-dev
     redis-server libhiredis-dev
     prometheus

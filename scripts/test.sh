@@ -86,7 +86,7 @@ failed=$((failed + ${f:-0}))
 # With names (bash scripts/test.sh NAME...), only the integration tests
 # whose names contain one run, and the whole-stack runs below only when a
 # name asks for them ("e2e", "bench", "export", "hardening", "stack_home",
-# "cluster", "fuzz"): a developer's quick loop.
+# "cluster", "backup", "fuzz"): a developer's quick loop.
 wants() {
     [ $# -le 1 ] && return 0
     local want=$1 a
@@ -127,7 +127,8 @@ prebuilt() {
 }
 
 # The side lane: the smokes with no timing in what they check (fuzz, make
-# run from a closed folder, the export-cost and bench smokes), each on a
+# run from a closed folder, the export-cost and bench smokes, the restore to
+# a point in time), each on a
 # stack of its own, run at nice 10 beside the integration tests, which spend
 # most of their time waiting on servers, timers and sleeps. Its output is
 # printed, and its counts added, when the integration tests are done.
@@ -160,6 +161,28 @@ else
     failed=$((failed + 1))
 fi
 rm -f "$FUZZ_OUT"
+fi
+
+if wants backup "$@"; then
+section "backup and restore"
+# tests/backup/test_backup.sh with the sanitizer build: a PostgreSQL of its
+# own archiving its WAL with pgBackRest (scripts/backup.sh), payments, a base
+# backup, more payments, a target time T, more payments; restored to T into a
+# new data directory, it must hold every payment made before T, none after,
+# and a ledger that sums to zero with every account matching its entries.
+BACKUP_OUT=$(mktemp /tmp/finsys-backup-out.XXXXXX)
+if (
+    for v in $(compgen -e | grep '^FINSYS_'); do unset "$v"; done
+    FINSYS_BIN=$PWD/$ASAN_BUILD/finsys bash tests/backup/test_backup.sh
+) >"$BACKUP_OUT" 2>&1 && grep -q '^backup test: ok$' "$BACKUP_OUT"; then
+    grep -E '^backup test: (the restored|base backup)' "$BACKUP_OUT"
+    passed=$((passed + 1))
+else
+    tail -40 "$BACKUP_OUT"
+    echo "backup test: FAILED"
+    failed=$((failed + 1))
+fi
+rm -f "$BACKUP_OUT"
 fi
 
 if wants stack_home "$@"; then
@@ -279,7 +302,8 @@ echo "$passed $failed" >"$PREBUILD/side.counts"
 }
 
 SIDE_PID=""
-if wants fuzz "$@" || wants stack_home "$@" || wants bench_export_cost "$@" || wants bench "$@"; then
+if wants fuzz "$@" || wants stack_home "$@" || wants bench_export_cost "$@" || wants bench "$@" \
+    || wants backup "$@"; then
     ( renice -n 10 -p "$BASHPID" >/dev/null 2>&1; side_lane "$@" ) >"$PREBUILD/side.out" 2>&1 &
     SIDE_PID=$!
 fi

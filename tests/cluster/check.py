@@ -3,11 +3,16 @@
 
 check.py smoke VAR N     N payments with Idempotency-Keys, each seen final;
                          the same key again answers the same payment
-check.py faults VAR      payments under load while one server, one worker,
-                         one NATS node and the PostgreSQL primary are killed
-                         (kill -9) one after another; then every 201 is
-                         there and final, the provider charged each payment
-                         at most once and agrees with FinSys
+check.py faults VAR      payments under load: first one server drained
+                         through HAProxy's admin socket, stopped and started
+                         again (an upgrade's step: no answer but 201 allowed),
+                         then one server, one worker, one NATS node and the
+                         PostgreSQL primary killed (kill -9) one after
+                         another, and the killed PostgreSQL node started
+                         again until it streams as the synchronous standby;
+                         then every 201 is there and final, the provider
+                         charged each payment at most once and agrees with
+                         FinSys
 
 VAR is the cluster's directory (scripts/cluster.sh: ready, ports.env,
 *.pid). Both end by comparing FinSys with the provider's record. Prints what
@@ -15,6 +20,7 @@ it measured; exits 1 on a failure."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +35,10 @@ PORTS = dict(line.strip().split("=", 1) for line in open(os.path.join(VAR, "port
 URL, KEY = READY["url"], READY["key"]
 PROVIDER = f"http://127.0.0.1:{PORTS['P_PROVIDER']}"
 FINAL = ("succeeded", "failed", "canceled")
+# The killed PostgreSQL node must stream again within this many seconds of
+# its Patroni's start (measured 5-7 s with pg_rewind; a base backup from
+# scratch would take longer and is a failure here).
+REJOIN_MAX_S = 45
 
 
 def request(method, url, body=None, idem=None, timeout=30):
@@ -213,6 +223,98 @@ def pg_primary():
     return None
 
 
+def haproxy(cmd):
+    """One command on HAProxy's admin socket; its answer."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(os.path.join(VAR, "haproxy.sock"))
+        s.sendall(cmd.encode() + b"\n")
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out.decode()
+            out += chunk
+
+
+def haproxy_server(name):
+    """The backend finsys's row for server NAME in `show stat`, as a dict."""
+    lines = haproxy("show stat").splitlines()
+    head = lines[0].lstrip("# ").split(",")
+    for line in lines[1:]:
+        row = dict(zip(head, line.split(",")))
+        if row.get("pxname") == "finsys" and row.get("svname") == name:
+            return row
+    return {}
+
+
+def cluster_cmd(*args):
+    r = subprocess.run(["bash", "scripts/cluster.sh", *args], check=True, capture_output=True,
+                       timeout=60,
+                       text=True, env=dict(os.environ, FINSYS_CLUSTER_DIR=VAR))
+    return r.stdout.strip()
+
+
+def wait_for(cond, seconds, step=0.2):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return False
+
+
+def drain_and_restart(n, errors, lock, mark):
+    """An upgrade's step for server N: drained through HAProxy (no new
+    request goes to it), its requests done, stopped with SIGTERM, started
+    again, put back: the clients must see nothing but 201s."""
+    name = f"s{n}"
+    with lock:
+        before = len(errors)
+    t0 = time.monotonic()
+    mark(f"drain server {n} (HAProxy admin socket: set server finsys/{name} state drain)")
+    # As the runbook does it (docs/operations.md, "Upgrading with zero
+    # downtime"); HAProxy answers nothing when it is done.
+    out = cluster_cmd("haproxy", f"set server finsys/{name} state drain")
+    ok(out == "", f"set server ... state drain: {out}")
+    ok(haproxy_server(name).get("status") == "DRAIN", f"{name} not in drain: {haproxy_server(name)}")
+    ok(wait_for(lambda: haproxy_server(name).get("scur") == "0", 10),
+       f"{name} still has sessions after 10 s of drain")
+    sessions = haproxy_server(name)["stot"]
+    pid = pid_of(f"server{n}")
+    os.kill(pid, signal.SIGTERM)
+    ok(wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 15), f"server {n} did not stop")
+    mark(f"server {n} stopped (SIGTERM) after its drain; starting it again")
+    cluster_cmd("server", str(n))
+    port = PORTS[f"P_SERVER{n}"]
+    ok(wait_for(lambda: request("GET", f"http://127.0.0.1:{port}/readyz", timeout=1)[0] == 200,
+                30), f"server {n} not ready after its restart")
+    out = cluster_cmd("haproxy", f"set server finsys/{name} state ready")
+    ok(out == "", f"set server ... state ready: {out}")
+    ok(wait_for(lambda: haproxy_server(name).get("status") == "UP", 10),
+       f"{name} not UP after ready: {haproxy_server(name)}")
+    ok(wait_for(lambda: int(haproxy_server(name).get("stot", 0)) > int(sessions), 10),
+       f"{name} gets no requests after ready")
+    with lock:
+        during = errors[before:]
+    mark(f"server {n} back in HAProxy after {time.monotonic() - t0:.1f} s; answers other "
+         f"than 201 meanwhile: {len(during)}")
+    ok(not during, f"answers other than 201 while server {n} was drained: {during[:5]}")
+
+
+def pg_rejoined(node):
+    """Whether NODE streams from the primary as its synchronous standby
+    (Patroni's /patroni on the primary: pg_stat_replication)."""
+    p = pg_primary()
+    if p is None or p == node:
+        return False
+    st, d = request("GET", f"http://127.0.0.1:{PORTS[f'P_PATRONI{p}']}/patroni", timeout=2)
+    if st != 200 or not isinstance(d, dict):
+        return False
+    return any(r.get("application_name") == f"pg{node}" and r.get("state") == "streaming"
+               and r.get("sync_state") == "sync" for r in d.get("replication", []))
+
+
 def faults():
     src, dst = accounts()
     lock = threading.Lock()
@@ -253,6 +355,8 @@ def faults():
         return None
 
     time.sleep(3)
+    drain_and_restart(1, errors, lock, mark)
+    time.sleep(2)
     mark("kill -9 server 1")
     kill9(pid_of("server1"))
     time.sleep(5)
@@ -284,7 +388,20 @@ def faults():
     writes = first_write_after(t0)
     mark(f"a new payment got its 201 {writes:.1f} s after the kill" if writes else
          "no 201 within 60 s after the promotion")
-    time.sleep(5)
+    # The killed node back, under load: Patroni rewinds it (pg_rewind) if
+    # it must and it streams again as the synchronous standby, so that a
+    # second failover is possible.
+    mark(f"start node {p}'s Patroni again (cluster.sh patroni {p})")
+    t0 = time.monotonic()
+    cluster_cmd("patroni", str(p))
+    ok(wait_for(lambda: pg_rejoined(p), REJOIN_MAX_S, 0.5),
+       f"node {p} does not stream as the synchronous standby {REJOIN_MAX_S} s after its start")
+    log = open(os.path.join(VAR, f"patroni{p}.log"), errors="replace").read()
+    how = "through pg_rewind" if "running pg_rewind" in log or "pg_rewind: Done" in log \
+        else "without pg_rewind"
+    mark(f"PostgreSQL: node {p} streams again as the synchronous standby "
+         f"{time.monotonic() - t0:.1f} s after its start ({how})")
+    time.sleep(2)
     stop.set()
     for t in threads:
         t.join(120)

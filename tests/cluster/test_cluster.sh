@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # make test-cluster: starts scripts/cluster.sh in a directory of its own,
-# makes payments through HAProxy (tests/cluster/smoke.py) and sees them
-# settle, checks the ledger on the primary, then stops everything (by the
-# PIDs the cluster recorded) and removes its data. make test runs it too
-# (scripts/test.sh, "cluster").
+# makes payments through HAProxy (tests/cluster/check.py) and sees them
+# settle, runs make bench-cluster for seconds, with "faults" drains and
+# restarts a server and kills processes under load (check.py faults), checks
+# that the primary's WAL is archived and the ledger on the primary, then
+# stops everything (by the PIDs the cluster recorded) and removes its data.
+# make test runs it too (scripts/test.sh, "cluster").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/stack.sh
@@ -27,8 +29,13 @@ finish() {
         tail -30 "$LOG" >&2 || true
         for f in "$VAR"/*.log; do echo "--- $f" >&2; tail -5 "$f" >&2; done
     fi
-    fs_pg_forget "$VAR"
-    rm -rf "$VAR" "$LOG"
+    # TEST_CLUSTER_KEEP=1: the directory and its logs stay, for a diagnosis.
+    if [ -n "${TEST_CLUSTER_KEEP:-}" ]; then
+        echo "test-cluster: kept $VAR and $LOG" >&2
+    else
+        fs_pg_forget "$VAR"
+        rm -rf "$VAR" "$LOG"
+    fi
     exit "$rc"
 }
 trap finish EXIT
@@ -57,7 +64,38 @@ d = json.load(sys.stdin)
 print(sorted({s["config"]["num_replicas"] for a in d.get("account_details", []) for s in a.get("stream_detail", [])}))')
 echo "test-cluster: stream copies $replicas"
 [ "$replicas" = "[3]" ] || { echo "test-cluster: streams do not have 3 copies" >&2; exit 1; }
+
+# make bench-cluster in seconds (BENCH_CLUSTER_SMOKE=1) on this cluster: it
+# must run both sides and write both figures; no thresholds.
+BENCH_OUT=$(mktemp -d /tmp/finsys-bench-cluster-smoke.XXXXXX)
+if BENCH_CLUSTER_SMOKE=1 BENCH_CLUSTER_DIR=$VAR BENCH_RESULTS_DIR=$BENCH_OUT \
+    bash bench/cluster.sh >"$BENCH_OUT/out" 2>&1 \
+    && python3 - "$BENCH_OUT/cluster.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for side in ("haproxy_two_servers", "one_server"):
+    assert d[side]["created_per_s"] > 0 and "settled_per_s" in d[side], (side, d[side])
+    assert d[side]["errors_status"] == 0, (side, d[side])
+PY
+then
+    grep -E '^bench-cluster: (haproxy|one_server):' "$BENCH_OUT/out"
+    echo "test-cluster: bench-cluster smoke ran, both sides measured"
+else
+    cat "$BENCH_OUT/out" >&2
+    rm -rf "$BENCH_OUT"
+    echo "test-cluster: bench-cluster smoke FAILED" >&2
+    exit 1
+fi
+rm -rf "$BENCH_OUT"
+
 if [ "$MODE" = faults ]; then python3 tests/cluster/check.py faults "$VAR"; fi
+
+# The WAL archive (pgBackRest, scripts/backup.sh) works on whichever node is
+# the primary now: after the faults, the promoted replica on its new
+# timeline.
+FINSYS_CLUSTER_DIR=$VAR bash scripts/backup.sh check 2>&1 \
+    || { echo "test-cluster: the primary's WAL is not archived" >&2; exit 1; }
+echo "test-cluster: the primary's WAL is archived (pgbackrest check)"
 
 # The ledger, read on the primary through the same multi-host string: the
 # entries sum to zero per currency, every account's balances equal the sum
