@@ -80,6 +80,7 @@ cluster_stop() {
     local n
     [ -d "$VAR" ] || return 0
     fs_stop_pid "$VAR/prometheus.pid"
+    fs_stop_pid "$VAR/redis-exporter.pid"
     fs_stop_pid "$VAR/haproxy.pid"
     for n in "${NODES_APP[@]}"; do fs_stop_pid "$VAR/server$n.pid"; done
     for n in "${NODES_APP[@]}"; do fs_stop_pid "$VAR/worker$n.pid"; done
@@ -174,7 +175,7 @@ trap 'exit 0' INT TERM
 # peers' addresses in their data, which a restart then finds again.
 PORT_NAMES=(ETCD ETCD_PEER PG1 PG2 PATRONI1 PATRONI2 NATS1 NATS2 NATS3 ROUTE1 ROUTE2
     ROUTE3 NATSMON1 NATSMON2 NATSMON3 REDIS PROVIDER SERVER1 SERVER2 WORKER1 WORKER2
-    HAPROXY HAPROXY_STATS PROMETHEUS)
+    HAPROXY HAPROXY_STATS PROMETHEUS REDIS_EXPORTER)
 # All at once, each socket held until every port is chosen, so that no two
 # are the same (one python3 start, not one per port).
 if [ ! -s "$VAR/ports.env" ]; then
@@ -189,6 +190,12 @@ for name in sys.argv[1:]:
 PY
     mv "$VAR/ports.env.tmp" "$VAR/ports.env"
 fi
+source "$VAR/ports.env"
+# A ports.env of an older cluster.sh lacks the ports added since: chosen now.
+for name in "${PORT_NAMES[@]}"; do
+    v=P_$name
+    [ -n "${!v:-}" ] || echo "P_$name=$(fs_free_port)" >>"$VAR/ports.env"
+done
 source "$VAR/ports.env"
 
 secret() {
@@ -481,6 +488,9 @@ backend finsys
     server s2 127.0.0.1:$P_SERVER2 check
 listen stats
     bind 127.0.0.1:$P_HAPROXY_STATS
+    # HAProxy's own Prometheus exporter (Debian's build has it): requests,
+    # errors, queue and health of each server, for Prometheus below.
+    http-request use-service prometheus-exporter if { path /metrics }
     stats enable
     stats uri /
 CFG
@@ -493,6 +503,16 @@ fs_wait_http "http://127.0.0.1:$P_HAPROXY/readyz" 30 \
 # ---- Prometheus (optional) -------------------------------------------------
 
 if command -v prometheus >/dev/null 2>&1; then
+    # Redis through Debian's exporter (Redis speaks no Prometheus). NATS
+    # has only its JSON monitoring (/varz, /jsz on P_NATSMON*): its exporter
+    # is not in Debian 12.
+    REDIS_EXPORTER=$(command -v prometheus-redis-exporter || true)
+    if [ -n "$REDIS_EXPORTER" ]; then
+        "$REDIS_EXPORTER" --redis.addr="redis://127.0.0.1:$P_REDIS" \
+            --web.listen-address="127.0.0.1:$P_REDIS_EXPORTER" \
+            >>"$VAR/redis-exporter.log" 2>&1 </dev/null &
+        echo $! >"$VAR/redis-exporter.pid"
+    fi
     mkdir -p "$VAR/prometheus"
     cat >"$VAR/prometheus/prometheus.yml" <<YML
 global:
@@ -507,6 +527,14 @@ scrape_configs:
   - job_name: patroni
     static_configs:
       - targets: ["127.0.0.1:$P_PATRONI1", "127.0.0.1:$P_PATRONI2"]
+  - job_name: etcd
+    static_configs:
+      - targets: ["127.0.0.1:$P_ETCD"]
+  - job_name: haproxy
+    static_configs:
+      - targets: ["127.0.0.1:$P_HAPROXY_STATS"]
+$(if [ -n "$REDIS_EXPORTER" ]; then printf '%s\n' "  - job_name: redis" "    static_configs:" \
+    "      - targets: [\"127.0.0.1:$P_REDIS_EXPORTER\"]"; fi)
 YML
     prometheus --config.file="$VAR/prometheus/prometheus.yml" \
         --storage.tsdb.path="$VAR/prometheus/data" \

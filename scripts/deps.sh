@@ -23,7 +23,7 @@ PACKAGES=(
 # `deps.sh --cluster`: also what make cluster and make test-cluster run
 # (scripts/cluster.sh), not needed by make run or make test.
 if [ "${1:-}" = --cluster ]; then
-    PACKAGES+=(haproxy patroni etcd-server etcd-client)
+    PACKAGES+=(haproxy patroni etcd-server etcd-client prometheus-redis-exporter)
 fi
 
 missing=()

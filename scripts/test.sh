@@ -308,99 +308,136 @@ if wants fuzz "$@" || wants stack_home "$@" || wants bench_export_cost "$@" || w
     SIDE_PID=$!
 fi
 section "integration tests"
-TMP=$(mktemp -d /tmp/finsys-test.XXXXXX)
-chmod 755 "$TMP"
-SERVER_PID=""
-teardown() {
-    fs_stop_pid "$TMP/server.pid"
-    fs_s3_stop "$TMP"
-    fs_redis_stop "$TMP"
-    fs_nats_stop "$TMP"
-    fs_pg_stop "$TMP"
-    fs_pg_forget "$TMP"
-    rm -rf "$TMP"
-}
-trap teardown EXIT
-
-PG_PORT=$(fs_free_port)
-HTTP_PORT=$(fs_free_port)
-NATS_PORT=$(fs_free_port)
-REDIS_PORT=$(fs_free_port)
-if fs_pg_start "$TMP" "$PG_PORT" && fs_nats_start "$TMP" "$NATS_PORT" \
-    && fs_redis_start "$TMP" "$REDIS_PORT"; then
-    export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
-    # A development stack: PostgreSQL with trust and its superuser, which
-    # finsys server and worker refuse without it (docs/operations.md,
-    # "Production settings").
-    # tests/integration/test_dev_flag.py checks the refusal without it.
-    export FINSYS_DEV=1
-    export FINSYS_NATS_URL=$(fs_nats_url "$NATS_PORT")
-    export FINSYS_REDIS_URL=$(fs_redis_url "$REDIS_PORT") FINSYS_REDIS_PORT=$REDIS_PORT
-    # The queue against the real broker, before any server uses its streams.
-    run_cmocka "$ASAN_BUILD/test_queue_live"
-    run_cmocka "$ASAN_BUILD/test_redis_live"
-    # The S3 object store against a real S3-compatible server (issue 15):
-    # s3rver, installed by npm ci on first use (tools/s3rver), here for the
-    # live C tests; tests/integration/test_objects_s3.py starts its own.
-    S3_PORT=$(fs_free_port)
-    if fs_s3_start "$TMP" "$S3_PORT"; then
-        FINSYS_TEST_S3_URL=$(fs_s3_url "$S3_PORT") AWS_ACCESS_KEY_ID=$FS_S3_ACCESS_KEY \
-            AWS_SECRET_ACCESS_KEY=$FS_S3_SECRET_KEY run_cmocka "$ASAN_BUILD/test_s3_live"
+# integration_shard N: a stack of its own (PostgreSQL, nats-server, Redis and
+# the server, in a temporary directory, on free loopback ports) and
+# tests/integration/run.py against it, taking modules from the queue the
+# shards share (FINSYS_TEST_QUEUE); the first shard also runs the C tests
+# against the live broker, Redis and S3. Its counts go to
+# $SHARDS/N.counts. Run in a subshell: its settings are its own.
+integration_shard() {
+    local n=$1
+    shift
+    passed=0
+    failed=0
+    TMP=$(mktemp -d /tmp/finsys-test.XXXXXX)
+    chmod 755 "$TMP"
+    teardown() {
+        fs_stop_pid "$TMP/server.pid"
         fs_s3_stop "$TMP"
+        fs_redis_stop "$TMP"
+        fs_nats_stop "$TMP"
+        fs_pg_stop "$TMP"
+        fs_pg_forget "$TMP"
+        rm -rf "$TMP"
+    }
+    trap teardown EXIT
+    trap 'exit 1' INT TERM
+    PG_PORT=$(fs_free_port)
+    HTTP_PORT=$(fs_free_port)
+    NATS_PORT=$(fs_free_port)
+    REDIS_PORT=$(fs_free_port)
+    if fs_pg_start "$TMP" "$PG_PORT" && fs_nats_start "$TMP" "$NATS_PORT" \
+        && fs_redis_start "$TMP" "$REDIS_PORT"; then
+        export FINSYS_DATABASE_URL=$(fs_pg_url "$TMP" "$PG_PORT")
+        # A development stack: PostgreSQL with trust and its superuser, which
+        # finsys server and worker refuse without it (docs/operations.md,
+        # "Production settings").
+        # tests/integration/test_dev_flag.py checks the refusal without it.
+        export FINSYS_DEV=1
+        export FINSYS_NATS_URL=$(fs_nats_url "$NATS_PORT")
+        export FINSYS_REDIS_URL=$(fs_redis_url "$REDIS_PORT") FINSYS_REDIS_PORT=$REDIS_PORT
+        if [ "$n" = 1 ]; then
+            # The queue against the real broker, before any server uses its
+            # streams.
+            run_cmocka "$ASAN_BUILD/test_queue_live"
+            run_cmocka "$ASAN_BUILD/test_redis_live"
+            # The S3 object store against a real S3-compatible server (issue
+            # 15): s3rver (tools/s3rver), here for the live C tests;
+            # tests/integration/test_objects_s3.py starts its own.
+            S3_PORT=$(fs_free_port)
+            if fs_s3_start "$TMP" "$S3_PORT"; then
+                FINSYS_TEST_S3_URL=$(fs_s3_url "$S3_PORT") AWS_ACCESS_KEY_ID=$FS_S3_ACCESS_KEY \
+                    AWS_SECRET_ACCESS_KEY=$FS_S3_SECRET_KEY run_cmocka "$ASAN_BUILD/test_s3_live"
+                fs_s3_stop "$TMP"
+            else
+                echo "test_s3_live: the S3 server did not start"
+                failed=$((failed + 1))
+            fi
+        fi
+        export FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_HTTP_HOST=127.0.0.1
+        # Rate limits out of the way of the other tests (they all come from
+        # 127.0.0.1); tests/integration/test_ratelimit.py sets its tenants' own.
+        export FINSYS_RATE_LIMIT_PER_S=1000000 FINSYS_RATE_LIMIT_BURST=1000000
+        export FINSYS_RATE_LIMIT_ADDR_PER_S=1000000 FINSYS_RATE_LIMIT_ADDR_BURST=1000000
+        # The tests' webhook receivers listen on loopback, refused by default:
+        # allowed for them; tests/integration/test_webhook_ssrf.py checks the
+        # default without it.
+        export FINSYS_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8,::1/128
+        export FINSYS_BIN=$PWD/$ASAN_BUILD/finsys
+        export FINSYS_TEST_TMP=$TMP
+        # Receipts' objects, shared by the server and the tests' workers.
+        export FINSYS_OBJECTS_DIR=$TMP/objects
+        export FINSYS_URL=http://127.0.0.1:$HTTP_PORT
+        "$FINSYS_BIN" migrate >/dev/null && "$FINSYS_BIN" migrate >/dev/null
+        export FINSYS_KEY_A=$("$FINSYS_BIN" apikey create --tenant test-a)
+        export FINSYS_KEY_B=$("$FINSYS_BIN" apikey create --tenant test-b)
+        # Deposits are off for a new tenant (0030_operator_authority.sql): the
+        # tests fund their accounts by deposits, as make run's dev tenant does
+        # (tests/integration/test_deposits_gate.py checks the default).
+        "$FINSYS_BIN" tenant deposits --tenant test-a on
+        "$FINSYS_BIN" tenant deposits --tenant test-b on
+        "$FINSYS_BIN" server 2>"$TMP/server.log" &
+        echo $! >"$TMP/server.pid"
+        if fs_wait_http "$FINSYS_URL/healthz" 30; then
+            FINSYS_TEST_QUEUE=$SHARDS/queue python3 tests/integration/run.py "$@" \
+                | tee "$TMP/integration.out"
+            p=$(grep -oE '^integration: [0-9]+ passed' "$TMP/integration.out" | grep -oE '[0-9]+')
+            f=$(grep -oE '[0-9]+ failed$' "$TMP/integration.out" | tail -1 | grep -oE '^[0-9]+')
+            [ -z "$p" ] && f=$((${f:-0} + 1))
+            passed=$((passed + ${p:-0}))
+            failed=$((failed + ${f:-0}))
+        else
+            echo "the server did not start:"; tail -20 "$TMP/server.log"
+            failed=$((failed + 1))
+        fi
+        # A clean stop, then the sanitizers' verdict on everything the server
+        # did.
+        fs_stop_pid "$TMP/server.pid"
+        if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TMP/server.log"; then
+            echo "sanitizer: FAILED"
+            grep -A30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TMP/server.log" | head -60
+            failed=$((failed + 1))
+        else
+            echo "sanitizer: clean"
+            passed=$((passed + 1))
+        fi
     else
-        echo "test_s3_live: the S3 server did not start"
+        echo "PostgreSQL, nats-server or redis-server did not start"
         failed=$((failed + 1))
     fi
-    export FINSYS_HTTP_PORT=$HTTP_PORT FINSYS_HTTP_HOST=127.0.0.1
-    # Rate limits out of the way of the other tests (they all come from
-    # 127.0.0.1); tests/integration/test_ratelimit.py sets its tenants' own.
-    export FINSYS_RATE_LIMIT_PER_S=1000000 FINSYS_RATE_LIMIT_BURST=1000000
-    export FINSYS_RATE_LIMIT_ADDR_PER_S=1000000 FINSYS_RATE_LIMIT_ADDR_BURST=1000000
-    # The tests' webhook receivers listen on loopback, refused by default:
-    # allowed for them; tests/integration/test_webhook_ssrf.py checks the
-    # default without it.
-    export FINSYS_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8,::1/128
-    export FINSYS_BIN=$PWD/$ASAN_BUILD/finsys
-    export FINSYS_TEST_TMP=$TMP
-    # Receipts' objects, shared by the server and the tests' workers.
-    export FINSYS_OBJECTS_DIR=$TMP/objects
-    export FINSYS_URL=http://127.0.0.1:$HTTP_PORT
-    "$FINSYS_BIN" migrate >/dev/null && "$FINSYS_BIN" migrate >/dev/null
-    export FINSYS_KEY_A=$("$FINSYS_BIN" apikey create --tenant test-a)
-    export FINSYS_KEY_B=$("$FINSYS_BIN" apikey create --tenant test-b)
-    # Deposits are off for a new tenant (0030_operator_authority.sql): the
-    # tests fund their accounts by deposits, as make run's dev tenant does
-    # (tests/integration/test_deposits_gate.py checks the default).
-    "$FINSYS_BIN" tenant deposits --tenant test-a on
-    "$FINSYS_BIN" tenant deposits --tenant test-b on
-    "$FINSYS_BIN" server 2>"$TMP/server.log" &
-    echo $! >"$TMP/server.pid"
-    if fs_wait_http "$FINSYS_URL/healthz" 30; then
-        python3 tests/integration/run.py "$@" | tee "$TMP/integration.out"
-        p=$(grep -oE '^integration: [0-9]+ passed' "$TMP/integration.out" | grep -oE '[0-9]+')
-        f=$(grep -oE '[0-9]+ failed$' "$TMP/integration.out" | tail -1 | grep -oE '^[0-9]+')
-        [ -z "$p" ] && f=$((${f:-0} + 1))
-        passed=$((passed + ${p:-0}))
-        failed=$((failed + ${f:-0}))
-    else
-        echo "the server did not start:"; tail -20 "$TMP/server.log"
-        failed=$((failed + 1))
-    fi
-    # A clean stop, then the sanitizers' verdict on everything the server did.
-    fs_stop_pid "$TMP/server.pid"
-    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TMP/server.log"; then
-        echo "sanitizer: FAILED"
-        grep -A30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TMP/server.log" | head -60
-        failed=$((failed + 1))
-    else
-        echo "sanitizer: clean"
-        passed=$((passed + 1))
-    fi
-else
-    echo "PostgreSQL, nats-server or redis-server did not start"
-    failed=$((failed + 1))
-fi
+    echo "$passed $failed" >"$SHARDS/$n.counts"
+}
 
+# Two shards side by side: the integration tests mostly wait (on servers,
+# timers, sleeps), and two stacks fill the 2 cores' idle time (they took 11
+# to 12 minutes one after another). Each shard's output is printed when both
+# are done.
+SHARDS=$(mktemp -d /tmp/finsys-shards.XXXXXX)
+fs_s3_install >"$SHARDS/s3-install.log" 2>&1 || { cat "$SHARDS/s3-install.log"; }
+SHARD_PIDS=()
+for n in 1 2; do
+    ( integration_shard "$n" "$@" ) >"$SHARDS/$n.out" 2>&1 &
+    SHARD_PIDS+=($!)
+done
+wait "${SHARD_PIDS[@]}"
+for n in 1 2; do
+    echo "-- shard $n"
+    cat "$SHARDS/$n.out"
+    read -r p f <"$SHARDS/$n.counts" 2>/dev/null || { p=0; f=1; echo "shard $n: no counts"; }
+    passed=$((passed + p))
+    failed=$((failed + f))
+done
+rm -rf "$SHARDS"
 
 if wants hardening "$@"; then
 section "hardening"

@@ -166,6 +166,40 @@ def smoke(n):
     ok(len(status) == n, f"payments missing: {len(status)} of {n}")
     compare(status)
     reads_on_replica()
+    prometheus_scrapes_every_target()
+
+
+def prometheus_scrapes_every_target(wait_s=30):
+    """Prometheus (when installed) scrapes every process that has metrics:
+    the servers, the workers, Patroni, etcd, HAProxy and Redis (through its
+    exporter, when installed): each target up within wait_s."""
+    if "P_PROMETHEUS" not in PORTS or not os.path.exists(os.path.join(VAR, "prometheus.pid")):
+        print("Prometheus: not installed, not checked", flush=True)
+        return
+    want = {"finsys-server": 2, "finsys-worker": 2, "patroni": 2, "etcd": 1, "haproxy": 1}
+    if os.path.exists(os.path.join(VAR, "redis-exporter.pid")):
+        want["redis"] = 1
+    deadline = time.monotonic() + wait_s
+    while True:
+        url = f"http://127.0.0.1:{PORTS['P_PROMETHEUS']}/api/v1/targets?state=active"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                targets = json.loads(r.read())["data"]["activeTargets"]
+        except (OSError, ValueError):
+            targets = []
+        up = {}
+        for t in targets:
+            if t["health"] == "up":
+                job = t["labels"]["job"]
+                up[job] = up.get(job, 0) + 1
+        if up == want:
+            break
+        ok(time.monotonic() < deadline, f"Prometheus targets up {up}, want {want}: "
+           + "; ".join(f"{t['labels']['job']} {t['health']} {t.get('lastError', '')}"
+                       for t in targets if t["health"] != "up"))
+        time.sleep(1)
+    print(f"Prometheus: every target up ({', '.join(f'{j} {n}' for j, n in sorted(up.items()))})",
+          flush=True)
 
 
 def reads_on_replica(n=10):
