@@ -996,19 +996,15 @@ int fs_archive_main(const fs_config_t *config, int argc, char **argv)
 struct fs_archive_scheduler {
     const fs_config_t *config;
     fs_objects_t *objects;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stopping;
-    atomic_bool stop; /* stopping, read by a run without the mutex */
-    long interval_s;
+    fs_periodic_t *thread;
 };
 
-static void run_once(fs_archive_scheduler_t *s, const char *holder)
+static void run_once(void *arg, const char *holder, const atomic_bool *stop)
 {
+    fs_archive_scheduler_t *s = arg;
     char err[1024] = "";
     json_t *result = NULL;
-    int code = fs_archive_run(s->config, s->objects, NULL, holder, 0, 0, &s->stop, &result, err,
+    int code = fs_archive_run(s->config, s->objects, NULL, holder, 0, 0, stop, &result, err,
                               sizeof(err));
     if (code == FS_ARCHIVE_OK) {
         json_t *res = json_object_get(result, "result");
@@ -1025,27 +1021,6 @@ static void run_once(fs_archive_scheduler_t *s, const char *holder)
         fs_log(FS_LOG_WARN, "archive", "the archive run failed: %s", err);
     }
     json_decref(result);
-}
-
-static void *scheduler_main(void *arg)
-{
-    fs_archive_scheduler_t *s = arg;
-    char holder[64];
-    snprintf(holder, sizeof(holder), "finsys worker pid %d", (int)getpid());
-    pthread_mutex_lock(&s->mu);
-    for (;;) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += s->interval_s;
-        while (!s->stopping && pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT) {
-        }
-        if (s->stopping) break;
-        pthread_mutex_unlock(&s->mu);
-        run_once(s, holder);
-        pthread_mutex_lock(&s->mu);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return NULL;
 }
 
 fs_archive_scheduler_t *fs_archive_scheduler_start(const fs_config_t *config, fs_objects_t *objects)
@@ -1073,24 +1048,13 @@ fs_archive_scheduler_t *fs_archive_scheduler_start(const fs_config_t *config, fs
     FS_ASSERT(s != NULL);
     s->config = config;
     s->objects = objects;
-    s->interval_s = interval;
-    atomic_init(&s->stop, false);
-    FS_ASSERT(pthread_mutex_init(&s->mu, NULL) == 0);
-    FS_ASSERT(pthread_cond_init(&s->cv, NULL) == 0);
-    fs_thread_start_or_exit(&s->thread, scheduler_main, s, "archive", "the event archive's thread");
+    s->thread = fs_periodic_start(interval, run_once, s, "archive", "the event archive's thread");
     return s;
 }
 
 void fs_archive_scheduler_stop(fs_archive_scheduler_t *s)
 {
     if (s == NULL) return;
-    atomic_store(&s->stop, true);
-    pthread_mutex_lock(&s->mu);
-    s->stopping = true;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->thread, NULL);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cv);
+    fs_periodic_stop(s->thread);
     free(s);
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Changed at run time (SIGHUP) while other threads log. */
 static _Atomic int log_level = FS_LOG_INFO;
@@ -228,6 +229,67 @@ void fs_thread_start_or_exit(pthread_t *thread, void *(*fn)(void *), void *arg, 
         fs_log(FS_LOG_ERROR, module, "exiting: it cannot run without %s", what);
         exit(EXIT_FAILURE);
     }
+}
+
+struct fs_periodic {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stopping;    /* under mu: the thread's wait ends */
+    atomic_bool stop; /* the same, read by fn without the mutex */
+    long interval_s;
+    fs_periodic_fn fn;
+    void *arg;
+};
+
+static void *periodic_main(void *arg)
+{
+    fs_periodic_t *p = arg;
+    char holder[64];
+    snprintf(holder, sizeof(holder), "finsys worker pid %d", (int)getpid());
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += p->interval_s;
+        while (!p->stopping && pthread_cond_timedwait(&p->cv, &p->mu, &until) != ETIMEDOUT) {
+        }
+        if (p->stopping) break;
+        pthread_mutex_unlock(&p->mu);
+        p->fn(p->arg, holder, &p->stop);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+fs_periodic_t *fs_periodic_start(long interval_s, fs_periodic_fn fn, void *arg, const char *module,
+                                 const char *what)
+{
+    fs_periodic_t *p = calloc(1, sizeof(*p));
+    FS_ASSERT(p != NULL);
+    p->interval_s = interval_s;
+    p->fn = fn;
+    p->arg = arg;
+    atomic_init(&p->stop, false);
+    FS_ASSERT(pthread_mutex_init(&p->mu, NULL) == 0);
+    FS_ASSERT(pthread_cond_init(&p->cv, NULL) == 0);
+    fs_thread_start_or_exit(&p->thread, periodic_main, p, module, what);
+    return p;
+}
+
+void fs_periodic_stop(fs_periodic_t *p)
+{
+    if (p == NULL) return;
+    atomic_store(&p->stop, true);
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
 }
 
 void fs_random_base62(char *out, size_t len)

@@ -10,6 +10,7 @@
 #define FS_CORE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -134,6 +135,20 @@ bool fs_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg, const ch
                      const char *what);
 void fs_thread_start_or_exit(pthread_t *thread, void *(*fn)(void *), void *arg, const char *module,
                              const char *what);
+
+/* A thread of its own that calls fn every interval_s seconds (the first call
+ * one interval after the start) until fs_periodic_stop: the worker's daily
+ * reconciliation and its event archive, jobs that block (libpq, hiredis) and
+ * run under a Redis lock. fn gets holder, this process's name for the lock
+ * ("finsys worker pid N"), and stop, true once fs_periodic_stop has begun:
+ * a long run checks it to end early. fs_periodic_stop wakes the thread,
+ * waits for the call it is making, joins and frees. Started at start-up:
+ * a process that cannot start it exits (fs_thread_start_or_exit). */
+typedef struct fs_periodic fs_periodic_t;
+typedef void (*fs_periodic_fn)(void *arg, const char *holder, const atomic_bool *stop);
+fs_periodic_t *fs_periodic_start(long interval_s, fs_periodic_fn fn, void *arg, const char *module,
+                                 const char *what);
+void fs_periodic_stop(fs_periodic_t *p);
 
 /* Object ids: a prefix ("acct", "pay", "dep", "ten") and 24 random base62
  * characters (about 143 bits), e.g. "pay_3xY...". out must hold

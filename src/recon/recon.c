@@ -288,45 +288,27 @@ long fs_recon_interval_s(void)
 
 struct fs_recon_scheduler {
     const fs_config_t *config;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stopping;
-    long interval_s;
+    fs_periodic_t *thread;
 };
 
-static void *scheduler_main(void *arg)
+static void run_once(void *arg, const char *holder, const atomic_bool *stop)
 {
     fs_recon_scheduler_t *s = arg;
-    char holder[64];
-    snprintf(holder, sizeof(holder), "finsys worker pid %d", (int)getpid());
-    pthread_mutex_lock(&s->mu);
-    for (;;) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += s->interval_s;
-        while (!s->stopping && pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT) {
-        }
-        if (s->stopping) break;
-        pthread_mutex_unlock(&s->mu);
-        char date[16], err[512] = "";
-        fs_date_format((int64_t)time(NULL) - 86400, date, sizeof(date));
-        json_t *result = NULL;
-        int code = fs_recon_run(s->config, date, holder, 0, &result, err, sizeof(err));
-        if (code == FS_RECON_OK) {
-            char *text = json_dumps(json_object_get(result, "result"), JSON_COMPACT);
-            fs_log(FS_LOG_INFO, "recon", "reconciled %s: %s", date, text);
-            free(text);
-        } else if (code == FS_RECON_LOCK_HELD) {
-            fs_log(FS_LOG_INFO, "recon", "reconciliation of %s: another run holds the lock", date);
-        } else {
-            fs_log(FS_LOG_WARN, "recon", "reconciliation of %s failed: %s", date, err);
-        }
-        json_decref(result);
-        pthread_mutex_lock(&s->mu);
+    (void)stop; /* a day's reconciliation is short: it runs to its end */
+    char date[16], err[512] = "";
+    fs_date_format((int64_t)time(NULL) - 86400, date, sizeof(date));
+    json_t *result = NULL;
+    int code = fs_recon_run(s->config, date, holder, 0, &result, err, sizeof(err));
+    if (code == FS_RECON_OK) {
+        char *text = json_dumps(json_object_get(result, "result"), JSON_COMPACT);
+        fs_log(FS_LOG_INFO, "recon", "reconciled %s: %s", date, text);
+        free(text);
+    } else if (code == FS_RECON_LOCK_HELD) {
+        fs_log(FS_LOG_INFO, "recon", "reconciliation of %s: another run holds the lock", date);
+    } else {
+        fs_log(FS_LOG_WARN, "recon", "reconciliation of %s failed: %s", date, err);
     }
-    pthread_mutex_unlock(&s->mu);
-    return NULL;
+    json_decref(result);
 }
 
 fs_recon_scheduler_t *fs_recon_scheduler_start(const fs_config_t *config)
@@ -346,23 +328,13 @@ fs_recon_scheduler_t *fs_recon_scheduler_start(const fs_config_t *config)
     fs_recon_scheduler_t *s = calloc(1, sizeof(*s));
     FS_ASSERT(s != NULL);
     s->config = config;
-    s->interval_s = interval;
-    FS_ASSERT(pthread_mutex_init(&s->mu, NULL) == 0);
-    FS_ASSERT(pthread_cond_init(&s->cv, NULL) == 0);
-    fs_thread_start_or_exit(&s->thread, scheduler_main, s, "recon",
-                            "the daily reconciliation's thread");
+    s->thread = fs_periodic_start(interval, run_once, s, "recon", "the daily reconciliation's thread");
     return s;
 }
 
 void fs_recon_scheduler_stop(fs_recon_scheduler_t *s)
 {
     if (s == NULL) return;
-    pthread_mutex_lock(&s->mu);
-    s->stopping = true;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->thread, NULL);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cv);
+    fs_periodic_stop(s->thread);
     free(s);
 }

@@ -113,12 +113,15 @@ def _endpoint(pl, key, url, events):
     return e
 
 
-def _delivery_status(endpoint_id, seconds=30, want=("delivered",)):
+def _delivery_status(endpoint_id, seconds=30, want=("delivered",), count=None):
+    """The endpoint's deliveries once every one is in want (and, with count,
+    once there are count of them: the last payments' events may not have
+    been fanned out yet when the first deliveries are done)."""
     deadline = time.monotonic() + seconds
     while True:
         rows = sql(f"SELECT status, attempts, last_status FROM webhook_deliveries "
                    f"WHERE endpoint_id = '{endpoint_id}'")
-        if rows and all(r[0] in want for r in rows):
+        if rows and all(r[0] in want for r in rows) and (count is None or len(rows) >= count):
             return rows
         assert time.monotonic() < deadline, rows
         time.sleep(0.05)
@@ -510,7 +513,7 @@ def test_many_deliveries_to_one_receiver_share_a_few_connections():
     receiver = KeepAliveReceiver()
     try:
         key, e = _endpoint_and_payments(pl, receiver, 30)
-        rows = _delivery_status(e["id"], seconds=60)
+        rows = _delivery_status(e["id"], seconds=60, count=60)
         assert len(rows) == 60 and all(r[1] == "1" for r in rows), rows
         assert len(receiver.event_ids()) == 60, len(receiver.got)
         assert all(ok for _, _, ok in receiver.got)
@@ -561,7 +564,7 @@ def test_a_worker_killed_between_fan_out_and_delivery_still_delivers_everything(
         pl.procs.remove(pl.workers[0])
         receiver.hold.set()
         pl.workers = [pl.start_worker()]
-        rows = _delivery_status(e["id"], seconds=60)
+        rows = _delivery_status(e["id"], seconds=60, count=12)
         assert len(rows) == 12, rows
         events = {r[0] for r in sql(f"SELECT e.id FROM events e JOIN webhook_deliveries d "
                                     f"ON d.tenant_id = e.tenant_id AND d.event_seq = e.seq "
@@ -597,7 +600,7 @@ def test_a_burst_of_deliveries_is_updated_in_place():
     receiver = Receiver()
     try:
         key, e = _endpoint_and_payments(pl, receiver, 25)
-        rows = _delivery_status(e["id"], seconds=60)
+        rows = _delivery_status(e["id"], seconds=60, count=50)
         assert len(rows) == 50, rows
         assert _api(pl, key, "DELETE", f"/v1/webhook_endpoints/{e['id']}")[0] == 200
     finally:
